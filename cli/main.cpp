@@ -21,6 +21,10 @@ int main(int argc, char** argv) {
 
   tessera::cli::CommandRunner runner;
   tessera::cli::register_version_command(app, runner);
+  // `tessera bench ...`: each benchmark registers itself under this parent.
+  auto* bench = app.add_subcommand("bench", "Benchmarks; each prints its figures next to the limit measured in the same run");
+  bench->require_subcommand(1);
+  (void)bench;
 
   try {
     app.parse(argc, argv);
