@@ -52,13 +52,29 @@ void fill(cpu::ThreadPool& pool, uint8_t* p, int64_t count, DType dtype, uint32_
   });
 }
 
+// The 1-minute load average (other processes competing for the cores), or -1 where unknown.
+double load_average() {
+  double loads[1] = {-1.0};
+  return getloadavg(loads, 1) == 1 ? loads[0] : -1.0;
+}
+
 struct Limits {
   double read_gbps;
   double peak_gflops;
 };
 
-void bench_one(cpu::ThreadPool& pool, const LinearBenchParams& params, const Limits& limits, const LinearShape& s,
-               DType dtype) {
+// The limits right now: the machine is shared, so each figure is set against probes taken just before
+// and just after it (the better of the two).
+Limits measure_limits(cpu::ThreadPool& pool, ReadBandwidthProbe& probe) {
+  return Limits{probe.measure_gbps(3), measure_peak_fma_gflops(pool, 5'000'000, 3)};
+}
+
+Limits better(const Limits& a, const Limits& b) {
+  return Limits{std::max(a.read_gbps, b.read_gbps), std::max(a.peak_gflops, b.peak_gflops)};
+}
+
+void bench_one(cpu::ThreadPool& pool, const LinearBenchParams& params, ReadBandwidthProbe& probe,
+               const LinearShape& s, DType dtype) {
   const size_t w_bytes = static_cast<size_t>(s.n * s.k) * dtype_size(dtype);
   const size_t copies = std::max<size_t>(1, (params.weight_footprint + w_bytes - 1) / w_bytes);
   std::vector<Buffer> weights;
@@ -76,6 +92,7 @@ void bench_one(cpu::ThreadPool& pool, const LinearBenchParams& params, const Lim
                     nullptr, reinterpret_cast<float*>(y.get()), pool);
   };
   for (size_t c = 0; c < copies; ++c) call(c);  // warm-up: page tables, code, thread wake-ups
+  const Limits before = measure_limits(pool, probe);
   int64_t calls = 0;
   const auto t0 = Clock::now();
   double sec = 0.0;
@@ -85,6 +102,7 @@ void bench_one(cpu::ThreadPool& pool, const LinearBenchParams& params, const Lim
     sec = std::chrono::duration<double>(Clock::now() - t0).count();
   }
   const double t = sec / static_cast<double>(calls);
+  const Limits limits = better(before, measure_limits(pool, probe));
   const double bytes = static_cast<double>(w_bytes) + 4.0 * static_cast<double>(s.m * s.k + s.m * s.n);
   const double flops = 2.0 * static_cast<double>(s.m) * static_cast<double>(s.n) * static_cast<double>(s.k);
   const double gbps = bytes / t / 1e9;
@@ -97,12 +115,12 @@ void bench_one(cpu::ThreadPool& pool, const LinearBenchParams& params, const Lim
       "{{\"bench\":\"linear\",\"shape\":\"{}\",\"m\":{},\"k\":{},\"n\":{},\"dtype\":\"{}\",\"isa\":\"{}\","
       "\"threads\":{},\"us_per_call\":{:.1f},\"gb_per_s\":{:.2f},\"gflop_per_s\":{:.1f},"
       "\"read_bw_gb_per_s\":{:.2f},\"peak_gflop_per_s\":{:.1f},\"pct_of_bw\":{:.1f},\"pct_of_peak\":{:.1f},"
-      "\"bound\":\"{}\",\"pct_of_limit\":{:.1f}}}\n",
+      "\"bound\":\"{}\",\"pct_of_limit\":{:.1f},\"load_avg_1m\":{:.2f}}}\n",
       s.name, s.m, s.k, s.n, dtype_name(dtype),
       cpu::linear_isa_name(params.isa == cpu::LinearIsa::kAuto ? cpu::linear_best_isa() : params.isa),
       pool.num_threads(), t * 1e6, gbps, gflops, limits.read_gbps, limits.peak_gflops, 100.0 * gbps / limits.read_gbps,
       100.0 * gflops / limits.peak_gflops, memory_bound ? "memory" : "compute",
-      100.0 * std::max(t_mem, t_flop) / t);
+      100.0 * std::max(t_mem, t_flop) / t, load_average());
   std::fflush(stdout);
 }
 
@@ -129,12 +147,14 @@ void run_linear_bench(const LinearBenchParams& params) {
   TS_CHECK(cpu::linear_isa_available(params.isa), kInvalidArgument, "bench linear: this CPU cannot run --isa {}",
            cpu::linear_isa_name(params.isa));
   cpu::ThreadPool pool(params.threads);
-  const Limits limits{measure_read_bandwidth_gbps(pool, params.bandwidth_probe_bytes), measure_peak_fma_gflops(pool)};
+  ReadBandwidthProbe probe(pool, params.bandwidth_probe_bytes);
+  const Limits limits{probe.measure_gbps(5), measure_peak_fma_gflops(pool)};
   fmt::print("{{\"bench\":\"machine\",\"threads\":{},\"cpu_features\":\"{}\",\"read_bw_gb_per_s\":{:.2f},"
-             "\"peak_gflop_per_s\":{:.1f}}}\n",
-             pool.num_threads(), cpu::cpu_features_string(cpu::cpu_features()), limits.read_gbps, limits.peak_gflops);
+             "\"peak_gflop_per_s\":{:.1f},\"load_avg_1m\":{:.2f}}}\n",
+             pool.num_threads(), cpu::cpu_features_string(cpu::cpu_features()), limits.read_gbps, limits.peak_gflops,
+             load_average());
   for (const auto& s : params.shapes)
-    for (DType d : params.dtypes) bench_one(pool, params, limits, s, d);
+    for (DType d : params.dtypes) bench_one(pool, params, probe, s, d);
 }
 
 }  // namespace tessera::bench

@@ -24,7 +24,7 @@ struct LinearBenchParams {
   cpu::LinearIsa isa = cpu::LinearIsa::kAuto;
   double min_seconds = 0.3;                      // per shape
   size_t weight_footprint = size_t{1} << 30;     // weight copies rotated so reads come from DRAM
-  size_t bandwidth_probe_bytes = size_t{2} << 30;
+  size_t bandwidth_probe_bytes = size_t{1} << 30;
 };
 
 // The llama-3.2-1b projections at m = 1 (decode), 16 (batched decode) and 512 (prefill).

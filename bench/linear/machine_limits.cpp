@@ -7,7 +7,6 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <memory>
 #include <vector>
 
 #include "bench/linear/machine_limits_avx512.h"
@@ -38,48 +37,52 @@ float fma_loop_portable(int64_t iters) {
   return s;
 }
 
-struct FreeDeleter {
-  void operator()(float* p) const { std::free(p); }
-};
-
 }  // namespace
 
-double measure_read_bandwidth_gbps(cpu::ThreadPool& pool, size_t bytes) {
+ReadBandwidthProbe::ReadBandwidthProbe(cpu::ThreadPool& pool, size_t bytes) : pool_(pool) {
   constexpr size_t kBlock = 128 * sizeof(float);
-  bytes = std::max(bytes / kBlock, static_cast<size_t>(1)) * kBlock;
-  std::unique_ptr<float, FreeDeleter> buf(static_cast<float*>(std::aligned_alloc(64, bytes)));
-  TS_CHECK(buf != nullptr, kResourceExhausted, "read-bandwidth probe: cannot allocate {} bytes", bytes);
-  const size_t count = bytes / sizeof(float);
-  const int64_t blocks = static_cast<int64_t>(count / 128);
+  bytes_ = std::max(bytes / kBlock, static_cast<size_t>(1)) * kBlock;
+  buf_ = static_cast<float*>(std::aligned_alloc(64, bytes_));
+  TS_CHECK(buf_ != nullptr, kResourceExhausted, "read-bandwidth probe: cannot allocate {} bytes", bytes_);
   // Touch every page on the thread that will read it.
-  pool.parallel_for(blocks, [&](int64_t b, int64_t e) {
-    std::memset(buf.get() + b * 128, 0, static_cast<size_t>(e - b) * kBlock);
+  pool_.parallel_for(static_cast<int64_t>(bytes_ / kBlock), [&](int64_t b, int64_t e) {
+    std::memset(buf_ + b * 128, 0, static_cast<size_t>(e - b) * kBlock);
   });
+}
+
+ReadBandwidthProbe::~ReadBandwidthProbe() { std::free(buf_); }
+
+double ReadBandwidthProbe::measure_gbps(int passes) {
+  const int64_t blocks = static_cast<int64_t>(bytes_ / (128 * sizeof(float)));
   const bool avx512 = cpu::cpu_features().avx512;
   std::atomic<float> sink{0.0f};
   double best = 0.0;
-  for (int pass = 0; pass < 5; ++pass) {
+  for (int pass = 0; pass < passes; ++pass) {
     const auto t0 = Clock::now();
-    pool.parallel_for(blocks, [&](int64_t b, int64_t e) {
-      const float* p = buf.get() + b * 128;
+    pool_.parallel_for(blocks, [&](int64_t b, int64_t e) {
+      const float* p = buf_ + b * 128;
       const size_t n = static_cast<size_t>(e - b) * 128;
       const float s = avx512 ? detail::sum_floats_avx512(p, n) : sum_floats_portable(p, n);
       sink.store(s, std::memory_order_relaxed);
     });
     const double sec = std::chrono::duration<double>(Clock::now() - t0).count();
-    best = std::max(best, static_cast<double>(bytes) / sec / 1e9);
+    best = std::max(best, static_cast<double>(bytes_) / sec / 1e9);
   }
   (void)sink.load();
   return best;
 }
 
-double measure_peak_fma_gflops(cpu::ThreadPool& pool) {
+double measure_read_bandwidth_gbps(cpu::ThreadPool& pool, size_t bytes, int passes) {
+  ReadBandwidthProbe probe(pool, bytes);
+  return probe.measure_gbps(passes);
+}
+
+double measure_peak_fma_gflops(cpu::ThreadPool& pool, int64_t iters, int passes) {
   const bool avx512 = cpu::cpu_features().avx512;
-  const int64_t iters = 20'000'000;
   const double flops_per_iter = avx512 ? 12.0 * 16.0 * 2.0 : 16.0 * 2.0;
   std::atomic<float> sink{0.0f};
   double best = 0.0;
-  for (int pass = 0; pass < 3; ++pass) {
+  for (int pass = 0; pass < passes; ++pass) {
     const auto t0 = Clock::now();
     pool.parallel_for(pool.num_threads(), [&](int64_t b, int64_t e) {
       for (int64_t t = b; t < e; ++t) {
