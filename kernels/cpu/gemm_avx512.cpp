@@ -25,18 +25,47 @@ thread_local ScratchBuffer t_wpack;
 
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
+// In-register transpose of a 16x16 fp32 block: r[i] lane c becomes r[c] lane i.
+inline void transpose16(__m512 r[16]) {
+  __m512 t[16], u[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; ++i) {
+    const __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 2]);
+    const __m512d c = _mm512_castps_pd(t[4 * i + 1]), d = _mm512_castps_pd(t[4 * i + 3]);
+    u[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+    u[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+    u[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, d));
+    u[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, d));
+  }
+  // u[4i + c], 128-bit lane L: rows 4i..4i+3 at column 4L + c.
+  for (int c = 0; c < 4; ++c) {
+    const __m512 p0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88);
+    const __m512 p1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xdd);
+    const __m512 p2 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88);
+    const __m512 p3 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xdd);
+    r[c] = _mm512_shuffle_f32x4(p0, p2, 0x88);
+    r[c + 8] = _mm512_shuffle_f32x4(p0, p2, 0xdd);
+    r[c + 4] = _mm512_shuffle_f32x4(p1, p3, 0x88);
+    r[c + 12] = _mm512_shuffle_f32x4(p1, p3, 0xdd);
+  }
+}
+
 // x rows [m0, m0 + mr) transposed into dst[kpad][mr]; missing rows and k beyond k are zero.
 void pack_x_panel(const LinearArgs& a, int64_t m0, int64_t mr, int64_t kpad, float* dst) {
-  const int64_t rows = std::min(mr, a.m - m0);
-  for (int64_t q = 0; q < kpad; ++q) {
-    float* d = dst + q * mr;
-    if (q >= a.k) {
-      std::fill(d, d + mr, 0.0f);
-      continue;
+  for (int64_t h = 0; h < mr; h += 16) {
+    const int64_t rows = std::clamp<int64_t>(a.m - m0 - h, 0, 16);
+    for (int64_t q = 0; q < kpad; q += 16) {
+      const int64_t valid = std::clamp<int64_t>(a.k - q, 0, 16);
+      const __mmask16 mask = static_cast<__mmask16>((1u << valid) - 1u);
+      __m512 r[16];
+      for (int64_t i = 0; i < 16; ++i)
+        r[i] = i < rows ? _mm512_maskz_loadu_ps(mask, a.x + (m0 + h + i) * a.k + q) : _mm512_setzero_ps();
+      transpose16(r);
+      for (int64_t c = 0; c < 16; ++c) _mm512_store_ps(dst + (q + c) * mr + h, r[c]);
     }
-    int64_t i = 0;
-    for (; i < rows; ++i) d[i] = a.x[(m0 + i) * a.k + q];
-    for (; i < mr; ++i) d[i] = 0.0f;
   }
 }
 
