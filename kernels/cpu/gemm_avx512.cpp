@@ -2,7 +2,9 @@
 // (16 x 12 for m <= 16) of fp32 FMAs over k slices of up to 2048. x is packed transposed once per call ([k][32] or [k][16] panels, shared by
 // all threads); each thread widens its weight rows to fp32 into [k/16][12][16] panels (exact for bf16
 // and f16) and keeps a group of them in L2 while every x panel passes over it.
-// Compiled with -mavx512f/bw/vl/dq; it must never be called unless cpu_features().avx512.
+// Compiled with -mavx512f/bw/vl/dq; it must never be called unless cpu_features().avx512, and must
+// never define an inline or template function shared with other files (the linker could keep this
+// file's AVX-512 copy for baseline callers): scratch memory comes from gemm_scratch.cpp.
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
@@ -10,7 +12,6 @@
 #include <algorithm>
 
 #include "kernels/cpu/gemm_avx512.h"
-#include "kernels/cpu/scratch_buffer.h"
 
 namespace tessera::cpu::detail {
 namespace {
@@ -19,9 +20,6 @@ constexpr int64_t kNr = 12;  // weight rows per tile
 constexpr int64_t kKb = 16;  // k elements per packed weight block
 constexpr int64_t kKc = 2048;  // k per slice: bounds a weight tile so a group of them fits in L2
 constexpr int64_t kL2Budget = 768 * 1024;  // bytes of packed weights kept in L2 per thread
-
-thread_local ScratchBuffer t_xpack;
-thread_local ScratchBuffer t_wpack;
 
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
@@ -144,7 +142,7 @@ void compute_cols(const LinearArgs& a, const float* xpack, int64_t kpad, int64_t
   const int64_t kc_max = std::min(kpad, kKc);
   const int64_t tile_floats = kNr * kc_max;
   const int64_t group = std::max<int64_t>(1, kL2Budget / (tile_floats * static_cast<int64_t>(sizeof(float))));
-  float* wpack = t_wpack.floats(static_cast<size_t>(group * tile_floats));
+  float* wpack = gemm_w_scratch(static_cast<size_t>(group * tile_floats));
   const int64_t panels = (a.m + mr - 1) / mr;
   for (int64_t g0 = tile_begin; g0 < tile_end; g0 += group) {
     const int64_t g1 = std::min(tile_end, g0 + group);
@@ -169,7 +167,7 @@ void gemm(const LinearArgs& a, ThreadPool& pool) {
   constexpr int64_t mr = 16 * V;
   const int64_t kpad = round_up(a.k, kKb);
   const int64_t panels = (a.m + mr - 1) / mr;
-  float* xpack = t_xpack.floats(static_cast<size_t>(panels * mr * kpad));
+  float* xpack = gemm_x_scratch(static_cast<size_t>(panels * mr * kpad));
   pool.parallel_for(panels, [&](int64_t b, int64_t e) {
     for (int64_t p = b; p < e; ++p) pack_x_panel(a, p * mr, mr, kpad, xpack + p * mr * kpad);
   });
