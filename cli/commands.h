@@ -15,6 +15,7 @@ struct CommandRunner {
 };
 
 void register_version_command(CLI::App& app, CommandRunner& runner);
+void register_tokenize_command(CLI::App& app, CommandRunner& runner);
 // Benchmarks register under the `bench` parent: void register_bench_X_command(CLI::App& bench, CommandRunner&).
 
 }  // namespace tessera::cli

@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
 
   tessera::cli::CommandRunner runner;
   tessera::cli::register_version_command(app, runner);
+  tessera::cli::register_tokenize_command(app, runner);
   // `tessera bench ...`: each benchmark registers itself under this parent.
   auto* bench = app.add_subcommand("bench", "Benchmarks; each prints its figures next to the limit measured in the same run");
   bench->require_subcommand(1);
