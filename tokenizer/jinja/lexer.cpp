@@ -299,7 +299,8 @@ bool Lexer::lex_sign() {
     num.append(consume_while(is_digit));
   }
   num.insert(num.begin(), c);
-  push(num.size() == 1 ? Tok::kUnary : Tok::kNumber, std::move(num), start);
+  const Tok type = num.size() == 1 ? Tok::kUnary : Tok::kNumber;
+  push(type, std::move(num), start);
   return true;
 }
 

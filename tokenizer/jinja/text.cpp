@@ -127,10 +127,43 @@ std::string map_case(std::string_view s, Map map) {
 }
 }  // namespace
 
+namespace {
+// The one-to-many upper-case mappings of Unicode SpecialCasing.txt that String#toUpperCase applies
+// and utf8proc's simple mapping lacks (the common ones: sharp s, ligatures, n-apostrophe).
+const char* special_upper(char32_t cp) {
+  switch (cp) {
+    case 0x00DF: return "SS";
+    case 0x0149: return "\u02BCN";
+    case 0x01F0: return "J\u030C";
+    case 0x0587: return "\u0535\u0552";
+    case 0xFB00: return "FF";
+    case 0xFB01: return "FI";
+    case 0xFB02: return "FL";
+    case 0xFB03: return "FFI";
+    case 0xFB04: return "FFL";
+    case 0xFB05:
+    case 0xFB06: return "ST";
+    default: return nullptr;
+  }
+}
+}  // namespace
+
 std::string to_upper(std::string_view s) {
-  return map_case(s, [](utf8proc_int32_t c) {
-    return c < 0x80 ? (c >= 'a' && c <= 'z' ? c - 32 : c) : utf8proc_toupper(c);
-  });
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size();) {
+    size_t len = 0;
+    const char32_t cp = decode_utf8(s, i, len);
+    i += len;
+    if (cp < 0x80) {
+      out.push_back(static_cast<char>(cp >= 'a' && cp <= 'z' ? cp - 32 : cp));
+    } else if (const char* special = special_upper(cp)) {
+      out += special;
+    } else {
+      append_utf8(out, static_cast<char32_t>(utf8proc_toupper(static_cast<utf8proc_int32_t>(cp))));
+    }
+  }
+  return out;
 }
 
 std::string to_lower(std::string_view s) {

@@ -326,6 +326,8 @@ void to_json_into(std::string& out, const Value& v, const JsonOptions& o, int de
     case Kind::kFloat: out += json_number(v.number); return;
     case Kind::kString: json_escape(out, *v.str, o.ensure_ascii); return;
     case Kind::kArray: {
+      // @huggingface/jinja has no JSON form for tuples (its toJSON switch lacks TupleValue).
+      TS_CHECK(!v.array->is_tuple, kInvalidArgument, "Cannot convert to JSON: TupleValue");
       const auto& items = v.array->items;
       const bool pretty = indent > 0 && !items.empty();
       out += '[';
