@@ -53,6 +53,7 @@ struct Node {
   std::string text;
   double number = 0;
   bool flag = false;
+  int depth = 1;  // height of the subtree (bounded by the parser)
   NodePtr a, b, c;
   std::vector<NodePtr> list, list2;
 };

@@ -125,6 +125,7 @@ Value replace(const std::string& s, const CallArgs& args) {
       if (remaining > 0) {
         out += to;
         --remaining;
+        check_string_size(out.size(), "replace()");
       }
       if (i >= s.size()) break;
       size_t len = 0;
@@ -140,6 +141,7 @@ Value replace(const std::string& s, const CallArgs& args) {
     if (at == std::string::npos) break;
     out.append(s, start, at - start);
     out += to;
+    check_string_size(out.size(), "replace()");
     start = at + from.size();
     --remaining;
   }

@@ -84,6 +84,7 @@ Value indent(const std::string& s, int width, bool first, bool blank) {
     if (line > 0) out += '\n';
     if ((first || line > 0) && (blank || !part.empty())) out += pad;
     out += part;
+    check_string_size(out.size(), "indent");
     if (nl == std::string::npos) break;
     start = nl + 1;
   }
@@ -217,7 +218,10 @@ Value array_filter(Interpreter& in, const Value& operand, const std::string& nam
   if (name == "sort") return sort_array(in, operand, nullptr);
   if (name == "join") {
     std::string s;
-    for (const auto& item : items) s += join_item(item);
+    for (const auto& item : items) {
+      s += join_item(item);
+      check_string_size(s.size(), "join");
+    }
     return make_string(std::move(s));
   }
   if (name == "string") return make_string(to_json(operand, JsonOptions{}, false));
@@ -319,6 +323,7 @@ Value Interpreter::apply_filter(const Value& operand, const std::string& name, C
       for (size_t i = 0; i < parts.size(); ++i) {
         if (i && sep) out += sep->s();
         out += parts[i];
+        check_string_size(out.size(), "join");
       }
       return make_string(std::move(out));
     }

@@ -16,8 +16,8 @@
 namespace tessera::jinja {
 
 struct RenderLimits {
-  size_t max_output_bytes = size_t{64} << 20;  // the rendered prompt
-  size_t max_work_bytes = size_t{1} << 30;     // bytes produced by all string/array operations
+  size_t max_output_bytes = size_t{32} << 20;  // the rendered prompt
+  size_t max_work_bytes = size_t{256} << 20;    // bytes produced by all string/array operations
   uint64_t max_steps = 20'000'000;             // nodes evaluated
   int max_depth = 200;                         // nested evaluations (macro recursion included)
   size_t max_range = 1'000'000;                // elements of one range()

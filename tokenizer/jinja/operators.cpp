@@ -9,6 +9,20 @@
 namespace tessera::jinja {
 
 namespace {
+// String(a) + String(b), with the size charged to the budget before anything is allocated.
+Value concat(Interpreter& in, const Value& a, const Value& b) {
+  const std::string sa = a.is_string() ? std::string() : raw_js_string(a);
+  const std::string sb = b.is_string() ? std::string() : raw_js_string(b);
+  const std::string& ra = a.is_string() ? a.s() : sa;
+  const std::string& rb = b.is_string() ? b.s() : sb;
+  check_string_size(ra.size() + rb.size(), "concatenation");
+  in.charge(ra.size() + rb.size());
+  std::string out;
+  out.reserve(ra.size() + rb.size());
+  out.append(ra).append(rb);
+  return make_string(std::move(out));
+}
+
 bool numeric_like(const Value& v) { return v.is_number() || v.kind == Kind::kBool; }
 double numeric_value(const Value& v) { return v.kind == Kind::kBool ? (v.boolean ? 1 : 0) : v.number; }
 
@@ -52,11 +66,7 @@ Value Interpreter::eval_binary(const Node& n, const EnvPtr& env) {
     TS_THROW(kInvalidArgument, "Cannot perform operation {} on undefined values", op);
   }
   if (left.is_none() || right.is_none()) TS_THROW(kInvalidArgument, "Cannot perform operation {} on null values", op);
-  if (op == "~") {
-    std::string s = raw_js_string(left) + raw_js_string(right);
-    charge(s.size());
-    return make_string(std::move(s));
-  }
+  if (op == "~") return concat(*this, left, right);
   if (op == "**" && numeric_like(left) && numeric_like(right)) {
     const double a = numeric_value(left), b = numeric_value(right);
     TS_CHECK(!(a == 0 && b < 0), kInvalidArgument, "0.0 cannot be raised to a negative power");
@@ -81,19 +91,15 @@ Value Interpreter::eval_binary(const Node& n, const EnvPtr& env) {
     }
   } else if (left.is_array() && right.is_array()) {
     if (op == "+") {
+      charge((left.array->items.size() + right.array->items.size()) * sizeof(Value));
       std::vector<Value> items = left.array->items;
       items.insert(items.end(), right.array->items.begin(), right.array->items.end());
-      charge(items.size() * sizeof(Value));
       return make_array(std::move(items));
     }
   } else if (right.is_array()) {
     if (auto r = membership(op, left, right)) return make_bool(*r);
   }
-  if ((left.is_string() || right.is_string()) && op == "+") {
-    std::string s = raw_js_string(left) + raw_js_string(right);
-    charge(s.size());
-    return make_string(std::move(s));
-  }
+  if ((left.is_string() || right.is_string()) && op == "+") return concat(*this, left, right);
   if (auto r = membership(op, left, right)) return make_bool(*r);
   if (left.is_string() && right.is_string()) {
     if (auto r = compare(op, left.s().compare(right.s()))) return make_bool(*r);

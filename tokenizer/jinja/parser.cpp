@@ -289,6 +289,19 @@ class Parser {
     n->text = std::move(op);
     n->a = std::move(l);
     n->b = std::move(r);
+    return height(std::move(n));
+  }
+
+  // Records the subtree height; a tree too tall to evaluate or destroy recursively is rejected.
+  NodePtr height(NodePtr n) {
+    int h = 0;
+    for (const Node* c : {n->a.get(), n->b.get(), n->c.get()})
+      if (c) h = std::max(h, c->depth);
+    for (const auto* list : {&n->list, &n->list2})
+      for (const auto& c : *list)
+        if (c) h = std::max(h, c->depth);
+    n->depth = h + 1;
+    if (n->depth > kMaxTreeHeight) fail(fmt::format("expression nested deeper than {} levels", kMaxTreeHeight));
     return n;
   }
 
@@ -317,7 +330,7 @@ class Parser {
     ++cur_;
     n->text = "not";
     n->a = not_expression();
-    return n;
+    return height(std::move(n));
   }
 
   NodePtr comparison() {
@@ -381,7 +394,7 @@ class Parser {
       n->text = name->text;
       if (is(Tok::kOpenParen)) n->list = arguments(false);
       n->a = std::move(operand);
-      operand = std::move(n);
+      operand = height(std::move(n));
     }
     return operand;
   }
@@ -396,7 +409,7 @@ class Parser {
       if (is(Tok::kOpenParen)) f = call_expression(std::move(f));
       n->a = std::move(operand);
       n->b = std::move(f);
-      operand = std::move(n);
+      operand = height(std::move(n));
     }
     return operand;
   }
@@ -407,7 +420,7 @@ class Parser {
       auto n = node(NodeKind::kUnary);
       n->text = next().value;
       n->a = unary_sign();
-      return n;
+      return height(std::move(n));
     }
     return call_member();
   }
@@ -423,7 +436,7 @@ class Parser {
       auto n = node(NodeKind::kCall);
       n->a = std::move(callee);
       n->list = arguments(false);
-      callee = member_expression(std::move(n));
+      callee = member_expression(height(std::move(n)));
       if (!is(Tok::kOpenParen)) return callee;
     }
   }
@@ -531,7 +544,7 @@ class Parser {
           fail("expected an identifier or integer after '.'");
       }
       n->a = std::move(object);
-      object = std::move(n);
+      object = height(std::move(n));
     }
     return object;
   }

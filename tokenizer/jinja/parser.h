@@ -12,6 +12,7 @@
 namespace tessera::jinja {
 
 constexpr int kMaxParseDepth = 64;
+constexpr int kMaxTreeHeight = 256;  // left-deep chains (a+b+c..., x|f|g...) included
 
 NodePtr parse(const std::vector<Token>& tokens);
 

@@ -11,6 +11,11 @@
 
 namespace tessera::jinja {
 
+void check_string_size(size_t bytes, const char* what) {
+  TS_CHECK(bytes <= kMaxStringBytes, kInvalidArgument, "chat template {} would build a string of {} bytes, over the limit of {}",
+           what, bytes, kMaxStringBytes);
+}
+
 int Value::depth() const {
   if (kind == Kind::kArray) return array->depth;
   if (kind == Kind::kObject || kind == Kind::kNamespace) return object->depth;
@@ -335,6 +340,7 @@ void to_json_into(std::string& out, const Value& v, const JsonOptions& o, int de
         if (i) out += item_sep;
         if (pretty) out += padding(depth + 1);
         to_json_into(out, items[i], o, depth + 1, undef_null);
+        check_string_size(out.size(), "JSON conversion");
       }
       if (pretty) out += padding(depth);
       out += ']';
@@ -354,6 +360,7 @@ void to_json_into(std::string& out, const Value& v, const JsonOptions& o, int de
         json_escape(out, entries[i]->first, o.ensure_ascii);
         out += key_sep;
         to_json_into(out, entries[i]->second, o, depth + 1, undef_null);
+        check_string_size(out.size(), "JSON conversion");
       }
       if (pretty) out += padding(depth);
       out += '}';

@@ -18,6 +18,10 @@
 namespace tessera::jinja {
 
 constexpr int kMaxValueDepth = 128;
+// No single string a template builds (concatenation, replace, join, indent, tojson) may exceed this.
+constexpr size_t kMaxStringBytes = size_t{64} << 20;
+// Throws tessera::Error(kInvalidArgument) when a string being built would exceed kMaxStringBytes.
+void check_string_size(size_t bytes, const char* what);
 
 enum class Kind : uint8_t { kUndefined, kNull, kBool, kInt, kFloat, kString, kArray, kObject, kNamespace, kFunction };
 
