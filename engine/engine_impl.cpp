@@ -363,15 +363,17 @@ void EngineImpl::flush_outputs() {
 // Ends every request in flight and in the inbox with `error` (an executor failure or a stop).
 void EngineImpl::fail_all(const Error& error) {
   std::deque<Pending> inbox;
+  bool is_failure = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (error.code() != ErrorCode::kUnavailable || !stopping_) {
+    is_failure = !stopping_;  // a stop ends requests too, but is not a failure
+    if (is_failure) {
       failed_ = true;
       failure_ = fmt::format("{}: {}", error_code_name(error.code()), error.what());
     }
     inbox.swap(inbox_);
   }
-  if (failed_) spdlog::error("engine failed; ending {} requests: {}", requests_.size() + inbox.size(), error.what());
+  if (is_failure) spdlog::error("engine failed; ending {} requests: {}", requests_.size() + inbox.size(), error.what());
   for (auto& [key, r] : requests_) {
     for (ChoiceState& c : r->choices) {
       if (c.finished) continue;
