@@ -87,7 +87,7 @@ void linear_isa(LinearIsa isa, const float* x, int64_t m, int64_t k, const void*
   const LinearArgs args{x, m, k, w, w_dtype, n, bias, y};
   const LinearIsa resolved = isa == LinearIsa::kAuto ? linear_best_isa() : isa;
   if (resolved == LinearIsa::kAvx512 && m >= kGemmMinRows) {
-    detail::gemm_avx512(args, pool);
+    detail::gemm(args, pool);
     return;
   }
   const ColsFn fn = cols_fn(resolved);

@@ -3,8 +3,7 @@
 // Compiled with -mavx2 -mfma -mf16c; it must never be called unless cpu_features().avx2_fma.
 #include <immintrin.h>
 
-#include <algorithm>
-
+#include "kernels/cpu/isa_helpers.h"
 #include "kernels/cpu/linear_kernels.h"
 
 namespace tessera::cpu::detail {
@@ -83,11 +82,11 @@ template <DType T>
 void cols(const LinearArgs& a, int64_t n_begin, int64_t n_end) {
   // Weight rows of one chunk stay in L2 while every 4-row block of x passes over them.
   const int64_t row_bytes = a.k * static_cast<int64_t>(dtype_size(a.w_dtype));
-  const int64_t chunk = std::max<int64_t>(4, (256 * 1024 / std::max<int64_t>(row_bytes, 1)) / 4 * 4);
+  const int64_t chunk = imax(4, (256 * 1024 / imax(row_bytes, 1)) / 4 * 4);
   for (int64_t c0 = n_begin; c0 < n_end; c0 += chunk) {
-    const int64_t c1 = std::min(n_end, c0 + chunk);
+    const int64_t c1 = imin(n_end, c0 + chunk);
     for (int64_t i0 = 0; i0 < a.m; i0 += 4) {
-      const int64_t mb = std::min<int64_t>(4, a.m - i0);
+      const int64_t mb = imin(4, a.m - i0);
       int64_t j = c0;
       for (; j + 4 <= c1; j += 4) tile_m<T, 4>(a, i0, mb, j);
       for (; j < c1; ++j) tile_m<T, 1>(a, i0, mb, j);
