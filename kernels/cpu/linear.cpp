@@ -4,6 +4,7 @@
 #include "kernels/cpu/linear.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <limits>
 
 #include "common/error.h"
@@ -32,6 +33,13 @@ void validate(const float* x, int64_t m, int64_t k, const void* w, int64_t n, fl
   TS_CHECK(m == 0 || k == 0 || x != nullptr, kInvalidArgument, "linear: x is null for m={} k={}", m, k);
   TS_CHECK(n == 0 || k == 0 || w != nullptr, kInvalidArgument, "linear: w is null for n={} k={}", n, k);
   TS_CHECK(m == 0 || n == 0 || y != nullptr, kInvalidArgument, "linear: y is null for m={} n={}", m, n);
+  // y is written while x is still being read (decode path): they must not share memory.
+  if (m > 0 && n > 0 && k > 0) {
+    const auto xb = reinterpret_cast<uintptr_t>(x), xe = xb + static_cast<uintptr_t>(m * k) * sizeof(float);
+    const auto yb = reinterpret_cast<uintptr_t>(y), ye = yb + static_cast<uintptr_t>(m * n) * sizeof(float);
+    TS_CHECK(ye <= xb || xe <= yb, kInvalidArgument, "linear: y [{:#x}, {:#x}) overlaps x [{:#x}, {:#x})", yb, ye, xb,
+             xe);
+  }
 }
 
 ColsFn cols_fn(LinearIsa isa) {

@@ -13,7 +13,7 @@ namespace tessera::cpu {
 // x:    [m, k] fp32, row-major, contiguous.
 // w:    [n, k] in w_dtype (f32, f16 or bf16), row-major, contiguous (nn.Linear.weight).
 // bias: [n] fp32 or nullptr.
-// y:    [m, n] fp32, row-major, contiguous; overwritten.
+// y:    [m, n] fp32, row-major, contiguous; overwritten; must not overlap x (kInvalidArgument).
 void linear(const float* x, int64_t m, int64_t k, const void* w, DType w_dtype, int64_t n, const float* bias, float* y,
             ThreadPool& pool);
 

@@ -4,6 +4,8 @@
 // serially on the calling thread).
 #include "kernels/cpu/thread_pool.h"
 
+#include "common/error.h"
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -146,8 +148,16 @@ class ThreadPoolImpl {
   int job_chunks_ = 0;
 };
 
-ThreadPool::ThreadPool(int num_threads)
-    : impl_(std::make_unique<ThreadPoolImpl>(num_threads <= 0 ? default_thread_count() : num_threads)) {}
+// More threads than this is a configuration mistake, not a machine.
+constexpr int kMaxThreads = 4096;
+
+static int checked_thread_count(int requested) {
+  TS_CHECK(requested <= kMaxThreads, kInvalidArgument, "thread pool: {} threads requested (at most {})", requested,
+           kMaxThreads);
+  return requested <= 0 ? default_thread_count() : requested;
+}
+
+ThreadPool::ThreadPool(int num_threads) : impl_(std::make_unique<ThreadPoolImpl>(checked_thread_count(num_threads))) {}
 
 ThreadPool::~ThreadPool() = default;
 

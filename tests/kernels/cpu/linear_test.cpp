@@ -150,6 +150,7 @@ TEST(Linear, RejectsBadArguments) {
   EXPECT_THROW(linear(buf, 1, 2, nullptr, DType::kF32, 2, nullptr, buf, pool), Error);
   EXPECT_THROW(linear(buf, 1, 2, buf, DType::kF32, 2, nullptr, nullptr, pool), Error);
   EXPECT_THROW(linear(buf, int64_t{1} << 40, int64_t{1} << 40, buf, DType::kF32, 2, nullptr, buf, pool), Error);
+  EXPECT_THROW(linear(buf, 1, 2, buf, DType::kF32, 2, nullptr, buf + 1, pool), Error);  // y overlaps x
   try {
     linear(buf, 1, -3, buf, DType::kF32, 2, nullptr, buf, pool);
     FAIL() << "no error";

@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/error.h"
 #include "kernels/cpu/thread_pool.h"
 
 namespace tessera::cpu {
@@ -94,6 +95,16 @@ TEST(ThreadPool, SingleThreadPoolRunsInline) {
 TEST(ThreadPool, DefaultUsesOnlineCores) {
   ThreadPool pool;
   EXPECT_EQ(pool.num_threads(), static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+}
+
+TEST(ThreadPool, RejectsAbsurdThreadCounts) {
+  try {
+    ThreadPool pool(1 << 20);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(std::string(e.what()).find("1048576"), std::string::npos) << e.what();
+  }
 }
 
 TEST(ThreadPool, NestedCallRunsSeriallyWithoutDeadlock) {
