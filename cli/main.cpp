@@ -6,6 +6,7 @@
 
 #include <exception>
 
+#include "bench/tokenizer/tokenizer_bench.h"
 #include "cli/commands.h"
 #include "common/error.h"
 #include "common/log.h"
@@ -25,7 +26,7 @@ int main(int argc, char** argv) {
   // `tessera bench ...`: each benchmark registers itself under this parent.
   auto* bench = app.add_subcommand("bench", "Benchmarks; each prints its figures next to the limit measured in the same run");
   bench->require_subcommand(1);
-  (void)bench;
+  tessera::bench::register_bench_tokenizer_command(*bench, runner);
 
   try {
     app.parse(argc, argv);
