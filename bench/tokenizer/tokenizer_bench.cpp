@@ -22,13 +22,6 @@ namespace tessera::bench {
 
 namespace {
 
-struct Options {
-  std::string model_dir;
-  std::string corpus;
-  size_t bytes = 10'000'000;
-  bool reference = true;
-};
-
 struct EncodeResult {
   double seconds = 0;
   size_t bytes = 0;
@@ -80,7 +73,7 @@ EncodeResult encode_all(const Tokenizer& tok, const std::vector<std::string>& li
   return r;
 }
 
-int run(const Options& opts) {
+int run(const TokenizerBenchOptions& opts) {
   std::string corpus = opts.corpus;
   std::filesystem::path generated;
   if (corpus.empty()) {
@@ -119,14 +112,6 @@ int run(const Options& opts) {
 
 }  // namespace
 
-void register_bench_tokenizer_command(CLI::App& bench, cli::CommandRunner& runner) {
-  auto* cmd = bench.add_subcommand("tokenizer", "Encode throughput (MB/s, one thread) next to @lenml/tokenizers");
-  auto opts = std::make_shared<Options>();
-  cmd->add_option("--model", opts->model_dir, "Directory holding tokenizer.json")->required();
-  cmd->add_option("--corpus", opts->corpus, "JSONL corpus (one JSON string per line); default: generated");
-  cmd->add_option("--bytes", opts->bytes, "Size of the generated corpus in bytes")->capture_default_str();
-  cmd->add_flag("!--no-reference", opts->reference, "Skip the JavaScript reference");
-  cmd->callback([&runner, opts] { runner.run = [opts] { return run(*opts); }; });
-}
+int run_tokenizer_bench(const TokenizerBenchOptions& opts) { return run(opts); }
 
 }  // namespace tessera::bench
