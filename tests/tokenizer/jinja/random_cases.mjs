@@ -57,7 +57,43 @@ export function randomCases(count, seed) {
     }
   }
 
+  // Text and tags with random whitespace and `-` modifiers: exercises trim_blocks, lstrip_blocks
+  // and whitespace control.
+  const spaces = ["", " ", "  ", "\n", " \n  ", "\t", "\n\n", "\u00a0", "\u3000"];
+  function ws() {
+    return pick(spaces) + pick(spaces);
+  }
+  function open(kind) {
+    const dash = r() < 0.3 ? "-" : "";
+    return kind === "s" ? `{%${dash}` : kind === "e" ? `{{${dash}` : `{#${dash}`;
+  }
+  function close(kind) {
+    const dash = r() < 0.3 ? "-" : "";
+    return kind === "s" ? `${dash}%}` : kind === "e" ? `${dash}}}` : `${dash}#}`;
+  }
+  function layout() {
+    let t = "";
+    const n = 1 + Math.floor(r() * 4);
+    for (let k = 0; k < n; ++k) {
+      t += ws() + pick(["x", "y z", "", "é"]) + ws();
+      switch (Math.floor(r() * 4)) {
+        case 0: t += `${open("e")} ${pick(vars)} ${close("e")}`; break;
+        case 1: t += `${open("c")} note ${close("c")}`; break;
+        case 2: t += `${open("s")} if ${pick(vars)} ${close("s")}${ws()}in${ws()}${open("s")} else ${close("s")}${ws()}out${ws()}${open("s")} endif ${close("s")}`; break;
+        default: t += `${open("s")} for q in l ${close("s")}${ws()}{{ q }}${ws()}${open("s")} endfor ${close("s")}`;
+      }
+    }
+    return t + ws();
+  }
+
+  function macroCase() {
+    return `{% macro m(a, b=${expr(2)}) %}<{{ a }}|{{ b }}>{% endmacro %}{{ m(${expr(2)}) }}{{ m(1, b=${expr(2)}) }}` +
+      `{% set ns = namespace(acc=0, s='') %}{% for x in l %}{% set ns.acc = ns.acc + x %}{% set ns.s = ns.s ~ x %}{% endfor %}{{ ns.acc }}{{ ns.s }}`;
+  }
+
   function stmt() {
+    if (r() < 0.2) return layout();
+    if (r() < 0.05) return macroCase();
     switch (Math.floor(r() * 5)) {
       case 0: return `{{ ${expr(0)} }}`;
       case 1: return `{% if ${expr(1)} %}Y{{ ${expr(1)} }}{% else %}N{% endif %}`;
