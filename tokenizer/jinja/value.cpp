@@ -31,7 +31,15 @@ bool Value::holds_mutable() const {
   return false;
 }
 
+// Small objects (loop variables, messages) are searched linearly; an index is built past 16 keys.
+constexpr size_t kIndexFrom = 16;
+
 const Value* ObjectData::find(const std::string& key) const {
+  if (entries.size() <= kIndexFrom) {
+    for (const auto& [k, v] : entries)
+      if (k == key) return &v;
+    return nullptr;
+  }
   auto it = index.find(key);
   return it == index.end() ? nullptr : &entries[it->second].second;
 }
@@ -39,13 +47,25 @@ const Value* ObjectData::find(const std::string& key) const {
 void ObjectData::set(const std::string& key, Value value) {
   depth = std::max(depth, value.depth() + 1);
   holds_mutable = holds_mutable || value.holds_mutable();
-  auto it = index.find(key);
-  if (it != index.end()) {
-    entries[it->second].second = std::move(value);
-    return;
+  for (size_t i = 0; i < entries.size() && entries.size() <= kIndexFrom; ++i) {
+    if (entries[i].first == key) {
+      entries[i].second = std::move(value);
+      return;
+    }
   }
-  index.emplace(key, entries.size());
+  if (entries.size() > kIndexFrom) {
+    auto it = index.find(key);
+    if (it != index.end()) {
+      entries[it->second].second = std::move(value);
+      return;
+    }
+  }
   entries.emplace_back(key, std::move(value));
+  if (entries.size() == kIndexFrom + 1) {
+    for (size_t i = 0; i < entries.size(); ++i) index.emplace(entries[i].first, i);
+  } else if (entries.size() > kIndexFrom + 1) {
+    index.emplace(key, entries.size() - 1);
+  }
 }
 
 const Value* CallArgs::kw(const std::string& name) const {
