@@ -65,6 +65,23 @@ struct ModelEngine {
   std::unique_ptr<Engine> engine;
 };
 
+// Reads a stream to its end and returns the prompt logprobs it carried (exactly once, or never).
+std::optional<PromptLogprobs> collect_prompt_logprobs(RequestStream& s) {
+  std::optional<PromptLogprobs> got;
+  const auto end = std::chrono::steady_clock::now() + 60s;
+  while (std::chrono::steady_clock::now() < end) {
+    auto o = s.pop(100ms);
+    if (!o) continue;
+    if (o->prompt_logprobs) {
+      EXPECT_FALSE(got.has_value()) << "prompt logprobs sent twice";
+      got = o->prompt_logprobs;
+    }
+    if (o->finished) return got;
+  }
+  ADD_FAILURE() << "request did not finish";
+  return got;
+}
+
 struct ChoiceResult {
   std::vector<TokenId> tokens;
   std::string text;
@@ -158,6 +175,36 @@ TEST(EngineWithCpuModel, PreemptionUnderATinyKvBudgetChangesNoOutput) {
   expect_same_tokens(a, b, "tiny KV vs roomy KV");
   EXPECT_GT(tiny.counter("tessera_preemptions_total", "Sequences preempted by recompute"), 0.0);
   EXPECT_EQ(roomy.counter("tessera_preemptions_total", "Sequences preempted by recompute"), 0.0);
+}
+
+TEST(EngineWithCpuModel, PromptLogprobsIgnoreThePrefixCacheAndArriveOnce) {
+  GenerationRequest r;
+  r.request_id = "plp";
+  for (int i = 0; i < 30; ++i) r.prompt_token_ids.push_back((i * 11 + 2) % kVocab);
+  r.sampling.temperature = 0.0f;
+  r.seed = 1;
+  r.stopping.max_tokens = 3;
+  ModelEngine cold(256, true);
+  GenerationRequest with_lp = r;
+  with_lp.sampling.prompt_logprobs = 2;
+  auto reference = collect_prompt_logprobs(*cold.engine->submit(with_lp));
+  ASSERT_TRUE(reference.has_value());
+  EXPECT_EQ(reference->first_position, 1);
+  ASSERT_EQ(reference->chosen.size(), r.prompt_token_ids.size() - 1);
+  ASSERT_EQ(reference->top.size(), r.prompt_token_ids.size() - 1);
+  for (size_t i = 0; i < reference->chosen.size(); ++i) {
+    EXPECT_EQ(reference->chosen[i].token, r.prompt_token_ids[i + 1]);
+    EXPECT_EQ(reference->top[i].size(), 2u);
+  }
+  // Warm the cache with the same prompt, then ask again: every position is still computed.
+  ModelEngine warm(256, true);
+  EXPECT_FALSE(collect_prompt_logprobs(*warm.engine->submit(r)).has_value());
+  auto again = collect_prompt_logprobs(*warm.engine->submit(with_lp));
+  ASSERT_TRUE(again.has_value());
+  ASSERT_EQ(again->chosen.size(), reference->chosen.size());
+  for (size_t i = 0; i < again->chosen.size(); ++i) {
+    EXPECT_EQ(again->chosen[i].logprob, reference->chosen[i].logprob) << "position " << i + 1;
+  }
 }
 
 TEST(EngineWithCpuModel, StreamedTextIsTheTokenizersDecodeAndStopStringsCutIt) {
