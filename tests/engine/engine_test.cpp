@@ -273,6 +273,36 @@ TEST(Engine, DestructionAbortsOutstandingRequests) {
   }
 }
 
+TEST(Engine, ASlowConsumerNeverHoldsUpOtherRequests) {
+  Harness h;
+  h.engine->start();
+  auto unread = h.engine->submit(request(8, 40, 1));  // nobody reads this one for now
+  auto other = h.engine->submit(request(8, 40, 2));
+  auto outs = collect(*other);
+  EXPECT_EQ(finish_of(outs, 0), FinishReason::kLength);
+  // Everything of the unread request was queued meanwhile, nothing lost.
+  auto late = collect(*unread);
+  EXPECT_EQ(tokens_of(late, 0).size(), 40u);
+}
+
+TEST(Engine, LogprobsTravelWithTheirTokens) {
+  Harness h;
+  h.engine->start();
+  auto req = request(6, 9, 8);
+  req.sampling.logprobs = 0;
+  auto outs = collect(*h.engine->submit(req));
+  size_t tokens = 0, logprobs = 0;
+  for (const auto& o : outs) {
+    for (const auto& c : o.choices) {
+      tokens += c.token_ids.size();
+      logprobs += c.logprobs.size();
+      for (size_t i = 0; i < c.logprobs.size(); ++i) EXPECT_EQ(c.logprobs[i].token, c.token_ids[i]);
+    }
+  }
+  EXPECT_EQ(tokens, 9u);
+  EXPECT_EQ(logprobs, 9u);
+}
+
 TEST(Engine, ManyConcurrentSubmittersUnderKvPressureAllFinishCorrectly) {
   EngineConfig c = small_engine_config();
   c.num_kv_blocks = 50;
@@ -292,6 +322,8 @@ TEST(Engine, ManyConcurrentSubmittersUnderKvPressureAllFinishCorrectly) {
   }
   for (auto& th : threads) th.join();
   EXPECT_EQ(mismatches.load(), 0);
+  EXPECT_GT(h.metrics.counter("tessera_preemptions_total", "Sequences preempted by recompute").value(), 0.0)
+      << "the KV budget was meant to force preemptions";
   const std::string text = h.metrics.render_prometheus();
   for (const char* name : {"tessera_queue_length", "tessera_running_sequences", "tessera_preemptions_total",
                            "tessera_kv_cache_usage_ratio", "tessera_prefix_cache_hit_rate",
