@@ -20,7 +20,7 @@ void gemm(const LinearArgs& a, ThreadPool& pool) {
   const int64_t tiles = (a.n + kNr - 1) / kNr;
   pool.parallel_for(tiles, [&](int64_t b, int64_t e) {
     float* wpack = t_wpack.floats(static_cast<size_t>(gemm_w_floats(kpad)));
-    gemm_cols_avx512(a, mr, xpack, kpad, wpack, b, e);
+    gemm_cols_avx512(a, mr, xpack, kpad, wpack, gemm_w_group(kpad), b, e);
   });
 }
 

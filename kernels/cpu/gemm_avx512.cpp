@@ -129,11 +129,10 @@ void tile(const float* xp, const float* wp, int64_t kblocks, const LinearArgs& a
 // Columns (weight-row tiles) [tile_begin, tile_end) for all m. k is cut into slices of at most kKc so
 // that a group of packed weight tiles stays in L2 while the x panels (from L3) pass over it.
 template <DType T, int V>
-void compute_cols(const LinearArgs& a, const float* xpack, int64_t kpad, float* wpack, int64_t tile_begin,
-                  int64_t tile_end) {
+void compute_cols(const LinearArgs& a, const float* xpack, int64_t kpad, float* wpack, int64_t group,
+                  int64_t tile_begin, int64_t tile_end) {
   constexpr int64_t mr = 16 * V;
   const int64_t kc_max = imin(kpad, kKc);
-  const int64_t group = gemm_w_group(kpad);
   const int64_t panels = (a.m + mr - 1) / mr;
   for (int64_t g0 = tile_begin; g0 < tile_end; g0 += group) {
     const int64_t g1 = imin(tile_end, g0 + group);
@@ -160,19 +159,19 @@ void gemm_pack_x_avx512(const LinearArgs& a, int64_t mr, int64_t kpad, float* xp
   for (int64_t p = panel_begin; p < panel_end; ++p) pack_x_panel(a, p * mr, mr, kpad, xpack + p * mr * kpad);
 }
 
-void gemm_cols_avx512(const LinearArgs& a, int64_t mr, const float* xpack, int64_t kpad, float* wpack,
+void gemm_cols_avx512(const LinearArgs& a, int64_t mr, const float* xpack, int64_t kpad, float* wpack, int64_t group,
                       int64_t tile_begin, int64_t tile_end) {
   if (mr == 16) {
     switch (a.w_dtype) {
-      case DType::kF32: compute_cols<DType::kF32, 1>(a, xpack, kpad, wpack, tile_begin, tile_end); break;
-      case DType::kBF16: compute_cols<DType::kBF16, 1>(a, xpack, kpad, wpack, tile_begin, tile_end); break;
-      case DType::kF16: compute_cols<DType::kF16, 1>(a, xpack, kpad, wpack, tile_begin, tile_end); break;
+      case DType::kF32: compute_cols<DType::kF32, 1>(a, xpack, kpad, wpack, group, tile_begin, tile_end); break;
+      case DType::kBF16: compute_cols<DType::kBF16, 1>(a, xpack, kpad, wpack, group, tile_begin, tile_end); break;
+      case DType::kF16: compute_cols<DType::kF16, 1>(a, xpack, kpad, wpack, group, tile_begin, tile_end); break;
     }
   } else {
     switch (a.w_dtype) {
-      case DType::kF32: compute_cols<DType::kF32, 2>(a, xpack, kpad, wpack, tile_begin, tile_end); break;
-      case DType::kBF16: compute_cols<DType::kBF16, 2>(a, xpack, kpad, wpack, tile_begin, tile_end); break;
-      case DType::kF16: compute_cols<DType::kF16, 2>(a, xpack, kpad, wpack, tile_begin, tile_end); break;
+      case DType::kF32: compute_cols<DType::kF32, 2>(a, xpack, kpad, wpack, group, tile_begin, tile_end); break;
+      case DType::kBF16: compute_cols<DType::kBF16, 2>(a, xpack, kpad, wpack, group, tile_begin, tile_end); break;
+      case DType::kF16: compute_cols<DType::kF16, 2>(a, xpack, kpad, wpack, group, tile_begin, tile_end); break;
     }
   }
 }

@@ -32,8 +32,9 @@ void gemm(const LinearArgs& a, ThreadPool& pool);
 // x panels [panel_begin, panel_end) of mr (16 or 32) rows, transposed into xpack ([kpad][mr] each).
 void gemm_pack_x_avx512(const LinearArgs& a, int64_t mr, int64_t kpad, float* xpack, int64_t panel_begin,
                         int64_t panel_end);
-// y columns of weight-row tiles [tile_begin, tile_end) for all m; wpack holds gemm_w_floats(kpad).
-void gemm_cols_avx512(const LinearArgs& a, int64_t mr, const float* xpack, int64_t kpad, float* wpack,
+// y columns of weight-row tiles [tile_begin, tile_end) for all m; wpack holds gemm_w_floats(kpad), i.e.
+// `group` (= gemm_w_group(kpad), passed in so this file calls no shared inline function) tiles.
+void gemm_cols_avx512(const LinearArgs& a, int64_t mr, const float* xpack, int64_t kpad, float* wpack, int64_t group,
                       int64_t tile_begin, int64_t tile_end);
 
 }  // namespace tessera::cpu::detail

@@ -5,11 +5,15 @@
 
 #include <cstdint>
 
+#include "common/dtype.h"
+
 namespace tessera::cpu::detail {
 namespace {
 
 [[maybe_unused]] inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
 [[maybe_unused]] inline int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
+// Bytes per weight element (common/dtype.h's dtype_size, with internal linkage).
+[[maybe_unused]] inline int64_t elem_bytes(DType t) { return t == DType::kF32 ? 4 : 2; }
 [[maybe_unused]] inline int64_t iclamp(int64_t v, int64_t lo, int64_t hi) { return imin(imax(v, lo), hi); }
 
 }  // namespace

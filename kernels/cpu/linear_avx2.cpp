@@ -28,9 +28,10 @@ inline float load_w1(const void* p, int64_t idx) {
   if constexpr (T == DType::kF32) {
     return static_cast<const float*>(p)[idx];
   } else if constexpr (T == DType::kBF16) {
-    return bf16_to_f32(static_cast<const bf16*>(p)[idx]);
+    const uint32_t bits = static_cast<uint32_t>(static_cast<const uint16_t*>(p)[idx]) << 16;
+    return _mm_cvtss_f32(_mm_castsi128_ps(_mm_cvtsi32_si128(static_cast<int>(bits))));
   } else {
-    return f16_to_f32(static_cast<const f16*>(p)[idx]);
+    return _cvtsh_ss(static_cast<const uint16_t*>(p)[idx]);
   }
 }
 
@@ -81,7 +82,7 @@ void tile_m(const LinearArgs& a, int64_t i0, int64_t mb, int64_t j0) {
 template <DType T>
 void cols(const LinearArgs& a, int64_t n_begin, int64_t n_end) {
   // Weight rows of one chunk stay in L2 while every 4-row block of x passes over them.
-  const int64_t row_bytes = a.k * static_cast<int64_t>(dtype_size(a.w_dtype));
+  const int64_t row_bytes = a.k * elem_bytes(a.w_dtype);
   const int64_t chunk = imax(4, (256 * 1024 / imax(row_bytes, 1)) / 4 * 4);
   for (int64_t c0 = n_begin; c0 < n_end; c0 += chunk) {
     const int64_t c1 = imin(n_end, c0 + chunk);

@@ -62,14 +62,14 @@ void tile(const LinearArgs& a, int64_t i0, int64_t j0) {
     for (int j = 0; j < NB; ++j) acc[i][j] = _mm512_setzero_ps();
   // Rows are short streams (4 KiB for a bf16 row of 2048): the hardware prefetcher stops at page ends,
   // so prefetch the next tile's rows at the same offset while this tile streams.
-  const char* next = static_cast<const char*>(a.w) + (j0 + NB) * k * static_cast<int64_t>(dtype_size(T));
-  const int64_t row_bytes = k * static_cast<int64_t>(dtype_size(T));
+  const int64_t row_bytes = k * elem_bytes(T);
   const bool prefetch = PF && j0 + 2 * NB <= a.n;
+  const char* next = prefetch ? static_cast<const char*>(a.w) + (j0 + NB) * row_bytes : nullptr;
   int64_t q = 0;
   for (; q + 16 <= k; q += 16) {
     if (prefetch) {
-      const int64_t off = q * static_cast<int64_t>(dtype_size(T));
-      if (dtype_size(T) == 4 || (q & 16) == 0)
+      const int64_t off = q * elem_bytes(T);
+      if (elem_bytes(T) == 4 || (q & 16) == 0)
         for (int j = 0; j < NB; ++j) _mm_prefetch(next + j * row_bytes + off, _MM_HINT_T0);
     }
     __m512 wv[NB];
@@ -113,7 +113,7 @@ void cols(const LinearArgs& a, int64_t n_begin, int64_t n_end) {
     return;
   }
   // Weight rows of one chunk stay in L2 while every 4-row block of x passes over them.
-  const int64_t row_bytes = a.k * static_cast<int64_t>(dtype_size(a.w_dtype));
+  const int64_t row_bytes = a.k * elem_bytes(a.w_dtype);
   const int64_t chunk = imax(4, (256 * 1024 / imax(row_bytes, 1)) / 4 * 4);
   for (int64_t c0 = n_begin; c0 < n_end; c0 += chunk) {
     const int64_t c1 = imin(n_end, c0 + chunk);
