@@ -66,7 +66,7 @@ struct Limits {
 // The limits right now: the machine is shared, so each figure is set against probes taken just before
 // and just after it (the better of the two).
 Limits measure_limits(cpu::ThreadPool& pool, ReadBandwidthProbe& probe) {
-  return Limits{probe.measure_gbps(3), measure_peak_fma_gflops(pool, 5'000'000, 3)};
+  return Limits{probe.measure_gbps(4), measure_peak_fma_gflops(pool, 5'000'000, 3)};
 }
 
 Limits better(const Limits& a, const Limits& b) {
@@ -148,7 +148,7 @@ void run_linear_bench(const LinearBenchParams& params) {
            cpu::linear_isa_name(params.isa));
   cpu::ThreadPool pool(params.threads);
   ReadBandwidthProbe probe(pool, params.bandwidth_probe_bytes);
-  const Limits limits{probe.measure_gbps(5), measure_peak_fma_gflops(pool)};
+  const Limits limits{probe.measure_gbps(6), measure_peak_fma_gflops(pool)};
   fmt::print("{{\"bench\":\"machine\",\"threads\":{},\"cpu_features\":\"{}\",\"read_bw_gb_per_s\":{:.2f},"
              "\"peak_gflop_per_s\":{:.1f},\"load_avg_1m\":{:.2f}}}\n",
              pool.num_threads(), cpu::cpu_features_string(cpu::cpu_features()), limits.read_gbps, limits.peak_gflops,

@@ -7,8 +7,9 @@
 
 namespace tessera::bench::detail {
 
-// Sum of `count` floats at p with 512-bit loads (p 64-byte aligned, count a multiple of 128).
-float sum_floats_avx512(const float* p, size_t count);
+// Sum of `count` floats at p with 512-bit loads (p 64-byte aligned, count a multiple of 128), with or
+// without software prefetch ahead of the loads.
+float sum_floats_avx512(const float* p, size_t count, bool prefetch);
 // `iters` rounds of 12 independent 16-lane FMAs; returns a value that depends on all of them.
 float fma_loop_avx512(int64_t iters);
 
