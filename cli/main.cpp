@@ -21,6 +21,9 @@ int main(int argc, char** argv) {
 
   tessera::cli::CommandRunner runner;
   tessera::cli::register_version_command(app, runner);
+#ifdef TESSERA_HAVE_SERVE
+  tessera::cli::register_serve_command(app, runner);
+#endif
   // `tessera bench ...`: each benchmark registers itself under this parent.
   auto* bench = app.add_subcommand("bench", "Benchmarks; each prints its figures next to the limit measured in the same run");
   bench->require_subcommand(1);
