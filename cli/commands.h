@@ -17,6 +17,7 @@ struct CommandRunner {
 void register_version_command(CLI::App& app, CommandRunner& runner);
 void register_serve_command(CLI::App& app, CommandRunner& runner);
 // Benchmarks register under the `bench` parent: void register_bench_X_command(CLI::App& bench, CommandRunner&).
+void register_bench_frontdoor_command(CLI::App& bench, CommandRunner& runner);
 void register_bench_serve_command(CLI::App& bench, CommandRunner& runner);
 
 }  // namespace tessera::cli

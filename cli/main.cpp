@@ -28,6 +28,9 @@ int main(int argc, char** argv) {
   auto* bench = app.add_subcommand("bench", "Benchmarks; each prints its figures next to the limit measured in the same run");
   bench->require_subcommand(1);
   tessera::cli::register_bench_serve_command(*bench, runner);
+#ifdef TESSERA_HAVE_SERVE
+  tessera::cli::register_bench_frontdoor_command(*bench, runner);
+#endif
 
   try {
     app.parse(argc, argv);

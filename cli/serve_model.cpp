@@ -11,6 +11,10 @@
 #include "model/cpu_model_runner.h"
 #include "model/model_config.h"
 #include "model/model_weights.h"
+#if __has_include("model/default_model.h")
+#include "model/default_model.h"
+#define TESSERA_HAVE_DEFAULT_MODEL 1
+#endif
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
 
@@ -30,10 +34,17 @@ void add_model_load_options(CLI::App* cmd, ModelLoadOptions& o) {
 }
 
 LoadedModel load_model(const ModelLoadOptions& o) {
-  TS_CHECK(!o.model_dir.empty(), kInvalidArgument,
-           "--model DIR is required: this build has no built-in default model yet");
-  const std::filesystem::path dir(o.model_dir);
-  TS_CHECK(std::filesystem::is_directory(dir), kNotFound, "--model '{}' is not a folder", o.model_dir);
+  std::filesystem::path dir(o.model_dir);
+  if (o.model_dir.empty()) {
+#ifdef TESSERA_HAVE_DEFAULT_MODEL
+    spdlog::warn("no --model given: serving the built-in default model; its weights are random, it emits random text");
+    dir = ensure_default_model();
+    spdlog::info("built-in default model at {}", dir.string());
+#else
+    TS_THROW(kInvalidArgument, "--model DIR is required: this build has no built-in default model");
+#endif
+  }
+  TS_CHECK(std::filesystem::is_directory(dir), kNotFound, "--model '{}' is not a folder", dir.string());
   TS_CHECK(o.device == "cpu" || o.device == "auto" || o.device == "cuda", kInvalidArgument,
            "--device must be cpu, cuda or auto, got '{}'", o.device);
   TS_CHECK(o.device != "cuda", kUnimplemented, "--device cuda: this build has no CUDA model runner yet");
