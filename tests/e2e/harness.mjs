@@ -13,7 +13,7 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 export async function startServer(args = [], env = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'tessera-e2e-'));
   const portFile = join(dir, 'ports.json');
-  const child = spawn(BIN, ['--log-level', 'warn', 'serve', '--http-port', '0', '--grpc-port', '0',
+  const child = spawn(BIN, ['--log-level', 'error', 'serve', '--http-port', '0', '--grpc-port', '0',
     '--port-file', portFile, '--max-model-len', '512', '--threads', '2', ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'inherit', 'pipe'],
