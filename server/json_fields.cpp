@@ -47,7 +47,7 @@ json parse_request_body(std::string_view body, int max_depth) {
   json j;
   try {
     j = json::parse(body);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for numbers like 7e777
     API_THROW(kInvalidArgument, "", "request body is not valid JSON: {}", e.what());
   }
   API_CHECK(j.is_object(), kInvalidArgument, "", "request body must be a JSON object, got {}", json_type_name(j));

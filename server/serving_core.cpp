@@ -61,7 +61,11 @@ GenerationRequest ServingCore::make_request(const ParsedGeneration& gen, std::ve
   API_CHECK(len + r.stopping.max_tokens <= limits_.max_model_len, kInvalidArgument, "max_tokens",
             "{} is {} tokens and max_tokens is {}: {} is over this model's context of {} tokens", where, len,
             r.stopping.max_tokens, len + r.stopping.max_tokens, limits_.max_model_len);
-  if (!gen.seed_given) r.sampling.seed = random_u64();
+  if (gen.seed_given) {
+    r.seed = gen.sampling.seed;  // a client seed of 0 is a seed too
+  } else {
+    r.sampling.seed = random_u64();
+  }
   r.n = gen.n;
   r.skip_special_tokens = gen.skip_special_tokens;
   return r;

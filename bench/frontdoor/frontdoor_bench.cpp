@@ -16,10 +16,7 @@
 #include "common/error.h"
 #include "common/metrics.h"
 #include "engine/engine.h"
-#if __has_include("model/default_model.h")
 #include "model/default_model.h"
-#define TESSERA_HAVE_DEFAULT_MODEL 1
-#endif
 #include "server/server_stack.h"
 #include "tokenizer/tokenizer.h"
 
@@ -164,13 +161,7 @@ int run_frontdoor_bench(const FrontdoorOptions& o) {
   TS_CHECK(o.clients >= 1 && o.requests >= o.clients, kInvalidArgument,
            "--clients must be >= 1 and --requests >= --clients, got {} and {}", o.clients, o.requests);
   std::filesystem::path dir(o.tokenizer_dir);
-  if (dir.empty()) {
-#ifdef TESSERA_HAVE_DEFAULT_MODEL
-    dir = find_default_tokenizer_dir();
-#else
-    TS_THROW(kInvalidArgument, "--tokenizer DIR is required: this build has no built-in default model");
-#endif
-  }
+  if (dir.empty()) dir = find_default_tokenizer_dir();
   std::shared_ptr<const Tokenizer> tok = Tokenizer::from_directory(dir);
 
   LoadOptions load;

@@ -4,16 +4,18 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import https from 'node:https';
 
 const BIN = process.env.TESSERA_BIN ?? 'build/tessera';
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // Starts a server; `args` are extra flags. Resolves once /ready answers 200.
-export async function startServer(args = [], env = {}) {
+// With options.tls (a CA certificate), readiness is probed over HTTPS.
+export async function startServer(args = [], env = {}, options = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'tessera-e2e-'));
   const portFile = join(dir, 'ports.json');
-  const child = spawn(BIN, ['--log-level', 'warn', 'serve', '--http-port', '0', '--grpc-port', '0',
+  const child = spawn(BIN, ['--log-level', 'error', 'serve', '--http-port', '0', '--grpc-port', '0',
     '--port-file', portFile, '--max-model-len', '512', '--threads', '2', ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'inherit', 'pipe'],
@@ -31,14 +33,15 @@ export async function startServer(args = [], env = {}) {
     }
     await sleep(50);
   }
-  const base = `http://127.0.0.1:${ports.http}`;
-  while ((await fetch(`${base}/ready`).then((r) => r.status, () => 0)) !== 200) {
+  const base = `${options.tls ? 'https' : 'http'}://127.0.0.1:${ports.http}`;
+  const get = (path) => (options.tls ? httpsGet(ports.http, path, options.tls) : fetch(`${base}${path}`, {
+    headers: env.TESSERA_API_KEY ? { authorization: `Bearer ${env.TESSERA_API_KEY}` } : {},
+  }).then(async (r) => ({ status: r.status, body: await r.text() })));
+  while ((await get('/ready').then((r) => r.status, () => 0)) !== 200) {
     if (Date.now() > deadline) throw new Error(`tessera serve never became ready: ${stderr}`);
     await sleep(50);
   }
-  const models = await fetch(`${base}/v1/models`, {
-    headers: env.TESSERA_API_KEY ? { authorization: `Bearer ${env.TESSERA_API_KEY}` } : {},
-  }).then((r) => r.json());
+  const models = JSON.parse((await get('/v1/models')).body);
   return {
     base,
     baseURL: `${base}/v1`,
@@ -54,6 +57,16 @@ export async function startServer(args = [], env = {}) {
       return r;
     },
   };
+}
+
+function httpsGet(port, path, ca) {
+  return new Promise((resolve, reject) => {
+    https.get({ host: '127.0.0.1', port, path, ca }, (res) => {
+      let body = '';
+      res.on('data', (d) => { body += d; });
+      res.on('end', () => resolve({ status: res.statusCode, body }));
+    }).on('error', reject);
+  });
 }
 
 // One Prometheus sample value (first series of the family when labels are not given).

@@ -90,6 +90,13 @@ TEST(CompletionValidator, RefusesMalformedJsonWithOffset) {
   EXPECT_NE(std::string(e.what()).find("not valid JSON"), std::string::npos) << e.what();
 }
 
+TEST(CompletionValidator, RefusesOutOfRangeNumbersAsBadJson) {
+  // Found by the fuzzer: nlohmann throws out_of_range (not parse_error) for a number past double.
+  auto e = refusal(R"({"prompt":"x","temperature":7e777})");
+  EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(std::string(e.what()).find("not valid JSON"), std::string::npos) << e.what();
+}
+
 TEST(CompletionValidator, RefusesNonObjectBodies) {
   EXPECT_NE(std::string(refusal("[1,2]").what()).find("JSON object"), std::string::npos);
   EXPECT_NE(std::string(refusal("").what()).find("empty"), std::string::npos);
