@@ -72,10 +72,9 @@ const WORDS = (
   "数据 模型 服务器 推理 中文 日本語 テスト 한국어 عربي كلمة Ελλάδα мир данные ñandú façade"
 ).split(" ");
 
-// Random code points come from blocks fully assigned by Unicode 14: PCRE2 10.42 (Debian 12) classifies
-// \p{S}, \p{L}, ... with Unicode 14 tables, HF tokenizers' Oniguruma with Unicode 15 and node's ICU with
-// a newer one, so characters assigned later (e.g. U+1FA77 pink heart) split differently under the
-// DeepSeek V3 pattern's [\p{P}\p{S}] class. See tokenizer/README.md.
+// Random code points come from blocks fully assigned by Unicode 15, the version of HF tokenizers'
+// Oniguruma (and of our patched PCRE2 classes); node's ICU is newer, and characters assigned after 15
+// would split differently under the DeepSeek V3 pattern's [\p{P}\p{S}] class. See tokenizer/README.md.
 const CODE_POINTS = [
   [0x20, 0x7e], [0xa0, 0x17f], [0x370, 0x3ff], [0x400, 0x4ff], [0x590, 0x5ff], [0x600, 0x6ff],
   [0x900, 0x97f], [0xe00, 0xe7f], [0x1100, 0x11ff], [0x2000, 0x206f], [0x20a0, 0x20cf], [0x2100, 0x22ff],
