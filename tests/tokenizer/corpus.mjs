@@ -52,6 +52,7 @@ const FIXED = [
   "<tool_call>{\"name\": \"f\"}</tool_call> <|fim_prefix|>a<|fim_suffix|>b<|fim_middle|>",
   "<|im_start|><|im_start|>x<|im_end|><|im_end|>",
   "Accents: café naïve résumé coöperate Ångström; decomposed: cafe\u0301 n\u0303 A\u030a; Hangul jamo: \u1100\u1161\u11a8",
+  "NFC singletons and exclusions: \u2126 \u212a \u212b \u0958 \u0344 \u0f73 \u2adc \u0340\u0341 e\u0340 Ω\u0301 \u1e9b\u0323",
   "Ligatures and compat: ﬁ ﬂ ① ｆｕｌｌｗｉｄｔｈ ＡＢＣ １２３ ™ ℃ ㎞",
   "Zero-width: a\u200bb\u200cc\u200dd\u2060e, soft\u00adhyphen, bidi \u202eevil\u202c",
   "Math: ∀x ∈ ℝ, ∃y: x² + y² = 1 ⇒ |x| ≤ 1; ∑ᵢ aᵢ ≠ ∏ⱼ bⱼ",
