@@ -16,16 +16,33 @@ namespace tessera::tok {
 
 namespace {
 
-// True when `cp` may change under canonical normalization or affect its neighbour: a non-zero
-// combining class, a canonical decomposition, the second half of a canonical composition, or a
-// Hangul vowel/trailing jamo. Everything below U+0300 is inert.
-bool may_change_under_canonical(char32_t cp) {
+// True when `cp` may change under NFC or change its neighbour: a non-zero combining class, the second
+// half of a canonical composition, a Hangul vowel/trailing jamo, or a canonical decomposition that
+// NFC does not recompose to cp itself (singletons, non-starter decompositions, exclusions). Primary
+// composites such as U+00E9 are stable. Everything below U+0300 is stable.
+bool compute_may_change(char32_t cp) {
   if (cp < 0x300) return false;
   if (cp >= 0x1161 && cp <= 0x11C2) return true;
   const auto* p = utf8proc_get_property(static_cast<utf8proc_int32_t>(cp));
   if (p->combining_class != 0) return true;
-  if (p->decomp_seqindex != UINT16_MAX && p->decomp_type == 0) return true;
-  return p->comb_index != UINT16_MAX && p->comb_index >= 0x8000;
+  if (p->comb_index != UINT16_MAX && p->comb_index >= 0x8000) return true;
+  if (p->decomp_seqindex == UINT16_MAX || p->decomp_type != 0) return false;  // no canonical decomposition
+  if (p->comp_exclusion) return true;
+  utf8proc_int32_t decomposed[8];
+  int bound = 0;
+  auto n = utf8proc_decompose_char(static_cast<utf8proc_int32_t>(cp), decomposed, 8,
+                                   static_cast<utf8proc_option_t>(UTF8PROC_DECOMPOSE), &bound);
+  if (n <= 1) return true;  // a singleton decomposition never recomposes
+  return utf8proc_get_property(decomposed[0])->combining_class != 0;
+}
+
+bool may_change_under_canonical(char32_t cp) {
+  static const std::vector<bool> bmp = [] {
+    std::vector<bool> t(0x10000);
+    for (char32_t c = 0; c < 0x10000; ++c) t[c] = !(c >= 0xD800 && c <= 0xDFFF) && compute_may_change(c);
+    return t;
+  }();
+  return cp < 0x10000 ? bmp[cp] : compute_may_change(cp);
 }
 
 // A quick check: the text is certainly unchanged by NFC/NFD when no character may change (NFD also

@@ -6,6 +6,7 @@
 #include <pcre2.h>
 
 #include "common/error.h"
+#include "tokenizer/unicode_class_patch.h"
 #include "tokenizer/utf8.h"
 
 namespace tessera::tok {
@@ -45,7 +46,8 @@ std::string pcre2_message(int code) {
 Regex::Regex(const std::string& pattern) : pattern_(pattern) {
   int err = 0;
   PCRE2_SIZE err_off = 0;
-  auto* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), PCRE2_UTF | PCRE2_UCP,
+  const std::string patched = patch_unicode_classes(pattern);
+  auto* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(patched.data()), patched.size(), PCRE2_UTF | PCRE2_UCP,
                              &err, &err_off, nullptr);
   TS_CHECK(code != nullptr, kUnimplemented, "tokenizer regex {:?} does not compile at offset {}: {}", pattern, err_off,
            pcre2_message(err));

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/tokenizer/temp_tokenizer.h"
+#include "tokenizer/regex.h"
 #include "tokenizer/split_behavior.h"
 #include "tokenizer/text_pattern.h"
 
@@ -129,6 +130,32 @@ TEST(TokenizerComponents, StripAndReplaceDecoders) {
       {"type":"Fuse"},{"type":"Strip","content":" ","start":1,"stop":2}]},
     "model":{"type":"BPE","vocab":{"_a":0,"_":1,"b":2},"merges":[]}})");
   EXPECT_EQ(tok->decode(Ids{1, 1, 0, 2, 1, 1, 1}), "  ab ");  // one leading, two trailing spaces cut
+}
+
+}  // namespace
+}  // namespace tessera
+
+namespace tessera {
+namespace {
+
+std::vector<std::string> regex_matches(const std::string& pattern, const std::string& text) {
+  tok::Regex re(pattern);
+  std::vector<tok::Match> m;
+  re.find_all(text, m);
+  std::vector<std::string> out;
+  for (const auto& x : m) out.push_back(text.substr(x.start, x.end - x.start));
+  return out;
+}
+
+// U+1FA77 PINK HEART (Unicode 15) is \p{So} for Hugging Face tokenizers' Oniguruma; PCRE2 10.42's
+// Unicode 14 tables call it unassigned unless the pattern is patched from utf8proc's tables.
+TEST(TokenizerComponents, RegexClassesKnowUnicode15) {
+  using V = std::vector<std::string>;
+  EXPECT_EQ(regex_matches("[\\p{P}\\p{S}]+", "a\xF0\x9F\xA9\xB7!b"), (V{"\xF0\x9F\xA9\xB7!"}));
+  EXPECT_EQ(regex_matches("\\p{S}", "\xF0\x9F\xA9\xB7"), (V{"\xF0\x9F\xA9\xB7"}));
+  EXPECT_EQ(regex_matches("[^\\p{L}\\p{S}]+", "x\xF0\x9F\xA9\xB7 y"), (V{" "}));
+  EXPECT_EQ(regex_matches("\\\\p{L}", "x\\p{L}y"), (V{"\\p{L}"}));  // an escaped backslash is not a property
+  EXPECT_EQ(regex_matches("[]\\p{L}]+", "]a]1"), (V{"]a]"}));      // a leading ']' is literal
 }
 
 }  // namespace
