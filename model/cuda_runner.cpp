@@ -19,62 +19,14 @@
 #include "kernels/cuda/sampling.cuh"
 #include "kernels/cuda/silu_mul.cuh"
 #include "model/cuda_rope.h"
+#include "model/cuda_runner_buffers.h"
 
 namespace tessera::cuda {
 namespace {
 
 constexpr size_t kGemmWorkspace = 32u << 20;
-constexpr int32_t kMaxEntries = 1 << 20;
-constexpr int32_t kBuckets[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512};
-
-using bf16_t = __nv_bfloat16;
 
 }  // namespace
-
-// Device buffers and their pinned host mirrors (inputs only).
-struct CudaRunner::Buffers {
-  // Inputs, uploaded per step.
-  int32_t* ids = nullptr;
-  int32_t* positions = nullptr;
-  int64_t* slots = nullptr;
-  int32_t* logit_rows = nullptr;
-  AttentionTile* tiles = nullptr;
-  int32_t* block_tables = nullptr;
-  SampleRow* sample_rows = nullptr;
-  SampleEntry* entries = nullptr;
-  // Activations.
-  float* residual = nullptr;
-  bf16_t* hidden = nullptr;
-  bf16_t* qkv = nullptr;
-  bf16_t* attn = nullptr;
-  bf16_t* gate_up = nullptr;
-  bf16_t* act = nullptr;
-  bf16_t* proj = nullptr;
-  float* o_part = nullptr;
-  float* ml_part = nullptr;
-  bf16_t* gathered = nullptr;
-  float* logits = nullptr;
-  int32_t* out_token = nullptr;
-  float* out_logprob = nullptr;
-  int32_t* out_top_tokens = nullptr;
-  float* out_top_logprobs = nullptr;
-  float* inv_freq = nullptr;
-  void* gemm_workspace = nullptr;
-  bf16_t* kv = nullptr;  // [layers][2][blocks * block_size][hkv][head_dim]
-  // Pinned host staging.
-  std::vector<int32_t> h_ids, h_positions, h_logit_rows, h_block_tables;
-  std::vector<int64_t> h_slots;
-  std::vector<AttentionTile> h_tiles;
-  std::vector<SampleRow> h_sample_rows;
-  std::vector<SampleEntry> h_entries;
-};
-
-struct CudaRunner::Graph {
-  cudaGraphExec_t exec = nullptr;
-  ~Graph() {
-    if (exec != nullptr) cudaGraphExecDestroy(exec);
-  }
-};
 
 CudaRunner::CudaRunner(const ModelConfig& config, const CudaRunnerOptions& options)
     : config_(config), options_(options), buf_(std::make_unique<Buffers>()) {
@@ -113,7 +65,6 @@ CudaRunner::~CudaRunner() {
   graphs_.clear();
   gemm_.reset();
   for (void* p : allocations_) cudaFree(p);
-  for (void* p : {(void*)buf_->h_ids.data()}) (void)p;
   if (stream_ != nullptr) cudaStreamDestroy(stream_);
 }
 
@@ -138,7 +89,7 @@ void CudaRunner::allocate_activations() {
   alloc(b.tiles, max_tiles_);
   alloc(b.block_tables, S * max_blocks_per_seq_);
   alloc(b.sample_rows, L);
-  alloc(b.entries, kMaxEntries);
+  alloc(b.entries, kMaxSampleEntries);
   alloc(b.residual, T * H);
   alloc(b.hidden, T * H);
   alloc(b.qkv, T * qkv);

@@ -12,11 +12,11 @@
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/sampling.cuh"
 #include "model/cuda_runner.h"
+#include "model/cuda_runner_buffers.h"
 
 namespace tessera::cuda {
 namespace {
 
-constexpr int32_t kMaxEntries = 1 << 20;
 constexpr int32_t kBuckets[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512};
 
 template <typename T>
@@ -169,8 +169,8 @@ StepResult CudaRunner::run(const StepPlan& plan, std::vector<float>* logits) {
       for (const auto& [t, n] : s.output_counts) m[t].output_count = n;
       for (const auto& [t, bias] : sp.logit_bias)
         if (t >= 0 && t < c.vocab_size) m[t].bias += bias;
-      TS_CHECK(nentries + static_cast<int64_t>(m.size()) <= kMaxEntries, kResourceExhausted,
-               "penalty/bias entries of this step exceed {}", kMaxEntries);
+      TS_CHECK(nentries + static_cast<int64_t>(m.size()) <= kMaxSampleEntries, kResourceExhausted,
+               "penalty/bias entries of this step exceed {}", kMaxSampleEntries);
       for (auto& [t, e] : m) {
         e.token = t;
         b.h_entries.push_back(e);
