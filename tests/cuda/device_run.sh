@@ -14,7 +14,7 @@ rc=0
 for part in $parts; do
   case $part in
     kernels)
-      timeout 300 "$bundle/bin/tessera_cuda_kernel_tests" 2>&1 | tee "$OUT/kernel_tests.log" | grep -E "^\[  (PASSED|FAILED)|FAILED|error" ;
+      timeout 120 "$bundle/bin/tessera_cuda_kernel_tests" 2>&1 | tee "$OUT/kernel_tests.log" | grep -E "^\[  (PASSED|FAILED)|FAILED|error" ;
       [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1 ;;
     sanitize)
       export LD_LIBRARY_PATH="$bundle/lib:/usr/local/cuda/lib64"
@@ -25,12 +25,12 @@ for part in $parts; do
         --gtest_filter='CudaPagedAttention.*:CudaSampling.Greedy*:CudaRmsNorm.*' > "$OUT/racecheck.log" 2>&1; echo "racecheck rc=$?" | tee -a "$OUT/summary.txt"
       tail -3 "$OUT/racecheck.log" ;;
     parity)
-      PYTHONUNBUFFERED=1 timeout 400 python3 "$here/hf_parity.py" --tool "$bundle/bin/tessera_cuda_logits" --work /tmp/hf_parity \
+      PYTHONUNBUFFERED=1 timeout 200 python3 "$here/hf_parity.py" --tool "$bundle/bin/tessera_cuda_logits" --work /tmp/hf_parity \
         2>&1 | grep -v Warning | tee "$OUT/parity.log"; [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1 ;;
     bench)
       for args in "--batch 1 --context 512" "--batch 64 --context 1024" "--batch 1 --context 32768" "--prefill 4096"; do
         echo "== bench engine --device cuda --shape llama-3-8b --load-format dummy $args" | tee -a "$OUT/bench.log"
-        timeout 240 "$bundle/bin/tessera" bench engine --device cuda --shape llama-3-8b --load-format dummy $args \
+        timeout 100 "$bundle/bin/tessera" bench engine --device cuda --shape llama-3-8b --load-format dummy $args \
           2>>"$OUT/bench.err" | tee -a "$OUT/bench.log" | python3 -c 'import json,sys; d=json.load(sys.stdin); print({k: (round(v,3) if isinstance(v,float) else v) for k,v in d.items()})'
       done ;;
   esac

@@ -21,27 +21,50 @@ import torch
 import transformers
 
 N_TOKENS = 512
+V5 = int(transformers.__version__.split(".")[0]) >= 5
+
+
+def rope(theta, scaling=None):
+    """RoPE settings as this transformers version takes them (v5: rope_parameters)."""
+    if V5:
+        params = {"rope_type": "default", "rope_theta": theta}
+        params.update(scaling or {})
+        return {"rope_parameters": params}
+    return {"rope_theta": theta, "rope_scaling": scaling}
+
+
+def to_v4_config(path):
+    """Rewrites a v5 config.json's rope_parameters as rope_theta/rope_scaling (the Hub's common form)."""
+    cfg_path = os.path.join(path, "config.json")
+    with open(cfg_path) as f:
+        cfg = json.load(f)
+    rp = cfg.pop("rope_parameters", None)
+    if rp is not None:
+        rp = dict(rp)
+        cfg["rope_theta"] = rp.pop("rope_theta")
+        cfg["rope_scaling"] = None if rp.get("rope_type", "default") == "default" else rp
+    with open(cfg_path, "w") as f:
+        json.dump(cfg, f, indent=2)
 
 
 def configs():
     common = dict(vocab_size=3000, hidden_size=256, intermediate_size=704, num_hidden_layers=3,
-                  max_position_embeddings=4096, rms_norm_eps=1e-5, initializer_range=0.08,
-                  torch_dtype="float32")
+                  max_position_embeddings=4096, rms_norm_eps=1e-5, initializer_range=0.08)
     return {
-        "llama": transformers.LlamaConfig(num_attention_heads=4, num_key_value_heads=2, rope_theta=500000.0,
-                                          rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
-                                                        "high_freq_factor": 4.0,
-                                                        "original_max_position_embeddings": 256},
+        "llama": transformers.LlamaConfig(num_attention_heads=4, num_key_value_heads=2,
+                                          **rope(500000.0, {"rope_type": "llama3", "factor": 8.0,
+                                                            "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                                                            "original_max_position_embeddings": 256}),
                                           **common),
         "llama_tied_mqa": transformers.LlamaConfig(num_attention_heads=4, num_key_value_heads=1,
                                                    tie_word_embeddings=True,
-                                                   rope_scaling={"rope_type": "linear", "factor": 2.0}, **common),
+                                                   **rope(10000.0, {"rope_type": "linear", "factor": 2.0}), **common),
         "mistral": transformers.MistralConfig(num_attention_heads=4, num_key_value_heads=4, sliding_window=None,
-                                              **common),
-        "qwen2": transformers.Qwen2Config(num_attention_heads=4, num_key_value_heads=2, rope_theta=1000000.0,
+                                              **rope(10000.0), **common),
+        "qwen2": transformers.Qwen2Config(num_attention_heads=4, num_key_value_heads=2, **rope(1000000.0),
                                           tie_word_embeddings=False, use_sliding_window=False, **common),
         "qwen3": transformers.Qwen3Config(num_attention_heads=8, num_key_value_heads=2, head_dim=64,
-                                          rope_theta=1000000.0, tie_word_embeddings=False,
+                                          **rope(1000000.0), tie_word_embeddings=False,
                                           use_sliding_window=False, attention_bias=False, **common),
     }
 
@@ -49,7 +72,8 @@ def configs():
 def build(name, config, work):
     path = os.path.join(work, name)
     torch.manual_seed(1234 + len(name))
-    model = transformers.AutoModelForCausalLM.from_config(config, torch_dtype=torch.float32)
+    kw = {"dtype": torch.float32} if V5 else {"torch_dtype": torch.float32}
+    model = transformers.AutoModelForCausalLM.from_config(config, **kw)
     with torch.no_grad():  # norms away from exactly 1 and biases away from 0, so they are exercised
         for n, p in model.named_parameters():
             if n.endswith("norm.weight"):
@@ -57,6 +81,7 @@ def build(name, config, work):
             elif n.endswith(".bias"):
                 p.copy_(0.1 * torch.randn_like(p))
     model.save_pretrained(path, safe_serialization=True)
+    to_v4_config(path)
     return model, path
 
 
