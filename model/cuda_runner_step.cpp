@@ -76,6 +76,11 @@ StepResult CudaRunner::run(const StepPlan& plan, std::vector<float>* logits) {
   if (logits != nullptr)
     TS_CHECK(rows <= options_.max_logit_rows, kInvalidArgument, "step has {} rows; max_logit_rows is {}", rows,
              options_.max_logit_rows);
+  if (nwork == 0) {
+    StepResult empty;
+    empty.step_id = plan.step_id;
+    return empty;
+  }
   std::vector<SeqState*> states(nwork);
   bool decode_only = nwork > 0;
   int32_t nsample = 0;

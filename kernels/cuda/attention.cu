@@ -91,39 +91,52 @@ __global__ void __launch_bounds__(kWarps * 32) attention_kernel(AttentionArgs a,
     return cache + slot * kv_stride + static_cast<int64_t>(kvh) * kD + lane * kVpl;
   };
 
-  for (int32_t key0 = k_begin + warp * 2; key0 < k_end; key0 += kWarps * 2) {
-    const int32_t key1 = key0 + 1;
-    const bool has1 = key1 < k_end;
-    float k0[kVpl], k1[kVpl], v0[kVpl], v1[kVpl];
-    load_bf16<kVpl>(slot_ptr(a.k_cache, key0), k0);
-    load_bf16<kVpl>(slot_ptr(a.v_cache, key0), v0);
-    if (has1) {
-      load_bf16<kVpl>(slot_ptr(a.k_cache, key1), k1);
-      load_bf16<kVpl>(slot_ptr(a.v_cache, key1), v1);
-    } else {
+  // Each warp takes kKeys consecutive keys per iteration: all their K/V loads are issued before use.
+  constexpr int kKeys = kRows >= 8 ? 2 : 4;
+  for (int32_t key0 = k_begin + warp * kKeys; key0 < k_end; key0 += kWarps * kKeys) {
+    float kk[kKeys][kVpl], vv[kKeys][kVpl];
 #pragma unroll
-      for (int i = 0; i < kVpl; ++i) k1[i] = 0.0f, v1[i] = 0.0f;
+    for (int j = 0; j < kKeys; ++j) {
+      if (key0 + j < k_end) {
+        load_bf16<kVpl>(slot_ptr(a.k_cache, key0 + j), kk[j]);
+        load_bf16<kVpl>(slot_ptr(a.v_cache, key0 + j), vv[j]);
+      } else {
+#pragma unroll
+        for (int i = 0; i < kVpl; ++i) kk[j][i] = 0.0f, vv[j][i] = 0.0f;
+      }
     }
 #pragma unroll
     for (int r = 0; r < kRows; ++r) {
       if (r >= nrows || key0 > limit[r]) continue;
-      float s0 = 0.0f, s1 = 0.0f;
+      float sc[kKeys];
 #pragma unroll
-      for (int i = 0; i < kVpl; ++i) {
-        s0 = fmaf(q[r][i], k0[i], s0);
-        s1 = fmaf(q[r][i], k1[i], s1);
+      for (int j = 0; j < kKeys; ++j) {
+        float acc = 0.0f;
+#pragma unroll
+        for (int i = 0; i < kVpl; ++i) acc = fmaf(q[r][i], kk[j][i], acc);
+        sc[j] = acc;
       }
-      s0 = warp_sum(s0);
-      s1 = warp_sum(s1);
-      if (!has1 || key1 > limit[r]) s1 = -INFINITY;
-      const float m_new = fmaxf(m[r], fmaxf(s0, s1));
+#pragma unroll
+      for (int j = 0; j < kKeys; ++j) sc[j] = warp_sum(sc[j]);
+      float m_new = m[r];
+#pragma unroll
+      for (int j = 0; j < kKeys; ++j) {
+        if (key0 + j >= k_end || key0 + j > limit[r]) sc[j] = -INFINITY;
+        m_new = fmaxf(m_new, sc[j]);
+      }
       const float alpha = exp2f(m[r] - m_new);
-      const float p0 = exp2f(s0 - m_new);
-      const float p1 = exp2f(s1 - m_new);
-      l[r] = l[r] * alpha + p0 + p1;
+      float p[kKeys], psum = 0.0f;
+#pragma unroll
+      for (int j = 0; j < kKeys; ++j) psum += (p[j] = exp2f(sc[j] - m_new));
+      l[r] = l[r] * alpha + psum;
       m[r] = m_new;
 #pragma unroll
-      for (int i = 0; i < kVpl; ++i) o[r][i] = fmaf(o[r][i], alpha, fmaf(p0, v0[i], p1 * v1[i]));
+      for (int i = 0; i < kVpl; ++i) {
+        float acc = o[r][i] * alpha;
+#pragma unroll
+        for (int j = 0; j < kKeys; ++j) acc = fmaf(p[j], vv[j][i], acc);
+        o[r][i] = acc;
+      }
     }
   }
 
@@ -258,8 +271,9 @@ int32_t attention_tile_tokens(int32_t hq, int32_t hkv, int32_t head_dim) {
 
 int32_t attention_splits(int32_t num_tiles, int32_t hq, int32_t hkv, int32_t head_dim, int32_t sm_count) {
   const int32_t blocks = num_tiles * hkv * ((hq / hkv) / subgroup_of(hq, hkv, head_dim));
-  const int32_t target = 4 * sm_count;  // several blocks per SM to keep loads in flight
-  return std::clamp((target + blocks - 1) / blocks, 1, 128);
+  if (blocks <= 0) return 1;
+  const int32_t target = 16 * sm_count;  // many warps per SM keep enough loads in flight
+  return std::clamp((target + blocks - 1) / blocks, 1, 256);
 }
 
 void paged_attention(const AttentionArgs& a, cudaStream_t stream) {

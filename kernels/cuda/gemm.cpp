@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/gemv.cuh"
 
 namespace tessera::cuda {
 
@@ -98,6 +99,11 @@ Gemm::Plan& Gemm::plan_for(int32_t m, int32_t n, int32_t k, bool out_f32, const 
 void Gemm::run(const void* x, const void* w, void* y, int32_t m, int32_t n, int32_t k, bool out_f32,
                cudaStream_t stream) {
   if (m == 0) return;
+  if (m <= kGemvMaxM && k % 8 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0 && reinterpret_cast<uintptr_t>(w) % 16 == 0) {
+    // Decode-sized: the streaming kernel reads the weights closer to the copy bandwidth than cuBLASLt.
+    gemv(static_cast<const __nv_bfloat16*>(x), static_cast<const __nv_bfloat16*>(w), y, m, n, k, out_f32, 0, stream);
+    return;
+  }
   Plan& p = plan_for(m, n, k, out_f32, x, w, y, stream);
   const float alpha = 1.0f, beta = 0.0f;
   CUBLAS_CHECK(cublasLtMatmul(handle_, p.op, &alpha, w, p.a, x, p.b, &beta, y, p.c, y, p.c, &p.algo, workspace_,

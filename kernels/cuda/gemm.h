@@ -1,5 +1,5 @@
 // Dense projections on cuBLASLt: y[m, n] = x[m, k] · w[n, k]ᵀ (the nn.Linear layout), bf16 inputs,
-// fp32 accumulation, bf16 or fp32 output. The algorithm for each (m, n, k, out type) is chosen once
+// fp32 accumulation, bf16 or fp32 output. Up to 8 rows go to the streaming gemv kernel; above, the algorithm for each (m, n, k, out type) is chosen once
 // by cuBLASLt's heuristic plus timing of its candidates, then cached. Owns only the cuBLASLt handle
 // and the cache; the workspace is the caller's. Not thread-safe (one per runner stream).
 #pragma once
