@@ -7,8 +7,6 @@ namespace tessera::cuda {
 namespace {
 
 constexpr int kWarps = 8;
-constexpr int kRows = 2;
-constexpr int kUnroll = 4;
 
 __device__ __forceinline__ void dot8(const uint4& a, const uint4& b, float& acc) {
   const __nv_bfloat162* a2 = reinterpret_cast<const __nv_bfloat162*>(&a);
@@ -22,7 +20,7 @@ __device__ __forceinline__ void dot8(const uint4& a, const uint4& b, float& acc)
   }
 }
 
-template <int kM, bool kOutF32>
+template <int kM, bool kOutF32, int kRows, int kUnroll>
 __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(const __nv_bfloat16* __restrict__ x,
                                                            const __nv_bfloat16* __restrict__ w, void* __restrict__ y,
                                                            int32_t m, int32_t n, int32_t k) {
@@ -90,30 +88,41 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(const __nv_bfloat16* 
   }
 }
 
-template <int kM>
-void launch(const __nv_bfloat16* x, const __nv_bfloat16* w, void* y, int32_t m, int32_t n, int32_t k, bool out_f32,
-            cudaStream_t stream) {
+template <int kM, int kRows, int kUnroll>
+void launch_v(const __nv_bfloat16* x, const __nv_bfloat16* w, void* y, int32_t m, int32_t n, int32_t k, bool out_f32,
+              cudaStream_t stream) {
   const int32_t cols_per_block = kWarps * kRows;
   const dim3 grid((n + cols_per_block - 1) / cols_per_block);
   if (out_f32) {
-    gemv_kernel<kM, true><<<grid, kWarps * 32, 0, stream>>>(x, w, y, m, n, k);
+    gemv_kernel<kM, true, kRows, kUnroll><<<grid, kWarps * 32, 0, stream>>>(x, w, y, m, n, k);
   } else {
-    gemv_kernel<kM, false><<<grid, kWarps * 32, 0, stream>>>(x, w, y, m, n, k);
+    gemv_kernel<kM, false, kRows, kUnroll><<<grid, kWarps * 32, 0, stream>>>(x, w, y, m, n, k);
   }
   CUDA_CHECK_LAUNCH();
+}
+
+template <int kM>
+void launch(const __nv_bfloat16* x, const __nv_bfloat16* w, void* y, int32_t m, int32_t n, int32_t k, bool out_f32,
+            int32_t variant, cudaStream_t stream) {
+  switch (variant) {
+    case 0: return launch_v<kM, 2, 4>(x, w, y, m, n, k, out_f32, stream);
+    case 1: return launch_v<kM, 4, 2>(x, w, y, m, n, k, out_f32, stream);
+    case 2: return launch_v<kM, 4, 4>(x, w, y, m, n, k, out_f32, stream);
+    default: return launch_v<kM, 8, 2>(x, w, y, m, n, k, out_f32, stream);
+  }
 }
 
 }  // namespace
 
 void gemv(const __nv_bfloat16* x, const __nv_bfloat16* w, void* y, int32_t m, int32_t n, int32_t k, bool out_f32,
-          int32_t /*sm_count*/, cudaStream_t stream) {
+          int32_t variant, cudaStream_t stream) {
   if (m == 0 || n == 0) return;
   if (m < 1 || m > kGemvMaxM || k % 8 != 0)
     throw_cuda_error(cudaErrorInvalidValue, "gemv: needs 1 <= m <= 8 and k % 8 == 0", __FILE__, __LINE__);
-  if (m == 1) return launch<1>(x, w, y, m, n, k, out_f32, stream);
-  if (m == 2) return launch<2>(x, w, y, m, n, k, out_f32, stream);
-  if (m <= 4) return launch<4>(x, w, y, m, n, k, out_f32, stream);
-  return launch<8>(x, w, y, m, n, k, out_f32, stream);
+  if (m == 1) return launch<1>(x, w, y, m, n, k, out_f32, variant, stream);
+  if (m == 2) return launch<2>(x, w, y, m, n, k, out_f32, variant, stream);
+  if (m <= 4) return launch<4>(x, w, y, m, n, k, out_f32, variant, stream);
+  return launch<8>(x, w, y, m, n, k, out_f32, variant, stream);
 }
 
 }  // namespace tessera::cuda

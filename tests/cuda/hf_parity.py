@@ -11,6 +11,7 @@ two CUDA-graph runs and equal to an eager run. Prints one JSON line per model an
 any failure. Usage: hf_parity.py --tool build/tessera_cuda_logits --work DIR
 """
 import argparse
+import copy
 import json
 import os
 import subprocess
@@ -104,6 +105,13 @@ def main():
         model = model.to(dev).eval()
         with torch.no_grad():
             ref = model(torch.tensor([tokens], device=dev)).logits[0].double().cpu().numpy()
+            # Baseline for scale: the same model run by transformers itself in bf16 (weights rounded as
+            # Tessera's are), against the same fp32 reference.
+            m16 = copy.deepcopy(model).to(torch.bfloat16)
+            hf16 = m16(torch.tensor([tokens], device=dev)).logits[0].double().cpu().numpy()
+            del m16
+        hf16_agree = float(np.mean(hf16.argmax(-1) == ref.argmax(-1)))
+        hf16_rel = float(np.max(np.max(np.abs(hf16 - ref), axis=-1) / np.max(np.abs(ref), axis=-1)))
         logits_path = os.path.join(path, "tessera_logits.f32")
         proc = subprocess.run([args.tool, "--model", path, "--tokens", os.path.join(path, "tokens.json"),
                                "--logits", logits_path, "--gen", "64"], capture_output=True, text=True)
@@ -130,7 +138,8 @@ def main():
         print(json.dumps({"model": name, "ok": ok, "argmax_agreement": agree, "max_rel_logit_error": rel,
                           "graph_runs_identical": det["graph_runs_identical"],
                           "graph_equals_eager": det["graph_equals_eager"],
-                          "greedy_prefix_equal_to_hf": same_prefix, "transformers": transformers.__version__}),
+                          "greedy_prefix_equal_to_hf": same_prefix,
+                          "hf_bf16_argmax_agreement": hf16_agree, "hf_bf16_max_rel_logit_error": hf16_rel, "transformers": transformers.__version__}),
               flush=True)
     sys.exit(1 if failures else 0)
 
