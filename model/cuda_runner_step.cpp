@@ -197,7 +197,11 @@ StepResult CudaRunner::run(const StepPlan& plan, std::vector<float>* logits) {
     ntiles = bucket;
     nlogit = bucket;
   }
-  int32_t splits = attention_splits(ntiles, c.num_attention_heads, c.num_key_value_heads, c.head_dim, sm_count_);
+  int32_t max_context = 1;
+  for (int32_t w = 0; w < nwork; ++w)
+    max_context = std::max(max_context, states[w]->computed + plan.scheduled[w].num_tokens);
+  int32_t splits = attention_splits(ntiles, c.num_attention_heads, c.num_key_value_heads, c.head_dim, sm_count_,
+                                    max_context);
   splits = std::max(1, std::min(splits, part_rows_ / std::max(padded_rows, 1)));
 
   upload(b.ids, b.h_ids, padded_rows, stream_);
@@ -239,7 +243,12 @@ StepResult CudaRunner::run(const StepPlan& plan, std::vector<float>* logits) {
       sample(sa, stream_);
     }
   } else if (bucket > 0) {
-    const size_t gi = static_cast<size_t>(std::find(std::begin(kBuckets), std::end(kBuckets), bucket) - kBuckets);
+    // One graph per (bucket, split count): the split count is baked into the captured launch.
+    const size_t nb = std::size(kBuckets);
+    size_t si = 0;
+    while ((1 << si) < splits) ++si;
+    const size_t gi = si * nb +
+                      static_cast<size_t>(std::find(std::begin(kBuckets), std::end(kBuckets), bucket) - kBuckets);
     if (graphs_.size() <= gi) graphs_.resize(gi + 1);
     if (!graphs_[gi]) {
       // First step of this bucket: run eagerly (choosing GEMM algorithms), then capture for next time.

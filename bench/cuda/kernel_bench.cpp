@@ -149,7 +149,7 @@ int main() {
     const double kv_bytes = 2.0 * nblocks * bs * hkv * D * 2;
     const double flops = 4.0 * D * hq * c.batch * (c.q_len == 1 ? double(c.ctx) : double(c.ctx) * (c.ctx + 1) / 2);
     nlohmann::json row{{"kernel", "attention"}, {"batch", c.batch}, {"context", c.ctx}, {"q_len", c.q_len},
-                       {"heuristic_splits", attention_splits(a.num_tiles, hq, hkv, D, 132)}};
+                       {"heuristic_splits", attention_splits(a.num_tiles, hq, hkv, D, 132, c.ctx)}};
     for (int32_t sp = 1; sp <= max_splits; sp *= 2) {
       a.splits = sp;
       const double t = median_s(s, 10, [&](int) { paged_attention(a, s); });

@@ -30,6 +30,17 @@ struct Vec<8> {
 };
 
 template <int kVpl>
+__device__ __forceinline__ void unpack_bf16(const typename Vec<kVpl>::T& raw, float (&v)[kVpl]) {
+  const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&raw);
+#pragma unroll
+  for (int i = 0; i < kVpl / 2; ++i) {
+    const float2 f = __bfloat1622float2(h[i]);
+    v[2 * i] = f.x;
+    v[2 * i + 1] = f.y;
+  }
+}
+
+template <int kVpl>
 __device__ __forceinline__ void load_bf16(const __nv_bfloat16* p, float (&v)[kVpl]) {
   typename Vec<kVpl>::T raw = *reinterpret_cast<const typename Vec<kVpl>::T*>(p);
   const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&raw);
@@ -91,20 +102,34 @@ __global__ void __launch_bounds__(kWarps * 32) attention_kernel(AttentionArgs a,
     return cache + slot * kv_stride + static_cast<int64_t>(kvh) * kD + lane * kVpl;
   };
 
-  // Each warp takes kKeys consecutive keys per iteration: all their K/V loads are issued before use.
+  // Each warp takes kKeys consecutive keys per iteration, and loads the next iteration's K/V before
+  // computing on the current ones (register double-buffering), so loads stay in flight.
   constexpr int kKeys = kRows >= 8 ? 2 : 4;
-  for (int32_t key0 = k_begin + warp * kKeys; key0 < k_end; key0 += kWarps * kKeys) {
+  using Raw = typename Vec<kVpl>::T;
+  auto load_keys = [&](int32_t first, Raw (&kr)[kKeys], Raw (&vr)[kKeys]) {
+#pragma unroll
+    for (int j = 0; j < kKeys; ++j) {
+      const int32_t key = min(first + j, k_end - 1);  // past the end: a valid key, masked below
+      kr[j] = *reinterpret_cast<const Raw*>(slot_ptr(a.k_cache, key));
+      vr[j] = *reinterpret_cast<const Raw*>(slot_ptr(a.v_cache, key));
+    }
+  };
+  Raw kr[kKeys], vr[kKeys];
+  int32_t key0 = k_begin + warp * kKeys;
+  if (key0 < k_end) load_keys(key0, kr, vr);
+  for (; key0 < k_end; key0 += kWarps * kKeys) {
     float kk[kKeys][kVpl], vv[kKeys][kVpl];
 #pragma unroll
     for (int j = 0; j < kKeys; ++j) {
-      if (key0 + j < k_end) {
-        load_bf16<kVpl>(slot_ptr(a.k_cache, key0 + j), kk[j]);
-        load_bf16<kVpl>(slot_ptr(a.v_cache, key0 + j), vv[j]);
-      } else {
+      unpack_bf16<kVpl>(kr[j], kk[j]);
+      unpack_bf16<kVpl>(vr[j], vv[j]);
+      if (key0 + j >= k_end) {
 #pragma unroll
-        for (int i = 0; i < kVpl; ++i) kk[j][i] = 0.0f, vv[j][i] = 0.0f;
+        for (int i = 0; i < kVpl; ++i) vv[j][i] = 0.0f;  // masked key: p = 0 must not meet a NaN
       }
     }
+    const int32_t next = key0 + kWarps * kKeys;
+    if (next < k_end) load_keys(next, kr, vr);
 #pragma unroll
     for (int r = 0; r < kRows; ++r) {
       if (r >= nrows || key0 > limit[r]) continue;
@@ -269,11 +294,19 @@ int32_t attention_tile_tokens(int32_t hq, int32_t hkv, int32_t head_dim) {
   return std::max(1, max_rows(head_dim) / subgroup_of(hq, hkv, head_dim));
 }
 
-int32_t attention_splits(int32_t num_tiles, int32_t hq, int32_t hkv, int32_t head_dim, int32_t sm_count) {
+int32_t attention_splits(int32_t num_tiles, int32_t hq, int32_t hkv, int32_t head_dim, int32_t sm_count,
+                         int32_t max_context) {
   const int32_t blocks = num_tiles * hkv * ((hq / hkv) / subgroup_of(hq, hkv, head_dim));
   if (blocks <= 0) return 1;
-  const int32_t target = 16 * sm_count;  // many warps per SM keep enough loads in flight
-  return std::clamp((target + blocks - 1) / blocks, 1, 256);
+  // Enough blocks for ~4 per SM, but never a split shorter than kMinUsefulSplit keys (measured on
+  // H200: shorter splits cost more in partial writes and merging than they gain), a power of two.
+  constexpr int32_t kMinUsefulSplit = 512;
+  const int32_t want = (4 * sm_count + blocks - 1) / blocks;
+  const int32_t cap = std::max(1, max_context / kMinUsefulSplit);
+  const int32_t n = std::clamp(std::min(want, cap), 1, 256);
+  int32_t p = 1;
+  while (p * 2 <= n) p *= 2;
+  return p;
 }
 
 void paged_attention(const AttentionArgs& a, cudaStream_t stream) {

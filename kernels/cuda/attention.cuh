@@ -47,8 +47,10 @@ struct AttentionArgs {
 
 // Tokens per tile the kernel accepts for this head configuration (the runner builds tiles with it).
 int32_t attention_tile_tokens(int32_t hq, int32_t hkv, int32_t head_dim);
-// A split count that fills `sm_count` multiprocessors for num_tiles tiles.
-int32_t attention_splits(int32_t num_tiles, int32_t hq, int32_t hkv, int32_t head_dim, int32_t sm_count);
+// A split count (a power of two) that fills `sm_count` multiprocessors for num_tiles tiles whose
+// longest context is max_context keys.
+int32_t attention_splits(int32_t num_tiles, int32_t hq, int32_t hkv, int32_t head_dim, int32_t sm_count,
+                         int32_t max_context);
 
 void paged_attention(const AttentionArgs& args, cudaStream_t stream);
 

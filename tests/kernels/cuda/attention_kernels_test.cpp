@@ -163,7 +163,7 @@ TEST_P(CudaPagedAttention, MixedPrefillAndDecodeMatchReference) {
   }
   tiles.push_back({0, 0, 0, 0});  // a padding tile, as CUDA-graph buckets use
   const int32_t splits =
-      c.splits > 0 ? c.splits : attention_splits(static_cast<int32_t>(tiles.size()), c.hq, c.hkv, D, 132);
+      c.splits > 0 ? c.splits : attention_splits(static_cast<int32_t>(tiles.size()), c.hq, c.hkv, D, 132, 3001);
   DeviceBuffer<int32_t> d_tables(tables);
   DeviceBuffer<AttentionTile> d_tiles(tiles);
   DeviceBuffer<float> o_part(static_cast<size_t>(splits) * tokens * c.hq * D);
