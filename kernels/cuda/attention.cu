@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "kernels/cuda/attention.cuh"
+#include "kernels/cuda/attention_prefill_tc.cuh"
 #include "kernels/cuda/cuda_check.h"
 
 namespace tessera::cuda {
@@ -291,8 +292,15 @@ void dispatch_rows(const AttentionArgs& a, int32_t rows, int32_t subgroup, cudaS
 }  // namespace
 
 int32_t attention_tile_tokens(int32_t hq, int32_t hkv, int32_t head_dim) {
+  if (attention_prefill_tc_supported(hq, hkv, head_dim)) return attention_prefill_tc_tile_tokens(hq, hkv);
   return std::max(1, max_rows(head_dim) / subgroup_of(hq, hkv, head_dim));
 }
+
+namespace {
+int32_t cuda_core_tile_tokens(int32_t hq, int32_t hkv, int32_t head_dim) {
+  return std::max(1, max_rows(head_dim) / subgroup_of(hq, hkv, head_dim));
+}
+}  // namespace
 
 int32_t attention_splits(int32_t num_tiles, int32_t hq, int32_t hkv, int32_t head_dim, int32_t sm_count,
                          int32_t max_context) {
@@ -314,8 +322,11 @@ void paged_attention(const AttentionArgs& a, cudaStream_t stream) {
   if (a.hkv <= 0 || a.hq % a.hkv != 0)
     throw_cuda_error(cudaErrorInvalidValue, "paged_attention: hq must be a multiple of hkv", __FILE__, __LINE__);
   const int32_t subgroup = subgroup_of(a.hq, a.hkv, a.head_dim);
+  // Launches with multi-token tiles (prefill chunks) take the tensor-core kernel where it applies.
+  if (a.max_q_len > 1 && attention_prefill_tc_supported(a.hq, a.hkv, a.head_dim))
+    return paged_attention_prefill_tc(a, stream);
   // Rows per block: the largest tile of this launch (decode tiles hold 1 token).
-  if (a.max_q_len < 1 || a.max_q_len > attention_tile_tokens(a.hq, a.hkv, a.head_dim))
+  if (a.max_q_len < 1 || a.max_q_len > cuda_core_tile_tokens(a.hq, a.hkv, a.head_dim))
     throw_cuda_error(cudaErrorInvalidValue, "paged_attention: max_q_len outside [1, tile tokens]", __FILE__, __LINE__);
   const int32_t rows = subgroup * a.max_q_len;
   switch (a.head_dim) {

@@ -18,10 +18,10 @@ for part in $parts; do
       [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1 ;;
     sanitize)
       export LD_LIBRARY_PATH="$bundle/lib:/usr/local/cuda/lib64"
-      timeout 400 compute-sanitizer --tool memcheck --error-exitcode 9 "$bundle/libexec/tessera_cuda_kernel_tests" \
+      timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 "$bundle/libexec/tessera_cuda_kernel_tests" \
         --gtest_filter='-CudaSampling.SameSeed*' > "$OUT/memcheck.log" 2>&1; echo "memcheck rc=$?" | tee -a "$OUT/summary.txt"
       tail -3 "$OUT/memcheck.log"
-      timeout 300 compute-sanitizer --tool racecheck --error-exitcode 9 "$bundle/libexec/tessera_cuda_kernel_tests" \
+      timeout 100 compute-sanitizer --tool racecheck --error-exitcode 9 "$bundle/libexec/tessera_cuda_kernel_tests" \
         --gtest_filter='CudaPagedAttention.*:CudaSampling.Greedy*:CudaRmsNorm.*' > "$OUT/racecheck.log" 2>&1; echo "racecheck rc=$?" | tee -a "$OUT/summary.txt"
       tail -3 "$OUT/racecheck.log" ;;
     parity)
