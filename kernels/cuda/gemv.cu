@@ -108,7 +108,9 @@ void launch(const __nv_bfloat16* x, const __nv_bfloat16* w, void* y, int32_t m, 
     case 0: return launch_v<kM, 2, 4>(x, w, y, m, n, k, out_f32, stream);
     case 1: return launch_v<kM, 4, 2>(x, w, y, m, n, k, out_f32, stream);
     case 2: return launch_v<kM, 4, 4>(x, w, y, m, n, k, out_f32, stream);
-    default: return launch_v<kM, 8, 2>(x, w, y, m, n, k, out_f32, stream);
+    case 3: return launch_v<kM, 8, 2>(x, w, y, m, n, k, out_f32, stream);
+    case 4: return launch_v<kM, 1, 4>(x, w, y, m, n, k, out_f32, stream);
+    default: return launch_v<kM, 1, 8>(x, w, y, m, n, k, out_f32, stream);
   }
 }
 

@@ -13,7 +13,7 @@ namespace tessera::cuda {
 
 constexpr int32_t kGemvMaxM = 8;
 
-constexpr int32_t kGemvVariants = 4;  // (columns per warp, vectors in flight): (2,4) (4,2) (4,4) (8,2)
+constexpr int32_t kGemvVariants = 6;  // (columns per warp, vectors in flight): (2,4) (4,2) (4,4) (8,2) (1,4) (1,8)
 // variant picks the tiling (see kGemvVariants); the Gemm wrapper times them per shape.
 void gemv(const __nv_bfloat16* x, const __nv_bfloat16* w, void* y, int32_t m, int32_t n, int32_t k, bool out_f32,
           int32_t variant, cudaStream_t stream);

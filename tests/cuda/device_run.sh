@@ -25,7 +25,7 @@ for part in $parts; do
         --gtest_filter='CudaPagedAttention.*:CudaSampling.Greedy*:CudaRmsNorm.*' > "$OUT/racecheck.log" 2>&1; echo "racecheck rc=$?" | tee -a "$OUT/summary.txt"
       tail -3 "$OUT/racecheck.log" ;;
     parity)
-      PYTHONUNBUFFERED=1 timeout 200 python3 "$here/hf_parity.py" --tool "$bundle/bin/tessera_cuda_logits" --work /tmp/hf_parity \
+      PYTHONUNBUFFERED=1 timeout 200 python3 "$here/hf_parity.py" --tool "$bundle/bin/tessera_cuda_logits" --work /tmp/hf_parity ${CPU_ENGINE:+--cpu-engine "$CPU_ENGINE"} \
         2>&1 | grep -v Warning | tee "$OUT/parity.log"; [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1 ;;
     bench)
       for args in "--batch 1 --context 512" "--batch 64 --context 1024" "--batch 1 --context 32768" "--prefill 4096"; do

@@ -86,10 +86,35 @@ def build(name, config, work):
     return model, path
 
 
+def cpu_engine_check(engine, path, tokens, ref, n_last=16):
+    """The CPU engine (issue 2) on the same fp32 checkpoint: logits of the last n_last positions of
+    two prompts (prefixes of `tokens`), against transformers' fp32 logits at those positions."""
+    prompts = [tokens[:48], tokens[:100]]
+    pj, oj = os.path.join(path, "cpu_prompts.json"), os.path.join(path, "cpu_logits.json")
+    with open(pj, "w") as f:
+        json.dump(prompts, f)
+    proc = subprocess.run([engine, path, pj, str(n_last), oj], capture_output=True, text=True)
+    if proc.returncode != 0:
+        return {"cpu_ok": False, "cpu_error": proc.stderr[-1000:]}
+    with open(oj) as f:
+        got = json.load(f)["logits"]
+    worst, same = 0.0, True
+    for p, rows in zip(prompts, got):
+        for i, row in enumerate(rows):
+            pos = len(p) - n_last + i
+            g = np.asarray(row, dtype=np.float64)
+            r = ref[pos]
+            same = same and int(g.argmax()) == int(r.argmax())
+            worst = max(worst, float(np.max(np.abs(g - r)) / np.max(np.abs(r))))
+    return {"cpu_ok": same and worst < 1e-4, "cpu_same_argmax": same, "cpu_max_rel_logit_error": worst}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--tool", required=True)
     ap.add_argument("--work", required=True)
+    ap.add_argument("--cpu-engine", help="tests/reference engine_logits binary: also compare the CPU engine "
+                                         "(fp32) with transformers: same argmax everywhere, max rel error < 1e-4")
     args = ap.parse_args()
     os.makedirs(args.work, exist_ok=True)
     dev = "cuda" if torch.cuda.is_available() else "cpu"
@@ -134,12 +159,16 @@ def main():
                 break
             same_prefix += 1
         ok = agree >= 0.99 and rel < 2e-2 and det["graph_runs_identical"] and det["graph_equals_eager"]
+        cpu = {}
+        if args.cpu_engine:
+            cpu = cpu_engine_check(args.cpu_engine, path, tokens, ref)
+            failures += 0 if cpu["cpu_ok"] else 1
         failures += 0 if ok else 1
         print(json.dumps({"model": name, "ok": ok, "argmax_agreement": agree, "max_rel_logit_error": rel,
                           "graph_runs_identical": det["graph_runs_identical"],
                           "graph_equals_eager": det["graph_equals_eager"],
                           "greedy_prefix_equal_to_hf": same_prefix,
-                          "hf_bf16_argmax_agreement": hf16_agree, "hf_bf16_max_rel_logit_error": hf16_rel, "transformers": transformers.__version__}),
+                          "hf_bf16_argmax_agreement": hf16_agree, "hf_bf16_max_rel_logit_error": hf16_rel, **cpu, "transformers": transformers.__version__}),
               flush=True)
     sys.exit(1 if failures else 0)
 
