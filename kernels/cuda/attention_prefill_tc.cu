@@ -61,21 +61,36 @@ __global__ void __launch_bounds__(kThreads) prefill_tc_kernel(AttentionArgs a) {
   const int32_t* table = a.block_tables + static_cast<int64_t>(tile.seq) * a.max_blocks_per_seq;
   const int64_t kv_stride = static_cast<int64_t>(a.hkv) * kD;
 
-  for (int32_t kb = 0; kb < keys_total; kb += kKeys) {
-    __syncthreads();  // previous iteration done with k, v, p
-    for (int i = tid; i < kKeys * kRowVecs; i += kThreads) {
+  // K/V of the next key block are loaded into registers while this block computes.
+  constexpr int kPer = kKeys * kRowVecs / kThreads;
+  uint4 kreg[kPer], vreg[kPer];
+  auto prefetch = [&](int32_t kb) {
+#pragma unroll
+    for (int it = 0; it < kPer; ++it) {
+      const int i = tid + it * kThreads;
       const int j = i / kRowVecs, c = (i % kRowVecs) * kVec;
       const int32_t key = kb + j;
-      uint4 kv = make_uint4(0, 0, 0, 0), vv = make_uint4(0, 0, 0, 0);
+      kreg[it] = make_uint4(0, 0, 0, 0);
+      vreg[it] = make_uint4(0, 0, 0, 0);
       if (key < keys_total) {
         const int64_t slot = static_cast<int64_t>(table[key / a.block_size]) * a.block_size + key % a.block_size;
         const int64_t off = slot * kv_stride + static_cast<int64_t>(kvh) * kD + c;
-        kv = *reinterpret_cast<const uint4*>(a.k_cache + off);
-        vv = *reinterpret_cast<const uint4*>(a.v_cache + off);
+        kreg[it] = *reinterpret_cast<const uint4*>(a.k_cache + off);
+        vreg[it] = *reinterpret_cast<const uint4*>(a.v_cache + off);
       }
-      *reinterpret_cast<uint4*>(&sm.k[j][c]) = kv;
-      *reinterpret_cast<uint4*>(&sm.v[j][c]) = vv;
     }
+  };
+  prefetch(0);
+  for (int32_t kb = 0; kb < keys_total; kb += kKeys) {
+    __syncthreads();  // previous iteration done with k, v, p
+#pragma unroll
+    for (int it = 0; it < kPer; ++it) {
+      const int i = tid + it * kThreads;
+      const int j = i / kRowVecs, c = (i % kRowVecs) * kVec;
+      *reinterpret_cast<uint4*>(&sm.k[j][c]) = kreg[it];
+      *reinterpret_cast<uint4*>(&sm.v[j][c]) = vreg[it];
+    }
+    if (kb + kKeys < keys_total) prefetch(kb + kKeys);
     __syncthreads();
     // S = Q Kᵀ for this warp's 16 rows.
     {
