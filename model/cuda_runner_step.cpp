@@ -57,6 +57,12 @@ StepResult CudaRunner::run(const StepPlan& plan, std::vector<float>* logits) {
              n.num_computed_tokens, n.token_ids.size());
     check_tokens(n.token_ids);
     check_blocks(n.block_ids);
+    TS_CHECK(n.sampling.prompt_logprobs < 0, kUnimplemented,
+             "sequence {}: prompt_logprobs = {} is not supported by the CUDA runner", n.seq_id,
+             n.sampling.prompt_logprobs);
+    TS_CHECK(n.sampling.logprobs <= kMaxTopLogprobs, kInvalidArgument,
+             "sequence {}: logprobs = {} exceeds the CUDA runner's maximum of {}", n.seq_id, n.sampling.logprobs,
+             kMaxTopLogprobs);
     SeqState s;
     s.tokens = n.token_ids;
     s.num_prompt = n.num_prompt_tokens;
