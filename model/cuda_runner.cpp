@@ -39,8 +39,8 @@ CudaRunner::CudaRunner(const ModelConfig& config, const CudaRunnerOptions& optio
            "--gpu-memory-utilization must be in (0.05, 0.99]; got {}", options_.gpu_memory_utilization);
   TS_CHECK(options_.block_size > 0 && options_.block_size <= 1024, kInvalidArgument, "block size {} out of range",
            options_.block_size);
-  int count = 0;
-  CUDA_CHECK(cudaGetDeviceCount(&count));
+  const int count = available_devices();
+  TS_CHECK(count > 0, kFailedPrecondition, "no CUDA device is available (no GPU or no driver); use --device cpu");
   TS_CHECK(options_.device >= 0 && options_.device < count, kInvalidArgument, "CUDA device {} not present ({} found)",
            options_.device, count);
   CUDA_CHECK(cudaSetDevice(options_.device));
@@ -66,6 +66,15 @@ CudaRunner::~CudaRunner() {
   gemm_.reset();
   for (void* p : allocations_) cudaFree(p);
   if (stream_ != nullptr) cudaStreamDestroy(stream_);
+}
+
+int CudaRunner::available_devices() {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    cudaGetLastError();  // clear the sticky "no device" error
+    return 0;
+  }
+  return count;
 }
 
 void CudaRunner::allocate_activations() {

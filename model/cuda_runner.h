@@ -41,6 +41,9 @@ class CudaRunner : public StepExecutor {
   CudaRunner(const ModelConfig& config, const CudaRunnerOptions& options);
   ~CudaRunner() override;
 
+  // CUDA devices this process can use; 0 when there is no GPU or driver (never throws).
+  static int available_devices();
+
   void load_dummy_weights(uint64_t seed);
   void load_weights(const TensorSource& source);
 

@@ -9,6 +9,7 @@
 #include "common/error.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/fill_random.cuh"
+#include "model/checkpoint.h"
 
 namespace tessera::cuda {
 namespace {
@@ -35,6 +36,14 @@ std::vector<uint16_t> to_bf16_bits(const HostTensor& t, size_t n) {
 }
 
 }  // namespace
+
+TensorSource checkpoint_tensor_source(std::shared_ptr<const Checkpoint> checkpoint) {
+  return [checkpoint](const std::string& name) {
+    const TensorView& v = checkpoint->tensor(name);
+    TS_CHECK(v.dtype.has_value(), kUnimplemented, "tensor {} has unsupported dtype {}", name, v.dtype_name);
+    return HostTensor{*v.dtype, v.shape, v.data};
+  };
+}
 
 CudaWeights::CudaWeights(const ModelConfig& c) : config_(c) {
   const size_t H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size, D = c.head_dim;

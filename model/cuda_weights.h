@@ -9,11 +9,16 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "common/dtype.h"
 #include "model/model_config.h"
+
+namespace tessera {
+class Checkpoint;
+}
 
 namespace tessera::cuda {
 
@@ -26,6 +31,9 @@ struct HostTensor {
 
 // Returns the tensor of that Hugging Face name; throws tessera::Error(kNotFound) when absent.
 using TensorSource = std::function<HostTensor(const std::string& name)>;
+
+// Tensors of a memory-mapped checkpoint (kept alive by the source).
+TensorSource checkpoint_tensor_source(std::shared_ptr<const Checkpoint> checkpoint);
 
 struct CudaLayerWeights {
   __nv_bfloat16* qkv = nullptr;       // [q + 2kv, hidden]
