@@ -5,15 +5,32 @@
 
 #include "bench/engine/engine_bench.h"
 #include "cli/commands.h"
+#include "common/error.h"
+
+#ifdef TESSERA_HAVE_CUDA_BENCH
+#include "bench/cuda/cuda_engine_bench.h"
+#endif
 
 namespace tessera::cli {
 
 void register_bench_engine_command(CLI::App& bench, CommandRunner& runner) {
   auto opts = std::make_shared<bench::EngineBenchOptions>();
+  // --device cuda (bench/cuda): decode at --batch/--context, or a prefill when --prefill is given.
+  struct CudaFlags {
+    int32_t batch = 1, context = 512;
+    float gpu_memory_utilization = 0.90f;
+    bool cuda_graphs = true;
+  };
+  auto cuda = std::make_shared<CudaFlags>();
   auto* cmd = bench.add_subcommand(
       "engine", "Batch-1 decode and prefill tokens/s of the model runner, next to the read bandwidth and decode bound");
-  cmd->add_option("--device", opts->device, "cpu (the CUDA runner is not in this benchmark yet)")
+  cmd->add_option("--device", opts->device, "cpu or cuda")->capture_default_str();
+  cmd->add_option("--batch", cuda->batch, "cuda: decode sequences per step")->capture_default_str();
+  cmd->add_option("--context", cuda->context, "cuda: tokens already in each sequence's KV cache")->capture_default_str();
+  cmd->add_option("--gpu-memory-utilization", cuda->gpu_memory_utilization,
+                  "cuda: share of device memory for weights, activations and KV cache")
       ->capture_default_str();
+  cmd->add_flag("!--no-cuda-graphs", cuda->cuda_graphs, "cuda: run decode steps eagerly instead of graph replay");
   cmd->add_option("--shape", opts->shape, "built-in shape: llama-3.2-1b, llama-3-8b, llama-3-70b, qwen3-32b")
       ->capture_default_str();
   cmd->add_option("--model", opts->model_dir, "a Hugging Face model directory instead of --shape");
@@ -26,8 +43,28 @@ void register_bench_engine_command(CLI::App& bench, CommandRunner& runner) {
   cmd->add_option("--num-layers", opts->num_layers, "keep only this many layers (0 = all; for smoke tests)")
       ->capture_default_str();
   cmd->add_option("--threads", opts->threads, "CPU threads (0 = one per core)")->capture_default_str();
-  cmd->callback([opts, &runner] {
-    runner.run = [opts] {
+  cmd->callback([opts, cuda, cmd, &runner] {
+    const bool prefill_given = cmd->count("--prefill") > 0;
+    runner.run = [opts, cuda, prefill_given] {
+      if (opts->device == "cuda") {
+#ifdef TESSERA_HAVE_CUDA_BENCH
+        TS_CHECK(opts->load_format == "dummy" && opts->model_dir.empty(), kInvalidArgument,
+                 "bench engine --device cuda takes --shape with --load-format dummy; got --load-format {}",
+                 opts->load_format);
+        bench::CudaEngineBenchOptions c;
+        c.shape = opts->shape;
+        c.batch = cuda->batch;
+        c.context = cuda->context;
+        c.prefill = prefill_given ? opts->prefill_tokens : 0;
+        c.steps = opts->decode_tokens;
+        c.gpu_memory_utilization = cuda->gpu_memory_utilization;
+        c.cuda_graphs = cuda->cuda_graphs;
+        std::cout << bench::run_cuda_engine_bench(c).dump() << std::endl;
+        return 0;
+#else
+        TS_THROW(kUnimplemented, "--device cuda: this build has no CUDA backend (nvcc was not found at configure time)");
+#endif
+      }
       std::cout << bench::run_engine_bench(*opts).dump() << std::endl;
       return 0;
     };

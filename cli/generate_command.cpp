@@ -21,6 +21,9 @@
 #include "kernels/cpu/thread_pool.h"
 #include "model/checkpoint.h"
 #include "model/cpu_model_runner.h"
+#ifdef TESSERA_HAVE_CUDA_RUNNER
+#include "model/cuda_runner.h"
+#endif
 #include "model/default_model.h"
 #include "model/model_weights.h"
 #include "tokenizer/tokenizer.h"
@@ -42,16 +45,19 @@ struct GenerateOptions {
   bool ignore_eos = false;
 };
 
-// The device the runner goes on; refuses cuda clearly (no CUDA model runner in this build).
+// The device the runner goes on: auto means cuda when this build has the CUDA runner and a GPU is
+// present; cuda without the CUDA backend is refused clearly.
 std::string resolve_device(const std::string& device) {
   TS_CHECK(device == "cpu" || device == "cuda" || device == "auto", kInvalidArgument,
            "--device must be cpu, cuda or auto, got '{}'", device);
-  if (device == "cuda") {
-    TS_THROW(kUnimplemented, "--device cuda: {}; use --device cpu",
-             kBuiltWithCuda ? "this build compiled the CUDA kernels but has no CUDA model runner yet"
-                            : "the CUDA backend is not in this build");
-  }
+#ifdef TESSERA_HAVE_CUDA_RUNNER
+  if (device == "auto") return cuda::CudaRunner::available_devices() > 0 ? "cuda" : "cpu";
+  return device;
+#else
+  (void)kBuiltWithCuda;
+  TS_CHECK(device != "cuda", kUnimplemented, "--device cuda: the CUDA backend is not in this build; use --device cpu");
   return "cpu";
+#endif
 }
 
 int run_generate(const GenerateOptions& o) {
@@ -63,7 +69,7 @@ int run_generate(const GenerateOptions& o) {
            "--temperature must be in [0, 100], got {}", o.temperature);
   TS_CHECK(o.load_format == "auto" || o.load_format == "dummy", kInvalidArgument,
            "--load-format must be auto or dummy, got '{}'", o.load_format);
-  resolve_device(o.device);
+  const std::string device = resolve_device(o.device);
   std::filesystem::path dir = o.model_dir;
   if (dir.empty()) {
     dir = ensure_default_model();
@@ -90,11 +96,31 @@ int run_generate(const GenerateOptions& o) {
     ec.eos_token_ids.push_back(*eos);
   }
 
-  auto pool = std::make_shared<cpu::ThreadPool>(o.threads);
-  ModelWeights weights =
-      o.load_format == "dummy" ? make_dummy_weights(config, 0, *pool) : load_weights(config, Checkpoint::open(dir));
-  auto runner = std::make_unique<CpuModelRunner>(config, std::move(weights),
-                                                 CpuRunnerOptions{ec.num_kv_blocks, ec.block_size}, pool);
+  std::unique_ptr<StepExecutor> runner;
+#ifdef TESSERA_HAVE_CUDA_RUNNER
+  if (device == "cuda") {
+    cuda::CudaRunnerOptions co;
+    co.block_size = ec.block_size;
+    co.max_model_len = ec.max_model_len;
+    co.max_kv_blocks = ec.num_kv_blocks;
+    auto cr = std::make_unique<cuda::CudaRunner>(config, co);
+    if (o.load_format == "dummy") {
+      cr->load_dummy_weights(0);
+    } else {
+      cr->load_weights(cuda::checkpoint_tensor_source(Checkpoint::open(dir)));
+    }
+    TS_CHECK(cr->num_kv_blocks() >= ec.num_kv_blocks, kResourceExhausted,
+             "the GPU holds {} KV blocks; this generation needs {}", cr->num_kv_blocks(), ec.num_kv_blocks);
+    runner = std::move(cr);
+  }
+#endif
+  if (!runner) {
+    auto pool = std::make_shared<cpu::ThreadPool>(o.threads);
+    ModelWeights weights =
+        o.load_format == "dummy" ? make_dummy_weights(config, 0, *pool) : load_weights(config, Checkpoint::open(dir));
+    runner = std::make_unique<CpuModelRunner>(config, std::move(weights),
+                                              CpuRunnerOptions{ec.num_kv_blocks, ec.block_size}, pool);
+  }
   MetricsRegistry metrics;
   Engine engine(ec, std::move(runner), tokenizer, metrics);
   engine.start();
@@ -144,7 +170,7 @@ void register_generate_command(CLI::App& app, CommandRunner& runner) {
   cmd->add_option("--temperature", o->temperature, "0 = greedy; > 0 samples from softmax(logits / T)")
       ->capture_default_str();
   cmd->add_option("--seed", o->seed, "Sampling seed (same seed, same output); default: random");
-  cmd->add_option("--device", o->device, "cpu, cuda or auto (auto = cpu in this build)")->capture_default_str();
+  cmd->add_option("--device", o->device, "cpu, cuda or auto (auto: cuda when this build has the CUDA backend and a GPU is present)")->capture_default_str();
   cmd->add_option("--load-format", o->load_format, "auto (safetensors) or dummy (seeded random weights)")
       ->capture_default_str();
   cmd->add_option("--threads", o->threads, "CPU threads (0 = one per core)")->capture_default_str();

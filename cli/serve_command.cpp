@@ -23,6 +23,9 @@
 #include "kernels/cpu/thread_pool.h"
 #include "model/checkpoint.h"
 #include "model/cpu_model_runner.h"
+#ifdef TESSERA_HAVE_CUDA_RUNNER
+#include "model/cuda_runner.h"
+#endif
 #include "model/default_model.h"
 #include "model/model_config.h"
 #include "model/model_weights.h"
@@ -79,7 +82,12 @@ LoadedModel load_model(const ModelLoadOptions& o) {
   TS_CHECK(std::filesystem::is_directory(dir), kNotFound, "--model '{}' is not a folder", dir.string());
   TS_CHECK(o.device == "cpu" || o.device == "auto" || o.device == "cuda", kInvalidArgument,
            "--device must be cpu, cuda or auto, got '{}'", o.device);
-  TS_CHECK(o.device != "cuda", kUnimplemented, "--device cuda: this build has no CUDA model runner yet");
+#ifdef TESSERA_HAVE_CUDA_RUNNER
+  const bool use_cuda = o.device == "cuda" || (o.device == "auto" && cuda::CudaRunner::available_devices() > 0);
+#else
+  TS_CHECK(o.device != "cuda", kUnimplemented, "--device cuda: this build has no CUDA backend (no nvcc at build time)");
+  const bool use_cuda = false;
+#endif
   TS_CHECK(o.load_format == "auto" || o.load_format == "dummy", kInvalidArgument,
            "--load-format must be auto or dummy, got '{}'", o.load_format);
   TS_CHECK(o.block_size >= 1 && o.block_size <= 1024, kInvalidArgument, "--block-size must be in [1, 1024], got {}",
@@ -110,6 +118,30 @@ LoadedModel load_model(const ModelLoadOptions& o) {
   const int32_t blocks_per_seq = (m.max_model_len + m.block_size - 1) / m.block_size;
   m.num_kv_blocks = o.num_kv_blocks > 0 ? o.num_kv_blocks : std::max(256, blocks_per_seq * 4);
 
+#ifdef TESSERA_HAVE_CUDA_RUNNER
+  if (use_cuda) {
+    cuda::CudaRunnerOptions co;
+    co.block_size = m.block_size;
+    co.max_model_len = m.max_model_len;
+    if (o.num_kv_blocks > 0) co.max_kv_blocks = o.num_kv_blocks;
+    auto runner = std::make_unique<cuda::CudaRunner>(config, co);
+    if (o.load_format == "dummy") {
+      runner->load_dummy_weights(o.dummy_seed);
+    } else {
+      runner->load_weights(cuda::checkpoint_tensor_source(Checkpoint::open(dir)));
+    }
+    TS_CHECK(o.num_kv_blocks <= 0 || runner->num_kv_blocks() >= o.num_kv_blocks, kResourceExhausted,
+             "--num-kv-blocks {} does not fit on the GPU ({} fit)", o.num_kv_blocks, runner->num_kv_blocks());
+    m.num_kv_blocks = static_cast<int32_t>(std::min<int64_t>(runner->num_kv_blocks(), INT32_MAX));
+    m.executor = std::move(runner);
+    spdlog::info("model '{}': {} layers, hidden {}, vocab {}, {} weights on cuda, {} KV blocks of {}", m.name,
+                 config.num_hidden_layers, config.hidden_size, config.vocab_size,
+                 o.load_format == "dummy" ? "dummy" : "checkpoint", m.num_kv_blocks, m.block_size);
+    return m;
+  }
+#else
+  (void)use_cuda;
+#endif
   auto pool = std::make_shared<cpu::ThreadPool>(o.threads);
   ModelWeights weights = o.load_format == "dummy" ? make_dummy_weights(config, o.dummy_seed, *pool)
                                                   : load_weights(config, Checkpoint::open(dir));

@@ -1,0 +1,226 @@
+// run_cuda_engine_bench: sets up a CudaRunner with dummy weights, fills the KV cache through real
+// (chunked) prefill steps, then times decode steps or whole prefills with a host clock around
+// CudaRunner::execute (so host work and the sampled token's read-back are counted).
+#include "bench/cuda/cuda_engine_bench.h"
+
+#include <cuda_runtime.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <numeric>
+#include <random>
+
+#include "bench/cuda/device_limits.h"
+#include "common/error.h"
+#include "kernels/cuda/cuda_check.h"
+#include "model/cuda_runner.h"
+#include "model/model_config.h"
+
+namespace tessera::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+struct Seq {
+  SeqId id;
+  int32_t len;                 // tokens known
+  int32_t computed;
+  std::vector<BlockId> blocks;
+  TokenId last;                // the token sampled last step
+};
+
+class BlockCounter {
+ public:
+  explicit BlockCounter(int64_t n) : n_(n) {}
+  std::vector<BlockId> take(int32_t count) {
+    TS_CHECK(next_ + count <= n_, kResourceExhausted, "the KV cache holds {} blocks; the benchmark needs more", n_);
+    std::vector<BlockId> out(count);
+    std::iota(out.begin(), out.end(), static_cast<BlockId>(next_));
+    next_ += count;
+    return out;
+  }
+
+ private:
+  int64_t n_, next_ = 0;
+};
+
+int64_t layer_params(const ModelConfig& c) {
+  const int64_t H = c.hidden_size;
+  return H * (c.q_size() + 2 * c.kv_size()) + static_cast<int64_t>(c.q_size()) * H + 3 * H * c.intermediate_size;
+}
+
+}  // namespace
+
+nlohmann::json run_cuda_engine_bench(const CudaEngineBenchOptions& o) {
+  TS_CHECK(o.batch >= 1 && o.batch <= 512, kInvalidArgument, "--batch must be in [1, 512]; got {}", o.batch);
+  TS_CHECK(o.context >= 1 && o.context <= 1 << 20, kInvalidArgument, "--context out of range: {}", o.context);
+  TS_CHECK(o.prefill >= 0 && o.prefill <= 1 << 17, kInvalidArgument, "--prefill out of range: {}", o.prefill);
+  TS_CHECK(o.steps >= 4, kInvalidArgument, "--steps must be at least 4; got {}", o.steps);
+  const ModelConfig c = ModelConfig::builtin_shape(o.shape);
+  const bool prefill_mode = o.prefill > 0;
+  cuda::CudaRunnerOptions ro;
+  ro.gpu_memory_utilization = o.gpu_memory_utilization;
+  ro.max_num_tokens = std::max(8192, o.prefill);
+  ro.max_num_seqs = std::max(o.batch, 1);
+  ro.max_model_len = prefill_mode ? o.prefill + 16 : o.context + o.steps + 16;
+  ro.cuda_graphs = o.cuda_graphs;
+  cuda::CudaRunner runner(c, ro);
+  const auto limits = measure_device_limits(runner.stream());
+  runner.load_dummy_weights(o.seed);
+  const int32_t bs = runner.block_size();
+  BlockCounter blocks(runner.num_kv_blocks());
+  std::mt19937 rng(static_cast<uint32_t>(o.seed));
+  std::uniform_int_distribution<TokenId> tok(0, c.vocab_size - 1);
+  uint64_t step_id = 0;
+  SeqId next_id = 1;
+  SamplingParams greedy;
+  greedy.temperature = 0.0f;
+
+  nlohmann::json out;
+  cudaDeviceProp prop{};
+  CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+  out["device"] = prop.name;
+  out["shape"] = o.shape;
+  out["copy_bandwidth_GBps"] = limits.copy_bytes_per_s / 1e9;
+  out["matmul_8192_bf16_TFLOPs"] = limits.matmul_flops / 1e12;
+  out["cuda_graphs"] = o.cuda_graphs;
+
+  if (prefill_mode) {
+    const int32_t T = o.prefill;
+    std::vector<double> times;
+    const int reps = std::max(3, o.steps / 4);
+    for (int rep = 0; rep < reps + 1; ++rep) {
+      StepPlan plan;
+      plan.step_id = step_id++;
+      plan.block_size = bs;
+      NewSequence n;
+      n.seq_id = next_id++;
+      n.token_ids.resize(T);
+      for (auto& t : n.token_ids) t = tok(rng);
+      n.num_prompt_tokens = T;
+      BlockCounter per_rep(runner.num_kv_blocks());  // every repeat reuses the same blocks
+      n.block_ids = per_rep.take((T + bs - 1) / bs);
+      n.sampling = greedy;
+      plan.new_sequences.push_back(n);
+      plan.scheduled.push_back(SequenceWork{n.seq_id, {}, T, {}, true});
+      const auto t0 = Clock::now();
+      runner.execute(plan);
+      const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+      if (rep > 0) times.push_back(s);
+      StepPlan fr;
+      fr.step_id = step_id++;
+      fr.block_size = bs;
+      fr.freed.push_back(n.seq_id);
+      runner.execute(fr);
+    }
+    const double t = median(times);
+    const double attn = 4.0 * c.head_dim * (static_cast<double>(T) * (T + 1) / 2) * c.num_attention_heads *
+                        c.num_hidden_layers;
+    const double flops = 2.0 * static_cast<double>(layer_params(c)) * c.num_hidden_layers * T +
+                         2.0 * static_cast<double>(c.hidden_size) * c.vocab_size + attn;
+    out["mode"] = "prefill";
+    out["prompt_tokens"] = T;
+    out["prefill_ms"] = t * 1e3;
+    out["prefill_tokens_per_s"] = T / t;
+    out["flops"] = flops;
+    out["achieved_TFLOPs"] = flops / t / 1e12;
+    out["pct_of_matmul_rate"] = 100.0 * (flops / t) / limits.matmul_flops;
+    out["repeats"] = reps;
+    return out;
+  }
+
+  // Decode: prefill B sequences of `context` tokens in chunks of at most max_num_tokens, then time.
+  std::vector<Seq> seqs;
+  const int32_t total_len = o.context + o.steps + 8;
+  for (int32_t i = 0; i < o.batch; ++i) {
+    Seq s{next_id++, o.context, 0, blocks.take((total_len + bs - 1) / bs), 0};
+    seqs.push_back(s);
+  }
+  {
+    StepPlan plan;
+    plan.block_size = bs;
+    for (auto& s : seqs) {
+      NewSequence n;
+      n.seq_id = s.id;
+      n.token_ids.resize(o.context);
+      for (auto& t : n.token_ids) t = tok(rng);
+      n.num_prompt_tokens = o.context;
+      n.block_ids = s.blocks;
+      n.sampling = greedy;
+      plan.new_sequences.push_back(std::move(n));
+    }
+    size_t next_new = 0;
+    std::vector<size_t> pending(seqs.size());
+    std::iota(pending.begin(), pending.end(), 0);
+    size_t pi = 0;
+    while (pi < pending.size()) {
+      StepPlan p;
+      p.step_id = step_id++;
+      p.block_size = bs;
+      int32_t budget = ro.max_num_tokens;
+      while (pi < pending.size() && budget > 0) {
+        Seq& s = seqs[pending[pi]];
+        if (next_new <= pending[pi]) {
+          p.new_sequences.push_back(plan.new_sequences[pending[pi]]);
+          next_new = pending[pi] + 1;
+        }
+        const int32_t n = std::min(budget, s.len - s.computed);
+        const bool done = s.computed + n == s.len;
+        p.scheduled.push_back(SequenceWork{s.id, {}, n, {}, done});
+        s.computed += n;
+        budget -= n;
+        if (done) ++pi;
+      }
+      const StepResult r = runner.execute(p);
+      for (const auto& st : r.sampled)
+        for (auto& s : seqs)
+          if (s.id == st.seq_id) s.last = st.token;
+    }
+  }
+  std::vector<double> times;
+  const int warmup = 3;
+  for (int step = 0; step < o.steps + warmup; ++step) {
+    StepPlan p;
+    p.step_id = step_id++;
+    p.block_size = bs;
+    for (auto& s : seqs) {
+      p.scheduled.push_back(SequenceWork{s.id, {s.last}, 1, {}, true});
+      s.len += 1;
+    }
+    const auto t0 = Clock::now();
+    const StepResult r = runner.execute(p);
+    const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
+    if (step >= warmup) times.push_back(dt);
+    for (size_t i = 0; i < seqs.size(); ++i) {
+      seqs[i].computed += 1;
+      seqs[i].last = r.sampled[i].token;
+    }
+  }
+  const double t = median(times);
+  const double weight_bytes = static_cast<double>(runner.weight_bytes()) -
+                              (c.tie_word_embeddings ? 0.0 : 2.0 * c.vocab_size * c.hidden_size);
+  const double kv_bytes_per_token = 2.0 * c.num_hidden_layers * c.num_key_value_heads * c.head_dim * 2;
+  double kv_bytes = 0;
+  for (const auto& s : seqs) kv_bytes += kv_bytes_per_token * (s.len - o.steps / 2);
+  const double bytes = weight_bytes + kv_bytes;
+  const double bound = bytes / limits.copy_bytes_per_s;
+  out["mode"] = "decode";
+  out["batch"] = o.batch;
+  out["context"] = o.context;
+  out["step_ms"] = t * 1e3;
+  out["tokens_per_s"] = o.batch / t;
+  out["weight_bytes"] = weight_bytes;
+  out["kv_bytes"] = kv_bytes;
+  out["bandwidth_bound_ms"] = bound * 1e3;
+  out["pct_of_bandwidth_bound"] = 100.0 * bound / t;
+  out["timed_steps"] = o.steps;
+  return out;
+}
+
+}  // namespace tessera::bench

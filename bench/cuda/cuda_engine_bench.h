@@ -1,0 +1,28 @@
+// The GPU half of `tessera bench engine --device cuda`: a model of a built-in shape with dummy
+// weights on one GPU, decode (batch B at context C) or prefill (T tokens), timed through the real
+// CudaRunner with real StepPlans; in the same run it measures the device-to-device copy bandwidth
+// and the bf16 8192³ cuBLASLt matmul rate, and reports each figure next to its bound as one JSON
+// object. It must never hard-code a limit: bounds come from what it measured.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+
+namespace tessera::bench {
+
+struct CudaEngineBenchOptions {
+  std::string shape = "llama-3-8b";
+  int32_t batch = 1;
+  int32_t context = 512;
+  int32_t prefill = 0;          // > 0: measure a prefill of this many tokens instead of decode
+  int32_t steps = 32;           // timed decode steps (or prefill repeats / 4)
+  float gpu_memory_utilization = 0.90f;
+  bool cuda_graphs = true;
+  uint64_t seed = 1;
+};
+
+nlohmann::json run_cuda_engine_bench(const CudaEngineBenchOptions& options);
+
+}  // namespace tessera::bench

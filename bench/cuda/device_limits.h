@@ -1,0 +1,17 @@
+// The two ceilings every GPU benchmark figure is compared with, measured in the same run: device-
+// to-device copy bandwidth (bytes read + written per second) and the bf16 matmul rate cuBLASLt
+// reaches on 8192³ with random data. Medians of timed repeats after warm-up.
+#pragma once
+
+#include <cuda_runtime.h>
+
+namespace tessera::bench {
+
+struct DeviceLimits {
+  double copy_bytes_per_s = 0;  // read + written
+  double matmul_flops = 0;      // bf16 in, fp32 accumulate
+};
+
+DeviceLimits measure_device_limits(cudaStream_t stream);
+
+}  // namespace tessera::bench

@@ -1,0 +1,15 @@
+// Random bf16 fill on the GPU for --load-format dummy: x[i] = offset + scale * u, u uniform in
+// [-1, 1) from a hash of (seed, i): deterministic, never all zeros, generated where it is used.
+// Never allocates.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace tessera::cuda {
+
+void fill_random_bf16(__nv_bfloat16* x, int64_t n, uint64_t seed, float offset, float scale, cudaStream_t stream);
+
+}  // namespace tessera::cuda

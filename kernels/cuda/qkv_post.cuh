@@ -1,0 +1,35 @@
+// The attention input stage on the GPU, fused into one pass over the fused q/k/v projection:
+//   + bias (Qwen2, optional), per-head RMSNorm of q and k (Qwen3, optional), rotary embedding of q and
+//   k (rotate-half layout; inv_freq already carries the default/linear/llama3 scaling), then k and v
+//   written into the paged KV cache at slot_mapping[t] (slot = block * block_size + offset; < 0 skips).
+// qkv: [tokens, (hq + 2*hkv) * head_dim] bf16, q and k rewritten in place.
+// Caches: [num_slots, hkv, head_dim] bf16. head_dim is 64, 128 or 256. Never allocates.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace tessera::cuda {
+
+struct QkvPostArgs {
+  __nv_bfloat16* qkv = nullptr;
+  const __nv_bfloat16* bias = nullptr;      // [(hq + 2*hkv) * head_dim] or null
+  const __nv_bfloat16* q_norm = nullptr;    // [head_dim] or null
+  const __nv_bfloat16* k_norm = nullptr;    // [head_dim] or null (set together with q_norm)
+  float norm_eps = 1e-6f;
+  const int32_t* positions = nullptr;       // [tokens]
+  const float* inv_freq = nullptr;          // [head_dim / 2]
+  const int64_t* slot_mapping = nullptr;    // [tokens]
+  __nv_bfloat16* k_cache = nullptr;
+  __nv_bfloat16* v_cache = nullptr;
+  int32_t tokens = 0;
+  int32_t hq = 0;
+  int32_t hkv = 0;
+  int32_t head_dim = 0;
+};
+
+void qkv_post(const QkvPostArgs& args, cudaStream_t stream);
+
+}  // namespace tessera::cuda

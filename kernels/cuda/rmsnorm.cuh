@@ -1,0 +1,17 @@
+// RMSNorm fused with the residual add, on the GPU. For each row:
+//   residual = first ? x : residual + x       (fp32 residual stream)
+//   out      = residual / sqrt(mean(residual^2) + eps) * weight   (bf16)
+// x and out may not alias the residual. n % 8 == 0. Never allocates, never reads configuration.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace tessera::cuda {
+
+void add_rmsnorm(const __nv_bfloat16* x, float* residual, const __nv_bfloat16* weight, __nv_bfloat16* out,
+                 int32_t rows, int32_t n, float eps, bool first, cudaStream_t stream);
+
+}  // namespace tessera::cuda

@@ -1,0 +1,54 @@
+// Token sampling on the GPU over fp32 logits [rows, vocab], so logits never cross PCIe:
+// logit bias and penalties (repetition over prompt+output, presence/frequency over output), then
+// greedy argmax, or temperature + top-k + top-p + min-p and a draw from a counter-based generator
+// keyed by (seed, step): the same seed and step give the same token, batch composition does not
+// matter. Also the sampled token's logprob and the top-k logprobs (after bias/penalties/temperature).
+// The logits are modified in place. Never allocates.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace tessera::cuda {
+
+constexpr int32_t kMaxTopLogprobs = 20;
+
+struct SampleRow {
+  float temperature = 0.0f;  // 0: greedy
+  int32_t top_k = 0;         // 0: off
+  float top_p = 1.0f;
+  float min_p = 0.0f;
+  float repetition_penalty = 1.0f;
+  float presence_penalty = 0.0f;
+  float frequency_penalty = 0.0f;
+  int32_t num_logprobs = 0;  // top alternatives wanted (<= kMaxTopLogprobs)
+  uint64_t seed = 0;
+  int64_t step = 0;          // index of the token being sampled within its sequence
+  int32_t entries_begin = 0; // [begin, end) into the entries array
+  int32_t entries_end = 0;
+};
+
+// One distinct token of a row that carries a bias or a penalty.
+struct SampleEntry {
+  int32_t token = 0;
+  int32_t output_count = 0;  // occurrences among generated tokens
+  int32_t in_prompt = 0;     // 1 when it occurs in the prompt
+  float bias = 0.0f;         // logit_bias
+};
+
+struct SampleArgs {
+  float* logits = nullptr;          // [rows, vocab]
+  int32_t rows = 0;
+  int32_t vocab = 0;
+  const SampleRow* params = nullptr;     // [rows]
+  const SampleEntry* entries = nullptr;  // CSR, unique tokens per row
+  int32_t* out_token = nullptr;          // [rows]
+  float* out_logprob = nullptr;          // [rows]
+  int32_t* out_top_tokens = nullptr;     // [rows, kMaxTopLogprobs]
+  float* out_top_logprobs = nullptr;     // [rows, kMaxTopLogprobs]
+};
+
+void sample(const SampleArgs& args, cudaStream_t stream);
+
+}  // namespace tessera::cuda

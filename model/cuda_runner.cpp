@@ -1,0 +1,236 @@
+// CudaRunner: plan validation and per-sequence state on the host; one packed upload per step; the
+// layer loop as kernel + cuBLASLt launches on a dedicated stream; decode-only steps replayed from a
+// CUDA graph per batch-size bucket.
+#include "model/cuda_runner.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+
+#include "common/error.h"
+#include "kernels/cuda/attention.cuh"
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/embedding.cuh"
+#include "kernels/cuda/gemm.h"
+#include "kernels/cuda/qkv_post.cuh"
+#include "kernels/cuda/rmsnorm.cuh"
+#include "kernels/cuda/sampling.cuh"
+#include "kernels/cuda/silu_mul.cuh"
+#include "model/cuda_rope.h"
+#include "model/cuda_runner_buffers.h"
+
+namespace tessera::cuda {
+namespace {
+
+constexpr size_t kGemmWorkspace = 32u << 20;
+
+}  // namespace
+
+CudaRunner::CudaRunner(const ModelConfig& config, const CudaRunnerOptions& options)
+    : config_(config), options_(options), buf_(std::make_unique<Buffers>()) {
+  TS_CHECK(config_.head_dim == 64 || config_.head_dim == 128 || config_.head_dim == 256, kUnimplemented,
+           "the CUDA backend supports head_dim 64, 128 or 256; config has {}", config_.head_dim);
+  TS_CHECK(config_.hidden_size % 8 == 0 && config_.intermediate_size % 8 == 0, kUnimplemented,
+           "the CUDA backend needs hidden_size and intermediate_size divisible by 8; got {} and {}",
+           config_.hidden_size, config_.intermediate_size);
+  TS_CHECK(options_.gpu_memory_utilization > 0.05f && options_.gpu_memory_utilization <= 0.99f, kInvalidArgument,
+           "--gpu-memory-utilization must be in (0.05, 0.99]; got {}", options_.gpu_memory_utilization);
+  TS_CHECK(options_.block_size > 0 && options_.block_size <= 1024, kInvalidArgument, "block size {} out of range",
+           options_.block_size);
+  const int count = available_devices();
+  TS_CHECK(count > 0, kFailedPrecondition, "no CUDA device is available (no GPU or no driver); use --device cpu");
+  TS_CHECK(options_.device >= 0 && options_.device < count, kInvalidArgument, "CUDA device {} not present ({} found)",
+           options_.device, count);
+  CUDA_CHECK(cudaSetDevice(options_.device));
+  cudaDeviceProp prop{};
+  CUDA_CHECK(cudaGetDeviceProperties(&prop, options_.device));
+  sm_count_ = prop.multiProcessorCount;
+  const int cc = prop.major * 10 + prop.minor;
+  const char* path = cc == 90 ? "sm_90a native" : (cc == 100 ? "sm_100a native" : (cc == 103 ? "sm_103a native" : "PTX JIT"));
+  spdlog::info("CUDA device {}: {} (compute {}.{}, {} SMs, {:.1f} GiB); kernel path: {}", options_.device, prop.name,
+               prop.major, prop.minor, sm_count_, prop.totalGlobalMem / 1073741824.0, path);
+  CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  if (options_.max_model_len == 0)
+    options_.max_model_len = std::min<int32_t>(std::max(config_.max_position_embeddings, 2048), 131072);
+  if (options_.max_logit_rows == 0) options_.max_logit_rows = options_.max_num_seqs;
+  options_.max_logit_rows = std::max(options_.max_logit_rows, options_.max_num_seqs);
+  max_blocks_per_seq_ = (options_.max_model_len + options_.block_size - 1) / options_.block_size;
+  weights_ = std::make_unique<CudaWeights>(config_);
+  allocate_activations();
+}
+
+CudaRunner::~CudaRunner() {
+  graphs_.clear();
+  gemm_.reset();
+  for (void* p : allocations_) cudaFree(p);
+  if (stream_ != nullptr) cudaStreamDestroy(stream_);
+}
+
+int CudaRunner::available_devices() {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    cudaGetLastError();  // clear the sticky "no device" error
+    return 0;
+  }
+  return count;
+}
+
+void CudaRunner::allocate_activations() {
+  const ModelConfig& c = config_;
+  const int64_t T = options_.max_num_tokens, H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
+  const int64_t L = options_.max_logit_rows, S = options_.max_num_seqs;
+  const int64_t qkv = c.q_size() + 2 * c.kv_size();
+  max_tiles_ = static_cast<int32_t>(T + S);
+  part_rows_ = static_cast<int32_t>(std::max<int64_t>(4 * T, 512));
+  auto alloc = [&](auto*& p, int64_t n) {
+    void* raw = nullptr;
+    CUDA_CHECK(cudaMalloc(&raw, std::max<int64_t>(n, 1) * sizeof(*p)));
+    allocations_.push_back(raw);
+    p = static_cast<std::remove_reference_t<decltype(p)>>(raw);
+  };
+  Buffers& b = *buf_;
+  alloc(b.ids, T);
+  alloc(b.positions, T);
+  alloc(b.slots, T);
+  alloc(b.logit_rows, L);
+  alloc(b.tiles, max_tiles_);
+  alloc(b.block_tables, S * max_blocks_per_seq_);
+  alloc(b.sample_rows, L);
+  alloc(b.entries, kMaxSampleEntries);
+  alloc(b.residual, T * H);
+  alloc(b.hidden, T * H);
+  alloc(b.qkv, T * qkv);
+  alloc(b.attn, T * c.q_size());
+  alloc(b.gate_up, T * 2 * I);
+  alloc(b.act, T * I);
+  alloc(b.proj, T * H);
+  alloc(b.o_part, static_cast<int64_t>(part_rows_) * c.num_attention_heads * c.head_dim);
+  alloc(b.ml_part, static_cast<int64_t>(part_rows_) * c.num_attention_heads * 2);
+  alloc(b.gathered, L * H);
+  alloc(b.logits, L * V);
+  alloc(b.out_token, L);
+  alloc(b.out_logprob, L);
+  alloc(b.out_top_tokens, L * kMaxTopLogprobs);
+  alloc(b.out_top_logprobs, L * kMaxTopLogprobs);
+  alloc(b.inv_freq, c.head_dim / 2);
+  char* ws = nullptr;
+  alloc(ws, static_cast<int64_t>(kGemmWorkspace));
+  b.gemm_workspace = ws;
+  gemm_ = std::make_unique<Gemm>(b.gemm_workspace, kGemmWorkspace);
+  const auto freq = rope_inv_freq(c);
+  CUDA_CHECK(cudaMemcpy(b.inv_freq, freq.data(), freq.size() * sizeof(float), cudaMemcpyHostToDevice));
+
+  // The KV cache takes what the utilisation budget leaves (a margin for graphs and cuBLAS kept aside).
+  size_t free_b = 0, total_b = 0;
+  CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+  const double budget = options_.gpu_memory_utilization * static_cast<double>(total_b) -
+                        static_cast<double>(total_b - free_b) - 512.0 * 1048576.0;
+  const int64_t block_bytes =
+      2LL * c.num_hidden_layers * options_.block_size * c.num_key_value_heads * c.head_dim * 2;
+  int64_t blocks = budget > 0 ? static_cast<int64_t>(budget / static_cast<double>(block_bytes)) : 0;
+  if (options_.max_kv_blocks > 0) blocks = std::min(blocks, options_.max_kv_blocks);
+  TS_CHECK(blocks >= 1, kResourceExhausted,
+           "no device memory left for the KV cache: {:.2f} GiB free of {:.2f} GiB at utilisation {}",
+           free_b / 1073741824.0, total_b / 1073741824.0, options_.gpu_memory_utilization);
+  num_blocks_ = blocks;
+  alloc(b.kv, blocks * block_bytes / 2);
+  spdlog::info("CUDA KV cache: {} blocks of {} tokens ({:.2f} GiB); weights {:.2f} GiB", num_blocks_,
+               options_.block_size, blocks * block_bytes / 1073741824.0, weights_->bytes() / 1073741824.0);
+
+  b.h_ids.resize(T);
+  b.h_positions.resize(T);
+  b.h_slots.resize(T);
+  b.h_logit_rows.resize(L);
+  b.h_tiles.resize(max_tiles_);
+  b.h_block_tables.resize(S * max_blocks_per_seq_);
+  b.h_sample_rows.resize(L);
+  b.h_entries.reserve(1024);
+}
+
+void CudaRunner::load_dummy_weights(uint64_t seed) { weights_->fill_dummy(seed, stream_); }
+
+void CudaRunner::load_weights(const TensorSource& source) { weights_->load(source, stream_); }
+
+void CudaRunner::forward(int32_t rows, int32_t num_tiles, int32_t max_q_len, int32_t splits, int32_t logit_rows,
+                         int32_t sample_rows) {
+  const ModelConfig& c = config_;
+  Buffers& b = *buf_;
+  const int32_t H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
+  const int32_t qkv_n = c.q_size() + 2 * c.kv_size();
+  const int64_t layer_slots = num_blocks_ * options_.block_size;
+  const int64_t cache_elems = layer_slots * c.num_key_value_heads * c.head_dim;
+  embedding(b.ids, rows, weights_->embed(), V, H, b.proj, stream_);
+  for (int32_t i = 0; i < c.num_hidden_layers; ++i) {
+    const CudaLayerWeights& w = weights_->layers()[i];
+    add_rmsnorm(b.proj, b.residual, w.input_norm, b.hidden, rows, H, c.rms_norm_eps, i == 0, stream_);
+    gemm_->run(b.hidden, w.qkv, b.qkv, rows, qkv_n, H, false, stream_);
+    QkvPostArgs q;
+    q.qkv = b.qkv;
+    q.bias = w.qkv_bias;
+    q.q_norm = w.q_norm;
+    q.k_norm = w.k_norm;
+    q.norm_eps = c.rms_norm_eps;
+    q.positions = b.positions;
+    q.inv_freq = b.inv_freq;
+    q.slot_mapping = b.slots;
+    q.k_cache = b.kv + (2 * i) * cache_elems;
+    q.v_cache = b.kv + (2 * i + 1) * cache_elems;
+    q.tokens = rows;
+    q.hq = c.num_attention_heads;
+    q.hkv = c.num_key_value_heads;
+    q.head_dim = c.head_dim;
+    qkv_post(q, stream_);
+    AttentionArgs a;
+    a.q = b.qkv;
+    a.q_row_stride = qkv_n;
+    a.k_cache = q.k_cache;
+    a.v_cache = q.v_cache;
+    a.block_tables = b.block_tables;
+    a.max_blocks_per_seq = max_blocks_per_seq_;
+    a.block_size = options_.block_size;
+    a.tiles = b.tiles;
+    a.num_tiles = num_tiles;
+    a.max_q_len = max_q_len;
+    a.hq = c.num_attention_heads;
+    a.hkv = c.num_key_value_heads;
+    a.head_dim = c.head_dim;
+    a.scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+    a.splits = splits;
+    a.tokens = rows;
+    a.o_part = b.o_part;
+    a.ml_part = b.ml_part;
+    a.out = b.attn;
+    paged_attention(a, stream_);
+    gemm_->run(b.attn, w.o, b.proj, rows, H, c.q_size(), false, stream_);
+    add_rmsnorm(b.proj, b.residual, w.post_norm, b.hidden, rows, H, c.rms_norm_eps, false, stream_);
+    gemm_->run(b.hidden, w.gate_up, b.gate_up, rows, 2 * I, H, false, stream_);
+    silu_mul(b.gate_up, rows, I, b.act, stream_);
+    gemm_->run(b.act, w.down, b.proj, rows, H, I, false, stream_);
+  }
+  add_rmsnorm(b.proj, b.residual, weights_->final_norm(), b.hidden, rows, H, c.rms_norm_eps, false, stream_);
+  embedding(b.logit_rows, logit_rows, b.hidden, rows, H, b.gathered, stream_);  // gather the rows
+  gemm_->run(b.gathered, weights_->lm_head(), b.logits, logit_rows, V, H, true, stream_);
+  if (sample_rows > 0) {
+    SampleArgs s;
+    s.logits = b.logits;
+    s.rows = sample_rows;
+    s.vocab = V;
+    s.params = b.sample_rows;
+    s.entries = b.entries;
+    s.out_token = b.out_token;
+    s.out_logprob = b.out_logprob;
+    s.out_top_tokens = b.out_top_tokens;
+    s.out_top_logprobs = b.out_top_logprobs;
+    sample(s, stream_);
+  }
+}
+
+StepResult CudaRunner::execute(const StepPlan& plan) { return run(plan, nullptr); }
+
+StepResult CudaRunner::execute_with_logits(const StepPlan& plan, std::vector<float>* logits) {
+  return run(plan, logits);
+}
+
+}  // namespace tessera::cuda

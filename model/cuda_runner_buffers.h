@@ -1,0 +1,64 @@
+// The CUDA runner's device buffers and host staging (private to model/cuda_runner*.cpp).
+// Plain pointers into allocations CudaRunner owns; it must never own or free anything itself.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <vector>
+
+#include "kernels/cuda/attention.cuh"
+#include "kernels/cuda/sampling.cuh"
+#include "model/cuda_runner.h"
+
+namespace tessera::cuda {
+
+constexpr int32_t kMaxSampleEntries = 1 << 20;
+using bf16_t = __nv_bfloat16;
+
+// Device buffers, and host staging for the inputs (pageable: uploads happen outside graphs).
+struct CudaRunner::Buffers {
+  // Inputs, uploaded per step.
+  int32_t* ids = nullptr;
+  int32_t* positions = nullptr;
+  int64_t* slots = nullptr;
+  int32_t* logit_rows = nullptr;
+  AttentionTile* tiles = nullptr;
+  int32_t* block_tables = nullptr;
+  SampleRow* sample_rows = nullptr;
+  SampleEntry* entries = nullptr;
+  // Activations.
+  float* residual = nullptr;
+  bf16_t* hidden = nullptr;
+  bf16_t* qkv = nullptr;
+  bf16_t* attn = nullptr;
+  bf16_t* gate_up = nullptr;
+  bf16_t* act = nullptr;
+  bf16_t* proj = nullptr;
+  float* o_part = nullptr;
+  float* ml_part = nullptr;
+  bf16_t* gathered = nullptr;
+  float* logits = nullptr;
+  int32_t* out_token = nullptr;
+  float* out_logprob = nullptr;
+  int32_t* out_top_tokens = nullptr;
+  float* out_top_logprobs = nullptr;
+  float* inv_freq = nullptr;
+  void* gemm_workspace = nullptr;
+  bf16_t* kv = nullptr;  // [layers][2][blocks * block_size][hkv][head_dim]
+  // Pinned host staging.
+  std::vector<int32_t> h_ids, h_positions, h_logit_rows, h_block_tables;
+  std::vector<int64_t> h_slots;
+  std::vector<AttentionTile> h_tiles;
+  std::vector<SampleRow> h_sample_rows;
+  std::vector<SampleEntry> h_entries;
+};
+
+struct CudaRunner::Graph {
+  cudaGraphExec_t exec = nullptr;
+  ~Graph() {
+    if (exec != nullptr) cudaGraphExecDestroy(exec);
+  }
+};
+
+}  // namespace tessera::cuda

@@ -1,0 +1,323 @@
+// CudaRunner::run: one StepPlan. Applies the deltas to per-sequence state with every id, count and
+// block checked, lays out the step's inputs (token ids, positions, KV slots, attention tiles, block
+// tables, sampling rows), uploads them, runs the forward pass (eagerly, or by replaying the decode
+// graph of the batch's bucket) and reads back the sampled tokens.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <map>
+
+#include "common/error.h"
+#include "kernels/cuda/attention.cuh"
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/sampling.cuh"
+#include "model/cuda_runner.h"
+#include "model/cuda_runner_buffers.h"
+
+namespace tessera::cuda {
+namespace {
+
+constexpr int32_t kBuckets[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512};
+
+template <typename T>
+void upload(T* dst, const std::vector<T>& src, size_t n, cudaStream_t stream) {
+  if (n > 0) CUDA_CHECK(cudaMemcpyAsync(dst, src.data(), n * sizeof(T), cudaMemcpyHostToDevice, stream));
+}
+
+bool wants_entries(const SamplingParams& s) {
+  return s.repetition_penalty != 1.0f || s.presence_penalty != 0.0f || s.frequency_penalty != 0.0f ||
+         !s.logit_bias.empty();
+}
+
+}  // namespace
+
+StepResult CudaRunner::run(const StepPlan& plan, std::vector<float>* logits) {
+  const ModelConfig& c = config_;
+  Buffers& b = *buf_;
+  TS_CHECK(plan.block_size == options_.block_size, kInvalidArgument, "plan block_size {} differs from the runner's {}",
+           plan.block_size, options_.block_size);
+  for (SeqId id : plan.freed) seqs_.erase(id);
+  auto check_blocks = [&](const std::vector<BlockId>& ids) {
+    for (BlockId blk : ids)
+      TS_CHECK(blk >= 0 && blk < num_blocks_, kInvalidArgument, "block id {} outside [0, {})", blk, num_blocks_);
+  };
+  auto check_tokens = [&](const std::vector<TokenId>& ids) {
+    for (TokenId t : ids)
+      TS_CHECK(t >= 0 && t < c.vocab_size, kInvalidArgument, "token id {} outside the vocabulary [0, {})", t,
+               c.vocab_size);
+  };
+  for (const NewSequence& n : plan.new_sequences) {
+    TS_CHECK(!n.token_ids.empty(), kInvalidArgument, "new sequence {} has no tokens", n.seq_id);
+    TS_CHECK(n.num_prompt_tokens >= 1 && n.num_prompt_tokens <= static_cast<int32_t>(n.token_ids.size()),
+             kInvalidArgument, "sequence {}: num_prompt_tokens {} outside [1, {}]", n.seq_id, n.num_prompt_tokens,
+             n.token_ids.size());
+    TS_CHECK(n.num_computed_tokens >= 0 && n.num_computed_tokens < static_cast<int32_t>(n.token_ids.size()) &&
+                 n.num_computed_tokens % options_.block_size == 0,
+             kInvalidArgument, "sequence {}: num_computed_tokens {} invalid for {} tokens", n.seq_id,
+             n.num_computed_tokens, n.token_ids.size());
+    check_tokens(n.token_ids);
+    check_blocks(n.block_ids);
+    TS_CHECK(n.sampling.prompt_logprobs < 0, kUnimplemented,
+             "sequence {}: prompt_logprobs = {} is not supported by the CUDA runner", n.seq_id,
+             n.sampling.prompt_logprobs);
+    TS_CHECK(n.sampling.logprobs <= kMaxTopLogprobs, kInvalidArgument,
+             "sequence {}: logprobs = {} exceeds the CUDA runner's maximum of {}", n.seq_id, n.sampling.logprobs,
+             kMaxTopLogprobs);
+    SeqState s;
+    s.tokens = n.token_ids;
+    s.num_prompt = n.num_prompt_tokens;
+    s.computed = n.num_computed_tokens;
+    s.blocks = n.block_ids;
+    s.sampling = n.sampling;
+    for (size_t i = n.num_prompt_tokens; i < n.token_ids.size(); ++i) ++s.output_counts[n.token_ids[i]];
+    seqs_[n.seq_id] = std::move(s);
+  }
+
+  const int32_t nwork = static_cast<int32_t>(plan.scheduled.size());
+  const int32_t rows = plan.num_tokens();
+  TS_CHECK(nwork <= options_.max_num_seqs, kInvalidArgument, "step has {} sequences; max_num_seqs is {}", nwork,
+           options_.max_num_seqs);
+  TS_CHECK(rows <= options_.max_num_tokens, kInvalidArgument, "step has {} tokens; max_num_tokens is {}", rows,
+           options_.max_num_tokens);
+  if (logits != nullptr)
+    TS_CHECK(rows <= options_.max_logit_rows, kInvalidArgument, "step has {} rows; max_logit_rows is {}", rows,
+             options_.max_logit_rows);
+  if (nwork == 0) {
+    StepResult empty;
+    empty.step_id = plan.step_id;
+    return empty;
+  }
+  std::vector<SeqState*> states(nwork);
+  bool decode_only = nwork > 0;
+  int32_t nsample = 0;
+  for (int32_t w = 0; w < nwork; ++w) {
+    const SequenceWork& work = plan.scheduled[w];
+    auto it = seqs_.find(work.seq_id);
+    TS_CHECK(it != seqs_.end(), kInvalidArgument, "scheduled sequence {} is unknown to the runner", work.seq_id);
+    SeqState& s = it->second;
+    check_tokens(work.appended_token_ids);
+    check_blocks(work.new_block_ids);
+    for (TokenId t : work.appended_token_ids) {
+      s.tokens.push_back(t);
+      ++s.output_counts[t];
+    }
+    s.blocks.insert(s.blocks.end(), work.new_block_ids.begin(), work.new_block_ids.end());
+    const int64_t end = static_cast<int64_t>(s.computed) + work.num_tokens;
+    TS_CHECK(work.num_tokens > 0 && end <= static_cast<int64_t>(s.tokens.size()), kInvalidArgument,
+             "sequence {}: {} tokens scheduled after {} computed, but {} are known", work.seq_id, work.num_tokens,
+             s.computed, s.tokens.size());
+    TS_CHECK(end <= options_.max_model_len, kInvalidArgument, "sequence {} reaches {} tokens; max_model_len is {}",
+             work.seq_id, end, options_.max_model_len);
+    TS_CHECK(end <= static_cast<int64_t>(s.blocks.size()) * options_.block_size, kInvalidArgument,
+             "sequence {}: {} blocks cannot hold {} tokens", work.seq_id, s.blocks.size(), end);
+    TS_CHECK(!work.sample || end == static_cast<int64_t>(s.tokens.size()), kInvalidArgument,
+             "sequence {}: sample requested before the last known token", work.seq_id);
+    decode_only = decode_only && work.num_tokens == 1 && work.sample;
+    nsample += work.sample ? 1 : 0;
+    states[w] = &s;
+  }
+
+  // Lay out the step's inputs.
+  const int32_t tile_tokens = attention_tile_tokens(c.num_attention_heads, c.num_key_value_heads, c.head_dim);
+  int32_t bucket = 0;
+  if (decode_only && options_.cuda_graphs) {
+    for (int32_t bk : kBuckets)
+      if (bk >= nwork && bk <= options_.max_num_seqs && bk <= options_.max_num_tokens) {
+        bucket = bk;
+        break;
+      }
+  }
+  const int32_t padded_rows = bucket > 0 ? bucket : rows;
+  int32_t ntiles = 0, max_q = 1, row = 0, nlogit = 0, nentries = 0;
+  b.h_entries.clear();
+  std::vector<int32_t> sample_work;  // work index of each sampled row
+  for (int32_t w = 0; w < nwork; ++w) {
+    const SequenceWork& work = plan.scheduled[w];
+    const SeqState& s = *states[w];
+    for (int32_t i = 0; i < work.num_tokens; ++i) {
+      const int32_t pos = s.computed + i;
+      b.h_ids[row + i] = s.tokens[pos];
+      b.h_positions[row + i] = pos;
+      b.h_slots[row + i] = static_cast<int64_t>(s.blocks[pos / options_.block_size]) * options_.block_size +
+                           pos % options_.block_size;
+    }
+    for (int32_t off = 0; off < work.num_tokens; off += tile_tokens) {
+      const int32_t n = std::min(tile_tokens, work.num_tokens - off);
+      b.h_tiles[ntiles++] = AttentionTile{w, row + off, n, s.computed + off};
+      max_q = std::max(max_q, n);
+    }
+    const int32_t nb = std::min<int32_t>(static_cast<int32_t>(s.blocks.size()), max_blocks_per_seq_);
+    std::copy_n(s.blocks.begin(), nb, b.h_block_tables.begin() + static_cast<int64_t>(w) * max_blocks_per_seq_);
+    if (logits == nullptr && work.sample) b.h_logit_rows[nlogit++] = row + work.num_tokens - 1;
+    if (work.sample) sample_work.push_back(w);
+    row += work.num_tokens;
+  }
+  if (logits != nullptr) {  // every row's logits; sampling then reads the rows that sample
+    for (int32_t r = 0; r < rows; ++r) b.h_logit_rows[r] = r;
+    nlogit = rows;
+  }
+  // Sampling parameters, one row per sampled sequence (in the logits' row order when all rows exist).
+  std::vector<SampleRow> srows;
+  for (int32_t w : sample_work) {
+    const SeqState& s = *states[w];
+    const SamplingParams& sp = s.sampling;
+    SampleRow r;
+    r.temperature = sp.temperature;
+    r.top_k = sp.top_k;
+    r.top_p = sp.top_p;
+    r.min_p = sp.min_p;
+    r.repetition_penalty = sp.repetition_penalty;
+    r.presence_penalty = sp.presence_penalty;
+    r.frequency_penalty = sp.frequency_penalty;
+    r.num_logprobs = std::clamp(sp.logprobs, 0, kMaxTopLogprobs);
+    r.seed = sp.seed;
+    r.step = static_cast<int64_t>(s.tokens.size());
+    r.entries_begin = nentries;
+    if (wants_entries(sp)) {
+      std::map<TokenId, SampleEntry> m;
+      if (sp.repetition_penalty != 1.0f)
+        for (int32_t i = 0; i < s.num_prompt; ++i) m[s.tokens[i]].in_prompt = 1;
+      for (const auto& [t, n] : s.output_counts) m[t].output_count = n;
+      for (const auto& [t, bias] : sp.logit_bias)
+        if (t >= 0 && t < c.vocab_size) m[t].bias += bias;
+      TS_CHECK(nentries + static_cast<int64_t>(m.size()) <= kMaxSampleEntries, kResourceExhausted,
+               "penalty/bias entries of this step exceed {}", kMaxSampleEntries);
+      for (auto& [t, e] : m) {
+        e.token = t;
+        b.h_entries.push_back(e);
+      }
+      nentries = static_cast<int32_t>(b.h_entries.size());
+    }
+    r.entries_end = nentries;
+    srows.push_back(r);
+  }
+  if (bucket > 0) {  // pad to the graph's bucket: rows that write nothing and sample greedily
+    for (int32_t r = rows; r < bucket; ++r) {
+      b.h_ids[r] = 0;
+      b.h_positions[r] = 0;
+      b.h_slots[r] = -1;
+      b.h_logit_rows[r] = r;
+      srows.push_back(SampleRow{});
+    }
+    for (int32_t t = ntiles; t < bucket; ++t) b.h_tiles[t] = AttentionTile{0, 0, 0, 0};
+    ntiles = bucket;
+    nlogit = bucket;
+  }
+  int32_t max_context = 1;
+  for (int32_t w = 0; w < nwork; ++w)
+    max_context = std::max(max_context, states[w]->computed + plan.scheduled[w].num_tokens);
+  int32_t splits = attention_splits(ntiles, c.num_attention_heads, c.num_key_value_heads, c.head_dim, sm_count_,
+                                    max_context);
+  splits = std::max(1, std::min(splits, part_rows_ / std::max(padded_rows, 1)));
+
+  upload(b.ids, b.h_ids, padded_rows, stream_);
+  upload(b.positions, b.h_positions, padded_rows, stream_);
+  upload(b.slots, b.h_slots, padded_rows, stream_);
+  upload(b.logit_rows, b.h_logit_rows, nlogit, stream_);
+  upload(b.tiles, b.h_tiles, ntiles, stream_);
+  upload(b.block_tables, b.h_block_tables, static_cast<size_t>(nwork) * max_blocks_per_seq_, stream_);
+  upload(b.sample_rows, srows, srows.size(), stream_);
+  upload(b.entries, b.h_entries, b.h_entries.size(), stream_);
+
+  const int32_t nsrows = static_cast<int32_t>(srows.size());
+  if (logits != nullptr) {
+    forward(rows, ntiles, max_q, splits, nlogit, 0);
+    logits->resize(static_cast<size_t>(rows) * c.vocab_size);
+    CUDA_CHECK(cudaMemcpyAsync(logits->data(), b.logits, logits->size() * sizeof(float), cudaMemcpyDeviceToHost,
+                               stream_));
+    // Move the sampled rows' logits to the front, where the sampler reads them.
+    for (int32_t i = 0; i < nsample; ++i) {
+      int32_t r = 0;
+      for (int32_t w = 0; w <= sample_work[i]; ++w) r += plan.scheduled[w].num_tokens;
+      CUDA_CHECK(cudaMemcpyAsync(b.logits + static_cast<int64_t>(i) * c.vocab_size,
+                                 b.logits + static_cast<int64_t>(r - 1) * c.vocab_size, c.vocab_size * sizeof(float),
+                                 cudaMemcpyDeviceToDevice, stream_));
+    }
+    // (rows are in increasing order, so a later copy never reads a row an earlier one overwrote,
+    // except row i == r - 1, which is a copy onto itself.)
+    if (nsample > 0) {
+      SampleArgs sa;
+      sa.logits = b.logits;
+      sa.rows = nsample;
+      sa.vocab = c.vocab_size;
+      sa.params = b.sample_rows;
+      sa.entries = b.entries;
+      sa.out_token = b.out_token;
+      sa.out_logprob = b.out_logprob;
+      sa.out_top_tokens = b.out_top_tokens;
+      sa.out_top_logprobs = b.out_top_logprobs;
+      sample(sa, stream_);
+    }
+  } else if (bucket > 0) {
+    // One graph per (bucket, split count): the split count is baked into the captured launch.
+    const size_t nb = std::size(kBuckets);
+    size_t si = 0;
+    while ((1 << si) < splits) ++si;
+    const size_t gi = si * nb +
+                      static_cast<size_t>(std::find(std::begin(kBuckets), std::end(kBuckets), bucket) - kBuckets);
+    if (graphs_.size() <= gi) graphs_.resize(gi + 1);
+    if (!graphs_[gi]) {
+      // First step of this bucket: run eagerly (choosing GEMM algorithms), then capture for next time.
+      forward(bucket, ntiles, 1, splits, bucket, bucket);
+      CUDA_CHECK(cudaStreamSynchronize(stream_));
+      auto g = std::make_unique<Graph>();
+      cudaGraph_t graph = nullptr;
+      CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+      try {
+        forward(bucket, ntiles, 1, splits, bucket, bucket);
+      } catch (...) {
+        cudaStreamEndCapture(stream_, &graph);
+        if (graph != nullptr) cudaGraphDestroy(graph);
+        throw;
+      }
+      CUDA_CHECK(cudaStreamEndCapture(stream_, &graph));
+      const cudaError_t inst = cudaGraphInstantiate(&g->exec, graph, 0);
+      cudaGraphDestroy(graph);
+      CUDA_CHECK(inst);
+      graphs_[gi] = std::move(g);
+      spdlog::debug("captured the decode graph for batch bucket {} ({} splits)", bucket, splits);
+    } else {
+      CUDA_CHECK(cudaGraphLaunch(graphs_[gi]->exec, stream_));
+    }
+  } else {
+    forward(rows, ntiles, max_q, splits, nlogit, nsrows);
+  }
+
+  // Read back the sampled tokens.
+  std::vector<int32_t> tok(nsample);
+  std::vector<float> lp(nsample);
+  std::vector<int32_t> top_tok;
+  std::vector<float> top_lp;
+  bool any_top = false;
+  for (int32_t i = 0; i < nsample; ++i) any_top = any_top || srows[i].num_logprobs > 0;
+  if (nsample > 0) {
+    CUDA_CHECK(cudaMemcpyAsync(tok.data(), b.out_token, nsample * sizeof(int32_t), cudaMemcpyDeviceToHost, stream_));
+    CUDA_CHECK(cudaMemcpyAsync(lp.data(), b.out_logprob, nsample * sizeof(float), cudaMemcpyDeviceToHost, stream_));
+    if (any_top) {
+      top_tok.resize(static_cast<size_t>(nsample) * kMaxTopLogprobs);
+      top_lp.resize(top_tok.size());
+      CUDA_CHECK(cudaMemcpyAsync(top_tok.data(), b.out_top_tokens, top_tok.size() * sizeof(int32_t),
+                                 cudaMemcpyDeviceToHost, stream_));
+      CUDA_CHECK(cudaMemcpyAsync(top_lp.data(), b.out_top_logprobs, top_lp.size() * sizeof(float),
+                                 cudaMemcpyDeviceToHost, stream_));
+    }
+  }
+  CUDA_CHECK(cudaStreamSynchronize(stream_));
+
+  StepResult result;
+  result.step_id = plan.step_id;
+  for (int32_t i = 0; i < nsample; ++i) {
+    const SequenceWork& work = plan.scheduled[sample_work[i]];
+    SampledToken st;
+    st.seq_id = work.seq_id;
+    st.token = tok[i];
+    st.logprob = lp[i];
+    for (int32_t j = 0; j < srows[i].num_logprobs; ++j)
+      st.top.push_back(TokenLogprob{top_tok[i * kMaxTopLogprobs + j], top_lp[i * kMaxTopLogprobs + j]});
+    result.sampled.push_back(std::move(st));
+  }
+  for (int32_t w = 0; w < nwork; ++w) states[w]->computed += plan.scheduled[w].num_tokens;
+  return result;
+}
+
+}  // namespace tessera::cuda

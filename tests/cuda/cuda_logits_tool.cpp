@@ -1,0 +1,155 @@
+// tessera_cuda_logits: the C++ half of the device parity check (hf_parity.py). Loads a Hugging Face
+// model directory into the CUDA runner and, over a token file:
+//   1. teacher-forced logits of every position, computed as real serving computes them: a prefill in
+//      two chunks (the second reading the first's KV from the cache), then one-token decode steps;
+//      written as float32 [n, vocab] to --logits;
+//   2. greedy generation of --gen tokens twice with CUDA graphs and once without; prints one JSON
+//      object with the tokens and whether the runs were bitwise identical.
+// A test tool: it must never be shipped in the server.
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <fstream>
+#include <iostream>
+
+#include "common/error.h"
+#include "model/checkpoint.h"
+#include "model/cuda_runner.h"
+#include "model/model_config.h"
+
+namespace {
+
+using namespace tessera;
+
+cuda::TensorSource source_of(const Checkpoint& ckpt) {
+  return [&ckpt](const std::string& name) {
+    const TensorView& v = ckpt.tensor(name);
+    TS_CHECK(v.dtype.has_value(), kUnimplemented, "tensor {} has unsupported dtype {}", name, v.dtype_name);
+    return cuda::HostTensor{*v.dtype, v.shape, v.data};
+  };
+}
+
+StepPlan new_plan(uint64_t& step, int32_t bs) {
+  StepPlan p;
+  p.step_id = step++;
+  p.block_size = bs;
+  return p;
+}
+
+std::vector<BlockId> blocks_for(int32_t tokens, int32_t bs) {
+  std::vector<BlockId> b((tokens + bs - 1) / bs);
+  for (size_t i = 0; i < b.size(); ++i) b[i] = static_cast<BlockId>(b.size() - 1 - i);  // not in order
+  return b;
+}
+
+// Teacher-forced logits over `tokens`: chunks [0, c1), [c1, c2), then one token per step.
+std::vector<float> teacher_forced(cuda::CudaRunner& r, const std::vector<TokenId>& tokens, int32_t c1, int32_t c2) {
+  const int32_t bs = r.block_size(), n = static_cast<int32_t>(tokens.size()), V = r.config().vocab_size;
+  std::vector<float> all(static_cast<size_t>(n) * V);
+  uint64_t step = 0;
+  NewSequence s;
+  s.seq_id = 1;
+  s.token_ids.assign(tokens.begin(), tokens.begin() + c2);
+  s.num_prompt_tokens = c2;
+  s.block_ids = blocks_for(n, bs);
+  s.sampling.temperature = 0.0f;
+  std::vector<float> logits;
+  StepPlan p = new_plan(step, bs);
+  p.new_sequences.push_back(s);
+  p.scheduled.push_back(SequenceWork{1, {}, c1, {}, false});
+  r.execute_with_logits(p, &logits);
+  std::copy(logits.begin(), logits.end(), all.begin());
+  p = new_plan(step, bs);
+  p.scheduled.push_back(SequenceWork{1, {}, c2 - c1, {}, true});
+  r.execute_with_logits(p, &logits);
+  std::copy(logits.begin(), logits.end(), all.begin() + static_cast<size_t>(c1) * V);
+  for (int32_t i = c2; i < n; ++i) {
+    p = new_plan(step, bs);
+    p.scheduled.push_back(SequenceWork{1, {tokens[i]}, 1, {}, true});
+    r.execute_with_logits(p, &logits);
+    std::copy(logits.begin(), logits.end(), all.begin() + static_cast<size_t>(i) * V);
+  }
+  p = new_plan(step, bs);
+  p.freed.push_back(1);
+  r.execute(p);
+  return all;
+}
+
+// Greedy generation of `gen` tokens after `prompt`, through execute() (graphs when enabled).
+std::vector<TokenId> generate(cuda::CudaRunner& r, const std::vector<TokenId>& prompt, int32_t gen, SeqId id) {
+  const int32_t bs = r.block_size();
+  uint64_t step = 1000 * id;
+  NewSequence s;
+  s.seq_id = id;
+  s.token_ids = prompt;
+  s.num_prompt_tokens = static_cast<int32_t>(prompt.size());
+  s.block_ids = blocks_for(static_cast<int32_t>(prompt.size()) + gen, bs);
+  s.sampling.temperature = 0.0f;
+  StepPlan p = new_plan(step, bs);
+  p.new_sequences.push_back(s);
+  p.scheduled.push_back(SequenceWork{id, {}, static_cast<int32_t>(prompt.size()), {}, true});
+  std::vector<TokenId> out;
+  out.push_back(r.execute(p).sampled.at(0).token);
+  while (static_cast<int32_t>(out.size()) < gen) {
+    p = new_plan(step, bs);
+    p.scheduled.push_back(SequenceWork{id, {out.back()}, 1, {}, true});
+    out.push_back(r.execute(p).sampled.at(0).token);
+  }
+  p = new_plan(step, bs);
+  p.freed.push_back(id);
+  r.execute(p);
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Teacher-forced logits and greedy determinism of the CUDA runner on a HF checkpoint"};
+  std::string model, tokens_path, logits_path;
+  int32_t gen = 64;
+  app.add_option("--model", model, "Hugging Face model directory")->required();
+  app.add_option("--tokens", tokens_path, "JSON array of token ids")->required();
+  app.add_option("--logits", logits_path, "output: float32 [n, vocab]")->required();
+  app.add_option("--gen", gen, "greedy tokens to generate for the determinism check");
+  CLI11_PARSE(app, argc, argv);
+  try {
+    std::ifstream tf(tokens_path);
+    const std::vector<TokenId> tokens = nlohmann::json::parse(tf).get<std::vector<TokenId>>();
+    TS_CHECK(tokens.size() >= 8, kInvalidArgument, "need at least 8 tokens, got {}", tokens.size());
+    const ModelConfig config = ModelConfig::from_directory(model);
+    const auto ckpt = Checkpoint::open(model);
+    cuda::CudaRunnerOptions o;
+    o.max_num_tokens = static_cast<int32_t>(tokens.size()) + 16;
+    o.max_num_seqs = 8;
+    o.max_logit_rows = o.max_num_tokens;
+    o.max_model_len = static_cast<int32_t>(tokens.size()) + gen + 16;
+    o.gpu_memory_utilization = 0.5f;
+    o.max_kv_blocks = 4096;
+    const int32_t n = static_cast<int32_t>(tokens.size());
+    nlohmann::json out;
+    {
+      cuda::CudaRunner r(config, o);
+      r.load_weights(source_of(*ckpt));
+      const auto logits = teacher_forced(r, tokens, n / 3, n / 2);
+      std::ofstream lf(logits_path, std::ios::binary);
+      lf.write(reinterpret_cast<const char*>(logits.data()), static_cast<std::streamsize>(logits.size() * 4));
+      const std::vector<TokenId> prompt(tokens.begin(), tokens.begin() + 32);
+      const auto a = generate(r, prompt, gen, 2);
+      const auto b = generate(r, prompt, gen, 3);
+      out["graph_tokens"] = a;
+      out["graph_runs_identical"] = a == b;
+      o.cuda_graphs = false;
+      cuda::CudaRunner eager(config, o);
+      eager.load_weights(source_of(*ckpt));
+      const auto e = generate(eager, prompt, gen, 4);
+      out["eager_tokens"] = e;
+      out["graph_equals_eager"] = a == e;
+    }
+    std::cout << out.dump() << std::endl;
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "tessera_cuda_logits: " << e.what() << std::endl;
+    return 1;
+  }
+}

@@ -1,0 +1,85 @@
+// Test helper: an owning device buffer with host round trips and poisoning (0xFF bytes: NaN in
+// bf16 and fp32), so a kernel that skips an output element is caught. Tests only.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "common/dtype.h"
+#include "kernels/cuda/cuda_check.h"
+
+namespace tessera::cuda::test {
+
+template <typename T>
+class DeviceBuffer {
+ public:
+  explicit DeviceBuffer(size_t n) : n_(n) { CUDA_CHECK(cudaMalloc(&p_, std::max<size_t>(n, 1) * sizeof(T))); }
+  explicit DeviceBuffer(const std::vector<T>& host) : DeviceBuffer(host.size()) { upload(host); }
+  ~DeviceBuffer() { cudaFree(p_); }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  T* get() const { return p_; }
+  size_t size() const { return n_; }
+  void upload(const std::vector<T>& host) {
+    CUDA_CHECK(cudaMemcpy(p_, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
+  }
+  std::vector<T> download() const {
+    std::vector<T> host(n_);
+    CUDA_CHECK(cudaDeviceSynchronize());
+    CUDA_CHECK(cudaMemcpy(host.data(), p_, n_ * sizeof(T), cudaMemcpyDeviceToHost));
+    return host;
+  }
+  void poison() { CUDA_CHECK(cudaMemset(p_, 0xFF, n_ * sizeof(T))); }
+
+ private:
+  T* p_ = nullptr;
+  size_t n_;
+};
+
+inline __nv_bfloat16 to_bf16(float f) {
+  __nv_bfloat16_raw raw;
+  raw.x = f32_to_bf16(f).bits;
+  return __nv_bfloat16(raw);
+}
+inline float from_bf16(__nv_bfloat16 v) {
+  const __nv_bfloat16_raw raw(v);
+  return bf16_to_f32(bf16{raw.x});
+}
+
+// Random bf16 values in [-scale, scale]; `exact` receives the values as floats (already rounded).
+inline std::vector<__nv_bfloat16> random_bf16(size_t n, std::mt19937& rng, float scale, std::vector<float>* exact) {
+  std::uniform_real_distribution<float> d(-scale, scale);
+  std::vector<__nv_bfloat16> out(n);
+  if (exact != nullptr) exact->resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    out[i] = to_bf16(d(rng));
+    if (exact != nullptr) (*exact)[i] = from_bf16(out[i]);
+  }
+  return out;
+}
+
+inline std::vector<float> to_float(const std::vector<__nv_bfloat16>& v) {
+  std::vector<float> out(v.size());
+  for (size_t i = 0; i < v.size(); ++i) out[i] = from_bf16(v[i]);
+  return out;
+}
+
+// ||a - b|| / ||b||, with NaN anywhere giving infinity.
+inline double rel_error(const std::vector<float>& a, const std::vector<double>& b) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (!(a[i] == a[i])) return 1e30;
+    num += (a[i] - b[i]) * (a[i] - b[i]);
+    den += b[i] * b[i];
+  }
+  return std::sqrt(num / std::max(den, 1e-30));
+}
+
+}  // namespace tessera::cuda::test

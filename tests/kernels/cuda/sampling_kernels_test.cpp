@@ -1,0 +1,181 @@
+// GPU sampling against CPU expectations: greedy argmax and logprobs, penalties and bias, top-k /
+// top-p / min-p truncation, seeded determinism, and the sampled distribution. Runs on a GPU only.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+
+#include "kernels/cuda/sampling.cuh"
+#include "tests/kernels/cuda/device_buffer.h"
+
+namespace tessera::cuda::test {
+namespace {
+
+struct Result {
+  std::vector<int32_t> token;
+  std::vector<float> logprob;
+  std::vector<int32_t> top_tokens;
+  std::vector<float> top_logprobs;
+};
+
+Result run(const std::vector<float>& logits, int32_t vocab, const std::vector<SampleRow>& rows,
+           const std::vector<SampleEntry>& entries) {
+  const int32_t n = static_cast<int32_t>(rows.size());
+  DeviceBuffer<float> d_logits(logits);
+  DeviceBuffer<SampleRow> d_rows(rows);
+  DeviceBuffer<SampleEntry> d_entries(entries.empty() ? std::vector<SampleEntry>{SampleEntry{}} : entries);
+  DeviceBuffer<int32_t> tok(n), top_tok(static_cast<size_t>(n) * kMaxTopLogprobs);
+  DeviceBuffer<float> lp(n), top_lp(static_cast<size_t>(n) * kMaxTopLogprobs);
+  tok.poison();
+  lp.poison();
+  top_tok.poison();
+  top_lp.poison();
+  SampleArgs a;
+  a.logits = d_logits.get();
+  a.rows = n;
+  a.vocab = vocab;
+  a.params = d_rows.get();
+  a.entries = d_entries.get();
+  a.out_token = tok.get();
+  a.out_logprob = lp.get();
+  a.out_top_tokens = top_tok.get();
+  a.out_top_logprobs = top_lp.get();
+  sample(a, nullptr);
+  return {tok.download(), lp.download(), top_tok.download(), top_lp.download()};
+}
+
+std::vector<float> random_logits(int32_t rows, int32_t vocab, std::mt19937& rng, float scale) {
+  std::normal_distribution<float> d(0.0f, scale);
+  std::vector<float> x(static_cast<size_t>(rows) * vocab);
+  for (auto& v : x) v = d(rng);
+  return x;
+}
+
+double log_softmax_at(const float* x, int32_t vocab, int32_t i, double inv_t = 1.0) {
+  double mx = -1e300, z = 0;
+  for (int32_t j = 0; j < vocab; ++j) mx = std::max(mx, x[j] * inv_t);
+  for (int32_t j = 0; j < vocab; ++j) z += std::exp(x[j] * inv_t - mx);
+  return x[i] * inv_t - mx - std::log(z);
+}
+
+TEST(CudaSampling, GreedyPicksArgmaxWithLogprobAndTopAlternatives) {
+  std::mt19937 rng(std::random_device{}());
+  const int32_t vocab = 128256, rows = 3;
+  const auto x = random_logits(rows, vocab, rng, 3.0f);
+  std::vector<SampleRow> params(rows);
+  params[1].num_logprobs = 5;
+  params[2].num_logprobs = kMaxTopLogprobs;
+  const auto r = run(x, vocab, params, {});
+  for (int32_t i = 0; i < rows; ++i) {
+    const float* row = x.data() + static_cast<size_t>(i) * vocab;
+    std::vector<int32_t> order(vocab);
+    std::iota(order.begin(), order.end(), 0);
+    std::partial_sort(order.begin(), order.begin() + kMaxTopLogprobs, order.end(),
+                      [&](int32_t a, int32_t b) { return row[a] > row[b]; });
+    EXPECT_EQ(r.token[i], order[0]);
+    EXPECT_NEAR(r.logprob[i], log_softmax_at(row, vocab, order[0]), 1e-4);
+    for (int32_t j = 0; j < params[i].num_logprobs; ++j) {
+      EXPECT_EQ(r.top_tokens[i * kMaxTopLogprobs + j], order[j]) << "row " << i << " rank " << j;
+      EXPECT_NEAR(r.top_logprobs[i * kMaxTopLogprobs + j], log_softmax_at(row, vocab, order[j]), 1e-4);
+    }
+  }
+}
+
+TEST(CudaSampling, BiasAndPenaltiesChangeTheArgmax) {
+  const int32_t vocab = 1000;
+  std::vector<float> x(4 * vocab, 0.0f);
+  for (int32_t r = 0; r < 4; ++r) {
+    x[r * vocab + 10] = 5.0f;  // the winner before penalties
+    x[r * vocab + 20] = 4.0f;  // the runner-up
+  }
+  std::vector<SampleRow> p(4);
+  std::vector<SampleEntry> e;
+  p[0].repetition_penalty = 1.5f;  // 5/1.5 < 4
+  e.push_back({10, 0, 1, 0.0f});
+  p[0].entries_end = 1;
+  p[1].presence_penalty = 1.5f;  // 5 - 1.5 < 4
+  e.push_back({10, 1, 0, 0.0f});
+  p[1].entries_begin = 1, p[1].entries_end = 2;
+  p[2].frequency_penalty = 0.4f;  // 5 - 3*0.4 < 4
+  e.push_back({10, 3, 0, 0.0f});
+  p[2].entries_begin = 2, p[2].entries_end = 3;
+  e.push_back({700, 0, 0, 9.0f});  // logit_bias lifts token 700 to 9
+  p[3].entries_begin = 3, p[3].entries_end = 4;
+  const auto r = run(x, vocab, p, e);
+  EXPECT_EQ(r.token[0], 20);
+  EXPECT_EQ(r.token[1], 20);
+  EXPECT_EQ(r.token[2], 20);
+  EXPECT_EQ(r.token[3], 700);
+}
+
+TEST(CudaSampling, TruncationKeepsOnlyTheAllowedTokens) {
+  std::mt19937 rng(std::random_device{}());
+  const int32_t vocab = 5000, rows = 64;
+  std::vector<float> one = random_logits(1, vocab, rng, 2.0f);
+  std::vector<float> x;
+  for (int32_t r = 0; r < rows; ++r) x.insert(x.end(), one.begin(), one.end());
+  std::vector<int32_t> order(vocab);
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return one[a] > one[b]; });
+  // top-k 3 (rows 0-15), top-p 0.2 (16-31), min-p 0.5 (32-47), top-k 1 at temperature 5 (48-63).
+  std::vector<SampleRow> p(rows);
+  double mx = one[order[0]], z = 0;
+  for (float v : one) z += std::exp(v - mx);
+  double cum = 0;
+  int32_t nucleus = 0;
+  while (cum < 0.2) cum += std::exp(one[order[nucleus++]] - mx) / z;
+  for (int32_t r = 0; r < rows; ++r) {
+    p[r].temperature = r < 48 ? 1.0f : 5.0f;
+    p[r].seed = 77 + r;
+    p[r].step = r;
+    if (r < 16) p[r].top_k = 3;
+    else if (r < 32) p[r].top_p = 0.2f;
+    else if (r < 48) p[r].min_p = 0.5f;
+    else p[r].top_k = 1;
+  }
+  const auto res = run(x, vocab, p, {});
+  for (int32_t r = 0; r < rows; ++r) {
+    const int32_t t = res.token[r];
+    const auto rank = std::find(order.begin(), order.end(), t) - order.begin();
+    if (r < 16) EXPECT_LT(rank, 3) << r;
+    else if (r < 32) EXPECT_LT(rank, nucleus) << r;
+    else if (r < 48) EXPECT_GE(one[t] - mx, std::log(0.5) - 1e-5) << r;
+    else EXPECT_EQ(rank, 0) << r;
+  }
+}
+
+TEST(CudaSampling, SameSeedAndStepGiveTheSameTokenAndTheDistributionMatchesSoftmax) {
+  const int32_t vocab = 8;
+  const std::vector<float> one = {0.0f, 1.0f, 2.0f, -1.0f, 0.5f, 1.5f, -2.0f, 0.2f};
+  const int32_t rows = 8192;
+  std::vector<float> x;
+  for (int32_t r = 0; r < rows; ++r) x.insert(x.end(), one.begin(), one.end());
+  std::vector<SampleRow> p(rows);
+  for (int32_t r = 0; r < rows; ++r) {
+    p[r].temperature = 1.0f;
+    p[r].seed = 1234;
+    p[r].step = r;  // a different step per row: independent draws
+  }
+  const auto a = run(x, vocab, p, {});
+  const auto b = run(x, vocab, p, {});
+  EXPECT_EQ(a.token, b.token);
+  std::vector<double> count(vocab, 0);
+  for (int32_t t : a.token) count[t] += 1;
+  double z = 0;
+  for (float v : one) z += std::exp(v);
+  for (int32_t i = 0; i < vocab; ++i) {
+    const double expect = std::exp(one[i]) / z * rows;
+    EXPECT_NEAR(count[i], expect, 5 * std::sqrt(expect) + 5) << "token " << i;
+  }
+  p[0].seed = 99;  // another seed, another stream
+  int32_t differ = 0;
+  for (int32_t r = 0; r < rows; ++r) p[r].seed = 99;
+  const auto c = run(x, vocab, p, {});
+  for (int32_t r = 0; r < rows; ++r) differ += c.token[r] != a.token[r];
+  EXPECT_GT(differ, rows / 4);
+}
+
+}  // namespace
+}  // namespace tessera::cuda::test
