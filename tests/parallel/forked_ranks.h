@@ -31,7 +31,8 @@ struct RankContext {
 inline std::vector<int> run_forked_ranks(int world, const std::function<int(RankContext&)>& fn,
                                          std::chrono::seconds limit = std::chrono::seconds(60),
                                          std::vector<pid_t>* pids_out = nullptr,
-                                         const std::function<void(const std::vector<pid_t>&)>& while_running = {}) {
+                                         const std::function<void(const std::vector<pid_t>&)>& while_running = {},
+                                         int frozen_rank = -1) {
   Fd listener = listen_tcp("127.0.0.1", 0);
   const std::string addr = "127.0.0.1:" + std::to_string(local_port(listener));
   std::fflush(nullptr);
@@ -71,6 +72,8 @@ inline std::vector<int> run_forked_ranks(int world, const std::function<int(Rank
         --left;
       }
     }
+    // A rank frozen by the test (SIGSTOP) is killed once every other rank has exited.
+    if (frozen_rank >= 0 && left == 1 && codes[frozen_rank] == -1) kill(pids[frozen_rank], SIGKILL);
     if (left > 0 && std::chrono::steady_clock::now() > deadline) {
       for (int r = 0; r < world; ++r)
         if (codes[r] == -1) kill(pids[r], SIGKILL);
@@ -84,7 +87,9 @@ inline std::vector<int> run_forked_ranks(int world, const std::function<int(Rank
 inline LaunchSecret test_secret() { return LaunchSecret::from_hex("000102030405060708090a0b0c0d0e0f"); }
 
 inline std::unique_ptr<RankGroup> join_test_group(RankContext& ctx, std::chrono::milliseconds collective_timeout =
-                                                                        std::chrono::milliseconds(20000)) {
+                                                                        std::chrono::milliseconds(20000),
+                                                  std::chrono::milliseconds heartbeat_timeout =
+                                                      std::chrono::milliseconds(10000)) {
   RankGroupConfig c;
   c.rank = ctx.rank;
   c.world_size = ctx.world_size;
@@ -93,6 +98,7 @@ inline std::unique_ptr<RankGroup> join_test_group(RankContext& ctx, std::chrono:
   c.description = "test";
   c.rendezvous_timeout = std::chrono::milliseconds(20000);
   c.collective_timeout = collective_timeout;
+  c.liveness.timeout = heartbeat_timeout;
   return RankGroup::join(c, test_secret(), std::move(ctx.listener));
 }
 
