@@ -28,6 +28,9 @@ class Communicator {
   virtual void broadcast(void* buf, size_t count, DType dtype, int root) = 0;
   // Returns once every rank has entered the barrier.
   virtual void barrier() = 0;
+  // Waits for every collective issued so far to complete (host: they already have; NCCL: they
+  // were enqueued on a stream). Throws kUnavailable on a failure or timeout, never hangs.
+  virtual void synchronize() {}
   // Tears the communicator down without waiting for peers (after a failure); later calls throw
   // kUnavailable with the reason.
   virtual void abort(const std::string& reason) = 0;
