@@ -24,7 +24,7 @@ int main(int argc, char** argv) {
   // `tessera bench ...`: each benchmark registers itself under this parent.
   auto* bench = app.add_subcommand("bench", "Benchmarks; each prints its figures next to the limit measured in the same run");
   bench->require_subcommand(1);
-  (void)bench;
+  tessera::cli::register_bench_serve_command(*bench, runner);
 
   try {
     app.parse(argc, argv);

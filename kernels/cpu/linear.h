@@ -18,3 +18,22 @@ void linear(const float* x, int64_t m, int64_t k, const void* w, DType w_dtype, 
             ThreadPool& pool);
 
 }  // namespace tessera::cpu
+
+namespace tessera::cpu {
+
+// Which instruction-set path linear() uses; kAuto picks the best one this CPU supports.
+enum class LinearIsa { kAuto, kScalar, kAvx512 };
+
+// True when this CPU can run `isa` (kAuto and kScalar always can).
+bool linear_isa_available(LinearIsa isa);
+// "scalar" / "avx512" / "auto".
+const char* linear_isa_name(LinearIsa isa);
+// The path kAuto resolves to on this CPU.
+LinearIsa linear_best_isa();
+
+// linear() on a chosen path, for tests and benchmarks that compare paths. Throws kInvalidArgument
+// when the CPU cannot run `isa`.
+void linear_isa(LinearIsa isa, const float* x, int64_t m, int64_t k, const void* w, DType w_dtype, int64_t n,
+                const float* bias, float* y, ThreadPool& pool);
+
+}  // namespace tessera::cpu

@@ -1,0 +1,137 @@
+// `tessera bench serve` against a stub OpenAI-style server whose delays are known exactly: the
+// measured TTFT and inter-token latency must match them within 5%, counts must match, errors must
+// be counted by kind, and the JSON and PNG files must be written.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const TESSERA = process.env.TESSERA_BIN;
+const TTFT_MS = 120;
+const ITL_MS = 40;
+const CHUNKS = 6;
+
+// Streams CHUNKS content events: the first TTFT_MS after the request arrived, the rest ITL_MS apart
+// (scheduled against absolute times so timer drift does not accumulate). Every `failEvery`-th
+// request gets HTTP 503 instead.
+function startStub(failEvery) {
+  let count = 0;
+  const server = http.createServer((req, res) => {
+    if (req.method === 'GET' && req.url === '/v1/models') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ object: 'list', data: [{ id: 'stub-model', object: 'model' }] }));
+      return;
+    }
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      const arrived = performance.now();
+      count += 1;
+      const request = JSON.parse(body);
+      if (failEvery && count % failEvery === 0) {
+        res.writeHead(503, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: { message: 'stub overloaded', type: 'unavailable' } }));
+        return;
+      }
+      assert.equal(request.stream, true);
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+      let sent = 0;
+      const sendNext = () => {
+        res.write(`data: ${JSON.stringify({ object: 'text_completion', choices: [{ index: 0, text: `tok${sent} `, finish_reason: null }] })}\n\n`);
+        sent += 1;
+        if (sent < CHUNKS) {
+          const due = arrived + TTFT_MS + sent * ITL_MS;
+          setTimeout(sendNext, Math.max(0, due - performance.now()));
+        } else {
+          res.write(`data: ${JSON.stringify({ choices: [], usage: { prompt_tokens: request.prompt.length, completion_tokens: CHUNKS, total_tokens: CHUNKS + request.prompt.length } })}\n\n`);
+          res.end('data: [DONE]\n\n');
+        }
+      };
+      setTimeout(sendNext, TTFT_MS);
+    });
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
+
+function runBench(args) {
+  return new Promise((resolve) => {
+    const p = spawn(TESSERA, ['bench', 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => (err += d));
+    p.on('close', (code) => resolve({ code, out, err }));
+  });
+}
+
+test('measured TTFT and ITL match a stub server with known delays', async () => {
+  const server = await startStub(0);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-serve-'));
+  try {
+    const { port } = server.address();
+    const r = await runBench(['--url', `http://127.0.0.1:${port}`, '--concurrency', '1,4', '--num-requests', '12',
+      '--warmup-requests', '2', '--input-len', '16', '--output-len', String(CHUNKS), '--no-progress',
+      '--slo-ttft-ms', '1000', '--output-dir', dir]);
+    assert.equal(r.code, 0, r.err + r.out);
+    const results = JSON.parse(fs.readFileSync(path.join(dir, 'results.json'), 'utf8'));
+    assert.equal(results.length, 2);
+    for (const p of results) {
+      assert.equal(p.model, 'stub-model');
+      assert.equal(p.num_requests, 12);
+      assert.equal(p.completed, 12);
+      assert.equal(p.failed, 0);
+      assert.equal(p.total_output_tokens, 12 * CHUNKS);
+      assert.equal(p.total_input_tokens, 12 * 16);
+      assert.equal(p.itl_ms.n, 12 * (CHUNKS - 1));
+      const ttft = p.ttft_ms.p50;
+      const itl = p.itl_ms.p50;
+      assert.ok(Math.abs(ttft - TTFT_MS) / TTFT_MS < 0.05, `TTFT p50 ${ttft} ms vs ${TTFT_MS}`);
+      assert.ok(Math.abs(itl - ITL_MS) / ITL_MS < 0.05, `ITL p50 ${itl} ms vs ${ITL_MS}`);
+      const tpot = p.tpot_ms.mean;
+      assert.ok(Math.abs(tpot - ITL_MS) / ITL_MS < 0.05, `TPOT mean ${tpot} ms vs ${ITL_MS}`);
+      assert.ok(p.goodput_requests_per_s > 0);
+    }
+    for (const f of ['latency.png', 'throughput.png']) {
+      const png = fs.readFileSync(path.join(dir, f));
+      assert.deepEqual([...png.subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47], `${f} is a PNG`);
+    }
+    assert.match(r.out, /TTFT p50/);
+  } finally {
+    server.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('Poisson arrivals: every request is accounted for and errors are counted by kind', async () => {
+  const server = await startStub(4);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-serve-'));
+  try {
+    const { port } = server.address();
+    const r = await runBench(['--url', `http://127.0.0.1:${port}/v1`, '--request-rate', '40', '--num-requests', '16',
+      '--warmup-requests', '0', '--input-len', '8', '--output-len', String(CHUNKS), '--no-progress', '--seed', '7',
+      '--output-dir', dir]);
+    assert.equal(r.code, 0, r.err + r.out);
+    const [p] = JSON.parse(fs.readFileSync(path.join(dir, 'results.json'), 'utf8'));
+    assert.equal(p.mode, 'request_rate');
+    assert.equal(p.num_requests, 16);
+    assert.equal(p.completed + p.failed, 16);
+    assert.equal(p.failed, 4);
+    assert.deepEqual(p.errors, { http_503: 4 });
+    assert.match(p.error_examples[0].message, /stub overloaded/);
+  } finally {
+    server.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('bad flags are refused with a message naming the value', async () => {
+  const r = await runBench(['--url', 'ftp://x', '--concurrency', '1', '--output-dir', os.tmpdir()]);
+  assert.notEqual(r.code, 0);
+  assert.match(r.err, /--url must start with http:\/\//);
+  const r2 = await runBench(['--url', 'http://127.0.0.1:1', '--concurrency', 'x', '--output-dir', os.tmpdir()]);
+  assert.notEqual(r2.code, 0);
+  assert.match(r2.err, /--concurrency takes a comma-separated list/);
+});
