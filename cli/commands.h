@@ -17,5 +17,6 @@ struct CommandRunner {
 void register_version_command(CLI::App& app, CommandRunner& runner);
 // Benchmarks register under the `bench` parent: void register_bench_X_command(CLI::App& bench, CommandRunner&).
 void register_bench_serve_command(CLI::App& bench, CommandRunner& runner);
+void register_bench_allreduce_command(CLI::App& bench, CommandRunner& runner);
 
 }  // namespace tessera::cli

@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   auto* bench = app.add_subcommand("bench", "Benchmarks; each prints its figures next to the limit measured in the same run");
   bench->require_subcommand(1);
   tessera::cli::register_bench_serve_command(*bench, runner);
+  tessera::cli::register_bench_allreduce_command(*bench, runner);
 
   try {
     app.parse(argc, argv);

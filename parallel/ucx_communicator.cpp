@@ -19,6 +19,9 @@ using Clock = std::chrono::steady_clock;
 constexpr uint64_t kKindCollective = 1;
 constexpr uint64_t kKindMessage = 2;
 constexpr uint64_t kFullMask = ~uint64_t{0};
+// A wait polls UCX this long before it sleeps on the worker's event fd (in 1 ms slices: not every
+// transport raises wake-up events, so a sleep is never longer than that).
+constexpr int kSpinMicros = 20;
 
 uint64_t make_tag(uint64_t kind, int src, uint64_t seq) {
   return (kind << 60) | ((static_cast<uint64_t>(src) & 0xfffff) << 40) | (seq & ((uint64_t{1} << 40) - 1));
@@ -158,7 +161,7 @@ void wait_all(UcxState& ucx, std::vector<ucs_status_ptr_t>& reqs, std::optional<
       r = nullptr;
     }
   };
-  int idle_spins = 0;
+  const auto spin_until = Clock::now() + std::chrono::microseconds(kSpinMicros);
   for (;;) {
     ucx.progress();
     bool done = true;
@@ -187,7 +190,7 @@ void wait_all(UcxState& ucx, std::vector<ucs_status_ptr_t>& reqs, std::optional<
       ucx.health->fail(why);
       TS_THROW(kUnavailable, "{}", why);
     }
-    if (++idle_spins > 64) ucx.sleep_on_events(10);
+    if (Clock::now() > spin_until) ucx.sleep_on_events(1);
   }
 }
 
@@ -347,7 +350,7 @@ std::vector<uint8_t> UcxCommunicator::receive_message(int root, size_t max_bytes
       timeout ? std::optional<Clock::time_point>(Clock::now() + *timeout) : std::nullopt;
   ucp_tag_recv_info_t info{};
   ucp_tag_message_h msg = nullptr;
-  int idle_spins = 0;
+  const auto spin_until = Clock::now() + std::chrono::microseconds(kSpinMicros);
   for (;;) {
     ucx_->progress();
     msg = ucp_tag_probe_nb(ucx_->worker, tag, kFullMask, 1, &info);
@@ -355,7 +358,7 @@ std::vector<uint8_t> UcxCommunicator::receive_message(int root, size_t max_bytes
     health_->check();
     if (deadline && Clock::now() > *deadline)
       TS_THROW(kUnavailable, "rank {}: no message from rank {} within {} ms", rank_, root, timeout->count());
-    if (++idle_spins > 64) ucx_->sleep_on_events(50);
+    if (Clock::now() > spin_until) ucx_->sleep_on_events(1);
   }
   // An oversized message is refused before allocating; the group cannot continue past it.
   if (info.length > max_bytes) {
