@@ -1,5 +1,6 @@
-// The `tessera` subcommands. Each lives in its own file and registers itself on the root app;
-// the callback it sets runs the command and returns the process exit code through CommandResult.
+// The `tessera` subcommands. Each lives in its own file and registers itself on the root app (or on
+// the `bench` parent); the callback it sets stores the function main() runs after parsing.
+// Registration is by file name (see cli/CMakeLists.txt): a new command never edits this file.
 // A command must never parse another command's flags.
 #pragma once
 
@@ -13,10 +14,5 @@ namespace tessera::cli {
 struct CommandRunner {
   std::function<int()> run;
 };
-
-void register_version_command(CLI::App& app, CommandRunner& runner);
-// Benchmarks register under the `bench` parent: void register_bench_X_command(CLI::App& bench, CommandRunner&).
-void register_bench_serve_command(CLI::App& bench, CommandRunner& runner);
-void register_bench_allreduce_command(CLI::App& bench, CommandRunner& runner);
 
 }  // namespace tessera::cli

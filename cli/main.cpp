@@ -6,7 +6,7 @@
 
 #include <exception>
 
-#include "cli/commands.h"
+#include "cli/registered_commands.h"
 #include "common/error.h"
 #include "common/log.h"
 
@@ -20,12 +20,10 @@ int main(int argc, char** argv) {
   app.add_option("--log-format", log_format, "text or json (one JSON object per line)")->capture_default_str();
 
   tessera::cli::CommandRunner runner;
-  tessera::cli::register_version_command(app, runner);
   // `tessera bench ...`: each benchmark registers itself under this parent.
   auto* bench = app.add_subcommand("bench", "Benchmarks; each prints its figures next to the limit measured in the same run");
   bench->require_subcommand(1);
-  tessera::cli::register_bench_serve_command(*bench, runner);
-  tessera::cli::register_bench_allreduce_command(*bench, runner);
+  tessera::cli::register_all_commands(app, *bench, runner);
 
   try {
     app.parse(argc, argv);

@@ -41,6 +41,7 @@ struct EngineConfig {
   int32_t max_queue_len = 1024;          // waiting (not yet running) requests beyond which submit refuses
   bool enable_prefix_caching = true;
   std::vector<TokenId> eos_token_ids;    // the model's end-of-sequence tokens
+  int32_t vocab_size = 0;                // prompt ids must be below it; 0 = the tokenizer's vocab_size()
 };
 
 struct GenerationRequest {
@@ -52,6 +53,9 @@ struct GenerationRequest {
   int32_t priority = 0;                         // higher runs first; FCFS within a priority
   std::optional<std::chrono::steady_clock::time_point> deadline;  // finish with kDeadline after it
   bool skip_special_tokens = true;              // for the streamed text
+  // The client's seed. When absent, sampling.seed is used if non-zero, else the engine draws one
+  // (so runners always get a seed). A client seed of 0 must travel here.
+  std::optional<uint64_t> seed;
 };
 
 enum class FinishReason { kStop, kLength, kCancelled, kDeadline, kAborted };
@@ -121,6 +125,9 @@ class Engine {
  public:
   Engine(EngineConfig config, std::unique_ptr<StepExecutor> executor, std::shared_ptr<const Tokenizer> tokenizer,
          MetricsRegistry& metrics);
+  // A token-in, token-out engine with no tokenizer: outputs carry token ids and empty text, and
+  // requests with stop strings are refused (kInvalidArgument). Links without the tokenizer library.
+  Engine(EngineConfig config, std::unique_ptr<StepExecutor> executor, MetricsRegistry& metrics);
   ~Engine();  // stops the loop; outstanding requests end with kAborted
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
@@ -131,6 +138,8 @@ class Engine {
   void begin_drain();
   bool drained() const;
   EngineHealth health() const;
+  // Requests submitted and not yet finished (for drain progress and tests).
+  int64_t num_unfinished_requests() const;
   const EngineConfig& config() const;
 
  private:

@@ -25,6 +25,12 @@ class ChatTemplate {
   // wrong message shapes) throw tessera::Error(kInvalidArgument) with the template's message.
   std::string render(const nlohmann::json& messages, const nlohmann::json& tools, bool add_generation_prompt,
                      const nlohmann::json& extra_context = nlohmann::json::object()) const;
+  // The same with insertion-ordered JSON: object keys keep the request's order (as JSON.parse and
+  // Python's json do), so `tool | tojson` prints tool schemas byte-identically. Prefer this one;
+  // nlohmann::json sorts keys alphabetically.
+  std::string render(const nlohmann::ordered_json& messages, const nlohmann::ordered_json& tools,
+                     bool add_generation_prompt,
+                     const nlohmann::ordered_json& extra_context = nlohmann::ordered_json::object()) const;
 
  private:
   std::unique_ptr<ChatTemplateImpl> impl_;

@@ -43,6 +43,9 @@ class Tokenizer {
   // bos_token / eos_token strings of tokenizer_config.json (for templates); empty when absent.
   const std::string& bos_token() const;
   const std::string& eos_token() const;
+  // True when decoding treats `id` as one raw byte of a ByteFallback run ("<0xAB>" tokens with a
+  // ByteFallback decoder): such a run is judged valid or not as a whole, so streaming holds it back.
+  bool is_byte_fallback_token(TokenId id) const;
 
  private:
   explicit Tokenizer(std::unique_ptr<TokenizerImpl> impl);
@@ -51,6 +54,12 @@ class Tokenizer {
 
 // Streams text for a growing id sequence: every piece is whole UTF-8, and the concatenation of all
 // pieces (push... then finish) equals tokenizer.decode(all ids, skip_special_tokens).
+// With prompt_ids, "all ids" means prompt + pushed ids, and the pieces are the text that the pushed
+// ids add after decode(prompt) (e.g. a leading space a first word has in context).
+// Technique: a prefix window [prefix_offset, read_offset) is decoded with and without the new ids;
+// the difference is emitted only when it does not end in U+FFFD (an unfinished character) and,
+// for ByteFallback tokenizers, the last id is not a raw-byte token (a byte run is validated as a
+// whole by the decoder, so it is emitted once the run has ended).
 class IncrementalDecoder {
  public:
   IncrementalDecoder(std::shared_ptr<const Tokenizer> tokenizer, bool skip_special_tokens,

@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/gemm_avx512.h"
 #include "kernels/cpu/linear_kernels.h"
 
 namespace tessera::cpu {
@@ -15,6 +16,9 @@ namespace {
 
 using detail::LinearArgs;
 using ColsFn = void (*)(const LinearArgs&, int64_t, int64_t);
+
+// From this many rows of x on, the packed GEMM beats streaming inner products (bench linear).
+constexpr int64_t kGemmMinRows = 16;
 
 // Below this many multiply-adds the pool's wake-up costs more than it saves.
 constexpr int64_t kSerialWork = 1 << 15;
@@ -76,7 +80,12 @@ void linear_isa(LinearIsa isa, const float* x, int64_t m, int64_t k, const void*
     return;
   }
   const LinearArgs args{x, m, k, w, w_dtype, n, bias, y};
-  const ColsFn fn = cols_fn(isa);
+  const LinearIsa resolved = isa == LinearIsa::kAuto ? linear_best_isa() : isa;
+  if (resolved == LinearIsa::kAvx512 && m >= kGemmMinRows) {
+    detail::gemm_avx512(args, pool);
+    return;
+  }
+  const ColsFn fn = cols_fn(resolved);
   // Split the weight rows in units that keep each kernel's row tiles whole.
   const int64_t unit = m == 1 ? 8 : 4;
   const int64_t units = (n + unit - 1) / unit;

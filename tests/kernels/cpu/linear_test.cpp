@@ -107,6 +107,9 @@ TEST_P(LinearMatchesReference, AcrossShapesPathsAndBias) {
       check_case(isa, Case{513, 67, 45, dtype, bias}, pool, seed++);
       check_case(isa, Case{1, 2053, 131, dtype, bias}, pool, seed++);
       check_case(isa, Case{5, 1031, 29, dtype, bias}, pool, seed++);
+      // k longer than one GEMM k-slice (2048), for both GEMM tile widths.
+      check_case(isa, Case{17, 4133, 25, dtype, bias}, pool, seed++);
+      check_case(isa, Case{40, 2049, 14, dtype, bias}, pool, seed++);
     }
   }
 }

@@ -1,0 +1,162 @@
+// CpuModelRunner (see cpu_model_runner.h): the Llama-family forward pass over one StepBatch.
+#include "model/cpu_model_runner.h"
+
+#include <cmath>
+#include <span>
+
+#include "common/error.h"
+#include "kernels/cpu/linear.h"
+#include "kernels/cpu/paged_attention.h"
+#include "kernels/cpu/transformer_ops.h"
+#include "model/rope_frequencies.h"
+
+namespace tessera {
+namespace {
+
+void grow(std::vector<float>& v, int64_t n) {
+  if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
+}
+
+void project(const std::vector<float>& x, int64_t m, const WeightMatrix& w, const std::vector<float>& bias,
+             std::vector<float>& y, cpu::ThreadPool& pool) {
+  cpu::linear(x.data(), m, w.cols, w.data, w.dtype, w.rows, bias.empty() ? nullptr : bias.data(), y.data(), pool);
+}
+
+}  // namespace
+
+CpuModelRunner::CpuModelRunner(ModelConfig config, ModelWeights weights, CpuRunnerOptions options,
+                               std::shared_ptr<cpu::ThreadPool> pool)
+    : config_(std::move(config)),
+      weights_(std::move(weights)),
+      pool_(pool ? std::move(pool) : std::make_shared<cpu::ThreadPool>(0)),
+      cache_(config_, options.num_kv_blocks, options.block_size),
+      table_(config_.vocab_size, options.num_kv_blocks, options.block_size),
+      inv_freq_(rope_inv_frequencies(config_)),
+      sampler_(config_.vocab_size) {
+  TS_CHECK(static_cast<int32_t>(weights_.layers.size()) == config_.num_hidden_layers, kInternal,
+           "weights have {} layers, config {}", weights_.layers.size(), config_.num_hidden_layers);
+}
+
+StepResult CpuModelRunner::execute(const StepPlan& plan) { return run(plan, nullptr); }
+
+StepResult CpuModelRunner::execute_with_logits(const StepPlan& plan, std::vector<float>& logits) {
+  logits.clear();
+  return run(plan, &logits);
+}
+
+void CpuModelRunner::ensure_buffers(int64_t rows, int64_t logits_rows) {
+  const ModelConfig& c = config_;
+  if (rows > buf_.capacity) {
+    grow(buf_.x, rows * c.hidden_size);
+    grow(buf_.h, rows * std::max(c.hidden_size, c.q_size()));
+    grow(buf_.q, rows * c.q_size());
+    grow(buf_.k, rows * c.kv_size());
+    grow(buf_.v, rows * c.kv_size());
+    grow(buf_.attn, rows * c.q_size());
+    grow(buf_.gate, rows * c.intermediate_size);
+    grow(buf_.up, rows * c.intermediate_size);
+    buf_.rows.resize(static_cast<size_t>(rows));
+    buf_.capacity = rows;
+  }
+  grow(buf_.logits_in, logits_rows * c.hidden_size);
+  grow(buf_.logits, logits_rows * c.vocab_size);
+}
+
+void CpuModelRunner::forward_layer(int32_t li, int64_t n) {
+  const ModelConfig& c = config_;
+  const LayerWeights& w = weights_.layers[li];
+  cpu::ThreadPool& pool = *pool_;
+  const int64_t hd = c.head_dim, nh = c.num_attention_heads, nkv = c.num_key_value_heads;
+
+  cpu::rms_norm(buf_.x.data(), n, c.hidden_size, c.hidden_size, w.input_norm.data(), c.rms_norm_eps, buf_.h.data(),
+                pool);
+  project(buf_.h, n, w.q, w.q_bias, buf_.q, pool);
+  project(buf_.h, n, w.k, w.k_bias, buf_.k, pool);
+  project(buf_.h, n, w.v, w.v_bias, buf_.v, pool);
+  if (c.qk_norm) {
+    cpu::rms_norm(buf_.q.data(), n * nh, hd, hd, w.q_norm.data(), c.rms_norm_eps, buf_.q.data(), pool);
+    cpu::rms_norm(buf_.k.data(), n * nkv, hd, hd, w.k_norm.data(), c.rms_norm_eps, buf_.k.data(), pool);
+  }
+  cpu::rope(buf_.q.data(), n, c.q_size(), nh, hd, batch_.positions.data(), inv_freq_.data(), pool);
+  cpu::rope(buf_.k.data(), n, c.kv_size(), nkv, hd, batch_.positions.data(), inv_freq_.data(), pool);
+  const cpu::PagedKvLayer cache = cache_.layer(li);
+  cpu::write_kv(buf_.k.data(), buf_.v.data(), n, c.kv_size(), buf_.rows.data(), cache, pool);
+  cpu::paged_attention(buf_.q.data(), n, c.q_size(), nh, buf_.rows.data(), cache,
+                       static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd))), buf_.attn.data(), pool);
+  project(buf_.attn, n, w.o, {}, buf_.h, pool);
+  cpu::add_inplace(buf_.x.data(), buf_.h.data(), n * c.hidden_size, pool);
+
+  cpu::rms_norm(buf_.x.data(), n, c.hidden_size, c.hidden_size, w.post_attention_norm.data(), c.rms_norm_eps,
+                buf_.h.data(), pool);
+  project(buf_.h, n, w.gate, {}, buf_.gate, pool);
+  project(buf_.h, n, w.up, {}, buf_.up, pool);
+  cpu::silu_mul(buf_.gate.data(), buf_.up.data(), n * c.intermediate_size, buf_.gate.data(), pool);
+  project(buf_.gate, n, w.down, {}, buf_.h, pool);
+  cpu::add_inplace(buf_.x.data(), buf_.h.data(), n * c.hidden_size, pool);
+}
+
+void CpuModelRunner::compute_logits(int64_t) {
+  const ModelConfig& c = config_;
+  const int64_t m = static_cast<int64_t>(batch_.logits_rows.size());
+  if (m == 0) return;
+  for (int64_t i = 0; i < m; ++i) {
+    const float* src = buf_.x.data() + int64_t{batch_.logits_rows[i].row} * c.hidden_size;
+    std::copy(src, src + c.hidden_size, buf_.logits_in.data() + i * c.hidden_size);
+  }
+  cpu::rms_norm(buf_.logits_in.data(), m, c.hidden_size, c.hidden_size, weights_.final_norm.data(), c.rms_norm_eps,
+                buf_.logits_in.data(), *pool_);
+  project(buf_.logits_in, m, weights_.lm_head, {}, buf_.logits, *pool_);
+}
+
+StepResult CpuModelRunner::sample(const StepPlan& plan, std::vector<float>* sampled_logits) {
+  StepResult result;
+  result.step_id = plan.step_id;
+  const int64_t vocab = config_.vocab_size;
+  PromptLogprobs* current = nullptr;
+  int32_t current_work = -1;
+  for (size_t i = 0; i < batch_.logits_rows.size(); ++i) {
+    const LogitsRow& lr = batch_.logits_rows[i];
+    const float* logits = buf_.logits.data() + static_cast<int64_t>(i) * vocab;
+    const SequenceWork& w = plan.scheduled[lr.work];
+    const SequenceState& s = *batch_.work_seq[lr.work];
+    if (lr.prompt_logprob) {
+      if (current_work != lr.work) {
+        result.prompt_logprobs.push_back(PromptLogprobs{w.seq_id, batch_.positions[lr.row] + 1, {}, {}});
+        current = &result.prompt_logprobs.back();
+        current_work = lr.work;
+      }
+      current->top.emplace_back();
+      current->chosen.push_back(sampler_.logprob_of(logits, s.tokens[batch_.positions[lr.row] + 1],
+                                                    s.sampling.prompt_logprobs, current->top.back()));
+    }
+    if (lr.sample) {
+      const std::span<const TokenId> all(s.tokens);
+      const auto prompt = all.subspan(0, s.num_prompt_tokens);
+      const auto outputs = all.subspan(s.num_prompt_tokens);
+      SampledToken t = sampler_.sample(logits, s.sampling, prompt, outputs, outputs.size());
+      t.seq_id = w.seq_id;
+      result.sampled.push_back(std::move(t));
+      if (sampled_logits != nullptr) sampled_logits->insert(sampled_logits->end(), logits, logits + vocab);
+    }
+  }
+  return result;
+}
+
+StepResult CpuModelRunner::run(const StepPlan& plan, std::vector<float>* sampled_logits) {
+  table_.apply(plan, batch_);
+  const int64_t n = batch_.num_rows();
+  ensure_buffers(n, static_cast<int64_t>(batch_.logits_rows.size()));
+  for (int64_t r = 0; r < n; ++r) {
+    buf_.rows[r] = cpu::AttentionRow{batch_.row_seq[r]->block_table.data(), batch_.context_lens[r]};
+  }
+  if (n > 0) {
+    cpu::embedding(weights_.embed.data, weights_.embed.dtype, config_.hidden_size, batch_.token_ids.data(), n,
+                   buf_.x.data(), *pool_);
+    for (int32_t li = 0; li < config_.num_hidden_layers; ++li) forward_layer(li, n);
+    compute_logits(n);
+  }
+  table_.commit(plan, batch_);
+  return sample(plan, sampled_logits);
+}
+
+}  // namespace tessera

@@ -1,0 +1,66 @@
+// CpuModelRunner: executes StepPlans on the CPU: embedding -> N x (RMSNorm, q/k/v (+bias),
+// q/k norm (Qwen3), RoPE, paged causal attention (GQA), o_proj, residual, RMSNorm, SwiGLU MLP,
+// residual) -> final norm -> LM head for the rows that need logits -> Sampler. fp32 activations
+// and accumulation; weights read in their stored dtype through cpu::linear.
+// It must never allocate per step once its buffers fit the largest batch seen, and never copy a
+// weight matrix.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "kernels/cpu/thread_pool.h"
+#include "model/kv_cache.h"
+#include "model/model_config.h"
+#include "model/model_weights.h"
+#include "model/sampler.h"
+#include "model/step_batch.h"
+#include "scheduler/step_plan.h"
+
+namespace tessera {
+
+struct CpuRunnerOptions {
+  int32_t num_kv_blocks = 256;
+  int32_t block_size = 16;
+};
+
+class CpuModelRunner : public StepExecutor {
+ public:
+  CpuModelRunner(ModelConfig config, ModelWeights weights, CpuRunnerOptions options,
+                 std::shared_ptr<cpu::ThreadPool> pool);
+
+  StepResult execute(const StepPlan& plan) override;
+  // execute(), and also returns the logits ([vocab] floats) of every sampled row, in plan order,
+  // appended to `logits` (cleared first). For tests and the reference comparison.
+  StepResult execute_with_logits(const StepPlan& plan, std::vector<float>& logits);
+
+  const ModelConfig& config() const { return config_; }
+  const ModelWeights& weights() const { return weights_; }
+  cpu::ThreadPool& pool() { return *pool_; }
+
+ private:
+  struct Buffers {
+    std::vector<float> x, h, q, k, v, attn, gate, up, logits_in, logits;
+    std::vector<cpu::AttentionRow> rows;
+    int64_t capacity = -1;
+  };
+
+  StepResult run(const StepPlan& plan, std::vector<float>* sampled_logits);
+  void ensure_buffers(int64_t rows, int64_t logits_rows);
+  void forward_layer(int32_t layer, int64_t rows);
+  void compute_logits(int64_t rows);
+  StepResult sample(const StepPlan& plan, std::vector<float>* sampled_logits);
+
+  ModelConfig config_;
+  ModelWeights weights_;
+  std::shared_ptr<cpu::ThreadPool> pool_;
+  CpuKvCache cache_;
+  SequenceTable table_;
+  StepBatch batch_;
+  Buffers buf_;
+  std::vector<double> inv_freq_;
+  Sampler sampler_;
+};
+
+}  // namespace tessera
