@@ -6,6 +6,10 @@
 #include "kernels/cpu/reference_linear.h"
 
 namespace tessera::cpu {
+namespace {
+// Below this many elements an elementwise op costs less than waking the pool.
+constexpr int64_t kSerialElements = int64_t{1} << 16;
+}  // namespace
 
 void rms_norm(const float* x, int64_t rows, int64_t dim, int64_t stride, const float* weight, float eps, float* out,
               ThreadPool& pool) {
@@ -42,12 +46,17 @@ void rope(float* x, int64_t rows, int64_t row_stride, int64_t heads, int64_t hea
 }
 
 void silu_mul(const float* gate, const float* up, int64_t n, float* out, ThreadPool& pool) {
-  pool.parallel_for(n, [&](int64_t begin, int64_t end) {
+  auto body = [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       const float g = gate[i];
       out[i] = g / (1.0f + std::exp(-g)) * up[i];
     }
-  });
+  };
+  if (n < kSerialElements) {
+    body(0, n);
+  } else {
+    pool.parallel_for(n, body);
+  }
 }
 
 void embedding(const void* table, DType dtype, int64_t dim, const int32_t* ids, int64_t rows, float* out,
@@ -61,9 +70,14 @@ void embedding(const void* table, DType dtype, int64_t dim, const int32_t* ids, 
 }
 
 void add_inplace(float* y, const float* x, int64_t n, ThreadPool& pool) {
-  pool.parallel_for(n, [&](int64_t begin, int64_t end) {
+  auto body = [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) y[i] += x[i];
-  });
+  };
+  if (n < kSerialElements) {
+    body(0, n);
+  } else {
+    pool.parallel_for(n, body);
+  }
 }
 
 }  // namespace tessera::cpu

@@ -1,7 +1,7 @@
 // engine_logits: runs Tessera's CPU runner on a checkpoint and writes the logits of the last
-// N_LAST positions of each prompt as JSON, for the torch reference comparison. Each prompt is one
-// sequence: a prefill chunk up to the first compared position, then one decode step per token.
-// Usage: engine_logits MODEL_DIR PROMPTS_JSON N_LAST OUT_JSON
+// N_LAST positions of each prompt (0: every position) as JSON, for the reference comparisons. Each
+// prompt is one sequence: a prefill chunk up to the first compared position, then one decode step
+// per token. Usage: engine_logits MODEL_DIR PROMPTS_JSON N_LAST OUT_JSON
 #include <nlohmann/json.hpp>
 
 #include <fstream>
@@ -29,7 +29,8 @@ int main(int argc, char** argv) {
     SeqId seq = 1;
     for (const auto& p : prompts) {
       const std::vector<TokenId> ids = p.get<std::vector<TokenId>>();
-      const int first = static_cast<int>(ids.size()) - n_last + 1;
+      const int last = n_last > 0 ? n_last : static_cast<int>(ids.size());
+      const int first = static_cast<int>(ids.size()) - last + 1;
       StepPlan plan;
       plan.step_id = step++;
       NewSequence ns;

@@ -323,14 +323,20 @@ class Parser {
     return left;
   }
 
+  // As in @huggingface/jinja, each further `not` at this level replaces what was parsed before it
+  // (`not a not b` is `not b`); a lone `not` elsewhere is read as an identifier.
   NodePtr not_expression() {
     if (!is_identifier("not")) return comparison();
     Nest nest(*this);
-    auto n = node(NodeKind::kUnary);
-    ++cur_;
-    n->text = "not";
-    n->a = not_expression();
-    return height(std::move(n));
+    NodePtr result;
+    while (is_identifier("not")) {
+      auto n = node(NodeKind::kUnary);
+      ++cur_;
+      n->text = "not";
+      n->a = not_expression();
+      result = height(std::move(n));
+    }
+    return result;
   }
 
   NodePtr comparison() {
