@@ -119,6 +119,10 @@ TEST(UcxCommunicator, OversizedMessageIsRefusedNotAllocated) {
         g->comm().send_message_to_all(big);
       } catch (const Error&) {
       }
+      // Stay until rank 1 has judged the message and left (its exit closes the control channel).
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      while (!g->health().failed() && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
       return 0;
     }
     try {
