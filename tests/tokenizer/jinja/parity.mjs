@@ -8,7 +8,7 @@ import { readFileSync, writeFileSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { randomCases, randomContext } from "./random_cases.mjs";
+import { randomCases, randomContext, randomConversations } from "./random_cases.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const driver = process.argv[2];
@@ -137,6 +137,18 @@ for (const [tname, tmpl] of Object.entries(templates)) {
 }
 add("qwen3/no_thinking", templates.qwen3, conversations.thinking, { add_generation_prompt: true, extra: { enable_thinking: false } });
 add("tools_style/extra", templates.tools_style, conversations.system, { tools: [weatherTool], extra: { date_string: "1 Jan 2025", cutoff: "2024" } });
+
+// Random conversations through every real template, with and without tools and generation prompt.
+{
+  let k = 0;
+  for (const [tname, tmpl] of Object.entries(templates)) {
+    const withTools = tname === "qwen3" || tname === "tools_style";
+    for (const messages of randomConversations(Number(process.env.JINJA_RANDOM_CONVERSATIONS ?? 40), 1000 + k++, withTools)) {
+      add(`${tname}/random/${k}`, tmpl, messages, { add_generation_prompt: messages.length % 2 === 1,
+        tools: withTools && messages.length % 3 === 0 ? [weatherTool, searchTool] : null });
+    }
+  }
+}
 
 // Language features, each a small template rendered with a fixed context.
 const ctx = {

@@ -112,3 +112,42 @@ export function randomCases(count, seed) {
   }
   return out;
 }
+
+// Random conversations for the real templates: system prompts on or off, alternating turns,
+// contents mixing scripts, emoji, markup, whitespace runs and think blocks; tool calls and tool
+// results when `withTools`. Exported: randomConversations(n, seed, withTools).
+export function randomConversations(count, seed, withTools) {
+  const r = rng(seed);
+  const pick = (a) => a[Math.floor(r() * a.length)];
+  const pieces = ["Hello", " world", "\n", "\n\n", "  ", "\t", "日本語", "中文", "한국어", "مرحبا", "שלום", "😀", "👩‍💻",
+    "🇯🇵", "e\u0301", "\u00a0", "<b>", "{{ not a tag }}", "{% raw %}", "\\", "\"", "'", "</think>", "<think>", "12345",
+    "<|im_start|>", "[INST]", "\u2028", "ß", "İ"];
+  const text = () => {
+    let t = "";
+    const n = Math.floor(r() * 6);
+    for (let i = 0; i < n; ++i) t += pick(pieces);
+    return t;
+  };
+  const out = [];
+  for (let c = 0; c < count; ++c) {
+    const messages = [];
+    if (r() < 0.5) messages.push({ role: "system", content: text() });
+    const turns = 1 + Math.floor(r() * 4);
+    for (let t = 0; t < turns; ++t) {
+      messages.push({ role: "user", content: text() });
+      if (t + 1 < turns || r() < 0.5) {
+        if (withTools && r() < 0.4) {
+          const args = { q: text(), n: Math.floor(r() * 10) };
+          messages.push({ role: "assistant", content: r() < 0.5 ? "" : text(), tool_calls: [
+            { type: "function", function: { name: pick(["get_weather", "search"]), arguments: r() < 0.5 ? args : JSON.stringify(args) } }] });
+          messages.push({ role: "tool", content: text() });
+          messages.push({ role: "assistant", content: text() });
+        } else {
+          messages.push({ role: "assistant", content: r() < 0.3 ? `<think>${text()}</think>${text()}` : text() });
+        }
+      }
+    }
+    out.push(messages);
+  }
+  return out;
+}
