@@ -84,6 +84,7 @@ sigset_t block_stop_signals() {
 int run_serve(const ServeOptions& o) {
   const sigset_t stop_signals = block_stop_signals();
   LoadedModel model = load_model(o.model);
+  if (model.worker_exit_code) return *model.worker_exit_code;  // a non-zero TP rank: no server here
 
   EngineConfig ec;
   ec.block_size = model.block_size;
@@ -135,6 +136,10 @@ int run_serve(const ServeOptions& o) {
   spdlog::info("{}: draining (up to {} s)", sig == SIGTERM ? "SIGTERM" : "SIGINT", o.drain_timeout_s);
   const bool clean = stack.drain(std::chrono::milliseconds(static_cast<int64_t>(o.drain_timeout_s * 1000)));
   spdlog::info("drained {}; exiting", clean ? "cleanly" : "after the timeout");
+  if (model.tp_group_lost && model.tp_group_lost->load()) {
+    spdlog::error("exiting non-zero: the tensor-parallel group was lost (the supervisor restarts the job)");
+    return 1;
+  }
   return 0;
 }
 

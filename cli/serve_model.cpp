@@ -3,12 +3,18 @@
 
 #include <spdlog/spdlog.h>
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdlib>
 
 #include "common/error.h"
 #include "kernels/cpu/thread_pool.h"
 #include "model/checkpoint.h"
 #include "model/cpu_model_runner.h"
+#include "parallel/cli_options.h"
+#include "parallel/tp_cpu_serving.h"
 #include "model/model_config.h"
 #include "model/model_weights.h"
 #if __has_include("model/default_model.h")
@@ -31,6 +37,7 @@ void add_model_load_options(CLI::App* cmd, ModelLoadOptions& o) {
       ->capture_default_str();
   cmd->add_option("--max-model-len", o.max_model_len, "Context length (0: the model's, at most 4096)")
       ->capture_default_str();
+  parallel::add_parallel_options(cmd, o.parallel);  // tensor parallelism: --tp, --nnodes, --rendezvous, ...
 }
 
 LoadedModel load_model(const ModelLoadOptions& o) {
@@ -77,6 +84,25 @@ LoadedModel load_model(const ModelLoadOptions& o) {
            m.max_model_len);
   const int32_t blocks_per_seq = (m.max_model_len + m.block_size - 1) / m.block_size;
   m.num_kv_blocks = o.num_kv_blocks > 0 ? o.num_kv_blocks : std::max(256, blocks_per_seq * 4);
+
+  // Tensor parallelism (parallel/): more than one rank shards the model across processes.
+  if (o.parallel.tp > 1 || o.parallel.nnodes > 1) {
+    TS_CHECK(o.dummy_seed == 0, kInvalidArgument, "--tp with a dummy seed other than 0 is not supported");
+    parallel::TpModelOptions tm{dir, o.load_format, o.threads, m.num_kv_blocks, m.block_size};
+    auto tp = parallel::TpCpuServing::start(o.parallel, tm, [](const char* n) { return std::getenv(n); });
+    if (!tp->is_rank0()) {
+      m.worker_exit_code = tp->run_worker();
+      return m;
+    }
+    m.tp_group_lost = std::make_shared<std::atomic<bool>>(false);
+    m.executor = parallel::TpCpuServing::into_executor(std::move(tp), [lost = m.tp_group_lost](const std::string&) {
+      lost->store(true);
+      ::kill(::getpid(), SIGTERM);  // drain (in-flight requests have failed with 503) and exit non-zero
+    });
+    spdlog::info("model '{}': tensor parallel over {} ranks on cpu, {} KV blocks of {} per rank", m.name,
+                 o.parallel.tp, m.num_kv_blocks, m.block_size);
+    return m;
+  }
 
   auto pool = std::make_shared<cpu::ThreadPool>(o.threads);
   ModelWeights weights = o.load_format == "dummy" ? make_dummy_weights(config, o.dummy_seed, *pool)

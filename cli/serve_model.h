@@ -10,8 +10,12 @@
 #include <string>
 #include <vector>
 
+#include "parallel/launch_plan.h"
 #include "scheduler/step_plan.h"
 #include "scheduler/types.h"
+
+#include <atomic>
+#include <optional>
 
 namespace tessera {
 class Tokenizer;
@@ -29,6 +33,7 @@ struct ModelLoadOptions {
   int32_t num_kv_blocks = 0;       // 0: enough for max_num_seqs' worth of context, within a memory budget
   int32_t max_model_len = 0;       // 0: min(config max_position_embeddings, 4096)
   uint64_t dummy_seed = 0;
+  parallel::ParallelOptions parallel;  // --tp, --nnodes, ... (tensor parallelism, parallel/)
 };
 
 void add_model_load_options(CLI::App* cmd, ModelLoadOptions& o);
@@ -43,6 +48,10 @@ struct LoadedModel {
   int32_t block_size = 16;
   int32_t num_kv_blocks = 0;
   int32_t max_model_len = 0;
+  // Tensor parallelism: set when this process ran as a non-zero rank (no server; exit with it).
+  std::optional<int> worker_exit_code;
+  // Set when the TP group was lost: serve drains and exits non-zero (the supervisor restarts).
+  std::shared_ptr<std::atomic<bool>> tp_group_lost;
 };
 
 LoadedModel load_model(const ModelLoadOptions& o);
