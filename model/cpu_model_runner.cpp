@@ -25,14 +25,18 @@ void project(const std::vector<float>& x, int64_t m, const WeightMatrix& w, cons
 }  // namespace
 
 CpuModelRunner::CpuModelRunner(ModelConfig config, ModelWeights weights, CpuRunnerOptions options,
-                               std::shared_ptr<cpu::ThreadPool> pool)
+                               std::shared_ptr<cpu::ThreadPool> pool, CpuRunnerParallel parallel)
     : config_(std::move(config)),
       weights_(std::move(weights)),
       pool_(pool ? std::move(pool) : std::make_shared<cpu::ThreadPool>(0)),
       cache_(config_, options.num_kv_blocks, options.block_size),
       table_(config_.vocab_size, options.num_kv_blocks, options.block_size),
       inv_freq_(rope_inv_frequencies(config_)),
-      sampler_(config_.vocab_size) {
+      sampler_(config_.vocab_size),
+      shard_(std::move(parallel.shard)),
+      comm_(parallel.comm) {
+  TS_CHECK(shard_.has_value() == (comm_ != nullptr), kInvalidArgument,
+           "a tensor-parallel runner needs both a shard plan and a communicator");
   TS_CHECK(static_cast<int32_t>(weights_.layers.size()) == config_.num_hidden_layers, kInternal,
            "weights have {} layers, config {}", weights_.layers.size(), config_.num_hidden_layers);
 }
@@ -60,6 +64,66 @@ void CpuModelRunner::ensure_buffers(int64_t rows, int64_t logits_rows) {
   }
   grow(buf_.logits_in, logits_rows * c.hidden_size);
   grow(buf_.logits, logits_rows * c.vocab_size);
+  if (shard_) {
+    grow(buf_.logits_local, logits_rows * shard_->vocab_per_rank);
+    grow(buf_.logits_gathered, logits_rows * shard_->vocab_per_rank * shard_->spec.tp_size);
+    if (static_cast<int64_t>(buf_.local_ids.size()) < rows) buf_.local_ids.resize(static_cast<size_t>(rows));
+  }
+}
+
+// Tensor parallel: sums a row-parallel partial result over the ranks (no-op on one process).
+void CpuModelRunner::tp_all_reduce(std::vector<float>& v, int64_t count) {
+  if (comm_) comm_->all_reduce_sum(v.data(), static_cast<size_t>(count), DType::kF32);
+}
+
+// Token embeddings; with a vocabulary-parallel table, rows whose token lives on another rank are
+// zero here and the all-reduce fills them in.
+void CpuModelRunner::embed(int64_t n) {
+  const int64_t hidden = config_.hidden_size;
+  if (!shard_) {
+    cpu::embedding(weights_.embed.data, weights_.embed.dtype, hidden, batch_.token_ids.data(), n, buf_.x.data(),
+                   *pool_);
+    return;
+  }
+  const int32_t first = shard_->first_vocab, count = shard_->vocab_rows;
+  for (int64_t r = 0; r < n; ++r) {
+    const TokenId t = batch_.token_ids[r];
+    buf_.local_ids[r] = (t >= first && t < first + count) ? t - first : 0;
+  }
+  if (count > 0)
+    cpu::embedding(weights_.embed.data, weights_.embed.dtype, hidden, buf_.local_ids.data(), n, buf_.x.data(),
+                   *pool_);
+  for (int64_t r = 0; r < n; ++r) {
+    const TokenId t = batch_.token_ids[r];
+    if (count == 0 || t < first || t >= first + count)
+      std::fill(buf_.x.begin() + r * hidden, buf_.x.begin() + (r + 1) * hidden, 0.0f);
+  }
+  tp_all_reduce(buf_.x, n * hidden);
+}
+
+// Vocabulary-parallel LM head: this rank's logits block (padded to vocab_per_rank with -inf),
+// all-gathered and laid out as [rows, vocab].
+void CpuModelRunner::tp_logits(int64_t m) {
+  const int64_t vpr = shard_->vocab_per_rank, rows_here = shard_->vocab_rows, vocab = config_.vocab_size;
+  const int tp = shard_->spec.tp_size;
+  if (rows_here > 0)
+    project(buf_.logits_in, m, weights_.lm_head, {}, buf_.logits_local, *pool_);
+  // project() wrote [m, rows_here]; spread to [m, vpr] from the back so rows do not overlap.
+  for (int64_t i = m - 1; i >= 0; --i) {
+    float* dst = buf_.logits_local.data() + i * vpr;
+    std::copy_backward(buf_.logits_local.data() + i * rows_here, buf_.logits_local.data() + (i + 1) * rows_here,
+                       dst + rows_here);
+    std::fill(dst + rows_here, dst + vpr, -INFINITY);
+  }
+  comm_->all_gather(buf_.logits_local.data(), buf_.logits_gathered.data(), static_cast<size_t>(m * vpr),
+                    DType::kF32);
+  for (int64_t i = 0; i < m; ++i)
+    for (int r = 0; r < tp; ++r) {
+      const int64_t begin = r * vpr, len = std::min<int64_t>(vpr, vocab - begin);
+      if (len <= 0) continue;
+      const float* src = buf_.logits_gathered.data() + (static_cast<int64_t>(r) * m + i) * vpr;
+      std::copy(src, src + len, buf_.logits.data() + i * vocab + begin);
+    }
 }
 
 void CpuModelRunner::forward_layer(int32_t li, int64_t n) {
@@ -84,6 +148,7 @@ void CpuModelRunner::forward_layer(int32_t li, int64_t n) {
   cpu::paged_attention(buf_.q.data(), n, c.q_size(), nh, buf_.rows.data(), cache,
                        static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd))), buf_.attn.data(), pool);
   project(buf_.attn, n, w.o, {}, buf_.h, pool);
+  tp_all_reduce(buf_.h, n * c.hidden_size);
   cpu::add_inplace(buf_.x.data(), buf_.h.data(), n * c.hidden_size, pool);
 
   cpu::rms_norm(buf_.x.data(), n, c.hidden_size, c.hidden_size, w.post_attention_norm.data(), c.rms_norm_eps,
@@ -92,6 +157,7 @@ void CpuModelRunner::forward_layer(int32_t li, int64_t n) {
   project(buf_.h, n, w.up, {}, buf_.up, pool);
   cpu::silu_mul(buf_.gate.data(), buf_.up.data(), n * c.intermediate_size, buf_.gate.data(), pool);
   project(buf_.gate, n, w.down, {}, buf_.h, pool);
+  tp_all_reduce(buf_.h, n * c.hidden_size);
   cpu::add_inplace(buf_.x.data(), buf_.h.data(), n * c.hidden_size, pool);
 }
 
@@ -105,7 +171,10 @@ void CpuModelRunner::compute_logits(int64_t) {
   }
   cpu::rms_norm(buf_.logits_in.data(), m, c.hidden_size, c.hidden_size, weights_.final_norm.data(), c.rms_norm_eps,
                 buf_.logits_in.data(), *pool_);
-  project(buf_.logits_in, m, weights_.lm_head, {}, buf_.logits, *pool_);
+  if (shard_)
+    tp_logits(m);
+  else
+    project(buf_.logits_in, m, weights_.lm_head, {}, buf_.logits, *pool_);
 }
 
 StepResult CpuModelRunner::sample(const StepPlan& plan, std::vector<float>* sampled_logits) {
@@ -150,8 +219,7 @@ StepResult CpuModelRunner::run(const StepPlan& plan, std::vector<float>* sampled
     buf_.rows[r] = cpu::AttentionRow{batch_.row_seq[r]->block_table.data(), batch_.context_lens[r]};
   }
   if (n > 0) {
-    cpu::embedding(weights_.embed.data, weights_.embed.dtype, config_.hidden_size, batch_.token_ids.data(), n,
-                   buf_.x.data(), *pool_);
+    embed(n);
     for (int32_t li = 0; li < config_.num_hidden_layers; ++li) forward_layer(li, n);
     compute_logits(n);
   }

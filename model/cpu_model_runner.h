@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "kernels/cpu/thread_pool.h"
@@ -16,6 +17,8 @@
 #include "model/model_weights.h"
 #include "model/sampler.h"
 #include "model/step_batch.h"
+#include "parallel/communicator.h"
+#include "parallel/shard_spec.h"
 #include "scheduler/step_plan.h"
 
 namespace tessera {
@@ -25,10 +28,19 @@ struct CpuRunnerOptions {
   int32_t block_size = 16;
 };
 
+// Tensor parallelism (parallel/): this rank's shard (config and weights already sliced with
+// parallel::shard_config / shard_weights) and the communicator for its collectives: all-reduce of
+// the vocabulary-parallel embedding and after o_proj and down_proj, all-gather of the logits.
+// Default (both unset): the whole model in this process.
+struct CpuRunnerParallel {
+  std::optional<parallel::ShardPlan> shard;
+  parallel::Communicator* comm = nullptr;
+};
+
 class CpuModelRunner : public StepExecutor {
  public:
   CpuModelRunner(ModelConfig config, ModelWeights weights, CpuRunnerOptions options,
-                 std::shared_ptr<cpu::ThreadPool> pool);
+                 std::shared_ptr<cpu::ThreadPool> pool, CpuRunnerParallel parallel = {});
 
   StepResult execute(const StepPlan& plan) override;
   // execute(), and also returns the logits ([vocab] floats) of every sampled row, in plan order,
@@ -42,6 +54,8 @@ class CpuModelRunner : public StepExecutor {
  private:
   struct Buffers {
     std::vector<float> x, h, q, k, v, attn, gate, up, logits_in, logits;
+    std::vector<float> logits_local, logits_gathered;  // tensor parallel only
+    std::vector<TokenId> local_ids;                    // tensor parallel only
     std::vector<cpu::AttentionRow> rows;
     int64_t capacity = -1;
   };
@@ -51,6 +65,9 @@ class CpuModelRunner : public StepExecutor {
   void forward_layer(int32_t layer, int64_t rows);
   void compute_logits(int64_t rows);
   StepResult sample(const StepPlan& plan, std::vector<float>* sampled_logits);
+  void embed(int64_t rows);
+  void tp_all_reduce(std::vector<float>& v, int64_t count);
+  void tp_logits(int64_t rows);
 
   ModelConfig config_;
   ModelWeights weights_;
@@ -61,6 +78,8 @@ class CpuModelRunner : public StepExecutor {
   Buffers buf_;
   std::vector<double> inv_freq_;
   Sampler sampler_;
+  std::optional<parallel::ShardPlan> shard_;
+  parallel::Communicator* comm_ = nullptr;
 };
 
 }  // namespace tessera

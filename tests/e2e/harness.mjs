@@ -7,6 +7,9 @@ import { join } from 'node:path';
 import https from 'node:https';
 
 const BIN = process.env.TESSERA_BIN ?? 'build/tessera';
+// Extra `tessera serve` flags for every server of a run, e.g. "--tp 2" (tests/parallel runs the
+// whole suite against a tensor-parallel server this way).
+const EXTRA = (process.env.TESSERA_E2E_SERVE_ARGS ?? '').split(' ').filter(Boolean);
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -15,8 +18,8 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 export async function startServer(args = [], env = {}, options = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'tessera-e2e-'));
   const portFile = join(dir, 'ports.json');
-  const child = spawn(BIN, ['--log-level', 'error', 'serve', '--http-port', '0', '--grpc-port', '0',
-    '--port-file', portFile, '--max-model-len', '512', '--threads', '2', ...args], {
+  const child = spawn(BIN, ['--log-level', 'warn', 'serve', '--http-port', '0', '--grpc-port', '0',
+    '--port-file', portFile, '--max-model-len', '512', '--threads', '2', ...EXTRA, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'inherit', 'pipe'],
   });

@@ -1,0 +1,156 @@
+// Model loading for `tessera serve`; see serve_model.h.
+#include "cli/serve_model.h"
+
+#include <spdlog/spdlog.h>
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "common/error.h"
+#include "kernels/cpu/thread_pool.h"
+#include "model/checkpoint.h"
+#include "model/cpu_model_runner.h"
+#ifdef TESSERA_HAVE_CUDA_RUNNER
+#include "model/cuda_runner.h"
+#endif
+#include "parallel/cli_options.h"
+#include "parallel/tp_cpu_serving.h"
+#include "model/model_config.h"
+#include "model/model_weights.h"
+#if __has_include("model/default_model.h")
+#include "model/default_model.h"
+#define TESSERA_HAVE_DEFAULT_MODEL 1
+#endif
+#include "tokenizer/chat_template.h"
+#include "tokenizer/tokenizer.h"
+
+namespace tessera::cli {
+
+void add_model_load_options(CLI::App* cmd, ModelLoadOptions& o) {
+  cmd->add_option("--model", o.model_dir, "Hugging Face model folder (config.json, *.safetensors, tokenizer.json)");
+  cmd->add_option("--device", o.device, "cpu, cuda or auto")->capture_default_str();
+  cmd->add_option("--load-format", o.load_format, "auto (safetensors) or dummy (seeded random weights)")
+      ->capture_default_str();
+  cmd->add_option("--threads", o.threads, "CPU runner threads (0: one per core)")->capture_default_str();
+  cmd->add_option("--block-size", o.block_size, "Tokens per KV block")->capture_default_str();
+  cmd->add_option("--num-kv-blocks", o.num_kv_blocks, "KV blocks (0: sized from --max-model-len)")
+      ->capture_default_str();
+  cmd->add_option("--max-model-len", o.max_model_len, "Context length (0: the model's, at most 4096)")
+      ->capture_default_str();
+  parallel::add_parallel_options(cmd, o.parallel);  // tensor parallelism: --tp, --nnodes, --rendezvous, ...
+}
+
+LoadedModel load_model(const ModelLoadOptions& o) {
+  std::filesystem::path dir(o.model_dir);
+  if (o.model_dir.empty()) {
+#ifdef TESSERA_HAVE_DEFAULT_MODEL
+    spdlog::warn("no --model given: serving the built-in default model; its weights are random, it emits random text");
+    dir = ensure_default_model();
+    spdlog::info("built-in default model at {}", dir.string());
+#else
+    TS_THROW(kInvalidArgument, "--model DIR is required: this build has no built-in default model");
+#endif
+  }
+  TS_CHECK(std::filesystem::is_directory(dir), kNotFound, "--model '{}' is not a folder", dir.string());
+  TS_CHECK(o.device == "cpu" || o.device == "auto" || o.device == "cuda", kInvalidArgument,
+           "--device must be cpu, cuda or auto, got '{}'", o.device);
+#ifdef TESSERA_HAVE_CUDA_RUNNER
+  const bool use_cuda = o.device == "cuda" || (o.device == "auto" && cuda::CudaRunner::available_devices() > 0);
+#else
+  TS_CHECK(o.device != "cuda", kUnimplemented, "--device cuda: this build has no CUDA backend (no nvcc at build time)");
+  const bool use_cuda = false;
+#endif
+  TS_CHECK(o.load_format == "auto" || o.load_format == "dummy", kInvalidArgument,
+           "--load-format must be auto or dummy, got '{}'", o.load_format);
+  TS_CHECK(o.block_size >= 1 && o.block_size <= 1024, kInvalidArgument, "--block-size must be in [1, 1024], got {}",
+           o.block_size);
+
+  LoadedModel m;
+  m.name = std::filesystem::absolute(dir).lexically_normal().filename().string();
+  if (m.name.empty()) m.name = std::filesystem::absolute(dir).parent_path().filename().string();
+  const ModelConfig config = ModelConfig::from_directory(dir);
+  auto tokenizer = Tokenizer::from_directory(dir);
+  m.tokenizer = tokenizer;
+  if (const auto& src = tokenizer->chat_template_source()) {
+    m.chat_template = std::make_shared<ChatTemplate>(*src, tokenizer->bos_token(), tokenizer->eos_token());
+  } else {
+    spdlog::warn("model '{}' has no chat template: /v1/chat/completions will be refused", m.name);
+  }
+  m.eos_token_ids = config.eos_token_ids;
+  if (auto eos = tokenizer->eos_token_id();
+      eos && std::find(m.eos_token_ids.begin(), m.eos_token_ids.end(), *eos) == m.eos_token_ids.end()) {
+    m.eos_token_ids.push_back(*eos);
+  }
+  m.vocab_size = std::min<int32_t>(config.vocab_size, static_cast<int32_t>(tokenizer->vocab_size()));
+  m.block_size = o.block_size;
+  m.max_model_len = o.max_model_len > 0 ? o.max_model_len : std::min(config.max_position_embeddings, 4096);
+  TS_CHECK(m.max_model_len >= 2 && m.max_model_len <= config.max_position_embeddings, kInvalidArgument,
+           "--max-model-len must be in [2, {}] for this model, got {}", config.max_position_embeddings,
+           m.max_model_len);
+  const int32_t blocks_per_seq = (m.max_model_len + m.block_size - 1) / m.block_size;
+  m.num_kv_blocks = o.num_kv_blocks > 0 ? o.num_kv_blocks : std::max(256, blocks_per_seq * 4);
+
+#ifdef TESSERA_HAVE_CUDA_RUNNER
+  if (use_cuda) {
+    TS_CHECK(o.parallel.tp <= 1 && o.parallel.nnodes <= 1, kUnimplemented,
+             "--tp {} / --nnodes {} with --device cuda: tensor parallelism runs on the CPU backend only in this build",
+             o.parallel.tp, o.parallel.nnodes);
+    cuda::CudaRunnerOptions co;
+    co.block_size = m.block_size;
+    co.max_model_len = m.max_model_len;
+    if (o.num_kv_blocks > 0) co.max_kv_blocks = o.num_kv_blocks;
+    auto runner = std::make_unique<cuda::CudaRunner>(config, co);
+    if (o.load_format == "dummy") {
+      runner->load_dummy_weights(o.dummy_seed);
+    } else {
+      runner->load_weights(cuda::checkpoint_tensor_source(Checkpoint::open(dir)));
+    }
+    TS_CHECK(o.num_kv_blocks <= 0 || runner->num_kv_blocks() >= o.num_kv_blocks, kResourceExhausted,
+             "--num-kv-blocks {} does not fit on the GPU ({} fit)", o.num_kv_blocks, runner->num_kv_blocks());
+    m.num_kv_blocks = static_cast<int32_t>(std::min<int64_t>(runner->num_kv_blocks(), INT32_MAX));
+    m.executor = std::move(runner);
+    spdlog::info("model '{}': {} layers, hidden {}, vocab {}, {} weights on cuda, {} KV blocks of {}", m.name,
+                 config.num_hidden_layers, config.hidden_size, config.vocab_size,
+                 o.load_format == "dummy" ? "dummy" : "checkpoint", m.num_kv_blocks, m.block_size);
+    return m;
+  }
+#else
+  (void)use_cuda;
+#endif
+
+  // Tensor parallelism (parallel/): more than one rank shards the model across processes.
+  if (o.parallel.tp > 1 || o.parallel.nnodes > 1) {
+    TS_CHECK(o.dummy_seed == 0, kInvalidArgument, "--tp with a dummy seed other than 0 is not supported");
+    parallel::TpModelOptions tm{dir, o.load_format, o.threads, m.num_kv_blocks, m.block_size};
+    auto tp = parallel::TpCpuServing::start(o.parallel, tm, [](const char* n) { return std::getenv(n); });
+    if (!tp->is_rank0()) {
+      m.worker_exit_code = tp->run_worker();
+      return m;
+    }
+    m.tp_group_lost = std::make_shared<std::atomic<bool>>(false);
+    m.executor = parallel::TpCpuServing::into_executor(std::move(tp), [lost = m.tp_group_lost](const std::string&) {
+      lost->store(true);
+      ::kill(::getpid(), SIGTERM);  // drain (in-flight requests have failed with 503) and exit non-zero
+    });
+    spdlog::info("model '{}': tensor parallel over {} ranks on cpu, {} KV blocks of {} per rank", m.name,
+                 o.parallel.tp, m.num_kv_blocks, m.block_size);
+    return m;
+  }
+
+  auto pool = std::make_shared<cpu::ThreadPool>(o.threads);
+  ModelWeights weights = o.load_format == "dummy" ? make_dummy_weights(config, o.dummy_seed, *pool)
+                                                  : load_weights(config, Checkpoint::open(dir));
+  CpuRunnerOptions ro;
+  ro.num_kv_blocks = m.num_kv_blocks;
+  ro.block_size = m.block_size;
+  m.executor = std::make_unique<CpuModelRunner>(config, std::move(weights), ro, pool);
+  spdlog::info("model '{}': {} layers, hidden {}, vocab {}, {} weights on cpu ({} threads), {} KV blocks of {}",
+               m.name, config.num_hidden_layers, config.hidden_size, config.vocab_size,
+               o.load_format == "dummy" ? "dummy" : "checkpoint", pool->num_threads(), m.num_kv_blocks, m.block_size);
+  return m;
+}
+
+}  // namespace tessera::cli
