@@ -127,8 +127,11 @@ void EngineImpl::loop() {
     try {
       admit_inbox();
       check_cancellations();
-      if (scheduler_.has_work()) run_step();
+      const bool progressed = scheduler_.has_work() && run_step();
       update_gauges();
+      // Work that cannot be scheduled yet (never expected; the KV holds one max_model_len sequence)
+      // must not spin the loop at full speed.
+      if (!progressed && scheduler_.has_work()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     } catch (const Error& e) {
       fail_all(e);
       break;
@@ -190,9 +193,9 @@ void EngineImpl::check_cancellations() {
   flush_outputs();
 }
 
-void EngineImpl::run_step() {
+bool EngineImpl::run_step() {
   StepPlan plan = scheduler_.schedule();
-  if (plan.scheduled.empty() && plan.freed.empty()) return;
+  if (plan.scheduled.empty() && plan.freed.empty()) return false;
   if (!plan.scheduled.empty()) {
     metrics_.step_batch_size.observe(static_cast<double>(plan.scheduled.size()));
     metrics_.step_tokens.observe(static_cast<double>(plan.num_tokens()));
@@ -213,6 +216,7 @@ void EngineImpl::run_step() {
     on_token(*r, r->choices[static_cast<size_t>(index)], result.sampled[u.sampled_index], u);
   }
   flush_outputs();
+  return true;
 }
 
 void EngineImpl::on_prompt_logprobs(const PromptLogprobs& pl) {

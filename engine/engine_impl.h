@@ -49,7 +49,7 @@ class EngineImpl {
   void admit_inbox();
   void admit(Pending p);
   void check_cancellations();
-  void run_step();
+  bool run_step();  // false when there was nothing to execute
   void on_token(RequestState& r, ChoiceState& c, const SampledToken& st, const SeqUpdate& u);
   void on_prompt_logprobs(const PromptLogprobs& pl);
   void append_text(ChoiceState& c, const std::string& text);

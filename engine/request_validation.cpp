@@ -27,7 +27,9 @@ void validate_request(const GenerationRequest& r, const EngineConfig& config, in
            st.max_tokens, total, config.max_model_len);
   TS_CHECK(r.n >= 1 && r.n <= config.max_num_seqs, kInvalidArgument, "n must be in [1, {}], got {}",
            config.max_num_seqs, r.n);
-  for (size_t i = 0; i < st.stop_token_ids.size(); ++i) check_token(st.stop_token_ids[i], vocab_size, "stop_token_ids", i);
+  for (size_t i = 0; i < st.stop_token_ids.size(); ++i) {
+    check_token(st.stop_token_ids[i], vocab_size, "stop_token_ids", i);
+  }
   for (size_t i = 0; i < st.stop.size(); ++i) {
     TS_CHECK(!st.stop[i].empty(), kInvalidArgument, "stop[{}] is an empty string", i);
   }

@@ -21,7 +21,8 @@ BlockManager::BlockManager(int32_t num_blocks, int32_t block_size, bool enable_p
 }
 
 std::span<const TokenId> BlockManager::content(BlockId b) const {
-  return {contents_.data() + static_cast<size_t>(b) * static_cast<size_t>(block_size_), static_cast<size_t>(block_size_)};
+  const size_t bs = static_cast<size_t>(block_size_);
+  return {contents_.data() + static_cast<size_t>(b) * bs, bs};
 }
 
 void BlockManager::lru_push_back(BlockId b) {

@@ -235,7 +235,9 @@ void Scheduler::admit(Sequence& s, Admission& a, StepPlan& plan) {
   if (a.looked_up) blocks_.record_lookup(s.num_tokens(), s.num_computed);
   blocks_.allocate(a.new_blocks, s.blocks);
   s.status = SeqStatus::kRunning;  // choices of the same request admitted later this step see it
-  if (!s.preempted && s.num_cached_prompt_tokens < 0) s.num_cached_prompt_tokens = std::min(s.num_computed, s.num_prompt_tokens);
+  if (!s.preempted && s.num_cached_prompt_tokens < 0) {
+    s.num_cached_prompt_tokens = std::min(s.num_computed, s.num_prompt_tokens);
+  }
   if (!s.group->started) {
     s.group->started = true;
     --unstarted_requests_;

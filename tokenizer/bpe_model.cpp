@@ -20,22 +20,9 @@ uint64_t pair_key(TokenId a, TokenId b) {
 
 constexpr uint32_t kNoRank = std::numeric_limits<uint32_t>::max();
 
-std::pair<std::string, std::string> parse_merge(const nlohmann::json& m, size_t index) {
-  if (m.is_string()) {
-    const auto& s = m.get_ref<const std::string&>();
-    auto sp = s.find(' ');
-    TS_CHECK(sp != std::string::npos, kDataLoss, "tokenizer merge #{} {:?} is not two tokens separated by a space",
-             index, s);
-    return {s.substr(0, sp), s.substr(sp + 1)};
-  }
-  TS_CHECK(m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string(), kDataLoss,
-           "tokenizer merge #{} must be \"a b\" or [\"a\", \"b\"], got {}", index, m.dump());
-  return {m[0].get<std::string>(), m[1].get<std::string>()};
-}
-
 }  // namespace
 
-BpeModel::BpeModel(const nlohmann::json& model) {
+BpeModel::BpeModel(const nlohmann::json& model, BpeTables tables) {
   TS_CHECK(model.is_object(), kDataLoss, "tokenizer model must be an object");
   const auto type = model.value("type", std::string("BPE"));
   TS_CHECK(type == "BPE", kUnimplemented, "unsupported tokenizer model type {:?} (only BPE is supported)", type);
@@ -44,20 +31,19 @@ BpeModel::BpeModel(const nlohmann::json& model) {
              model["dropout"].get<double>());
   }
   TS_CHECK(model.contains("vocab") && model["vocab"].is_object(), kDataLoss, "tokenizer BPE model lacks a vocab object");
-  const auto& vocab = model["vocab"];
-  vocab_.reserve(vocab.size());
-  for (auto it = vocab.begin(); it != vocab.end(); ++it) {
-    TS_CHECK(it.value().is_number_integer(), kDataLoss, "tokenizer vocab entry {:?} has a non-integer id", it.key());
-    auto id = it.value().get<int64_t>();
-    TS_CHECK(id >= 0 && id < (int64_t{1} << 30), kDataLoss, "tokenizer vocab entry {:?} has id {} out of range",
-             it.key(), id);
-    vocab_[it.key()] = static_cast<TokenId>(id);
-    if (static_cast<size_t>(id) >= id_to_token_.size()) {
-      id_to_token_.resize(static_cast<size_t>(id) + 1);
-      has_token_.resize(static_cast<size_t>(id) + 1, false);
-    }
-    id_to_token_[id] = it.key();
+  int64_t max_id = -1;
+  for (const auto& [token, id] : tables.vocab) {
+    TS_CHECK(id >= 0 && id < (int64_t{1} << 30), kDataLoss, "tokenizer vocab entry {:?} has id {} out of range", token,
+             id);
+    max_id = std::max(max_id, id);
+  }
+  id_to_token_.resize(static_cast<size_t>(max_id + 1));
+  has_token_.assign(static_cast<size_t>(max_id + 1), false);
+  vocab_.reserve(tables.vocab.size());
+  for (auto& [token, id] : tables.vocab) {
+    id_to_token_[id] = token;
     has_token_[id] = true;
+    vocab_[std::move(token)] = static_cast<TokenId>(id);
   }
   auto opt_str = [&model](const char* key) {
     return model.contains(key) && model[key].is_string() ? model[key].get<std::string>() : std::string();
@@ -88,15 +74,14 @@ BpeModel::BpeModel(const nlohmann::json& model) {
     if (cp < 0x10000) bmp_char_ids_[cp] = id;
   }
 
-  const auto& merges = model.contains("merges") ? model["merges"] : nlohmann::json::array();
-  TS_CHECK(merges.is_array(), kDataLoss, "tokenizer BPE merges must be an array");
-  merges_.reserve(merges.size());
-  for (size_t i = 0; i < merges.size(); ++i) {
-    auto [a, b] = parse_merge(merges[i], i);
+  merges_.reserve(tables.merges.size());
+  std::string merged;
+  for (size_t i = 0; i < tables.merges.size(); ++i) {
+    const auto& [a, b] = tables.merges[i];
     auto ia = vocab_.find(a), ib = vocab_.find(b);
     TS_CHECK(ia != vocab_.end() && ib != vocab_.end(), kDataLoss, "tokenizer merge #{} ({:?}, {:?}) uses a token not in the vocabulary", i, a, b);
-    std::string merged = a;
-    merged.append(b.size() >= prefix_.size() ? b.substr(prefix_.size()) : std::string());
+    merged.assign(a);
+    if (b.size() >= prefix_.size()) merged.append(b, prefix_.size());
     auto im = vocab_.find(merged);
     TS_CHECK(im != vocab_.end(), kDataLoss, "tokenizer merge #{} result {:?} is not in the vocabulary", i, merged);
     merges_.put(pair_key(ia->second, ib->second), MergeTarget{static_cast<uint32_t>(i), im->second});

@@ -16,6 +16,7 @@
 
 #include "scheduler/types.h"
 #include "tokenizer/string_map.h"
+#include "tokenizer/tokenizer_json_reader.h"
 
 namespace tessera::tok {
 
@@ -23,7 +24,8 @@ class BpeModel {
  public:
   // Throws Error(kUnimplemented) for a model type other than BPE (or with dropout), kDataLoss
   // for a malformed vocabulary or merge list.
-  explicit BpeModel(const nlohmann::json& model);
+  // `model` is tokenizer.json's model object (its options); `tables` its vocabulary and merges.
+  BpeModel(const nlohmann::json& model, BpeTables tables);
 
   // Appends the ids of `word` to `out`. Throws Error(kInvalidArgument) when a character is not in
   // the vocabulary and there is neither byte fallback nor an unknown token.

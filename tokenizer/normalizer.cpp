@@ -16,9 +16,36 @@ namespace tessera::tok {
 
 namespace {
 
-bool is_ascii(const std::string& s) {
-  for (unsigned char c : s)
-    if (c >= 0x80) return false;
+// True when `cp` may change under canonical normalization or affect its neighbour: a non-zero
+// combining class, a canonical decomposition, the second half of a canonical composition, or a
+// Hangul vowel/trailing jamo. Everything below U+0300 is inert.
+bool may_change_under_canonical(char32_t cp) {
+  if (cp < 0x300) return false;
+  if (cp >= 0x1161 && cp <= 0x11C2) return true;
+  const auto* p = utf8proc_get_property(static_cast<utf8proc_int32_t>(cp));
+  if (p->combining_class != 0) return true;
+  if (p->decomp_seqindex != UINT16_MAX && p->decomp_type == 0) return true;
+  return p->comb_index != UINT16_MAX && p->comb_index >= 0x8000;
+}
+
+// A quick check: the text is certainly unchanged by NFC/NFD when no character may change (NFD also
+// needs no precomposed characters, which have canonical decompositions; below U+0300 only ASCII is
+// safe for NFD, so NFD and the compatibility forms only skip pure ASCII).
+bool certainly_stable(const std::string& s, bool canonical_compose) {
+  size_t i = 0;
+  for (; i < s.size(); ++i)
+    if (static_cast<unsigned char>(s[i]) >= 0x80) break;
+  if (i == s.size()) return true;
+  if (!canonical_compose) return false;
+  while (i < s.size()) {
+    auto b = static_cast<unsigned char>(s[i]);
+    if (b < 0x80) {
+      ++i;
+      continue;
+    }
+    if (may_change_under_canonical(utf8_decode_at(s, i))) return false;
+    i += utf8_char_len(b);
+  }
   return true;
 }
 
@@ -26,7 +53,7 @@ class UnicodeNormalizer final : public Normalizer {
  public:
   explicit UnicodeNormalizer(int options) : options_(options) {}
   void normalize(std::string& text) const override {
-    if (is_ascii(text)) return;  // ASCII is invariant under every normalization form
+    if (certainly_stable(text, options_ == UTF8PROC_COMPOSE)) return;
     utf8proc_uint8_t* out = nullptr;
     auto n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data()),
                           static_cast<utf8proc_ssize_t>(text.size()), &out,

@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "tokenizer/tokenizer_impl.h"
+#include "tokenizer/tokenizer_json_reader.h"
 
 namespace tessera {
 
@@ -15,7 +16,7 @@ namespace {
 
 constexpr std::uintmax_t kMaxTokenizerFileBytes = std::uintmax_t{1} << 30;
 
-nlohmann::json read_json(const std::filesystem::path& path) {
+std::string read_file(const std::filesystem::path& path) {
   std::error_code ec;
   auto size = std::filesystem::file_size(path, ec);
   TS_CHECK(!ec, kNotFound, "tokenizer file {} not found: {}", path.string(), ec.message());
@@ -27,8 +28,12 @@ nlohmann::json read_json(const std::filesystem::path& path) {
   in.read(data.data(), static_cast<std::streamsize>(size));
   TS_CHECK(in.gcount() == static_cast<std::streamsize>(size), kDataLoss, "short read of tokenizer file {}",
            path.string());
+  return data;
+}
+
+nlohmann::json read_json(const std::filesystem::path& path) {
   try {
-    return nlohmann::json::parse(data);
+    return nlohmann::json::parse(read_file(path));
   } catch (const nlohmann::json::exception& e) {
     TS_THROW(kDataLoss, "tokenizer file {} is not valid JSON: {}", path.string(), e.what());
   }
@@ -86,7 +91,8 @@ void merge_config_added_tokens(const nlohmann::json& config, std::vector<tok::Ad
 }  // namespace
 
 std::unique_ptr<TokenizerImpl> load_tokenizer(const std::filesystem::path& dir) {
-  auto json = read_json(dir / "tokenizer.json");
+  auto parsed = tok::read_tokenizer_json(read_file(dir / "tokenizer.json"), (dir / "tokenizer.json").string());
+  auto& json = parsed.document;
   TS_CHECK(json.is_object(), kDataLoss, "{} is not a JSON object", (dir / "tokenizer.json").string());
   nlohmann::json config = nlohmann::json::object();
   if (std::filesystem::exists(dir / "tokenizer_config.json")) {
@@ -98,7 +104,7 @@ std::unique_ptr<TokenizerImpl> load_tokenizer(const std::filesystem::path& dir) 
   TS_CHECK(json.contains("model"), kDataLoss, "tokenizer.json has no model");
   impl->normalizer = tok::make_normalizer(field("normalizer"));
   impl->pre_tokenizer = tok::make_pre_tokenizer(field("pre_tokenizer"));
-  impl->model = std::make_unique<tok::BpeModel>(json["model"]);
+  impl->model = std::make_unique<tok::BpeModel>(json["model"], std::move(parsed.tables));
   impl->post_processor = tok::make_post_processor(field("post_processor"));
   impl->decoder = tok::make_decoder(field("decoder"));
   impl->decoder_has_byte_fallback = field("decoder").dump().find("\"ByteFallback\"") != std::string::npos;

@@ -37,8 +37,9 @@ std::vector<DType> parse_dtypes(const std::string& list) {
 cpu::LinearIsa parse_isa(const std::string& s) {
   if (s == "auto") return cpu::LinearIsa::kAuto;
   if (s == "scalar") return cpu::LinearIsa::kScalar;
+  if (s == "avx2") return cpu::LinearIsa::kAvx2;
   if (s == "avx512") return cpu::LinearIsa::kAvx512;
-  TS_THROW(kInvalidArgument, "--isa: unknown path '{}' (auto, scalar or avx512)", s);
+  TS_THROW(kInvalidArgument, "--isa: unknown path '{}' (auto, scalar, avx2 or avx512)", s);
 }
 
 }  // namespace
@@ -52,7 +53,7 @@ void register_bench_linear_command(CLI::App& bench, CommandRunner& runner) {
   cmd->add_option("--n", o->n, "Output features (weight rows)");
   cmd->add_option("--dtype", o->dtype, "Weight dtypes, comma-separated: bf16, f16, f32")->capture_default_str();
   cmd->add_option("--threads", o->threads, "Threads (0: one per core)")->capture_default_str();
-  cmd->add_option("--isa", o->isa, "Kernel path: auto, scalar or avx512")->capture_default_str();
+  cmd->add_option("--isa", o->isa, "Kernel path: auto, scalar, avx2 or avx512")->capture_default_str();
   cmd->add_option("--min-time", o->min_seconds, "Seconds to time each shape")->capture_default_str();
   cmd->add_option("--footprint-mib", o->footprint_mib,
                   "MiB of weight copies rotated between calls so weights come from DRAM")

@@ -2,41 +2,60 @@
 // (16 x 12 for m <= 16) of fp32 FMAs over k slices of up to 2048. x is packed transposed once per call ([k][32] or [k][16] panels, shared by
 // all threads); each thread widens its weight rows to fp32 into [k/16][12][16] panels (exact for bf16
 // and f16) and keeps a group of them in L2 while every x panel passes over it.
-// Compiled with -mavx512f/bw/vl/dq; it must never be called unless cpu_features().avx512.
+// Compiled with -mavx512f/bw/vl/dq; it must never be called unless cpu_features().avx512, and must
+// never define an inline or template function shared with other files (the linker could keep this
+// file's AVX-512 copy for baseline callers): threading and scratch memory live in gemm.cpp.
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
-#include <algorithm>
-
 #include "kernels/cpu/gemm_avx512.h"
-#include "kernels/cpu/scratch_buffer.h"
+#include "kernels/cpu/isa_helpers.h"
 
 namespace tessera::cpu::detail {
 namespace {
 
-constexpr int64_t kNr = 12;  // weight rows per tile
-constexpr int64_t kKb = 16;  // k elements per packed weight block
-constexpr int64_t kKc = 2048;  // k per slice: bounds a weight tile so a group of them fits in L2
-constexpr int64_t kL2Budget = 768 * 1024;  // bytes of packed weights kept in L2 per thread
-
-thread_local ScratchBuffer t_xpack;
-thread_local ScratchBuffer t_wpack;
-
-int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+// In-register transpose of a 16x16 fp32 block: r[i] lane c becomes r[c] lane i.
+inline void transpose16(__m512 r[16]) {
+  __m512 t[16], u[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; ++i) {
+    const __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 2]);
+    const __m512d c = _mm512_castps_pd(t[4 * i + 1]), d = _mm512_castps_pd(t[4 * i + 3]);
+    u[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+    u[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+    u[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, d));
+    u[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, d));
+  }
+  // u[4i + c], 128-bit lane L: rows 4i..4i+3 at column 4L + c.
+  for (int c = 0; c < 4; ++c) {
+    const __m512 p0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88);
+    const __m512 p1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xdd);
+    const __m512 p2 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88);
+    const __m512 p3 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xdd);
+    r[c] = _mm512_shuffle_f32x4(p0, p2, 0x88);
+    r[c + 8] = _mm512_shuffle_f32x4(p0, p2, 0xdd);
+    r[c + 4] = _mm512_shuffle_f32x4(p1, p3, 0x88);
+    r[c + 12] = _mm512_shuffle_f32x4(p1, p3, 0xdd);
+  }
+}
 
 // x rows [m0, m0 + mr) transposed into dst[kpad][mr]; missing rows and k beyond k are zero.
 void pack_x_panel(const LinearArgs& a, int64_t m0, int64_t mr, int64_t kpad, float* dst) {
-  const int64_t rows = std::min(mr, a.m - m0);
-  for (int64_t q = 0; q < kpad; ++q) {
-    float* d = dst + q * mr;
-    if (q >= a.k) {
-      std::fill(d, d + mr, 0.0f);
-      continue;
+  for (int64_t h = 0; h < mr; h += 16) {
+    const int64_t rows = iclamp(a.m - m0 - h, 0, 16);
+    for (int64_t q = 0; q < kpad; q += 16) {
+      const int64_t valid = iclamp(a.k - q, 0, 16);
+      const __mmask16 mask = static_cast<__mmask16>((1u << valid) - 1u);
+      __m512 r[16];
+      for (int64_t i = 0; i < 16; ++i)
+        r[i] = i < rows ? _mm512_maskz_loadu_ps(mask, a.x + (m0 + h + i) * a.k + q) : _mm512_setzero_ps();
+      transpose16(r);
+      for (int64_t c = 0; c < 16; ++c) _mm512_store_ps(dst + (q + c) * mr + h, r[c]);
     }
-    int64_t i = 0;
-    for (; i < rows; ++i) d[i] = a.x[(m0 + i) * a.k + q];
-    for (; i < mr; ++i) d[i] = 0.0f;
   }
 }
 
@@ -58,10 +77,10 @@ inline __m512 widen16(const void* w, int64_t idx, __mmask16 mask) {
 // rows and k are zero.
 template <DType T>
 void pack_w_tile(const LinearArgs& a, int64_t j0, int64_t k0, int64_t kc, float* dst) {
-  const int64_t rows = std::min(kNr, a.n - j0);
+  const int64_t rows = imin(kNr, a.n - j0);
   for (int64_t b = 0; b < kc / kKb; ++b) {
     const int64_t q = k0 + b * kKb;
-    const int64_t valid = std::max<int64_t>(0, std::min(kKb, a.k - q));
+    const int64_t valid = iclamp(a.k - q, 0, kKb);
     const __mmask16 mask = valid >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << valid) - 1u);
     float* d = dst + b * kNr * kKb;
     for (int64_t j = 0; j < kNr; ++j) {
@@ -110,58 +129,51 @@ void tile(const float* xp, const float* wp, int64_t kblocks, const LinearArgs& a
 // Columns (weight-row tiles) [tile_begin, tile_end) for all m. k is cut into slices of at most kKc so
 // that a group of packed weight tiles stays in L2 while the x panels (from L3) pass over it.
 template <DType T, int V>
-void compute_cols(const LinearArgs& a, const float* xpack, int64_t kpad, int64_t tile_begin, int64_t tile_end) {
+void compute_cols(const LinearArgs& a, const float* xpack, int64_t kpad, float* wpack, int64_t tile_begin,
+                  int64_t tile_end) {
   constexpr int64_t mr = 16 * V;
-  const int64_t kc_max = std::min(kpad, kKc);
-  const int64_t tile_floats = kNr * kc_max;
-  const int64_t group = std::max<int64_t>(1, kL2Budget / (tile_floats * static_cast<int64_t>(sizeof(float))));
-  float* wpack = t_wpack.floats(static_cast<size_t>(group * tile_floats));
+  const int64_t kc_max = imin(kpad, kKc);
+  const int64_t group = gemm_w_group(kpad);
   const int64_t panels = (a.m + mr - 1) / mr;
   for (int64_t g0 = tile_begin; g0 < tile_end; g0 += group) {
-    const int64_t g1 = std::min(tile_end, g0 + group);
+    const int64_t g1 = imin(tile_end, g0 + group);
     for (int64_t k0 = 0; k0 < kpad; k0 += kc_max) {
-      const int64_t kc = std::min(kc_max, kpad - k0);
+      const int64_t kc = imin(kc_max, kpad - k0);
       for (int64_t t = g0; t < g1; ++t) pack_w_tile<T>(a, t * kNr, k0, kc, wpack + (t - g0) * kNr * kc);
       for (int64_t p = 0; p < panels; ++p) {
         const int64_t m0 = p * mr;
         const float* xp = xpack + p * mr * kpad + k0 * mr;
         for (int64_t t = g0; t < g1; ++t) {
           const int64_t j0 = t * kNr;
-          tile<V>(xp, wpack + (t - g0) * kNr * kc, kc / kKb, a, m0, std::min(mr, a.m - m0), j0,
-                  std::min(kNr, a.n - j0), k0 > 0);
+          tile<V>(xp, wpack + (t - g0) * kNr * kc, kc / kKb, a, m0, imin(mr, a.m - m0), j0,
+                  imin(kNr, a.n - j0), k0 > 0);
         }
       }
     }
   }
 }
 
-template <int V>
-void gemm(const LinearArgs& a, ThreadPool& pool) {
-  constexpr int64_t mr = 16 * V;
-  const int64_t kpad = round_up(a.k, kKb);
-  const int64_t panels = (a.m + mr - 1) / mr;
-  float* xpack = t_xpack.floats(static_cast<size_t>(panels * mr * kpad));
-  pool.parallel_for(panels, [&](int64_t b, int64_t e) {
-    for (int64_t p = b; p < e; ++p) pack_x_panel(a, p * mr, mr, kpad, xpack + p * mr * kpad);
-  });
-  const int64_t tiles = (a.n + kNr - 1) / kNr;
-  pool.parallel_for(tiles, [&](int64_t b, int64_t e) {
-    switch (a.w_dtype) {
-      case DType::kF32: compute_cols<DType::kF32, V>(a, xpack, kpad, b, e); break;
-      case DType::kBF16: compute_cols<DType::kBF16, V>(a, xpack, kpad, b, e); break;
-      case DType::kF16: compute_cols<DType::kF16, V>(a, xpack, kpad, b, e); break;
-    }
-  });
-}
-
 }  // namespace
 
-void gemm_avx512(const LinearArgs& a, ThreadPool& pool) {
-  // Up to 16 rows a 16-wide tile wastes nothing; beyond, the 32-wide tile halves the weight loads.
-  if (a.m <= 16) {
-    gemm<1>(a, pool);
+void gemm_pack_x_avx512(const LinearArgs& a, int64_t mr, int64_t kpad, float* xpack, int64_t panel_begin,
+                        int64_t panel_end) {
+  for (int64_t p = panel_begin; p < panel_end; ++p) pack_x_panel(a, p * mr, mr, kpad, xpack + p * mr * kpad);
+}
+
+void gemm_cols_avx512(const LinearArgs& a, int64_t mr, const float* xpack, int64_t kpad, float* wpack,
+                      int64_t tile_begin, int64_t tile_end) {
+  if (mr == 16) {
+    switch (a.w_dtype) {
+      case DType::kF32: compute_cols<DType::kF32, 1>(a, xpack, kpad, wpack, tile_begin, tile_end); break;
+      case DType::kBF16: compute_cols<DType::kBF16, 1>(a, xpack, kpad, wpack, tile_begin, tile_end); break;
+      case DType::kF16: compute_cols<DType::kF16, 1>(a, xpack, kpad, wpack, tile_begin, tile_end); break;
+    }
   } else {
-    gemm<2>(a, pool);
+    switch (a.w_dtype) {
+      case DType::kF32: compute_cols<DType::kF32, 2>(a, xpack, kpad, wpack, tile_begin, tile_end); break;
+      case DType::kBF16: compute_cols<DType::kBF16, 2>(a, xpack, kpad, wpack, tile_begin, tile_end); break;
+      case DType::kF16: compute_cols<DType::kF16, 2>(a, xpack, kpad, wpack, tile_begin, tile_end); break;
+    }
   }
 }
 

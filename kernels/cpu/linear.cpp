@@ -37,6 +37,7 @@ void validate(const float* x, int64_t m, int64_t k, const void* w, int64_t n, fl
 ColsFn cols_fn(LinearIsa isa) {
   switch (isa) {
     case LinearIsa::kAvx512: return &detail::linear_cols_avx512;
+    case LinearIsa::kAvx2: return &detail::linear_cols_avx2;
     case LinearIsa::kScalar: return &detail::linear_cols_scalar;
     case LinearIsa::kAuto: break;
   }
@@ -49,6 +50,7 @@ bool linear_isa_available(LinearIsa isa) {
   switch (isa) {
     case LinearIsa::kAuto:
     case LinearIsa::kScalar: return true;
+    case LinearIsa::kAvx2: return cpu_features().avx2_fma;
     case LinearIsa::kAvx512: return cpu_features().avx512;
   }
   return false;
@@ -58,13 +60,16 @@ const char* linear_isa_name(LinearIsa isa) {
   switch (isa) {
     case LinearIsa::kAuto: return "auto";
     case LinearIsa::kScalar: return "scalar";
+    case LinearIsa::kAvx2: return "avx2";
     case LinearIsa::kAvx512: return "avx512";
   }
   return "unknown";
 }
 
 LinearIsa linear_best_isa() {
-  static const LinearIsa best = cpu_features().avx512 ? LinearIsa::kAvx512 : LinearIsa::kScalar;
+  static const LinearIsa best = cpu_features().avx512     ? LinearIsa::kAvx512
+                                : cpu_features().avx2_fma ? LinearIsa::kAvx2
+                                                          : LinearIsa::kScalar;
   return best;
 }
 
@@ -82,7 +87,7 @@ void linear_isa(LinearIsa isa, const float* x, int64_t m, int64_t k, const void*
   const LinearArgs args{x, m, k, w, w_dtype, n, bias, y};
   const LinearIsa resolved = isa == LinearIsa::kAuto ? linear_best_isa() : isa;
   if (resolved == LinearIsa::kAvx512 && m >= kGemmMinRows) {
-    detail::gemm_avx512(args, pool);
+    detail::gemm(args, pool);
     return;
   }
   const ColsFn fn = cols_fn(resolved);

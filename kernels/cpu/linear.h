@@ -22,11 +22,11 @@ void linear(const float* x, int64_t m, int64_t k, const void* w, DType w_dtype, 
 namespace tessera::cpu {
 
 // Which instruction-set path linear() uses; kAuto picks the best one this CPU supports.
-enum class LinearIsa { kAuto, kScalar, kAvx512 };
+enum class LinearIsa { kAuto, kScalar, kAvx2, kAvx512 };
 
 // True when this CPU can run `isa` (kAuto and kScalar always can).
 bool linear_isa_available(LinearIsa isa);
-// "scalar" / "avx512" / "auto".
+// "auto" / "scalar" / "avx2" / "avx512".
 const char* linear_isa_name(LinearIsa isa);
 // The path kAuto resolves to on this CPU.
 LinearIsa linear_best_isa();

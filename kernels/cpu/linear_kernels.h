@@ -22,6 +22,8 @@ struct LinearArgs {
 
 // Portable C++ (any CPU).
 void linear_cols_scalar(const LinearArgs& a, int64_t n_begin, int64_t n_end);
+// AVX2 + FMA + F16C (compiled with those flags; call only when cpu_features().avx2_fma).
+void linear_cols_avx2(const LinearArgs& a, int64_t n_begin, int64_t n_end);
 // AVX-512 F/BW/VL (compiled with those flags; call only when cpu_features().avx512).
 void linear_cols_avx512(const LinearArgs& a, int64_t n_begin, int64_t n_end);
 

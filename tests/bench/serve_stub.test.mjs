@@ -10,8 +10,8 @@ import os from 'node:os';
 import path from 'node:path';
 
 const TESSERA = process.env.TESSERA_BIN;
-const TTFT_MS = 120;
-const ITL_MS = 40;
+const TTFT_MS = 200;
+const ITL_MS = 50;
 const CHUNKS = 6;
 
 // Streams CHUNKS content events: the first TTFT_MS after the request arrived, the rest ITL_MS apart

@@ -137,7 +137,9 @@ class FakeRunner : public StepExecutor {
   }
   void compute(const SequenceWork& w, StepResult& r) {
     RunnerSeq& s = seqs_.at(w.seq_id);
-    for (int32_t p = s.computed; p < s.computed + w.num_tokens; ++p) slot(s, p) = Slot{s.tokens[static_cast<size_t>(p)], p};
+    for (int32_t p = s.computed; p < s.computed + w.num_tokens; ++p) {
+      slot(s, p) = Slot{s.tokens[static_cast<size_t>(p)], p};
+    }
     s.computed += w.num_tokens;
     tokens_computed_ += static_cast<uint64_t>(w.num_tokens);
     if (!w.sample) return;

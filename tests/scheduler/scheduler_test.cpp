@@ -169,7 +169,9 @@ TEST(Scheduler, PreemptionRecomputesTheNewestAndKeepsOutputs) {
   c.max_model_len = 40;
   SchedulerDriver d(c, kVocab);
   std::vector<std::vector<SeqId>> ids;
-  for (int i = 0; i < 3; ++i) ids.push_back(d.scheduler.add_request(prompt_of(10, i * 100), seeded(i), max_tokens(20), 1, 0));
+  for (int i = 0; i < 3; ++i) {
+    ids.push_back(d.scheduler.add_request(prompt_of(10, i * 100), seeded(static_cast<uint64_t>(i)), max_tokens(20), 1, 0));
+  }
   bool saw_preempted_resend = false;
   while (d.scheduler.has_work()) {
     d.step();

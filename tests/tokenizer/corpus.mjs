@@ -74,7 +74,7 @@ const WORDS = (
 // Random code points come from blocks fully assigned by Unicode 14: PCRE2 10.42 (Debian 12) classifies
 // \p{S}, \p{L}, ... with Unicode 14 tables, HF tokenizers' Oniguruma with Unicode 15 and node's ICU with
 // a newer one, so characters assigned later (e.g. U+1FA77 pink heart) split differently under the
-// DeepSeek V3 pattern's [\p{P}\p{S}] class. See docs/TOKENIZER.md.
+// DeepSeek V3 pattern's [\p{P}\p{S}] class. See tokenizer/README.md.
 const CODE_POINTS = [
   [0x20, 0x7e], [0xa0, 0x17f], [0x370, 0x3ff], [0x400, 0x4ff], [0x590, 0x5ff], [0x600, 0x6ff],
   [0x900, 0x97f], [0xe00, 0xe7f], [0x1100, 0x11ff], [0x2000, 0x206f], [0x20a0, 0x20cf], [0x2100, 0x22ff],

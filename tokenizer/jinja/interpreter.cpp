@@ -127,25 +127,28 @@ void Interpreter::exec_for(const Node& n, const EnvPtr& env, std::string& out) {
   auto scope = std::make_shared<Env>();
   scope->parent = env;
   Value iterable = eval(*n.b, scope);
-  std::vector<Value> source;
+  std::vector<Value> keys;
+  const std::vector<Value>* source = &keys;
   if (iterable.is_array()) {
-    source = iterable.array->items;
+    source = &iterable.array->items;  // `iterable` keeps the array alive
   } else if (iterable.is_object()) {
-    for (const auto& [k, v] : iterable.object->entries) source.push_back(make_string(k));
+    for (const auto& [k, v] : iterable.object->entries) keys.push_back(make_string(k));
   } else {
     TS_THROW(kInvalidArgument, "Expected iterable or object type in for loop: got {}", type_name(iterable));
   }
-  std::vector<Value> items;
-  for (const Value& item : source) {
+  std::vector<Value> filtered;
+  const std::vector<Value>* chosen = source;
+  if (n.c) chosen = &filtered;
+  for (const Value& item : *source) {
     step();
     if (n.c) {
       auto test_scope = std::make_shared<Env>();
       test_scope->parent = scope;
       bind_loop_variable(*n.a, item, *test_scope);
-      if (!truthy(eval(*n.c, test_scope))) continue;
+      if (truthy(eval(*n.c, test_scope))) filtered.push_back(item);
     }
-    items.push_back(item);
   }
+  const std::vector<Value>& items = *chosen;
   bool iterated = false;
   for (size_t i = 0; i < items.size(); ++i) {
     scope->set("loop", loop_object(i, items));

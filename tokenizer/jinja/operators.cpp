@@ -100,7 +100,8 @@ Value Interpreter::eval_binary(const Node& n, const EnvPtr& env) {
     if (auto r = membership(op, left, right)) return make_bool(*r);
   }
   if ((left.is_string() || right.is_string()) && op == "+") return concat(*this, left, right);
-  if (auto r = membership(op, left, right)) return make_bool(*r);
+  if (!right.is_array())
+    if (auto r = membership(op, left, right)) return make_bool(*r);
   if (left.is_string() && right.is_string()) {
     if (auto r = compare(op, left.s().compare(right.s()))) return make_bool(*r);
   }

@@ -7,6 +7,8 @@
 #include "tokenizer/jinja/text.h"
 
 #include <algorithm>
+
+#include <utf8proc.h>
 #include <cmath>
 
 namespace tessera::jinja {
@@ -29,7 +31,15 @@ bool Value::holds_mutable() const {
   return false;
 }
 
+// Small objects (loop variables, messages) are searched linearly; an index is built past 16 keys.
+constexpr size_t kIndexFrom = 16;
+
 const Value* ObjectData::find(const std::string& key) const {
+  if (entries.size() <= kIndexFrom) {
+    for (const auto& [k, v] : entries)
+      if (k == key) return &v;
+    return nullptr;
+  }
   auto it = index.find(key);
   return it == index.end() ? nullptr : &entries[it->second].second;
 }
@@ -37,13 +47,25 @@ const Value* ObjectData::find(const std::string& key) const {
 void ObjectData::set(const std::string& key, Value value) {
   depth = std::max(depth, value.depth() + 1);
   holds_mutable = holds_mutable || value.holds_mutable();
-  auto it = index.find(key);
-  if (it != index.end()) {
-    entries[it->second].second = std::move(value);
-    return;
+  for (size_t i = 0; i < entries.size() && entries.size() <= kIndexFrom; ++i) {
+    if (entries[i].first == key) {
+      entries[i].second = std::move(value);
+      return;
+    }
   }
-  index.emplace(key, entries.size());
+  if (entries.size() > kIndexFrom) {
+    auto it = index.find(key);
+    if (it != index.end()) {
+      entries[it->second].second = std::move(value);
+      return;
+    }
+  }
   entries.emplace_back(key, std::move(value));
+  if (entries.size() == kIndexFrom + 1) {
+    for (size_t i = 0; i < entries.size(); ++i) index.emplace(entries[i].first, i);
+  } else if (entries.size() > kIndexFrom + 1) {
+    index.emplace(key, entries.size() - 1);
+  }
 }
 
 const Value* CallArgs::kw(const std::string& name) const {
@@ -234,7 +256,7 @@ bool truthy(const Value& v) {
 std::string to_output(const Value& v) {
   switch (v.kind) {
     case Kind::kUndefined: return "undefined";
-    case Kind::kNull: return "null";
+    case Kind::kNull: return "undefined";  // @huggingface/jinja's NullValue holds a JavaScript undefined
     case Kind::kBool: return v.boolean ? "true" : "false";
     case Kind::kInt: return js_number_to_string(v.number);
     case Kind::kFloat: return js_float_to_string(v.number);
@@ -306,11 +328,49 @@ void json_escape(std::string& out, const std::string& s, bool ensure_ascii) {
 
 std::string json_number(double d) { return std::isfinite(d) ? js_number_to_string(d) : "null"; }
 
-// An approximation of String#localeCompare for sort_keys: case-insensitive, lower case first.
+// An approximation of String#localeCompare (ICU root collation) for sort_keys: spaces and
+// punctuation, then symbols, digits and letters; letters compare by their base letter first
+// (accents and case ignored), then accents, then lower case before upper case.
+struct CollationKey {
+  std::vector<std::pair<int, int32_t>> primary;
+  std::string secondary;  // the string without case: accents decide
+  std::string tertiary;   // the string itself: case decides (lower first)
+};
+
+CollationKey collation_key(const std::string& s) {
+  CollationKey key;
+  for (size_t i = 0; i < s.size();) {
+    size_t len = 0;
+    const char32_t cp = decode_utf8(s, i, len);
+    i += len;
+    utf8proc_int32_t base[8];
+    utf8proc_ssize_t n = utf8proc_decompose_char(static_cast<utf8proc_int32_t>(cp), base, 8, UTF8PROC_DECOMPOSE, nullptr);
+    if (n < 1 || n > 8) {
+      base[0] = static_cast<utf8proc_int32_t>(cp);
+      n = 1;
+    }
+    for (utf8proc_ssize_t k = 0; k < n; ++k) {
+      const utf8proc_category_t cat = utf8proc_category(base[k]);
+      if (cat == UTF8PROC_CATEGORY_MN || cat == UTF8PROC_CATEGORY_MC || cat == UTF8PROC_CATEGORY_ME) continue;
+      int cls = 5;
+      if (cat == UTF8PROC_CATEGORY_ZS || cat == UTF8PROC_CATEGORY_CC) cls = 0;
+      else if (cat >= UTF8PROC_CATEGORY_PC && cat <= UTF8PROC_CATEGORY_PO) cls = 1;
+      else if (cat >= UTF8PROC_CATEGORY_SM && cat <= UTF8PROC_CATEGORY_SO) cls = 2;
+      else if (cat >= UTF8PROC_CATEGORY_ND && cat <= UTF8PROC_CATEGORY_NO) cls = 3;
+      else if (cat >= UTF8PROC_CATEGORY_LU && cat <= UTF8PROC_CATEGORY_LO) cls = 4;
+      key.primary.emplace_back(cls, utf8proc_tolower(base[k]));
+    }
+  }
+  key.secondary = to_lower(s);
+  key.tertiary = s;
+  return key;
+}
+
 bool locale_less(const std::string& a, const std::string& b) {
-  const std::string la = to_lower(a), lb = to_lower(b);
-  if (la != lb) return la < lb;
-  return a > b;
+  const CollationKey ka = collation_key(a), kb = collation_key(b);
+  if (ka.primary != kb.primary) return ka.primary < kb.primary;
+  if (ka.secondary != kb.secondary) return ka.secondary < kb.secondary;
+  return ka.tertiary > kb.tertiary;
 }
 
 void to_json_into(std::string& out, const Value& v, const JsonOptions& o, int depth, bool undef_null) {
@@ -408,10 +468,10 @@ bool loose_equal(const Value& a, const Value& b) {
 
 bool strict_equal(const Value& a, const Value& b) {
   if (a.is_number() && b.is_number()) return a.number == b.number;
+  const auto nullish = [](const Value& v) { return v.kind == Kind::kNull || v.kind == Kind::kUndefined; };
+  if (nullish(a) || nullish(b)) return nullish(a) && nullish(b);  // both hold a JavaScript undefined
   if (a.kind != b.kind) return false;
   switch (a.kind) {
-    case Kind::kUndefined:
-    case Kind::kNull: return true;
     case Kind::kBool: return a.boolean == b.boolean;
     case Kind::kString: return *a.str == *b.str;
     default: return same_reference(a, b);

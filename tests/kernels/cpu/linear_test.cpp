@@ -84,7 +84,7 @@ void check_case(LinearIsa isa, const Case& c, ThreadPool& pool, uint32_t seed) {
 
 std::vector<LinearIsa> available_isas() {
   std::vector<LinearIsa> isas;
-  for (LinearIsa isa : {LinearIsa::kScalar, LinearIsa::kAvx512})
+  for (LinearIsa isa : {LinearIsa::kScalar, LinearIsa::kAvx2, LinearIsa::kAvx512})
     if (linear_isa_available(isa)) isas.push_back(isa);
   return isas;
 }

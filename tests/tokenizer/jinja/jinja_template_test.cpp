@@ -177,7 +177,7 @@ TEST(ChatTemplateLimits, StepBudgetStopsLongLoops) {
   const std::string src = "{% for i in range(1000) %}{% for j in range(1000) %}{% for k in range(1000) %}{% endfor %}{% endfor %}{% endfor %}";
   auto program = jinja::parse(jinja::tokenize(src));
   jinja::RenderLimits limits;
-  limits.max_steps = 200000;
+  limits.max_steps = 50000;
   jinja::Interpreter interpreter(limits);
   auto env = std::make_shared<jinja::Env>();
   jinja::install_globals(*env);

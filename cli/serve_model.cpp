@@ -1,0 +1,94 @@
+// Model loading for `tessera serve`; see serve_model.h.
+#include "cli/serve_model.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "common/error.h"
+#include "kernels/cpu/thread_pool.h"
+#include "model/checkpoint.h"
+#include "model/cpu_model_runner.h"
+#include "model/model_config.h"
+#include "model/model_weights.h"
+#if __has_include("model/default_model.h")
+#include "model/default_model.h"
+#define TESSERA_HAVE_DEFAULT_MODEL 1
+#endif
+#include "tokenizer/chat_template.h"
+#include "tokenizer/tokenizer.h"
+
+namespace tessera::cli {
+
+void add_model_load_options(CLI::App* cmd, ModelLoadOptions& o) {
+  cmd->add_option("--model", o.model_dir, "Hugging Face model folder (config.json, *.safetensors, tokenizer.json)");
+  cmd->add_option("--device", o.device, "cpu, cuda or auto")->capture_default_str();
+  cmd->add_option("--load-format", o.load_format, "auto (safetensors) or dummy (seeded random weights)")
+      ->capture_default_str();
+  cmd->add_option("--threads", o.threads, "CPU runner threads (0: one per core)")->capture_default_str();
+  cmd->add_option("--block-size", o.block_size, "Tokens per KV block")->capture_default_str();
+  cmd->add_option("--num-kv-blocks", o.num_kv_blocks, "KV blocks (0: sized from --max-model-len)")
+      ->capture_default_str();
+  cmd->add_option("--max-model-len", o.max_model_len, "Context length (0: the model's, at most 4096)")
+      ->capture_default_str();
+}
+
+LoadedModel load_model(const ModelLoadOptions& o) {
+  std::filesystem::path dir(o.model_dir);
+  if (o.model_dir.empty()) {
+#ifdef TESSERA_HAVE_DEFAULT_MODEL
+    spdlog::warn("no --model given: serving the built-in default model; its weights are random, it emits random text");
+    dir = ensure_default_model();
+    spdlog::info("built-in default model at {}", dir.string());
+#else
+    TS_THROW(kInvalidArgument, "--model DIR is required: this build has no built-in default model");
+#endif
+  }
+  TS_CHECK(std::filesystem::is_directory(dir), kNotFound, "--model '{}' is not a folder", dir.string());
+  TS_CHECK(o.device == "cpu" || o.device == "auto" || o.device == "cuda", kInvalidArgument,
+           "--device must be cpu, cuda or auto, got '{}'", o.device);
+  TS_CHECK(o.device != "cuda", kUnimplemented, "--device cuda: this build has no CUDA model runner yet");
+  TS_CHECK(o.load_format == "auto" || o.load_format == "dummy", kInvalidArgument,
+           "--load-format must be auto or dummy, got '{}'", o.load_format);
+  TS_CHECK(o.block_size >= 1 && o.block_size <= 1024, kInvalidArgument, "--block-size must be in [1, 1024], got {}",
+           o.block_size);
+
+  LoadedModel m;
+  m.name = std::filesystem::absolute(dir).lexically_normal().filename().string();
+  if (m.name.empty()) m.name = std::filesystem::absolute(dir).parent_path().filename().string();
+  const ModelConfig config = ModelConfig::from_directory(dir);
+  auto tokenizer = Tokenizer::from_directory(dir);
+  m.tokenizer = tokenizer;
+  if (const auto& src = tokenizer->chat_template_source()) {
+    m.chat_template = std::make_shared<ChatTemplate>(*src, tokenizer->bos_token(), tokenizer->eos_token());
+  } else {
+    spdlog::warn("model '{}' has no chat template: /v1/chat/completions will be refused", m.name);
+  }
+  m.eos_token_ids = config.eos_token_ids;
+  if (auto eos = tokenizer->eos_token_id();
+      eos && std::find(m.eos_token_ids.begin(), m.eos_token_ids.end(), *eos) == m.eos_token_ids.end()) {
+    m.eos_token_ids.push_back(*eos);
+  }
+  m.vocab_size = std::min<int32_t>(config.vocab_size, static_cast<int32_t>(tokenizer->vocab_size()));
+  m.block_size = o.block_size;
+  m.max_model_len = o.max_model_len > 0 ? o.max_model_len : std::min(config.max_position_embeddings, 4096);
+  TS_CHECK(m.max_model_len >= 2 && m.max_model_len <= config.max_position_embeddings, kInvalidArgument,
+           "--max-model-len must be in [2, {}] for this model, got {}", config.max_position_embeddings,
+           m.max_model_len);
+  const int32_t blocks_per_seq = (m.max_model_len + m.block_size - 1) / m.block_size;
+  m.num_kv_blocks = o.num_kv_blocks > 0 ? o.num_kv_blocks : std::max(256, blocks_per_seq * 4);
+
+  auto pool = std::make_shared<cpu::ThreadPool>(o.threads);
+  ModelWeights weights = o.load_format == "dummy" ? make_dummy_weights(config, o.dummy_seed, *pool)
+                                                  : load_weights(config, Checkpoint::open(dir));
+  CpuRunnerOptions ro;
+  ro.num_kv_blocks = m.num_kv_blocks;
+  ro.block_size = m.block_size;
+  m.executor = std::make_unique<CpuModelRunner>(config, std::move(weights), ro, pool);
+  spdlog::info("model '{}': {} layers, hidden {}, vocab {}, {} weights on cpu ({} threads), {} KV blocks of {}",
+               m.name, config.num_hidden_layers, config.hidden_size, config.vocab_size,
+               o.load_format == "dummy" ? "dummy" : "checkpoint", pool->num_threads(), m.num_kv_blocks, m.block_size);
+  return m;
+}
+
+}  // namespace tessera::cli

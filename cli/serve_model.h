@@ -1,0 +1,50 @@
+// Model loading for `tessera serve` (and benchmarks that serve): resolves the model folder (or the
+// built-in default), reads its config, tokenizer and chat template, and builds the step executor
+// for the chosen device. Plain results; it must never start serving.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "scheduler/step_plan.h"
+#include "scheduler/types.h"
+
+namespace tessera {
+class Tokenizer;
+class ChatTemplate;
+}  // namespace tessera
+
+namespace tessera::cli {
+
+struct ModelLoadOptions {
+  std::string model_dir;           // empty: the built-in default model
+  std::string device = "auto";     // cpu | cuda | auto
+  std::string load_format = "auto";  // auto (safetensors) | dummy (seeded random weights from config.json)
+  int threads = 0;                 // CPU runner threads; 0 = one per core
+  int32_t block_size = 16;
+  int32_t num_kv_blocks = 0;       // 0: enough for max_num_seqs' worth of context, within a memory budget
+  int32_t max_model_len = 0;       // 0: min(config max_position_embeddings, 4096)
+  uint64_t dummy_seed = 0;
+};
+
+void add_model_load_options(CLI::App* cmd, ModelLoadOptions& o);
+
+struct LoadedModel {
+  std::string name;                            // folder name, the default served model name
+  std::unique_ptr<StepExecutor> executor;
+  std::shared_ptr<const Tokenizer> tokenizer;
+  std::shared_ptr<const ChatTemplate> chat_template;  // null when the model has none
+  std::vector<TokenId> eos_token_ids;
+  int32_t vocab_size = 0;                      // ids below this are valid in prompts
+  int32_t block_size = 16;
+  int32_t num_kv_blocks = 0;
+  int32_t max_model_len = 0;
+};
+
+LoadedModel load_model(const ModelLoadOptions& o);
+
+}  // namespace tessera::cli
