@@ -44,7 +44,7 @@ spdlog::level::level_enum parse_log_level(std::string_view name) {
     auto sv = spdlog::level::to_string_view(level);
     if (std::string_view(sv.data(), sv.size()) == name) return level;
   }
-  if (name == "warning") return spdlog::level::warn;
+  if (name == "warning" || name == "warn") return spdlog::level::warn;  // spdlog names it "warning"
   TS_THROW(kInvalidArgument, "unknown log level '{}' (trace, debug, info, warn, error, critical, off)", name);
 }
 
