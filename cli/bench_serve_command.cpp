@@ -8,10 +8,12 @@
 #include <memory>
 #include <sstream>
 
+#include "bench/serve/http_transport.h"
 #include "bench/serve/load_options.h"
 #include "bench/serve/load_runner.h"
 #include "bench/serve/report.h"
 #include "bench/serve/workload.h"
+#include "bench/serve_grpc/grpc_transport.h"
 #include "cli/commands.h"
 #include "common/error.h"
 
@@ -20,6 +22,7 @@ namespace {
 
 struct BenchServeFlags {
   std::string url = "http://127.0.0.1:8000";
+  std::string grpc;  // HOST:PORT, same as --url grpc://HOST:PORT
   std::string api = "completions";
   std::string prompt_format = "ids";
   std::string concurrency;
@@ -55,6 +58,10 @@ std::vector<T> parse_list(const std::string& text, const char* flag) {
 
 int run_bench_serve(BenchServeFlags& f) {
   auto& o = f.options;
+  if (!f.grpc.empty()) {
+    TS_CHECK(f.grpc.find("://") == std::string::npos, kInvalidArgument, "--grpc takes HOST:PORT, got '{}'", f.grpc);
+    f.url = "grpc://" + f.grpc;
+  }
   o.target = [&] {
     auto t = bench::parse_target_url(f.url);
     t.model = o.target.model;
@@ -85,7 +92,13 @@ int run_bench_serve(BenchServeFlags& f) {
   o.progress = !f.no_progress;
   std::filesystem::create_directories(o.output_dir);
 
-  const std::string model = bench::resolve_model(o);
+  std::unique_ptr<bench::Transport> transport;
+  if (o.target.protocol == bench::Protocol::kGrpc) {
+    transport = std::make_unique<bench::GrpcTransport>(o);
+  } else {
+    transport = std::make_unique<bench::HttpTransport>(o);
+  }
+  const std::string model = transport->resolve_model();
   std::vector<bench::SweepPoint> points;
   for (int32_t c : o.shape.concurrency) points.push_back({false, static_cast<double>(c)});
   for (double r : o.shape.request_rates) points.push_back({true, r});
@@ -95,11 +108,12 @@ int run_bench_serve(BenchServeFlags& f) {
     const uint64_t seed = o.seed + i * 1000003ull;
     const auto warmup = bench::build_workload(o, o.shape.warmup_requests, seed ^ 0xabcdefull);
     const auto measured = bench::build_workload(o, o.shape.num_requests, seed);
-    const auto result = bench::run_point(o, model, points[i], warmup, measured);
+    const auto result = bench::run_point(o, *transport, model, points[i], warmup, measured);
     auto summary = bench::summarize_point(result, o.slo);
     summary["model"] = model;
     summary["url"] = f.url;
     summary["api"] = f.api;
+    summary["protocol"] = o.target.protocol == bench::Protocol::kGrpc ? "grpc" : "http";
     summary["input_len"] = o.lengths.input_len;
     summary["output_len"] = o.lengths.output_len;
     summary["seed"] = o.seed;
@@ -120,8 +134,11 @@ void register_bench_serve_command(CLI::App& bench, CommandRunner& runner) {
   auto f = std::make_shared<BenchServeFlags>();
   auto* cmd = bench.add_subcommand("serve", "Load-test an OpenAI-compatible server (streaming) and chart the results");
   auto& o = f->options;
-  cmd->add_option("--url", f->url, "Server base URL, e.g. http://127.0.0.1:8000")->capture_default_str();
-  cmd->add_option("--api", f->api, "completions or chat")->capture_default_str();
+  cmd->add_option("--url", f->url,
+                  "Server base URL, e.g. http://127.0.0.1:8000 (OpenAI HTTP) or grpc://127.0.0.1:50051 (Tessera gRPC)")
+      ->capture_default_str();
+  cmd->add_option("--grpc", f->grpc, "Drive Tessera's gRPC API (tessera.v1.Inference) at HOST:PORT instead of --url");
+  cmd->add_option("--api", f->api, "completions or chat (gRPC: the Generate or Chat rpc)")->capture_default_str();
   cmd->add_option("--model", o.target.model, "Model name to send (default: the first of GET /v1/models)");
   cmd->add_option("--api-key", o.target.api_key, "Bearer key (default: env TESSERA_API_KEY or OPENAI_API_KEY)");
   cmd->add_option("--concurrency", f->concurrency, "Fixed concurrency levels, comma-separated (e.g. 1,2,4,8)");

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "bench/frontdoor/instant_executor.h"
+#include "bench/serve/http_transport.h"
 #include "bench/serve/load_runner.h"
 #include "bench/serve/report.h"
 #include "bench/serve/workload.h"
@@ -135,7 +136,9 @@ PassResult run_http(const FrontdoorOptions& o, std::shared_ptr<const Tokenizer> 
   stack.start();
   LoadOptions lo = load;
   lo.target.port = std::to_string(stack.http_port());
-  const PointResult pr = run_point(lo, "instant", SweepPoint{false, static_cast<double>(o.clients)}, warmup, work);
+  HttpTransport transport(lo);
+  const PointResult pr =
+      run_point(lo, transport, "instant", SweepPoint{false, static_cast<double>(o.clients)}, warmup, work);
   PassResult r;
   std::vector<double> itl, ttft;
   for (const auto& rec : pr.records) {

@@ -10,8 +10,10 @@
 namespace tessera::bench {
 
 enum class ApiKind { kCompletions, kChat };
+enum class Protocol { kHttp, kGrpc };  // OpenAI-compatible HTTP (SSE), or tessera.v1.Inference over gRPC
 
 struct Target {
+  Protocol protocol = Protocol::kHttp;
   std::string host = "127.0.0.1";
   std::string port = "8000";
   std::string base_path;  // path prefix before /v1/..., e.g. "" or "/proxy"
@@ -20,7 +22,8 @@ struct Target {
   std::string api_key;    // sent as "Authorization: Bearer ..." when set
 };
 
-// Parses http://host[:port][/prefix]; throws tessera::Error(kInvalidArgument) naming the URL.
+// Parses http://host[:port][/prefix] or grpc://host:port; throws tessera::Error(kInvalidArgument)
+// naming the URL.
 Target parse_target_url(const std::string& url);
 
 struct LengthSpec {

@@ -2,58 +2,32 @@
 // live progress line on stderr.
 #include "bench/serve/load_runner.h"
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <cstdio>
 #include <deque>
 
-#include "bench/serve/streaming_call.h"
-#include "common/error.h"
-
 namespace tessera::bench {
 namespace {
 
 namespace net = boost::asio;
-using tcp = net::ip::tcp;
 using Clock = std::chrono::steady_clock;
-
-std::string request_body(const LoadOptions& o, const std::string& model, const WorkItem& w) {
-  nlohmann::json body = {{"model", model},
-                         {"max_tokens", w.output_len},
-                         {"temperature", o.temperature},
-                         {"stream", true},
-                         {"stream_options", {{"include_usage", true}}}};
-  if (o.ignore_eos) body["ignore_eos"] = true;
-  if (o.target.api == ApiKind::kChat) {
-    body["messages"] = nlohmann::json::array({{{"role", "user"}, {"content", w.prompt_text}}});
-  } else if (!w.prompt_ids.empty()) {
-    body["prompt"] = w.prompt_ids;
-  } else {
-    body["prompt"] = w.prompt_text;
-  }
-  return body.dump();
-}
-
-std::string api_path(const Target& t) {
-  return t.base_path + (t.api == ApiKind::kChat ? "/v1/chat/completions" : "/v1/completions");
-}
 
 // Drives one batch of work items on an io_context; records come back in item order.
 class Wave {
  public:
-  Wave(const LoadOptions& o, const std::string& model, const tcp::resolver::results_type& endpoints,
-       const std::vector<WorkItem>& items, const SweepPoint& point, bool show_progress)
-      : o_(o), model_(model), endpoints_(endpoints), items_(items), point_(point), show_progress_(show_progress),
-        records_(items.size()), progress_timer_(io_) {}
+  Wave(const LoadOptions& o, Transport& transport, const std::string& model, const std::vector<WorkItem>& items,
+       const SweepPoint& point, bool show_progress)
+      : o_(o), transport_(transport), model_(model), items_(items), point_(point), show_progress_(show_progress),
+        records_(items.size()), progress_timer_(io_), work_(net::make_work_guard(io_)) {}
 
   std::vector<RequestRecord> run(double* duration_s) {
     start_ = Clock::now();
     if (items_.empty()) return {};
+    // Transports with their own threads (gRPC) post completions here: keep run() alive until the last.
     if (point_.is_rate) {
       arrivals_ = poisson_arrivals(static_cast<int32_t>(items_.size()), point_.value, o_.seed + 17);
       schedule_next_arrival();
@@ -105,9 +79,7 @@ class Wave {
     rec.start_s = std::chrono::duration<double>(now - start_).count();
     ++sent_;
     ++in_flight_;
-    CallSpec spec{o_.target.host + ":" + o_.target.port, api_path(o_.target), request_body(o_, model_, w),
-                  o_.target.api_key, o_.request_timeout_s};
-    start_streaming_call(io_, endpoints_, std::move(spec), std::move(rec), [this, i](RequestRecord r) {
+    transport_.start(io_, model_, w, std::move(rec), [this, i](RequestRecord r) {
       --in_flight_;
       ++done_;
       if (!r.ok) ++errors_;
@@ -119,7 +91,10 @@ class Wave {
       } else if (next_ < items_.size()) {
         launch(next_++);
       }
-      if (done_ == items_.size()) progress_timer_.cancel();
+      if (done_ == items_.size()) {
+        progress_timer_.cancel();
+        work_.reset();
+      }
     });
   }
 
@@ -140,14 +115,15 @@ class Wave {
   }
 
   const LoadOptions& o_;
+  Transport& transport_;
   const std::string& model_;
-  const tcp::resolver::results_type& endpoints_;
   const std::vector<WorkItem>& items_;
   SweepPoint point_;
   bool show_progress_;
   net::io_context io_;
   std::vector<RequestRecord> records_;
   net::steady_timer progress_timer_;
+  net::executor_work_guard<net::io_context::executor_type> work_;
   std::vector<double> arrivals_;
   std::deque<size_t> ready_;
   size_t next_ = 0, next_arrival_ = 0, sent_ = 0, done_ = 0, in_flight_ = 0, errors_ = 0;
@@ -155,39 +131,19 @@ class Wave {
   Clock::time_point start_, first_send_, last_done_;
 };
 
-tcp::resolver::results_type resolve(const Target& t) {
-  net::io_context io;
-  tcp::resolver resolver(io);
-  boost::system::error_code ec;
-  auto r = resolver.resolve(t.host, t.port, ec);
-  TS_CHECK(!ec, kUnavailable, "cannot resolve {}:{}: {}", t.host, t.port, ec.message());
-  return r;
-}
-
 }  // namespace
 
-std::string resolve_model(const LoadOptions& options) {
-  if (!options.target.model.empty()) return options.target.model;
-  const std::string body = http_get(options.target.host, options.target.port, options.target.base_path + "/v1/models",
-                                    options.target.api_key, 30);
-  const auto j = nlohmann::json::parse(body, nullptr, false);
-  TS_CHECK(!j.is_discarded() && j.contains("data") && j["data"].is_array() && !j["data"].empty() &&
-               j["data"][0].contains("id") && j["data"][0]["id"].is_string(),
-           kUnavailable, "GET /v1/models gave no model id: {}", body.substr(0, 200));
-  return j["data"][0]["id"].get<std::string>();
-}
-
-PointResult run_point(const LoadOptions& options, const std::string& model, const SweepPoint& point,
-                      const std::vector<WorkItem>& warmup, const std::vector<WorkItem>& measured) {
-  const auto endpoints = resolve(options.target);
+PointResult run_point(const LoadOptions& options, Transport& transport, const std::string& model,
+                      const SweepPoint& point, const std::vector<WorkItem>& warmup,
+                      const std::vector<WorkItem>& measured) {
   if (!warmup.empty()) {
     SweepPoint warm{false, static_cast<double>(std::min<size_t>(warmup.size(), 8))};
     double ignored = 0;
-    Wave(options, model, endpoints, warmup, warm, false).run(&ignored);
+    Wave(options, transport, model, warmup, warm, false).run(&ignored);
   }
   PointResult result;
   result.point = point;
-  result.records = Wave(options, model, endpoints, measured, point, options.progress).run(&result.duration_s);
+  result.records = Wave(options, transport, model, measured, point, options.progress).run(&result.duration_s);
   return result;
 }
 

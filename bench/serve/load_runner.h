@@ -1,5 +1,5 @@
-// LoadRunner: sends one sweep point's requests (fixed concurrency or Poisson arrivals) on one
-// io_context thread and collects a RequestRecord per request. Warm-up requests are sent first and
+// LoadRunner: sends one sweep point's requests (fixed concurrency or Poisson arrivals) through a
+// Transport, scheduling on one io_context thread, and collects a RequestRecord per request. Warm-up requests are sent first and
 // not recorded. Every request ends in a record: none is dropped, errors are records too.
 #pragma once
 
@@ -7,6 +7,7 @@
 
 #include "bench/serve/load_options.h"
 #include "bench/serve/request_record.h"
+#include "bench/serve/transport.h"
 #include "bench/serve/workload.h"
 
 namespace tessera::bench {
@@ -22,10 +23,8 @@ struct PointResult {
   double duration_s = 0;               // first send to last completion
 };
 
-// The model name to send: options.target.model, or the first id of GET /v1/models.
-std::string resolve_model(const LoadOptions& options);
-
-PointResult run_point(const LoadOptions& options, const std::string& model, const SweepPoint& point,
-                      const std::vector<WorkItem>& warmup, const std::vector<WorkItem>& measured);
+PointResult run_point(const LoadOptions& options, Transport& transport, const std::string& model,
+                      const SweepPoint& point, const std::vector<WorkItem>& warmup,
+                      const std::vector<WorkItem>& measured);
 
 }  // namespace tessera::bench

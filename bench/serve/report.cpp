@@ -128,11 +128,19 @@ void write_charts(const std::string& dir, const std::vector<nlohmann::json>& poi
   }
   const std::string xlabel =
       !points.empty() && points[0]["mode"] == "request_rate" ? "offered load (requests/s)" : "concurrent streams";
+  // A log scale drops zeros, and gnuplot refuses a plot with nothing left (e.g. every request
+  // failed): use it only when every plotted latency is positive.
+  bool all_positive = true;
+  for (const auto& p : points) {
+    for (const char* m : {"ttft_ms", "tpot_ms", "itl_ms"}) {
+      all_positive = all_positive && p[m]["p50"].get<double>() > 0 && p[m]["p99"].get<double>() > 0;
+    }
+  }
   const std::string script = fmt::format(
       "set terminal pngcairo size 1000,640 noenhanced\n"
       "set grid\nset key left top\nset xlabel '{0}'\n"
       "set output '{1}/latency.png'\nset title 'Latency percentiles against offered load'\n"
-      "set ylabel 'milliseconds'\nset logscale y\n"
+      "set ylabel 'milliseconds'\n{3}"
       "plot '{2}' using 1:2 with linespoints title 'TTFT p50', '' using 1:3 with linespoints title 'TTFT p99', "
       "'' using 1:4 with linespoints title 'TPOT p50', '' using 1:5 with linespoints title 'TPOT p99', "
       "'' using 1:7 with linespoints title 'ITL p99'\n"
@@ -141,7 +149,7 @@ void write_charts(const std::string& dir, const std::vector<nlohmann::json>& poi
       "set ylabel 'output tokens/s'\nset y2label 'requests/s'\nset y2tics\n"
       "plot '{2}' using 1:10 with linespoints title 'output tokens/s' axes x1y1, "
       "'' using 1:11 with linespoints title 'requests/s' axes x1y2\n",
-      xlabel, dir, data.string());
+      xlabel, dir, data.string(), all_positive ? "set logscale y\n" : "");
   FILE* gp = popen("gnuplot 2>&1", "w");
   TS_CHECK(gp != nullptr, kUnavailable, "cannot start gnuplot (install gnuplot-nox)");
   std::fputs(script.c_str(), gp);

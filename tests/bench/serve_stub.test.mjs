@@ -134,4 +134,13 @@ test('bad flags are refused with a message naming the value', async () => {
   const r2 = await runBench(['--url', 'http://127.0.0.1:1', '--concurrency', 'x', '--output-dir', os.tmpdir()]);
   assert.notEqual(r2.code, 0);
   assert.match(r2.err, /--concurrency takes a comma-separated list/);
+  const r3 = await runBench(['--url', 'grpc://127.0.0.1', '--concurrency', '1', '--output-dir', os.tmpdir()]);
+  assert.notEqual(r3.code, 0);
+  assert.match(r3.err, /grpc:\/\/ target needs a port .*'grpc:\/\/127\.0\.0\.1'/);
+  const r4 = await runBench(['--grpc', 'http://127.0.0.1:1', '--concurrency', '1', '--output-dir', os.tmpdir()]);
+  assert.notEqual(r4.code, 0);
+  assert.match(r4.err, /--grpc takes HOST:PORT, got 'http:\/\/127\.0\.0\.1:1'/);
+  const r5 = await runBench(['--url', 'grpc://127.0.0.1:1/v1/x', '--concurrency', '1', '--output-dir', os.tmpdir()]);
+  assert.notEqual(r5.code, 0);
+  assert.match(r5.err, /grpc:\/\/ target takes no path/);
 });
