@@ -2,6 +2,7 @@
 // results.json (one record per sweep point), latency.png and throughput.png, and a closing table.
 #include <fmt/format.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -121,8 +122,10 @@ int run_bench_serve(BenchServeFlags& f) {
   }
   const auto results_path = std::filesystem::path(o.output_dir) / "results.json";
   std::ofstream(results_path) << nlohmann::json(summaries).dump(2) << '\n';
-  bench::write_charts(o.output_dir, summaries);
+  // The table and the JSON come first, so a missing plotting tool never loses a measured run.
   fmt::print("{}", bench::summary_table(summaries));
+  std::fflush(stdout);
+  bench::write_charts(o.output_dir, summaries);
   fmt::print("results: {}, charts: {}/latency.png {}/throughput.png\n", results_path.string(), o.output_dir,
              o.output_dir);
   return 0;
