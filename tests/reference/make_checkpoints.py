@@ -104,6 +104,10 @@ def make(out_dir, name, seed):
     os.makedirs(d, exist_ok=True)
     for f in os.listdir(d):
         os.remove(os.path.join(d, f))
+    # model_type is what transformers' AutoConfig dispatches on (the engine reads `architectures`).
+    model_types = {"LlamaForCausalLM": "llama", "MistralForCausalLM": "mistral", "Qwen2ForCausalLM": "qwen2",
+                   "Qwen3ForCausalLM": "qwen3"}
+    cfg = dict(cfg, model_type=model_types[cfg["architectures"][0]])
     with open(os.path.join(d, "config.json"), "w") as f:
         json.dump(cfg, f, indent=1)
     with open(os.path.join(d, "generation_config.json"), "w") as f:
