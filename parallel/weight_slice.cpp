@@ -23,9 +23,15 @@ SlicedWeight slice_weight(const void* source, int64_t rows, int64_t cols, size_t
   }
   const int64_t extent = s.dim == 0 ? rows : cols;
   TS_CHECK(s.dim == 0 || s.dim == 1, kInvalidArgument, "slice of tensor '{}' along dimension {}", name, s.dim);
+  // The slice's end for the message, saturated: begin + length may overflow on hostile values.
+  const auto slice_end = [&s] {
+    const __int128 end = static_cast<__int128>(s.begin) + s.length;
+    constexpr int64_t kMax = std::numeric_limits<int64_t>::max(), kMin = std::numeric_limits<int64_t>::min();
+    return end > kMax ? kMax : end < kMin ? kMin : static_cast<int64_t>(end);
+  };
   TS_CHECK(s.begin >= 0 && s.length >= 0 && s.begin <= extent && s.length <= extent - s.begin, kInvalidArgument,
            "tensor '{}' has {} along dimension {} but this rank's slice is [{}, {})", name, extent, s.dim, s.begin,
-           s.begin + s.length);
+           slice_end());
   const auto* src = static_cast<const uint8_t*>(source);
   const size_t row_bytes = static_cast<size_t>(cols) * elem_bytes;
   if (s.dim == 0) {
