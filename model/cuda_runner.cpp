@@ -17,7 +17,6 @@
 #include "kernels/cuda/qkv_post.cuh"
 #include "kernels/cuda/rmsnorm.cuh"
 #include "kernels/cuda/sampling.cuh"
-#include "kernels/cuda/silu_mul.cuh"
 #include "model/cuda_rope.h"
 #include "model/cuda_runner_buffers.h"
 
@@ -206,8 +205,7 @@ void CudaRunner::forward(int32_t rows, int32_t num_tiles, int32_t max_q_len, int
     gemm_->run(b.attn, w.o, b.proj, rows, H, c.q_size(), false, stream_);
     add_rmsnorm(b.proj, b.residual, w.post_norm, b.hidden, rows, H, c.rms_norm_eps, false, stream_);
     gemm_->run(b.hidden, w.gate_up, b.gate_up, rows, 2 * I, H, false, stream_);
-    silu_mul(b.gate_up, rows, I, b.act, stream_);
-    gemm_->run(b.act, w.down, b.proj, rows, H, I, false, stream_);
+    gemm_->run_silu_mul(b.gate_up, b.act, w.down, b.proj, rows, H, I, stream_);  // SiLU fused where it pays
   }
   add_rmsnorm(b.proj, b.residual, weights_->final_norm(), b.hidden, rows, H, c.rms_norm_eps, false, stream_);
   embedding(b.logit_rows, logit_rows, b.hidden, rows, H, b.gathered, stream_);  // gather the rows

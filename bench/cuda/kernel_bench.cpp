@@ -1,6 +1,8 @@
 // tessera_cuda_kernel_bench: kernel microbenchmarks on the 8B shape, each figure next to the limit
 // measured in the same run (copy bandwidth, 8192³ matmul rate). Prints one JSON object per line:
-//   projections at m=1 (cuBLASLt vs every gemv variant; weights rotated across copies so L2 holds none),
+//   projections at m=1 and 8 (cuBLASLt vs every gemv variant; weights rotated across copies so L2 holds
+//   none), the SiLU-fused down projection, cuBLASLt at m=64, the decode chain of 32 layers' projections
+//   (with norms, no attention) replayed from a graph with and without PDL and SiLU fusion,
 //   decode attention (1 x 32k, 64 x 1k, 16 x 8k) for each split count, prefill attention (1 x 4096).
 #include <cuda_runtime.h>
 #include <nlohmann/json.hpp>
@@ -17,6 +19,8 @@
 #include "kernels/cuda/fill_random.cuh"
 #include "kernels/cuda/gemm.h"
 #include "kernels/cuda/gemv.cuh"
+#include "kernels/cuda/rmsnorm.cuh"
+#include "kernels/cuda/silu_mul.cuh"
 
 using namespace tessera;
 using namespace tessera::cuda;
@@ -54,6 +58,74 @@ __nv_bfloat16* alloc_random(int64_t n, uint64_t seed, cudaStream_t s) {
   return p;
 }
 
+// The projections of `layers` Llama-3-8B layers with their norms and activation (attention left out),
+// each layer with its own weights (14 GB for 32: none stays in L2), replayed from a CUDA graph.
+// pdl: the gemvs are launched with programmatic dependent launch (the norms and silu_mul always are);
+// fuse: SiLU-and-multiply inside the down gemv. Prints ms per pass and % of copy bandwidth.
+void bench_chain(cudaStream_t s, const DeviceLimits& lim, void* ws) {
+  const int32_t H = 4096, I = 14336, QKV = 6144, layers = 32;
+  struct Layer {
+    __nv_bfloat16 *qkv, *o, *gu, *down, *n1, *n2;
+  };
+  std::vector<Layer> L(layers);
+  for (int i = 0; i < layers; ++i)
+    L[i] = {alloc_random(int64_t{QKV} * H, 10 * i + 1, s), alloc_random(int64_t{H} * H, 10 * i + 2, s),
+            alloc_random(int64_t{2} * I * H, 10 * i + 3, s), alloc_random(int64_t{H} * I, 10 * i + 4, s),
+            alloc_random(H, 10 * i + 5, s), alloc_random(H, 10 * i + 6, s)};
+  __nv_bfloat16* proj = alloc_random(H, 7, s);
+  __nv_bfloat16* hidden = alloc_random(H, 8, s);
+  __nv_bfloat16* qkv = alloc_random(QKV, 9, s);
+  __nv_bfloat16* gu = alloc_random(2 * I, 11, s);
+  __nv_bfloat16* act = alloc_random(I, 12, s);
+  float* residual = nullptr;
+  CUDA_CHECK(cudaMalloc(&residual, H * 4));
+  CUDA_CHECK(cudaMemset(residual, 0, H * 4));
+  Gemm gemm(ws, 32u << 20);  // picks the variants (all gemv at m = 1)
+  gemm.warm(1, QKV, H, false, hidden, L[0].qkv, qkv, s);
+  gemm.warm(1, H, H, false, qkv, L[0].o, proj, s);
+  gemm.warm(1, 2 * I, H, false, hidden, L[0].gu, gu, s);
+  gemm.run_silu_mul(gu, act, L[0].down, proj, 1, H, I, s);
+  const int v_qkv = gemm.chosen_gemv_variant(1, QKV, H, false), v_o = gemm.chosen_gemv_variant(1, H, H, false);
+  const int v_gu = gemm.chosen_gemv_variant(1, 2 * I, H, false), v_down = gemm.chosen_gemv_variant(1, H, I, false);
+  const int v_silu = gemm.chosen_silu_variant(1, H, I);
+  const double bytes = 2.0 * layers * (double(QKV) * H + double(H) * H + 2.0 * I * H + double(H) * I);
+  nlohmann::json row{{"kernel", "decode_chain_projections"}, {"layers", layers},   {"gemv_qkv", v_qkv},
+                     {"gemv_o", v_o},                         {"gemv_gate_up", v_gu}, {"gemv_down", v_down},
+                     {"gemv_down_silu", v_silu},              {"weight_GB", bytes / 1e9}};
+  for (const auto& [name, pdl, fuse] : {std::tuple{"plain", false, false}, std::tuple{"pdl", true, false},
+                                        std::tuple{"pdl_silu_fused", true, true}}) {
+    if (v_qkv < 0 || v_o < 0 || v_gu < 0 || v_down < 0 || (fuse && v_silu < 0)) continue;  // cuBLASLt won
+    cudaGraph_t graph = nullptr;
+    CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+    for (const Layer& l : L) {
+      add_rmsnorm(proj, residual, l.n1, hidden, 1, H, 1e-5f, false, s);
+      gemv(hidden, l.qkv, qkv, 1, QKV, H, false, v_qkv, s, GemvInput::kPlain, pdl);
+      gemv(qkv, l.o, proj, 1, H, H, false, v_o, s, GemvInput::kPlain, pdl);  // (q part stands in for attention)
+      add_rmsnorm(proj, residual, l.n2, hidden, 1, H, 1e-5f, false, s);
+      gemv(hidden, l.gu, gu, 1, 2 * I, H, false, v_gu, s, GemvInput::kPlain, pdl);
+      if (fuse) {
+        gemv(gu, l.down, proj, 1, H, I, false, v_silu, s, GemvInput::kSiluMul, pdl);
+      } else {
+        silu_mul(gu, 1, I, act, s);
+        gemv(act, l.down, proj, 1, H, I, false, v_down, s, GemvInput::kPlain, pdl);
+      }
+    }
+    CUDA_CHECK(cudaStreamEndCapture(s, &graph));
+    cudaGraphExec_t exec = nullptr;
+    CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+    CUDA_CHECK(cudaMemset(residual, 0, H * 4));
+    const double t = median_s(s, 20, [&](int) { CUDA_CHECK(cudaGraphLaunch(exec, s)); });
+    row[std::string(name) + "_ms"] = t * 1e3;
+    row[std::string(name) + "_pct_bw"] = 100.0 * bytes / t / lim.copy_bytes_per_s;
+    CUDA_CHECK(cudaGraphExecDestroy(exec));
+    CUDA_CHECK(cudaGraphDestroy(graph));
+  }
+  std::cout << row.dump() << std::endl;
+  for (const Layer& l : L)
+    for (void* p : {(void*)l.qkv, (void*)l.o, (void*)l.gu, (void*)l.down, (void*)l.n1, (void*)l.n2}) cudaFree(p);
+  for (void* p : {(void*)proj, (void*)hidden, (void*)qkv, (void*)gu, (void*)act, (void*)residual}) cudaFree(p);
+}
+
 }  // namespace
 
 int main() {
@@ -73,9 +145,35 @@ int main() {
     const int copies = static_cast<int>(std::clamp<int64_t>((1LL << 30) / (wn * 2), 2, 16));
     std::vector<__nv_bfloat16*> ws_copies;
     for (int c = 0; c < copies; ++c) ws_copies.push_back(alloc_random(wn, 100 + c, s));
-    __nv_bfloat16* x = alloc_random(8LL * k, 5, s);
+    __nv_bfloat16* x = alloc_random(64LL * 2 * k, 5, s);  // up to 64 rows; [1, 2k] for the SiLU input
     float* y = nullptr;
-    CUDA_CHECK(cudaMalloc(&y, 8LL * n * 4));
+    CUDA_CHECK(cudaMalloc(&y, 64LL * n * 4));
+    {  // m = 64 (batch-64 decode): cuBLASLt only
+      Gemm cublas(ws, 32u << 20);
+      cublas.set_allow_gemv(false);
+      const double tc = median_s(s, 20, [&](int i) { cublas.run(x, ws_copies[i % copies], y, 64, n, k, false, s); });
+      std::cout << nlohmann::json{{"kernel", "projection"}, {"m", 64}, {"n", n}, {"k", k}, {"cublas_us", tc * 1e6},
+                                  {"cublas_pct_bw", 100.0 * 2.0 * wn / tc / lim.copy_bytes_per_s}}
+                       .dump()
+                << std::endl;
+    }
+    if (n == 4096 && k == 14336) {  // the down projection with SiLU-and-multiply: fused vs silu_mul + gemv
+      nlohmann::json row{{"kernel", "down_silu"}, {"m", 1}, {"n", n}, {"k", k}};
+      __nv_bfloat16* act = alloc_random(k, 6, s);
+      for (int v = kGemvFirstSplitK; v < kGemvVariants; ++v) {
+        const double tf = median_s(s, 20, [&](int i) {
+          gemv(x, ws_copies[i % copies], y, 1, n, k, false, v, s, GemvInput::kSiluMul);
+        });
+        const double tu = median_s(s, 20, [&](int i) {
+          silu_mul(x, 1, k, act, s);
+          gemv(act, ws_copies[i % copies], y, 1, n, k, false, v, s);
+        });
+        row["fused" + std::to_string(v) + "_pct_bw"] = 100.0 * 2.0 * wn / tf / lim.copy_bytes_per_s;
+        row["unfused" + std::to_string(v) + "_pct_bw"] = 100.0 * 2.0 * wn / tu / lim.copy_bytes_per_s;
+      }
+      std::cout << row.dump() << std::endl;
+      cudaFree(act);
+    }
     for (int m : {1, 8}) {
       nlohmann::json row{{"kernel", "projection"}, {"m", m}, {"n", n}, {"k", k}};
       const double bytes = 2.0 * wn;
@@ -93,6 +191,8 @@ int main() {
     cudaFree(x);
     cudaFree(y);
   }
+
+  bench_chain(s, lim, ws);
 
   // Attention: 32 q heads, 8 kv heads, head_dim 128, block size 16.
   const int32_t hq = 32, hkv = 8, D = 128, bs = 16;

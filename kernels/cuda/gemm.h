@@ -1,6 +1,6 @@
 // Dense projections on cuBLASLt: y[m, n] = x[m, k] · w[n, k]ᵀ (the nn.Linear layout), bf16 inputs,
-// fp32 accumulation, bf16 or fp32 output. Up to 8 rows go to the streaming gemv kernel; above, the algorithm for each (m, n, k, out type) is chosen once
-// by cuBLASLt's heuristic plus timing of its candidates, then cached. Owns only the cuBLASLt handle
+// fp32 accumulation, bf16 or fp32 output. For each (m, n, k, out type) the path is chosen once and
+// cached: the fastest of cuBLASLt's heuristic candidates and, up to 8 rows, of the gemv variants. Owns only the cuBLASLt handle
 // and the cache; the workspace is the caller's. Not thread-safe (one per runner stream).
 #pragma once
 
@@ -24,8 +24,16 @@ class Gemm {
   // x, w bf16; y bf16 (out_f32 = false) or fp32. Must not be first called for a shape while the
   // stream is being captured into a graph (timing needs real launches): call warm() first.
   void run(const void* x, const void* w, void* y, int32_t m, int32_t n, int32_t k, bool out_f32, cudaStream_t stream);
+  // The MLP's down projection: y[m, n] = (silu(gate) * up)[m, k] · w[n, k]ᵀ with gate_up [m, 2k] bf16,
+  // y bf16. Up to kGemvMaxM rows it times the gemv that applies SiLU-and-multiply while loading x
+  // against silu_mul into `act` [m, k] followed by run(), and keeps the faster; above, always the
+  // latter. Same capture rule as run().
+  void run_silu_mul(const void* gate_up, void* act, const void* w, void* y, int32_t m, int32_t n, int32_t k,
+                    cudaStream_t stream);
   // The chosen path for a shape, once run/warm has seen it: -1 cuBLASLt, else the gemv variant.
   int chosen_gemv_variant(int32_t m, int32_t n, int32_t k, bool out_f32) const;
+  // Same for run_silu_mul: -1 silu_mul + run(), else the fused gemv variant.
+  int chosen_silu_variant(int32_t m, int32_t n, int32_t k) const;
   // Off: never use the gemv kernel (for benchmarks comparing the two).
   void set_allow_gemv(bool allow) { allow_gemv_ = allow; }
   // Chooses and caches the algorithm for a shape (runs timing launches on scratch buffers).
@@ -39,9 +47,13 @@ class Gemm {
     int gemv_variant = -1;  // >= 0: the gemv kernel with this variant beat cuBLASLt for this shape
     float ms = 0.0f;        // the winner's median time when chosen
   };
-  using Key = std::tuple<int32_t, int32_t, int32_t, bool>;
+  using Key = std::tuple<int32_t, int32_t, int32_t, bool, bool>;  // m, n, k, out_f32, SiLU input
   Plan& plan_for(int32_t m, int32_t n, int32_t k, bool out_f32, const void* x, const void* w, void* y,
                  cudaStream_t stream);
+  Plan& silu_plan_for(int32_t m, int32_t n, int32_t k, const void* gate_up, void* act, const void* w, void* y,
+                      cudaStream_t stream);
+  void run_plan(const Plan& p, const void* x, const void* w, void* y, int32_t m, int32_t n, int32_t k, bool out_f32,
+                cudaStream_t stream);
 
   cublasLtHandle_t handle_ = nullptr;
   void* workspace_;

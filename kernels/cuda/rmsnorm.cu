@@ -2,6 +2,7 @@
 #include <cub/block/block_reduce.cuh>
 
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/pdl.cuh"
 #include "kernels/cuda/rmsnorm.cuh"
 
 namespace tessera::cuda {
@@ -17,6 +18,8 @@ __global__ void __launch_bounds__(kThreads) add_rmsnorm_kernel(const __nv_bfloat
   using Reduce = cub::BlockReduce<float, kThreads>;
   __shared__ typename Reduce::TempStorage tmp;
   __shared__ float inv_rms;
+  pdl_trigger();
+  pdl_wait();  // launched with PDL: x and the residual come from earlier kernels
   const int64_t base = static_cast<int64_t>(blockIdx.x) * n;
   const __nv_bfloat162* x2 = reinterpret_cast<const __nv_bfloat162*>(x + base);
   float2* r2 = reinterpret_cast<float2*>(residual + base);
@@ -49,8 +52,7 @@ __global__ void __launch_bounds__(kThreads) add_rmsnorm_kernel(const __nv_bfloat
 void add_rmsnorm(const __nv_bfloat16* x, float* residual, const __nv_bfloat16* weight, __nv_bfloat16* out,
                  int32_t rows, int32_t n, float eps, bool first, cudaStream_t stream) {
   if (rows == 0) return;
-  add_rmsnorm_kernel<<<rows, kThreads, 0, stream>>>(x, residual, weight, out, n, eps, first);
-  CUDA_CHECK_LAUNCH();
+  launch_pdl(add_rmsnorm_kernel, rows, kThreads, 0, stream, x, residual, weight, out, n, eps, first);
 }
 
 }  // namespace tessera::cuda

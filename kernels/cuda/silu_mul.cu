@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/pdl.cuh"
 #include "kernels/cuda/silu_mul.cuh"
 
 namespace tessera::cuda {
@@ -9,6 +10,8 @@ namespace {
 
 __global__ void silu_mul_kernel(const __nv_bfloat16* __restrict__ gate_up, int32_t rows, int32_t inter,
                                 __nv_bfloat16* __restrict__ out) {
+  pdl_trigger();
+  pdl_wait();  // launched with PDL: gate_up comes from the previous kernel
   const int32_t vecs_per_row = inter / 8;
   const int64_t total = static_cast<int64_t>(rows) * vecs_per_row;
   for (int64_t v = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; v < total;
@@ -40,8 +43,7 @@ void silu_mul(const __nv_bfloat16* gate_up, int32_t rows, int32_t inter, __nv_bf
   const int64_t vecs = static_cast<int64_t>(rows) * (inter / 8);
   const int threads = 256;
   const int64_t blocks = std::min<int64_t>((vecs + threads - 1) / threads, 132 * 16);
-  silu_mul_kernel<<<static_cast<unsigned>(blocks), threads, 0, stream>>>(gate_up, rows, inter, out);
-  CUDA_CHECK_LAUNCH();
+  launch_pdl(silu_mul_kernel, static_cast<unsigned>(blocks), threads, 0, stream, gate_up, rows, inter, out);
 }
 
 }  // namespace tessera::cuda
