@@ -117,7 +117,12 @@ void CudaRunner::allocate_activations() {
   char* ws = nullptr;
   alloc(ws, static_cast<int64_t>(kGemmWorkspace));
   b.gemm_workspace = ws;
-  gemm_ = std::make_unique<Gemm>(b.gemm_workspace, kGemmWorkspace);
+  // The skinny tensor-core kernel's counters and split-K partial sums (k-slicings that need more are
+  // not tried).
+  const size_t skinny_bytes = kSkinnyCounterBytes + (64u << 20);
+  char* skinny_ws = nullptr;
+  alloc(skinny_ws, static_cast<int64_t>(skinny_bytes));
+  gemm_ = std::make_unique<Gemm>(b.gemm_workspace, kGemmWorkspace, skinny_ws, skinny_bytes);
   const auto freq = rope_inv_freq(c);
   CUDA_CHECK(cudaMemcpy(b.inv_freq, freq.data(), freq.size() * sizeof(float), cudaMemcpyHostToDevice));
 

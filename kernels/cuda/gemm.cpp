@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/gemm_skinny.cuh"
 #include "kernels/cuda/gemv.cuh"
 #include "kernels/cuda/silu_mul.cuh"
 
@@ -43,7 +44,18 @@ bool gemv_fits(int32_t m, int32_t k, const void* x, const void* w) {
 
 }  // namespace
 
-Gemm::Gemm(void* workspace, size_t workspace_bytes) : workspace_(workspace), workspace_bytes_(workspace_bytes) {
+Gemm::Gemm(void* workspace, size_t workspace_bytes, void* skinny_workspace, size_t skinny_bytes)
+    : workspace_(workspace),
+      workspace_bytes_(workspace_bytes),
+      skinny_ws_(skinny_workspace),
+      skinny_bytes_(skinny_workspace != nullptr ? skinny_bytes : 0) {
+  if (skinny_bytes_ > kSkinnyCounterBytes) {
+    CUDA_CHECK(cudaMemset(skinny_ws_, 0, kSkinnyCounterBytes));
+    skinny_.counters = static_cast<uint32_t*>(skinny_ws_);
+    skinny_.num_counters = kSkinnyCounterBytes / sizeof(uint32_t);
+    skinny_.partial = reinterpret_cast<float*>(static_cast<char*>(skinny_ws_) + kSkinnyCounterBytes);
+    skinny_.partial_floats = static_cast<int64_t>((skinny_bytes_ - kSkinnyCounterBytes) / sizeof(float));
+  }
   CUBLAS_CHECK(cublasLtCreate(&handle_));
 }
 
@@ -138,6 +150,21 @@ Gemm::Plan& Gemm::plan_for(int32_t m, int32_t n, int32_t k, bool out_f32, const 
       }
     }
   }
+  // Up to 64 rows: the skinny tensor-core kernel, for each k-slice size.
+  if (gemv_fits(1, k, x, w)) {
+    for (int v = 0; v < kSkinnyVariants; ++v) {
+      if (!gemm_skinny_fits(m, n, k, v, skinny_)) continue;
+      const float ms = median_ms(stream, [&] {
+        gemm_skinny(static_cast<const __nv_bfloat16*>(x), static_cast<const __nv_bfloat16*>(w), y, m, n, k, out_f32,
+                    v, skinny_, stream);
+      });
+      if (ms < p.ms) {
+        p.ms = ms;
+        p.gemv_variant = -1;
+        p.skinny_variant = v;
+      }
+    }
+  }
   return plans_.emplace(key, p).first->second;
 }
 
@@ -177,6 +204,11 @@ int Gemm::chosen_gemv_variant(int32_t m, int32_t n, int32_t k, bool out_f32) con
   return it == plans_.end() ? -1 : it->second.gemv_variant;
 }
 
+int Gemm::chosen_skinny_variant(int32_t m, int32_t n, int32_t k, bool out_f32) const {
+  const auto it = plans_.find(Key{m, n, k, out_f32, false});
+  return it == plans_.end() ? -1 : it->second.skinny_variant;
+}
+
 int Gemm::chosen_silu_variant(int32_t m, int32_t n, int32_t k) const {
   const auto it = plans_.find(Key{m, n, k, false, true});
   return it == plans_.end() ? -1 : it->second.gemv_variant;
@@ -203,6 +235,11 @@ void Gemm::run(const void* x, const void* w, void* y, int32_t m, int32_t n, int3
 
 void Gemm::run_plan(const Plan& p, const void* x, const void* w, void* y, int32_t m, int32_t n, int32_t k,
                     bool out_f32, cudaStream_t stream) {
+  if (p.skinny_variant >= 0) {
+    gemm_skinny(static_cast<const __nv_bfloat16*>(x), static_cast<const __nv_bfloat16*>(w), y, m, n, k, out_f32,
+                p.skinny_variant, skinny_, stream);
+    return;
+  }
   if (p.gemv_variant >= 0) {
     gemv(static_cast<const __nv_bfloat16*>(x), static_cast<const __nv_bfloat16*>(w), y, m, n, k, out_f32,
          p.gemv_variant, stream);

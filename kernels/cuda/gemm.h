@@ -1,6 +1,7 @@
 // Dense projections on cuBLASLt: y[m, n] = x[m, k] · w[n, k]ᵀ (the nn.Linear layout), bf16 inputs,
 // fp32 accumulation, bf16 or fp32 output. For each (m, n, k, out type) the path is chosen once and
-// cached: the fastest of cuBLASLt's heuristic candidates and, up to 8 rows, of the gemv variants. Owns only the cuBLASLt handle
+// cached: the fastest of cuBLASLt's heuristic candidates, up to 8 rows the gemv variants and up to 64
+// rows the skinny tensor-core kernel's (when given its workspace). Owns only the cuBLASLt handle
 // and the cache; the workspace is the caller's. Not thread-safe (one per runner stream).
 #pragma once
 
@@ -12,11 +13,18 @@
 #include <map>
 #include <tuple>
 
+#include "kernels/cuda/gemm_skinny.cuh"
+
 namespace tessera::cuda {
+
+constexpr size_t kSkinnyCounterBytes = 64 << 10;  // 16,384 row tiles: n up to 2M
 
 class Gemm {
  public:
-  Gemm(void* workspace, size_t workspace_bytes);
+  // skinny_workspace (optional; its first kSkinnyCounterBytes are zeroed here and then owned by the
+  // skinny tensor-core kernel for m <= 64, the rest holds its split-K partial sums): without it that
+  // kernel is never a candidate, and k-slicings whose partial sums do not fit are skipped.
+  Gemm(void* workspace, size_t workspace_bytes, void* skinny_workspace = nullptr, size_t skinny_bytes = 0);
   ~Gemm();
   Gemm(const Gemm&) = delete;
   Gemm& operator=(const Gemm&) = delete;
@@ -34,6 +42,8 @@ class Gemm {
   int chosen_gemv_variant(int32_t m, int32_t n, int32_t k, bool out_f32) const;
   // Same for run_silu_mul: -1 silu_mul + run(), else the fused gemv variant.
   int chosen_silu_variant(int32_t m, int32_t n, int32_t k) const;
+  // The skinny tensor-core variant chosen for a shape, -1 if another path won (or not seen yet).
+  int chosen_skinny_variant(int32_t m, int32_t n, int32_t k, bool out_f32) const;
   // Off: never use the gemv kernel (for benchmarks comparing the two).
   void set_allow_gemv(bool allow) { allow_gemv_ = allow; }
   // Chooses and caches the algorithm for a shape (runs timing launches on scratch buffers).
@@ -44,7 +54,8 @@ class Gemm {
     cublasLtMatmulDesc_t op = nullptr;
     cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
     cublasLtMatmulAlgo_t algo{};
-    int gemv_variant = -1;  // >= 0: the gemv kernel with this variant beat cuBLASLt for this shape
+    int gemv_variant = -1;    // >= 0: the gemv kernel with this variant beat cuBLASLt for this shape
+    int skinny_variant = -1;  // >= 0: the skinny tensor-core kernel with this variant beat both
     float ms = 0.0f;        // the winner's median time when chosen
   };
   using Key = std::tuple<int32_t, int32_t, int32_t, bool, bool>;  // m, n, k, out_f32, SiLU input
@@ -58,6 +69,9 @@ class Gemm {
   cublasLtHandle_t handle_ = nullptr;
   void* workspace_;
   size_t workspace_bytes_;
+  void* skinny_ws_;
+  size_t skinny_bytes_;
+  SkinnyScratch skinny_{};
   bool allow_gemv_ = true;
   std::map<Key, Plan> plans_;
 };

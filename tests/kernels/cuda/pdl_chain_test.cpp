@@ -32,9 +32,9 @@ std::vector<float> round_bf16(std::vector<float> v) {
 
 struct Chain {
   int32_t h = 1024, inter = 1536, out = 777;
+  std::vector<float> x_f, gu_f, down_f, norm_f, out_f, res_f;  // first: the buffers below fill them
   DeviceBuffer<__nv_bfloat16> x, w_gu, w_down, norm_w, w_out, gate_up, down, hidden;
   DeviceBuffer<float> residual, y;
-  std::vector<float> x_f, gu_f, down_f, norm_f, out_f, res_f;
 
   explicit Chain(std::mt19937& rng)
       : x(random_bf16(h, rng, 1.0f, &x_f)),
