@@ -91,14 +91,14 @@ void bench_chain(cudaStream_t s, const DeviceLimits& lim, void* ws) {
   const int32_t pos = ctx - 1;
   const int64_t slot = ctx - 1;
   const AttentionTile tile{0, 0, 1, ctx - 1};
-  const int32_t splits = attention_splits(1, hq, hkv, D, 132, ctx);
+  const int32_t splits = attention_splits(1, hq, hkv, D, 132, ctx), max_splits = 32;
   CUDA_CHECK(cudaMalloc(&d_pos, 4));
   CUDA_CHECK(cudaMalloc(&d_slot, 8));
   CUDA_CHECK(cudaMalloc(&d_tables, tables.size() * 4));
   CUDA_CHECK(cudaMalloc(&d_tile, sizeof(AttentionTile)));
   CUDA_CHECK(cudaMalloc(&inv_freq, freq.size() * 4));
-  CUDA_CHECK(cudaMalloc(&o_part, int64_t{splits} * hq * D * 4));
-  CUDA_CHECK(cudaMalloc(&ml_part, int64_t{splits} * hq * 2 * 4));
+  CUDA_CHECK(cudaMalloc(&o_part, int64_t{max_splits} * hq * D * 4));
+  CUDA_CHECK(cudaMalloc(&ml_part, int64_t{max_splits} * hq * 2 * 4));
   CUDA_CHECK(cudaMemcpy(d_pos, &pos, 4, cudaMemcpyHostToDevice));
   CUDA_CHECK(cudaMemcpy(d_slot, &slot, 8, cudaMemcpyHostToDevice));
   CUDA_CHECK(cudaMemcpy(d_tables, tables.data(), tables.size() * 4, cudaMemcpyHostToDevice));
@@ -149,11 +149,15 @@ void bench_chain(cudaStream_t s, const DeviceLimits& lim, void* ws) {
   struct Mode {
     const char* name;
     bool splitk, pdl, fuse, attention;
+    int32_t attn_splits = 0;  // 0: the heuristic's (attention_splits); -1: qkv_post only, no attention
   };
   for (const Mode md : {Mode{"plain", false, false, false, false}, Mode{"pdl", false, true, false, false},
                         Mode{"pdl_silu_fused", false, true, true, false}, Mode{"splitk", true, false, false, false},
                         Mode{"splitk_pdl", true, true, false, false}, Mode{"splitk_pdl_silu_fused", true, true, true, false},
-                        Mode{"pdl_with_attention", false, true, false, true}}) {
+                        Mode{"pdl_with_attention", false, true, false, true},
+                        Mode{"pdl_with_qkv_post_only", false, true, false, true, -1},
+                        Mode{"pdl_with_attention_8_splits", false, true, false, true, 8},
+                        Mode{"pdl_with_attention_32_splits", false, true, false, true, 32}}) {
     const bool pdl = md.pdl, fuse = md.fuse;
     const int a_qkv = md.splitk ? s_qkv : v_qkv, a_o = md.splitk ? s_o : v_o, a_gu = md.splitk ? s_gu : v_gu;
     const int a_down = md.splitk ? s_down : v_down, a_silu = md.splitk ? s_silu : v_silu;
@@ -177,27 +181,29 @@ void bench_chain(cudaStream_t s, const DeviceLimits& lim, void* ws) {
         q.hkv = hkv;
         q.head_dim = D;
         qkv_post(q, s);
-        AttentionArgs a;
-        a.q = qkv;
-        a.q_row_stride = QKV;
-        a.k_cache = l.kc;
-        a.v_cache = l.vc;
-        a.block_tables = d_tables;
-        a.max_blocks_per_seq = ctx / bs;
-        a.block_size = bs;
-        a.tiles = d_tile;
-        a.num_tiles = 1;
-        a.hq = hq;
-        a.hkv = hkv;
-        a.head_dim = D;
-        a.scale = 0.088f;
-        a.splits = splits;
-        a.tokens = 1;
-        a.o_part = o_part;
-        a.ml_part = ml_part;
-        a.out = attn;
-        paged_attention(a, s);
-        o_in = attn;
+        if (md.attn_splits >= 0) {  // -1: qkv_post alone
+          AttentionArgs a;
+          a.q = qkv;
+          a.q_row_stride = QKV;
+          a.k_cache = l.kc;
+          a.v_cache = l.vc;
+          a.block_tables = d_tables;
+          a.max_blocks_per_seq = ctx / bs;
+          a.block_size = bs;
+          a.tiles = d_tile;
+          a.num_tiles = 1;
+          a.hq = hq;
+          a.hkv = hkv;
+          a.head_dim = D;
+          a.scale = 0.088f;
+          a.splits = md.attn_splits > 0 ? md.attn_splits : splits;
+          a.tokens = 1;
+          a.o_part = o_part;
+          a.ml_part = ml_part;
+          a.out = attn;
+          paged_attention(a, s);
+          o_in = attn;
+        }
       }
       gemv(o_in, l.o, proj, 1, H, H, false, a_o, s, GemvInput::kPlain, pdl);
       add_rmsnorm(proj, residual, l.n2, hidden, 1, H, 1e-5f, false, s);

@@ -42,9 +42,9 @@ __global__ void __launch_bounds__(kThreads) gemm_skinny_kernel(const __nv_bfloat
   pdl_trigger();
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int g = lane >> 2, t = lane & 3;
-  const int32_t tile = blockIdx.x;
+  const int32_t tile = blockIdx.y, slice = blockIdx.x;  // a tile's slices run side by side: whole rows
   const int32_t n0 = tile * kSkinnyTileN + warp * 16;
-  const int32_t k_begin = blockIdx.y * k_slice;
+  const int32_t k_begin = slice * k_slice;
   const int32_t k_end = min(k, k_begin + k_slice);
   const __nv_bfloat16* w0 = w + static_cast<int64_t>(min(n0 + g, n - 1)) * k;
   const __nv_bfloat16* w1 = w + static_cast<int64_t>(min(n0 + g + 8, n - 1)) * k;
@@ -76,7 +76,7 @@ __global__ void __launch_bounds__(kThreads) gemm_skinny_kernel(const __nv_bfloat
     }
   }
   // acc[mt][c]: row n0 + g (+8 for c >= 2) of w, column mt*8 + 2t (+1 for odd c) of x.
-  const bool split = gridDim.y > 1;
+  const bool split = gridDim.x > 1;
 #pragma unroll
   for (int mt = 0; mt < kMT; ++mt)
 #pragma unroll
@@ -85,7 +85,7 @@ __global__ void __launch_bounds__(kThreads) gemm_skinny_kernel(const __nv_bfloat
       if (row >= n || j >= m) continue;
       const int64_t idx = static_cast<int64_t>(j) * n + row;
       if (split) {
-        __stcg(partial + (static_cast<int64_t>(blockIdx.y) * m * n + idx), acc[mt][c]);
+        __stcg(partial + (static_cast<int64_t>(slice) * m * n + idx), acc[mt][c]);
       } else {
         store<kOutF32>(y, idx, acc[mt][c]);
       }
@@ -93,7 +93,7 @@ __global__ void __launch_bounds__(kThreads) gemm_skinny_kernel(const __nv_bfloat
   if (!split) return;
   __threadfence();
   __syncthreads();
-  if (threadIdx.x == 0) last = atomicAdd(counters + tile, 1u) == gridDim.y - 1;
+  if (threadIdx.x == 0) last = atomicAdd(counters + tile, 1u) == gridDim.x - 1;
   __syncthreads();
   if (!last) return;
   __threadfence();
@@ -102,7 +102,7 @@ __global__ void __launch_bounds__(kThreads) gemm_skinny_kernel(const __nv_bfloat
     if (row >= n) continue;
     const int64_t idx = static_cast<int64_t>(j) * n + row;
     float sum = 0.0f;
-    for (uint32_t sl = 0; sl < gridDim.y; ++sl) sum += __ldcg(partial + (static_cast<int64_t>(sl) * m * n + idx));
+    for (uint32_t sl = 0; sl < gridDim.x; ++sl) sum += __ldcg(partial + (static_cast<int64_t>(sl) * m * n + idx));
     store<kOutF32>(y, idx, sum);
   }
   if (threadIdx.x == 0) counters[tile] = 0;
@@ -111,7 +111,7 @@ __global__ void __launch_bounds__(kThreads) gemm_skinny_kernel(const __nv_bfloat
 template <int kMT>
 void launch(const __nv_bfloat16* x, const __nv_bfloat16* w, void* y, int32_t m, int32_t n, int32_t k, bool out_f32,
             int32_t k_slice, float* partial, uint32_t* counters, cudaStream_t stream) {
-  const dim3 grid((n + kSkinnyTileN - 1) / kSkinnyTileN, (k + k_slice - 1) / k_slice);
+  const dim3 grid((k + k_slice - 1) / k_slice, (n + kSkinnyTileN - 1) / kSkinnyTileN);
   if (out_f32) {
     gemm_skinny_kernel<kMT, true><<<grid, kThreads, 0, stream>>>(x, w, y, m, n, k, k_slice, partial, counters);
   } else {
