@@ -1,7 +1,8 @@
 // tessera_cuda_kernel_bench: kernel microbenchmarks on the 8B shape, each figure next to the limit
 // measured in the same run (copy bandwidth, 8192³ matmul rate). Prints one JSON object per line:
 //   projections at m=1 (cuBLASLt vs every gemv variant; weights rotated across copies so L2 holds none),
-//   decode attention (1 x 32k, 64 x 1k, 16 x 8k) for each split count, prefill attention (1 x 4096).
+//   decode attention (1 x 32k, 64 x 1k, 16 x 8k) for each split count, prefill attention (1 x 4096,
+//   4 x 1024, and 1 x 512 after 3584 cached tokens; FLOPs count only the causal keys each query sees).
 #include <cuda_runtime.h>
 #include <nlohmann/json.hpp>
 
@@ -99,7 +100,8 @@ int main() {
   struct Case {
     int32_t batch, ctx, q_len;
   };
-  for (const Case c : {Case{1, 32768, 1}, Case{64, 1024, 1}, Case{16, 8192, 1}, Case{1, 4096, 4096}}) {
+  for (const Case c : {Case{1, 32768, 1}, Case{64, 1024, 1}, Case{16, 8192, 1}, Case{1, 4096, 4096},
+                       Case{4, 1024, 1024}, Case{1, 4096, 512}}) {
     const int32_t blocks_per_seq = (c.ctx + bs - 1) / bs;
     const int64_t nblocks = static_cast<int64_t>(c.batch) * blocks_per_seq;
     __nv_bfloat16* kc = alloc_random(nblocks * bs * hkv * D, 1, s);
@@ -147,7 +149,9 @@ int main() {
     a.ml_part = ml;
     a.out = out;
     const double kv_bytes = 2.0 * nblocks * bs * hkv * D * 2;
-    const double flops = 4.0 * D * hq * c.batch * (c.q_len == 1 ? double(c.ctx) : double(c.ctx) * (c.ctx + 1) / 2);
+    // Query i of the chunk (position ctx - q_len + i) sees ctx - q_len + i + 1 keys.
+    const double keys_seen = double(c.q_len) * c.ctx - double(c.q_len) * (c.q_len - 1) / 2;
+    const double flops = 4.0 * D * hq * c.batch * keys_seen;
     nlohmann::json row{{"kernel", "attention"}, {"batch", c.batch}, {"context", c.ctx}, {"q_len", c.q_len},
                        {"heuristic_splits", attention_splits(a.num_tiles, hq, hkv, D, 132, c.ctx)}};
     for (int32_t sp = 1; sp <= max_splits; sp *= 2) {
