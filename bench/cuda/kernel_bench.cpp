@@ -1,6 +1,7 @@
 // tessera_cuda_kernel_bench: kernel microbenchmarks on the 8B shape, each figure next to the limit
 // measured in the same run (copy bandwidth, 8192³ matmul rate). Prints one JSON object per line:
 //   projections at m=1 (cuBLASLt vs every gemv variant; weights rotated across copies so L2 holds none),
+//   prefill projections at m=4096 (% of the matmul rate),
 //   decode attention (1 x 32k, 64 x 1k, 16 x 8k) for each split count, prefill attention (1 x 4096,
 //   4 x 1024, and 1 x 512 after 3584 cached tokens; FLOPs count only the causal keys each query sees).
 #include <cuda_runtime.h>
@@ -93,6 +94,25 @@ int main() {
     for (auto* p : ws_copies) cudaFree(p);
     cudaFree(x);
     cudaFree(y);
+  }
+
+  // Prefill projections (m = 4096 rows, bf16 out) through the runner's Gemm (cuBLASLt, tuned per
+  // shape): the matmul share of a 4,096-token prefill, as % of the 8192^3 rate.
+  for (const auto& [n, k] : shapes) {
+    if (n == 128256) continue;  // the prefill's lm_head sees one row
+    const int32_t m = 4096;
+    __nv_bfloat16* w = alloc_random(static_cast<int64_t>(n) * k, 7, s);
+    __nv_bfloat16* x = alloc_random(static_cast<int64_t>(m) * k, 8, s);
+    __nv_bfloat16* y = nullptr;
+    CUDA_CHECK(cudaMalloc(&y, static_cast<int64_t>(m) * n * 2));
+    Gemm g(ws, 32u << 20);
+    const double t = median_s(s, 20, [&](int) { g.run(x, w, y, m, n, k, false, s); });
+    const double flops = 2.0 * m * n * k;
+    std::cout << nlohmann::json{{"kernel", "prefill_projection"}, {"m", m}, {"n", n}, {"k", k}, {"us", t * 1e6},
+                                {"pct_matmul", 100.0 * flops / t / lim.matmul_flops}}
+                     .dump()
+              << std::endl;
+    for (void* p : {(void*)w, (void*)x, (void*)y}) cudaFree(p);
   }
 
   // Attention: 32 q heads, 8 kv heads, head_dim 128, block size 16.
