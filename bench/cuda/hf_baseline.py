@@ -90,18 +90,22 @@ def prefill_ms(forward, cfg, tokens):
     return sorted(ts)[2] * 1e3
 
 
-def compiled_decode_forward(eager_forward):
-    """model.forward for compile mode: multi-token (prompt) steps eager, one-token steps replayed from
-    CUDA graphs, each step marked as a new graph iteration and its logits copied out of graph memory."""
-    compiled = torch.compile(eager_forward, mode="reduce-overhead", fullgraph=True)
+def compiled_decode_forward(eager_forward, mode):
+    """model.forward for compile mode: multi-token (prompt) steps eager, one-token steps through
+    torch.compile(mode); under CUDA graphs ("reduce-overhead") each step is marked as a new graph
+    iteration and its logits are copied out of graph memory."""
+    compiled = torch.compile(eager_forward, mode=mode, fullgraph=True)
+    graphs = mode == "reduce-overhead"
 
     def forward(*args, **kwargs):
         ids = kwargs.get("input_ids", args[0] if args else None)
         if ids is None or ids.shape[1] > 1:
             return eager_forward(*args, **kwargs)
-        torch.compiler.cudagraph_mark_step_begin()
+        if graphs:
+            torch.compiler.cudagraph_mark_step_begin()
         out = compiled(*args, **kwargs)
-        out.logits = out.logits.clone()
+        if graphs:
+            out.logits = out.logits.clone()
         return out
 
     return forward
@@ -121,7 +125,8 @@ def main():
     layer = H * (4096 + 2 * 1024) + 4096 * H + 3 * H * I
     only = args.only.split(",")
     for mode in args.modes.split(","):
-        model.forward = compiled_decode_forward(eager_forward) if mode == "compile" else eager_forward
+        decode_mode = "reduce-overhead"
+        model.forward = compiled_decode_forward(eager_forward, decode_mode) if mode == "compile" else eager_forward
         base = {"baseline": "transformers " + transformers.__version__, "torch": torch.__version__, "mode": mode,
                 "copy_bandwidth_GBps": bw / 1e9, "matmul_8192_bf16_TFLOPs": mm / 1e12}
         for batch, ctx, name in ((1, 512, "decode1"), (64, 1024, "decode64")):
@@ -129,11 +134,21 @@ def main():
                 continue
             steps = args.decode_steps if batch == 1 else max(4, args.decode_steps // 2)
             t0 = time.perf_counter()
-            d = decode_ms(model, cfg, batch, ctx, steps)
+            try:
+                d = decode_ms(model, cfg, batch, ctx, steps)
+            except Exception as e:  # reported, then the same measurement without CUDA graphs
+                print(json.dumps(dict(base, batch=batch, context=ctx, compile_mode=decode_mode,
+                                      error=f"{type(e).__name__}: {e}"[:400])), flush=True)
+                if mode != "compile" or decode_mode != "reduce-overhead":
+                    continue
+                decode_mode = "default"
+                model.forward = compiled_decode_forward(eager_forward, decode_mode)
+                d = decode_ms(model, cfg, batch, ctx, steps)
             kv = 2 * L * 8 * 128 * 2 * (ctx + steps // 2) * batch  # KV bytes read per step, mid-run context
             bound = (nbytes + kv) / bw * 1e3
             print(json.dumps(dict(base, batch=batch, context=ctx, decode_ms=d, tokens_per_s=batch * 1e3 / d,
                                   bandwidth_bound_ms=bound, pct_of_bandwidth_bound=100 * bound / d,
+                                  compile_mode=decode_mode if mode == "compile" else None,
                                   wall_s=time.perf_counter() - t0)), flush=True)
         if "prefill" in only:
             T = 4096
@@ -144,7 +159,6 @@ def main():
             print(json.dumps(dict(base, prefill_tokens=T, prefill_ms=p, pct_of_matmul_rate=100 * flops / (p / 1e3) / mm,
                                   compile_mode="default" if mode == "compile" else None,
                                   wall_s=time.perf_counter() - t0)), flush=True)
-
 
 if __name__ == "__main__":
     main()

@@ -15,6 +15,7 @@
 
 #include "bench/cuda/device_limits.h"
 #include "kernels/cuda/attention.cuh"
+#include "kernels/cuda/attention_prefill_tc.cuh"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/fill_random.cuh"
 #include "kernels/cuda/gemm.h"
@@ -180,6 +181,11 @@ int main() {
       row["splits_" + std::to_string(sp) + "_us"] = t * 1e6;
       row["splits_" + std::to_string(sp) + (c.q_len == 1 ? "_pct_bw" : "_pct_matmul")] =
           c.q_len == 1 ? 100.0 * kv_bytes / t / lim.copy_bytes_per_s : 100.0 * flops / t / lim.matmul_flops;
+    }
+    for (int v = 0; c.q_len > 1 && v < kPrefillTcVariants; ++v) {
+      const double t = median_s(s, 10, [&](int) { paged_attention_prefill_tc(a, s, v); });
+      row["tc_variant" + std::to_string(v) + "_us"] = t * 1e6;
+      row["tc_variant" + std::to_string(v) + "_pct_matmul"] = 100.0 * flops / t / lim.matmul_flops;
     }
     std::cout << row.dump() << std::endl;
     for (void* p : {(void*)kc, (void*)vc, (void*)q, (void*)d_tables, (void*)d_tiles, (void*)op, (void*)ml, (void*)out})

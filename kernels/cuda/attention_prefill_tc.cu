@@ -14,11 +14,8 @@ namespace tessera::cuda {
 namespace {
 
 constexpr int kRows = 128;  // query rows per block
-constexpr int kKeys = 64;   // keys per pipeline stage
-constexpr int kWarps = kRows / 16;
-constexpr int kThreads = kWarps * 32;
 
-template <int kD>
+template <int kD, int kKeys>
 struct Layout {
   static constexpr int kStride = kD + 8;  // bf16 per shared row (16 bytes of padding)
   static constexpr int kQ = kRows * kStride;
@@ -65,6 +62,13 @@ __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
   return *reinterpret_cast<const uint32_t*>(&h);
 }
 
+// 2^x on the special-function unit (ftz; x = -inf gives 0).
+__device__ __forceinline__ float fast_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
 __device__ __forceinline__ float quad_max(float x) {
   x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 1));
   return fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 2));
@@ -74,10 +78,21 @@ __device__ __forceinline__ float quad_sum(float x) {
   return x + __shfl_xor_sync(0xffffffffu, x, 2);
 }
 
-template <int kD>
-// head_dim 128 needs ~210 registers (one block per SM); head_dim 64 fits two blocks.
-__global__ void __launch_bounds__(kThreads, kD == 64 ? 2 : 1) prefill_fa2_kernel(AttentionArgs a) {
-  using L = Layout<kD>;
+// kKeys: keys per pipeline stage. kM: m16 row tiles per warp (a warp owns 16 * kM consecutive rows, so every K/V fragment read from
+// shared memory feeds kM mma instructions); kRows / (16 * kM) warps.
+template <int kD, int kM, int kKeys>
+struct Config {
+  static constexpr int kWarps = kRows / (16 * kM);
+  static constexpr int kThreads = kWarps * 32;
+  // Registers bound the blocks per SM: ~210 per thread for (128, 2) and (128, 1).
+  static constexpr int kMinBlocks = kD == 64 ? 2 : (kM == 2 ? 2 : 1);
+};
+
+template <int kD, int kM, int kKeys>
+__global__ void __launch_bounds__(Config<kD, kM, kKeys>::kThreads, Config<kD, kM, kKeys>::kMinBlocks)
+    prefill_fa2_kernel(AttentionArgs a) {
+  using L = Layout<kD, kKeys>;
+  constexpr int kThreads = Config<kD, kM, kKeys>::kThreads;
   constexpr int kChunks = kD / 8;  // 16-byte chunks per row
   extern __shared__ __align__(128) unsigned char raw[];
   __nv_bfloat16* const sq = reinterpret_cast<__nv_bfloat16*>(raw);
@@ -122,20 +137,28 @@ __global__ void __launch_bounds__(kThreads, kD == 64 ? 2 : 1) prefill_fa2_kernel
     }
   };
 
-  // This thread's rows (r0 and r0 + 8 of the tile) and the last key each may see; rows past the tile
-  // take the last row's limit (their results are never written).
-  const int r0 = warp * 16 + (lane >> 2);
-  const int32_t lim0 = tile.first_pos + min(r0, nrows - 1) / G;
-  const int32_t lim1 = tile.first_pos + min(r0 + 8, nrows - 1) / G;
-  const int32_t warp_lo = tile.first_pos + min(warp * 16, nrows - 1) / G;
-  const int32_t warp_hi = tile.first_pos + min(warp * 16 + 15, nrows - 1) / G;
+  // This thread's rows: r0 + 16 * t and r0 + 16 * t + 8 for each m tile t; the last key each may see
+  // (rows past the tile take the last row's limit; their results are never written).
+  const int wrow = warp * 16 * kM;
+  const int r0 = wrow + (lane >> 2);
+  int32_t lim[kM][2];
+#pragma unroll
+  for (int t = 0; t < kM; ++t)
+#pragma unroll
+    for (int h = 0; h < 2; ++h) lim[t][h] = tile.first_pos + min(r0 + 16 * t + 8 * h, nrows - 1) / G;
+  const int32_t warp_lo = tile.first_pos + min(wrow, nrows - 1) / G;
+  const int32_t warp_hi = tile.first_pos + min(wrow + 16 * kM - 1, nrows - 1) / G;
   const float qscale = a.scale * 1.4426950408889634f;  // softmax in base 2
 
-  uint32_t qf[kD / 16][4];
-  float o[kD / 8][4];
+  float o[kM][kD / 8][4];
+  float m[kM][2], l[kM][2];
 #pragma unroll
-  for (int n = 0; n < kD / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
-  float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f;
+  for (int t = 0; t < kM; ++t) {
+#pragma unroll
+    for (int n = 0; n < kD / 8; ++n) o[t][n][0] = o[t][n][1] = o[t][n][2] = o[t][n][3] = 0.0f;
+    m[t][0] = m[t][1] = -INFINITY;
+    l[t][0] = l[t][1] = 0.0f;
+  }
 
   const int32_t nblocks = (keys_total + kKeys - 1) / kKeys;
   load_kv(0, 0);
@@ -150,113 +173,133 @@ __global__ void __launch_bounds__(kThreads, kD == 64 ? 2 : 1) prefill_fa2_kernel
       cp_async_wait<0>();
     }
     __syncthreads();
-    if (b == 0) {
-#pragma unroll
-      for (int kk = 0; kk < kD / 16; ++kk)
-        ldmatrix_x4(qf[kk], smem_addr(sq + (warp * 16 + (lane & 15)) * L::kStride + kk * 16 + (lane >> 4) * 8));
-    }
-    // Block 0 is never skipped (key 0 is visible to every row), so m0/m1 are finite from then on.
+    // Block 0 is never skipped (key 0 is visible to every row), so m is finite from then on.
     if (kb <= warp_hi) {
       const __nv_bfloat16* ks = sk + (b & 1) * L::kKV;
       const __nv_bfloat16* vs = sv + (b & 1) * L::kKV;
-      float s[kKeys / 8][4];
+      float s[kM][kKeys / 8][4];
 #pragma unroll
-      for (int n = 0; n < kKeys / 8; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
+      for (int t = 0; t < kM; ++t)
+#pragma unroll
+        for (int n = 0; n < kKeys / 8; ++n) s[t][n][0] = s[t][n][1] = s[t][n][2] = s[t][n][3] = 0.0f;
+      // S = Q Kᵀ: Q fragments from shared memory, one K fragment per kM mma pairs.
 #pragma unroll
       for (int kk = 0; kk < kD / 16; ++kk) {
+        uint32_t qa[kM][4];
+#pragma unroll
+        for (int t = 0; t < kM; ++t)
+          ldmatrix_x4(qa[t], smem_addr(sq + (wrow + 16 * t + (lane & 15)) * L::kStride + kk * 16 + (lane >> 4) * 8));
 #pragma unroll
         for (int n = 0; n < kKeys / 16; ++n) {
           uint32_t bf[4];
           const int key = n * 16 + (lane & 7) + ((lane >> 4) << 3);
           ldmatrix_x4(bf, smem_addr(ks + key * L::kStride + kk * 16 + ((lane >> 3) & 1) * 8));
-          mma_bf16(s[2 * n], qf[kk], bf[0], bf[1]);
-          mma_bf16(s[2 * n + 1], qf[kk], bf[2], bf[3]);
-        }
-      }
-      // Scale, mask keys past each row's position, and update the running max.
-      const bool masked = kb + kKeys - 1 > warp_lo;
-      float mx0 = m0, mx1 = m1;
 #pragma unroll
-      for (int n = 0; n < kKeys / 8; ++n) {
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          float x = s[n][e] * qscale;
-          if (masked) {
-            const int32_t key = kb + n * 8 + (lane & 3) * 2 + (e & 1);
-            if (key > (e < 2 ? lim0 : lim1)) x = -INFINITY;
+          for (int t = 0; t < kM; ++t) {
+            mma_bf16(s[t][2 * n], qa[t], bf[0], bf[1]);
+            mma_bf16(s[t][2 * n + 1], qa[t], bf[2], bf[3]);
           }
-          s[n][e] = x;
         }
-        mx0 = fmaxf(mx0, fmaxf(s[n][0], s[n][1]));
-        mx1 = fmaxf(mx1, fmaxf(s[n][2], s[n][3]));
       }
-      mx0 = quad_max(mx0);
-      mx1 = quad_max(mx1);
-      const float alpha0 = exp2f(m0 - mx0), alpha1 = exp2f(m1 - mx1);
-      m0 = mx0;
-      m1 = mx1;
-      float sum0 = 0.0f, sum1 = 0.0f;
+      // Scale, mask keys past each row's position, online softmax (base 2).
+      const bool masked = kb + kKeys - 1 > warp_lo;
 #pragma unroll
-      for (int n = 0; n < kKeys / 8; ++n) {
-        s[n][0] = exp2f(s[n][0] - mx0);
-        s[n][1] = exp2f(s[n][1] - mx0);
-        s[n][2] = exp2f(s[n][2] - mx1);
-        s[n][3] = exp2f(s[n][3] - mx1);
-        sum0 += s[n][0] + s[n][1];
-        sum1 += s[n][2] + s[n][3];
-      }
-      l0 = l0 * alpha0 + sum0;  // this thread's share; the quad is summed at the end
-      l1 = l1 * alpha1 + sum1;
+      for (int t = 0; t < kM; ++t) {
+        float mx[2] = {m[t][0], m[t][1]};
 #pragma unroll
-      for (int n = 0; n < kD / 8; ++n) {
-        o[n][0] *= alpha0;
-        o[n][1] *= alpha0;
-        o[n][2] *= alpha1;
-        o[n][3] *= alpha1;
+        for (int n = 0; n < kKeys / 8; ++n) {
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            float x = s[t][n][e] * qscale;
+            if (masked && kb + n * 8 + (lane & 3) * 2 + (e & 1) > lim[t][e >> 1]) x = -INFINITY;
+            s[t][n][e] = x;
+            mx[e >> 1] = fmaxf(mx[e >> 1], x);
+          }
+        }
+        float alpha[2], sum[2] = {0.0f, 0.0f};
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          mx[h] = quad_max(mx[h]);
+          alpha[h] = fast_exp2(m[t][h] - mx[h]);
+          m[t][h] = mx[h];
+        }
+#pragma unroll
+        for (int n = 0; n < kKeys / 8; ++n)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            s[t][n][e] = fast_exp2(s[t][n][e] - mx[e >> 1]);
+            sum[e >> 1] += s[t][n][e];
+          }
+#pragma unroll
+        for (int h = 0; h < 2; ++h) l[t][h] = l[t][h] * alpha[h] + sum[h];  // quad summed at the end
+#pragma unroll
+        for (int n = 0; n < kD / 8; ++n) {
+          o[t][n][0] *= alpha[0];
+          o[t][n][1] *= alpha[0];
+          o[t][n][2] *= alpha[1];
+          o[t][n][3] *= alpha[1];
+        }
       }
       // O += P V: P's accumulators re-packed as A fragments, V through ldmatrix.trans.
 #pragma unroll
       for (int kc = 0; kc < kKeys / 16; ++kc) {
-        const uint32_t pa[4] = {pack_bf16(s[2 * kc][0], s[2 * kc][1]), pack_bf16(s[2 * kc][2], s[2 * kc][3]),
-                                pack_bf16(s[2 * kc + 1][0], s[2 * kc + 1][1]),
-                                pack_bf16(s[2 * kc + 1][2], s[2 * kc + 1][3])};
+        uint32_t pa[kM][4];
+#pragma unroll
+        for (int t = 0; t < kM; ++t) {
+          pa[t][0] = pack_bf16(s[t][2 * kc][0], s[t][2 * kc][1]);
+          pa[t][1] = pack_bf16(s[t][2 * kc][2], s[t][2 * kc][3]);
+          pa[t][2] = pack_bf16(s[t][2 * kc + 1][0], s[t][2 * kc + 1][1]);
+          pa[t][3] = pack_bf16(s[t][2 * kc + 1][2], s[t][2 * kc + 1][3]);
+        }
         const int key = kc * 16 + (lane & 7) + ((lane >> 3) & 1) * 8;
 #pragma unroll
         for (int n = 0; n < kD / 16; ++n) {
           uint32_t bf[4];
           ldmatrix_x4_trans(bf, smem_addr(vs + key * L::kStride + n * 16 + (lane >> 4) * 8));
-          mma_bf16(o[2 * n], pa, bf[0], bf[1]);
-          mma_bf16(o[2 * n + 1], pa, bf[2], bf[3]);
+#pragma unroll
+          for (int t = 0; t < kM; ++t) {
+            mma_bf16(o[t][2 * n], pa[t], bf[0], bf[1]);
+            mma_bf16(o[t][2 * n + 1], pa[t], bf[2], bf[3]);
+          }
         }
       }
     }
     __syncthreads();  // everyone is done with this stage before the next iteration refills it
   }
 
-  // Normalise and write this thread's two rows.
-  l0 = quad_sum(l0);
-  l1 = quad_sum(l1);
+  // Normalise and write this thread's rows.
 #pragma unroll
-  for (int half = 0; half < 2; ++half) {
-    const int r = r0 + half * 8;
-    if (r >= nrows) continue;
-    const float inv = 1.0f / (half == 0 ? l0 : l1);
-    const int32_t tok = tile.q_row + r / G, h = kvh * G + r % G;
-    __nv_bfloat16* dst = a.out + static_cast<int64_t>(tok) * a.hq * kD + h * kD + (lane & 3) * 2;
+  for (int t = 0; t < kM; ++t)
 #pragma unroll
-    for (int n = 0; n < kD / 8; ++n)
-      *reinterpret_cast<__nv_bfloat162*>(dst + n * 8) =
-          __floats2bfloat162_rn(o[n][2 * half] * inv, o[n][2 * half + 1] * inv);
-  }
+    for (int h = 0; h < 2; ++h) {
+      const int r = r0 + 16 * t + 8 * h;
+      const float lsum = quad_sum(l[t][h]);
+      if (r >= nrows) continue;
+      const float inv = 1.0f / lsum;
+      const int32_t tok = tile.q_row + r / G, head = kvh * G + r % G;
+      __nv_bfloat16* dst = a.out + static_cast<int64_t>(tok) * a.hq * kD + head * kD + (lane & 3) * 2;
+#pragma unroll
+      for (int n = 0; n < kD / 8; ++n)
+        *reinterpret_cast<__nv_bfloat162*>(dst + n * 8) =
+            __floats2bfloat162_rn(o[t][n][2 * h] * inv, o[t][n][2 * h + 1] * inv);
+    }
+}
+
+template <int kD, int kM, int kKeys>
+void launch(const AttentionArgs& a, cudaStream_t stream) {
+  constexpr size_t smem = Layout<kD, kKeys>::kBytes;
+  CUDA_CHECK(cudaFuncSetAttribute(prefill_fa2_kernel<kD, kM, kKeys>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                  static_cast<int>(smem)));
+  prefill_fa2_kernel<kD, kM, kKeys>
+      <<<dim3(a.num_tiles, a.hkv), Config<kD, kM, kKeys>::kThreads, smem, stream>>>(a);
+  CUDA_CHECK_LAUNCH();
 }
 
 template <int kD>
-void launch(const AttentionArgs& a, cudaStream_t stream) {
-  constexpr size_t smem = Layout<kD>::kBytes;
-  CUDA_CHECK(cudaFuncSetAttribute(prefill_fa2_kernel<kD>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                  static_cast<int>(smem)));
-  prefill_fa2_kernel<kD><<<dim3(a.num_tiles, a.hkv), kThreads, smem, stream>>>(a);
-  CUDA_CHECK_LAUNCH();
+void launch_variant(const AttentionArgs& a, int variant, cudaStream_t stream) {
+  if (variant == 0) return launch<kD, 2, 64>(a, stream);
+  if (variant == 1) return launch<kD, 1, 64>(a, stream);
+  return launch<kD, 2, 32>(a, stream);
 }
 
 }  // namespace
@@ -267,14 +310,16 @@ bool attention_prefill_tc_supported(int32_t hq, int32_t hkv, int32_t head_dim) {
 
 int32_t attention_prefill_tc_tile_tokens(int32_t hq, int32_t hkv) { return kRows / (hq / hkv); }
 
-void paged_attention_prefill_tc(const AttentionArgs& a, cudaStream_t stream) {
+void paged_attention_prefill_tc(const AttentionArgs& a, cudaStream_t stream, int variant) {
   if (a.num_tiles == 0) return;
+  if (variant < 0 || variant >= kPrefillTcVariants)
+    throw_cuda_error(cudaErrorInvalidValue, "paged_attention_prefill_tc: variant out of range", __FILE__, __LINE__);
   if (!attention_prefill_tc_supported(a.hq, a.hkv, a.head_dim) ||
       a.max_q_len > attention_prefill_tc_tile_tokens(a.hq, a.hkv))
     throw_cuda_error(cudaErrorInvalidValue, "paged_attention_prefill_tc: unsupported heads or tile", __FILE__,
                      __LINE__);
-  if (a.head_dim == 64) return launch<64>(a, stream);
-  return launch<128>(a, stream);
+  if (a.head_dim == 64) return launch_variant<64>(a, variant, stream);
+  return launch_variant<128>(a, variant, stream);
 }
 
 }  // namespace tessera::cuda

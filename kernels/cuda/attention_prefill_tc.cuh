@@ -17,6 +17,11 @@ bool attention_prefill_tc_supported(int32_t hq, int32_t hkv, int32_t head_dim);
 // Tokens per tile of this path: 128 / G.
 int32_t attention_prefill_tc_tile_tokens(int32_t hq, int32_t hkv);
 
-void paged_attention_prefill_tc(const AttentionArgs& args, cudaStream_t stream);
+// Kernel shapes the benchmark compares: 0 (the default) = 4 warps of 32 rows (each K/V fragment read
+// from shared memory feeds two mma) and 64 keys per stage, 1 = 8 warps of 16 rows and 64 keys,
+// 2 = 4 warps of 32 rows and 32 keys (fewer registers).
+inline constexpr int kPrefillTcVariants = 3;
+
+void paged_attention_prefill_tc(const AttentionArgs& args, cudaStream_t stream, int variant = 0);
 
 }  // namespace tessera::cuda
