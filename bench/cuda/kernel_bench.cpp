@@ -1,7 +1,7 @@
 // tessera_cuda_kernel_bench: kernel microbenchmarks on the 8B shape, each figure next to the limit
 // measured in the same run (copy bandwidth, 8192³ matmul rate). Prints one JSON object per line:
 //   projections at m=1 (cuBLASLt vs every gemv variant; weights rotated across copies so L2 holds none),
-//   prefill projections at m=4096 (% of the matmul rate),
+//   prefill projections at m=4096 (% of the matmul rate), silu_mul and add_rmsnorm at 4096 rows,
 //   decode attention (1 x 32k, 64 x 1k, 16 x 8k) for each split count, prefill attention (1 x 4096,
 //   4 x 1024, and 1 x 512 after 3584 cached tokens; FLOPs count only the causal keys each query sees).
 #include <cuda_runtime.h>
@@ -20,6 +20,8 @@
 #include "kernels/cuda/fill_random.cuh"
 #include "kernels/cuda/gemm.h"
 #include "kernels/cuda/gemv.cuh"
+#include "kernels/cuda/rmsnorm.cuh"
+#include "kernels/cuda/silu_mul.cuh"
 
 using namespace tessera;
 using namespace tessera::cuda;
@@ -114,6 +116,29 @@ int main() {
                      .dump()
               << std::endl;
     for (void* p : {(void*)w, (void*)x, (void*)y}) cudaFree(p);
+  }
+
+  // Prefill elementwise kernels at 4,096 rows (% of copy bandwidth, bytes read + written once).
+  {
+    const int32_t rows = 4096, hidden = 4096, inter = 14336;
+    __nv_bfloat16* gu = alloc_random(static_cast<int64_t>(rows) * 2 * inter, 9, s);
+    __nv_bfloat16* act = alloc_random(static_cast<int64_t>(rows) * inter, 10, s);
+    __nv_bfloat16* x = alloc_random(static_cast<int64_t>(rows) * hidden, 11, s);
+    __nv_bfloat16* nw = alloc_random(hidden, 12, s);
+    float* res = nullptr;
+    CUDA_CHECK(cudaMalloc(&res, static_cast<int64_t>(rows) * hidden * 4));
+    add_rmsnorm(x, res, nw, act, rows, hidden, 1e-5f, true, s);  // a real residual to add to
+    const double ts = median_s(s, 20, [&](int) { silu_mul(gu, rows, inter, act, s); });
+    const double silu_bytes = 3.0 * rows * inter * 2;
+    const double tn = median_s(s, 20, [&](int) { add_rmsnorm(x, res, nw, act, rows, hidden, 1e-5f, false, s); });
+    const double norm_bytes = 12.0 * rows * hidden;
+    std::cout << nlohmann::json{{"kernel", "prefill_elementwise"}, {"rows", rows}, {"silu_mul_us", ts * 1e6},
+                                {"silu_mul_pct_bw", 100.0 * silu_bytes / ts / lim.copy_bytes_per_s},
+                                {"add_rmsnorm_us", tn * 1e6},
+                                {"add_rmsnorm_pct_bw", 100.0 * norm_bytes / tn / lim.copy_bytes_per_s}}
+                     .dump()
+              << std::endl;
+    for (void* p : {(void*)gu, (void*)act, (void*)x, (void*)nw, (void*)res}) cudaFree(p);
   }
 
   // Attention: 32 q heads, 8 kv heads, head_dim 128, block size 16.
