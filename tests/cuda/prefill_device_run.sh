@@ -29,7 +29,7 @@ timeout 90 "$B/bin/tessera" bench engine --device cuda --shape llama-3-8b --load
 if [ -n "$HF_MODES" ]; then
   step hf-baseline
   for m in ${HF_MODES//,/ }; do
-    case $m in compile) t=200 ;; *) t=70 ;; esac
+    case $m in compile) t=300 ;; *) t=70 ;; esac
     timeout "$t" python3 "$HERE/hf_baseline.py" --modes "$m" 2>&1 | tee -a "$OUT/hf_baseline.log" | grep -E '^\{|Error|error' | tail -6
   done
 fi
