@@ -131,6 +131,18 @@ std::vector<ChoiceResult> collect(RequestStream& s, int32_t n) {
   return out;
 }
 
+// A greedy request that ignores EOS (so it runs to max_tokens unless stopped).
+GenerationRequest greedy_request(std::string id, std::vector<TokenId> prompt, int32_t max_tokens, uint64_t seed) {
+  GenerationRequest r;
+  r.request_id = std::move(id);
+  r.prompt_token_ids = std::move(prompt);
+  r.sampling.temperature = 0.0f;
+  r.seed = seed;
+  r.stopping.max_tokens = max_tokens;
+  r.stopping.ignore_eos = true;
+  return r;
+}
+
 // A mixed workload: shared "system prompts", greedy and seeded-sampling requests, n = 2.
 std::vector<GenerationRequest> workload() {
   std::vector<GenerationRequest> reqs;
@@ -232,13 +244,7 @@ TEST(EngineWithCpuModel, PromptLogprobsIgnoreThePrefixCacheAndArriveOnce) {
 TEST(EngineWithCpuModel, StreamedTextIsTheTokenizersDecodeAndStopStringsCutIt) {
   auto tok = qwen3_tokenizer();
   ModelEngine m(256, true, tok);
-  GenerationRequest r;
-  r.request_id = "text";
-  r.prompt_token_ids = {40, 41, 42, 43, 44, 45};
-  r.sampling.temperature = 0.0f;
-  r.seed = 7;
-  r.stopping.max_tokens = 24;
-  r.stopping.ignore_eos = true;
+  GenerationRequest r = greedy_request("text", {40, 41, 42, 43, 44, 45}, 24, 7);
   auto free_run = collect(*m.engine->submit(r), 1)[0];
   ASSERT_EQ(free_run.tokens.size(), 24u);
   EXPECT_EQ(free_run.text, tok->decode(free_run.tokens, true));
@@ -261,13 +267,7 @@ TEST(EngineWithCpuModel, StreamedTextIsTheTokenizersDecodeAndStopStringsCutIt) {
 TEST(EngineWithCpuModel, StopTokenIdsEndTheChoiceWithoutItsText) {
   auto tok = qwen3_tokenizer();
   ModelEngine m(256, true, tok);
-  GenerationRequest r;
-  r.request_id = "stop-id";
-  r.prompt_token_ids = {10, 20, 30};
-  r.sampling.temperature = 0.0f;
-  r.seed = 3;
-  r.stopping.max_tokens = 20;
-  r.stopping.ignore_eos = true;
+  GenerationRequest r = greedy_request("stop-id", {10, 20, 30}, 20, 3);
   auto free_run = collect(*m.engine->submit(r), 1)[0];
   const TokenId stop_id = free_run.tokens[5];
   const size_t first = static_cast<size_t>(
@@ -287,13 +287,7 @@ TEST(EngineWithCpuModel, AnAsynchronousExecutorChangesNoTokenTextOrFinish) {
   ModelEngine async(24, true, tok, /*threaded=*/true);  // tiny KV: preemption happens too
   expect_same_tokens(run_workload(sync), run_workload(async), "asynchronous executor vs synchronous");
   // Text, stop strings and stop tokens: every choice equal, field by field.
-  GenerationRequest r;
-  r.request_id = "async-text";
-  r.prompt_token_ids = {40, 41, 42, 43, 44, 45};
-  r.sampling.temperature = 0.0f;
-  r.seed = 7;
-  r.stopping.max_tokens = 24;
-  r.stopping.ignore_eos = true;
+  GenerationRequest r = greedy_request("async-text", {40, 41, 42, 43, 44, 45}, 24, 7);
   r.n = 2;
   auto a = collect(*sync.engine->submit(r), 2);
   auto b = collect(*async.engine->submit(r), 2);
@@ -318,13 +312,7 @@ TEST(EngineWithCpuModel, AnAsynchronousExecutorChangesNoTokenTextOrFinish) {
 TEST(EngineWithCpuModel, CancellingWhileTokensAreDeferredEndsTheRequestOnceWithItsTokensInOrder) {
   auto tok = qwen3_tokenizer();
   ModelEngine m(256, true, tok, /*threaded=*/true);
-  GenerationRequest r;
-  r.request_id = "cancel-async";
-  r.prompt_token_ids = {40, 41, 42, 43};
-  r.sampling.temperature = 0.0f;
-  r.seed = 5;
-  r.stopping.max_tokens = 80;
-  r.stopping.ignore_eos = true;
+  GenerationRequest r = greedy_request("cancel-async", {40, 41, 42, 43}, 80, 5);
   auto full = collect(*m.engine->submit(r), 1)[0];
   ASSERT_EQ(full.tokens.size(), 80u);
   auto s = m.engine->submit(r);
