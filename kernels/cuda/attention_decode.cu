@@ -103,12 +103,16 @@ __global__ void __launch_bounds__(kThreads, kG <= 4 ? 4 : 2) decode_kernel(Atten
   auto v_slot = [&](int s, int u) { return ring + ((s * 2 + 1) * kKeysPerGroup + u) * kThreads + tid; };
   const int32_t* table = a.block_tables + static_cast<int64_t>(tile.seq) * a.max_blocks_per_seq;
   const int64_t head_off = static_cast<int64_t>(kvh) * kD + li * 8;
+  const int32_t bs = a.block_size;
+  const bool bs_pow2 = (bs & (bs - 1)) == 0;  // the usual case: shifts instead of divisions
+  const int32_t bs_shift = __ffs(bs) - 1;
   auto issue = [&](int32_t stage, int s) {
     const int32_t base = k_begin + stage * kStageKeys + group;
 #pragma unroll
     for (int u = 0; u < kKeysPerGroup; ++u) {
       const int32_t key = min(base + u * kGroups, k_end - 1);  // past the end: a valid key, masked later
-      const int64_t slot = static_cast<int64_t>(__ldg(table + key / a.block_size)) * a.block_size + key % a.block_size;
+      const int32_t blk = bs_pow2 ? key >> bs_shift : key / bs;
+      const int64_t slot = static_cast<int64_t>(__ldg(table + blk)) * bs + (key - blk * bs);
       const int64_t off = slot * a.hkv * kD + head_off;
       cp_async16(k_slot(s, u), a.k_cache + off);
       cp_async16(v_slot(s, u), a.v_cache + off);

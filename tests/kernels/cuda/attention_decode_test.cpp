@@ -91,6 +91,19 @@ struct DecodeBatch {
   }
 };
 
+// ||got - want|| / ||want|| for each sequence on its own (a long context's small outputs are not hidden
+// behind a short one's), the worst of them.
+double worst_sequence_error(const std::vector<float>& got, const std::vector<double>& want, int32_t nseq) {
+  const size_t per = got.size() / nseq;
+  double worst = 0;
+  for (int32_t s = 0; s < nseq; ++s) {
+    const std::vector<float> g(got.begin() + s * per, got.begin() + (s + 1) * per);
+    const std::vector<double> w(want.begin() + s * per, want.begin() + (s + 1) * per);
+    worst = std::max(worst, rel_error(g, w));
+  }
+  return worst;
+}
+
 // Device-side arguments and outputs for one launch over a batch; tiles and outputs poisoned fresh.
 struct DecodeLaunch {
   DeviceBuffer<AttentionTile> tiles;
@@ -146,7 +159,7 @@ TEST_P(CudaDecodeAttention, EveryContextLengthMatchesReference) {
   DecodeLaunch l(b, tiles, splits);
   paged_attention_decode(l.a, nullptr);
   const auto got = to_float(l.out.download());
-  EXPECT_LT(rel_error(got, b.reference()), 8e-3) << "splits " << splits;
+  EXPECT_LT(worst_sequence_error(got, b.reference(), b.nseq()), 8e-3) << "splits " << splits;
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, CudaDecodeAttention,
@@ -188,7 +201,7 @@ TEST(CudaDecodeAttention, GraphReplayReadsNewContextsFromDeviceMemory) {
   cudaGraphExecDestroy(exec);
   cudaGraphDestroy(graph);
   cudaStreamDestroy(s);
-  EXPECT_LT(rel_error(got, b.reference()), 8e-3);
+  EXPECT_LT(worst_sequence_error(got, b.reference(), b.nseq()), 8e-3);
 }
 
 TEST(CudaDecodeAttention, RefusesWhatItDoesNotTake) {
