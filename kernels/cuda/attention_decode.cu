@@ -18,6 +18,7 @@ constexpr int kStages = 3;
 constexpr int kKeysPerGroup = 4;  // keys one lane group takes per stage
 constexpr int kSmemBytes = kStages * 2 * kKeysPerGroup * kThreads * 16;  // 48 KiB: K and V chunks
 constexpr int32_t kDecodeMinSplitKeys = 256;
+constexpr int32_t kMaxSplits = 1024;  // the merge kernel keeps one weight per split in shared memory
 
 __device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
@@ -232,48 +233,74 @@ __global__ void __launch_bounds__(kThreads, kG <= 4 ? 4 : 2) decode_kernel(Atten
   }
 }
 
-// Merges the splits of one (tile, q head): thread groups of kD/4 lanes (4 elements each) walk every
-// kZ-th split with an online merge, then the kZ states are merged through shared memory.
+__device__ __forceinline__ float warp_max(float x) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, o));
+  return x;
+}
+__device__ __forceinline__ float warp_sum(float x) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
+  return x;
+}
+
+// Merges the splits of one (tile, q head) in three rounds of independent loads (no serial walk over
+// the splits): the largest split max; each split's weight exp2(m_z - max) and the weighted sum of the
+// l_z; then thread groups of kD/4 lanes (4 elements each) sum every kZ-th split's weighted o_z, and
+// the kZ sums are added through shared memory.
 template <int kD>
 __global__ void __launch_bounds__(kThreads) merge_kernel(AttentionArgs a) {
   constexpr int kLanes = kD / 4;
   constexpr int kZ = kThreads / kLanes;
   const AttentionTile tile = a.tiles[blockIdx.x];
   if (tile.q_len == 0) return;
-  const int tid = threadIdx.x, zl = tid / kLanes, d = (tid % kLanes) * 4;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int zl = tid / kLanes, d = (tid % kLanes) * 4;
   const int32_t h = blockIdx.y;
-  float mm = -INFINITY, ll = 0.0f;
-  float4 acc = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-  for (int32_t z = zl; z < a.splits; z += kZ) {
-    const int64_t pi = (static_cast<int64_t>(z) * a.tokens + tile.q_row) * a.hq + h;
-    const float mz = a.ml_part[pi * 2];
-    if (mz == -INFINITY) continue;  // an empty split
-    const float lz = a.ml_part[pi * 2 + 1];
-    const float4 v = *reinterpret_cast<const float4*>(a.o_part + pi * kD + d);
-    const float mn = fmaxf(mm, mz);
-    const float f0 = exp2f(mm - mn), f1 = exp2f(mz - mn);  // mm = -inf gives f0 = 0
-    acc.x = acc.x * f0 + v.x * f1, acc.y = acc.y * f0 + v.y * f1;
-    acc.z = acc.z * f0 + v.z * f1, acc.w = acc.w * f0 + v.w * f1;
-    ll = ll * f0 + lz * f1;
-    mm = mn;
-  }
+  __shared__ float s_w[kMaxSplits];
+  __shared__ float s_red[2][kThreads / 32];
   __shared__ float4 s_acc[kZ][kLanes];
-  __shared__ float s_ml[kZ][2];
-  s_acc[zl][tid % kLanes] = acc;
-  if (d == 0) s_ml[zl][0] = mm, s_ml[zl][1] = ll;
+  const float* ml = a.ml_part;
+  auto part = [&](int32_t z) { return (static_cast<int64_t>(z) * a.tokens + tile.q_row) * a.hq + h; };
+
+  float mx = -INFINITY;
+  for (int32_t z = tid; z < a.splits; z += kThreads) mx = fmaxf(mx, ml[part(z) * 2]);
+  mx = warp_max(mx);
+  if (lane == 0) s_red[0][warp] = mx;
   __syncthreads();
-  if (zl != 0) return;
   float m_all = -INFINITY;
 #pragma unroll
-  for (int z = 0; z < kZ; ++z) m_all = fmaxf(m_all, s_ml[z][0]);
-  float4 r = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+  for (int w = 0; w < kThreads / 32; ++w) m_all = fmaxf(m_all, s_red[0][w]);
+
+  float lsum = 0.0f;
+  for (int32_t z = tid; z < a.splits; z += kThreads) {
+    const float mz = ml[part(z) * 2];
+    const float w = mz == -INFINITY ? 0.0f : exp2f(mz - m_all);  // an empty split weighs nothing
+    s_w[z] = w;
+    lsum += w * ml[part(z) * 2 + 1];
+  }
+  lsum = warp_sum(lsum);
+  if (lane == 0) s_red[1][warp] = lsum;
+  __syncthreads();
   float l_all = 0.0f;
 #pragma unroll
-  for (int z = 0; z < kZ; ++z) {
-    const float f = s_ml[z][0] == -INFINITY ? 0.0f : exp2f(s_ml[z][0] - m_all);
-    const float4 v = s_acc[z][tid % kLanes];
-    r.x += v.x * f, r.y += v.y * f, r.z += v.z * f, r.w += v.w * f;
-    l_all += s_ml[z][1] * f;
+  for (int w = 0; w < kThreads / 32; ++w) l_all += s_red[1][w];
+
+  float4 acc = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+#pragma unroll 8
+  for (int32_t z = zl; z < a.splits; z += kZ) {
+    const float w = s_w[z];
+    const float4 v = __ldg(reinterpret_cast<const float4*>(a.o_part + part(z) * kD + d));
+    acc.x = fmaf(w, v.x, acc.x), acc.y = fmaf(w, v.y, acc.y), acc.z = fmaf(w, v.z, acc.z), acc.w = fmaf(w, v.w, acc.w);
+  }
+  s_acc[zl][tid % kLanes] = acc;
+  __syncthreads();
+  if (zl != 0) return;
+  float4 r = s_acc[0][tid];
+#pragma unroll
+  for (int z = 1; z < kZ; ++z) {
+    const float4 v = s_acc[z][tid];
+    r.x += v.x, r.y += v.y, r.z += v.z, r.w += v.w;
   }
   const float inv = l_all > 0.0f ? 1.0f / l_all : 0.0f;
   __nv_bfloat162* dst = reinterpret_cast<__nv_bfloat162*>(a.out + (static_cast<int64_t>(tile.q_row) * a.hq + h) * kD + d);
@@ -331,7 +358,7 @@ void paged_attention_decode(const AttentionArgs& a, cudaStream_t stream) {
   if (a.hkv <= 0) refuse("hkv must be positive", a.hkv, __LINE__);
   if (a.hq <= 0 || a.hq % a.hkv != 0) refuse("hq must be a positive multiple of hkv", a.hq, __LINE__);
   if (a.max_q_len != 1) refuse("every tile must hold one token (max_q_len 1)", a.max_q_len, __LINE__);
-  if (a.splits < 1 || a.splits > 65535) refuse("splits must be in [1, 65535]", a.splits, __LINE__);
+  if (a.splits < 1 || a.splits > kMaxSplits) refuse("splits must be in [1, 1024]", a.splits, __LINE__);
   if (a.block_size <= 0) refuse("block_size must be positive", a.block_size, __LINE__);
   if (a.splits > 1 && (a.o_part == nullptr || a.ml_part == nullptr))
     refuse("splits > 1 needs the o_part and ml_part buffers", a.splits, __LINE__);

@@ -218,6 +218,9 @@ TEST(CudaDecodeAttention, RefusesWhatItDoesNotTake) {
   bad.hq = 7;
   EXPECT_THROW(paged_attention_decode(bad, nullptr), Error);
   bad = l.a;
+  bad.splits = 1025;
+  EXPECT_THROW(paged_attention_decode(bad, nullptr), Error);
+  bad = l.a;
   bad.o_part = nullptr;
   EXPECT_THROW(paged_attention_decode(bad, nullptr), Error);
   EXPECT_FALSE(attention_decode_supported(8, 2, 96));
