@@ -1,14 +1,10 @@
 // tessera_cuda_kernel_bench: kernel microbenchmarks on the 8B shape, each figure next to the limit
 // measured in the same run (copy bandwidth, 8192³ matmul rate). Prints one JSON object per line:
 //   projections at m=1 (cuBLASLt vs every gemv variant; weights rotated across copies so L2 holds none),
-<<<<<<< HEAD
-//   decode attention (1 x 32k, 64 x 1k, 16 x 8k) for each split count, prefill attention (1 x 4096),
-//   the decode kernel (attention_decode.cuh; 1 x 32k, 64 x 1k, 16 x 8k, 1 x 4k, KV rotated across copies).
-=======
 //   prefill projections at m=4096 (% of the matmul rate), silu_mul and add_rmsnorm at 4096 rows,
 //   decode attention (1 x 32k, 64 x 1k, 16 x 8k) for each split count, prefill attention (1 x 4096,
-//   4 x 1024, and 1 x 512 after 3584 cached tokens; FLOPs count only the causal keys each query sees).
->>>>>>> main
+//   4 x 1024, and 1 x 512 after 3584 cached tokens; FLOPs count only the causal keys each query sees),
+//   the decode kernel (attention_decode.cuh; 1 x 32k, 64 x 1k, 16 x 8k, 1 x 4k, KV rotated across copies).
 #include <cuda_runtime.h>
 #include <nlohmann/json.hpp>
 
@@ -20,11 +16,8 @@
 
 #include "bench/cuda/device_limits.h"
 #include "kernels/cuda/attention.cuh"
-<<<<<<< HEAD
 #include "kernels/cuda/attention_decode.cuh"
-=======
 #include "kernels/cuda/attention_prefill_tc.cuh"
->>>>>>> main
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/fill_random.cuh"
 #include "kernels/cuda/gemm.h"
