@@ -11,6 +11,7 @@
 
 #include "common/error.h"
 #include "kernels/cuda/attention.cuh"
+#include "kernels/cuda/attention_decode.cuh"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/embedding.cuh"
 #include "kernels/cuda/gemm.h"
@@ -214,7 +215,11 @@ void CudaRunner::forward(int32_t rows, int32_t num_tiles, int32_t max_q_len, int
     a.o_part = b.o_part;
     a.ml_part = b.ml_part;
     a.out = b.attn;
-    paged_attention(a, stream_);
+    // Decode-only steps (every tile one token) take the decode kernel; the split count was chosen for it.
+    if (max_q_len == 1 && attention_decode_supported(a.hq, a.hkv, a.head_dim))
+      paged_attention_decode(a, stream_);
+    else
+      paged_attention(a, stream_);
     gemm_->run(b.attn, w.o, b.proj, rows, H, c.q_size(), false, stream_);
     add_rmsnorm(b.proj, b.residual, w.post_norm, b.hidden, rows, H, c.rms_norm_eps, false, stream_);
     gemm_->run(b.hidden, w.gate_up, b.gate_up, rows, 2 * I, H, false, stream_);
