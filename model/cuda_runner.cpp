@@ -11,6 +11,7 @@
 
 #include "common/error.h"
 #include "kernels/cuda/attention.cuh"
+#include "kernels/cuda/attention_decode.cuh"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/embedding.cuh"
 #include "kernels/cuda/gemm.h"
@@ -63,7 +64,9 @@ CudaRunner::CudaRunner(const ModelConfig& config, const CudaRunnerOptions& optio
 CudaRunner::~CudaRunner() {
   graphs_.clear();
   gemm_.reset();
+  if (stream_ != nullptr) cudaStreamSynchronize(stream_);  // a step begun and never collected
   for (void* p : allocations_) cudaFree(p);
+  for (void* p : host_allocations_) cudaFreeHost(p);
   if (stream_ != nullptr) cudaStreamDestroy(stream_);
 }
 
@@ -114,6 +117,16 @@ void CudaRunner::allocate_activations() {
   alloc(b.out_top_tokens, L * kMaxTopLogprobs);
   alloc(b.out_top_logprobs, L * kMaxTopLogprobs);
   alloc(b.inv_freq, c.head_dim / 2);
+  auto alloc_host = [&](auto*& p, int64_t n) {
+    void* raw = nullptr;
+    CUDA_CHECK(cudaMallocHost(&raw, std::max<int64_t>(n, 1) * sizeof(*p)));
+    host_allocations_.push_back(raw);
+    p = static_cast<std::remove_reference_t<decltype(p)>>(raw);
+  };
+  alloc_host(b.h_out_token, L);
+  alloc_host(b.h_out_logprob, L);
+  alloc_host(b.h_out_top_tokens, L * kMaxTopLogprobs);
+  alloc_host(b.h_out_top_logprobs, L * kMaxTopLogprobs);
   char* ws = nullptr;
   alloc(ws, static_cast<int64_t>(kGemmWorkspace));
   b.gemm_workspace = ws;
@@ -206,7 +219,11 @@ void CudaRunner::forward(int32_t rows, int32_t num_tiles, int32_t max_q_len, int
     a.o_part = b.o_part;
     a.ml_part = b.ml_part;
     a.out = b.attn;
-    paged_attention(a, stream_);
+    // Decode-only steps (every tile one token) take the decode kernel; the split count was chosen for it.
+    if (max_q_len == 1 && attention_decode_supported(a.hq, a.hkv, a.head_dim))
+      paged_attention_decode(a, stream_);
+    else
+      paged_attention(a, stream_);
     gemm_->run(b.attn, w.o, b.proj, rows, H, c.q_size(), false, stream_);
     add_rmsnorm(b.proj, b.residual, w.post_norm, b.hidden, rows, H, c.rms_norm_eps, false, stream_);
     gemm_->run(b.hidden, w.gate_up, b.gate_up, rows, 2 * I, H, false, stream_);
@@ -231,6 +248,10 @@ void CudaRunner::forward(int32_t rows, int32_t num_tiles, int32_t max_q_len, int
 }
 
 StepResult CudaRunner::execute(const StepPlan& plan) { return run(plan, nullptr); }
+
+void CudaRunner::begin_execute(const StepPlan& plan) { launch(plan, nullptr); }
+
+StepResult CudaRunner::end_execute() { return collect(); }
 
 StepResult CudaRunner::execute_with_logits(const StepPlan& plan, std::vector<float>* logits) {
   return run(plan, logits);
