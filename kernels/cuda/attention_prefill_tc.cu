@@ -336,10 +336,10 @@ template <int kD>
 void launch_variant(const AttentionArgs& a, int variant, cudaStream_t stream) {
   constexpr int kWide = kD == 64 ? 2 : 1;  // blocks per SM of the 8-warp shape at its natural size
   switch (variant) {
-    case 0: return launch<kD, 1, 64, 2>(a, stream);
+    case 0: return launch<kD, 2, 64, 2>(a, stream);
     case 1: return launch<kD, 1, 64, kWide>(a, stream);
     case 2: return launch<kD, 2, 32, 2>(a, stream);
-    case 3: return launch<kD, 2, 64, 2>(a, stream);
+    case 3: return launch<kD, 1, 64, 2>(a, stream);
     default: return launch<kD, 1, 32, 2>(a, stream);
   }
 }
