@@ -1,9 +1,11 @@
-// FlashAttention-2-style prefill attention (see attention_prefill_tc.cuh). 8 warps; warp w owns rows
-// [16w, 16w + 16) of the 128-row tile (row r = token r / G, q head kvh * G + r % G). Shared memory:
-// Q (loaded once, then held as mma A fragments in registers) and two stages of K and V (64 keys
-// each, rows padded by 16 bytes so ldmatrix is free of bank conflicts). Every thread keeps its
-// fragment of S (16 x 64), O (16 x head_dim) and the running max / sum of its two rows in registers;
-// P is re-packed from S's accumulators into A fragments without touching shared memory.
+// FlashAttention-2-style prefill attention (see attention_prefill_tc.cuh). Warp w owns rows
+// [16 kM w, 16 kM (w + 1)) of the 128-row tile (row r = token r / G, q head kvh * G + r % G). Shared
+// memory: Q (re-read as mma A fragments per key block), two stages of K and V (rows padded by 16 bytes
+// so ldmatrix is free of bank conflicts) and two stages of page-table slots, fetched two key blocks
+// ahead so issuing a stage's cp.async never waits on the block table. Every thread keeps its fragment
+// of S, O and the running max / sum of its rows in registers; the softmax scale is folded into the
+// FFMA feeding ex2, and only stages that reach past a warp's first position pay for masking; P is
+// re-packed from S's accumulators into A fragments without touching shared memory.
 // Requires sm_80 or later (mma.sync bf16, ldmatrix, cp.async): every target of the build qualifies.
 #include <cstdint>
 
@@ -20,7 +22,8 @@ struct Layout {
   static constexpr int kStride = kD + 8;  // bf16 per shared row (16 bytes of padding)
   static constexpr int kQ = kRows * kStride;
   static constexpr int kKV = kKeys * kStride;
-  static constexpr size_t kBytes = sizeof(__nv_bfloat16) * (kQ + 4 * kKV);
+  // Q, two stages of K and V, then two stages of page-table slots.
+  static constexpr size_t kBytes = sizeof(__nv_bfloat16) * (kQ + 4 * kKV) + sizeof(int32_t) * 2 * kKeys;
 };
 
 __device__ __forceinline__ uint32_t smem_addr(const void* p) {
@@ -78,26 +81,81 @@ __device__ __forceinline__ float quad_sum(float x) {
   return x + __shfl_xor_sync(0xffffffffu, x, 2);
 }
 
-// kKeys: keys per pipeline stage. kM: m16 row tiles per warp (a warp owns 16 * kM consecutive rows, so every K/V fragment read from
-// shared memory feeds kM mma instructions); kRows / (16 * kM) warps.
-template <int kD, int kM, int kKeys>
+// kKeys: keys per pipeline stage. kM: m16 row tiles per warp (a warp owns 16 * kM consecutive rows, so
+// every K/V fragment read from shared memory feeds kM mma instructions); kRows / (16 * kM) warps.
+// kMinBlocks: blocks per SM the register allocation must allow (2 blocks of 8 warps = 16 warps per SM
+// caps a thread at 128 registers).
+template <int kD, int kM, int kKeys, int kMinBlocks>
 struct Config {
   static constexpr int kWarps = kRows / (16 * kM);
   static constexpr int kThreads = kWarps * 32;
-  // Registers bound the blocks per SM: ~210 per thread for (128, 2) and (128, 1).
-  static constexpr int kMinBlocks = kD == 64 ? 2 : (kM == 2 ? 2 : 1);
+  static constexpr int kChunks = kD / 8;  // 16-byte chunks per K/V row
+  static constexpr int kLoads = kKeys * kChunks / kThreads;  // cp.async pairs per thread per stage
+  static_assert(kLoads * kThreads == kKeys * kChunks && kThreads % kChunks == 0, "stage must split evenly");
+  static_assert(kKeys <= kThreads, "one thread per key prefetches the page-table slots");
 };
 
-template <int kD, int kM, int kKeys>
-__global__ void __launch_bounds__(Config<kD, kM, kKeys>::kThreads, Config<kD, kM, kKeys>::kMinBlocks)
+// Cache slot of `key`, or -1 past the sequence (the stage loader then writes zeros).
+__device__ __forceinline__ int32_t key_slot(const int32_t* table, int32_t block_size, int32_t key, int32_t keys_total) {
+  if (key >= keys_total) return -1;
+  return table[key / block_size] * block_size + key % block_size;
+}
+
+// Online softmax (base 2) over one stage of S (raw Q·Kᵀ, scale folded into one FFMA before ex2),
+// leaving P in s and rescaling o, m (row max, raw units) and l (this thread's partial row sums).
+// kMask: the stage reaches past some row's position; key0 is this thread's first key column.
+template <int kM, int kN, int kO, bool kMask>
+__device__ __forceinline__ void online_softmax(float (&s)[kM][kN][4], float (&o)[kM][kO][4], float (&m)[kM][2],
+                                               float (&l)[kM][2], const int32_t (&lim)[kM][2], int32_t key0,
+                                               float qscale) {
+#pragma unroll
+  for (int t = 0; t < kM; ++t) {
+    float mx[2] = {m[t][0], m[t][1]};
+#pragma unroll
+    for (int n = 0; n < kN; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        if (kMask && key0 + n * 8 + (e & 1) > lim[t][e >> 1]) s[t][n][e] = -INFINITY;
+        mx[e >> 1] = fmaxf(mx[e >> 1], s[t][n][e]);
+      }
+    float alpha[2], neg_ms[2], sum[2] = {0.0f, 0.0f};
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      mx[h] = quad_max(mx[h]);  // finite: key 0 is visible to every row and block 0 is never skipped
+      alpha[h] = fast_exp2((m[t][h] - mx[h]) * qscale);
+      m[t][h] = mx[h];
+      neg_ms[h] = -mx[h] * qscale;
+    }
+#pragma unroll
+    for (int n = 0; n < kN; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        s[t][n][e] = fast_exp2(fmaf(s[t][n][e], qscale, neg_ms[e >> 1]));
+        sum[e >> 1] += s[t][n][e];
+      }
+#pragma unroll
+    for (int h = 0; h < 2; ++h) l[t][h] = l[t][h] * alpha[h] + sum[h];  // quad summed at the end
+#pragma unroll
+    for (int n = 0; n < kO; ++n) {
+      o[t][n][0] *= alpha[0];
+      o[t][n][1] *= alpha[0];
+      o[t][n][2] *= alpha[1];
+      o[t][n][3] *= alpha[1];
+    }
+  }
+}
+
+template <int kD, int kM, int kKeys, int kMinBlocks>
+__global__ void __launch_bounds__(Config<kD, kM, kKeys, kMinBlocks>::kThreads, kMinBlocks)
     prefill_fa2_kernel(AttentionArgs a) {
   using L = Layout<kD, kKeys>;
-  constexpr int kThreads = Config<kD, kM, kKeys>::kThreads;
-  constexpr int kChunks = kD / 8;  // 16-byte chunks per row
+  using C = Config<kD, kM, kKeys, kMinBlocks>;
+  constexpr int kThreads = C::kThreads, kChunks = C::kChunks;
   extern __shared__ __align__(128) unsigned char raw[];
   __nv_bfloat16* const sq = reinterpret_cast<__nv_bfloat16*>(raw);
   __nv_bfloat16* const sk = sq + L::kQ;  // [2][kKeys][kStride]
   __nv_bfloat16* const sv = sk + 2 * L::kKV;
+  int32_t* const sslot = reinterpret_cast<int32_t*>(sv + 2 * L::kKV);  // [2][kKeys]: block b's slots at b & 1
   // Last tiles first: in the runner's order a sequence's later tiles see the most keys.
   const AttentionTile tile = a.tiles[gridDim.x - 1 - blockIdx.x];
   if (tile.q_len == 0) return;
@@ -106,7 +164,15 @@ __global__ void __launch_bounds__(Config<kD, kM, kKeys>::kThreads, Config<kD, kM
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int32_t nrows = tile.q_len * G;
   const int32_t keys_total = tile.first_pos + tile.q_len;
+  const int32_t* table = a.block_tables + static_cast<int64_t>(tile.seq) * a.max_blocks_per_seq;
+  const int32_t bs = a.block_size;
 
+  // Page-table slots of key blocks 0 and 1; later blocks' slots are fetched two blocks ahead, so a
+  // stage's cp.async never waits on a page-table read.
+  if (tid < kKeys) {
+    sslot[tid] = key_slot(table, bs, tid, keys_total);
+    sslot[kKeys + tid] = key_slot(table, bs, kKeys + tid, keys_total);
+  }
   // Q rows of the tile (rows past it are zeros).
   for (int i = tid; i < kRows * kChunks; i += kThreads) {
     const int r = i / kChunks, c = (i % kChunks) * 8;
@@ -116,36 +182,30 @@ __global__ void __launch_bounds__(Config<kD, kM, kKeys>::kThreads, Config<kD, kM
       src = a.q + static_cast<int64_t>(tile.q_row + r / G) * a.q_row_stride + (kvh * G + r % G) * kD + c;
     cp_async16(smem_addr(sq + r * L::kStride + c), src, live);
   }
-  const int32_t* table = a.block_tables + static_cast<int64_t>(tile.seq) * a.max_blocks_per_seq;
+  __syncthreads();  // the first two blocks' slots
   const int64_t kv_stride = static_cast<int64_t>(a.hkv) * kD;
-  // Keys [kb, kb + kKeys) into a stage; keys past the sequence are zeros (V zero: p * 0 stays 0).
-  auto load_kv = [&](int stage, int32_t kb) {
+  const __nv_bfloat16* const kbase = a.k_cache + static_cast<int64_t>(kvh) * kD + (tid % kChunks) * 8;
+  const __nv_bfloat16* const vbase = a.v_cache + static_cast<int64_t>(kvh) * kD + (tid % kChunks) * 8;
+  const uint32_t kdst0 = smem_addr(sk + (tid / kChunks) * L::kStride + (tid % kChunks) * 8);
+  constexpr uint32_t kVOffset = 2 * L::kKV * sizeof(__nv_bfloat16);  // sv - sk in bytes
+  // Key block b into stage b & 1; keys past the sequence are zeros (V zero: p * 0 stays 0).
+  auto load_kv = [&](int32_t b) {
+    const int32_t* slots = sslot + (b & 1) * kKeys;
+    const uint32_t stage = (b & 1) * L::kKV * sizeof(__nv_bfloat16);
 #pragma unroll
-    for (int it = 0; it < kKeys * kChunks / kThreads; ++it) {
-      const int i = tid + it * kThreads;
-      const int j = i / kChunks, c = (i % kChunks) * 8;
-      const int32_t key = kb + j;
-      const bool live = key < keys_total;
-      int64_t off = 0;
-      if (live) {
-        const int64_t slot = static_cast<int64_t>(table[key / a.block_size]) * a.block_size + key % a.block_size;
-        off = slot * kv_stride + static_cast<int64_t>(kvh) * kD + c;
-      }
-      const int dst = stage * L::kKV + j * L::kStride + c;
-      cp_async16(smem_addr(sk + dst), a.k_cache + off, live);
-      cp_async16(smem_addr(sv + dst), a.v_cache + off, live);
+    for (int it = 0; it < C::kLoads; ++it) {
+      const int j = tid / kChunks + it * (kThreads / kChunks);
+      const int32_t slot = slots[j];
+      const int64_t off = slot < 0 ? 0 : static_cast<int64_t>(slot) * kv_stride;
+      const uint32_t row = stage + it * (kThreads / kChunks) * L::kStride * sizeof(__nv_bfloat16);
+      cp_async16(kdst0 + row, kbase + off, slot >= 0);
+      cp_async16(kdst0 + kVOffset + row, vbase + off, slot >= 0);
     }
   };
 
-  // This thread's rows: r0 + 16 * t and r0 + 16 * t + 8 for each m tile t; the last key each may see
-  // (rows past the tile take the last row's limit; their results are never written).
+  // This thread's rows: r0 + 16 * t and r0 + 16 * t + 8 for each m tile t.
   const int wrow = warp * 16 * kM;
   const int r0 = wrow + (lane >> 2);
-  int32_t lim[kM][2];
-#pragma unroll
-  for (int t = 0; t < kM; ++t)
-#pragma unroll
-    for (int h = 0; h < 2; ++h) lim[t][h] = tile.first_pos + min(r0 + 16 * t + 8 * h, nrows - 1) / G;
   const int32_t warp_lo = tile.first_pos + min(wrow, nrows - 1) / G;
   const int32_t warp_hi = tile.first_pos + min(wrow + 16 * kM - 1, nrows - 1) / G;
   const float qscale = a.scale * 1.4426950408889634f;  // softmax in base 2
@@ -161,12 +221,14 @@ __global__ void __launch_bounds__(Config<kD, kM, kKeys>::kThreads, Config<kD, kM
   }
 
   const int32_t nblocks = (keys_total + kKeys - 1) / kKeys;
-  load_kv(0, 0);
+  load_kv(0);
   cp_async_commit();  // group 0: Q and the first keys
   for (int32_t b = 0; b < nblocks; ++b) {
     const int32_t kb = b * kKeys;
+    // Slots of block b + 2, read now and stored after this block's math (the load has landed by then).
+    const int32_t next_slot = tid < kKeys ? key_slot(table, bs, kb + 2 * kKeys + tid, keys_total) : -1;
     if (b + 1 < nblocks) {
-      load_kv((b + 1) & 1, kb + kKeys);
+      load_kv(b + 1);
       cp_async_commit();
       cp_async_wait<1>();
     } else {
@@ -201,44 +263,17 @@ __global__ void __launch_bounds__(Config<kD, kM, kKeys>::kThreads, Config<kD, kM
           }
         }
       }
-      // Scale, mask keys past each row's position, online softmax (base 2).
-      const bool masked = kb + kKeys - 1 > warp_lo;
+      // Masking only where the stage reaches past the warp's first row's position.
+      if (kb + kKeys - 1 > warp_lo) {
+        // The last key each row may see (rows past the tile take the last row's; never written).
+        int32_t lim[kM][2];
 #pragma unroll
-      for (int t = 0; t < kM; ++t) {
-        float mx[2] = {m[t][0], m[t][1]};
+        for (int t = 0; t < kM; ++t)
 #pragma unroll
-        for (int n = 0; n < kKeys / 8; ++n) {
-#pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            float x = s[t][n][e] * qscale;
-            if (masked && kb + n * 8 + (lane & 3) * 2 + (e & 1) > lim[t][e >> 1]) x = -INFINITY;
-            s[t][n][e] = x;
-            mx[e >> 1] = fmaxf(mx[e >> 1], x);
-          }
-        }
-        float alpha[2], sum[2] = {0.0f, 0.0f};
-#pragma unroll
-        for (int h = 0; h < 2; ++h) {
-          mx[h] = quad_max(mx[h]);
-          alpha[h] = fast_exp2(m[t][h] - mx[h]);
-          m[t][h] = mx[h];
-        }
-#pragma unroll
-        for (int n = 0; n < kKeys / 8; ++n)
-#pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            s[t][n][e] = fast_exp2(s[t][n][e] - mx[e >> 1]);
-            sum[e >> 1] += s[t][n][e];
-          }
-#pragma unroll
-        for (int h = 0; h < 2; ++h) l[t][h] = l[t][h] * alpha[h] + sum[h];  // quad summed at the end
-#pragma unroll
-        for (int n = 0; n < kD / 8; ++n) {
-          o[t][n][0] *= alpha[0];
-          o[t][n][1] *= alpha[0];
-          o[t][n][2] *= alpha[1];
-          o[t][n][3] *= alpha[1];
-        }
+          for (int h = 0; h < 2; ++h) lim[t][h] = tile.first_pos + min(r0 + 16 * t + 8 * h, nrows - 1) / G;
+        online_softmax<kM, kKeys / 8, kD / 8, true>(s, o, m, l, lim, kb + (lane & 3) * 2, qscale);
+      } else {
+        online_softmax<kM, kKeys / 8, kD / 8, false>(s, o, m, l, {}, kb, qscale);
       }
       // O += P V: P's accumulators re-packed as A fragments, V through ldmatrix.trans.
 #pragma unroll
@@ -264,7 +299,9 @@ __global__ void __launch_bounds__(Config<kD, kM, kKeys>::kThreads, Config<kD, kM
         }
       }
     }
-    __syncthreads();  // everyone is done with this stage before the next iteration refills it
+    // Block b's slots were read by load_kv(b) in the previous iteration (before this one's barrier).
+    if (tid < kKeys) sslot[(b & 1) * kKeys + tid] = next_slot;
+    __syncthreads();  // everyone is done with this stage (and sees block b + 2's slots) before the refill
   }
 
   // Normalise and write this thread's rows.
@@ -285,21 +322,26 @@ __global__ void __launch_bounds__(Config<kD, kM, kKeys>::kThreads, Config<kD, kM
     }
 }
 
-template <int kD, int kM, int kKeys>
+template <int kD, int kM, int kKeys, int kMinBlocks>
 void launch(const AttentionArgs& a, cudaStream_t stream) {
   constexpr size_t smem = Layout<kD, kKeys>::kBytes;
-  CUDA_CHECK(cudaFuncSetAttribute(prefill_fa2_kernel<kD, kM, kKeys>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                  static_cast<int>(smem)));
-  prefill_fa2_kernel<kD, kM, kKeys>
-      <<<dim3(a.num_tiles, a.hkv), Config<kD, kM, kKeys>::kThreads, smem, stream>>>(a);
+  auto* kernel = prefill_fa2_kernel<kD, kM, kKeys, kMinBlocks>;
+  CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+  kernel<<<dim3(a.num_tiles, a.hkv), Config<kD, kM, kKeys, kMinBlocks>::kThreads, smem, stream>>>(a);
   CUDA_CHECK_LAUNCH();
 }
 
+// The variants of attention_prefill_tc.cuh. head_dim 64 always fits two blocks per SM.
 template <int kD>
 void launch_variant(const AttentionArgs& a, int variant, cudaStream_t stream) {
-  if (variant == 0) return launch<kD, 2, 64>(a, stream);
-  if (variant == 1) return launch<kD, 1, 64>(a, stream);
-  return launch<kD, 2, 32>(a, stream);
+  constexpr int kWide = kD == 64 ? 2 : 1;  // blocks per SM of the 8-warp shape at its natural size
+  switch (variant) {
+    case 0: return launch<kD, 2, 64, 2>(a, stream);
+    case 1: return launch<kD, 1, 64, kWide>(a, stream);
+    case 2: return launch<kD, 2, 32, 2>(a, stream);
+    case 3: return launch<kD, 1, 64, 2>(a, stream);
+    default: return launch<kD, 1, 32, 2>(a, stream);
+  }
 }
 
 }  // namespace

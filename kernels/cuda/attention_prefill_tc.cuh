@@ -17,10 +17,12 @@ bool attention_prefill_tc_supported(int32_t hq, int32_t hkv, int32_t head_dim);
 // Tokens per tile of this path: 128 / G.
 int32_t attention_prefill_tc_tile_tokens(int32_t hq, int32_t hkv);
 
-// Kernel shapes the benchmark compares: 0 (the default) = 4 warps of 32 rows (each K/V fragment read
-// from shared memory feeds two mma) and 64 keys per stage, 1 = 8 warps of 16 rows and 64 keys,
-// 2 = 4 warps of 32 rows and 32 keys (fewer registers).
-inline constexpr int kPrefillTcVariants = 3;
+// Kernel shapes the benchmark compares (each: warps x rows per warp, keys per stage, blocks per SM the
+// registers allow): 0 (the default, fastest on the H200 at 4,096 tokens) = 4 x 32 rows (each K/V
+// fragment read from shared memory feeds two mma), 64 keys, 2 blocks; 1 = 8 x 16 rows, 64 keys, 1
+// block for head_dim 128; 2 = 4 x 32 rows, 32 keys, 2 blocks; 3 = 8 x 16 rows, 64 keys, 2 blocks (16
+// warps per SM, 128 registers); 4 = 8 x 16 rows, 32 keys, 2 blocks.
+inline constexpr int kPrefillTcVariants = 5;
 
 void paged_attention_prefill_tc(const AttentionArgs& args, cudaStream_t stream, int variant = 0);
 

@@ -1,7 +1,8 @@
 // The FlashAttention-2-style prefill kernel (attention_prefill_tc) against a double-precision CPU
 // reference: several sequences per launch, chunks after a cached prefix, lengths that are not a
-// multiple of the tile, GQA groups 1/4/8, head_dim 64/128, shuffled block tables, fresh random
-// inputs and poisoned outputs (a row no tile covers must stay poisoned). Runs on a GPU only.
+// multiple of the tile, GQA groups 1/4/8, head_dim 64/128, cache blocks of 16, 48 and 1 keys, every
+// kernel variant, shuffled block tables, fresh random inputs and poisoned outputs (a row no tile
+// covers must stay poisoned). Runs on a GPU only.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -20,6 +21,7 @@ namespace {
 
 struct PrefillCase {
   int32_t hq, hkv, head_dim;
+  int32_t block_size = 16;  // cache block: the kernel fetches each key's slot ahead of its stage
 };
 
 struct Chunk {
@@ -85,6 +87,7 @@ TEST_P(CudaPrefillAttention, VariableLengthChunksWithPrefixesMatchReference) {
   const std::vector<Chunk> chunks = {{0, 517}, {200, 77}, {0, 1}, {1001, 45}, {128, 130}};
   const int32_t nseq = static_cast<int32_t>(chunks.size());
   Problem p;
+  p.block_size = c.block_size;
   for (const auto& ch : chunks) {
     p.tokens += ch.q_len;
     p.max_blocks = std::max(p.max_blocks, (ch.first_pos + ch.q_len + p.block_size - 1) / p.block_size);
@@ -159,11 +162,14 @@ TEST_P(CudaPrefillAttention, VariableLengthChunksWithPrefixesMatchReference) {
 
 INSTANTIATE_TEST_SUITE_P(Groups, CudaPrefillAttention,
                          ::testing::Values(PrefillCase{4, 4, 128}, PrefillCase{8, 2, 128}, PrefillCase{16, 2, 128},
-                                           PrefillCase{4, 4, 64}, PrefillCase{8, 2, 64}, PrefillCase{16, 2, 64}),
+                                           PrefillCase{4, 4, 64}, PrefillCase{8, 2, 64}, PrefillCase{16, 2, 64},
+                                           // blocks that straddle key stages (48) and one key per block
+                                           PrefillCase{8, 2, 128, 48}, PrefillCase{4, 4, 64, 1}),
                          [](const ::testing::TestParamInfo<PrefillCase>& info) {
                            const PrefillCase& c = info.param;
                            std::string name = "G";  // (appended, not concatenated: GCC 12's -Wrestrict)
                            name.append(std::to_string(c.hq / c.hkv)).append("_D").append(std::to_string(c.head_dim));
+                           if (c.block_size != 16) name.append("_B").append(std::to_string(c.block_size));
                            return name;
                          });
 
