@@ -152,6 +152,13 @@ class Checks:
         expect(status == 200, f'completion {kw} answered {status}: {text[:500]}')
         return j
 
+    def metric(self, name):
+        """The first sample of a Prometheus family on /metrics (None when absent)."""
+        for line in requests.get(self.base + '/metrics', timeout=30).text.splitlines():
+            if line.startswith(name + ' ') or line.startswith(name + '{'):
+                return float(line.split(' ')[-1])
+        return None
+
     def greedy(self, prompt, max_tokens=12):
         return self.completion(prompt=prompt, max_tokens=max_tokens, temperature=0)['choices'][0]['text']
 
@@ -457,12 +464,24 @@ def grpc_checks(c):
         expect_eq(info.get('max_model_len'), c.max_model_len, 'ModelInfo.max_model_len')
 
     def deadline():
+        # A deadline well inside the time 500 tokens take on this server (measured here: a GPU serves
+        # the small default model far faster than a CPU), then the server must stop generating.
+        t0 = time.time()
+        g.stream('Generate', {'text': 'Count slowly', 'sampling': {'temperature': 0, 'max_tokens': 128,
+                                                                   'ignore_eos': True}})
+        per_token = (time.time() - t0) / 128
+        limit = max(0.01, per_token * 500 / 4)
         try:
             g.stream('Generate', {'text': 'Count slowly', 'sampling': {'temperature': 0, 'max_tokens': 500,
-                                                                       'ignore_eos': True}}, timeout=0.3)
-            raise CheckFailed('a 300 ms deadline on 500 tokens did not fail the call')
+                                                                       'ignore_eos': True}}, timeout=limit)
+            raise CheckFailed(f'a {limit * 1000:.0f} ms deadline on 500 tokens ({per_token * 1000:.2f} ms per token) '
+                              'did not fail the call')
         except grpc.RpcError as e:
             expect_eq(e.code(), grpc.StatusCode.DEADLINE_EXCEEDED, 'status of a call past its deadline')
+        until = time.time() + 10
+        while c.metric('tessera_running_sequences') != 0 and time.time() < until:
+            time.sleep(0.05)
+        expect_eq(c.metric('tessera_running_sequences'), 0, 'running sequences after the deadline')
 
     def statuses():
         def fails(method, req):
