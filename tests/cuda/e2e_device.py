@@ -129,7 +129,8 @@ class Grpc:
 # Helpers over HTTP.
 
 class Checks:
-    def __init__(self, server_base, grpc_client, max_model_len):
+    def __init__(self, server_base, grpc_client, max_model_len, only=''):
+        self.only = only
         self.base = server_base
         self.g = grpc_client
         self.max_model_len = max_model_len
@@ -199,6 +200,8 @@ class Checks:
         return texts, finish, usage
 
     def run(self, name, fn):
+        if self.only not in name:
+            return
         t0 = time.time()
         try:
             fn()
@@ -357,6 +360,8 @@ def http_checks(c):
 
 
 def bad_input_checks(c):
+    if c.only and 'bad input' not in c.only:
+        return
     reference = c.greedy(GREEDY['prompt'], GREEDY['max_tokens'])
     m = c.max_model_len
     cases = [
@@ -518,6 +523,7 @@ def main():
     ap.add_argument('--descriptors', required=True, help='FileDescriptorSet of proto/ (protoc --include_imports)')
     ap.add_argument('--max-model-len', type=int, default=512)
     ap.add_argument('--label', default='', help='printed with the summary')
+    ap.add_argument('--only', default='', help='run only the checks whose name contains this (diagnosis)')
     args = ap.parse_args()
     server = None
     if args.base:
@@ -525,7 +531,7 @@ def main():
     else:
         server = Server(args.tessera, shlex.split(args.serve_args), args.max_model_len, {})
         base, grpc_address = server.base, server.grpc_address
-    c = Checks(base, Grpc(grpc_address, args.descriptors), args.max_model_len)
+    c = Checks(base, Grpc(grpc_address, args.descriptors), args.max_model_len, args.only)
     http_checks(c)
     bad_input_checks(c)
     grpc_checks(c)

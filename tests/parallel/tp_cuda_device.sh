@@ -26,12 +26,18 @@ fi
 LD_LIBRARY_PATH="$D/bundle/lib:${LD_LIBRARY_PATH:-}:/usr/local/cuda/lib64" ldd "$D/bundle/libexec/tessera" | grep -E "nccl|cublas|not found"
 status=0
 timeout 90 "$D/bundle/bin/tp_cuda_test" 2>&1 | tee "$OUT/tp_cuda_test.log" || status=1
-e2e() {  # label, seconds, serve flags
+e2e() {  # label, seconds, serve flags, more e2e_device.py flags
   timeout "$2" python3 "$D/e2e_device.py" --tessera "$D/bundle/bin/tessera" --descriptors "$D/tessera_api.desc" \
-    --label "$1" --serve-args "$3" 2>&1 | tee "$OUT/e2e_$1.log" || status=1
+    --label "$1" --serve-args "$3" ${4:-} 2>&1 | tee "$OUT/e2e_$1.log" || status=1
 }
 e2e cuda_tp1_nccl 100 "--device cuda --tp 1 --tp-backend nccl"
 e2e cuda_plain 90 "--device cuda"
 e2e cuda_tp1_nccl_8b_dummy 100 "--device cuda --tp 1 --tp-backend nccl --model $M/llama8b --load-format dummy"
+# Diagnosis (does not change the exit status): is greedy text batch-dependent on the CUDA backend?
+# The concurrent-streams check with no batching, and with decode batches of at most 8 (gemv sizes).
+keep=$status
+e2e diag_plain_seqs1 60 "--device cuda --max-num-seqs 1" "--only concurrent"
+e2e diag_plain_seqs8 60 "--device cuda --max-num-seqs 8" "--only concurrent"
+status=$keep
 grep -h "e2e_device \|TP=1 over NCCL\|PASSED\|FAILED" "$OUT"/*.log
 exit $status
