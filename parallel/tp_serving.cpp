@@ -60,6 +60,9 @@ class OwningTpExecutor final : public StepExecutor {
     runtime_.reset();
   }
   StepResult execute(const StepPlan& plan) override { return tp_->execute(plan); }
+  void begin_execute(const StepPlan& plan) override { tp_->begin_execute(plan); }
+  StepResult end_execute() override { return tp_->end_execute(); }
+  bool executes_asynchronously() const override { return tp_->executes_asynchronously(); }
 
  private:
   std::unique_ptr<TpServing> runtime_;
