@@ -175,7 +175,7 @@ RendezvousResult run_joiner(const RendezvousConfig& c, const LaunchSecret& secre
     f = read_frame(fd, deadline, kMaxControlFrame);
   } catch (const Error& e) {
     if (e.code() != ErrorCode::kUnavailable) throw;
-    TS_THROW(kUnauthenticated,
+    TS_THROW(kUnavailable,
              "rank 0 at {} closed the connection before welcoming rank {}: it did not accept this rank's "
              "credentials (is the launch secret the same on every node? --tp-secret-file / TESSERA_TP_SECRET) "
              "or it stopped ({})",
