@@ -17,7 +17,10 @@
 #include "model/cuda_runner.h"
 #endif
 #include "parallel/cli_options.h"
-#include "parallel/tp_cpu_serving.h"
+#ifdef TESSERA_HAVE_CUDA_TP
+#include "parallel/tp_cuda_runner.h"
+#endif
+#include "parallel/tp_serving.h"
 #include "model/model_config.h"
 #include "model/model_weights.h"
 #if __has_include("model/default_model.h")
@@ -42,6 +45,52 @@ void add_model_load_options(CLI::App* cmd, ModelLoadOptions& o) {
       ->capture_default_str();
   parallel::add_parallel_options(cmd, o.parallel);  // tensor parallelism: --tp, --nnodes, --rendezvous, ...
 }
+
+namespace {
+
+// `tessera serve --tp N` (or --tp-backend nccl|ucx): this process's ranks; rank 0 gets the executor.
+void load_tensor_parallel(const ModelLoadOptions& o, const std::filesystem::path& dir, bool use_cuda, LoadedModel& m) {
+  const std::string backend = o.parallel.backend == "auto" ? (use_cuda ? "nccl" : "ucx") : o.parallel.backend;
+  TS_CHECK((backend == "nccl") == use_cuda, kInvalidArgument,
+           "--tp-backend {} does not fit --device {}: nccl runs CUDA ranks, ucx runs CPU ranks", backend,
+           use_cuda ? "cuda" : "cpu");
+  TS_CHECK(o.dummy_seed == 0, kInvalidArgument, "--tp with a dummy seed other than 0 is not supported");
+  parallel::TpModelOptions tm;
+  tm.model_dir = dir;
+  tm.load_format = o.load_format;
+  tm.device = use_cuda ? "cuda" : "cpu";
+  tm.threads = o.threads;
+  tm.num_kv_blocks = use_cuda ? o.num_kv_blocks : m.num_kv_blocks;  // cuda: 0 sizes from device memory
+  tm.block_size = m.block_size;
+  tm.max_model_len = m.max_model_len;
+  parallel::ShardRunnerFactory factory;
+#ifdef TESSERA_HAVE_CUDA_TP
+  if (use_cuda) {
+    factory = [timeout = std::chrono::milliseconds(o.parallel.collective_timeout_ms)](
+                  const parallel::ShardRunnerRequest& r) { return parallel::make_cuda_shard_runner(r, timeout); };
+  }
+#else
+  TS_CHECK(!use_cuda, kUnimplemented, "--device cuda with --tp: this build has no CUDA tensor-parallel runtime");
+#endif
+  auto tp = parallel::TpServing::start(o.parallel, tm, [](const char* n) { return std::getenv(n); }, "/proc/self/exe",
+                                       factory);
+  if (!tp->is_rank0()) {
+    m.worker_exit_code = tp->run_worker();
+    return;
+  }
+  TS_CHECK(o.num_kv_blocks <= 0 || tp->num_kv_blocks() >= o.num_kv_blocks, kResourceExhausted,
+           "--num-kv-blocks {} does not fit on every rank ({} fit)", o.num_kv_blocks, tp->num_kv_blocks());
+  m.num_kv_blocks = static_cast<int32_t>(std::min<int64_t>(tp->num_kv_blocks(), INT32_MAX));
+  m.tp_group_lost = std::make_shared<std::atomic<bool>>(false);
+  m.executor = parallel::TpServing::into_executor(std::move(tp), [lost = m.tp_group_lost](const std::string&) {
+    lost->store(true);
+    ::kill(::getpid(), SIGTERM);  // drain (in-flight requests have failed with 503) and exit non-zero
+  });
+  spdlog::info("model '{}': tensor parallel over {} ranks on {} (collectives: {}), {} KV blocks of {} per rank",
+               m.name, o.parallel.tp, tm.device, backend, m.num_kv_blocks, m.block_size);
+}
+
+}  // namespace
 
 LoadedModel load_model(const ModelLoadOptions& o) {
   std::filesystem::path dir(o.model_dir);
@@ -93,11 +142,14 @@ LoadedModel load_model(const ModelLoadOptions& o) {
   const int32_t blocks_per_seq = (m.max_model_len + m.block_size - 1) / m.block_size;
   m.num_kv_blocks = o.num_kv_blocks > 0 ? o.num_kv_blocks : std::max(256, blocks_per_seq * 4);
 
+  // Tensor parallelism (parallel/): ranks shard the model across processes (one per device).
+  if (o.parallel.tp > 1 || o.parallel.nnodes > 1 || o.parallel.backend != "auto") {
+    load_tensor_parallel(o, dir, use_cuda, m);
+    return m;
+  }
+
 #ifdef TESSERA_HAVE_CUDA_RUNNER
   if (use_cuda) {
-    TS_CHECK(o.parallel.tp <= 1 && o.parallel.nnodes <= 1, kUnimplemented,
-             "--tp {} / --nnodes {} with --device cuda: tensor parallelism runs on the CPU backend only in this build",
-             o.parallel.tp, o.parallel.nnodes);
     cuda::CudaRunnerOptions co;
     co.block_size = m.block_size;
     co.max_model_len = m.max_model_len;
@@ -120,25 +172,6 @@ LoadedModel load_model(const ModelLoadOptions& o) {
 #else
   (void)use_cuda;
 #endif
-
-  // Tensor parallelism (parallel/): more than one rank shards the model across processes.
-  if (o.parallel.tp > 1 || o.parallel.nnodes > 1) {
-    TS_CHECK(o.dummy_seed == 0, kInvalidArgument, "--tp with a dummy seed other than 0 is not supported");
-    parallel::TpModelOptions tm{dir, o.load_format, o.threads, m.num_kv_blocks, m.block_size};
-    auto tp = parallel::TpCpuServing::start(o.parallel, tm, [](const char* n) { return std::getenv(n); });
-    if (!tp->is_rank0()) {
-      m.worker_exit_code = tp->run_worker();
-      return m;
-    }
-    m.tp_group_lost = std::make_shared<std::atomic<bool>>(false);
-    m.executor = parallel::TpCpuServing::into_executor(std::move(tp), [lost = m.tp_group_lost](const std::string&) {
-      lost->store(true);
-      ::kill(::getpid(), SIGTERM);  // drain (in-flight requests have failed with 503) and exit non-zero
-    });
-    spdlog::info("model '{}': tensor parallel over {} ranks on cpu, {} KV blocks of {} per rank", m.name,
-                 o.parallel.tp, m.num_kv_blocks, m.block_size);
-    return m;
-  }
 
   auto pool = std::make_shared<cpu::ThreadPool>(o.threads);
   ModelWeights weights = o.load_format == "dummy" ? make_dummy_weights(config, o.dummy_seed, *pool)

@@ -2,11 +2,17 @@
 // serve --tp N` on its node or started per rank by a launcher. Joins the group (launch secret from
 // the environment or --tp-secret-file), loads its slice of the model, runs plans from rank 0
 // until Stop (exit 0), and exits non-zero when the group fails, so its supervisor restarts the job.
+// --device cuda: the rank is a CudaRunner on CUDA device --local-index with NCCL collectives.
+#include <chrono>
 #include <memory>
 
 #include "cli/commands.h"
+#include "common/error.h"
 #include "parallel/cli_options.h"
-#include "parallel/tp_cpu_serving.h"
+#ifdef TESSERA_HAVE_CUDA_TP
+#include "parallel/tp_cuda_runner.h"
+#endif
+#include "parallel/tp_serving.h"
 
 namespace tessera::cli {
 namespace {
@@ -16,7 +22,6 @@ struct WorkerFlags {
   parallel::TpModelOptions model;
   int rank = -1;
   int local_index = 0;
-  std::string device = "cpu";
 };
 
 }  // namespace
@@ -28,7 +33,9 @@ void register_worker_command(CLI::App& app, CommandRunner& runner) {
   cmd->add_option("--rank", f->rank, "This process's rank (1 .. --tp - 1)")->required()->check(CLI::Range(1, 65535));
   cmd->add_option("--local-index", f->local_index, "Device index of this rank on its node")->capture_default_str();
   cmd->add_option("--model", f->model.model_dir, "Hugging Face model folder")->required();
-  cmd->add_option("--device", f->device, "cpu (the CUDA rank runtime is its own issue)")->capture_default_str();
+  cmd->add_option("--device", f->model.device, "cpu or cuda (rank 0's device kind)")->capture_default_str();
+  cmd->add_option("--max-model-len", f->model.max_model_len, "Longest sequence (cuda; 0: the runner's default)")
+      ->capture_default_str();
   cmd->add_option("--load-format", f->model.load_format, "auto (safetensors) or dummy")->capture_default_str();
   cmd->add_option("--threads", f->model.threads, "CPU threads (0: cores / local ranks)")->capture_default_str();
   cmd->add_option("--num-kv-blocks", f->model.num_kv_blocks, "KV blocks")->capture_default_str();
@@ -36,10 +43,20 @@ void register_worker_command(CLI::App& app, CommandRunner& runner) {
   parallel::add_parallel_options(cmd, f->parallel);
   cmd->callback([&runner, f] {
     runner.run = [f] {
-      TS_CHECK(f->device == "cpu", kUnimplemented, "tessera worker --device {}: only cpu ranks run here", f->device);
+      TS_CHECK(f->model.device == "cpu" || f->model.device == "cuda", kInvalidArgument,
+               "tessera worker --device must be cpu or cuda, got '{}'", f->model.device);
+      parallel::ShardRunnerFactory factory;
+      if (f->model.device == "cuda") {
+#ifdef TESSERA_HAVE_CUDA_TP
+        factory = [timeout = std::chrono::milliseconds(f->parallel.collective_timeout_ms)](
+                      const parallel::ShardRunnerRequest& r) { return parallel::make_cuda_shard_runner(r, timeout); };
+#else
+        TS_THROW(kUnimplemented, "tessera worker --device cuda: this build has no CUDA tensor-parallel runtime");
+#endif
+      }
       TS_CHECK(f->rank < f->parallel.tp, kInvalidArgument, "--rank {} is not below --tp {}", f->rank, f->parallel.tp);
       TS_CHECK(!f->parallel.rendezvous.empty(), kInvalidArgument, "tessera worker needs --rendezvous HOST:PORT");
-      auto serving = parallel::TpCpuServing::join_as_worker(f->rank, f->parallel, f->model);
+      auto serving = parallel::TpServing::join_as_worker(f->rank, f->local_index, f->parallel, f->model, factory);
       return serving->run_worker();
     };
   });

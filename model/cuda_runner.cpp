@@ -29,7 +29,12 @@ constexpr size_t kGemmWorkspace = 32u << 20;
 }  // namespace
 
 CudaRunner::CudaRunner(const ModelConfig& config, const CudaRunnerOptions& options)
-    : config_(config), options_(options), buf_(std::make_unique<Buffers>()) {
+    : config_(options.shard ? parallel::shard_config(config, *options.shard) : config),
+      options_(options),
+      buf_(std::make_unique<Buffers>()) {
+  TS_CHECK(options_.shard.has_value() == static_cast<bool>(options_.communicator), kInvalidArgument,
+           "a tensor-parallel CUDA runner needs both a shard and a communicator (shard {}, communicator {})",
+           options_.shard.has_value(), static_cast<bool>(options_.communicator));
   TS_CHECK(config_.head_dim == 64 || config_.head_dim == 128 || config_.head_dim == 256, kUnimplemented,
            "the CUDA backend supports head_dim 64, 128 or 256; config has {}", config_.head_dim);
   TS_CHECK(config_.hidden_size % 8 == 0 && config_.intermediate_size % 8 == 0, kUnimplemented,
@@ -57,11 +62,19 @@ CudaRunner::CudaRunner(const ModelConfig& config, const CudaRunnerOptions& optio
   if (options_.max_logit_rows == 0) options_.max_logit_rows = options_.max_num_seqs;
   options_.max_logit_rows = std::max(options_.max_logit_rows, options_.max_num_seqs);
   max_blocks_per_seq_ = (options_.max_model_len + options_.block_size - 1) / options_.block_size;
-  weights_ = std::make_unique<CudaWeights>(config_);
+  if (options_.communicator) {
+    comm_ = options_.communicator(options_.device, stream_);
+    TS_CHECK(comm_ && comm_->world_size() == options_.shard->spec.tp_size && comm_->rank() == options_.shard->spec.rank,
+             kInvalidArgument, "the communicator (rank {} of {}) does not match the shard (rank {} of {})",
+             comm_ ? comm_->rank() : -1, comm_ ? comm_->world_size() : 0, options_.shard->spec.rank,
+             options_.shard->spec.tp_size);
+  }
+  weights_ = std::make_unique<CudaWeights>(config, options_.shard);
   allocate_activations();
 }
 
 CudaRunner::~CudaRunner() {
+  comm_.reset();  // aborts NCCL first: nothing below may wait on a collective a lost peer never joins
   graphs_.clear();
   gemm_.reset();
   if (stream_ != nullptr) cudaStreamSynchronize(stream_);  // a step begun and never collected
@@ -112,6 +125,11 @@ void CudaRunner::allocate_activations() {
   alloc(b.ml_part, static_cast<int64_t>(part_rows_) * c.num_attention_heads * 2);
   alloc(b.gathered, L * H);
   alloc(b.logits, L * V);
+  if (comm_) {
+    const int64_t vpr = options_.shard->vocab_per_rank;
+    alloc(b.logits_local, L * vpr);
+    alloc(b.logits_all, L * vpr * comm_->world_size());
+  }
   alloc(b.out_token, L);
   alloc(b.out_logprob, L);
   alloc(b.out_top_tokens, L * kMaxTopLogprobs);
@@ -178,7 +196,8 @@ void CudaRunner::forward(int32_t rows, int32_t num_tiles, int32_t max_q_len, int
   const int32_t qkv_n = c.q_size() + 2 * c.kv_size();
   const int64_t layer_slots = num_blocks_ * options_.block_size;
   const int64_t cache_elems = layer_slots * c.num_key_value_heads * c.head_dim;
-  embedding(b.ids, rows, weights_->embed(), V, H, b.proj, stream_);
+  embedding(b.ids, rows, weights_->embed(), weights_->plan().vocab_rows, H, b.proj, stream_);
+  reduce_across_ranks(b.proj, static_cast<int64_t>(rows) * H);  // vocabulary-parallel: one rank holds each row
   for (int32_t i = 0; i < c.num_hidden_layers; ++i) {
     const CudaLayerWeights& w = weights_->layers()[i];
     add_rmsnorm(b.proj, b.residual, w.input_norm, b.hidden, rows, H, c.rms_norm_eps, i == 0, stream_);
@@ -225,13 +244,15 @@ void CudaRunner::forward(int32_t rows, int32_t num_tiles, int32_t max_q_len, int
     else
       paged_attention(a, stream_);
     gemm_->run(b.attn, w.o, b.proj, rows, H, c.q_size(), false, stream_);
+    reduce_across_ranks(b.proj, static_cast<int64_t>(rows) * H);
     add_rmsnorm(b.proj, b.residual, w.post_norm, b.hidden, rows, H, c.rms_norm_eps, false, stream_);
     gemm_->run(b.hidden, w.gate_up, b.gate_up, rows, 2 * I, H, false, stream_);
     gemm_->run_silu_mul(b.gate_up, b.act, w.down, b.proj, rows, H, I, stream_);  // SiLU fused where it pays
+    reduce_across_ranks(b.proj, static_cast<int64_t>(rows) * H);
   }
   add_rmsnorm(b.proj, b.residual, weights_->final_norm(), b.hidden, rows, H, c.rms_norm_eps, false, stream_);
   embedding(b.logit_rows, logit_rows, b.hidden, rows, H, b.gathered, stream_);  // gather the rows
-  gemm_->run(b.gathered, weights_->lm_head(), b.logits, logit_rows, V, H, true, stream_);
+  lm_head(logit_rows);
   if (sample_rows > 0) {
     SampleArgs s;
     s.logits = b.logits;
@@ -244,6 +265,40 @@ void CudaRunner::forward(int32_t rows, int32_t num_tiles, int32_t max_q_len, int
     s.out_top_tokens = b.out_top_tokens;
     s.out_top_logprobs = b.out_top_logprobs;
     sample(s, stream_);
+  }
+}
+
+void CudaRunner::reduce_across_ranks(void* x, int64_t count) {
+  if (comm_) comm_->all_reduce_sum(x, static_cast<size_t>(count), DType::kBF16);
+}
+
+void CudaRunner::lm_head(int32_t rows) {
+  Buffers& b = *buf_;
+  const int64_t H = config_.hidden_size, V = config_.vocab_size;
+  if (!comm_) {
+    gemm_->run(b.gathered, weights_->lm_head(), b.logits, rows, static_cast<int32_t>(V), static_cast<int32_t>(H), true,
+               stream_);
+    return;
+  }
+  // Each rank computes its vocab_per_rank columns; the gathered blocks [rank][rows][vpr] are laid
+  // side by side into [rows, vocab], the last rank's padding columns left out.
+  const int64_t vpr = options_.shard->vocab_per_rank;
+  gemm_->run(b.gathered, weights_->lm_head(), b.logits_local, rows, static_cast<int32_t>(vpr), static_cast<int32_t>(H),
+             true, stream_);
+  comm_->all_gather(b.logits_local, b.logits_all, static_cast<size_t>(rows) * vpr, DType::kF32);
+  for (int r = 0; r < comm_->world_size(); ++r) {
+    const int64_t first = r * vpr, width = std::min(vpr, V - first);
+    if (width <= 0) continue;
+    CUDA_CHECK(cudaMemcpy2DAsync(b.logits + first, V * sizeof(float), b.logits_all + r * rows * vpr,
+                                 vpr * sizeof(float), width * sizeof(float), rows, cudaMemcpyDeviceToDevice, stream_));
+  }
+}
+
+void CudaRunner::wait_for_stream() {
+  if (comm_) {
+    comm_->synchronize();
+  } else {
+    CUDA_CHECK(cudaStreamSynchronize(stream_));
   }
 }
 

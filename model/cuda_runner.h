@@ -3,6 +3,11 @@
 // projections, fused kernels, GPU sampling, a dedicated stream, and CUDA graphs for decode-only
 // steps (one per batch-size bucket, captured on first use). Per-sequence state (tokens, block table,
 // penalty counts) lives here keyed by SeqId, as step_plan.h prescribes.
+// Tensor parallelism: with CudaRunnerOptions::shard and ::communicator it runs one rank's slice
+// (parallel::ShardPlan): vocabulary-parallel embedding + all-reduce, one all-reduce after o_proj and
+// after down_proj, the LM head's logits all-gathered so every rank samples the same tokens. The
+// collectives are enqueued on the runner's stream (so decode graphs capture them) and every wait
+// goes through the communicator, which gives up (aborting) when the group is lost.
 // It must never parse files (weights come through TensorSource) nor know about the scheduler's
 // internals.
 #pragma once
@@ -10,13 +15,17 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "model/cuda_weights.h"
 #include "model/model_config.h"
+#include "parallel/communicator.h"
+#include "parallel/shard_spec.h"
 #include "scheduler/step_plan.h"
 
 namespace tessera::cuda {
@@ -33,11 +42,17 @@ struct CudaRunnerOptions {
   int32_t max_logit_rows = 0;            // rows whose logits one step may return; 0: max_num_seqs
   bool cuda_graphs = true;
   int64_t max_kv_blocks = 0;             // 0: as many as memory allows
+  // Tensor parallelism (parallel/): this rank's slice of the model, and the factory of the
+  // communicator its collectives run on, called once with the device and the runner's stream
+  // (an NcclCommunicator; a one-rank group at --tp 1 --tp-backend nccl). Both or neither.
+  std::optional<parallel::ShardPlan> shard;
+  std::function<std::unique_ptr<parallel::Communicator>(int32_t device, cudaStream_t stream)> communicator;
 };
 
 class CudaRunner : public StepExecutor {
  public:
   // Allocates weights (uninitialised), activations and the KV cache; logs the device and path.
+  // `config` is the whole model's; with options.shard the runner holds that rank's slice.
   CudaRunner(const ModelConfig& config, const CudaRunnerOptions& options);
   ~CudaRunner() override;
 
@@ -60,7 +75,7 @@ class CudaRunner : public StepExecutor {
   int64_t num_kv_blocks() const { return num_blocks_; }
   int32_t block_size() const { return options_.block_size; }
   size_t weight_bytes() const { return weights_->bytes(); }
-  const ModelConfig& config() const { return config_; }
+  const ModelConfig& config() const { return config_; }  // this rank's shape under a shard
   cudaStream_t stream() const { return stream_; }
   int32_t sm_count() const { return sm_count_; }
 
@@ -90,6 +105,12 @@ class CudaRunner : public StepExecutor {
   void forward(int32_t rows, int32_t num_tiles, int32_t max_q_len, int32_t splits, int32_t logit_rows,
                int32_t sample_rows);
   void allocate_activations();
+  // Tensor parallelism: sums `count` bf16 elements across the ranks (nothing without a communicator).
+  void reduce_across_ranks(void* x, int64_t count);
+  // Logits [rows, vocab] of the gathered rows: the LM head GEMM, all-gathered across the ranks.
+  void lm_head(int32_t rows);
+  // Waits for the stream: through the communicator under TP (bounded, aborts when the group is lost).
+  void wait_for_stream();
   void warm_up();
 
   ModelConfig config_;
@@ -98,6 +119,7 @@ class CudaRunner : public StepExecutor {
   int32_t sm_count_ = 0;
   std::unique_ptr<CudaWeights> weights_;
   std::unique_ptr<Gemm> gemm_;
+  std::unique_ptr<parallel::Communicator> comm_;  // tensor parallel only
   int64_t num_blocks_ = 0;
   int32_t max_blocks_per_seq_ = 0;
   int32_t max_tiles_ = 0;

@@ -39,6 +39,8 @@ struct CudaRunner::Buffers {
   float* ml_part = nullptr;
   bf16_t* gathered = nullptr;
   float* logits = nullptr;
+  float* logits_local = nullptr;  // tensor parallel: this rank's [rows, vocab_per_rank]
+  float* logits_all = nullptr;    // tensor parallel: every rank's block, [tp][rows][vocab_per_rank]
   int32_t* out_token = nullptr;
   float* out_logprob = nullptr;
   int32_t* out_top_tokens = nullptr;

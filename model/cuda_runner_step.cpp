@@ -223,6 +223,13 @@ void CudaRunner::launch(const StepPlan& plan, std::vector<float>* logits) {
                                                     sm_count_, max_context);
   splits = std::max(1, std::min(splits, part_rows_ / std::max(padded_rows, 1)));
 
+  if (comm_) {  // vocabulary-parallel embedding: this rank's row of a token, or none (a zero row)
+    const parallel::ShardPlan& sp = *options_.shard;
+    for (int32_t r = 0; r < padded_rows; ++r) {
+      const int32_t local = b.h_ids[r] - sp.first_vocab;
+      b.h_ids[r] = local >= 0 && local < sp.vocab_rows ? local : -1;
+    }
+  }
   upload(b.ids, b.h_ids, padded_rows, stream_);
   upload(b.positions, b.h_positions, padded_rows, stream_);
   upload(b.slots, b.h_slots, padded_rows, stream_);
@@ -235,6 +242,7 @@ void CudaRunner::launch(const StepPlan& plan, std::vector<float>* logits) {
   const int32_t nsrows = static_cast<int32_t>(srows.size());
   if (logits != nullptr) {
     forward(rows, ntiles, max_q, splits, nlogit, 0);
+    if (comm_) comm_->synchronize();  // the copy below blocks the host: never on a lost peer's collective
     logits->resize(static_cast<size_t>(rows) * c.vocab_size);
     CUDA_CHECK(cudaMemcpyAsync(logits->data(), b.logits, logits->size() * sizeof(float), cudaMemcpyDeviceToHost,
                                stream_));
@@ -272,7 +280,7 @@ void CudaRunner::launch(const StepPlan& plan, std::vector<float>* logits) {
     if (!graphs_[gi]) {
       // First step of this bucket: run eagerly (choosing GEMM algorithms), then capture for next time.
       forward(bucket, ntiles, 1, splits, bucket, bucket);
-      CUDA_CHECK(cudaStreamSynchronize(stream_));
+      wait_for_stream();
       auto g = std::make_unique<Graph>();
       cudaGraph_t graph = nullptr;
       CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
@@ -321,7 +329,7 @@ void CudaRunner::launch(const StepPlan& plan, std::vector<float>* logits) {
 StepResult CudaRunner::collect() {
   TS_ASSERT(pending_.active, "a step was collected that was never begun");
   pending_.active = false;
-  CUDA_CHECK(cudaStreamSynchronize(stream_));
+  wait_for_stream();  // bounded under TP: never hangs on a lost peer's collective
   const Buffers& b = *buf_;
   StepResult result;
   result.step_id = pending_.step_id;

@@ -10,6 +10,7 @@
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/fill_random.cuh"
 #include "model/checkpoint.h"
+#include "parallel/weight_slice.h"
 
 namespace tessera::cuda {
 namespace {
@@ -45,8 +46,13 @@ TensorSource checkpoint_tensor_source(std::shared_ptr<const Checkpoint> checkpoi
   };
 }
 
-CudaWeights::CudaWeights(const ModelConfig& c) : config_(c) {
-  const size_t H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size, D = c.head_dim;
+CudaWeights::CudaWeights(const ModelConfig& full, const std::optional<parallel::ShardPlan>& shard)
+    : full_(full),
+      plan_(shard ? *shard : parallel::make_shard_plan(full, {0, 1})),
+      config_(parallel::shard_config(full, plan_)),
+      sharded_(shard.has_value()) {
+  const ModelConfig& c = config_;
+  const size_t H = c.hidden_size, I = c.intermediate_size, V = plan_.vocab_per_rank, D = c.head_dim;
   const size_t qkv = static_cast<size_t>(c.q_size() + 2 * c.kv_size());
   std::vector<std::pair<__nv_bfloat16**, size_t>> plan;
   layers_.resize(c.num_hidden_layers);
@@ -74,67 +80,103 @@ CudaWeights::CudaWeights(const ModelConfig& c) : config_(c) {
     off += align_up(n * 2);
   }
   if (c.tie_word_embeddings) lm_head_ = embed_;
+  if (plan_.vocab_rows < plan_.vocab_per_rank) {  // the last rank's padding rows: zeros, never read as tokens
+    const size_t pad = static_cast<size_t>(plan_.vocab_per_rank - plan_.vocab_rows) * H * 2;
+    CUDA_CHECK(cudaMemset(embed_ + static_cast<size_t>(plan_.vocab_rows) * H, 0, pad));
+    CUDA_CHECK(cudaMemset(lm_head_ + static_cast<size_t>(plan_.vocab_rows) * H, 0, pad));
+  }
 }
 
 CudaWeights::~CudaWeights() { cudaFree(base_); }
 
 void CudaWeights::fill_dummy(uint64_t seed, cudaStream_t stream) {
-  const ModelConfig& c = config_;
-  const int64_t H = c.hidden_size, I = c.intermediate_size, D = c.head_dim;
-  const int64_t qkv = c.q_size() + 2 * c.kv_size();
+  // Scales and element indices are the full model's: a rank fills its slice with the values the
+  // whole tensor has there. Every tensor gets the next key of one sequence, in a fixed order.
+  const ModelConfig& f = full_;
+  const parallel::ShardPlan& p = plan_;
+  const int64_t H = f.hidden_size, I = f.intermediate_size, D = f.head_dim;
+  const int64_t q = f.q_size(), kv = f.kv_size(), qkv = q + 2 * kv;
+  const int64_t q0 = int64_t{p.first_head} * D, qn = int64_t{p.num_heads} * D;
+  const int64_t kv0 = int64_t{p.first_kv_head} * D, kvn = int64_t{p.num_kv_heads} * D;
+  const int64_t i0 = p.first_intermediate, in = p.intermediate;
   uint64_t s = seed * 0x100000001B3ull + 1;
-  auto fill = [&](__nv_bfloat16* p, int64_t n, float offset, float scale) {
-    if (p != nullptr) fill_random_bf16(p, n, s++ * 0x9E3779B97F4A7C15ull, offset, scale, stream);
+  auto key = [&] { return s++ * 0x9E3779B97F4A7C15ull; };
+  // Rows [row0, row0 + rows) x columns [col0, col0 + cols) of a full [.., full_cols] tensor, into dst.
+  auto block = [&](__nv_bfloat16* dst, int64_t rows, int64_t cols, int64_t full_cols, int64_t row0, int64_t col0,
+                   uint64_t k, float offset, float scale) {
+    fill_random_bf16_block(dst, rows, cols, full_cols, row0, col0, k, offset, scale, stream);
   };
+  const float norm_scale = 0.1f;
   for (const auto& l : layers_) {
-    fill(l.qkv, qkv * H, 0.0f, 1.0f / std::sqrt(static_cast<float>(H)));
-    fill(l.qkv_bias, qkv, 0.0f, 0.02f);
-    fill(l.o, H * c.q_size(), 0.0f, 1.0f / std::sqrt(static_cast<float>(c.q_size())));
-    fill(l.gate_up, 2 * I * H, 0.0f, 1.0f / std::sqrt(static_cast<float>(H)));
-    fill(l.down, H * I, 0.0f, 1.0f / std::sqrt(static_cast<float>(I)));
-    fill(l.input_norm, H, 1.0f, 0.1f);
-    fill(l.post_norm, H, 1.0f, 0.1f);
-    fill(l.q_norm, D, 1.0f, 0.1f);
-    fill(l.k_norm, D, 1.0f, 0.1f);
+    {  // q, k and v rows of this rank, out of the fused full [q + 2kv, hidden] tensor
+      const uint64_t k = key();
+      const float sc = 1.0f / std::sqrt(static_cast<float>(H));
+      block(l.qkv, qn, H, H, q0, 0, k, 0.0f, sc);
+      block(l.qkv + qn * H, kvn, H, H, q + kv0, 0, k, 0.0f, sc);
+      block(l.qkv + (qn + kvn) * H, kvn, H, H, q + kv + kv0, 0, k, 0.0f, sc);
+    }
+    if (l.qkv_bias != nullptr) {
+      const uint64_t k = key();
+      block(l.qkv_bias, 1, qn, qkv, 0, q0, k, 0.0f, 0.02f);
+      block(l.qkv_bias + qn, 1, kvn, qkv, 0, q + kv0, k, 0.0f, 0.02f);
+      block(l.qkv_bias + qn + kvn, 1, kvn, qkv, 0, q + kv + kv0, k, 0.0f, 0.02f);
+    }
+    block(l.o, H, qn, q, 0, q0, key(), 0.0f, 1.0f / std::sqrt(static_cast<float>(q)));
+    {  // gate and up rows of this rank, out of the fused full [2 * inter, hidden] tensor
+      const uint64_t k = key();
+      const float sc = 1.0f / std::sqrt(static_cast<float>(H));
+      block(l.gate_up, in, H, H, i0, 0, k, 0.0f, sc);
+      block(l.gate_up + in * H, in, H, H, I + i0, 0, k, 0.0f, sc);
+    }
+    block(l.down, H, in, I, 0, i0, key(), 0.0f, 1.0f / std::sqrt(static_cast<float>(I)));
+    block(l.input_norm, 1, H, H, 0, 0, key(), 1.0f, norm_scale);
+    block(l.post_norm, 1, H, H, 0, 0, key(), 1.0f, norm_scale);
+    if (l.q_norm != nullptr) block(l.q_norm, 1, D, D, 0, 0, key(), 1.0f, norm_scale);
+    if (l.k_norm != nullptr) block(l.k_norm, 1, D, D, 0, 0, key(), 1.0f, norm_scale);
   }
-  fill(embed_, static_cast<int64_t>(c.vocab_size) * H, 0.0f, 1.0f);
-  fill(final_norm_, H, 1.0f, 0.1f);
-  if (!c.tie_word_embeddings) fill(lm_head_, static_cast<int64_t>(c.vocab_size) * H, 0.0f, 1.0f / std::sqrt(float(H)));
+  block(embed_, p.vocab_rows, H, H, p.first_vocab, 0, key(), 0.0f, 1.0f);
+  block(final_norm_, 1, H, H, 0, 0, key(), 1.0f, norm_scale);
+  if (!f.tie_word_embeddings)
+    block(lm_head_, p.vocab_rows, H, H, p.first_vocab, 0, key(), 0.0f, 1.0f / std::sqrt(static_cast<float>(H)));
   CUDA_CHECK(cudaStreamSynchronize(stream));
 }
 
 void CudaWeights::load(const TensorSource& source, cudaStream_t stream) {
+  const ModelConfig& f = full_;
   const ModelConfig& c = config_;
-  const int64_t H = c.hidden_size, I = c.intermediate_size, D = c.head_dim, V = c.vocab_size;
-  // Copies tensor `name` (checked to be `shape`) to dst.
-  auto put = [&](const std::string& name, std::vector<int64_t> shape, __nv_bfloat16* dst) {
+  const int64_t H = f.hidden_size, I = f.intermediate_size, D = f.head_dim, V = f.vocab_size;
+  // Copies this rank's slice of tensor `name` (checked to be `full_shape`) to dst; returns its elements.
+  auto put = [&](const std::string& name, std::vector<int64_t> full_shape, __nv_bfloat16* dst) {
     const HostTensor t = source(name);
-    TS_CHECK(t.shape == shape, kInvalidArgument, "tensor {} has shape [{}], expected [{}]", name,
-             fmt::join(t.shape, ", "), fmt::join(shape, ", "));
-    size_t n = 1;
-    for (int64_t d : shape) n *= static_cast<size_t>(d);
-    const auto bits = to_bf16_bits(t, n);
+    TS_CHECK(t.shape == full_shape, kInvalidArgument, "tensor {} has shape [{}], expected [{}]", name,
+             fmt::join(t.shape, ", "), fmt::join(full_shape, ", "));
+    const int64_t rows = full_shape[0], cols = full_shape.size() > 1 ? full_shape[1] : 1;
+    const parallel::SlicedWeight w =
+        parallel::slice_weight(t.data, rows, cols, dtype_size(t.dtype), plan_.slice_for(name), name);
+    const size_t n = static_cast<size_t>(w.rows) * static_cast<size_t>(w.cols);
+    const auto bits = to_bf16_bits(HostTensor{t.dtype, {}, w.data}, n);
     CUDA_CHECK(cudaMemcpyAsync(dst, bits.data(), n * 2, cudaMemcpyHostToDevice, stream));
     CUDA_CHECK(cudaStreamSynchronize(stream));  // `bits` dies at return
+    return static_cast<int64_t>(n);
   };
   for (int32_t i = 0; i < c.num_hidden_layers; ++i) {
     const auto& l = layers_[i];
     const std::string p = fmt::format("model.layers.{}.", i);
-    put(p + "self_attn.q_proj.weight", {c.q_size(), H}, l.qkv);
-    put(p + "self_attn.k_proj.weight", {c.kv_size(), H}, l.qkv + static_cast<int64_t>(c.q_size()) * H);
-    put(p + "self_attn.v_proj.weight", {c.kv_size(), H}, l.qkv + static_cast<int64_t>(c.q_size() + c.kv_size()) * H);
+    int64_t at = put(p + "self_attn.q_proj.weight", {f.q_size(), H}, l.qkv);
+    at += put(p + "self_attn.k_proj.weight", {f.kv_size(), H}, l.qkv + at);
+    put(p + "self_attn.v_proj.weight", {f.kv_size(), H}, l.qkv + at);
     if (c.attention_bias) {
-      put(p + "self_attn.q_proj.bias", {c.q_size()}, l.qkv_bias);
-      put(p + "self_attn.k_proj.bias", {c.kv_size()}, l.qkv_bias + c.q_size());
-      put(p + "self_attn.v_proj.bias", {c.kv_size()}, l.qkv_bias + c.q_size() + c.kv_size());
+      int64_t b = put(p + "self_attn.q_proj.bias", {f.q_size()}, l.qkv_bias);
+      b += put(p + "self_attn.k_proj.bias", {f.kv_size()}, l.qkv_bias + b);
+      put(p + "self_attn.v_proj.bias", {f.kv_size()}, l.qkv_bias + b);
     }
-    put(p + "self_attn.o_proj.weight", {H, c.q_size()}, l.o);
+    put(p + "self_attn.o_proj.weight", {H, f.q_size()}, l.o);
     if (c.qk_norm) {
       put(p + "self_attn.q_norm.weight", {D}, l.q_norm);
       put(p + "self_attn.k_norm.weight", {D}, l.k_norm);
     }
-    put(p + "mlp.gate_proj.weight", {I, H}, l.gate_up);
-    put(p + "mlp.up_proj.weight", {I, H}, l.gate_up + I * H);
+    const int64_t gate = put(p + "mlp.gate_proj.weight", {I, H}, l.gate_up);
+    put(p + "mlp.up_proj.weight", {I, H}, l.gate_up + gate);
     put(p + "mlp.down_proj.weight", {H, I}, l.down);
     put(p + "input_layernorm.weight", {H}, l.input_norm);
     put(p + "post_attention_layernorm.weight", {H}, l.post_norm);

@@ -2,6 +2,10 @@
 // into one [q + 2kv, hidden] matrix per layer, gate/up fused into [2*inter, hidden]. One device
 // allocation holds them all. Filled either with random values generated on the GPU (--load-format
 // dummy) or from host tensors named as in a Hugging Face checkpoint (converted to bf16 on upload).
+// With a tensor-parallel ShardPlan (parallel/shard_spec.h) it holds only that rank's slice: load()
+// reads the slice of each full checkpoint tensor (parallel::slice_weight: row slices are views, only
+// a column slice's columns are gathered), and the dummy fill generates exactly the values the
+// whole-model fill would put at the slice's elements, so TP = N computes what TP = 1 does.
 // It must never read files itself: the safetensors loader hands it tensors.
 #pragma once
 
@@ -10,11 +14,13 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "common/dtype.h"
 #include "model/model_config.h"
+#include "parallel/shard_spec.h"
 
 namespace tessera {
 class Checkpoint;
@@ -49,7 +55,9 @@ struct CudaLayerWeights {
 
 class CudaWeights {
  public:
-  explicit CudaWeights(const ModelConfig& config);  // allocates (uninitialised)
+  // Allocates (uninitialised) the weights of `full`, or only `shard`'s slice of them; embed and
+  // lm_head then hold the rank's vocab_per_rank rows (padding rows zeroed).
+  explicit CudaWeights(const ModelConfig& full, const std::optional<parallel::ShardPlan>& shard = std::nullopt);
   ~CudaWeights();
   CudaWeights(const CudaWeights&) = delete;
   CudaWeights& operator=(const CudaWeights&) = delete;
@@ -62,9 +70,14 @@ class CudaWeights {
   const __nv_bfloat16* embed() const { return embed_; }
   const __nv_bfloat16* final_norm() const { return final_norm_; }
   const __nv_bfloat16* lm_head() const { return lm_head_; }
+  // The rank's slice ranges (the whole model at --tp 1); vocab rows of embed/lm_head held.
+  const parallel::ShardPlan& plan() const { return plan_; }
 
  private:
-  ModelConfig config_;
+  ModelConfig full_;
+  parallel::ShardPlan plan_;
+  ModelConfig config_;  // the rank's shape (== full_ without a shard)
+  bool sharded_ = false;
   void* base_ = nullptr;
   size_t bytes_ = 0;
   std::vector<CudaLayerWeights> layers_;

@@ -17,6 +17,11 @@ void add_parallel_options(CLI::App* app, ParallelOptions& o) {
                   "HOST:PORT where rank 0 listens for the other ranks (required across nodes)");
   app->add_option("--tp-secret-file", o.secret_file,
                   "File with the job's 32-hex-digit launch secret (or env TESSERA_TP_SECRET); required across nodes");
+  app->add_option("--tp-backend", o.backend,
+                  "Collectives: auto (nccl with --device cuda, ucx on cpu); naming nccl or ucx runs the "
+                  "tensor-parallel runtime even at --tp 1 (one-rank group)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "nccl", "ucx"}));
   app->add_option("--rendezvous-timeout", o.rendezvous_timeout_s, "Seconds to wait for every rank to join")
       ->capture_default_str()
       ->check(CLI::Range(1, 86400));

@@ -23,6 +23,9 @@ struct ParallelOptions {
   int rendezvous_timeout_s = 300;
   int collective_timeout_ms = 30000;   // longest wait for peers inside one collective
   int heartbeat_timeout_ms = 10000;    // a rank silent this long is declared lost
+  // Collectives: auto (NCCL on --device cuda, UCX host collectives on cpu; the TP runtime only when
+  // --tp > 1 or --nnodes > 1), or nccl / ucx: that backend, and the TP runtime even at --tp 1.
+  std::string backend = "auto";
 };
 
 inline constexpr int kDefaultRendezvousPort = 29500;

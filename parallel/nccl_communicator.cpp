@@ -8,11 +8,13 @@
 #include <thread>
 
 #include "common/error.h"
+#include "parallel/plan_seal.h"
 
 namespace tessera::parallel {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+constexpr uint8_t kNcclIdKind = 0x4E;  // 'N': never a plan message kind
 
 ncclDataType_t nccl_type(DType t) {
   switch (t) {
@@ -38,16 +40,21 @@ std::unique_ptr<NcclCommunicator> NcclCommunicator::create(RankGroup& group, int
   cudaError_t ce = cudaSetDevice(device);
   TS_CHECK(ce == cudaSuccess, kUnavailable, "cudaSetDevice({}) on rank {}: {}", device, group.rank(),
            cudaGetErrorString(ce));
+  // The unique id is sealed with the launch secret like the plans: a peer on the fabric without the
+  // secret cannot hand a rank another NCCL group to join.
   ncclUniqueId id{};
+  PlanSeal seal(group.secret());
   if (group.rank() == 0) {
     ncclResult_t r = ncclGetUniqueId(&id);
     TS_CHECK(r == ncclSuccess, kUnavailable, "ncclGetUniqueId: {}", ncclGetErrorString(r));
-    group.comm().send_message_to_all({reinterpret_cast<const uint8_t*>(&id), sizeof(id)});
+    group.comm().send_message_to_all(seal.seal(kNcclIdKind, {reinterpret_cast<const uint8_t*>(&id), sizeof(id)}));
   } else {
-    const auto bytes = group.comm().receive_message(0, sizeof(id), timeout);
-    TS_CHECK(bytes.size() == sizeof(id), kDataLoss, "NCCL unique id of {} bytes from rank 0, expected {}",
-             bytes.size(), sizeof(id));
-    std::memcpy(&id, bytes.data(), sizeof(id));
+    const auto bytes = group.comm().receive_message(0, sizeof(id) + PlanSeal::kOverhead, timeout);
+    const PlanSeal::Opened opened = seal.open(bytes);
+    TS_CHECK(opened.kind == kNcclIdKind && opened.body.size() == sizeof(id), kDataLoss,
+             "NCCL unique id message of kind {} and {} bytes from rank 0, expected kind {} and {} bytes", opened.kind,
+             opened.body.size(), kNcclIdKind, sizeof(id));
+    std::memcpy(&id, opened.body.data(), sizeof(id));
   }
   std::unique_ptr<NcclCommunicator> c(
       new NcclCommunicator(group.rank(), group.world_size(), stream, group.health_ptr(), timeout));

@@ -3,7 +3,8 @@
 // synchronize() waits for them, polling the stream, ncclCommGetAsyncError, the group's health and
 // a deadline. The communicator is created non-blocking, so no NCCL call can hang the process: on
 // any failure or timeout it is aborted (ncclCommAbort) and calls throw kUnavailable.
-// The NCCL unique id travels from rank 0 to every rank over the UCX message channel.
+// The NCCL unique id travels from rank 0 to every rank over the UCX message channel, sealed with the
+// launch secret (PlanSeal).
 // NCCL_NVLS_ENABLE is forced to 0 before NCCL initialises (NVLink SHARP multicast stays off).
 // Built only with the CUDA backend. It must never be used from two threads at once.
 #pragma once

@@ -70,6 +70,14 @@ ShardPlan make_shard_plan(const ModelConfig& c, ShardSpec spec) {
   return p;
 }
 
+ModelConfig shard_config(const ModelConfig& full, const ShardPlan& p) {
+  ModelConfig c = full;
+  c.num_attention_heads = p.num_heads;
+  c.num_key_value_heads = p.num_kv_heads;
+  c.intermediate_size = p.intermediate;
+  return c;
+}
+
 WeightSlice ShardPlan::slice_for(const std::string& name) const {
   const int64_t hd = head_dim;
   if (ends_with(name, "self_attn.q_proj.weight") || ends_with(name, "self_attn.q_proj.bias"))

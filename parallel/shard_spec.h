@@ -50,6 +50,10 @@ struct ShardPlan {
   WeightSlice slice_for(const std::string& tensor_name) const;
 };
 
+// The config a rank's runner uses: heads / KV heads / intermediate_size of this rank (the hidden
+// size and the vocabulary stay the full model's).
+ModelConfig shard_config(const ModelConfig& full, const ShardPlan& plan);
+
 // Throws kInvalidArgument naming the field, its value and tp when the model cannot be sharded.
 ShardPlan make_shard_plan(const ModelConfig& config, ShardSpec spec);
 

@@ -32,14 +32,6 @@ std::vector<float> take_rows(const std::vector<float>& v, const WeightSlice& s) 
 
 }  // namespace
 
-ModelConfig shard_config(const ModelConfig& full, const ShardPlan& p) {
-  ModelConfig c = full;
-  c.num_attention_heads = p.num_heads;
-  c.num_key_value_heads = p.num_kv_heads;
-  c.intermediate_size = p.intermediate;
-  return c;
-}
-
 ModelWeights shard_weights(const ModelWeights& full, const ShardPlan& p) {
   auto store = std::make_shared<ShardStorage>();
   store->full = full.storage;

@@ -13,9 +13,6 @@
 
 namespace tessera::parallel {
 
-// The config the rank's runner uses: heads / KV heads / intermediate_size of this rank.
-ModelConfig shard_config(const ModelConfig& full, const ShardPlan& plan);
-
 // This rank's slice of `full` (loaded with the full config; its storage is kept alive).
 ModelWeights shard_weights(const ModelWeights& full, const ShardPlan& plan);
 

@@ -48,20 +48,43 @@ void TpStepExecutor::fail(const std::string& reason, ErrorCode code) {
   throw Error(code, reason);
 }
 
-StepResult TpStepExecutor::execute(const StepPlan& plan) {
+void TpStepExecutor::check_healthy() {
   if (failed_ || group_.health().failed())
     fail(fmt::format("tensor-parallel group lost: {}", group_.health().failed() ? group_.health().reason()
                                                                                   : std::string("an earlier step failed")),
          ErrorCode::kUnavailable);
+}
+
+template <typename Fn>
+auto TpStepExecutor::guarded(Fn&& fn) -> decltype(fn()) {
   try {
-    group_.comm().send_message_to_all(frame_plan(*seal_, PlanKind::kPlan, &plan));
-    return local_->execute(plan);
+    return fn();
   } catch (const Error& e) {
     // A lost rank surfaces as kUnavailable; anything else still leaves the ranks out of step.
     const bool lost = e.code() == ErrorCode::kUnavailable || group_.health().failed();
     fail(lost ? std::string(e.what()) : fmt::format("rank 0's shard failed: {}", e.what()),
          lost ? ErrorCode::kUnavailable : e.code());
   }
+}
+
+StepResult TpStepExecutor::execute(const StepPlan& plan) {
+  check_healthy();
+  return guarded([&] {
+    group_.comm().send_message_to_all(frame_plan(*seal_, PlanKind::kPlan, &plan));
+    return local_->execute(plan);
+  });
+}
+
+void TpStepExecutor::begin_execute(const StepPlan& plan) {
+  check_healthy();
+  guarded([&] {
+    group_.comm().send_message_to_all(frame_plan(*seal_, PlanKind::kPlan, &plan));
+    local_->begin_execute(plan);
+  });
+}
+
+StepResult TpStepExecutor::end_execute() {
+  return guarded([&] { return local_->end_execute(); });
 }
 
 int run_worker_loop(RankGroup& group, StepExecutor& local_shard) {

@@ -28,10 +28,19 @@ class TpStepExecutor final : public StepExecutor {
   ~TpStepExecutor() override;  // healthy: sends Stop and leaves the group in order
 
   StepResult execute(const StepPlan& plan) override;
+  // Asynchronous halves when the local shard has them (a CUDA rank): begin sends the plan and
+  // enqueues rank 0's shard, end waits for it; a failure in either aborts the group as execute does.
+  void begin_execute(const StepPlan& plan) override;
+  StepResult end_execute() override;
+  bool executes_asynchronously() const override { return local_->executes_asynchronously(); }
   bool failed() const { return failed_; }
 
  private:
   [[noreturn]] void fail(const std::string& reason, ErrorCode code);
+  void check_healthy();
+  // Runs fn; any tessera::Error aborts the group (kUnavailable when a rank was lost).
+  template <typename Fn>
+  auto guarded(Fn&& fn) -> decltype(fn());
 
   RankGroup& group_;
   std::unique_ptr<StepExecutor> local_;

@@ -34,6 +34,12 @@ SlicedWeight slice_weight(const void* source, int64_t rows, int64_t cols, size_t
            slice_end());
   const auto* src = static_cast<const uint8_t*>(source);
   const size_t row_bytes = static_cast<size_t>(cols) * elem_bytes;
+  if (s.dim == 1 && s.begin == 0 && s.length == cols) {  // every column (--tp 1): the tensor itself
+    out.data = source;
+    out.rows = rows;
+    out.cols = cols;
+    return out;
+  }
   if (s.dim == 0) {
     out.data = src + static_cast<size_t>(s.begin) * row_bytes;
     out.rows = s.length;

@@ -1,6 +1,7 @@
 // Taking one rank's slice of a 2-D row-major weight (the HF [out, in] layout) as ShardPlan names
 // it. A row slice (column-parallel weights) is a zero-copy view into the memory-mapped file; a
-// column slice (row-parallel weights: o_proj, down_proj) is gathered into owned, contiguous memory,
+// column slice (row-parallel weights: o_proj, down_proj) is gathered into owned, contiguous memory
+// (a slice of every column, at --tp 1, is the tensor itself),
 // reading only those columns. Offsets and sizes are checked for overflow before any access.
 // It must never read outside the source tensor.
 #pragma once
@@ -16,7 +17,7 @@ struct SlicedWeight {
   const void* data = nullptr;       // into the source, or into `owned`
   int64_t rows = 0;
   int64_t cols = 0;
-  std::vector<uint8_t> owned;       // non-empty for column slices
+  std::vector<uint8_t> owned;       // non-empty for column slices of fewer than all columns
 
   SlicedWeight() = default;
   SlicedWeight(SlicedWeight&& o) noexcept { *this = std::move(o); }

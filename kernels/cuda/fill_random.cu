@@ -5,15 +5,28 @@
 namespace tessera::cuda {
 namespace {
 
+__device__ __nv_bfloat16 random_value(int64_t i, uint64_t seed, float offset, float scale) {
+  uint64_t z = seed + static_cast<uint64_t>(i) * 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  const float u = static_cast<float>(z >> 40) * (2.0f / 16777216.0f) - 1.0f;
+  return __float2bfloat16_rn(offset + scale * u);
+}
+
 __global__ void fill_kernel(__nv_bfloat16* x, int64_t n, uint64_t seed, float offset, float scale) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+    x[i] = random_value(i, seed, offset, scale);
+}
+
+__global__ void fill_block_kernel(__nv_bfloat16* x, int64_t rows, int64_t cols, int64_t full_cols, int64_t row0,
+                                  int64_t col0, uint64_t seed, float offset, float scale) {
+  const int64_t n = rows * cols;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    uint64_t z = seed + static_cast<uint64_t>(i) * 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    const float u = static_cast<float>(z >> 40) * (2.0f / 16777216.0f) - 1.0f;
-    x[i] = __float2bfloat16_rn(offset + scale * u);
+    const int64_t r = i / cols, c = i % cols;
+    x[i] = random_value((row0 + r) * full_cols + col0 + c, seed, offset, scale);
   }
 }
 
@@ -22,6 +35,13 @@ __global__ void fill_kernel(__nv_bfloat16* x, int64_t n, uint64_t seed, float of
 void fill_random_bf16(__nv_bfloat16* x, int64_t n, uint64_t seed, float offset, float scale, cudaStream_t stream) {
   if (n == 0) return;
   fill_kernel<<<132 * 8, 256, 0, stream>>>(x, n, seed, offset, scale);
+  CUDA_CHECK_LAUNCH();
+}
+
+void fill_random_bf16_block(__nv_bfloat16* x, int64_t rows, int64_t cols, int64_t full_cols, int64_t row0,
+                            int64_t col0, uint64_t seed, float offset, float scale, cudaStream_t stream) {
+  if (rows == 0 || cols == 0) return;
+  fill_block_kernel<<<132 * 8, 256, 0, stream>>>(x, rows, cols, full_cols, row0, col0, seed, offset, scale);
   CUDA_CHECK_LAUNCH();
 }
 

@@ -1,4 +1,4 @@
-// `tessera serve --tp N`'s runtime end to end on the CPU backend: TpCpuServing spawns real
+// `tessera serve --tp N`'s runtime end to end on the CPU backend: TpServing spawns real
 // `tessera worker` processes, shards the built-in default model (Qwen3 shape, 4 heads / 2 KV
 // heads: TP = 4 replicates KV heads), and the real Engine generates through the TP executor the
 // same greedy tokens as one process. Killing a worker with SIGKILL mid-stream ends the in-flight
@@ -12,7 +12,7 @@
 #include "model/checkpoint.h"
 #include "model/cpu_model_runner.h"
 #include "model/default_model.h"
-#include "parallel/tp_cpu_serving.h"
+#include "parallel/tp_serving.h"
 #include "tests/parallel/forked_ranks.h"
 #include "tokenizer/tokenizer.h"
 
@@ -73,10 +73,10 @@ std::unique_ptr<Engine> tp_engine(int tp, std::shared_ptr<const Tokenizer> tok, 
   p.rendezvous_timeout_s = 60;
   p.heartbeat_timeout_ms = 3000;
   p.collective_timeout_ms = 8000;
-  auto serving = TpCpuServing::start(p, model_options(), real_env, TESSERA_BINARY);
+  auto serving = TpServing::start(p, model_options(), real_env, TESSERA_BINARY);
   if (children) *children = serving->child_pids();
   const ModelConfig c = ModelConfig::from_directory(model_options().model_dir);
-  auto engine = std::make_unique<Engine>(engine_config(c), TpCpuServing::into_executor(std::move(serving), {}), tok,
+  auto engine = std::make_unique<Engine>(engine_config(c), TpServing::into_executor(std::move(serving), {}), tok,
                                          metrics);
   engine->start();
   return engine;

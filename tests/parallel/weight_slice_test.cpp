@@ -27,6 +27,11 @@ TEST(WeightSlice, RowSliceIsAViewAndColumnSliceACopy) {
   EXPECT_EQ(static_cast<const uint16_t*>(moved.data)[5], 13);
   auto whole = slice_weight(w.data(), 6, 8, 2, {-1, 0, 0}, "norm");
   EXPECT_EQ(whole.data, w.data());
+  auto all_columns = slice_weight(w.data(), 6, 8, 2, {1, 0, 8}, "o_proj at --tp 1");
+  EXPECT_EQ(all_columns.data, w.data());
+  EXPECT_EQ(all_columns.rows, 6);
+  EXPECT_EQ(all_columns.cols, 8);
+  EXPECT_TRUE(all_columns.owned.empty()) << "a slice of every column is the tensor itself, not a copy";
 }
 
 TEST(WeightSlice, OutOfRangeSlicesAreRefused) {
