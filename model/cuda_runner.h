@@ -1,5 +1,6 @@
 // CudaRunner: the StepExecutor that runs StepPlans on one GPU. bf16 weights and activations, fp32
-// accumulation and residual stream, a paged bf16 KV cache sized from free device memory, cuBLASLt
+// accumulation and residual stream, a paged bf16 KV cache sized from free device memory (or, with
+// dtype kF32, all of these in fp32: the exact mode that matches the CPU engine), cuBLASLt
 // projections, fused kernels, GPU sampling, a dedicated stream, and CUDA graphs for decode-only
 // steps (one per batch-size bucket, captured on first use). Per-sequence state (tokens, block table,
 // penalty counts) lives here keyed by SeqId, as step_plan.h prescribes.
@@ -33,6 +34,7 @@ struct CudaRunnerOptions {
   int32_t max_logit_rows = 0;            // rows whose logits one step may return; 0: max_num_seqs
   bool cuda_graphs = true;
   int64_t max_kv_blocks = 0;             // 0: as many as memory allows
+  DType dtype = DType::kBF16;            // element type of weights, activations and KV cache: kBF16 or kF32
 };
 
 class CudaRunner : public StepExecutor {
@@ -56,6 +58,7 @@ class CudaRunner : public StepExecutor {
   int32_t block_size() const { return options_.block_size; }
   size_t weight_bytes() const { return weights_->bytes(); }
   const ModelConfig& config() const { return config_; }
+  DType dtype() const { return options_.dtype; }
   cudaStream_t stream() const { return stream_; }
   int32_t sm_count() const { return sm_count_; }
 
@@ -73,6 +76,9 @@ class CudaRunner : public StepExecutor {
   StepResult run(const StepPlan& plan, std::vector<float>* logits);
   void forward(int32_t rows, int32_t num_tiles, int32_t max_q_len, int32_t splits, int32_t logit_rows,
                int32_t sample_rows);
+  template <typename T>  // __nv_bfloat16 or float: options_.dtype
+  void forward_as(int32_t rows, int32_t num_tiles, int32_t max_q_len, int32_t splits, int32_t logit_rows,
+                  int32_t sample_rows);
   void allocate_activations();
   void warm_up();
 

@@ -27,17 +27,17 @@ struct CudaRunner::Buffers {
   int32_t* block_tables = nullptr;
   SampleRow* sample_rows = nullptr;
   SampleEntry* entries = nullptr;
-  // Activations.
+  // Activations; void* ones hold elements of the runner's dtype (bf16, or fp32 in the exact mode).
   float* residual = nullptr;
-  bf16_t* hidden = nullptr;
-  bf16_t* qkv = nullptr;
-  bf16_t* attn = nullptr;
-  bf16_t* gate_up = nullptr;
-  bf16_t* act = nullptr;
-  bf16_t* proj = nullptr;
+  void* hidden = nullptr;
+  void* qkv = nullptr;
+  void* attn = nullptr;
+  void* gate_up = nullptr;
+  void* act = nullptr;
+  void* proj = nullptr;
   float* o_part = nullptr;
   float* ml_part = nullptr;
-  bf16_t* gathered = nullptr;
+  void* gathered = nullptr;
   float* logits = nullptr;
   int32_t* out_token = nullptr;
   float* out_logprob = nullptr;
@@ -45,7 +45,7 @@ struct CudaRunner::Buffers {
   float* out_top_logprobs = nullptr;
   float* inv_freq = nullptr;
   void* gemm_workspace = nullptr;
-  bf16_t* kv = nullptr;  // [layers][2][blocks * block_size][hkv][head_dim]
+  void* kv = nullptr;  // [layers][2][blocks * block_size][hkv][head_dim], the runner's dtype
   // Pinned host staging.
   std::vector<int32_t> h_ids, h_positions, h_logit_rows, h_block_tables;
   std::vector<int64_t> h_slots;

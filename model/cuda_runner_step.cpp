@@ -118,7 +118,8 @@ StepResult CudaRunner::run(const StepPlan& plan, std::vector<float>* logits) {
   }
 
   // Lay out the step's inputs.
-  const int32_t tile_tokens = attention_tile_tokens(c.num_attention_heads, c.num_key_value_heads, c.head_dim);
+  const int32_t tile_tokens = attention_tile_tokens(c.num_attention_heads, c.num_key_value_heads, c.head_dim,
+                                                    options_.dtype == DType::kF32);
   int32_t bucket = 0;
   if (decode_only && options_.cuda_graphs) {
     for (int32_t bk : kBuckets)

@@ -1,4 +1,5 @@
-// CudaWeights: carving one allocation, random fill, and upload of named host tensors with shape checks.
+// CudaWeights: carving one allocation, random fill, and upload of named host tensors with shape checks,
+// in bf16 or fp32.
 #include "model/cuda_weights.h"
 
 #include <fmt/format.h>
@@ -15,6 +16,25 @@ namespace tessera::cuda {
 namespace {
 
 size_t align_up(size_t n) { return (n + 255) / 256 * 256; }
+
+// Converts n elements of a host tensor to fp32 (exact for every stored dtype).
+std::vector<float> to_f32(const HostTensor& t, size_t n) {
+  std::vector<float> out(n);
+  switch (t.dtype) {
+    case DType::kF32: std::memcpy(out.data(), t.data, n * 4); break;
+    case DType::kBF16: {
+      const bf16* b = static_cast<const bf16*>(t.data);
+      for (size_t i = 0; i < n; ++i) out[i] = bf16_to_f32(b[i]);
+      break;
+    }
+    case DType::kF16: {
+      const f16* h = static_cast<const f16*>(t.data);
+      for (size_t i = 0; i < n; ++i) out[i] = f16_to_f32(h[i]);
+      break;
+    }
+  }
+  return out;
+}
 
 // Converts n elements of a host tensor to bf16 bits.
 std::vector<uint16_t> to_bf16_bits(const HostTensor& t, size_t n) {
@@ -37,6 +57,12 @@ std::vector<uint16_t> to_bf16_bits(const HostTensor& t, size_t n) {
 
 }  // namespace
 
+DType cuda_compute_dtype(const std::string& flag) {
+  if (flag == "auto" || flag == "bfloat16" || flag == "bf16") return DType::kBF16;
+  if (flag == "float32" || flag == "fp32" || flag == "float") return DType::kF32;
+  TS_THROW(kInvalidArgument, "--dtype must be auto, bfloat16 or float32 for the CUDA backend, got '{}'", flag);
+}
+
 TensorSource checkpoint_tensor_source(std::shared_ptr<const Checkpoint> checkpoint) {
   return [checkpoint](const std::string& name) {
     const TensorView& v = checkpoint->tensor(name);
@@ -45,10 +71,13 @@ TensorSource checkpoint_tensor_source(std::shared_ptr<const Checkpoint> checkpoi
   };
 }
 
-CudaWeights::CudaWeights(const ModelConfig& c) : config_(c) {
+CudaWeights::CudaWeights(const ModelConfig& c, DType dtype) : config_(c), dtype_(dtype) {
+  TS_CHECK(dtype == DType::kBF16 || dtype == DType::kF32, kUnimplemented,
+           "the CUDA backend computes in bf16 or fp32, not {}", dtype_name(dtype));
+  const size_t elem = dtype_size(dtype);
   const size_t H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size, D = c.head_dim;
   const size_t qkv = static_cast<size_t>(c.q_size() + 2 * c.kv_size());
-  std::vector<std::pair<__nv_bfloat16**, size_t>> plan;
+  std::vector<std::pair<void**, size_t>> plan;
   layers_.resize(c.num_hidden_layers);
   for (auto& l : layers_) {
     plan.push_back({&l.qkv, qkv * H});
@@ -66,12 +95,12 @@ CudaWeights::CudaWeights(const ModelConfig& c) : config_(c) {
   plan.push_back({&embed_, V * H});
   plan.push_back({&final_norm_, H});
   if (!c.tie_word_embeddings) plan.push_back({&lm_head_, V * H});
-  for (const auto& [ptr, n] : plan) bytes_ += align_up(n * 2);
+  for (const auto& [ptr, n] : plan) bytes_ += align_up(n * elem);
   CUDA_CHECK(cudaMalloc(&base_, bytes_));
   size_t off = 0;
   for (const auto& [ptr, n] : plan) {
-    *ptr = reinterpret_cast<__nv_bfloat16*>(static_cast<char*>(base_) + off);
-    off += align_up(n * 2);
+    *ptr = static_cast<char*>(base_) + off;
+    off += align_up(n * elem);
   }
   if (c.tie_word_embeddings) lm_head_ = embed_;
 }
@@ -83,8 +112,14 @@ void CudaWeights::fill_dummy(uint64_t seed, cudaStream_t stream) {
   const int64_t H = c.hidden_size, I = c.intermediate_size, D = c.head_dim;
   const int64_t qkv = c.q_size() + 2 * c.kv_size();
   uint64_t s = seed * 0x100000001B3ull + 1;
-  auto fill = [&](__nv_bfloat16* p, int64_t n, float offset, float scale) {
-    if (p != nullptr) fill_random_bf16(p, n, s++ * 0x9E3779B97F4A7C15ull, offset, scale, stream);
+  auto fill = [&](void* p, int64_t n, float offset, float scale) {
+    if (p == nullptr) return;
+    const uint64_t key = s++ * 0x9E3779B97F4A7C15ull;
+    if (dtype_ == DType::kF32) {
+      fill_random_f32(static_cast<float*>(p), n, key, offset, scale, stream);
+    } else {
+      fill_random_bf16(static_cast<__nv_bfloat16*>(p), n, key, offset, scale, stream);
+    }
   };
   for (const auto& l : layers_) {
     fill(l.qkv, qkv * H, 0.0f, 1.0f / std::sqrt(static_cast<float>(H)));
@@ -106,42 +141,50 @@ void CudaWeights::fill_dummy(uint64_t seed, cudaStream_t stream) {
 void CudaWeights::load(const TensorSource& source, cudaStream_t stream) {
   const ModelConfig& c = config_;
   const int64_t H = c.hidden_size, I = c.intermediate_size, D = c.head_dim, V = c.vocab_size;
-  // Copies tensor `name` (checked to be `shape`) to dst.
-  auto put = [&](const std::string& name, std::vector<int64_t> shape, __nv_bfloat16* dst) {
+  const size_t elem = dtype_size(dtype_);
+  // Copies tensor `name` (checked to be `shape`) to element `offset` of dst, converted to dtype_.
+  auto put = [&](const std::string& name, std::vector<int64_t> shape, void* dst_base, int64_t offset) {
+    void* dst = static_cast<char*>(dst_base) + offset * static_cast<int64_t>(elem);
     const HostTensor t = source(name);
     TS_CHECK(t.shape == shape, kInvalidArgument, "tensor {} has shape [{}], expected [{}]", name,
              fmt::join(t.shape, ", "), fmt::join(shape, ", "));
     size_t n = 1;
     for (int64_t d : shape) n *= static_cast<size_t>(d);
-    const auto bits = to_bf16_bits(t, n);
-    CUDA_CHECK(cudaMemcpyAsync(dst, bits.data(), n * 2, cudaMemcpyHostToDevice, stream));
-    CUDA_CHECK(cudaStreamSynchronize(stream));  // `bits` dies at return
+    if (dtype_ == DType::kF32) {
+      const auto values = to_f32(t, n);
+      CUDA_CHECK(cudaMemcpyAsync(dst, values.data(), n * 4, cudaMemcpyHostToDevice, stream));
+      CUDA_CHECK(cudaStreamSynchronize(stream));  // `values` dies at return
+    } else {
+      const auto bits = to_bf16_bits(t, n);
+      CUDA_CHECK(cudaMemcpyAsync(dst, bits.data(), n * 2, cudaMemcpyHostToDevice, stream));
+      CUDA_CHECK(cudaStreamSynchronize(stream));  // `bits` dies at return
+    }
   };
   for (int32_t i = 0; i < c.num_hidden_layers; ++i) {
     const auto& l = layers_[i];
     const std::string p = fmt::format("model.layers.{}.", i);
-    put(p + "self_attn.q_proj.weight", {c.q_size(), H}, l.qkv);
-    put(p + "self_attn.k_proj.weight", {c.kv_size(), H}, l.qkv + static_cast<int64_t>(c.q_size()) * H);
-    put(p + "self_attn.v_proj.weight", {c.kv_size(), H}, l.qkv + static_cast<int64_t>(c.q_size() + c.kv_size()) * H);
+    put(p + "self_attn.q_proj.weight", {c.q_size(), H}, l.qkv, 0);
+    put(p + "self_attn.k_proj.weight", {c.kv_size(), H}, l.qkv, static_cast<int64_t>(c.q_size()) * H);
+    put(p + "self_attn.v_proj.weight", {c.kv_size(), H}, l.qkv, static_cast<int64_t>(c.q_size() + c.kv_size()) * H);
     if (c.attention_bias) {
-      put(p + "self_attn.q_proj.bias", {c.q_size()}, l.qkv_bias);
-      put(p + "self_attn.k_proj.bias", {c.kv_size()}, l.qkv_bias + c.q_size());
-      put(p + "self_attn.v_proj.bias", {c.kv_size()}, l.qkv_bias + c.q_size() + c.kv_size());
+      put(p + "self_attn.q_proj.bias", {c.q_size()}, l.qkv_bias, 0);
+      put(p + "self_attn.k_proj.bias", {c.kv_size()}, l.qkv_bias, c.q_size());
+      put(p + "self_attn.v_proj.bias", {c.kv_size()}, l.qkv_bias, c.q_size() + c.kv_size());
     }
-    put(p + "self_attn.o_proj.weight", {H, c.q_size()}, l.o);
+    put(p + "self_attn.o_proj.weight", {H, c.q_size()}, l.o, 0);
     if (c.qk_norm) {
-      put(p + "self_attn.q_norm.weight", {D}, l.q_norm);
-      put(p + "self_attn.k_norm.weight", {D}, l.k_norm);
+      put(p + "self_attn.q_norm.weight", {D}, l.q_norm, 0);
+      put(p + "self_attn.k_norm.weight", {D}, l.k_norm, 0);
     }
-    put(p + "mlp.gate_proj.weight", {I, H}, l.gate_up);
-    put(p + "mlp.up_proj.weight", {I, H}, l.gate_up + I * H);
-    put(p + "mlp.down_proj.weight", {H, I}, l.down);
-    put(p + "input_layernorm.weight", {H}, l.input_norm);
-    put(p + "post_attention_layernorm.weight", {H}, l.post_norm);
+    put(p + "mlp.gate_proj.weight", {I, H}, l.gate_up, 0);
+    put(p + "mlp.up_proj.weight", {I, H}, l.gate_up, I * H);
+    put(p + "mlp.down_proj.weight", {H, I}, l.down, 0);
+    put(p + "input_layernorm.weight", {H}, l.input_norm, 0);
+    put(p + "post_attention_layernorm.weight", {H}, l.post_norm, 0);
   }
-  put("model.embed_tokens.weight", {V, H}, embed_);
-  put("model.norm.weight", {H}, final_norm_);
-  if (!c.tie_word_embeddings) put("lm_head.weight", {V, H}, lm_head_);
+  put("model.embed_tokens.weight", {V, H}, embed_, 0);
+  put("model.norm.weight", {H}, final_norm_, 0);
+  if (!c.tie_word_embeddings) put("lm_head.weight", {V, H}, lm_head_, 0);
 }
 
 }  // namespace tessera::cuda

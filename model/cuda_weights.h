@@ -1,7 +1,8 @@
-// The model's weights on the GPU in bf16, in the layout the CUDA runner computes with: q/k/v fused
-// into one [q + 2kv, hidden] matrix per layer, gate/up fused into [2*inter, hidden]. One device
-// allocation holds them all. Filled either with random values generated on the GPU (--load-format
-// dummy) or from host tensors named as in a Hugging Face checkpoint (converted to bf16 on upload).
+// The model's weights on the GPU in bf16 (serving) or fp32 (the exact mode, --dtype float32), in the
+// layout the CUDA runner computes with: q/k/v fused into one [q + 2kv, hidden] matrix per layer,
+// gate/up fused into [2*inter, hidden]. One device allocation holds them all. Filled either with
+// random values generated on the GPU (--load-format dummy) or from host tensors named as in a Hugging
+// Face checkpoint (converted to the element type on upload).
 // It must never read files itself: the safetensors loader hands it tensors.
 #pragma once
 
@@ -35,21 +36,28 @@ using TensorSource = std::function<HostTensor(const std::string& name)>;
 // Tensors of a memory-mapped checkpoint (kept alive by the source).
 TensorSource checkpoint_tensor_source(std::shared_ptr<const Checkpoint> checkpoint);
 
+// The element type the CUDA runner computes in: kBF16 (serving) or kF32 (exact). From --dtype:
+// "auto" (bf16 whatever the checkpoint stores, as vLLM does on GPUs), "bfloat16"/"bf16",
+// "float32"/"fp32"; anything else (float16 included) is refused by name.
+DType cuda_compute_dtype(const std::string& flag);
+
+// Pointers into CudaWeights' allocation; elements are CudaWeights::dtype() (bf16 or fp32).
 struct CudaLayerWeights {
-  __nv_bfloat16* qkv = nullptr;       // [q + 2kv, hidden]
-  __nv_bfloat16* qkv_bias = nullptr;  // [q + 2kv] (attention_bias) or null
-  __nv_bfloat16* o = nullptr;         // [hidden, q]
-  __nv_bfloat16* gate_up = nullptr;   // [2 * inter, hidden]
-  __nv_bfloat16* down = nullptr;      // [hidden, inter]
-  __nv_bfloat16* input_norm = nullptr;
-  __nv_bfloat16* post_norm = nullptr;
-  __nv_bfloat16* q_norm = nullptr;    // [head_dim] (qk_norm) or null
-  __nv_bfloat16* k_norm = nullptr;
+  void* qkv = nullptr;       // [q + 2kv, hidden]
+  void* qkv_bias = nullptr;  // [q + 2kv] (attention_bias) or null
+  void* o = nullptr;         // [hidden, q]
+  void* gate_up = nullptr;   // [2 * inter, hidden]
+  void* down = nullptr;      // [hidden, inter]
+  void* input_norm = nullptr;
+  void* post_norm = nullptr;
+  void* q_norm = nullptr;    // [head_dim] (qk_norm) or null
+  void* k_norm = nullptr;
 };
 
 class CudaWeights {
  public:
-  explicit CudaWeights(const ModelConfig& config);  // allocates (uninitialised)
+  // Allocates (uninitialised) weights of element type dtype (kBF16 or kF32).
+  CudaWeights(const ModelConfig& config, DType dtype);
   ~CudaWeights();
   CudaWeights(const CudaWeights&) = delete;
   CudaWeights& operator=(const CudaWeights&) = delete;
@@ -58,19 +66,21 @@ class CudaWeights {
   void load(const TensorSource& source, cudaStream_t stream);
 
   size_t bytes() const { return bytes_; }
+  DType dtype() const { return dtype_; }
   const std::vector<CudaLayerWeights>& layers() const { return layers_; }
-  const __nv_bfloat16* embed() const { return embed_; }
-  const __nv_bfloat16* final_norm() const { return final_norm_; }
-  const __nv_bfloat16* lm_head() const { return lm_head_; }
+  const void* embed() const { return embed_; }
+  const void* final_norm() const { return final_norm_; }
+  const void* lm_head() const { return lm_head_; }
 
  private:
   ModelConfig config_;
+  DType dtype_;
   void* base_ = nullptr;
   size_t bytes_ = 0;
   std::vector<CudaLayerWeights> layers_;
-  __nv_bfloat16* embed_ = nullptr;
-  __nv_bfloat16* final_norm_ = nullptr;
-  __nv_bfloat16* lm_head_ = nullptr;  // == embed_ when tied
+  void* embed_ = nullptr;
+  void* final_norm_ = nullptr;
+  void* lm_head_ = nullptr;  // == embed_ when tied
 };
 
 }  // namespace tessera::cuda

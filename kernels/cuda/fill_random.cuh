@@ -1,4 +1,4 @@
-// Random bf16 fill on the GPU for --load-format dummy: x[i] = offset + scale * u, u uniform in
+// Random bf16 / fp32 fill on the GPU for --load-format dummy: x[i] = offset + scale * u, u uniform in
 // [-1, 1) from a hash of (seed, i): deterministic, never all zeros, generated where it is used.
 // Never allocates.
 #pragma once
@@ -11,5 +11,7 @@
 namespace tessera::cuda {
 
 void fill_random_bf16(__nv_bfloat16* x, int64_t n, uint64_t seed, float offset, float scale, cudaStream_t stream);
+// The same values before rounding to bf16.
+void fill_random_f32(float* x, int64_t n, uint64_t seed, float offset, float scale, cudaStream_t stream);
 
 }  // namespace tessera::cuda

@@ -2,6 +2,8 @@
 // fp32 accumulation, bf16 or fp32 output. Up to 8 rows go to the streaming gemv kernel; above, the algorithm for each (m, n, k, out type) is chosen once
 // by cuBLASLt's heuristic plus timing of its candidates, then cached. Owns only the cuBLASLt handle
 // and the cache; the workspace is the caller's. Not thread-safe (one per runner stream).
+// The exact (fp32) mode's projections take run_f32: fp32 in and out, CUBLAS_COMPUTE_32F (never TF32),
+// always cuBLASLt.
 #pragma once
 
 #include <cublasLt.h>
@@ -30,6 +32,8 @@ class Gemm {
   void set_allow_gemv(bool allow) { allow_gemv_ = allow; }
   // Chooses and caches the algorithm for a shape (runs timing launches on scratch buffers).
   void warm(int32_t m, int32_t n, int32_t k, bool out_f32, const void* x, const void* w, void* y, cudaStream_t stream);
+  // fp32 x, w and y; the algorithm is chosen (timed) on first use of a shape, like run's.
+  void run_f32(const float* x, const float* w, float* y, int32_t m, int32_t n, int32_t k, cudaStream_t stream);
 
  private:
   struct Plan {
@@ -43,11 +47,17 @@ class Gemm {
   Plan& plan_for(int32_t m, int32_t n, int32_t k, bool out_f32, const void* x, const void* w, void* y,
                  cudaStream_t stream);
 
+  Plan& plan_f32_for(int32_t m, int32_t n, int32_t k, const float* x, const float* w, float* y, cudaStream_t stream);
+  // Times the heuristic's candidates for p's descriptors and keeps the fastest in p.algo / p.ms.
+  void choose_algo(Plan& p, const void* x, const void* w, void* y, int32_t m, int32_t n, int32_t k,
+                   cudaStream_t stream);
+
   cublasLtHandle_t handle_ = nullptr;
   void* workspace_;
   size_t workspace_bytes_;
   bool allow_gemv_ = true;
   std::map<Key, Plan> plans_;
+  std::map<std::tuple<int32_t, int32_t, int32_t>, Plan> plans_f32_;
 };
 
 }  // namespace tessera::cuda

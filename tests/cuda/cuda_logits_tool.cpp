@@ -5,6 +5,7 @@
 //      written as float32 [n, vocab] to --logits;
 //   2. greedy generation of --gen tokens twice with CUDA graphs and once without; prints one JSON
 //      object with the tokens and whether the runs were bitwise identical.
+// --dtype auto|bfloat16|float32 picks the runner's element type (float32: the exact mode).
 // A test tool: it must never be shipped in the server.
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -108,10 +109,12 @@ int main(int argc, char** argv) {
   CLI::App app{"Teacher-forced logits and greedy determinism of the CUDA runner on a HF checkpoint"};
   std::string model, tokens_path, logits_path;
   int32_t gen = 64;
+  std::string dtype = "auto";
   app.add_option("--model", model, "Hugging Face model directory")->required();
   app.add_option("--tokens", tokens_path, "JSON array of token ids")->required();
   app.add_option("--logits", logits_path, "output: float32 [n, vocab]")->required();
   app.add_option("--gen", gen, "greedy tokens to generate for the determinism check");
+  app.add_option("--dtype", dtype, "auto (bfloat16), bfloat16 or float32 (the exact mode)");
   CLI11_PARSE(app, argc, argv);
   try {
     std::ifstream tf(tokens_path);
@@ -120,6 +123,7 @@ int main(int argc, char** argv) {
     const ModelConfig config = ModelConfig::from_directory(model);
     const auto ckpt = Checkpoint::open(model);
     cuda::CudaRunnerOptions o;
+    o.dtype = cuda::cuda_compute_dtype(dtype);
     o.max_num_tokens = static_cast<int32_t>(tokens.size()) + 16;
     o.max_num_seqs = 8;
     o.max_logit_rows = o.max_num_tokens;
@@ -128,6 +132,7 @@ int main(int argc, char** argv) {
     o.max_kv_blocks = 4096;
     const int32_t n = static_cast<int32_t>(tokens.size());
     nlohmann::json out;
+    out["dtype"] = o.dtype == DType::kF32 ? "float32" : "bfloat16";
     {
       cuda::CudaRunner r(config, o);
       r.load_weights(source_of(*ckpt));
