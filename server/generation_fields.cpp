@@ -7,7 +7,7 @@
 
 #include "server/api_error.h"
 #include "server/json_fields.h"
-#include "server/utf8.h"
+#include "common/utf8.h"
 
 namespace tessera::server {
 

@@ -5,7 +5,7 @@
 #include <limits>
 
 #include "server/api_error.h"
-#include "server/utf8.h"
+#include "common/utf8.h"
 
 namespace tessera::server {
 

@@ -5,7 +5,7 @@
 
 #include "common/error.h"
 #include "tokenizer/unicode_props.h"
-#include "tokenizer/utf8.h"
+#include "common/utf8.h"
 
 namespace tessera::tok {
 

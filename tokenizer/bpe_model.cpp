@@ -8,7 +8,7 @@
 #include <queue>
 
 #include "common/error.h"
-#include "tokenizer/utf8.h"
+#include "common/utf8.h"
 
 namespace tessera::tok {
 

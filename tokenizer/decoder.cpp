@@ -6,7 +6,7 @@
 #include "common/error.h"
 #include "tokenizer/byte_level_alphabet.h"
 #include "tokenizer/text_pattern.h"
-#include "tokenizer/utf8.h"
+#include "common/utf8.h"
 
 namespace tessera::tok {
 

@@ -4,7 +4,7 @@
 
 #include "common/error.h"
 #include "tokenizer/tokenizer.h"
-#include "tokenizer/utf8.h"
+#include "common/utf8.h"
 
 namespace tessera {
 
@@ -29,7 +29,7 @@ std::string IncrementalDecoder::push(TokenId id) {
   std::string prefix_text = tokenizer_->decode(all.subspan(prefix_offset_, read_offset_ - prefix_offset_), skip_special_);
   std::string new_text = tokenizer_->decode(all.subspan(prefix_offset_), skip_special_);
   if (new_text.size() <= prefix_text.size() || new_text.compare(0, prefix_text.size(), prefix_text) != 0) return {};
-  if (std::string_view(new_text).ends_with(tok::kReplacementChar)) return {};
+  if (std::string_view(new_text).ends_with(kReplacementChar)) return {};
   prefix_offset_ = read_offset_;
   read_offset_ = ids_.size();
   return new_text.substr(prefix_text.size());

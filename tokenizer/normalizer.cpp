@@ -10,7 +10,7 @@
 #include "common/error.h"
 #include "tokenizer/text_pattern.h"
 #include "tokenizer/unicode_props.h"
-#include "tokenizer/utf8.h"
+#include "common/utf8.h"
 
 namespace tessera::tok {
 

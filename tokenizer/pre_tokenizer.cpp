@@ -8,7 +8,7 @@
 #include "tokenizer/split_behavior.h"
 #include "tokenizer/text_pattern.h"
 #include "tokenizer/unicode_props.h"
-#include "tokenizer/utf8.h"
+#include "common/utf8.h"
 
 namespace tessera::tok {
 

@@ -7,7 +7,7 @@
 
 #include "common/error.h"
 #include "tokenizer/unicode_class_patch.h"
-#include "tokenizer/utf8.h"
+#include "common/utf8.h"
 
 namespace tessera::tok {
 

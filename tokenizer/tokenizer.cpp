@@ -5,7 +5,7 @@
 
 #include "common/error.h"
 #include "tokenizer/tokenizer_impl.h"
-#include "tokenizer/utf8.h"
+#include "common/utf8.h"
 
 namespace tessera {
 
@@ -17,7 +17,7 @@ Tokenizer::Tokenizer(std::unique_ptr<TokenizerImpl> impl) : impl_(std::move(impl
 Tokenizer::~Tokenizer() = default;
 
 std::vector<TokenId> Tokenizer::encode(std::string_view text, bool add_special_tokens) const {
-  if (auto bad = tok::find_invalid_utf8(text)) {
+  if (auto bad = find_invalid_utf8(text)) {
     TS_THROW(kInvalidArgument, "text to encode is not valid UTF-8: ill-formed byte 0x{:02X} at byte offset {}",
              static_cast<unsigned char>(text[*bad]), *bad);
   }

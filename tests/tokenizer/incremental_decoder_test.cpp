@@ -7,7 +7,7 @@
 #include <random>
 
 #include "tests/tokenizer/real_tokenizers.h"
-#include "tokenizer/utf8.h"
+#include "common/utf8.h"
 
 namespace tessera {
 namespace {
@@ -19,7 +19,7 @@ std::string stream(const std::shared_ptr<const Tokenizer>& tok, const Ids& ids, 
   std::string all;
   for (TokenId id : ids) {
     auto piece = dec.push(id);
-    EXPECT_FALSE(tok::find_invalid_utf8(piece).has_value());
+    EXPECT_FALSE(find_invalid_utf8(piece).has_value());
     all += piece;
   }
   all += dec.finish();

@@ -60,7 +60,7 @@ Value split(const std::string& s, const CallArgs& args, bool from_right) {
       const size_t b = i;
       while (i < s.size() && js_space_len(s, i) == 0) {
         size_t len = 0;
-        decode_utf8(s, i, len);
+        utf8_decode(s, i, len);
         i += len;
       }
       words.emplace_back(b, i);
@@ -129,7 +129,7 @@ Value replace(const std::string& s, const CallArgs& args) {
       }
       if (i >= s.size()) break;
       size_t len = 0;
-      decode_utf8(s, i, len);
+      utf8_decode(s, i, len);
       out.append(s, i, len);
       i += len;
     }
@@ -313,7 +313,7 @@ std::string title_case(const std::string& s) {
 std::string capitalize(const std::string& s) {
   if (s.empty()) return s;
   size_t len = 0;
-  decode_utf8(s, 0, len);
+  utf8_decode(s, 0, len);
   return to_upper(s.substr(0, len)) + s.substr(len);
 }
 

@@ -112,7 +112,7 @@ Mapped strip_generation_tags(const Mapped& in) {
     const size_t tag_end = match_generation_tag(s, ws_end, lstrip, rstrip);
     if (tag_end == 0) {
       size_t len = 0;
-      decode_utf8(s, i, len);
+      utf8_decode(s, i, len);
       for (size_t k = 0; k < len; ++k) out.push(in, i + k);
       i += len;
       continue;
@@ -224,7 +224,7 @@ std::string Lexer::lex_string_body(char quote) {
       const std::string hex = s_.substr(pos_, n);
       const bool ok = hex.size() == n && std::all_of(hex.begin(), hex.end(), [](char h) { return std::isxdigit(static_cast<unsigned char>(h)); });
       if (!ok) fail(fmt::format("invalid hexadecimal escape sequence \\{}{}", e, hex));
-      append_utf8(out, static_cast<char32_t>(std::stoul(hex, nullptr, 16)));
+      utf8_append(out, static_cast<char32_t>(std::stoul(hex, nullptr, 16)));
       pos_ += n;
       continue;
     }
@@ -382,7 +382,7 @@ std::vector<Token> Lexer::run() {
       continue;
     }
     size_t len = 0;
-    decode_utf8(s_, pos_, len);
+    utf8_decode(s_, pos_, len);
     fail(fmt::format("unexpected character '{}'", s_.substr(pos_, len)));
   }
   return std::move(tokens_);

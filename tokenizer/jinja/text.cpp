@@ -1,64 +1,17 @@
-// Text helpers: UTF-8 decoding, JavaScript whitespace and case mapping (utf8proc for non-ASCII).
+// Text helpers: code points, JavaScript whitespace and case mapping (utf8proc for non-ASCII).
 #include "tokenizer/jinja/text.h"
 
 #include <utf8proc.h>
 
+#include "common/utf8.h"
+
 namespace tessera::jinja {
-
-char32_t decode_utf8(std::string_view s, size_t i, size_t& len) {
-  const auto b0 = static_cast<unsigned char>(s[i]);
-  len = 1;
-  if (b0 < 0x80) return b0;
-  size_t need = 0;
-  char32_t cp = 0;
-  if ((b0 & 0xE0) == 0xC0) {
-    need = 1;
-    cp = b0 & 0x1F;
-  } else if ((b0 & 0xF0) == 0xE0) {
-    need = 2;
-    cp = b0 & 0x0F;
-  } else if ((b0 & 0xF8) == 0xF0) {
-    need = 3;
-    cp = b0 & 0x07;
-  } else {
-    return 0xFFFD;
-  }
-  if (i + need >= s.size()) return 0xFFFD;
-  for (size_t k = 1; k <= need; ++k) {
-    const auto b = static_cast<unsigned char>(s[i + k]);
-    if ((b & 0xC0) != 0x80) return 0xFFFD;
-    cp = (cp << 6) | (b & 0x3F);
-  }
-  static constexpr char32_t kMin[4] = {0, 0x80, 0x800, 0x10000};
-  if (cp < kMin[need] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0xFFFD;
-  len = need + 1;
-  return cp;
-}
-
-void append_utf8(std::string& out, char32_t cp) {
-  if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) cp = 0xFFFD;
-  if (cp < 0x80) {
-    out.push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
-}
 
 std::vector<std::string> split_code_points(std::string_view s) {
   std::vector<std::string> out;
   for (size_t i = 0; i < s.size();) {
     size_t len = 0;
-    decode_utf8(s, i, len);
+    utf8_decode(s, i, len);
     out.emplace_back(s.substr(i, len));
     i += len;
   }
@@ -78,7 +31,7 @@ bool is_js_space(char32_t cp) {
 size_t js_space_len(std::string_view s, size_t i) {
   if (i >= s.size()) return 0;
   size_t len = 0;
-  const char32_t cp = decode_utf8(s, i, len);
+  const char32_t cp = utf8_decode(s, i, len);
   return is_js_space(cp) ? len : 0;
 }
 
@@ -92,7 +45,7 @@ std::string js_trim_end(std::string_view s) {
   size_t end = 0;  // one past the last non-space code point
   for (size_t i = 0; i < s.size();) {
     size_t len = 0;
-    const char32_t cp = decode_utf8(s, i, len);
+    const char32_t cp = utf8_decode(s, i, len);
     i += len;
     if (!is_js_space(cp)) end = i;
   }
@@ -105,7 +58,7 @@ size_t utf16_length(std::string_view s) {
   size_t n = 0;
   for (size_t i = 0; i < s.size();) {
     size_t len = 0;
-    const char32_t cp = decode_utf8(s, i, len);
+    const char32_t cp = utf8_decode(s, i, len);
     n += cp >= 0x10000 ? 2 : 1;
     i += len;
   }
@@ -119,8 +72,8 @@ std::string map_case(std::string_view s, Map map) {
   out.reserve(s.size());
   for (size_t i = 0; i < s.size();) {
     size_t len = 0;
-    const char32_t cp = decode_utf8(s, i, len);
-    append_utf8(out, static_cast<char32_t>(map(static_cast<utf8proc_int32_t>(cp))));
+    const char32_t cp = utf8_decode(s, i, len);
+    utf8_append(out, static_cast<char32_t>(map(static_cast<utf8proc_int32_t>(cp))));
     i += len;
   }
   return out;
@@ -153,14 +106,14 @@ std::string to_upper(std::string_view s) {
   out.reserve(s.size());
   for (size_t i = 0; i < s.size();) {
     size_t len = 0;
-    const char32_t cp = decode_utf8(s, i, len);
+    const char32_t cp = utf8_decode(s, i, len);
     i += len;
     if (cp < 0x80) {
       out.push_back(static_cast<char>(cp >= 'a' && cp <= 'z' ? cp - 32 : cp));
     } else if (const char* special = special_upper(cp)) {
       out += special;
     } else {
-      append_utf8(out, static_cast<char32_t>(utf8proc_toupper(static_cast<utf8proc_int32_t>(cp))));
+      utf8_append(out, static_cast<char32_t>(utf8proc_toupper(static_cast<utf8proc_int32_t>(cp))));
     }
   }
   return out;

@@ -1,4 +1,4 @@
-// Text helpers for the Jinja interpreter: UTF-8 decoding and the JavaScript string semantics that
+// Text helpers for the Jinja interpreter: code points (UTF-8 itself is common/utf8.h) and the JavaScript string semantics that
 // @huggingface/jinja exposes (whitespace set of String.prototype.trim, UTF-16 length, case mapping).
 // It must never read past the end of a string or throw on malformed UTF-8 (bad bytes count as U+FFFD).
 #pragma once
@@ -8,11 +8,10 @@
 #include <string_view>
 #include <vector>
 
+#include "common/utf8.h"
+
 namespace tessera::jinja {
 
-// Decodes the code point at s[i]; sets len to the bytes it spans (>= 1). Malformed: U+FFFD, len 1.
-char32_t decode_utf8(std::string_view s, size_t i, size_t& len);
-void append_utf8(std::string& out, char32_t cp);
 // Splits into code points, each kept as its UTF-8 bytes.
 std::vector<std::string> split_code_points(std::string_view s);
 

@@ -312,9 +312,9 @@ void json_escape(std::string& out, const std::string& s, bool ensure_ascii) {
       continue;
     }
     size_t len = 0;
-    const char32_t cp = decode_utf8(s, i, len);
+    const char32_t cp = utf8_decode(s, i, len);
     if (!ensure_ascii) {
-      append_utf8(out, cp);
+      utf8_append(out, cp);
     } else if (cp >= 0x10000) {
       const char32_t u = cp - 0x10000;
       out += fmt::format("\\u{:04x}\\u{:04x}", 0xD800 + (u >> 10), 0xDC00 + (u & 0x3FF));
@@ -341,7 +341,7 @@ CollationKey collation_key(const std::string& s) {
   CollationKey key;
   for (size_t i = 0; i < s.size();) {
     size_t len = 0;
-    const char32_t cp = decode_utf8(s, i, len);
+    const char32_t cp = utf8_decode(s, i, len);
     i += len;
     utf8proc_int32_t base[8];
     utf8proc_ssize_t n = utf8proc_decompose_char(static_cast<utf8proc_int32_t>(cp), base, 8, UTF8PROC_DECOMPOSE, nullptr);

@@ -10,7 +10,7 @@ printf '%s' '{"messages":[{"role":"user","content":[{"type":"text","text":"a"}]}
 printf '%s' '{"tokens":[1,2,3],"skip_special_tokens":true}' > "$work/corpus/detok.json"
 s="$src/server"
 clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I"$src" \
-  "$src/tests/server/fuzz/request_validator_fuzz.cpp" "$s/utf8.cpp" "$s/json_fields.cpp" "$s/generation_fields.cpp" \
-  "$s/request_validator.cpp" "$s/chat_request.cpp" "$src/common/error.cpp" -lfmt -o "$work/request_validator_fuzz"
+  "$src/tests/server/fuzz/request_validator_fuzz.cpp" "$s/json_fields.cpp" "$s/generation_fields.cpp" \
+  "$s/request_validator.cpp" "$s/chat_request.cpp" "$src/common/error.cpp" "$src/common/utf8.cpp" -lfmt -o "$work/request_validator_fuzz"
 "$work/request_validator_fuzz" -max_total_time="$secs" -max_len=8192 -timeout=10 -rss_limit_mb=2048 \
   -print_final_stats=1 "$work/corpus"

@@ -11,7 +11,7 @@
 
 #include "common/error.h"
 #include "tokenizer/tokenizer.h"
-#include "tokenizer/utf8.h"
+#include "common/utf8.h"
 
 namespace {
 
@@ -39,7 +39,7 @@ std::string stream(const std::shared_ptr<const tessera::Tokenizer>& tok, const s
   std::string all;
   for (auto id : ids) {
     auto piece = dec.push(id);
-    require(!tessera::tok::find_invalid_utf8(piece), "streamed piece is valid UTF-8");
+    require(!tessera::find_invalid_utf8(piece), "streamed piece is valid UTF-8");
     all += piece;
   }
   return all + dec.finish();
@@ -59,7 +59,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const bool add_special = (data[0] & 4) != 0;
   const auto& tok = tokenizers()[which];
   std::string_view text(reinterpret_cast<const char*>(data + 1), size - 1);
-  const bool valid = !tessera::tok::find_invalid_utf8(text).has_value();
+  const bool valid = !tessera::find_invalid_utf8(text).has_value();
   std::vector<tessera::TokenId> ids;
   try {
     ids = tok->encode(text, add_special);
@@ -69,7 +69,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   require(valid, "invalid UTF-8 is rejected");
   auto decoded = tok->decode(ids, false);
-  require(!tessera::tok::find_invalid_utf8(decoded), "decode gives valid UTF-8");
+  require(!tessera::find_invalid_utf8(decoded), "decode gives valid UTF-8");
   if (which == 1 && !add_special) require(decoded == text, "Llama 3 round trip is lossless");
   require(stream(tok, ids) == decoded, "streamed pieces concatenate to decode");
 

@@ -1,6 +1,8 @@
-// UTF-8 helpers for the tokenizer: validation with the offending byte offset, code point iteration,
-// and lossy decoding that replaces ill-formed subsequences exactly as Rust's from_utf8_lossy does.
-// It must never read past the end of its input or accept an ill-formed sequence as valid.
+// UTF-8 for every part that handles text (request validation, tokenizer, chat templates): validation
+// with the offending byte offset (RFC 3629: no overlongs, surrogates or code points above U+10FFFF),
+// code point iteration, and lossy decoding that replaces ill-formed subsequences exactly as Rust's
+// from_utf8_lossy does. It must never read past the end of its input, allocate while validating, or
+// accept an ill-formed sequence as valid.
 #pragma once
 
 #include <cstdint>
@@ -8,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-namespace tessera::tok {
+namespace tessera {
 
 // Length of the well-formed UTF-8 sequence starting at s[i], or 0 when it is ill-formed there.
 size_t utf8_valid_len(std::string_view s, size_t i);
@@ -27,6 +29,11 @@ inline size_t utf8_char_len(unsigned char b) {
 // Decodes the valid character at s[i] (caller validated the string).
 char32_t utf8_decode_at(std::string_view s, size_t i);
 
+// Decodes the character at s[i] of unvalidated text: its code point and byte length, or U+FFFD and
+// length 1 where the bytes there are ill-formed.
+char32_t utf8_decode(std::string_view s, size_t i, size_t& len);
+
+// Appends cp's encoding; surrogates and values above U+10FFFF are written as U+FFFD.
 void utf8_append(std::string& out, char32_t cp);
 
 // Replaces each maximal ill-formed subpart with U+FFFD (WHATWG / Rust from_utf8_lossy policy).
@@ -34,4 +41,4 @@ std::string utf8_lossy(std::string_view bytes);
 
 inline constexpr std::string_view kReplacementChar = "\xEF\xBF\xBD";
 
-}  // namespace tessera::tok
+}  // namespace tessera

@@ -1,7 +1,7 @@
 // UTF-8 validation and lossy decoding (see utf8.h).
-#include "tokenizer/utf8.h"
+#include "common/utf8.h"
 
-namespace tessera::tok {
+namespace tessera {
 
 namespace {
 
@@ -78,7 +78,17 @@ char32_t utf8_decode_at(std::string_view s, size_t i) {
   return cp;
 }
 
+char32_t utf8_decode(std::string_view s, size_t i, size_t& len) {
+  len = utf8_valid_len(s, i);
+  if (len == 0) {
+    len = 1;
+    return 0xFFFD;
+  }
+  return utf8_decode_at(s, i);
+}
+
 void utf8_append(std::string& out, char32_t cp) {
+  if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) cp = 0xFFFD;
   if (cp < 0x80) {
     out.push_back(static_cast<char>(cp));
   } else if (cp < 0x800) {
@@ -113,4 +123,4 @@ std::string utf8_lossy(std::string_view s) {
   return out;
 }
 
-}  // namespace tessera::tok
+}  // namespace tessera
