@@ -122,6 +122,11 @@ void CudaRunner::allocate_activations() {
   alloc(b.out_logprob, L);
   alloc(b.out_top_tokens, L * kMaxTopLogprobs);
   alloc(b.out_top_logprobs, L * kMaxTopLogprobs);
+  alloc(b.prompt_rows, T);
+  alloc(b.prompt_targets, T);
+  alloc(b.prompt_chosen, T);
+  alloc(b.prompt_top_tokens, T * kMaxTopLogprobs);
+  alloc(b.prompt_top_logprobs, T * kMaxTopLogprobs);
   alloc(b.inv_freq, c.head_dim / 2);
   char* ws = nullptr;
   alloc(ws, static_cast<int64_t>(kGemmWorkspace));

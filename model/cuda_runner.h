@@ -79,6 +79,13 @@ class CudaRunner : public StepExecutor {
   template <typename T>  // __nv_bfloat16 or float: options_.dtype
   void forward_as(int32_t rows, int32_t num_tiles, int32_t max_q_len, int32_t splits, int32_t logit_rows,
                   int32_t sample_rows);
+  // Prompt logprobs of step rows `rows` (their next tokens `targets`), top k alternatives each, from
+  // the final hidden states the forward pass left (cuda_runner_prompt_logprobs.cpp).
+  void prompt_logprobs_pass(int32_t step_rows, const std::vector<int32_t>& rows, const std::vector<int32_t>& targets,
+                            int32_t k, std::vector<float>* chosen, std::vector<int32_t>* top_tokens,
+                            std::vector<float>* top_logprobs);
+  template <typename T>
+  void lm_head_rows(const int32_t* rows, int32_t n, int32_t step_rows);
   void allocate_activations();
   void warm_up();
 

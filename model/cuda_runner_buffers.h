@@ -43,6 +43,11 @@ struct CudaRunner::Buffers {
   float* out_logprob = nullptr;
   int32_t* out_top_tokens = nullptr;
   float* out_top_logprobs = nullptr;
+  int32_t* prompt_rows = nullptr;        // [max_num_tokens]: step rows whose next token is a prompt token
+  int32_t* prompt_targets = nullptr;     // [max_num_tokens]: that token
+  float* prompt_chosen = nullptr;        // [max_num_tokens]
+  int32_t* prompt_top_tokens = nullptr;  // [max_num_tokens, kMaxTopLogprobs]
+  float* prompt_top_logprobs = nullptr;  // [max_num_tokens, kMaxTopLogprobs]
   float* inv_freq = nullptr;
   void* gemm_workspace = nullptr;
   void* kv = nullptr;  // [layers][2][blocks * block_size][hkv][head_dim], the runner's dtype
