@@ -41,6 +41,7 @@ EngineImpl::EngineImpl(EngineConfig config, std::unique_ptr<StepExecutor> execut
       scheduler_(scheduler_config(config_)),
       seed_rng_(std::random_device{}()) {
   TS_CHECK(executor_ != nullptr, kInvalidArgument, "the engine needs a step executor");
+  async_executor_ = executor_->executes_asynchronously();
   TS_CHECK(config_.max_queue_len >= 0, kInvalidArgument, "max_queue_len must be >= 0, got {}", config_.max_queue_len);
 }
 
@@ -186,6 +187,12 @@ void EngineImpl::admit(Pending p) {
 
 void EngineImpl::check_cancellations() {
   const auto now = Clock::now();
+  const bool any = std::any_of(requests_.begin(), requests_.end(), [&](const auto& kv) {
+    const RequestState& r = *kv.second;
+    return r.stream->cancelled() || (r.request.deadline && now >= *r.request.deadline);
+  });
+  if (!any) return;
+  process_deferred();  // a request's own tokens go out before its end
   for (auto& [key, r] : requests_) {
     if (r->stream->cancelled()) end_request(*r, FinishReason::kCancelled, std::nullopt);
     else if (r->request.deadline && now >= *r->request.deadline) end_request(*r, FinishReason::kDeadline, std::nullopt);
@@ -195,28 +202,52 @@ void EngineImpl::check_cancellations() {
 
 bool EngineImpl::run_step() {
   StepPlan plan = scheduler_.schedule();
-  if (plan.scheduled.empty() && plan.freed.empty()) return false;
+  if (plan.scheduled.empty() && plan.freed.empty()) {
+    process_deferred();
+    return false;
+  }
   if (!plan.scheduled.empty()) {
     metrics_.step_batch_size.observe(static_cast<double>(plan.scheduled.size()));
     metrics_.step_tokens.observe(static_cast<double>(plan.num_tokens()));
   }
   StepResult result;
   try {
-    result = executor_->execute(plan);
+    executor_->begin_execute(plan);
+    process_deferred();  // host work of the previous step while the device runs this one
+    result = executor_->end_execute();
   } catch (...) {
     metrics_.step_failures.inc();
     throw;
   }
+  const auto now = Clock::now();
   std::vector<SeqUpdate> updates = scheduler_.update(result);
   for (const PromptLogprobs& pl : result.prompt_logprobs) on_prompt_logprobs(pl);
   for (const SeqUpdate& u : updates) {
     auto it = by_seq_.find(u.seq_id);
     TS_ASSERT(it != by_seq_.end(), "sampled sequence {} has no request", u.seq_id);
     auto [r, index] = it->second;
-    on_token(*r, r->choices[static_cast<size_t>(index)], result.sampled[u.sampled_index], u);
+    ChoiceState& c = r->choices[static_cast<size_t>(index)];
+    const SampledToken& st = result.sampled[u.sampled_index];
+    // A token whose text could end the choice (stop strings) or that ends it is handled now, so the
+    // next schedule knows; the others wait for the next step's device time.
+    if (!async_executor_ || c.matcher || u.finish != SeqFinish::kNone) {
+      on_token(*r, c, st, u, now);
+    } else {
+      deferred_.push_back(DeferredToken{r, index, st, u, now});
+    }
   }
   flush_outputs();
   return true;
+}
+
+// Decodes and streams the deferred tokens (in step order, so a choice's text stays in order).
+void EngineImpl::process_deferred() {
+  if (deferred_.empty()) return;
+  for (DeferredToken& d : deferred_) {
+    on_token(*d.request, d.request->choices[static_cast<size_t>(d.choice)], d.token, d.update, d.at);
+  }
+  deferred_.clear();
+  flush_outputs();
 }
 
 void EngineImpl::on_prompt_logprobs(const PromptLogprobs& pl) {
@@ -245,9 +276,9 @@ void EngineImpl::append_text(ChoiceState& c, const std::string& text) {
   c.has_news = true;
 }
 
-void EngineImpl::on_token(RequestState& r, ChoiceState& c, const SampledToken& st, const SeqUpdate& u) {
+void EngineImpl::on_token(RequestState& r, ChoiceState& c, const SampledToken& st, const SeqUpdate& u,
+                          Clock::time_point now) {
   if (c.finished) return;
-  const auto now = Clock::now();
   if (!r.first_token_seen) {
     r.first_token_seen = true;
     metrics_.time_to_first_token.observe(seconds_between(r.submitted_at, now));
@@ -392,6 +423,7 @@ void EngineImpl::fail_all(const Error& error) {
   requests_.clear();
   by_seq_.clear();
   touched_.clear();
+  deferred_.clear();
   for (Pending& p : inbox) {
     RequestOutput out;
     for (int32_t i = 0; i < p.request.n; ++i) {

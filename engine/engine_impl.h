@@ -1,6 +1,9 @@
 // EngineImpl: the engine's one loop thread (admit from the inbox, honour cancellations and
 // deadlines, schedule, execute, turn sampled tokens into per-request outputs) and its thread-safe
 // front (submit, drain, health). The loop never blocks on a consumer: streams are unbounded.
+// While the executor runs step N (begin_execute .. end_execute), the loop decodes and streams the
+// tokens of step N-1 that scheduling does not depend on; tokens that may end a sequence (stop
+// strings, stop tokens, EOS, length) are handled before the next step is scheduled.
 // It must never include gRPC, HTTP, CUDA or model headers.
 #pragma once
 
@@ -50,7 +53,9 @@ class EngineImpl {
   void admit(Pending p);
   void check_cancellations();
   bool run_step();  // false when there was nothing to execute
-  void on_token(RequestState& r, ChoiceState& c, const SampledToken& st, const SeqUpdate& u);
+  void on_token(RequestState& r, ChoiceState& c, const SampledToken& st, const SeqUpdate& u,
+                std::chrono::steady_clock::time_point at);
+  void process_deferred();
   void on_prompt_logprobs(const PromptLogprobs& pl);
   void append_text(ChoiceState& c, const std::string& text);
   void finish_choice(RequestState& r, ChoiceState& c, FinishReason reason, std::optional<std::string> stop_reason);
@@ -62,6 +67,7 @@ class EngineImpl {
 
   const EngineConfig config_;
   std::unique_ptr<StepExecutor> executor_;
+  bool async_executor_ = false;  // executor_->executes_asynchronously()
   TextDecoderFactory decoders_;
   const int64_t vocab_size_;
   EngineMetrics metrics_;
@@ -71,6 +77,16 @@ class EngineImpl {
   std::unordered_map<uint64_t, std::unique_ptr<RequestState>> requests_;
   std::unordered_map<SeqId, std::pair<RequestState*, int32_t>> by_seq_;
   std::vector<RequestState*> touched_;  // requests with news this step
+  // Tokens of the last step whose text nothing in scheduling depends on (no stop strings, not
+  // finishing): decoded and streamed while the executor runs the next step.
+  struct DeferredToken {
+    RequestState* request;
+    int32_t choice;
+    SampledToken token;
+    SeqUpdate update;
+    std::chrono::steady_clock::time_point at;
+  };
+  std::vector<DeferredToken> deferred_;
   uint64_t next_request_key_ = 0;
   uint64_t preemptions_seen_ = 0;
   int64_t prefix_hits_seen_ = 0;

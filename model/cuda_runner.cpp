@@ -66,7 +66,9 @@ CudaRunner::CudaRunner(const ModelConfig& config, const CudaRunnerOptions& optio
 CudaRunner::~CudaRunner() {
   graphs_.clear();
   gemm_.reset();
+  if (stream_ != nullptr) cudaStreamSynchronize(stream_);  // a step begun and never collected
   for (void* p : allocations_) cudaFree(p);
+  for (void* p : host_allocations_) cudaFreeHost(p);
   if (stream_ != nullptr) cudaStreamDestroy(stream_);
 }
 
@@ -128,6 +130,16 @@ void CudaRunner::allocate_activations() {
   alloc(b.prompt_top_tokens, T * kMaxTopLogprobs);
   alloc(b.prompt_top_logprobs, T * kMaxTopLogprobs);
   alloc(b.inv_freq, c.head_dim / 2);
+  auto alloc_host = [&](auto*& p, int64_t n) {
+    void* raw = nullptr;
+    CUDA_CHECK(cudaMallocHost(&raw, std::max<int64_t>(n, 1) * sizeof(*p)));
+    host_allocations_.push_back(raw);
+    p = static_cast<std::remove_reference_t<decltype(p)>>(raw);
+  };
+  alloc_host(b.h_out_token, L);
+  alloc_host(b.h_out_logprob, L);
+  alloc_host(b.h_out_top_tokens, L * kMaxTopLogprobs);
+  alloc_host(b.h_out_top_logprobs, L * kMaxTopLogprobs);
   char* ws = nullptr;
   alloc(ws, static_cast<int64_t>(kGemmWorkspace));
   b.gemm_workspace = ws;
@@ -269,6 +281,10 @@ void CudaRunner::forward_as(int32_t rows, int32_t num_tiles, int32_t max_q_len, 
 }
 
 StepResult CudaRunner::execute(const StepPlan& plan) { return run(plan, nullptr); }
+
+void CudaRunner::begin_execute(const StepPlan& plan) { launch(plan, nullptr); }
+
+StepResult CudaRunner::end_execute() { return collect(); }
 
 StepResult CudaRunner::execute_with_logits(const StepPlan& plan, std::vector<float>* logits) {
   return run(plan, logits);

@@ -50,6 +50,11 @@ class CudaRunner : public StepExecutor {
   void load_weights(const TensorSource& source);
 
   StepResult execute(const StepPlan& plan) override;
+  // Asynchronous halves (see StepExecutor): begin_execute enqueues the step and its read-back on the
+  // runner's stream and returns; end_execute waits for them and builds the result.
+  void begin_execute(const StepPlan& plan) override;
+  StepResult end_execute() override;
+  bool executes_asynchronously() const override { return true; }
   // Executes a plan and also returns the fp32 logits [rows, vocab] of every row of the step (before
   // sampling processing), for correctness checks. Needs num_tokens <= max_logit_rows.
   StepResult execute_with_logits(const StepPlan& plan, std::vector<float>* logits);
@@ -73,7 +78,19 @@ class CudaRunner : public StepExecutor {
   };
   struct Graph;
 
+  // What end_execute needs of the step begin_execute enqueued.
+  struct PendingStep {
+    bool active = false;
+    uint64_t step_id = 0;
+    std::vector<SeqId> sampled_seqs;   // in sampled-row order
+    std::vector<int32_t> num_logprobs;  // per sampled row
+    bool any_top = false;
+    std::vector<PromptLogprobs> prompt_logprobs;  // computed (synchronously) by launch
+  };
+
   StepResult run(const StepPlan& plan, std::vector<float>* logits);
+  void launch(const StepPlan& plan, std::vector<float>* logits);
+  StepResult collect();
   void forward(int32_t rows, int32_t num_tiles, int32_t max_q_len, int32_t splits, int32_t logit_rows,
                int32_t sample_rows);
   template <typename T>  // __nv_bfloat16 or float: options_.dtype
@@ -105,6 +122,8 @@ class CudaRunner : public StepExecutor {
   std::unique_ptr<Buffers> buf_;
   std::unordered_map<SeqId, SeqState> seqs_;
   std::vector<std::unique_ptr<Graph>> graphs_;  // by bucket index
+  std::vector<void*> host_allocations_;          // pinned (cudaMallocHost)
+  PendingStep pending_;
 };
 
 }  // namespace tessera::cuda

@@ -51,7 +51,13 @@ struct CudaRunner::Buffers {
   float* inv_freq = nullptr;
   void* gemm_workspace = nullptr;
   void* kv = nullptr;  // [layers][2][blocks * block_size][hkv][head_dim], the runner's dtype
-  // Pinned host staging.
+  // Sampled outputs read back each step: pinned, so the copies are asynchronous and begin_execute
+  // returns while the GPU runs (kMaxTopLogprobs entries per row for the top lists).
+  int32_t* h_out_token = nullptr;
+  float* h_out_logprob = nullptr;
+  int32_t* h_out_top_tokens = nullptr;
+  float* h_out_top_logprobs = nullptr;
+  // Host staging of the inputs (pageable: cudaMemcpyAsync stages them before returning).
   std::vector<int32_t> h_ids, h_positions, h_logit_rows, h_block_tables;
   std::vector<int64_t> h_slots;
   std::vector<AttentionTile> h_tiles;

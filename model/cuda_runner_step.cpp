@@ -1,7 +1,8 @@
-// CudaRunner::run: one StepPlan. Applies the deltas to per-sequence state with every id, count and
-// block checked, lays out the step's inputs (token ids, positions, KV slots, attention tiles, block
-// tables, sampling rows), uploads them, runs the forward pass (eagerly, or by replaying the decode
-// graph of the batch's bucket) and reads back the sampled tokens.
+// CudaRunner::launch / collect: one StepPlan. launch applies the deltas to per-sequence state with
+// every id, count and block checked, lays out the step's inputs (token ids, positions, KV slots,
+// attention tiles, block tables, sampling rows), uploads them, enqueues the forward pass (eagerly,
+// or by replaying the decode graph of the batch's bucket) and the read-back of the sampled tokens
+// into pinned memory, and returns; collect waits for the stream and builds the StepResult.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -32,8 +33,16 @@ bool wants_entries(const SamplingParams& s) {
 }  // namespace
 
 StepResult CudaRunner::run(const StepPlan& plan, std::vector<float>* logits) {
+  launch(plan, logits);
+  return collect();
+}
+
+void CudaRunner::launch(const StepPlan& plan, std::vector<float>* logits) {
   const ModelConfig& c = config_;
   Buffers& b = *buf_;
+  TS_ASSERT(!pending_.active, "a step was begun while the previous one was not collected");
+  pending_ = PendingStep{};
+  pending_.step_id = plan.step_id;
   TS_CHECK(plan.block_size == options_.block_size, kInvalidArgument, "plan block_size {} differs from the runner's {}",
            plan.block_size, options_.block_size);
   for (SeqId id : plan.freed) seqs_.erase(id);
@@ -83,9 +92,8 @@ StepResult CudaRunner::run(const StepPlan& plan, std::vector<float>* logits) {
     TS_CHECK(rows <= options_.max_logit_rows, kInvalidArgument, "step has {} rows; max_logit_rows is {}", rows,
              options_.max_logit_rows);
   if (nwork == 0) {
-    StepResult empty;
-    empty.step_id = plan.step_id;
-    return empty;
+    pending_.active = true;  // nothing to run: collect returns an empty result
+    return;
   }
   std::vector<SeqState*> states(nwork);
   bool decode_only = nwork > 0;
@@ -300,63 +308,70 @@ StepResult CudaRunner::run(const StepPlan& plan, std::vector<float>* logits) {
     forward(rows, ntiles, max_q, splits, nlogit, nsrows);
   }
 
-  // Prompt logprobs (eager steps only: a decode-only step never predicts a prompt token).
-  std::vector<float> p_chosen, p_top_lp;
-  std::vector<int32_t> p_top_tok;
+  // Prompt logprobs (eager steps only: a decode-only step never predicts a prompt token). Computed
+  // here, synchronously: prompt-logprob steps are prefill steps, and their results are small.
   if (!prompt_rows.empty()) {
     TS_ASSERT(bucket == 0, "prompt logprob rows in a graph-replayed decode step");
+    std::vector<float> p_chosen, p_top_lp;
+    std::vector<int32_t> p_top_tok;
     prompt_logprobs_pass(rows, prompt_rows, prompt_targets, prompt_k, &p_chosen, &p_top_tok, &p_top_lp);
-  }
-
-  // Read back the sampled tokens.
-  std::vector<int32_t> tok(nsample);
-  std::vector<float> lp(nsample);
-  std::vector<int32_t> top_tok;
-  std::vector<float> top_lp;
-  bool any_top = false;
-  for (int32_t i = 0; i < nsample; ++i) any_top = any_top || srows[i].num_logprobs > 0;
-  if (nsample > 0) {
-    CUDA_CHECK(cudaMemcpyAsync(tok.data(), b.out_token, nsample * sizeof(int32_t), cudaMemcpyDeviceToHost, stream_));
-    CUDA_CHECK(cudaMemcpyAsync(lp.data(), b.out_logprob, nsample * sizeof(float), cudaMemcpyDeviceToHost, stream_));
-    if (any_top) {
-      top_tok.resize(static_cast<size_t>(nsample) * kMaxTopLogprobs);
-      top_lp.resize(top_tok.size());
-      CUDA_CHECK(cudaMemcpyAsync(top_tok.data(), b.out_top_tokens, top_tok.size() * sizeof(int32_t),
-                                 cudaMemcpyDeviceToHost, stream_));
-      CUDA_CHECK(cudaMemcpyAsync(top_lp.data(), b.out_top_logprobs, top_lp.size() * sizeof(float),
-                                 cudaMemcpyDeviceToHost, stream_));
-    }
-  }
-  CUDA_CHECK(cudaStreamSynchronize(stream_));
-
-  StepResult result;
-  result.step_id = plan.step_id;
-  for (int32_t i = 0; i < nsample; ++i) {
-    const SequenceWork& work = plan.scheduled[sample_work[i]];
-    SampledToken st;
-    st.seq_id = work.seq_id;
-    st.token = tok[i];
-    st.logprob = lp[i];
-    for (int32_t j = 0; j < srows[i].num_logprobs; ++j)
-      st.top.push_back(TokenLogprob{top_tok[i * kMaxTopLogprobs + j], top_lp[i * kMaxTopLogprobs + j]});
-    result.sampled.push_back(std::move(st));
-  }
-  for (const PromptSpan& span : prompt_spans) {
-    PromptLogprobs pl;
-    pl.seq_id = plan.scheduled[span.work].seq_id;
-    pl.first_position = span.first_position;
-    const int32_t k = states[span.work]->sampling.prompt_logprobs;
-    for (int32_t i = span.begin; i < span.begin + span.count; ++i) {
-      pl.chosen.push_back(TokenLogprob{prompt_targets[i], p_chosen[i]});
-      auto& top = pl.top.emplace_back();
-      for (int32_t j = 0; j < std::min(k, c.vocab_size); ++j) {
-        const size_t o = static_cast<size_t>(i) * kMaxTopLogprobs + j;
-        top.push_back(TokenLogprob{p_top_tok[o], p_top_lp[o]});
+    for (const PromptSpan& span : prompt_spans) {
+      PromptLogprobs& pl = pending_.prompt_logprobs.emplace_back();
+      pl.seq_id = plan.scheduled[span.work].seq_id;
+      pl.first_position = span.first_position;
+      const int32_t k = std::min(states[span.work]->sampling.prompt_logprobs, c.vocab_size);
+      for (int32_t i = span.begin; i < span.begin + span.count; ++i) {
+        pl.chosen.push_back(TokenLogprob{prompt_targets[i], p_chosen[i]});
+        auto& top = pl.top.emplace_back();
+        for (int32_t j = 0; j < k; ++j) {
+          const size_t o = static_cast<size_t>(i) * kMaxTopLogprobs + j;
+          top.push_back(TokenLogprob{p_top_tok[o], p_top_lp[o]});
+        }
       }
     }
-    result.prompt_logprobs.push_back(std::move(pl));
+  }
+
+  // Enqueue the read-back of the sampled tokens into pinned memory; collect() waits for it.
+  pending_.active = true;
+  for (int32_t i = 0; i < nsample; ++i) {
+    pending_.sampled_seqs.push_back(plan.scheduled[sample_work[i]].seq_id);
+    pending_.num_logprobs.push_back(srows[i].num_logprobs);
+    pending_.any_top = pending_.any_top || srows[i].num_logprobs > 0;
+  }
+  if (nsample > 0) {
+    CUDA_CHECK(cudaMemcpyAsync(b.h_out_token, b.out_token, nsample * sizeof(int32_t), cudaMemcpyDeviceToHost, stream_));
+    CUDA_CHECK(cudaMemcpyAsync(b.h_out_logprob, b.out_logprob, nsample * sizeof(float), cudaMemcpyDeviceToHost,
+                               stream_));
+    if (pending_.any_top) {
+      const size_t n = static_cast<size_t>(nsample) * kMaxTopLogprobs;
+      CUDA_CHECK(cudaMemcpyAsync(b.h_out_top_tokens, b.out_top_tokens, n * sizeof(int32_t), cudaMemcpyDeviceToHost,
+                                 stream_));
+      CUDA_CHECK(cudaMemcpyAsync(b.h_out_top_logprobs, b.out_top_logprobs, n * sizeof(float),
+                                 cudaMemcpyDeviceToHost, stream_));
+    }
   }
   for (int32_t w = 0; w < nwork; ++w) states[w]->computed += plan.scheduled[w].num_tokens;
+}
+
+StepResult CudaRunner::collect() {
+  TS_ASSERT(pending_.active, "a step was collected that was never begun");
+  pending_.active = false;
+  CUDA_CHECK(cudaStreamSynchronize(stream_));
+  const Buffers& b = *buf_;
+  StepResult result;
+  result.step_id = pending_.step_id;
+  for (size_t i = 0; i < pending_.sampled_seqs.size(); ++i) {
+    SampledToken st;
+    st.seq_id = pending_.sampled_seqs[i];
+    st.token = b.h_out_token[i];
+    st.logprob = b.h_out_logprob[i];
+    for (int32_t j = 0; j < pending_.num_logprobs[i]; ++j)
+      st.top.push_back(TokenLogprob{b.h_out_top_tokens[i * kMaxTopLogprobs + j],
+                                    b.h_out_top_logprobs[i * kMaxTopLogprobs + j]});
+    result.sampled.push_back(std::move(st));
+  }
+  result.prompt_logprobs = std::move(pending_.prompt_logprobs);
+  pending_.prompt_logprobs.clear();
   return result;
 }
 

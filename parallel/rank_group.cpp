@@ -8,6 +8,7 @@ namespace tessera::parallel {
 std::unique_ptr<RankGroup> RankGroup::join(const RankGroupConfig& config, const LaunchSecret& secret, Fd listener) {
   std::unique_ptr<RankGroup> g(new RankGroup);
   g->config_ = config;
+  g->secret_ = secret;
   g->health_ = std::make_shared<GroupHealth>();
   g->comm_ = std::make_unique<UcxCommunicator>(config.rank, config.world_size, g->health_, config.collective_timeout);
   RendezvousConfig rc;

@@ -39,6 +39,8 @@ class RankGroup {
   UcxCommunicator& comm() { return *comm_; }
   GroupHealth& health() { return *health_; }
   const std::shared_ptr<GroupHealth>& health_ptr() const { return health_; }
+  // The job's launch secret (to seal the plan channel); never logged or sent.
+  const LaunchSecret& secret() const { return secret_; }
 
   // Orderly exit: rank 0 waits up to `wait` for every rank's goodbye.
   void shutdown(std::chrono::milliseconds wait = std::chrono::milliseconds(3000));
@@ -47,6 +49,7 @@ class RankGroup {
  private:
   RankGroup() = default;
   RankGroupConfig config_;
+  LaunchSecret secret_;
   std::shared_ptr<GroupHealth> health_;
   std::unique_ptr<UcxCommunicator> comm_;
   std::unique_ptr<Liveness> liveness_;

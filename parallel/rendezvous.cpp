@@ -167,8 +167,20 @@ RendezvousResult run_joiner(const RendezvousConfig& c, const LaunchSecret& secre
   random_bytes(my_nonce);
   write_frame(fd, FrameType::kHello, with_mac(encode_hello(c, my_nonce), "tessera-hello", server_nonce, secret),
               std::min(deadline, Clock::now() + c.handshake_timeout));
-  // Rank 0 answers once every rank has joined: wait for the whole rendezvous deadline.
-  Frame f = read_frame(fd, deadline, kMaxControlFrame);
+  // Rank 0 answers once every rank has joined: wait for the whole rendezvous deadline. It drops a
+  // rank whose Hello fails authentication without a word, so a closed connection here most often
+  // means another launch secret.
+  Frame f;
+  try {
+    f = read_frame(fd, deadline, kMaxControlFrame);
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::kUnavailable) throw;
+    TS_THROW(kUnavailable,
+             "rank 0 at {} closed the connection before welcoming rank {}: it did not accept this rank's "
+             "credentials (is the launch secret the same on every node? --tp-secret-file / TESSERA_TP_SECRET) "
+             "or it stopped ({})",
+             c.address, c.rank, e.what());
+  }
   if (f.type == FrameType::kRefuse) {
     ByteReader r(f.payload, "Refuse");
     TS_THROW(kFailedPrecondition, "rank 0 refused rank {}: {}", c.rank, r.string(kMaxControlFrame));

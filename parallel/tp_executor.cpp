@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "parallel/plan_seal.h"
 #include "parallel/step_plan_codec.h"
 
 namespace tessera::parallel {
@@ -10,20 +11,19 @@ namespace {
 
 enum class PlanKind : uint8_t { kPlan = 1, kStop = 2 };
 
-std::vector<uint8_t> frame_plan(PlanKind kind, const StepPlan* plan) {
-  std::vector<uint8_t> out{static_cast<uint8_t>(kind)};
-  if (plan) {
-    auto body = encode_step_plan(*plan);
-    out.insert(out.end(), body.begin(), body.end());
-  }
-  return out;
+std::vector<uint8_t> frame_plan(PlanSeal& seal, PlanKind kind, const StepPlan* plan) {
+  const std::vector<uint8_t> body = plan ? encode_step_plan(*plan) : std::vector<uint8_t>{};
+  return seal.seal(static_cast<uint8_t>(kind), body);
 }
 
 }  // namespace
 
 TpStepExecutor::TpStepExecutor(RankGroup& group, std::unique_ptr<StepExecutor> local_shard,
                                std::function<void(const std::string&)> on_failure)
-    : group_(group), local_(std::move(local_shard)), on_failure_(std::move(on_failure)) {
+    : group_(group),
+      local_(std::move(local_shard)),
+      on_failure_(std::move(on_failure)),
+      seal_(std::make_unique<PlanSeal>(group.secret())) {
   TS_CHECK(group.rank() == 0, kInvalidArgument, "the TP step executor runs on rank 0, not rank {}", group.rank());
   TS_CHECK(local_ != nullptr, kInvalidArgument, "the TP step executor needs rank 0's shard executor");
 }
@@ -31,7 +31,7 @@ TpStepExecutor::TpStepExecutor(RankGroup& group, std::unique_ptr<StepExecutor> l
 TpStepExecutor::~TpStepExecutor() {
   if (failed_ || group_.health().failed()) return;
   try {
-    group_.comm().send_message_to_all(frame_plan(PlanKind::kStop, nullptr));
+    group_.comm().send_message_to_all(frame_plan(*seal_, PlanKind::kStop, nullptr));
     group_.shutdown();
   } catch (const std::exception& e) {
     spdlog::warn("tensor-parallel shutdown: {}", e.what());
@@ -54,7 +54,7 @@ StepResult TpStepExecutor::execute(const StepPlan& plan) {
                                                                                   : std::string("an earlier step failed")),
          ErrorCode::kUnavailable);
   try {
-    group_.comm().send_message_to_all(frame_plan(PlanKind::kPlan, &plan));
+    group_.comm().send_message_to_all(frame_plan(*seal_, PlanKind::kPlan, &plan));
     return local_->execute(plan);
   } catch (const Error& e) {
     // A lost rank surfaces as kUnavailable; anything else still leaves the ranks out of step.
@@ -65,17 +65,19 @@ StepResult TpStepExecutor::execute(const StepPlan& plan) {
 }
 
 int run_worker_loop(RankGroup& group, StepExecutor& local_shard) {
+  PlanSeal seal(group.secret());
   for (;;) {
     std::vector<uint8_t> msg;
     try {
-      msg = group.comm().receive_message(0, kMaxPlanBytes + 1, std::nullopt);
-      TS_CHECK(!msg.empty(), kDataLoss, "empty plan message from rank 0");
-      if (msg[0] == static_cast<uint8_t>(PlanKind::kStop)) {
+      msg = group.comm().receive_message(0, kMaxPlanBytes + PlanSeal::kOverhead, std::nullopt);
+      const PlanSeal::Opened opened = seal.open(msg);
+      if (opened.kind == static_cast<uint8_t>(PlanKind::kStop)) {
         group.shutdown();
         return 0;
       }
-      TS_CHECK(msg[0] == static_cast<uint8_t>(PlanKind::kPlan), kDataLoss, "unknown plan message kind {}", msg[0]);
-      const StepPlan plan = decode_step_plan(std::span<const uint8_t>(msg).subspan(1));
+      TS_CHECK(opened.kind == static_cast<uint8_t>(PlanKind::kPlan), kDataLoss, "unknown plan message kind {}",
+               opened.kind);
+      const StepPlan plan = decode_step_plan(opened.body);
       local_shard.execute(plan);
     } catch (const Error& e) {
       group.abort(fmt::format("rank {} failed: {}", group.rank(), e.what()));

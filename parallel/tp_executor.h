@@ -1,5 +1,5 @@
 // Rank 0's tensor-parallel StepExecutor, and the loop the other ranks run. Rank 0 sends every
-// StepPlan (wire-encoded) to every rank over UCX, then runs its own shard; each rank's shard
+// StepPlan (wire-encoded, sealed by PlanSeal) to every rank over UCX, then runs its own shard; each rank's shard
 // executor (the model runner built with a ShardSpec) does its all-reduces / all-gathers inside
 // execute(), so after it returns rank 0 holds the sampled tokens. A Stop message ends the workers.
 // On any failure (a rank lost, a collective timed out, the local shard threw) the group is aborted,
@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 
+#include "parallel/plan_seal.h"
 #include "parallel/rank_group.h"
 #include "scheduler/step_plan.h"
 
@@ -35,6 +36,7 @@ class TpStepExecutor final : public StepExecutor {
   RankGroup& group_;
   std::unique_ptr<StepExecutor> local_;
   std::function<void(const std::string&)> on_failure_;
+  std::unique_ptr<PlanSeal> seal_;  // numbers and authenticates every plan message
   bool failed_ = false;
 };
 

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <vector>
+#include <utility>
 
 #include "scheduler/sampling_params.h"
 #include "scheduler/types.h"
@@ -89,6 +90,18 @@ class StepExecutor {
   virtual ~StepExecutor() = default;
   // Executes one plan. Throws tessera::Error on failure (kUnavailable when a rank is lost).
   virtual StepResult execute(const StepPlan& plan) = 0;
+
+  // The same in two halves, so the caller can do host work while a device runs the step:
+  // begin_execute starts the plan (a GPU runner enqueues it and returns), end_execute waits for it
+  // and returns its result. Exactly one end_execute follows each begin_execute, and nothing else is
+  // called in between. By default the whole step runs in begin_execute.
+  virtual void begin_execute(const StepPlan& plan) { pending_result_ = execute(plan); }
+  virtual StepResult end_execute() { return std::move(pending_result_); }
+  // True when begin_execute returns before the step is done (host work then overlaps it).
+  virtual bool executes_asynchronously() const { return false; }
+
+ private:
+  StepResult pending_result_;
 };
 
 }  // namespace tessera

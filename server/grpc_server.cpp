@@ -1,4 +1,5 @@
-// The gRPC door: tessera.v1.Inference over the shared validator and ServingCore; see grpc_server.h.
+// The gRPC door: tessera.v1.Inference on grpc++'s callback API over the shared validator and
+// ServingCore; see grpc_server.h.
 #include "server/grpc_server.h"
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
@@ -6,105 +7,19 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/thread_pool.hpp>
+
+#include <atomic>
 #include <fstream>
 #include <sstream>
 
-#include "server/api_error.h"
-#include "server/json_fields.h"
-#include "server/openai_response_builder.h"
+#include "server/grpc_generate_reactor.h"
+#include "server/grpc_request_json.h"
 #include "tessera/v1/inference.grpc.pb.h"
-#include "tokenizer/tokenizer.h"
 
 namespace tessera::server {
 
-using nlohmann::json;
-
 namespace {
-
-grpc::StatusCode grpc_code(ErrorCode code) {
-  switch (code) {
-    case ErrorCode::kInvalidArgument: return grpc::StatusCode::INVALID_ARGUMENT;
-    case ErrorCode::kNotFound: return grpc::StatusCode::NOT_FOUND;
-    case ErrorCode::kResourceExhausted: return grpc::StatusCode::RESOURCE_EXHAUSTED;
-    case ErrorCode::kUnavailable: return grpc::StatusCode::UNAVAILABLE;
-    case ErrorCode::kDeadlineExceeded: return grpc::StatusCode::DEADLINE_EXCEEDED;
-    case ErrorCode::kUnauthenticated: return grpc::StatusCode::UNAUTHENTICATED;
-    case ErrorCode::kFailedPrecondition: return grpc::StatusCode::FAILED_PRECONDITION;
-    case ErrorCode::kUnimplemented: return grpc::StatusCode::UNIMPLEMENTED;
-    case ErrorCode::kDataLoss: return grpc::StatusCode::DATA_LOSS;
-    case ErrorCode::kCancelled: return grpc::StatusCode::CANCELLED;
-    case ErrorCode::kInternal: return grpc::StatusCode::INTERNAL;
-  }
-  return grpc::StatusCode::INTERNAL;
-}
-
-grpc::Status to_status(const Error& e) {
-  const auto* api = dynamic_cast<const ApiError*>(&e);
-  std::string msg = e.what();
-  if (api && !api->param().empty() && msg.find(api->param()) == std::string::npos) {
-    msg = api->param() + ": " + msg;
-  }
-  return grpc::Status(grpc_code(e.code()), msg);
-}
-
-// Runs a handler, mapping thrown errors to statuses.
-template <class F>
-grpc::Status guarded(F&& f) {
-  try {
-    return f();
-  } catch (const Error& e) {
-    return to_status(e);
-  } catch (const std::exception& e) {
-    return grpc::Status(grpc::StatusCode::INTERNAL, e.what());
-  }
-}
-
-// SamplingParameters -> the OpenAI JSON fields the validator reads. Chat takes logprobs as
-// logprobs:true + top_logprobs:k; completions as logprobs:k.
-void sampling_to_json(const v1::SamplingParameters& s, bool chat, json& j) {
-  if (s.has_temperature()) j["temperature"] = s.temperature();
-  if (s.has_top_p()) j["top_p"] = s.top_p();
-  if (s.has_top_k()) j["top_k"] = s.top_k();
-  if (s.has_min_p()) j["min_p"] = s.min_p();
-  if (s.has_presence_penalty()) j["presence_penalty"] = s.presence_penalty();
-  if (s.has_frequency_penalty()) j["frequency_penalty"] = s.frequency_penalty();
-  if (s.has_repetition_penalty()) j["repetition_penalty"] = s.repetition_penalty();
-  if (!s.logit_bias().empty()) {
-    json lb = json::object();
-    for (const auto& [id, bias] : s.logit_bias()) {
-      API_CHECK(id >= 0, kInvalidArgument, "logit_bias", "logit_bias key {} is not a token id", id);
-      lb[std::to_string(id)] = bias;
-    }
-    j["logit_bias"] = lb;
-  }
-  if (s.has_seed()) j["seed"] = s.seed();
-  if (s.has_max_tokens()) j["max_tokens"] = s.max_tokens();
-  if (s.has_min_tokens()) j["min_tokens"] = s.min_tokens();
-  if (s.stop_size() > 0) j["stop"] = std::vector<std::string>(s.stop().begin(), s.stop().end());
-  if (s.stop_token_ids_size() > 0) {
-    j["stop_token_ids"] = std::vector<int32_t>(s.stop_token_ids().begin(), s.stop_token_ids().end());
-  }
-  if (s.ignore_eos()) j["ignore_eos"] = true;
-  if (s.include_stop_str_in_output()) j["include_stop_str_in_output"] = true;
-  if (s.has_n()) j["n"] = s.n();
-  if (s.has_skip_special_tokens()) j["skip_special_tokens"] = s.skip_special_tokens();
-  if (s.has_logprobs()) {
-    if (chat) {
-      j["logprobs"] = true;
-      j["top_logprobs"] = s.logprobs();
-    } else {
-      j["logprobs"] = s.logprobs();
-    }
-  }
-  if (s.has_prompt_logprobs()) {
-    API_CHECK(!chat, kInvalidArgument, "prompt_logprobs", "prompt_logprobs is supported by Generate only");
-    j["prompt_logprobs"] = s.prompt_logprobs();
-  }
-}
-
-v1::FinishReason proto_finish(FinishReason r) {
-  return r == FinishReason::kLength ? v1::FINISH_REASON_LENGTH : v1::FINISH_REASON_STOP;
-}
 
 std::string read_file(const std::string& path, const char* flag) {
   std::ifstream in(path, std::ios::binary);
@@ -114,87 +29,66 @@ std::string read_file(const std::string& path, const char* flag) {
   return ss.str();
 }
 
-std::chrono::steady_clock::time_point to_steady(std::chrono::system_clock::time_point t) {
-  return std::chrono::steady_clock::now() +
-         std::chrono::duration_cast<std::chrono::steady_clock::duration>(t - std::chrono::system_clock::now());
+// Runs a unary handler on the calling callback thread and finishes the RPC with its status.
+template <class F>
+grpc::ServerUnaryReactor* unary(grpc::CallbackServerContext* ctx, F&& f) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  try {
+    f();
+    reactor->Finish(grpc::Status::OK);
+  } catch (const Error& e) {
+    reactor->Finish(to_status(e));
+  } catch (const std::exception& e) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::INTERNAL, e.what()));
+  }
+  return reactor;
 }
 
 }  // namespace
 
-class InferenceService final : public v1::Inference::Service {
+class InferenceService final : public v1::Inference::CallbackService {
  public:
-  InferenceService(ServingCore& core, const ApiKeyAuth& auth) : core_(core), auth_(auth) {}
+  InferenceService(ServingCore& core, const ApiKeyAuth& auth, int max_calls)
+      : core_(core), auth_(auth), max_calls_(max_calls) {}
 
-  grpc::Status Generate(grpc::ServerContext* ctx, const v1::GenerateRequest* req,
-                        grpc::ServerWriter<v1::GenerateResponse>* writer) override {
-    return guarded([&] {
+  grpc::ServerWriteReactor<v1::GenerateResponse>* Generate(grpc::CallbackServerContext* ctx,
+                                                           const v1::GenerateRequest* req) override {
+    return stream(ctx, [this, ctx, req] {
       check_auth(ctx);
-      json j = json::object();
-      if (!req->model().empty()) j["model"] = req->model();
-      if (req->has_token_ids()) {
-        j["prompt"] = std::vector<int32_t>(req->token_ids().ids().begin(), req->token_ids().ids().end());
-      } else {
-        j["prompt"] = req->text();
-      }
-      sampling_to_json(req->sampling(), false, j);
-      ParsedCompletion parsed = validate_completion_request(j, core_.limits());
-      return stream(ctx, core_.prepare_completion(parsed), writer);
+      return core_.prepare_completion(validate_completion_request(generate_request_json(*req), core_.limits()));
     });
   }
 
-  grpc::Status Chat(grpc::ServerContext* ctx, const v1::ChatRequest* req,
-                    grpc::ServerWriter<v1::GenerateResponse>* writer) override {
-    return guarded([&] {
+  grpc::ServerWriteReactor<v1::GenerateResponse>* Chat(grpc::CallbackServerContext* ctx,
+                                                       const v1::ChatRequest* req) override {
+    return stream(ctx, [this, ctx, req] {
       check_auth(ctx);
-      json j = json::object();
-      if (!req->model().empty()) j["model"] = req->model();
-      json messages = json::array();
-      for (const auto& m : req->messages()) {
-        json msg = {{"role", m.role()}, {"content", m.content()}};
-        if (!m.name().empty()) msg["name"] = m.name();
-        if (!m.tool_call_id().empty()) msg["tool_call_id"] = m.tool_call_id();
-        messages.push_back(std::move(msg));
-      }
-      j["messages"] = std::move(messages);
-      if (req->has_add_generation_prompt()) j["add_generation_prompt"] = req->add_generation_prompt();
-      if (!req->chat_template_kwargs_json().empty()) {
-        json kw = parse_request_body(req->chat_template_kwargs_json(), 16);
-        j["chat_template_kwargs"] = std::move(kw);
-      }
-      sampling_to_json(req->sampling(), true, j);
-      ParsedChat parsed = validate_chat_request(j, core_.limits());
-      return stream(ctx, core_.prepare_chat(parsed), writer);
+      return core_.prepare_chat(validate_chat_request(chat_request_json(*req), core_.limits()));
     });
   }
 
-  grpc::Status Tokenize(grpc::ServerContext* ctx, const v1::TokenizeRequest* req, v1::TokenizeResponse* resp) override {
-    return guarded([&] {
+  grpc::ServerUnaryReactor* Tokenize(grpc::CallbackServerContext* ctx, const v1::TokenizeRequest* req,
+                                     v1::TokenizeResponse* resp) override {
+    return unary(ctx, [&] {
       check_auth(ctx);
-      json j = {{"prompt", req->text()}};
-      if (!req->model().empty()) j["model"] = req->model();
-      if (req->has_add_special_tokens()) j["add_special_tokens"] = req->add_special_tokens();
-      const auto ids = core_.tokenize(validate_tokenize_request(j, core_.limits()));
+      const auto ids = core_.tokenize(validate_tokenize_request(tokenize_request_json(*req), core_.limits()));
       for (TokenId id : ids) resp->add_token_ids(id);
       resp->set_count(static_cast<int32_t>(ids.size()));
       resp->set_max_model_len(core_.limits().max_model_len);
-      return grpc::Status::OK;
     });
   }
 
-  grpc::Status Detokenize(grpc::ServerContext* ctx, const v1::DetokenizeRequest* req,
-                          v1::DetokenizeResponse* resp) override {
-    return guarded([&] {
+  grpc::ServerUnaryReactor* Detokenize(grpc::CallbackServerContext* ctx, const v1::DetokenizeRequest* req,
+                                       v1::DetokenizeResponse* resp) override {
+    return unary(ctx, [&] {
       check_auth(ctx);
-      json j = {{"tokens", std::vector<int32_t>(req->token_ids().begin(), req->token_ids().end())},
-                {"skip_special_tokens", req->skip_special_tokens()}};
-      if (!req->model().empty()) j["model"] = req->model();
-      resp->set_text(core_.detokenize(validate_detokenize_request(j, core_.limits())));
-      return grpc::Status::OK;
+      resp->set_text(core_.detokenize(validate_detokenize_request(detokenize_request_json(*req), core_.limits())));
     });
   }
 
-  grpc::Status ModelInfo(grpc::ServerContext* ctx, const v1::ModelInfoRequest*, v1::ModelInfoResponse* resp) override {
-    return guarded([&] {
+  grpc::ServerUnaryReactor* ModelInfo(grpc::CallbackServerContext* ctx, const v1::ModelInfoRequest*,
+                                      v1::ModelInfoResponse* resp) override {
+    return unary(ctx, [&] {
       check_auth(ctx);
       resp->set_model(core_.model_name());
       resp->set_max_model_len(core_.limits().max_model_len);
@@ -203,12 +97,14 @@ class InferenceService final : public v1::Inference::Service {
       resp->set_has_chat_template(core_.has_chat_template());
       resp->set_max_n(core_.limits().max_n);
       resp->set_max_logprobs(core_.limits().max_logprobs);
-      return grpc::Status::OK;
     });
   }
 
+  // Waits for posted pumps (after the server stopped, so no RPC is left).
+  void join_pool() { pool_.join(); }
+
  private:
-  void check_auth(grpc::ServerContext* ctx) const {
+  void check_auth(grpc::CallbackServerContext* ctx) const {
     if (!auth_.enabled()) return;
     const auto& md = ctx->client_metadata();
     auto it = md.find("authorization");
@@ -217,101 +113,30 @@ class InferenceService final : public v1::Inference::Service {
              "invalid API key");
   }
 
-  void fill_logprobs(const SampledToken& t, const TokenText& text, v1::TokenLogprob* out) const {
-    out->set_token_id(t.token);
-    out->set_token(text(t.token));
-    out->set_logprob(t.logprob);
-    for (const auto& alt : t.top) {
-      auto* top = out->add_top();
-      top->set_token_id(alt.token);
-      top->set_token(text(alt.token));
-      top->set_logprob(alt.logprob);
-    }
-  }
-
-  void fill_prompt_logprobs(const PromptLogprobs& plp, const std::vector<TokenId>& prompt, const TokenText& text,
-                            v1::GenerateResponse* resp) const {
-    for (size_t pos = 0; pos < prompt.size(); ++pos) {
-      auto* e = resp->add_prompt_logprobs();
-      e->set_token_id(prompt[pos]);
-      e->set_token(text(prompt[pos]));
-      if (pos < static_cast<size_t>(plp.first_position)) continue;
-      const size_t i = pos - plp.first_position;
-      if (i >= plp.chosen.size()) continue;
-      e->set_logprob(plp.chosen[i].logprob);
-      if (i < plp.top.size()) {
-        for (const auto& alt : plp.top[i]) {
-          auto* top = e->add_top();
-          top->set_token_id(alt.token);
-          top->set_token(text(alt.token));
-          top->set_logprob(alt.logprob);
-        }
-      }
-    }
-  }
-
-  grpc::Status stream(grpc::ServerContext* ctx, PreparedGeneration prepared,
-                      grpc::ServerWriter<v1::GenerateResponse>* writer) {
-    TS_ASSERT(prepared.requests.size() == 1, "gRPC requests carry one prompt, got {}", prepared.requests.size());
-    const auto deadline = ctx->deadline();
-    if (deadline != std::chrono::system_clock::time_point::max()) {
-      prepared.requests[0].deadline = to_steady(deadline);
-    }
-    const std::vector<TokenId> prompt = prepared.requests[0].prompt_token_ids;
-    const std::string id = prepared.shape.id;
-    auto streams = core_.submit(prepared);
-    auto& s = *streams[0];
-    const TokenText text = core_.token_text();
-    while (true) {
-      if (ctx->IsCancelled()) {
-        s.cancel();
-        if (std::chrono::system_clock::now() >= deadline) {
-          return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline exceeded; generation stopped");
-        }
-        return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client; generation stopped");
-      }
-      auto out = s.pop(std::chrono::milliseconds(50));
-      if (!out) continue;
-      if (out->error) return to_status(*out->error);
-      v1::GenerateResponse resp;
-      resp.set_request_id(id);
-      bool deadline_hit = false;
-      for (const ChoiceDelta& d : out->choices) {
-        auto* c = resp.add_choices();
-        c->set_index(d.index);
-        for (TokenId t : d.token_ids) c->add_token_ids(t);
-        c->set_text(d.text);
-        for (const auto& lp : d.logprobs) fill_logprobs(lp, text, c->add_logprobs());
-        if (d.finish_reason) {
-          deadline_hit = deadline_hit || *d.finish_reason == FinishReason::kDeadline;
-          c->set_finish_reason(proto_finish(*d.finish_reason));
-        }
-        if (d.stop_reason) c->set_stop_reason(*d.stop_reason);
-      }
-      if (out->prompt_logprobs) fill_prompt_logprobs(*out->prompt_logprobs, prompt, text, &resp);
-      auto* u = resp.mutable_usage();
-      u->set_prompt_tokens(out->usage.prompt_tokens);
-      u->set_completion_tokens(out->usage.completion_tokens);
-      u->set_total_tokens(out->usage.prompt_tokens + out->usage.completion_tokens);
-      u->set_cached_prompt_tokens(out->usage.cached_prompt_tokens);
-      resp.set_finished(out->finished);
-      if (deadline_hit) return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline exceeded; generation stopped");
-      if (!writer->Write(resp)) {
-        s.cancel();
-        return grpc::Status(grpc::StatusCode::CANCELLED, "the client went away; generation stopped");
-      }
-      if (out->finished) return grpc::Status::OK;
-    }
+  // A streaming RPC, refused with RESOURCE_EXHAUSTED beyond max_calls_ at once.
+  grpc::ServerWriteReactor<v1::GenerateResponse>* stream(grpc::CallbackServerContext* ctx,
+                                                         const std::function<PreparedGeneration()>& prepare) {
+    const int now = calls_.fetch_add(1) + 1;
+    const int max_calls = max_calls_;
+    auto admitted = [&]() -> PreparedGeneration {
+      TS_CHECK(now <= max_calls, kResourceExhausted, "{} gRPC streams in flight, the most this server takes is {}",
+               now, max_calls);
+      return prepare();
+    };
+    return GenerateReactor::start(ctx, core_, pool_, admitted, [this] { calls_.fetch_sub(1); });
   }
 
   ServingCore& core_;
   const ApiKeyAuth& auth_;
+  const int max_calls_;
+  std::atomic<int> calls_{0};
+  boost::asio::thread_pool pool_{2};  // converts engine outputs to responses; never blocks
 };
 
 class GrpcServerImpl {
  public:
   GrpcServerImpl(GrpcServerConfig config, ServingCore& core, const ApiKeyAuth& auth)
-      : config_(std::move(config)), service_(core, auth) {}
+      : config_(std::move(config)), service_(core, auth, config_.max_concurrent_streams) {}
 
   void start() {
     grpc::EnableDefaultHealthCheckService(true);
@@ -332,9 +157,6 @@ class GrpcServerImpl {
     int selected = 0;
     builder.AddListeningPort(address, creds, &selected);
     builder.RegisterService(&service_);
-    grpc::ResourceQuota quota("tessera-grpc");
-    quota.SetMaxThreads(config_.max_threads);
-    builder.SetResourceQuota(quota);
     builder.SetMaxReceiveMessageSize(static_cast<int>(config_.max_message_bytes));
     server_ = builder.BuildAndStart();
     TS_CHECK(server_ != nullptr && selected != 0, kUnavailable, "cannot listen for gRPC on {}", address);
@@ -356,6 +178,7 @@ class GrpcServerImpl {
     server_->Shutdown(std::chrono::system_clock::now() + grace);
     server_->Wait();
     server_.reset();
+    service_.join_pool();
   }
 
   uint16_t port() const { return port_; }

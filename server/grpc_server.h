@@ -1,4 +1,4 @@
-// GrpcServer: the tessera.v1.Inference gRPC door (grpc++ synchronous API), plus the standard
+// GrpcServer: the tessera.v1.Inference gRPC door (grpc++ callback API: no thread per call), plus the standard
 // grpc.health.v1.Health service and server reflection. Requests are converted into the OpenAI JSON
 // shape and checked by the same validator as the HTTP door. Deadlines and client cancellation
 // cancel the engine request; its KV is freed at the next step.
@@ -20,7 +20,7 @@ struct GrpcServerConfig {
   std::string host = "127.0.0.1";
   uint16_t port = 50051;              // 0: an ephemeral port (see GrpcServer::port())
   std::optional<TlsFiles> tls;
-  int max_threads = 512;              // concurrent RPCs served at most (beyond: RESOURCE_EXHAUSTED)
+  int max_concurrent_streams = 4096;  // Generate/Chat streams at once (beyond: RESOURCE_EXHAUSTED)
   size_t max_message_bytes = 4u << 20;
 };
 

@@ -1,7 +1,9 @@
 // tessera_cuda_kernel_bench: kernel microbenchmarks on the 8B shape, each figure next to the limit
 // measured in the same run (copy bandwidth, 8192³ matmul rate). Prints one JSON object per line:
 //   projections at m=1 (cuBLASLt vs every gemv variant; weights rotated across copies so L2 holds none),
-//   decode attention (1 x 32k, 64 x 1k, 16 x 8k) for each split count, prefill attention (1 x 4096).
+//   prefill projections at m=4096 (% of the matmul rate), silu_mul and add_rmsnorm at 4096 rows,
+//   decode attention (1 x 32k, 64 x 1k, 16 x 8k) for each split count, prefill attention (1 x 4096,
+//   4 x 1024, and 1 x 512 after 3584 cached tokens; FLOPs count only the causal keys each query sees).
 #include <cuda_runtime.h>
 #include <nlohmann/json.hpp>
 
@@ -13,10 +15,13 @@
 
 #include "bench/cuda/device_limits.h"
 #include "kernels/cuda/attention.cuh"
+#include "kernels/cuda/attention_prefill_tc.cuh"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/fill_random.cuh"
 #include "kernels/cuda/gemm.h"
 #include "kernels/cuda/gemv.cuh"
+#include "kernels/cuda/rmsnorm.cuh"
+#include "kernels/cuda/silu_mul.cuh"
 
 using namespace tessera;
 using namespace tessera::cuda;
@@ -94,12 +99,55 @@ int main() {
     cudaFree(y);
   }
 
+  // Prefill projections (m = 4096 rows, bf16 out) through the runner's Gemm (cuBLASLt, tuned per
+  // shape): the matmul share of a 4,096-token prefill, as % of the 8192^3 rate.
+  for (const auto& [n, k] : shapes) {
+    if (n == 128256) continue;  // the prefill's lm_head sees one row
+    const int32_t m = 4096;
+    __nv_bfloat16* w = alloc_random(static_cast<int64_t>(n) * k, 7, s);
+    __nv_bfloat16* x = alloc_random(static_cast<int64_t>(m) * k, 8, s);
+    __nv_bfloat16* y = nullptr;
+    CUDA_CHECK(cudaMalloc(&y, static_cast<int64_t>(m) * n * 2));
+    Gemm g(ws, 32u << 20);
+    const double t = median_s(s, 20, [&](int) { g.run(x, w, y, m, n, k, false, s); });
+    const double flops = 2.0 * m * n * k;
+    std::cout << nlohmann::json{{"kernel", "prefill_projection"}, {"m", m}, {"n", n}, {"k", k}, {"us", t * 1e6},
+                                {"pct_matmul", 100.0 * flops / t / lim.matmul_flops}}
+                     .dump()
+              << std::endl;
+    for (void* p : {(void*)w, (void*)x, (void*)y}) cudaFree(p);
+  }
+
+  // Prefill elementwise kernels at 4,096 rows (% of copy bandwidth, bytes read + written once).
+  {
+    const int32_t rows = 4096, hidden = 4096, inter = 14336;
+    __nv_bfloat16* gu = alloc_random(static_cast<int64_t>(rows) * 2 * inter, 9, s);
+    __nv_bfloat16* act = alloc_random(static_cast<int64_t>(rows) * inter, 10, s);
+    __nv_bfloat16* x = alloc_random(static_cast<int64_t>(rows) * hidden, 11, s);
+    __nv_bfloat16* nw = alloc_random(hidden, 12, s);
+    float* res = nullptr;
+    CUDA_CHECK(cudaMalloc(&res, static_cast<int64_t>(rows) * hidden * 4));
+    add_rmsnorm(x, res, nw, act, rows, hidden, 1e-5f, true, s);  // a real residual to add to
+    const double ts = median_s(s, 20, [&](int) { silu_mul(gu, rows, inter, act, s); });
+    const double silu_bytes = 3.0 * rows * inter * 2;
+    const double tn = median_s(s, 20, [&](int) { add_rmsnorm(x, res, nw, act, rows, hidden, 1e-5f, false, s); });
+    const double norm_bytes = 12.0 * rows * hidden;
+    std::cout << nlohmann::json{{"kernel", "prefill_elementwise"}, {"rows", rows}, {"silu_mul_us", ts * 1e6},
+                                {"silu_mul_pct_bw", 100.0 * silu_bytes / ts / lim.copy_bytes_per_s},
+                                {"add_rmsnorm_us", tn * 1e6},
+                                {"add_rmsnorm_pct_bw", 100.0 * norm_bytes / tn / lim.copy_bytes_per_s}}
+                     .dump()
+              << std::endl;
+    for (void* p : {(void*)gu, (void*)act, (void*)x, (void*)nw, (void*)res}) cudaFree(p);
+  }
+
   // Attention: 32 q heads, 8 kv heads, head_dim 128, block size 16.
   const int32_t hq = 32, hkv = 8, D = 128, bs = 16;
   struct Case {
     int32_t batch, ctx, q_len;
   };
-  for (const Case c : {Case{1, 32768, 1}, Case{64, 1024, 1}, Case{16, 8192, 1}, Case{1, 4096, 4096}}) {
+  for (const Case c : {Case{1, 32768, 1}, Case{64, 1024, 1}, Case{16, 8192, 1}, Case{1, 4096, 4096},
+                       Case{4, 1024, 1024}, Case{1, 4096, 512}}) {
     const int32_t blocks_per_seq = (c.ctx + bs - 1) / bs;
     const int64_t nblocks = static_cast<int64_t>(c.batch) * blocks_per_seq;
     __nv_bfloat16* kc = alloc_random(nblocks * bs * hkv * D, 1, s);
@@ -147,7 +195,9 @@ int main() {
     a.ml_part = ml;
     a.out = out;
     const double kv_bytes = 2.0 * nblocks * bs * hkv * D * 2;
-    const double flops = 4.0 * D * hq * c.batch * (c.q_len == 1 ? double(c.ctx) : double(c.ctx) * (c.ctx + 1) / 2);
+    // Query i of the chunk (position ctx - q_len + i) sees ctx - q_len + i + 1 keys.
+    const double keys_seen = double(c.q_len) * c.ctx - double(c.q_len) * (c.q_len - 1) / 2;
+    const double flops = 4.0 * D * hq * c.batch * keys_seen;
     nlohmann::json row{{"kernel", "attention"}, {"batch", c.batch}, {"context", c.ctx}, {"q_len", c.q_len},
                        {"heuristic_splits", attention_splits(a.num_tiles, hq, hkv, D, 132, c.ctx)}};
     for (int32_t sp = 1; sp <= max_splits; sp *= 2) {
@@ -156,6 +206,11 @@ int main() {
       row["splits_" + std::to_string(sp) + "_us"] = t * 1e6;
       row["splits_" + std::to_string(sp) + (c.q_len == 1 ? "_pct_bw" : "_pct_matmul")] =
           c.q_len == 1 ? 100.0 * kv_bytes / t / lim.copy_bytes_per_s : 100.0 * flops / t / lim.matmul_flops;
+    }
+    for (int v = 0; c.q_len > 1 && v < kPrefillTcVariants; ++v) {
+      const double t = median_s(s, 10, [&](int) { paged_attention_prefill_tc(a, s, v); });
+      row["tc_variant" + std::to_string(v) + "_us"] = t * 1e6;
+      row["tc_variant" + std::to_string(v) + "_pct_matmul"] = 100.0 * flops / t / lim.matmul_flops;
     }
     std::cout << row.dump() << std::endl;
     for (void* p : {(void*)kc, (void*)vc, (void*)q, (void*)d_tables, (void*)d_tiles, (void*)op, (void*)ml, (void*)out})

@@ -1,19 +1,27 @@
-// Tensor-core paged attention for prefill chunks (Hopper and later; bf16 WMMA, fp32 accumulation):
-// a block takes 64 query rows of one kv-head group (64/G tokens x the G q heads that share the kv
-// head) and walks the keys 64 at a time: S = Q·Kᵀ and O += P·V on tensor cores, online softmax in
-// shared memory. Causal, variable-length tiles, prefix read from the paged cache; no split-K (a
-// prefill has enough tiles). Same arguments as paged_attention (attention.cuh). Never allocates.
+// Tensor-core paged attention for prefill chunks, FlashAttention-2 style (sm_80 and later, so Hopper
+// and Blackwell alike: mma.sync m16n8k16 bf16 with fp32 accumulation, ldmatrix, cp.async). A block
+// takes 128 query rows of one kv-head group (128/G tokens x the G q heads that share the kv head, so
+// GQA shares every K/V load without copies) and walks that tile's keys 64 at a time through a
+// double-buffered cp.async pipeline reading the PAGED cache (a cached prefix before the chunk
+// included); S = Q·Kᵀ and O += P·V stay in registers with the online softmax; key blocks past a
+// tile's last position are never visited. No split-K (a prefill has enough tiles). Same arguments
+// as paged_attention (attention.cuh). Never allocates.
 #pragma once
 
 #include "kernels/cuda/attention.cuh"
 
 namespace tessera::cuda {
 
-// Whether the tensor-core path handles this head configuration (head_dim 64/128, G divides 64).
+// Whether the tensor-core path handles this head configuration (head_dim 64/128, G divides 128).
 bool attention_prefill_tc_supported(int32_t hq, int32_t hkv, int32_t head_dim);
-// Tokens per tile of this path: 64 / G.
+// Tokens per tile of this path: 128 / G.
 int32_t attention_prefill_tc_tile_tokens(int32_t hq, int32_t hkv);
 
-void paged_attention_prefill_tc(const AttentionArgs& args, cudaStream_t stream);
+// Kernel shapes the benchmark compares: 0 (the default) = 4 warps of 32 rows (each K/V fragment read
+// from shared memory feeds two mma) and 64 keys per stage, 1 = 8 warps of 16 rows and 64 keys,
+// 2 = 4 warps of 32 rows and 32 keys (fewer registers).
+inline constexpr int kPrefillTcVariants = 3;
+
+void paged_attention_prefill_tc(const AttentionArgs& args, cudaStream_t stream, int variant = 0);
 
 }  // namespace tessera::cuda

@@ -1,10 +1,11 @@
 // @grpc/grpc-js with proto/ loaded by @grpc/proto-loader against a real `tessera serve`: Generate
 // streaming, Chat, Tokenize/Detokenize, ModelInfo, cancellation mid-stream (KV usage returns to its
-// baseline), deadline, health check, and the status codes of bad requests.
+// baseline), deadline, health check, the status codes of bad requests, and 300 concurrent streams.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import grpc from '@grpc/grpc-js';
 import protoLoader from '@grpc/proto-loader';
 import { startServer, metric, sleep } from './harness.mjs';
@@ -129,4 +130,19 @@ test('bad requests get INVALID_ARGUMENT / NOT_FOUND with a message', async () =>
   e = await collect(client.Chat({ messages: [] })).then(() => null, (x) => x);
   assert.equal(e.code, grpc.status.INVALID_ARGUMENT);
   assert.match(e.details, /messages/);
+});
+
+test('300 concurrent Generate streams each equal their greedy text (no thread per call)', async () => {
+  const prompts = ['Hello there', 'The capital of France is', 'def add(a, b):'];
+  const expected = await Promise.all(prompts.map((p) => httpGreedy(p, 6)));
+  const calls = Array.from({ length: 300 }, (_, i) => collect(client.Generate({ text: prompts[i % 3],
+    sampling: { temperature: 0, max_tokens: 6 } })).then((msgs) => msgs.flatMap((m) => m.choices).map((c) => c.text).join('')));
+  // While they run, the server's thread count stays far below one thread per call.
+  await sleep(200);
+  const status = readFileSync(`/proc/${server.child.pid}/status`, 'utf8');
+  const threads = Number(/^Threads:\s+(\d+)/m.exec(status)[1]);
+  assert.ok(threads < 100, `${threads} threads serve 300 streams`);
+  const texts = await Promise.all(calls);
+  texts.forEach((t, i) => assert.equal(t, expected[i % 3], `stream ${i}`));
+  assert.equal(await metric(server.base, 'tessera_running_sequences'), 0);
 });

@@ -1,11 +1,14 @@
 // The Engine over the real CPU model runner (a tiny Qwen3-shaped model with seeded weights) and the
 // real Qwen3 tokenizer: prefix caching on or off gives identical outputs; preemption under a tiny
 // KV budget changes no output (greedy, and seeded sampling); streamed text equals the tokenizer's
-// decode of the tokens; stop strings cut the text across token boundaries.
+// decode of the tokens; stop strings cut the text across token boundaries; running the model on
+// another thread (an asynchronous executor, whose tokens the engine streams while the next step
+// runs) changes no token, text or finish reason.
 #include <gtest/gtest.h>
 
 #include <fmt/format.h>
 
+#include <future>
 #include <map>
 
 #include "engine/engine.h"
@@ -41,12 +44,31 @@ std::shared_ptr<const Tokenizer> qwen3_tokenizer() {
   return tok;
 }
 
+// The CPU runner executing each step on its own thread: begin_execute returns at once, as a GPU
+// runner's does, so the engine's deferred-output path runs against a real model.
+class ThreadedRunner final : public StepExecutor {
+ public:
+  explicit ThreadedRunner(std::unique_ptr<StepExecutor> inner) : inner_(std::move(inner)) {}
+  StepResult execute(const StepPlan& plan) override { return inner_->execute(plan); }
+  void begin_execute(const StepPlan& plan) override {
+    pending_ = std::async(std::launch::async, [this, plan] { return inner_->execute(plan); });
+  }
+  StepResult end_execute() override { return pending_.get(); }
+  bool executes_asynchronously() const override { return true; }
+
+ private:
+  std::unique_ptr<StepExecutor> inner_;
+  std::future<StepResult> pending_;
+};
+
 struct ModelEngine {
-  ModelEngine(int32_t num_kv_blocks, bool prefix_caching, std::shared_ptr<const Tokenizer> tokenizer = nullptr) {
+  ModelEngine(int32_t num_kv_blocks, bool prefix_caching, std::shared_ptr<const Tokenizer> tokenizer = nullptr,
+              bool threaded = false) {
     const ModelConfig mc = tiny_model();
     auto pool = std::make_shared<cpu::ThreadPool>(2);
-    auto runner = std::make_unique<CpuModelRunner>(mc, make_dummy_weights(mc, 42, *pool),
-                                                   CpuRunnerOptions{num_kv_blocks, kBlockSize}, pool);
+    std::unique_ptr<StepExecutor> runner = std::make_unique<CpuModelRunner>(
+        mc, make_dummy_weights(mc, 42, *pool), CpuRunnerOptions{num_kv_blocks, kBlockSize}, pool);
+    if (threaded) runner = std::make_unique<ThreadedRunner>(std::move(runner));
     EngineConfig c;
     c.block_size = kBlockSize;
     c.num_kv_blocks = num_kv_blocks;
@@ -107,6 +129,18 @@ std::vector<ChoiceResult> collect(RequestStream& s, int32_t n) {
   }
   ADD_FAILURE() << "request did not finish";
   return out;
+}
+
+// A greedy request that ignores EOS (so it runs to max_tokens unless stopped).
+GenerationRequest greedy_request(std::string id, std::vector<TokenId> prompt, int32_t max_tokens, uint64_t seed) {
+  GenerationRequest r;
+  r.request_id = std::move(id);
+  r.prompt_token_ids = std::move(prompt);
+  r.sampling.temperature = 0.0f;
+  r.seed = seed;
+  r.stopping.max_tokens = max_tokens;
+  r.stopping.ignore_eos = true;
+  return r;
 }
 
 // A mixed workload: shared "system prompts", greedy and seeded-sampling requests, n = 2.
@@ -210,13 +244,7 @@ TEST(EngineWithCpuModel, PromptLogprobsIgnoreThePrefixCacheAndArriveOnce) {
 TEST(EngineWithCpuModel, StreamedTextIsTheTokenizersDecodeAndStopStringsCutIt) {
   auto tok = qwen3_tokenizer();
   ModelEngine m(256, true, tok);
-  GenerationRequest r;
-  r.request_id = "text";
-  r.prompt_token_ids = {40, 41, 42, 43, 44, 45};
-  r.sampling.temperature = 0.0f;
-  r.seed = 7;
-  r.stopping.max_tokens = 24;
-  r.stopping.ignore_eos = true;
+  GenerationRequest r = greedy_request("text", {40, 41, 42, 43, 44, 45}, 24, 7);
   auto free_run = collect(*m.engine->submit(r), 1)[0];
   ASSERT_EQ(free_run.tokens.size(), 24u);
   EXPECT_EQ(free_run.text, tok->decode(free_run.tokens, true));
@@ -239,13 +267,7 @@ TEST(EngineWithCpuModel, StreamedTextIsTheTokenizersDecodeAndStopStringsCutIt) {
 TEST(EngineWithCpuModel, StopTokenIdsEndTheChoiceWithoutItsText) {
   auto tok = qwen3_tokenizer();
   ModelEngine m(256, true, tok);
-  GenerationRequest r;
-  r.request_id = "stop-id";
-  r.prompt_token_ids = {10, 20, 30};
-  r.sampling.temperature = 0.0f;
-  r.seed = 3;
-  r.stopping.max_tokens = 20;
-  r.stopping.ignore_eos = true;
+  GenerationRequest r = greedy_request("stop-id", {10, 20, 30}, 20, 3);
   auto free_run = collect(*m.engine->submit(r), 1)[0];
   const TokenId stop_id = free_run.tokens[5];
   const size_t first = static_cast<size_t>(
@@ -257,6 +279,63 @@ TEST(EngineWithCpuModel, StopTokenIdsEndTheChoiceWithoutItsText) {
   EXPECT_EQ(stopped.stop_reason, std::to_string(stop_id));
   const std::vector<TokenId> shown(free_run.tokens.begin(), free_run.tokens.begin() + static_cast<ptrdiff_t>(first));
   EXPECT_EQ(stopped.text, tok->decode(shown, true));
+}
+
+TEST(EngineWithCpuModel, AnAsynchronousExecutorChangesNoTokenTextOrFinish) {
+  auto tok = qwen3_tokenizer();
+  ModelEngine sync(24, true, tok);
+  ModelEngine async(24, true, tok, /*threaded=*/true);  // tiny KV: preemption happens too
+  expect_same_tokens(run_workload(sync), run_workload(async), "asynchronous executor vs synchronous");
+  // Text, stop strings and stop tokens: every choice equal, field by field.
+  GenerationRequest r = greedy_request("async-text", {40, 41, 42, 43, 44, 45}, 24, 7);
+  r.n = 2;
+  auto a = collect(*sync.engine->submit(r), 2);
+  auto b = collect(*async.engine->submit(r), 2);
+  for (size_t c = 0; c < 2; ++c) {
+    EXPECT_EQ(a[c].tokens, b[c].tokens);
+    EXPECT_EQ(a[c].text, b[c].text);
+    EXPECT_EQ(b[c].text, tok->decode(b[c].tokens, true));
+  }
+  r.stopping.stop = {a[0].text.substr(6, 3)};
+  r.stopping.stop_token_ids = {a[1].tokens[9]};
+  auto sa = collect(*sync.engine->submit(r), 2);
+  auto sb = collect(*async.engine->submit(r), 2);
+  for (size_t c = 0; c < 2; ++c) {
+    EXPECT_EQ(sa[c].tokens, sb[c].tokens) << "choice " << c;
+    EXPECT_EQ(sa[c].text, sb[c].text) << "choice " << c;
+    EXPECT_EQ(sa[c].finish, sb[c].finish) << "choice " << c;
+    EXPECT_EQ(sa[c].stop_reason, sb[c].stop_reason) << "choice " << c;
+    EXPECT_EQ(sb[c].finish, FinishReason::kStop) << "choice " << c;
+  }
+}
+
+TEST(EngineWithCpuModel, CancellingWhileTokensAreDeferredEndsTheRequestOnceWithItsTokensInOrder) {
+  auto tok = qwen3_tokenizer();
+  ModelEngine m(256, true, tok, /*threaded=*/true);
+  GenerationRequest r = greedy_request("cancel-async", {40, 41, 42, 43}, 80, 5);
+  auto full = collect(*m.engine->submit(r), 1)[0];
+  ASSERT_EQ(full.tokens.size(), 80u);
+  auto s = m.engine->submit(r);
+  std::vector<TokenId> got;
+  std::optional<FinishReason> finish;
+  int finished_outputs = 0;
+  const auto end = std::chrono::steady_clock::now() + 60s;
+  while (std::chrono::steady_clock::now() < end && finished_outputs == 0) {
+    auto o = s->pop(100ms);
+    if (!o) continue;
+    for (auto& c : o->choices) {
+      got.insert(got.end(), c.token_ids.begin(), c.token_ids.end());
+      if (c.finish_reason) finish = c.finish_reason;
+    }
+    if (got.size() >= 3) s->cancel();
+    if (o->finished) ++finished_outputs;
+  }
+  ASSERT_EQ(finished_outputs, 1);
+  EXPECT_FALSE(s->pop(300ms).has_value()) << "output after the finished one";
+  EXPECT_EQ(finish, FinishReason::kCancelled);
+  ASSERT_GE(got.size(), 3u);
+  ASSERT_LT(got.size(), full.tokens.size());
+  EXPECT_EQ(got, std::vector<TokenId>(full.tokens.begin(), full.tokens.begin() + static_cast<ptrdiff_t>(got.size())));
 }
 
 }  // namespace

@@ -60,7 +60,7 @@ TEST(Rendezvous, RankWithoutTheSecretNeverJoins) {
     const auto c = config_for(ctx, 1, 2, std::chrono::milliseconds(1500));
     if (ctx.rank == 0)
       return expect_join_error(ctx, c, testing::test_secret(), ErrorCode::kDeadlineExceeded, "no rank connected");
-    return expect_join_error(ctx, c, LaunchSecret::generate(), ErrorCode::kUnavailable, "closed the connection");
+    return expect_join_error(ctx, c, LaunchSecret::generate(), ErrorCode::kUnavailable, "the launch secret the same");
   });
   EXPECT_EQ(codes, std::vector<int>(2, 0));
 }

@@ -1,0 +1,186 @@
+// The FlashAttention-2-style prefill kernel (attention_prefill_tc) against a double-precision CPU
+// reference: several sequences per launch, chunks after a cached prefix, lengths that are not a
+// multiple of the tile, GQA groups 1/4/8, head_dim 64/128, shuffled block tables, fresh random
+// inputs and poisoned outputs (a row no tile covers must stay poisoned). Runs on a GPU only.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+#include <string>
+
+#include "common/error.h"
+#include "kernels/cuda/attention.cuh"
+#include "kernels/cuda/attention_prefill_tc.cuh"
+#include "tests/kernels/cuda/device_buffer.h"
+
+namespace tessera::cuda::test {
+namespace {
+
+struct PrefillCase {
+  int32_t hq, hkv, head_dim;
+};
+
+struct Chunk {
+  int32_t first_pos, q_len;  // keys [0, first_pos + q_len) are in the cache
+};
+
+// Inputs of one launch, kept on the host for the reference.
+struct Problem {
+  int32_t tokens = 0, max_blocks = 0, block_size = 16;
+  int64_t q_stride = 0;
+  std::vector<int32_t> tables;
+  std::vector<float> q, k, v;
+};
+
+// out[token, h, :] = softmax(q k^T / sqrt(D)) v over keys [0, position], in double precision.
+std::vector<double> reference(const Problem& p, const std::vector<Chunk>& chunks, const PrefillCase& c) {
+  const int32_t D = c.head_dim, g = c.hq / c.hkv, bs = p.block_size;
+  std::vector<double> want(static_cast<size_t>(p.tokens) * c.hq * D);
+  int32_t row = 0;
+  for (size_t s = 0; s < chunks.size(); ++s) {
+    const int32_t keys = chunks[s].first_pos + chunks[s].q_len;
+    std::vector<size_t> slot(keys);
+    for (int32_t k = 0; k < keys; ++k)
+      slot[k] = static_cast<size_t>(p.tables[s * p.max_blocks + k / bs]) * bs + k % bs;
+    for (int32_t i = 0; i < chunks[s].q_len; ++i) {
+      const int32_t pos = chunks[s].first_pos + i;
+      for (int32_t h = 0; h < c.hq; ++h) {
+        const int32_t kvh = h / g;
+        const float* q = &p.q[(row + i) * p.q_stride + h * D];
+        std::vector<double> sc(pos + 1);
+        double mx = -1e300;
+        for (int32_t k = 0; k <= pos; ++k) {
+          const float* kr = &p.k[(slot[k] * c.hkv + kvh) * D];
+          double dot = 0;
+          for (int32_t d = 0; d < D; ++d) dot += static_cast<double>(q[d]) * kr[d];
+          sc[k] = dot / std::sqrt(static_cast<double>(D));
+          mx = std::max(mx, sc[k]);
+        }
+        double z = 0;
+        for (auto& x : sc) z += (x = std::exp(x - mx));
+        double* dst = &want[(static_cast<size_t>(row + i) * c.hq + h) * D];
+        for (int32_t k = 0; k <= pos; ++k) {
+          const float* vr = &p.v[(slot[k] * c.hkv + kvh) * D];
+          for (int32_t d = 0; d < D; ++d) dst[d] += sc[k] * vr[d];
+        }
+        for (int32_t d = 0; d < D; ++d) dst[d] /= z;
+      }
+    }
+    row += chunks[s].q_len;
+  }
+  return want;
+}
+
+class CudaPrefillAttention : public ::testing::TestWithParam<PrefillCase> {};
+
+TEST_P(CudaPrefillAttention, VariableLengthChunksWithPrefixesMatchReference) {
+  const PrefillCase c = GetParam();
+  ASSERT_TRUE(attention_prefill_tc_supported(c.hq, c.hkv, c.head_dim));
+  std::mt19937 rng(std::random_device{}());
+  const int32_t D = c.head_dim;
+  // A long first chunk, a chunk after a 200-token prefix, a one-token prompt, a short chunk after a
+  // prefix that ends mid-block, and one that starts exactly on a tile boundary: none a tile multiple.
+  const std::vector<Chunk> chunks = {{0, 517}, {200, 77}, {0, 1}, {1001, 45}, {128, 130}};
+  const int32_t nseq = static_cast<int32_t>(chunks.size());
+  Problem p;
+  for (const auto& ch : chunks) {
+    p.tokens += ch.q_len;
+    p.max_blocks = std::max(p.max_blocks, (ch.first_pos + ch.q_len + p.block_size - 1) / p.block_size);
+  }
+  const int32_t num_blocks = nseq * p.max_blocks;
+  std::vector<int32_t> perm(num_blocks);
+  std::iota(perm.begin(), perm.end(), 0);
+  std::shuffle(perm.begin(), perm.end(), rng);
+  p.tables.assign(perm.begin(), perm.end());
+  const size_t cache_elems = static_cast<size_t>(num_blocks) * p.block_size * c.hkv * D;
+  DeviceBuffer<__nv_bfloat16> kc(random_bf16(cache_elems, rng, 1.0f, &p.k));
+  DeviceBuffer<__nv_bfloat16> vc(random_bf16(cache_elems, rng, 1.0f, &p.v));
+  p.q_stride = static_cast<int64_t>(c.hq + 2 * c.hkv) * D;  // q inside a fused qkv row
+  DeviceBuffer<__nv_bfloat16> q(random_bf16(static_cast<size_t>(p.tokens) * p.q_stride, rng, 2.0f, &p.q));
+
+  const int32_t tile_tokens = attention_prefill_tc_tile_tokens(c.hq, c.hkv);
+  ASSERT_EQ(tile_tokens, attention_tile_tokens(c.hq, c.hkv, D));
+  std::vector<AttentionTile> tiles;
+  int32_t row = 0, max_q = 1;
+  for (int32_t s = 0; s < nseq; ++s) {
+    for (int32_t off = 0; off < chunks[s].q_len; off += tile_tokens) {
+      const int32_t n = std::min(tile_tokens, chunks[s].q_len - off);
+      tiles.push_back({s, row + off, n, chunks[s].first_pos + off});
+      max_q = std::max(max_q, n);
+    }
+    row += chunks[s].q_len;
+  }
+  tiles.insert(tiles.begin() + 2, AttentionTile{0, 0, 0, 0});  // padding tiles do nothing
+  std::shuffle(tiles.begin(), tiles.end(), rng);                // tile order must not matter
+  DeviceBuffer<int32_t> d_tables(p.tables);
+  DeviceBuffer<AttentionTile> d_tiles(tiles);
+  const size_t row_elems = static_cast<size_t>(c.hq) * D;
+  DeviceBuffer<__nv_bfloat16> out((p.tokens + 1) * row_elems);  // one extra row no tile covers
+  out.poison();
+  AttentionArgs a;
+  a.q = q.get();
+  a.q_row_stride = p.q_stride;
+  a.k_cache = kc.get();
+  a.v_cache = vc.get();
+  a.block_tables = d_tables.get();
+  a.max_blocks_per_seq = p.max_blocks;
+  a.block_size = p.block_size;
+  a.tiles = d_tiles.get();
+  a.num_tiles = static_cast<int32_t>(tiles.size());
+  a.max_q_len = max_q;
+  a.hq = c.hq;
+  a.hkv = c.hkv;
+  a.head_dim = D;
+  a.scale = 1.0f / std::sqrt(static_cast<float>(D));
+  a.tokens = p.tokens;
+  a.out = out.get();
+  const auto want = reference(p, chunks, c);
+  std::vector<float> got;
+  for (int variant = kPrefillTcVariants - 1; variant >= 0; --variant) {  // the default (0) last
+    out.poison();
+    paged_attention_prefill_tc(a, nullptr, variant);
+    got = to_float(out.download());
+    for (size_t i = 0; i < row_elems; ++i)
+      ASSERT_TRUE(std::isnan(got[p.tokens * row_elems + i]))
+          << "variant " << variant << " wrote element " << i << " of the uncovered row";
+    got.resize(p.tokens * row_elems);
+    EXPECT_LT(rel_error(got, want), 8e-3) << "variant " << variant;
+  }
+
+  // The generic entry point routes multi-token tiles to the default variant: the same bits.
+  out.poison();
+  paged_attention(a, nullptr);
+  auto again = to_float(out.download());
+  again.resize(p.tokens * row_elems);
+  for (size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], again[i]) << "element " << i;
+}
+
+INSTANTIATE_TEST_SUITE_P(Groups, CudaPrefillAttention,
+                         ::testing::Values(PrefillCase{4, 4, 128}, PrefillCase{8, 2, 128}, PrefillCase{16, 2, 128},
+                                           PrefillCase{4, 4, 64}, PrefillCase{8, 2, 64}, PrefillCase{16, 2, 64}),
+                         [](const ::testing::TestParamInfo<PrefillCase>& info) {
+                           const PrefillCase& c = info.param;
+                           std::string name = "G";  // (appended, not concatenated: GCC 12's -Wrestrict)
+                           name.append(std::to_string(c.hq / c.hkv)).append("_D").append(std::to_string(c.head_dim));
+                           return name;
+                         });
+
+TEST(CudaPrefillAttention, RefusesTilesLongerThanItsTileAndUnsupportedHeads) {
+  AttentionArgs a;
+  a.num_tiles = 1;
+  a.hq = 8;
+  a.hkv = 2;
+  a.head_dim = 128;
+  a.max_q_len = attention_prefill_tc_tile_tokens(8, 2) + 1;
+  EXPECT_THROW(paged_attention_prefill_tc(a, nullptr), Error);
+  a.max_q_len = 1;
+  a.head_dim = 96;
+  EXPECT_FALSE(attention_prefill_tc_supported(8, 2, 96));
+  EXPECT_THROW(paged_attention_prefill_tc(a, nullptr), Error);
+  EXPECT_FALSE(attention_prefill_tc_supported(6, 2, 128));  // G = 3 does not divide the 128-row tile
+}
+
+}  // namespace
+}  // namespace tessera::cuda::test
