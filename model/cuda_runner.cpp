@@ -12,6 +12,7 @@
 
 #include "common/error.h"
 #include "kernels/cuda/attention.cuh"
+#include "kernels/cuda/attention_decode.cuh"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/embedding.cuh"
 #include "kernels/cuda/gemm.h"
@@ -251,7 +252,15 @@ void CudaRunner::forward_as(int32_t rows, int32_t num_tiles, int32_t max_q_len, 
     a.o_part = b.o_part;
     a.ml_part = b.ml_part;
     a.out = attn;
-    paged_attention(a, stream_);
+    // Decode-only bf16 steps (every tile one token) take the decode kernel; the split count was chosen
+    // for it. fp32 (the exact mode) always runs attention.cu's CUDA-core kernel.
+    if constexpr (std::is_same_v<T, float>) {
+      paged_attention(a, stream_);
+    } else if (max_q_len == 1 && attention_decode_supported(a.hq, a.hkv, a.head_dim)) {
+      paged_attention_decode(a, stream_);
+    } else {
+      paged_attention(a, stream_);
+    }
     project(attn, w.o, proj, rows, H, c.q_size());
     add_rmsnorm(proj, b.residual, as(w.post_norm), hidden, rows, H, c.rms_norm_eps, false, stream_);
     project(hidden, w.gate_up, gate_up, rows, 2 * I, H);

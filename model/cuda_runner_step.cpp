@@ -10,6 +10,7 @@
 
 #include "common/error.h"
 #include "kernels/cuda/attention.cuh"
+#include "kernels/cuda/attention_decode.cuh"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/sampling.cuh"
 #include "model/cuda_runner.h"
@@ -231,8 +232,13 @@ void CudaRunner::launch(const StepPlan& plan, std::vector<float>* logits) {
   int32_t max_context = 1;
   for (int32_t w = 0; w < nwork; ++w)
     max_context = std::max(max_context, states[w]->computed + plan.scheduled[w].num_tokens);
-  int32_t splits = attention_splits(ntiles, c.num_attention_heads, c.num_key_value_heads, c.head_dim, sm_count_,
-                                    max_context);
+  const bool decode_kernel = options_.dtype != DType::kF32 && max_q == 1 &&
+                             attention_decode_supported(c.num_attention_heads, c.num_key_value_heads,
+                                                        c.head_dim);  // forward() routes the same way
+  int32_t splits = decode_kernel ? attention_decode_splits(ntiles, c.num_attention_heads, c.num_key_value_heads,
+                                                           c.head_dim, sm_count_, max_context)
+                                 : attention_splits(ntiles, c.num_attention_heads, c.num_key_value_heads, c.head_dim,
+                                                    sm_count_, max_context);
   splits = std::max(1, std::min(splits, part_rows_ / std::max(padded_rows, 1)));
 
   upload(b.ids, b.h_ids, padded_rows, stream_);

@@ -3,7 +3,8 @@
 //   projections at m=1 (cuBLASLt vs every gemv variant; weights rotated across copies so L2 holds none),
 //   prefill projections at m=4096 (% of the matmul rate), silu_mul and add_rmsnorm at 4096 rows,
 //   decode attention (1 x 32k, 64 x 1k, 16 x 8k) for each split count, prefill attention (1 x 4096,
-//   4 x 1024, and 1 x 512 after 3584 cached tokens; FLOPs count only the causal keys each query sees).
+//   4 x 1024, and 1 x 512 after 3584 cached tokens; FLOPs count only the causal keys each query sees),
+//   the decode kernel (attention_decode.cuh; 1 x 32k, 64 x 1k, 16 x 8k, 1 x 4k, KV rotated across copies).
 #include <cuda_runtime.h>
 #include <nlohmann/json.hpp>
 
@@ -15,6 +16,7 @@
 
 #include "bench/cuda/device_limits.h"
 #include "kernels/cuda/attention.cuh"
+#include "kernels/cuda/attention_decode.cuh"
 #include "kernels/cuda/attention_prefill_tc.cuh"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/fill_random.cuh"
@@ -57,6 +59,75 @@ __nv_bfloat16* alloc_random(int64_t n, uint64_t seed, cudaStream_t s) {
   CUDA_CHECK(cudaMalloc(&p, n * 2));
   fill_random_bf16(p, n, seed, 0.0f, 0.5f, s);
   return p;
+}
+
+// The decode kernel on the 8B shape (32 q / 8 kv heads, head_dim 128, block 16): % of copy bandwidth
+// for its heuristic's split count and the neighbouring powers of two. K/V live in enough copies
+// (>= 1 GiB together) that each timed launch reads a copy L2 does not hold.
+void bench_decode_attention(const DeviceLimits& lim, cudaStream_t s) {
+  const int32_t hq = 32, hkv = 8, D = 128, bs = 16;
+  int sms = 0;
+  CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+  for (const auto& [batch, ctx] : std::vector<std::pair<int32_t, int32_t>>{{1, 32768}, {64, 1024}, {16, 8192}, {1, 4096}}) {
+    const int32_t blocks_per_seq = (ctx + bs - 1) / bs;
+    const int64_t nblocks = static_cast<int64_t>(batch) * blocks_per_seq;
+    const int64_t elems = nblocks * bs * hkv * D;
+    const int copies = static_cast<int>(std::clamp<int64_t>((1LL << 30) / (elems * 4), 1, 16));
+    std::vector<__nv_bfloat16*> kv;
+    for (int c = 0; c < 2 * copies; ++c) kv.push_back(alloc_random(elems, 10 + c, s));
+    const int64_t qstride = (hq + 2 * hkv) * D;
+    __nv_bfloat16* q = alloc_random(batch * qstride, 3, s);
+    std::vector<int32_t> tables(nblocks);
+    std::iota(tables.begin(), tables.end(), 0);
+    std::shuffle(tables.begin(), tables.end(), std::mt19937(1));
+    std::vector<AttentionTile> tiles;
+    for (int32_t b = 0; b < batch; ++b) tiles.push_back({b, b, 1, ctx - 1});
+    int32_t* d_tables = nullptr;
+    AttentionTile* d_tiles = nullptr;
+    float *op = nullptr, *ml = nullptr;
+    __nv_bfloat16* out = nullptr;
+    CUDA_CHECK(cudaMalloc(&d_tables, nblocks * 4));
+    CUDA_CHECK(cudaMemcpy(d_tables, tables.data(), nblocks * 4, cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMalloc(&d_tiles, tiles.size() * sizeof(AttentionTile)));
+    CUDA_CHECK(cudaMemcpy(d_tiles, tiles.data(), tiles.size() * sizeof(AttentionTile), cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMalloc(&op, 256LL * batch * hq * D * 4));
+    CUDA_CHECK(cudaMalloc(&ml, 256LL * batch * hq * 2 * 4));
+    CUDA_CHECK(cudaMalloc(&out, static_cast<int64_t>(batch) * hq * D * 2));
+    AttentionArgs a;
+    a.q = q;
+    a.q_row_stride = qstride;
+    a.block_tables = d_tables;
+    a.max_blocks_per_seq = blocks_per_seq;
+    a.block_size = bs;
+    a.tiles = d_tiles;
+    a.num_tiles = batch;
+    a.max_q_len = 1;
+    a.hq = hq;
+    a.hkv = hkv;
+    a.head_dim = D;
+    a.scale = 0.088f;
+    a.tokens = batch;
+    a.o_part = op;
+    a.ml_part = ml;
+    a.out = out;
+    const double kv_bytes = 2.0 * elems * 2;
+    const int32_t hs = attention_decode_splits(batch, hq, hkv, D, sms, ctx);
+    nlohmann::json row{{"kernel", "attention_decode"}, {"batch", batch}, {"context", ctx}, {"kv_MB", kv_bytes / 1e6},
+                       {"kv_copies", copies}, {"heuristic_splits", hs}};
+    for (int32_t sp : {std::max(1, hs / 2), hs, std::min(256, hs * 2)}) {
+      a.splits = sp;
+      const double t = median_s(s, 20, [&](int i) {
+        a.k_cache = kv[2 * (i % copies)];
+        a.v_cache = kv[2 * (i % copies) + 1];
+        paged_attention_decode(a, s);
+      });
+      row["splits_" + std::to_string(sp) + "_us"] = t * 1e6;
+      row["splits_" + std::to_string(sp) + "_pct_bw"] = 100.0 * kv_bytes / t / lim.copy_bytes_per_s;
+    }
+    std::cout << row.dump() << std::endl;
+    for (void* p : {(void*)q, (void*)d_tables, (void*)d_tiles, (void*)op, (void*)ml, (void*)out}) cudaFree(p);
+    for (auto* p : kv) cudaFree(p);
+  }
 }
 
 }  // namespace
@@ -216,5 +287,6 @@ int main() {
     for (void* p : {(void*)kc, (void*)vc, (void*)q, (void*)d_tables, (void*)d_tiles, (void*)op, (void*)ml, (void*)out})
       cudaFree(p);
   }
+  bench_decode_attention(lim, s);
   return 0;
 }

@@ -1,0 +1,373 @@
+// Decode attention kernel (see attention_decode.cuh). A block is 128 threads for one (tile, kv head,
+// head group of up to kG q heads, key split). Threads form lane groups of head_dim/8 lanes; a lane owns
+// 8 elements (one 16-byte chunk) of each K/V row and of each head's q and o. Each stage, a lane group
+// takes 4 keys: the lane copies its chunks of those K/V rows into its own slots of a 3-stage shared
+// ring with cp.async (it only ever reads back what it copied, so the main loop needs no barrier),
+// q.k is reduced over the group with shuffles, and the group keeps its own online-softmax state.
+// The groups' states are merged through shared memory at the end; splits by merge_kernel.
+#include <cstdio>
+
+#include "kernels/cuda/attention_decode.cuh"
+#include "kernels/cuda/cuda_check.h"
+
+namespace tessera::cuda {
+namespace {
+
+constexpr int kThreads = 128;
+constexpr int kStages = 3;
+constexpr int kKeysPerGroup = 4;  // keys one lane group takes per stage
+constexpr int kSmemBytes = kStages * 2 * kKeysPerGroup * kThreads * 16;  // 48 KiB: K and V chunks
+constexpr int32_t kDecodeMinSplitKeys = 256;
+constexpr int32_t kMaxSplits = 1024;  // the merge kernel keeps one weight per split in shared memory
+
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(gmem) : "memory");
+#else
+  *reinterpret_cast<uint4*>(smem) = *reinterpret_cast<const uint4*>(gmem);
+#endif
+}
+
+__device__ __forceinline__ void cp_async_commit() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+#endif
+}
+
+template <int kPending>
+__device__ __forceinline__ void cp_async_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending) : "memory");
+#endif
+}
+
+// 8 bf16 (one 16-byte chunk) to fp32: a bf16 is the top half of an fp32.
+__device__ __forceinline__ void unpack8(const uint4& raw, float (&f)[8]) {
+  const uint32_t w[4] = {raw.x, raw.y, raw.z, raw.w};
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    f[2 * i] = __uint_as_float(w[i] << 16);
+    f[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
+  }
+}
+
+// Heads per block for a GQA ratio G: 1 for MHA, else 4 or 8 (a larger group takes several blocks).
+int32_t heads_per_block(int32_t G) { return G == 1 ? 1 : (G <= 4 ? 4 : 8); }
+// Blocks of one kernel resident per multiprocessor (48 KiB of shared memory each; the register cap
+// comes from __launch_bounds__ below).
+int32_t blocks_per_sm(int32_t kg) { return kg <= 4 ? 4 : 2; }
+
+template <int kD, int kG>
+__global__ void __launch_bounds__(kThreads, kG <= 4 ? 4 : 2) decode_kernel(AttentionArgs a, int32_t head_groups) {
+  constexpr int kL = kD / 8;                 // lanes per key (one 16-byte chunk each)
+  constexpr int kGroups = kThreads / kL;     // lane groups per block
+  constexpr int kStageKeys = kGroups * kKeysPerGroup;
+  const AttentionTile tile = a.tiles[blockIdx.x];
+  if (tile.q_len == 0) return;
+  const int tid = threadIdx.x;
+  const int li = tid % kL, group = tid / kL;
+  const int32_t G = a.hq / a.hkv;
+  const int32_t kvh = blockIdx.y / head_groups;
+  const int32_t g0 = (blockIdx.y % head_groups) * kG;
+  const int32_t ng = min(kG, G - g0);
+  const int32_t h0 = kvh * G + g0;
+  const int32_t keys_total = tile.first_pos + 1;
+  int32_t split_len = (keys_total + a.splits - 1) / a.splits;
+  split_len = (split_len + kStageKeys - 1) / kStageKeys * kStageKeys;
+  const int32_t k_begin = min(keys_total, static_cast<int32_t>(blockIdx.z) * split_len);
+  const int32_t k_end = min(keys_total, k_begin + split_len);
+  const int32_t n_stages = (k_end - k_begin + kStageKeys - 1) / kStageKeys;
+
+  // q of the block's heads, pre-scaled for a base-2 softmax; heads past the group stay zero.
+  const float qscale = a.scale * 1.4426950408889634f;
+  float q[kG][8], o[kG][8], m[kG], l[kG];
+#pragma unroll
+  for (int g = 0; g < kG; ++g) {
+    m[g] = -INFINITY;
+    l[g] = 0.0f;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) q[g][i] = 0.0f, o[g][i] = 0.0f;
+    if (g < ng) {
+      const uint4 raw = *reinterpret_cast<const uint4*>(a.q + static_cast<int64_t>(tile.q_row) * a.q_row_stride +
+                                                        static_cast<int64_t>(h0 + g) * kD + li * 8);
+      unpack8(raw, q[g]);
+#pragma unroll
+      for (int i = 0; i < 8; ++i) q[g][i] *= qscale;
+    }
+  }
+
+  // Ring: stage s holds, per pass u and thread, one K chunk then one V chunk (16 bytes each).
+  extern __shared__ __align__(16) unsigned char smem[];
+  uint4* ring = reinterpret_cast<uint4*>(smem);
+  auto k_slot = [&](int s, int u) { return ring + ((s * 2) * kKeysPerGroup + u) * kThreads + tid; };
+  auto v_slot = [&](int s, int u) { return ring + ((s * 2 + 1) * kKeysPerGroup + u) * kThreads + tid; };
+  const int32_t* table = a.block_tables + static_cast<int64_t>(tile.seq) * a.max_blocks_per_seq;
+  const int64_t head_off = static_cast<int64_t>(kvh) * kD + li * 8;
+  const int32_t bs = a.block_size;
+  const bool bs_pow2 = (bs & (bs - 1)) == 0;  // the usual case: shifts instead of divisions
+  const int32_t bs_shift = __ffs(bs) - 1;
+  auto issue = [&](int32_t stage, int s) {
+    const int32_t base = k_begin + stage * kStageKeys + group;
+#pragma unroll
+    for (int u = 0; u < kKeysPerGroup; ++u) {
+      const int32_t key = min(base + u * kGroups, k_end - 1);  // past the end: a valid key, masked later
+      const int32_t blk = bs_pow2 ? key >> bs_shift : key / bs;
+      const int64_t slot = static_cast<int64_t>(__ldg(table + blk)) * bs + (key - blk * bs);
+      const int64_t off = slot * a.hkv * kD + head_off;
+      cp_async16(k_slot(s, u), a.k_cache + off);
+      cp_async16(v_slot(s, u), a.v_cache + off);
+    }
+  };
+
+#pragma unroll
+  for (int s = 0; s < kStages - 1; ++s) {
+    if (s < n_stages) issue(s, s);
+    cp_async_commit();
+  }
+  for (int32_t t = 0; t < n_stages; ++t) {
+    cp_async_wait<kStages - 2>();  // this thread's copies of stage t have landed
+    const int32_t nt = t + kStages - 1;
+    if (nt < n_stages) issue(nt, nt % kStages);  // into the slot stage t - 1 used (already consumed)
+    cp_async_commit();
+    const int s = t % kStages;
+    const int32_t base = k_begin + t * kStageKeys + group;
+
+    float sc[kKeysPerGroup][kG];
+#pragma unroll
+    for (int u = 0; u < kKeysPerGroup; ++u) {
+      float kf[8];
+      unpack8(*k_slot(s, u), kf);
+#pragma unroll
+      for (int g = 0; g < kG; ++g) {
+        float acc = 0.0f;
+#pragma unroll
+        for (int i = 0; i < 8; ++i) acc = fmaf(q[g][i], kf[i], acc);
+        sc[u][g] = acc;
+      }
+    }
+#pragma unroll
+    for (int off = kL / 2; off > 0; off >>= 1)
+#pragma unroll
+      for (int u = 0; u < kKeysPerGroup; ++u)
+#pragma unroll
+        for (int g = 0; g < kG; ++g) sc[u][g] += __shfl_xor_sync(0xffffffffu, sc[u][g], off);
+
+    float p[kKeysPerGroup][kG];
+#pragma unroll
+    for (int g = 0; g < kG; ++g) {
+      float mx = m[g];
+#pragma unroll
+      for (int u = 0; u < kKeysPerGroup; ++u) {
+        if (base + u * kGroups >= k_end) sc[u][g] = -INFINITY;
+        mx = fmaxf(mx, sc[u][g]);
+      }
+      const float ref = mx == -INFINITY ? 0.0f : mx;  // every key so far masked: keep p = 0, no NaN
+      const float alpha = exp2f(m[g] - ref);
+      float psum = 0.0f;
+#pragma unroll
+      for (int u = 0; u < kKeysPerGroup; ++u) psum += (p[u][g] = exp2f(sc[u][g] - ref));
+      l[g] = l[g] * alpha + psum;
+      m[g] = mx;
+#pragma unroll
+      for (int i = 0; i < 8; ++i) o[g][i] *= alpha;
+    }
+#pragma unroll
+    for (int u = 0; u < kKeysPerGroup; ++u) {
+      float vf[8];
+      unpack8(*v_slot(s, u), vf);
+#pragma unroll
+      for (int g = 0; g < kG; ++g)
+#pragma unroll
+        for (int i = 0; i < 8; ++i) o[g][i] = fmaf(p[u][g], vf[i], o[g][i]);
+    }
+  }
+
+  // Merge the lane groups' states through shared memory (the ring is free once every copy landed).
+  cp_async_wait<0>();
+  __syncthreads();
+  float* so = reinterpret_cast<float*>(smem);  // [kGroups][kG][kD]
+  float* sml = so + kGroups * kG * kD;         // [kGroups][kG][2]
+#pragma unroll
+  for (int g = 0; g < kG; ++g) {
+    float4* dst = reinterpret_cast<float4*>(so + (group * kG + g) * kD + li * 8);
+    dst[0] = make_float4(o[g][0], o[g][1], o[g][2], o[g][3]);
+    dst[1] = make_float4(o[g][4], o[g][5], o[g][6], o[g][7]);
+    if (li == 0) {
+      sml[(group * kG + g) * 2] = m[g];
+      sml[(group * kG + g) * 2 + 1] = l[g];
+    }
+  }
+  __syncthreads();
+  for (int idx = tid; idx < kG * (kD / 4); idx += kThreads) {
+    const int g = idx / (kD / 4), d = (idx % (kD / 4)) * 4;
+    if (g >= ng) continue;
+    float mm = -INFINITY;
+#pragma unroll
+    for (int gr = 0; gr < kGroups; ++gr) mm = fmaxf(mm, sml[(gr * kG + g) * 2]);
+    float4 acc = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    float ll = 0.0f;
+#pragma unroll
+    for (int gr = 0; gr < kGroups; ++gr) {
+      const float mg = sml[(gr * kG + g) * 2];
+      const float f = mg == -INFINITY ? 0.0f : exp2f(mg - mm);
+      ll += sml[(gr * kG + g) * 2 + 1] * f;
+      const float4 v = *reinterpret_cast<const float4*>(so + (gr * kG + g) * kD + d);
+      acc.x += v.x * f, acc.y += v.y * f, acc.z += v.z * f, acc.w += v.w * f;
+    }
+    const int32_t h = h0 + g;
+    if (a.splits == 1) {
+      const float inv = ll > 0.0f ? 1.0f / ll : 0.0f;
+      __nv_bfloat162* dst =
+          reinterpret_cast<__nv_bfloat162*>(a.out + (static_cast<int64_t>(tile.q_row) * a.hq + h) * kD + d);
+      dst[0] = __floats2bfloat162_rn(acc.x * inv, acc.y * inv);
+      dst[1] = __floats2bfloat162_rn(acc.z * inv, acc.w * inv);
+    } else {
+      const int64_t pi = (static_cast<int64_t>(blockIdx.z) * a.tokens + tile.q_row) * a.hq + h;
+      *reinterpret_cast<float4*>(a.o_part + pi * kD + d) = acc;
+      if (d == 0) {
+        a.ml_part[pi * 2] = mm;
+        a.ml_part[pi * 2 + 1] = ll;
+      }
+    }
+  }
+}
+
+__device__ __forceinline__ float warp_max(float x) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, o));
+  return x;
+}
+__device__ __forceinline__ float warp_sum(float x) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
+  return x;
+}
+
+// Merges the splits of one (tile, q head) in three rounds of independent loads (no serial walk over
+// the splits): the largest split max; each split's weight exp2(m_z - max) and the weighted sum of the
+// l_z; then thread groups of kD/4 lanes (4 elements each) sum every kZ-th split's weighted o_z, and
+// the kZ sums are added through shared memory.
+template <int kD>
+__global__ void __launch_bounds__(kThreads) merge_kernel(AttentionArgs a) {
+  constexpr int kLanes = kD / 4;
+  constexpr int kZ = kThreads / kLanes;
+  const AttentionTile tile = a.tiles[blockIdx.x];
+  if (tile.q_len == 0) return;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int zl = tid / kLanes, d = (tid % kLanes) * 4;
+  const int32_t h = blockIdx.y;
+  __shared__ float s_w[kMaxSplits];
+  __shared__ float s_red[2][kThreads / 32];
+  __shared__ float4 s_acc[kZ][kLanes];
+  const float* ml = a.ml_part;
+  auto part = [&](int32_t z) { return (static_cast<int64_t>(z) * a.tokens + tile.q_row) * a.hq + h; };
+
+  float mx = -INFINITY;
+  for (int32_t z = tid; z < a.splits; z += kThreads) mx = fmaxf(mx, ml[part(z) * 2]);
+  mx = warp_max(mx);
+  if (lane == 0) s_red[0][warp] = mx;
+  __syncthreads();
+  float m_all = -INFINITY;
+#pragma unroll
+  for (int w = 0; w < kThreads / 32; ++w) m_all = fmaxf(m_all, s_red[0][w]);
+
+  float lsum = 0.0f;
+  for (int32_t z = tid; z < a.splits; z += kThreads) {
+    const float mz = ml[part(z) * 2];
+    const float w = mz == -INFINITY ? 0.0f : exp2f(mz - m_all);  // an empty split weighs nothing
+    s_w[z] = w;
+    lsum += w * ml[part(z) * 2 + 1];
+  }
+  lsum = warp_sum(lsum);
+  if (lane == 0) s_red[1][warp] = lsum;
+  __syncthreads();
+  float l_all = 0.0f;
+#pragma unroll
+  for (int w = 0; w < kThreads / 32; ++w) l_all += s_red[1][w];
+
+  float4 acc = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+#pragma unroll 8
+  for (int32_t z = zl; z < a.splits; z += kZ) {
+    const float w = s_w[z];
+    const float4 v = __ldg(reinterpret_cast<const float4*>(a.o_part + part(z) * kD + d));
+    acc.x = fmaf(w, v.x, acc.x), acc.y = fmaf(w, v.y, acc.y), acc.z = fmaf(w, v.z, acc.z), acc.w = fmaf(w, v.w, acc.w);
+  }
+  s_acc[zl][tid % kLanes] = acc;
+  __syncthreads();
+  if (zl != 0) return;
+  float4 r = s_acc[0][tid];
+#pragma unroll
+  for (int z = 1; z < kZ; ++z) {
+    const float4 v = s_acc[z][tid];
+    r.x += v.x, r.y += v.y, r.z += v.z, r.w += v.w;
+  }
+  const float inv = l_all > 0.0f ? 1.0f / l_all : 0.0f;
+  __nv_bfloat162* dst = reinterpret_cast<__nv_bfloat162*>(a.out + (static_cast<int64_t>(tile.q_row) * a.hq + h) * kD + d);
+  dst[0] = __floats2bfloat162_rn(r.x * inv, r.y * inv);
+  dst[1] = __floats2bfloat162_rn(r.z * inv, r.w * inv);
+}
+
+[[noreturn]] void refuse(const char* what, long long value, int line) {
+  char msg[192];
+  std::snprintf(msg, sizeof msg, "paged_attention_decode: %s (got %lld)", what, value);
+  throw_cuda_error(cudaErrorInvalidValue, msg, __FILE__, line);
+}
+
+template <int kD, int kG>
+void launch(const AttentionArgs& a, cudaStream_t stream) {
+  const int32_t head_groups = (a.hq / a.hkv + kG - 1) / kG;
+  const dim3 grid(a.num_tiles, a.hkv * head_groups, a.splits);
+  decode_kernel<kD, kG><<<grid, kThreads, kSmemBytes, stream>>>(a, head_groups);
+  CUDA_CHECK_LAUNCH();
+  if (a.splits > 1) {
+    merge_kernel<kD><<<dim3(a.num_tiles, a.hq), kThreads, 0, stream>>>(a);
+    CUDA_CHECK_LAUNCH();
+  }
+}
+
+template <int kD>
+void dispatch_heads(const AttentionArgs& a, cudaStream_t stream) {
+  switch (heads_per_block(a.hq / a.hkv)) {
+    case 1: return launch<kD, 1>(a, stream);
+    case 4: return launch<kD, 4>(a, stream);
+    default: return launch<kD, 8>(a, stream);
+  }
+}
+
+}  // namespace
+
+bool attention_decode_supported(int32_t hq, int32_t hkv, int32_t head_dim) {
+  return hkv > 0 && hq > 0 && hq % hkv == 0 && (head_dim == 64 || head_dim == 128 || head_dim == 256);
+}
+
+int32_t attention_decode_splits(int32_t num_tiles, int32_t hq, int32_t hkv, int32_t head_dim, int32_t sm_count,
+                                int32_t max_context) {
+  if (num_tiles <= 0 || !attention_decode_supported(hq, hkv, head_dim)) return 1;
+  const int32_t kg = heads_per_block(hq / hkv);
+  const int64_t blocks = static_cast<int64_t>(num_tiles) * hkv * ((hq / hkv + kg - 1) / kg);
+  const int64_t resident = static_cast<int64_t>(sm_count) * blocks_per_sm(kg);
+  int32_t p = 1;
+  while (p < 256 && blocks * p * 2 <= resident && static_cast<int64_t>(p) * 2 * kDecodeMinSplitKeys <= max_context)
+    p *= 2;
+  return p;
+}
+
+void paged_attention_decode(const AttentionArgs& a, cudaStream_t stream) {
+  if (a.num_tiles == 0) return;
+  if (a.hkv <= 0) refuse("hkv must be positive", a.hkv, __LINE__);
+  if (a.hq <= 0 || a.hq % a.hkv != 0) refuse("hq must be a positive multiple of hkv", a.hq, __LINE__);
+  if (a.max_q_len != 1) refuse("every tile must hold one token (max_q_len 1)", a.max_q_len, __LINE__);
+  if (a.splits < 1 || a.splits > kMaxSplits) refuse("splits must be in [1, 1024]", a.splits, __LINE__);
+  if (a.block_size <= 0) refuse("block_size must be positive", a.block_size, __LINE__);
+  if (a.splits > 1 && (a.o_part == nullptr || a.ml_part == nullptr))
+    refuse("splits > 1 needs the o_part and ml_part buffers", a.splits, __LINE__);
+  switch (a.head_dim) {
+    case 64: return dispatch_heads<64>(a, stream);
+    case 128: return dispatch_heads<128>(a, stream);
+    case 256: return dispatch_heads<256>(a, stream);
+    default: refuse("head_dim must be 64, 128 or 256", a.head_dim, __LINE__);
+  }
+}
+
+}  // namespace tessera::cuda
