@@ -144,7 +144,12 @@ void CudaRunner::allocate_activations() {
   char* ws = nullptr;
   alloc(ws, static_cast<int64_t>(kGemmWorkspace));
   b.gemm_workspace = ws;
-  gemm_ = std::make_unique<Gemm>(b.gemm_workspace, kGemmWorkspace);
+  // The skinny tensor-core kernel's counters and split-K partial sums (k-slicings that need more are
+  // not tried).
+  const size_t skinny_bytes = kSkinnyCounterBytes + (64u << 20);
+  char* skinny_ws = nullptr;
+  alloc(skinny_ws, static_cast<int64_t>(skinny_bytes));
+  gemm_ = std::make_unique<Gemm>(b.gemm_workspace, kGemmWorkspace, skinny_ws, skinny_bytes);
   const auto freq = rope_inv_freq(c);
   CUDA_CHECK(cudaMemcpy(b.inv_freq, freq.data(), freq.size() * sizeof(float), cudaMemcpyHostToDevice));
 
@@ -264,8 +269,12 @@ void CudaRunner::forward_as(int32_t rows, int32_t num_tiles, int32_t max_q_len, 
     project(attn, w.o, proj, rows, H, c.q_size());
     add_rmsnorm(proj, b.residual, as(w.post_norm), hidden, rows, H, c.rms_norm_eps, false, stream_);
     project(hidden, w.gate_up, gate_up, rows, 2 * I, H);
-    silu_mul(gate_up, rows, I, act, stream_);
-    project(act, w.down, proj, rows, H, I);
+    if constexpr (std::is_same_v<T, float>) {
+      silu_mul(gate_up, rows, I, act, stream_);
+      project(act, w.down, proj, rows, H, I);
+    } else {
+      gemm_->run_silu_mul(gate_up, act, w.down, proj, rows, H, I, stream_);  // SiLU fused where it pays
+    }
   }
   add_rmsnorm(proj, b.residual, as(weights_->final_norm()), hidden, rows, H, c.rms_norm_eps, false, stream_);
   embedding(b.logit_rows, logit_rows, hidden, rows, H, gathered, stream_);  // gather the rows

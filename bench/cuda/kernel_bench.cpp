@@ -1,6 +1,9 @@
 // tessera_cuda_kernel_bench: kernel microbenchmarks on the 8B shape, each figure next to the limit
 // measured in the same run (copy bandwidth, 8192³ matmul rate). Prints one JSON object per line:
-//   projections at m=1 (cuBLASLt vs every gemv variant; weights rotated across copies so L2 holds none),
+//   projections at m=1 and 8 (cuBLASLt vs every gemv variant and the skinny tensor-core kernel; weights
+//   rotated across copies so L2 holds none), the SiLU-fused down projection, cuBLASLt and the skinny
+//   kernel at m=64, the decode chain of 32 layers' projections (with norms; then with qkv_post and
+//   decode attention) replayed from a graph with and without PDL, split-K variants and SiLU fusion,
 //   prefill projections at m=4096 (% of the matmul rate), silu_mul and add_rmsnorm at 4096 rows,
 //   decode attention (1 x 32k, 64 x 1k, 16 x 8k) for each split count, prefill attention (1 x 4096,
 //   4 x 1024, and 1 x 512 after 3584 cached tokens; FLOPs count only the causal keys each query sees),
@@ -9,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <iostream>
 #include <numeric>
 #include <random>
@@ -21,7 +25,9 @@
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/fill_random.cuh"
 #include "kernels/cuda/gemm.h"
+#include "kernels/cuda/gemm_skinny.cuh"
 #include "kernels/cuda/gemv.cuh"
+#include "kernels/cuda/qkv_post.cuh"
 #include "kernels/cuda/rmsnorm.cuh"
 #include "kernels/cuda/silu_mul.cuh"
 
@@ -130,6 +136,181 @@ void bench_decode_attention(const DeviceLimits& lim, cudaStream_t s) {
   }
 }
 
+// The projections of `layers` Llama-3-8B layers with their norms and activation (attention left out),
+// each layer with its own weights (14 GB for 32: none stays in L2), replayed from a CUDA graph.
+// Modes: gemv variants autotuned by Gemm (as the engine) or the best split-K variants (timed here over
+// all layers' weights); pdl: the gemvs launched with programmatic dependent launch (the norms and
+// silu_mul always are); fuse: SiLU-and-multiply inside the down gemv; attention: qkv_post + decode
+// attention over a 512-token context added per layer (the engine's layer without embedding, lm_head
+// and sampling; its bytes are not added to the bound). Prints ms per pass and % of copy bandwidth.
+void bench_chain(cudaStream_t s, const DeviceLimits& lim, void* ws) {
+  const int32_t H = 4096, I = 14336, QKV = 6144, layers = 32, ctx = 512, bs = 16, hq = 32, hkv = 8, D = 128;
+  struct Layer {
+    __nv_bfloat16 *qkv, *o, *gu, *down, *n1, *n2, *kc, *vc;
+  };
+  std::vector<Layer> L(layers);
+  for (int i = 0; i < layers; ++i)
+    L[i] = {alloc_random(int64_t{QKV} * H, 10 * i + 1, s), alloc_random(int64_t{H} * H, 10 * i + 2, s),
+            alloc_random(int64_t{2} * I * H, 10 * i + 3, s), alloc_random(int64_t{H} * I, 10 * i + 4, s),
+            alloc_random(H, 10 * i + 5, s),                    alloc_random(H, 10 * i + 6, s),
+            alloc_random(int64_t{ctx} * hkv * D, 10 * i + 7, s), alloc_random(int64_t{ctx} * hkv * D, 10 * i + 8, s)};
+  // One sequence at position ctx - 1 in blocks 0..ctx/bs-1.
+  int32_t *d_pos = nullptr, *d_tables = nullptr;
+  int64_t* d_slot = nullptr;
+  float *inv_freq = nullptr, *o_part = nullptr, *ml_part = nullptr;
+  AttentionTile* d_tile = nullptr;
+  std::vector<int32_t> tables(ctx / bs);
+  std::iota(tables.begin(), tables.end(), 0);
+  std::vector<float> freq(D / 2);
+  for (int32_t i = 0; i < D / 2; ++i) freq[i] = std::pow(500000.0f, -2.0f * i / D);
+  const int32_t pos = ctx - 1;
+  const int64_t slot = ctx - 1;
+  const AttentionTile tile{0, 0, 1, ctx - 1};
+  const int32_t splits = attention_splits(1, hq, hkv, D, 132, ctx), max_splits = 32;
+  CUDA_CHECK(cudaMalloc(&d_pos, 4));
+  CUDA_CHECK(cudaMalloc(&d_slot, 8));
+  CUDA_CHECK(cudaMalloc(&d_tables, tables.size() * 4));
+  CUDA_CHECK(cudaMalloc(&d_tile, sizeof(AttentionTile)));
+  CUDA_CHECK(cudaMalloc(&inv_freq, freq.size() * 4));
+  CUDA_CHECK(cudaMalloc(&o_part, int64_t{max_splits} * hq * D * 4));
+  CUDA_CHECK(cudaMalloc(&ml_part, int64_t{max_splits} * hq * 2 * 4));
+  CUDA_CHECK(cudaMemcpy(d_pos, &pos, 4, cudaMemcpyHostToDevice));
+  CUDA_CHECK(cudaMemcpy(d_slot, &slot, 8, cudaMemcpyHostToDevice));
+  CUDA_CHECK(cudaMemcpy(d_tables, tables.data(), tables.size() * 4, cudaMemcpyHostToDevice));
+  CUDA_CHECK(cudaMemcpy(d_tile, &tile, sizeof(tile), cudaMemcpyHostToDevice));
+  CUDA_CHECK(cudaMemcpy(inv_freq, freq.data(), freq.size() * 4, cudaMemcpyHostToDevice));
+  __nv_bfloat16* attn = alloc_random(int64_t{hq} * D, 13, s);
+  __nv_bfloat16* proj = alloc_random(H, 7, s);
+  __nv_bfloat16* hidden = alloc_random(H, 8, s);
+  __nv_bfloat16* qkv = alloc_random(QKV, 9, s);
+  __nv_bfloat16* gu = alloc_random(2 * I, 11, s);
+  __nv_bfloat16* act = alloc_random(I, 12, s);
+  float* residual = nullptr;
+  CUDA_CHECK(cudaMalloc(&residual, H * 4));
+  CUDA_CHECK(cudaMemset(residual, 0, H * 4));
+  Gemm gemm(ws, 32u << 20);  // picks the variants (all gemv at m = 1)
+  gemm.warm(1, QKV, H, false, hidden, L[0].qkv, qkv, s);
+  gemm.warm(1, H, H, false, qkv, L[0].o, proj, s);
+  gemm.warm(1, 2 * I, H, false, hidden, L[0].gu, gu, s);
+  gemm.run_silu_mul(gu, act, L[0].down, proj, 1, H, I, s);
+  const int v_qkv = gemm.chosen_gemv_variant(1, QKV, H, false), v_o = gemm.chosen_gemv_variant(1, H, H, false);
+  const int v_gu = gemm.chosen_gemv_variant(1, 2 * I, H, false), v_down = gemm.chosen_gemv_variant(1, H, I, false);
+  const int v_silu = gemm.chosen_silu_variant(1, H, I);
+  // The fastest split-K variant per shape, each call on the next layer's weights (none in L2).
+  auto best_splitk = [&](int32_t n, int32_t k, __nv_bfloat16* Layer::*wm, const __nv_bfloat16* x, void* y,
+                         GemvInput in) {
+    int best = kGemvFirstSplitK;
+    double best_t = 1e30;
+    for (int v = kGemvFirstSplitK; v < kGemvVariants; ++v) {
+      const double t = median_s(s, 20, [&](int i) { gemv(x, L[i % layers].*wm, y, 1, n, k, false, v, s, in); });
+      if (t < best_t) {
+        best_t = t;
+        best = v;
+      }
+    }
+    return best;
+  };
+  const int s_qkv = best_splitk(QKV, H, &Layer::qkv, hidden, qkv, GemvInput::kPlain);
+  const int s_o = best_splitk(H, H, &Layer::o, qkv, proj, GemvInput::kPlain);
+  const int s_gu = best_splitk(2 * I, H, &Layer::gu, hidden, gu, GemvInput::kPlain);
+  const int s_down = best_splitk(H, I, &Layer::down, act, proj, GemvInput::kPlain);
+  const int s_silu = best_splitk(H, I, &Layer::down, gu, proj, GemvInput::kSiluMul);
+  const double bytes = 2.0 * layers * (double(QKV) * H + double(H) * H + 2.0 * I * H + double(H) * I);
+  nlohmann::json row{{"kernel", "decode_chain_projections"}, {"layers", layers},   {"gemv_qkv", v_qkv},
+                     {"gemv_o", v_o},                         {"gemv_gate_up", v_gu}, {"gemv_down", v_down},
+                     {"gemv_down_silu", v_silu},              {"weight_GB", bytes / 1e9},
+                     {"splitk_qkv", s_qkv}, {"splitk_o", s_o}, {"splitk_gate_up", s_gu}, {"splitk_down", s_down},
+                     {"splitk_down_silu", s_silu}, {"attention_splits", splits}};
+  struct Mode {
+    const char* name;
+    bool splitk, pdl, fuse, attention;
+    int32_t attn_splits = 0;  // 0: the heuristic's (attention_splits); -1: qkv_post only, no attention
+  };
+  for (const Mode md : {Mode{"plain", false, false, false, false}, Mode{"pdl", false, true, false, false},
+                        Mode{"pdl_silu_fused", false, true, true, false}, Mode{"splitk", true, false, false, false},
+                        Mode{"splitk_pdl", true, true, false, false}, Mode{"splitk_pdl_silu_fused", true, true, true, false},
+                        Mode{"pdl_with_attention", false, true, false, true},
+                        Mode{"pdl_with_qkv_post_only", false, true, false, true, -1},
+                        Mode{"pdl_with_attention_8_splits", false, true, false, true, 8},
+                        Mode{"pdl_with_attention_32_splits", false, true, false, true, 32}}) {
+    const bool pdl = md.pdl, fuse = md.fuse;
+    const int a_qkv = md.splitk ? s_qkv : v_qkv, a_o = md.splitk ? s_o : v_o, a_gu = md.splitk ? s_gu : v_gu;
+    const int a_down = md.splitk ? s_down : v_down, a_silu = md.splitk ? s_silu : v_silu;
+    if (a_qkv < 0 || a_o < 0 || a_gu < 0 || a_down < 0 || (fuse && a_silu < 0)) continue;  // cuBLASLt won
+    cudaGraph_t graph = nullptr;
+    CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+    for (const Layer& l : L) {
+      add_rmsnorm(proj, residual, l.n1, hidden, 1, H, 1e-5f, false, s);
+      gemv(hidden, l.qkv, qkv, 1, QKV, H, false, a_qkv, s, GemvInput::kPlain, pdl);
+      const __nv_bfloat16* o_in = qkv;  // without attention the q part stands in for its output
+      if (md.attention) {
+        QkvPostArgs q;
+        q.qkv = qkv;
+        q.positions = d_pos;
+        q.inv_freq = inv_freq;
+        q.slot_mapping = d_slot;
+        q.k_cache = l.kc;
+        q.v_cache = l.vc;
+        q.tokens = 1;
+        q.hq = hq;
+        q.hkv = hkv;
+        q.head_dim = D;
+        qkv_post(q, s);
+        if (md.attn_splits >= 0) {  // -1: qkv_post alone
+          AttentionArgs a;
+          a.q = qkv;
+          a.q_row_stride = QKV;
+          a.k_cache = l.kc;
+          a.v_cache = l.vc;
+          a.block_tables = d_tables;
+          a.max_blocks_per_seq = ctx / bs;
+          a.block_size = bs;
+          a.tiles = d_tile;
+          a.num_tiles = 1;
+          a.hq = hq;
+          a.hkv = hkv;
+          a.head_dim = D;
+          a.scale = 0.088f;
+          a.splits = md.attn_splits > 0 ? md.attn_splits : splits;
+          a.tokens = 1;
+          a.o_part = o_part;
+          a.ml_part = ml_part;
+          a.out = attn;
+          paged_attention(a, s);
+          o_in = attn;
+        }
+      }
+      gemv(o_in, l.o, proj, 1, H, H, false, a_o, s, GemvInput::kPlain, pdl);
+      add_rmsnorm(proj, residual, l.n2, hidden, 1, H, 1e-5f, false, s);
+      gemv(hidden, l.gu, gu, 1, 2 * I, H, false, a_gu, s, GemvInput::kPlain, pdl);
+      if (fuse) {
+        gemv(gu, l.down, proj, 1, H, I, false, a_silu, s, GemvInput::kSiluMul, pdl);
+      } else {
+        silu_mul(gu, 1, I, act, s);
+        gemv(act, l.down, proj, 1, H, I, false, a_down, s, GemvInput::kPlain, pdl);
+      }
+    }
+    CUDA_CHECK(cudaStreamEndCapture(s, &graph));
+    cudaGraphExec_t exec = nullptr;
+    CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+    CUDA_CHECK(cudaMemset(residual, 0, H * 4));
+    const double t = median_s(s, 20, [&](int) { CUDA_CHECK(cudaGraphLaunch(exec, s)); });
+    row[std::string(md.name) + "_ms"] = t * 1e3;
+    row[std::string(md.name) + "_pct_bw"] = 100.0 * bytes / t / lim.copy_bytes_per_s;
+    CUDA_CHECK(cudaGraphExecDestroy(exec));
+    CUDA_CHECK(cudaGraphDestroy(graph));
+  }
+  std::cout << row.dump() << std::endl;
+  for (const Layer& l : L)
+    for (void* p : {(void*)l.qkv, (void*)l.o, (void*)l.gu, (void*)l.down, (void*)l.n1, (void*)l.n2, (void*)l.kc,
+                    (void*)l.vc})
+      cudaFree(p);
+  for (void* p : {(void*)proj, (void*)hidden, (void*)qkv, (void*)gu, (void*)act, (void*)residual, (void*)attn,
+                  (void*)d_pos, (void*)d_slot, (void*)d_tables, (void*)d_tile, (void*)inv_freq, (void*)o_part,
+                  (void*)ml_part})
+    cudaFree(p);
+}
+
 }  // namespace
 
 int main() {
@@ -142,6 +323,23 @@ int main() {
             << std::endl;
   void* ws = nullptr;
   CUDA_CHECK(cudaMalloc(&ws, 32u << 20));
+  SkinnyScratch skinny;
+  skinny.num_counters = kSkinnyCounterBytes / 4;
+  skinny.partial_floats = (64 << 20) / 4;
+  CUDA_CHECK(cudaMalloc(&skinny.counters, kSkinnyCounterBytes));
+  CUDA_CHECK(cudaMemset(skinny.counters, 0, kSkinnyCounterBytes));
+  CUDA_CHECK(cudaMalloc(&skinny.partial, (64 << 20)));
+  // The skinny tensor-core kernel's variants that fit the scratch, as "skinny<v>_pct_bw".
+  auto time_skinny = [&](nlohmann::json& row, int32_t m, int32_t n, int32_t k, const __nv_bfloat16* x,
+                         const std::vector<__nv_bfloat16*>& wc, void* y) {
+    for (int v = 0; v < kSkinnyVariants; ++v) {
+      if (!gemm_skinny_fits(m, n, k, v, skinny)) continue;
+      const double t = median_s(s, 20, [&](int i) {
+        gemm_skinny(x, wc[i % wc.size()], y, m, n, k, false, v, skinny, s);
+      });
+      row["skinny" + std::to_string(v) + "_pct_bw"] = 100.0 * 2.0 * n * k / t / lim.copy_bytes_per_s;
+    }
+  };
   const std::vector<std::pair<int32_t, int32_t>> shapes = {
       {6144, 4096}, {4096, 4096}, {28672, 4096}, {4096, 14336}, {128256, 4096}};
   for (const auto& [n, k] : shapes) {
@@ -149,9 +347,35 @@ int main() {
     const int copies = static_cast<int>(std::clamp<int64_t>((1LL << 30) / (wn * 2), 2, 16));
     std::vector<__nv_bfloat16*> ws_copies;
     for (int c = 0; c < copies; ++c) ws_copies.push_back(alloc_random(wn, 100 + c, s));
-    __nv_bfloat16* x = alloc_random(8LL * k, 5, s);
+    __nv_bfloat16* x = alloc_random(64LL * 2 * k, 5, s);  // up to 64 rows; [1, 2k] for the SiLU input
     float* y = nullptr;
-    CUDA_CHECK(cudaMalloc(&y, 8LL * n * 4));
+    CUDA_CHECK(cudaMalloc(&y, 64LL * n * 4));
+    {  // m = 64 (batch-64 decode): cuBLASLt only
+      Gemm cublas(ws, 32u << 20);
+      cublas.set_allow_gemv(false);
+      const double tc = median_s(s, 20, [&](int i) { cublas.run(x, ws_copies[i % copies], y, 64, n, k, false, s); });
+      nlohmann::json row{{"kernel", "projection"}, {"m", 64}, {"n", n}, {"k", k}, {"cublas_us", tc * 1e6},
+                         {"cublas_pct_bw", 100.0 * 2.0 * wn / tc / lim.copy_bytes_per_s}};
+      time_skinny(row, 64, n, k, x, ws_copies, y);
+      std::cout << row.dump() << std::endl;
+    }
+    if (n == 4096 && k == 14336) {  // the down projection with SiLU-and-multiply: fused vs silu_mul + gemv
+      nlohmann::json row{{"kernel", "down_silu"}, {"m", 1}, {"n", n}, {"k", k}};
+      __nv_bfloat16* act = alloc_random(k, 6, s);
+      for (int v = kGemvFirstSplitK; v < kGemvVariants; ++v) {
+        const double tf = median_s(s, 20, [&](int i) {
+          gemv(x, ws_copies[i % copies], y, 1, n, k, false, v, s, GemvInput::kSiluMul);
+        });
+        const double tu = median_s(s, 20, [&](int i) {
+          silu_mul(x, 1, k, act, s);
+          gemv(act, ws_copies[i % copies], y, 1, n, k, false, v, s);
+        });
+        row["fused" + std::to_string(v) + "_pct_bw"] = 100.0 * 2.0 * wn / tf / lim.copy_bytes_per_s;
+        row["unfused" + std::to_string(v) + "_pct_bw"] = 100.0 * 2.0 * wn / tu / lim.copy_bytes_per_s;
+      }
+      std::cout << row.dump() << std::endl;
+      cudaFree(act);
+    }
     for (int m : {1, 8}) {
       nlohmann::json row{{"kernel", "projection"}, {"m", m}, {"n", n}, {"k", k}};
       const double bytes = 2.0 * wn;
@@ -163,6 +387,7 @@ int main() {
         const double tg = median_s(s, 20, [&](int i) { gemv(x, ws_copies[i % copies], y, m, n, k, false, v, s); });
         row["gemv" + std::to_string(v) + "_pct_bw"] = 100.0 * bytes / tg / lim.copy_bytes_per_s;
       }
+      time_skinny(row, m, n, k, x, ws_copies, y);
       std::cout << row.dump() << std::endl;
     }
     for (auto* p : ws_copies) cudaFree(p);
@@ -211,6 +436,8 @@ int main() {
               << std::endl;
     for (void* p : {(void*)gu, (void*)act, (void*)x, (void*)nw, (void*)res}) cudaFree(p);
   }
+
+  bench_chain(s, lim, ws);
 
   // Attention: 32 q heads, 8 kv heads, head_dim 128, block size 16.
   const int32_t hq = 32, hkv = 8, D = 128, bs = 16;

@@ -1,6 +1,7 @@
 // Dense projections on cuBLASLt: y[m, n] = x[m, k] · w[n, k]ᵀ (the nn.Linear layout), bf16 inputs,
-// fp32 accumulation, bf16 or fp32 output. Up to 8 rows go to the streaming gemv kernel; above, the algorithm for each (m, n, k, out type) is chosen once
-// by cuBLASLt's heuristic plus timing of its candidates, then cached. Owns only the cuBLASLt handle
+// fp32 accumulation, bf16 or fp32 output. For each (m, n, k, out type) the path is chosen once and
+// cached: the fastest of cuBLASLt's heuristic candidates, up to 8 rows the gemv variants and up to 64
+// rows the skinny tensor-core kernel's (when given its workspace). Owns only the cuBLASLt handle
 // and the cache; the workspace is the caller's. Not thread-safe (one per runner stream).
 // The exact (fp32) mode's projections take run_f32: fp32 in and out, CUBLAS_COMPUTE_32F (never TF32),
 // always cuBLASLt.
@@ -14,11 +15,18 @@
 #include <map>
 #include <tuple>
 
+#include "kernels/cuda/gemm_skinny.cuh"
+
 namespace tessera::cuda {
+
+constexpr size_t kSkinnyCounterBytes = 64 << 10;  // 16,384 row tiles: n up to 2M
 
 class Gemm {
  public:
-  Gemm(void* workspace, size_t workspace_bytes);
+  // skinny_workspace (optional; its first kSkinnyCounterBytes are zeroed here and then owned by the
+  // skinny tensor-core kernel for m <= 64, the rest holds its split-K partial sums): without it that
+  // kernel is never a candidate, and k-slicings whose partial sums do not fit are skipped.
+  Gemm(void* workspace, size_t workspace_bytes, void* skinny_workspace = nullptr, size_t skinny_bytes = 0);
   ~Gemm();
   Gemm(const Gemm&) = delete;
   Gemm& operator=(const Gemm&) = delete;
@@ -26,8 +34,18 @@ class Gemm {
   // x, w bf16; y bf16 (out_f32 = false) or fp32. Must not be first called for a shape while the
   // stream is being captured into a graph (timing needs real launches): call warm() first.
   void run(const void* x, const void* w, void* y, int32_t m, int32_t n, int32_t k, bool out_f32, cudaStream_t stream);
+  // The MLP's down projection: y[m, n] = (silu(gate) * up)[m, k] · w[n, k]ᵀ with gate_up [m, 2k] bf16,
+  // y bf16. Up to kGemvMaxM rows it times the gemv that applies SiLU-and-multiply while loading x
+  // against silu_mul into `act` [m, k] followed by run(), and keeps the faster; above, always the
+  // latter. Same capture rule as run().
+  void run_silu_mul(const void* gate_up, void* act, const void* w, void* y, int32_t m, int32_t n, int32_t k,
+                    cudaStream_t stream);
   // The chosen path for a shape, once run/warm has seen it: -1 cuBLASLt, else the gemv variant.
   int chosen_gemv_variant(int32_t m, int32_t n, int32_t k, bool out_f32) const;
+  // Same for run_silu_mul: -1 silu_mul + run(), else the fused gemv variant.
+  int chosen_silu_variant(int32_t m, int32_t n, int32_t k) const;
+  // The skinny tensor-core variant chosen for a shape, -1 if another path won (or not seen yet).
+  int chosen_skinny_variant(int32_t m, int32_t n, int32_t k, bool out_f32) const;
   // Off: never use the gemv kernel (for benchmarks comparing the two).
   void set_allow_gemv(bool allow) { allow_gemv_ = allow; }
   // Chooses and caches the algorithm for a shape (runs timing launches on scratch buffers).
@@ -40,12 +58,20 @@ class Gemm {
     cublasLtMatmulDesc_t op = nullptr;
     cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
     cublasLtMatmulAlgo_t algo{};
-    int gemv_variant = -1;  // >= 0: the gemv kernel with this variant beat cuBLASLt for this shape
+    int gemv_variant = -1;    // >= 0: the gemv kernel with this variant beat cuBLASLt for this shape
+    int skinny_variant = -1;  // >= 0: the skinny tensor-core kernel with this variant beat both
     float ms = 0.0f;        // the winner's median time when chosen
   };
-  using Key = std::tuple<int32_t, int32_t, int32_t, bool>;
+  using Key = std::tuple<int32_t, int32_t, int32_t, bool, bool>;  // m, n, k, out_f32, SiLU input
   Plan& plan_for(int32_t m, int32_t n, int32_t k, bool out_f32, const void* x, const void* w, void* y,
                  cudaStream_t stream);
+  Plan& silu_plan_for(int32_t m, int32_t n, int32_t k, const void* gate_up, void* act, const void* w, void* y,
+                      cudaStream_t stream);
+  // Overwrites the skinny kernel's partial-sum scratch (when given: 64 MiB in the runner, more than
+  // the L2) so the next timed call reads its weights from DRAM, as a decode step does.
+  void flush_l2(cudaStream_t stream) const;
+  void run_plan(const Plan& p, const void* x, const void* w, void* y, int32_t m, int32_t n, int32_t k, bool out_f32,
+                cudaStream_t stream);
 
   Plan& plan_f32_for(int32_t m, int32_t n, int32_t k, const float* x, const float* w, float* y, cudaStream_t stream);
   // Times the heuristic's candidates for p's descriptors and keeps the fastest in p.algo / p.ms.
@@ -55,6 +81,9 @@ class Gemm {
   cublasLtHandle_t handle_ = nullptr;
   void* workspace_;
   size_t workspace_bytes_;
+  void* skinny_ws_;
+  size_t skinny_bytes_;
+  SkinnyScratch skinny_{};
   bool allow_gemv_ = true;
   std::map<Key, Plan> plans_;
   std::map<std::tuple<int32_t, int32_t, int32_t>, Plan> plans_f32_;

@@ -1,7 +1,12 @@
-// Skinny GEMM for m <= 8: each warp owns kRows output columns (rows of w); lanes stride k in 8-element
-// (16-byte) vectors, kUnroll vectors deep, then a warp reduction per (column, x row).
+// Skinny GEMM for m <= 8, two families (gemv.cuh lists the variants):
+//  - warp per column: each warp owns kRows output columns (rows of w); lanes stride k in 8-element
+//    (16-byte) vectors, kUnroll vectors deep, then a warp reduction per (column, x row);
+//  - split-K block: 256 threads share kRows columns, each thread kU vectors of every row per k-chunk;
+//    the first chunk's weights are loaded before pdl_wait(), so they stream in while the previous
+//    kernel finishes; partial sums meet in shared memory. Optionally applies SiLU-and-multiply to x.
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/gemv.cuh"
+#include "kernels/cuda/pdl.cuh"
 
 namespace tessera::cuda {
 namespace {
@@ -24,6 +29,8 @@ template <int kM, bool kOutF32, int kRows, int kUnroll>
 __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(const __nv_bfloat16* __restrict__ x,
                                                            const __nv_bfloat16* __restrict__ w, void* __restrict__ y,
                                                            int32_t m, int32_t n, int32_t k) {
+  pdl_trigger();
+  pdl_wait();  // x comes from the previous kernel
   const int lane = threadIdx.x & 31;
   const int warp = threadIdx.x >> 5;
   const int32_t col0 = (blockIdx.x * kWarps + warp) * kRows;
@@ -88,43 +95,198 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_kernel(const __nv_bfloat16* 
   }
 }
 
-template <int kM, int kRows, int kUnroll>
-void launch_v(const __nv_bfloat16* x, const __nv_bfloat16* w, void* y, int32_t m, int32_t n, int32_t k, bool out_f32,
-              cudaStream_t stream) {
-  const int32_t cols_per_block = kWarps * kRows;
-  const dim3 grid((n + cols_per_block - 1) / cols_per_block);
-  if (out_f32) {
-    gemv_kernel<kM, true, kRows, kUnroll><<<grid, kWarps * 32, 0, stream>>>(x, w, y, m, n, k);
+constexpr int kSplitThreads = 256;
+
+// x[j] vector idx as the projection sees it: plain, or bf16(silu(gate) * up) as silu_mul computes it.
+// Read through L2 only (__ldcg): x was written by the previous kernel, possibly while this one ran.
+template <bool kSilu>
+__device__ __forceinline__ uint4 load_x(const uint4* xv, int32_t j, int32_t idx, int32_t kv) {
+  if constexpr (!kSilu) {
+    return __ldcg(xv + static_cast<int64_t>(j) * kv + idx);
   } else {
-    gemv_kernel<kM, false, kRows, kUnroll><<<grid, kWarps * 32, 0, stream>>>(x, w, y, m, n, k);
+    const uint4 g = __ldcg(xv + static_cast<int64_t>(j) * 2 * kv + idx);
+    const uint4 u = __ldcg(xv + static_cast<int64_t>(j) * 2 * kv + kv + idx);
+    const __nv_bfloat162* g2 = reinterpret_cast<const __nv_bfloat162*>(&g);
+    const __nv_bfloat162* u2 = reinterpret_cast<const __nv_bfloat162*>(&u);
+    uint4 o;
+    __nv_bfloat162* o2 = reinterpret_cast<__nv_bfloat162*>(&o);
+#pragma unroll
+    for (int q = 0; q < 4; ++q) {
+      const float2 gf = __bfloat1622float2(g2[q]);
+      const float2 uf = __bfloat1622float2(u2[q]);
+      const float sx = gf.x / (1.0f + expf(-gf.x));
+      const float sy = gf.y / (1.0f + expf(-gf.y));
+      o2[q] = __floats2bfloat162_rn(sx * uf.x, sy * uf.y);
+    }
+    return o;
   }
-  CUDA_CHECK_LAUNCH();
+}
+
+template <int kM, bool kOutF32, int kRows, int kU, bool kSilu>
+__global__ void __launch_bounds__(kSplitThreads) gemv_splitk_kernel(const __nv_bfloat16* __restrict__ x,
+                                                                    const __nv_bfloat16* __restrict__ w,
+                                                                    void* __restrict__ y, int32_t m, int32_t n,
+                                                                    int32_t k) {
+  __shared__ float part[kSplitThreads / 32][kRows * kM];
+  const int t = threadIdx.x;
+  const int32_t row0 = blockIdx.x * kRows;
+  const int32_t kv = k / 8;
+  constexpr int32_t kChunk = kSplitThreads * kU;
+  const uint4* wv[kRows];
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) wv[r] = reinterpret_cast<const uint4*>(w + static_cast<int64_t>(min(row0 + r, n - 1)) * k);
+  uint4 wr[kRows][kU];
+#pragma unroll
+  for (int r = 0; r < kRows; ++r)
+#pragma unroll
+    for (int u = 0; u < kU; ++u) {
+      const int32_t idx = t + kSplitThreads * u;
+      wr[r][u] = idx < kv ? __ldcs(wv[r] + idx) : make_uint4(0, 0, 0, 0);  // weights: no dependency
+    }
+  pdl_trigger();
+  pdl_wait();  // x (and y's old readers) belong to earlier kernels
+  const uint4* xv = reinterpret_cast<const uint4*>(x);
+  float acc[kRows][kM];
+#pragma unroll
+  for (int r = 0; r < kRows; ++r)
+#pragma unroll
+    for (int j = 0; j < kM; ++j) acc[r][j] = 0.0f;
+  for (int32_t base = 0;;) {
+#pragma unroll
+    for (int u = 0; u < kU; ++u) {
+      const int32_t idx = base + t + kSplitThreads * u;
+      if (idx < kv) {
+#pragma unroll
+        for (int j = 0; j < kM; ++j) {
+          if (j >= m) break;
+          const uint4 xx = load_x<kSilu>(xv, j, idx, kv);
+#pragma unroll
+          for (int r = 0; r < kRows; ++r) dot8(wr[r][u], xx, acc[r][j]);
+        }
+      }
+    }
+    base += kChunk;
+    if (base >= kv) break;
+#pragma unroll
+    for (int r = 0; r < kRows; ++r)
+#pragma unroll
+      for (int u = 0; u < kU; ++u) {
+        const int32_t idx = base + t + kSplitThreads * u;
+        wr[r][u] = idx < kv ? __ldcs(wv[r] + idx) : make_uint4(0, 0, 0, 0);
+      }
+  }
+  const int lane = t & 31, warp = t >> 5;
+#pragma unroll
+  for (int r = 0; r < kRows; ++r)
+#pragma unroll
+    for (int j = 0; j < kM; ++j) {
+      float v = acc[r][j];
+#pragma unroll
+      for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+      if (lane == 0) part[warp][r * kM + j] = v;
+    }
+  __syncthreads();
+  if (t < kRows * kM) {
+    const int r = t / kM, j = t % kM;
+    if (j < m && row0 + r < n) {
+      float sum = 0.0f;
+#pragma unroll
+      for (int q = 0; q < kSplitThreads / 32; ++q) sum += part[q][t];
+      const int64_t out = static_cast<int64_t>(j) * n + row0 + r;
+      if constexpr (kOutF32) {
+        static_cast<float*>(y)[out] = sum;
+      } else {
+        static_cast<__nv_bfloat16*>(y)[out] = __float2bfloat16_rn(sum);
+      }
+    }
+  }
+}
+
+template <typename... Params, typename... Args>
+void launch_kernel(bool pdl, void (*kernel)(Params...), dim3 grid, dim3 block, cudaStream_t stream, Args... args) {
+  if (pdl) {
+    launch_pdl(kernel, grid, block, 0, stream, args...);
+  } else {
+    kernel<<<grid, block, 0, stream>>>(args...);
+    CUDA_CHECK_LAUNCH();
+  }
+}
+
+struct Launch {
+  const __nv_bfloat16* x;
+  const __nv_bfloat16* w;
+  void* y;
+  int32_t m, n, k;
+  bool out_f32;
+  bool silu;
+  bool pdl;
+  cudaStream_t stream;
+};
+
+template <int kM, int kRows, int kUnroll>
+void launch_warp(const Launch& l) {
+  const int32_t cols_per_block = kWarps * kRows;
+  const dim3 grid((l.n + cols_per_block - 1) / cols_per_block);
+  if (l.out_f32) {
+    launch_kernel(l.pdl, gemv_kernel<kM, true, kRows, kUnroll>, grid, kWarps * 32, l.stream, l.x, l.w, l.y, l.m, l.n,
+                  l.k);
+  } else {
+    launch_kernel(l.pdl, gemv_kernel<kM, false, kRows, kUnroll>, grid, kWarps * 32, l.stream, l.x, l.w, l.y, l.m,
+                  l.n, l.k);
+  }
+}
+
+template <int kM, int kRows, int kU>
+void launch_splitk(const Launch& l) {
+  const dim3 grid((l.n + kRows - 1) / kRows);
+  if (l.silu) {  // the MLP's down projection: bf16 out only
+    launch_kernel(l.pdl, gemv_splitk_kernel<kM, false, kRows, kU, true>, grid, kSplitThreads, l.stream, l.x, l.w, l.y,
+                  l.m, l.n, l.k);
+  } else if (l.out_f32) {
+    launch_kernel(l.pdl, gemv_splitk_kernel<kM, true, kRows, kU, false>, grid, kSplitThreads, l.stream, l.x, l.w, l.y,
+                  l.m, l.n, l.k);
+  } else {
+    launch_kernel(l.pdl, gemv_splitk_kernel<kM, false, kRows, kU, false>, grid, kSplitThreads, l.stream, l.x, l.w,
+                  l.y, l.m, l.n, l.k);
+  }
 }
 
 template <int kM>
-void launch(const __nv_bfloat16* x, const __nv_bfloat16* w, void* y, int32_t m, int32_t n, int32_t k, bool out_f32,
-            int32_t variant, cudaStream_t stream) {
+void launch(const Launch& l, int32_t variant) {
   switch (variant) {
-    case 0: return launch_v<kM, 2, 4>(x, w, y, m, n, k, out_f32, stream);
-    case 1: return launch_v<kM, 4, 2>(x, w, y, m, n, k, out_f32, stream);
-    case 2: return launch_v<kM, 4, 4>(x, w, y, m, n, k, out_f32, stream);
-    case 3: return launch_v<kM, 8, 2>(x, w, y, m, n, k, out_f32, stream);
-    case 4: return launch_v<kM, 1, 4>(x, w, y, m, n, k, out_f32, stream);
-    default: return launch_v<kM, 1, 8>(x, w, y, m, n, k, out_f32, stream);
+    case 0: return launch_warp<kM, 2, 4>(l);
+    case 1: return launch_warp<kM, 4, 2>(l);
+    case 2: return launch_warp<kM, 4, 4>(l);
+    case 3: return launch_warp<kM, 8, 2>(l);
+    case 4: return launch_warp<kM, 1, 4>(l);
+    case 5: return launch_warp<kM, 1, 8>(l);
+    case 6: return launch_splitk<kM, 1, 2>(l);
+    case 7: return launch_splitk<kM, 2, 2>(l);
+    case 8: return launch_splitk<kM, 4, 2>(l);
+    case 9: return launch_splitk<kM, 8, 1>(l);
+    case 10: return launch_splitk<kM, 2, 4>(l);
+    default: return launch_splitk<kM, 2, 7>(l);
   }
 }
 
 }  // namespace
 
 void gemv(const __nv_bfloat16* x, const __nv_bfloat16* w, void* y, int32_t m, int32_t n, int32_t k, bool out_f32,
-          int32_t variant, cudaStream_t stream) {
+          int32_t variant, cudaStream_t stream, GemvInput input, bool pdl) {
   if (m == 0 || n == 0) return;
   if (m < 1 || m > kGemvMaxM || k % 8 != 0)
     throw_cuda_error(cudaErrorInvalidValue, "gemv: needs 1 <= m <= 8 and k % 8 == 0", __FILE__, __LINE__);
-  if (m == 1) return launch<1>(x, w, y, m, n, k, out_f32, variant, stream);
-  if (m == 2) return launch<2>(x, w, y, m, n, k, out_f32, variant, stream);
-  if (m <= 4) return launch<4>(x, w, y, m, n, k, out_f32, variant, stream);
-  return launch<8>(x, w, y, m, n, k, out_f32, variant, stream);
+  if (variant < 0 || variant >= kGemvVariants)
+    throw_cuda_error(cudaErrorInvalidValue, "gemv: variant outside [0, kGemvVariants)", __FILE__, __LINE__);
+  const bool silu = input == GemvInput::kSiluMul;
+  if (silu && (variant < kGemvFirstSplitK || out_f32))
+    throw_cuda_error(cudaErrorInvalidValue, "gemv: SiLU input needs a split-K variant and bf16 output", __FILE__,
+                     __LINE__);
+  const Launch l{x, w, y, m, n, k, out_f32, silu, pdl, stream};
+  if (m == 1) return launch<1>(l, variant);
+  if (m == 2) return launch<2>(l, variant);
+  if (m <= 4) return launch<4>(l, variant);
+  return launch<8>(l, variant);
 }
 
 }  // namespace tessera::cuda

@@ -4,6 +4,7 @@
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/element.cuh"
+#include "kernels/cuda/pdl.cuh"
 #include "kernels/cuda/rmsnorm.cuh"
 
 namespace tessera::cuda {
@@ -18,6 +19,8 @@ __global__ void __launch_bounds__(kThreads) add_rmsnorm_kernel(const T* __restri
   using Reduce = cub::BlockReduce<float, kThreads>;
   __shared__ typename Reduce::TempStorage tmp;
   __shared__ float inv_rms;
+  pdl_trigger();
+  pdl_wait();  // launched with PDL: x and the residual come from earlier kernels
   const int64_t base = static_cast<int64_t>(blockIdx.x) * n;
   float2* r2 = reinterpret_cast<float2*>(residual + base);
   float ss = 0.0f;
@@ -46,8 +49,7 @@ template <typename T>
 void launch(const T* x, float* residual, const T* weight, T* out, int32_t rows, int32_t n, float eps, bool first,
             cudaStream_t stream) {
   if (rows == 0) return;
-  add_rmsnorm_kernel<T><<<rows, kThreads, 0, stream>>>(x, residual, weight, out, n, eps, first);
-  CUDA_CHECK_LAUNCH();
+  launch_pdl(add_rmsnorm_kernel<T>, rows, kThreads, 0, stream, x, residual, weight, out, n, eps, first);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/element.cuh"
+#include "kernels/cuda/pdl.cuh"
 #include "kernels/cuda/silu_mul.cuh"
 
 namespace tessera::cuda {
@@ -16,6 +17,8 @@ struct alignas(16) Pack8 {
 
 template <typename T>
 __global__ void silu_mul_kernel(const T* __restrict__ gate_up, int32_t rows, int32_t inter, T* __restrict__ out) {
+  pdl_trigger();
+  pdl_wait();  // launched with PDL: gate_up comes from the previous kernel
   const int32_t vecs_per_row = inter / 8;
   const int64_t total = static_cast<int64_t>(rows) * vecs_per_row;
   for (int64_t v = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; v < total;
@@ -40,8 +43,7 @@ void launch(const T* gate_up, int32_t rows, int32_t inter, T* out, cudaStream_t 
   const int64_t vecs = static_cast<int64_t>(rows) * (inter / 8);
   const int threads = 256;
   const int64_t blocks = std::min<int64_t>((vecs + threads - 1) / threads, 132 * 16);
-  silu_mul_kernel<T><<<static_cast<unsigned>(blocks), threads, 0, stream>>>(gate_up, rows, inter, out);
-  CUDA_CHECK_LAUNCH();
+  launch_pdl(silu_mul_kernel<T>, static_cast<unsigned>(blocks), threads, 0, stream, gate_up, rows, inter, out);
 }
 
 }  // namespace

@@ -2,7 +2,10 @@
 // the cached plan gives the same result on a second call. Runs on a GPU only.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <random>
+
+#include "common/error.h"
 
 #include "kernels/cuda/gemm.h"
 #include "kernels/cuda/gemv.cuh"
@@ -56,10 +59,89 @@ INSTANTIATE_TEST_SUITE_P(Shapes, CudaGemm,
 namespace tessera::cuda::test {
 namespace {
 
+// x · wᵀ in double: x [m, k], w [n, k] -> [m, n].
+std::vector<double> reference(const std::vector<float>& x, const std::vector<float>& w, int32_t m, int32_t n,
+                              int32_t k) {
+  std::vector<double> want(static_cast<size_t>(m) * n);
+  for (int32_t i = 0; i < m; ++i)
+    for (int32_t j = 0; j < n; ++j) {
+      double acc = 0;
+      for (int32_t l = 0; l < k; ++l)
+        acc += static_cast<double>(x[static_cast<size_t>(i) * k + l]) * w[static_cast<size_t>(j) * k + l];
+      want[static_cast<size_t>(i) * n + j] = acc;
+    }
+  return want;
+}
+
+// bf16(silu(gate) * up) per row of gate_up [m, 2k], as silu_mul stores it.
+std::vector<float> silu_mul_reference(const std::vector<float>& gate_up, int32_t m, int32_t k) {
+  std::vector<float> act(static_cast<size_t>(m) * k);
+  for (int32_t i = 0; i < m; ++i)
+    for (int32_t l = 0; l < k; ++l) {
+      const float g = gate_up[static_cast<size_t>(i) * 2 * k + l], u = gate_up[static_cast<size_t>(i) * 2 * k + k + l];
+      act[static_cast<size_t>(i) * k + l] = from_bf16(to_bf16(g / (1.0f + std::exp(-g)) * u));
+    }
+  return act;
+}
+
+TEST(CudaGemv, SiluInputMatchesReferenceInEverySplitKVariant) {
+  std::mt19937 rng(std::random_device{}());
+  for (int32_t k : {1304, 4104}) {
+    for (int32_t m : {1, 3, 8}) {
+      const int32_t n = 203;
+      std::vector<float> gu_f, w_f;
+      DeviceBuffer<__nv_bfloat16> gu(random_bf16(static_cast<size_t>(m) * 2 * k, rng, 3.0f, &gu_f));
+      DeviceBuffer<__nv_bfloat16> w(random_bf16(static_cast<size_t>(n) * k, rng, 1.0f, &w_f));
+      const auto want = reference(silu_mul_reference(gu_f, m, k), w_f, m, n, k);
+      for (int v = kGemvFirstSplitK; v < kGemvVariants; ++v) {
+        DeviceBuffer<__nv_bfloat16> y(static_cast<size_t>(m) * n);
+        y.poison();
+        gemv(gu.get(), w.get(), y.get(), m, n, k, false, v, nullptr, GemvInput::kSiluMul);
+        EXPECT_LT(rel_error(to_float(y.download()), want), 5e-3) << "m " << m << " k " << k << " variant " << v;
+      }
+    }
+  }
+}
+
+TEST(CudaGemv, RefusesSiluWithAWarpVariantOrFp32Output) {
+  DeviceBuffer<__nv_bfloat16> gu(2 * 64), w(64 * 64), y(64);
+  EXPECT_THROW(gemv(gu.get(), w.get(), y.get(), 1, 64, 64, false, 0, nullptr, GemvInput::kSiluMul), Error);
+  EXPECT_THROW(gemv(gu.get(), w.get(), y.get(), 1, 64, 64, true, kGemvFirstSplitK, nullptr, GemvInput::kSiluMul),
+               Error);
+  EXPECT_THROW(gemv(gu.get(), w.get(), y.get(), 1, 64, 64, false, kGemvVariants, nullptr), Error);
+}
+
+class CudaGemmSilu : public ::testing::TestWithParam<int32_t> {};
+
+// The down projection through Gemm::run_silu_mul: fused gemv (m <= 8) or silu_mul + GEMM (above), both
+// against the reference; the cached choice gives the same bits on a second call.
+TEST_P(CudaGemmSilu, MatchesReference) {
+  const int32_t m = GetParam(), n = 384, k = 1024;
+  std::mt19937 rng(std::random_device{}());
+  std::vector<float> gu_f, w_f;
+  DeviceBuffer<__nv_bfloat16> gu(random_bf16(static_cast<size_t>(m) * 2 * k, rng, 3.0f, &gu_f));
+  DeviceBuffer<__nv_bfloat16> w(random_bf16(static_cast<size_t>(n) * k, rng, 1.0f, &w_f));
+  DeviceBuffer<__nv_bfloat16> act(static_cast<size_t>(m) * k), y(static_cast<size_t>(m) * n);
+  DeviceBuffer<char> ws(32 << 20);
+  act.poison();
+  y.poison();
+  Gemm gemm(ws.get(), 32 << 20);
+  gemm.run_silu_mul(gu.get(), act.get(), w.get(), y.get(), m, n, k, nullptr);
+  const auto first = y.download();
+  EXPECT_LT(rel_error(to_float(first), reference(silu_mul_reference(gu_f, m, k), w_f, m, n, k)), 5e-3);
+  const int v = gemm.chosen_silu_variant(m, n, k);
+  EXPECT_TRUE(v == -1 || (v >= kGemvFirstSplitK && v < kGemvVariants && m <= kGemvMaxM)) << v;
+  y.poison();
+  gemm.run_silu_mul(gu.get(), act.get(), w.get(), y.get(), m, n, k, nullptr);
+  EXPECT_EQ(to_float(y.download()), to_float(first));
+}
+
+INSTANTIATE_TEST_SUITE_P(Rows, CudaGemmSilu, ::testing::Values(1, 7, 64));
+
 TEST(CudaGemv, EveryVariantMatchesReference) {
   std::mt19937 rng(std::random_device{}());
   for (int32_t m : {1, 2, 3, 5, 8}) {
-    const int32_t n = 203, k = 1304;  // k not a multiple of the unrolled stride: the tail loop runs
+    const int32_t n = 203, k = m == 5 ? 4104 : 1304;  // tails of every stride; 4104: two split-K chunks
     std::vector<float> x_f, w_f;
     DeviceBuffer<__nv_bfloat16> x(random_bf16(static_cast<size_t>(m) * k, rng, 1.0f, &x_f));
     DeviceBuffer<__nv_bfloat16> w(random_bf16(static_cast<size_t>(n) * k, rng, 1.0f, &w_f));
@@ -75,6 +157,9 @@ TEST(CudaGemv, EveryVariantMatchesReference) {
       y.poison();
       gemv(x.get(), w.get(), y.get(), m, n, k, true, v, nullptr);
       EXPECT_LT(rel_error(y.download(), want), 1e-5) << "m " << m << " variant " << v;
+      y.poison();
+      gemv(x.get(), w.get(), y.get(), m, n, k, true, v, nullptr, GemvInput::kPlain, /*pdl=*/false);
+      EXPECT_LT(rel_error(y.download(), want), 1e-5) << "m " << m << " variant " << v << " without PDL";
       DeviceBuffer<__nv_bfloat16> yb(static_cast<size_t>(m) * n);
       yb.poison();
       gemv(x.get(), w.get(), yb.get(), m, n, k, false, v, nullptr);
