@@ -36,7 +36,9 @@ void register_bench_engine_command(CLI::App& bench, CommandRunner& runner) {
   cmd->add_option("--model", opts->model_dir, "a Hugging Face model directory instead of --shape");
   cmd->add_option("--load-format", opts->load_format, "dummy (seeded random weights) or safetensors (with --model)")
       ->capture_default_str();
-  cmd->add_option("--dtype", opts->dtype, "weight dtype of dummy weights: bf16, fp16 or fp32")->capture_default_str();
+  cmd->add_option("--dtype", opts->dtype,
+                  "cpu: weight dtype of dummy weights (bf16, fp16 or fp32); cuda: compute dtype (bf16 or fp32)")
+      ->capture_default_str();
   cmd->add_option("--prefill", opts->prefill_tokens, "prompt tokens of the prefill measurement")->capture_default_str();
   cmd->add_option("--decode-tokens", opts->decode_tokens, "decode steps measured (median reported)")
       ->capture_default_str();
@@ -59,6 +61,7 @@ void register_bench_engine_command(CLI::App& bench, CommandRunner& runner) {
         c.steps = opts->decode_tokens;
         c.gpu_memory_utilization = cuda->gpu_memory_utilization;
         c.cuda_graphs = cuda->cuda_graphs;
+        c.dtype = opts->dtype;
         std::cout << bench::run_cuda_engine_bench(c).dump() << std::endl;
         return 0;
 #else

@@ -15,6 +15,7 @@
 
 #include "cli/build_info.h"
 #include "cli/commands.h"
+#include "cli/dtype_flag.h"
 #include "common/error.h"
 #include "common/metrics.h"
 #include "engine/engine.h"
@@ -39,6 +40,7 @@ struct GenerateOptions {
   float temperature = 1.0f;
   std::optional<uint64_t> seed;
   std::string device = "auto";
+  std::string dtype = "auto";
   std::string load_format = "auto";
   int threads = 0;
   bool json = false;
@@ -70,6 +72,7 @@ int run_generate(const GenerateOptions& o) {
   TS_CHECK(o.load_format == "auto" || o.load_format == "dummy", kInvalidArgument,
            "--load-format must be auto or dummy, got '{}'", o.load_format);
   const std::string device = resolve_device(o.device);
+  [[maybe_unused]] const DType dtype = runner_dtype(o.dtype, device);  // used by the CUDA runner
   std::filesystem::path dir = o.model_dir;
   if (dir.empty()) {
     dir = ensure_default_model();
@@ -100,6 +103,7 @@ int run_generate(const GenerateOptions& o) {
 #ifdef TESSERA_HAVE_CUDA_RUNNER
   if (device == "cuda") {
     cuda::CudaRunnerOptions co;
+    co.dtype = dtype;
     co.block_size = ec.block_size;
     co.max_model_len = ec.max_model_len;
     co.max_kv_blocks = ec.num_kv_blocks;
@@ -171,6 +175,9 @@ void register_generate_command(CLI::App& app, CommandRunner& runner) {
       ->capture_default_str();
   cmd->add_option("--seed", o->seed, "Sampling seed (same seed, same output); default: random");
   cmd->add_option("--device", o->device, "cpu, cuda or auto (auto: cuda when this build has the CUDA backend and a GPU is present)")->capture_default_str();
+  cmd->add_option("--dtype", o->dtype,
+                  "auto, bfloat16 or float32 (cuda: auto = bfloat16, float32 = exact fp32 mode; cpu: float32 only)")
+      ->capture_default_str();
   cmd->add_option("--load-format", o->load_format, "auto (safetensors) or dummy (seeded random weights)")
       ->capture_default_str();
   cmd->add_option("--threads", o->threads, "CPU threads (0 = one per core)")->capture_default_str();

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "cli/dtype_flag.h"
 #include "common/error.h"
 #include "kernels/cpu/thread_pool.h"
 #include "model/checkpoint.h"
@@ -35,6 +36,10 @@ namespace tessera::cli {
 void add_model_load_options(CLI::App* cmd, ModelLoadOptions& o) {
   cmd->add_option("--model", o.model_dir, "Hugging Face model folder (config.json, *.safetensors, tokenizer.json)");
   cmd->add_option("--device", o.device, "cpu, cuda or auto")->capture_default_str();
+  cmd->add_option("--dtype", o.dtype,
+                  "auto, bfloat16 or float32: the runner's element type (cuda: auto = bfloat16; float32 = exact "
+                  "fp32 mode; cpu: float32 only)")
+      ->capture_default_str();
   cmd->add_option("--load-format", o.load_format, "auto (safetensors) or dummy (seeded random weights)")
       ->capture_default_str();
   cmd->add_option("--threads", o.threads, "CPU runner threads (0: one per core)")->capture_default_str();
@@ -112,6 +117,7 @@ LoadedModel load_model(const ModelLoadOptions& o) {
   TS_CHECK(o.device != "cuda", kUnimplemented, "--device cuda: this build has no CUDA backend (no nvcc at build time)");
   const bool use_cuda = false;
 #endif
+  const DType dtype = runner_dtype(o.dtype, use_cuda ? "cuda" : "cpu");
   TS_CHECK(o.load_format == "auto" || o.load_format == "dummy", kInvalidArgument,
            "--load-format must be auto or dummy, got '{}'", o.load_format);
   TS_CHECK(o.block_size >= 1 && o.block_size <= 1024, kInvalidArgument, "--block-size must be in [1, 1024], got {}",
@@ -144,6 +150,10 @@ LoadedModel load_model(const ModelLoadOptions& o) {
 
   // Tensor parallelism (parallel/): ranks shard the model across processes (one per device).
   if (o.parallel.tp > 1 || o.parallel.nnodes > 1 || o.parallel.backend != "auto") {
+    TS_CHECK(!use_cuda || dtype == DType::kBF16, kUnimplemented,
+             "--dtype {} with tensor parallelism: CUDA ranks compute in bfloat16 (the float32 exact mode runs on "
+             "one GPU without --tp)",
+             o.dtype);
     load_tensor_parallel(o, dir, use_cuda, m);
     return m;
   }
@@ -151,6 +161,7 @@ LoadedModel load_model(const ModelLoadOptions& o) {
 #ifdef TESSERA_HAVE_CUDA_RUNNER
   if (use_cuda) {
     cuda::CudaRunnerOptions co;
+    co.dtype = dtype;
     co.block_size = m.block_size;
     co.max_model_len = m.max_model_len;
     if (o.num_kv_blocks > 0) co.max_kv_blocks = o.num_kv_blocks;
@@ -171,6 +182,7 @@ LoadedModel load_model(const ModelLoadOptions& o) {
   }
 #else
   (void)use_cuda;
+  (void)dtype;
 #endif
 
   auto pool = std::make_shared<cpu::ThreadPool>(o.threads);

@@ -27,6 +27,7 @@ namespace tessera::cli {
 struct ModelLoadOptions {
   std::string model_dir;           // empty: the built-in default model
   std::string device = "auto";     // cpu | cuda | auto
+  std::string dtype = "auto";      // auto | bfloat16 | float32 (cli/dtype_flag.h)
   std::string load_format = "auto";  // auto (safetensors) | dummy (seeded random weights from config.json)
   int threads = 0;                 // CPU runner threads; 0 = one per core
   int32_t block_size = 16;

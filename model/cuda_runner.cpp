@@ -1,6 +1,6 @@
 // CudaRunner: plan validation and per-sequence state on the host; one packed upload per step; the
-// layer loop as kernel + cuBLASLt launches on a dedicated stream; decode-only steps replayed from a
-// CUDA graph per batch-size bucket.
+// layer loop (one template for the bf16 and the fp32 element type) as kernel + cuBLASLt launches on a
+// dedicated stream; decode-only steps replayed from a CUDA graph per batch-size bucket.
 #include "model/cuda_runner.h"
 
 #include <spdlog/spdlog.h>
@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
+#include <type_traits>
 
 #include "common/error.h"
 #include "kernels/cuda/attention.cuh"
@@ -18,6 +19,7 @@
 #include "kernels/cuda/qkv_post.cuh"
 #include "kernels/cuda/rmsnorm.cuh"
 #include "kernels/cuda/sampling.cuh"
+#include "kernels/cuda/silu_mul.cuh"
 #include "model/cuda_rope.h"
 #include "model/cuda_runner_buffers.h"
 
@@ -69,7 +71,8 @@ CudaRunner::CudaRunner(const ModelConfig& config, const CudaRunnerOptions& optio
              comm_ ? comm_->rank() : -1, comm_ ? comm_->world_size() : 0, options_.shard->spec.rank,
              options_.shard->spec.tp_size);
   }
-  weights_ = std::make_unique<CudaWeights>(config, options_.shard);
+  weights_ = std::make_unique<CudaWeights>(config, options_.dtype, options_.shard);
+  spdlog::info("CUDA compute dtype: {}", options_.dtype == DType::kF32 ? "float32 (exact mode)" : "bfloat16");
   allocate_activations();
 }
 
@@ -105,6 +108,12 @@ void CudaRunner::allocate_activations() {
     allocations_.push_back(raw);
     p = static_cast<std::remove_reference_t<decltype(p)>>(raw);
   };
+  const int64_t elem = static_cast<int64_t>(dtype_size(options_.dtype));
+  auto alloc_elems = [&](void*& p, int64_t n) {  // n elements of the runner's dtype
+    char* raw = nullptr;
+    alloc(raw, n * elem);
+    p = raw;
+  };
   Buffers& b = *buf_;
   alloc(b.ids, T);
   alloc(b.positions, T);
@@ -115,15 +124,15 @@ void CudaRunner::allocate_activations() {
   alloc(b.sample_rows, L);
   alloc(b.entries, kMaxSampleEntries);
   alloc(b.residual, T * H);
-  alloc(b.hidden, T * H);
-  alloc(b.qkv, T * qkv);
-  alloc(b.attn, T * c.q_size());
-  alloc(b.gate_up, T * 2 * I);
-  alloc(b.act, T * I);
-  alloc(b.proj, T * H);
+  alloc_elems(b.hidden, T * H);
+  alloc_elems(b.qkv, T * qkv);
+  alloc_elems(b.attn, T * c.q_size());
+  alloc_elems(b.gate_up, T * 2 * I);
+  alloc_elems(b.act, T * I);
+  alloc_elems(b.proj, T * H);
   alloc(b.o_part, static_cast<int64_t>(part_rows_) * c.num_attention_heads * c.head_dim);
   alloc(b.ml_part, static_cast<int64_t>(part_rows_) * c.num_attention_heads * 2);
-  alloc(b.gathered, L * H);
+  alloc_elems(b.gathered, L * H);
   alloc(b.logits, L * V);
   if (comm_) {
     const int64_t vpr = options_.shard->vocab_per_rank;
@@ -134,6 +143,11 @@ void CudaRunner::allocate_activations() {
   alloc(b.out_logprob, L);
   alloc(b.out_top_tokens, L * kMaxTopLogprobs);
   alloc(b.out_top_logprobs, L * kMaxTopLogprobs);
+  alloc(b.prompt_rows, T);
+  alloc(b.prompt_targets, T);
+  alloc(b.prompt_chosen, T);
+  alloc(b.prompt_top_tokens, T * kMaxTopLogprobs);
+  alloc(b.prompt_top_logprobs, T * kMaxTopLogprobs);
   alloc(b.inv_freq, c.head_dim / 2);
   auto alloc_host = [&](auto*& p, int64_t n) {
     void* raw = nullptr;
@@ -163,14 +177,14 @@ void CudaRunner::allocate_activations() {
   const double budget = options_.gpu_memory_utilization * static_cast<double>(total_b) -
                         static_cast<double>(total_b - free_b) - 512.0 * 1048576.0;
   const int64_t block_bytes =
-      2LL * c.num_hidden_layers * options_.block_size * c.num_key_value_heads * c.head_dim * 2;
+      2LL * c.num_hidden_layers * options_.block_size * c.num_key_value_heads * c.head_dim * elem;
   int64_t blocks = budget > 0 ? static_cast<int64_t>(budget / static_cast<double>(block_bytes)) : 0;
   if (options_.max_kv_blocks > 0) blocks = std::min(blocks, options_.max_kv_blocks);
   TS_CHECK(blocks >= 1, kResourceExhausted,
            "no device memory left for the KV cache: {:.2f} GiB free of {:.2f} GiB at utilisation {}",
            free_b / 1073741824.0, total_b / 1073741824.0, options_.gpu_memory_utilization);
   num_blocks_ = blocks;
-  alloc(b.kv, blocks * block_bytes / 2);
+  alloc_elems(b.kv, blocks * block_bytes / elem);
   spdlog::info("CUDA KV cache: {} blocks of {} tokens ({:.2f} GiB); weights {:.2f} GiB", num_blocks_,
                options_.block_size, blocks * block_bytes / 1073741824.0, weights_->bytes() / 1073741824.0);
 
@@ -190,36 +204,60 @@ void CudaRunner::load_weights(const TensorSource& source) { weights_->load(sourc
 
 void CudaRunner::forward(int32_t rows, int32_t num_tiles, int32_t max_q_len, int32_t splits, int32_t logit_rows,
                          int32_t sample_rows) {
+  if (options_.dtype == DType::kF32) return forward_as<float>(rows, num_tiles, max_q_len, splits, logit_rows, sample_rows);
+  forward_as<__nv_bfloat16>(rows, num_tiles, max_q_len, splits, logit_rows, sample_rows);
+}
+
+template <typename T>
+void CudaRunner::forward_as(int32_t rows, int32_t num_tiles, int32_t max_q_len, int32_t splits, int32_t logit_rows,
+                            int32_t sample_rows) {
   const ModelConfig& c = config_;
   Buffers& b = *buf_;
   const int32_t H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
   const int32_t qkv_n = c.q_size() + 2 * c.kv_size();
   const int64_t layer_slots = num_blocks_ * options_.block_size;
   const int64_t cache_elems = layer_slots * c.num_key_value_heads * c.head_dim;
-  embedding(b.ids, rows, weights_->embed(), weights_->plan().vocab_rows, H, b.proj, stream_);
-  reduce_across_ranks(b.proj, static_cast<int64_t>(rows) * H);  // vocabulary-parallel: one rank holds each row
+  auto as = [](const void* p) { return static_cast<const T*>(p); };
+  T* const hidden = static_cast<T*>(b.hidden);
+  T* const qkv = static_cast<T*>(b.qkv);
+  T* const attn = static_cast<T*>(b.attn);
+  T* const gate_up = static_cast<T*>(b.gate_up);
+  T* const act = static_cast<T*>(b.act);
+  T* const proj = static_cast<T*>(b.proj);
+  T* const gathered = static_cast<T*>(b.gathered);
+  T* const kv = static_cast<T*>(b.kv);
+  // y[m, n] = x[m, k] · w[n, k]ᵀ in T (bf16: the autotuned cuBLASLt/gemv path; fp32: cuBLASLt fp32).
+  auto project = [&](const T* x, const void* w, T* y, int32_t m, int32_t n, int32_t k) {
+    if constexpr (std::is_same_v<T, float>) {
+      gemm_->run_f32(x, as(w), y, m, n, k, stream_);
+    } else {
+      gemm_->run(x, w, y, m, n, k, false, stream_);
+    }
+  };
+  embedding(b.ids, rows, as(weights_->embed()), weights_->plan().vocab_rows, H, proj, stream_);
+  reduce_across_ranks(proj, static_cast<int64_t>(rows) * H);  // vocabulary-parallel: one rank holds each row
   for (int32_t i = 0; i < c.num_hidden_layers; ++i) {
     const CudaLayerWeights& w = weights_->layers()[i];
-    add_rmsnorm(b.proj, b.residual, w.input_norm, b.hidden, rows, H, c.rms_norm_eps, i == 0, stream_);
-    gemm_->run(b.hidden, w.qkv, b.qkv, rows, qkv_n, H, false, stream_);
-    QkvPostArgs q;
-    q.qkv = b.qkv;
-    q.bias = w.qkv_bias;
-    q.q_norm = w.q_norm;
-    q.k_norm = w.k_norm;
+    add_rmsnorm(proj, b.residual, as(w.input_norm), hidden, rows, H, c.rms_norm_eps, i == 0, stream_);
+    project(hidden, w.qkv, qkv, rows, qkv_n, H);
+    QkvPostArgsT<T> q;
+    q.qkv = qkv;
+    q.bias = as(w.qkv_bias);
+    q.q_norm = as(w.q_norm);
+    q.k_norm = as(w.k_norm);
     q.norm_eps = c.rms_norm_eps;
     q.positions = b.positions;
     q.inv_freq = b.inv_freq;
     q.slot_mapping = b.slots;
-    q.k_cache = b.kv + (2 * i) * cache_elems;
-    q.v_cache = b.kv + (2 * i + 1) * cache_elems;
+    q.k_cache = kv + (2 * i) * cache_elems;
+    q.v_cache = kv + (2 * i + 1) * cache_elems;
     q.tokens = rows;
     q.hq = c.num_attention_heads;
     q.hkv = c.num_key_value_heads;
     q.head_dim = c.head_dim;
     qkv_post(q, stream_);
-    AttentionArgs a;
-    a.q = b.qkv;
+    AttentionArgsT<T> a;
+    a.q = qkv;
     a.q_row_stride = qkv_n;
     a.k_cache = q.k_cache;
     a.v_cache = q.v_cache;
@@ -237,21 +275,30 @@ void CudaRunner::forward(int32_t rows, int32_t num_tiles, int32_t max_q_len, int
     a.tokens = rows;
     a.o_part = b.o_part;
     a.ml_part = b.ml_part;
-    a.out = b.attn;
-    // Decode-only steps (every tile one token) take the decode kernel; the split count was chosen for it.
-    if (max_q_len == 1 && attention_decode_supported(a.hq, a.hkv, a.head_dim))
-      paged_attention_decode(a, stream_);
-    else
+    a.out = attn;
+    // Decode-only bf16 steps (every tile one token) take the decode kernel; the split count was chosen
+    // for it. fp32 (the exact mode) always runs attention.cu's CUDA-core kernel.
+    if constexpr (std::is_same_v<T, float>) {
       paged_attention(a, stream_);
-    gemm_->run(b.attn, w.o, b.proj, rows, H, c.q_size(), false, stream_);
-    reduce_across_ranks(b.proj, static_cast<int64_t>(rows) * H);
-    add_rmsnorm(b.proj, b.residual, w.post_norm, b.hidden, rows, H, c.rms_norm_eps, false, stream_);
-    gemm_->run(b.hidden, w.gate_up, b.gate_up, rows, 2 * I, H, false, stream_);
-    gemm_->run_silu_mul(b.gate_up, b.act, w.down, b.proj, rows, H, I, stream_);  // SiLU fused where it pays
-    reduce_across_ranks(b.proj, static_cast<int64_t>(rows) * H);
+    } else if (max_q_len == 1 && attention_decode_supported(a.hq, a.hkv, a.head_dim)) {
+      paged_attention_decode(a, stream_);
+    } else {
+      paged_attention(a, stream_);
+    }
+    project(attn, w.o, proj, rows, H, c.q_size());
+    reduce_across_ranks(proj, static_cast<int64_t>(rows) * H);
+    add_rmsnorm(proj, b.residual, as(w.post_norm), hidden, rows, H, c.rms_norm_eps, false, stream_);
+    project(hidden, w.gate_up, gate_up, rows, 2 * I, H);
+    if constexpr (std::is_same_v<T, float>) {
+      silu_mul(gate_up, rows, I, act, stream_);
+      project(act, w.down, proj, rows, H, I);
+    } else {
+      gemm_->run_silu_mul(gate_up, act, w.down, proj, rows, H, I, stream_);  // SiLU fused where it pays
+    }
+    reduce_across_ranks(proj, static_cast<int64_t>(rows) * H);
   }
-  add_rmsnorm(b.proj, b.residual, weights_->final_norm(), b.hidden, rows, H, c.rms_norm_eps, false, stream_);
-  embedding(b.logit_rows, logit_rows, b.hidden, rows, H, b.gathered, stream_);  // gather the rows
+  add_rmsnorm(proj, b.residual, as(weights_->final_norm()), hidden, rows, H, c.rms_norm_eps, false, stream_);
+  embedding(b.logit_rows, logit_rows, hidden, rows, H, gathered, stream_);  // gather the rows
   lm_head(logit_rows);
   if (sample_rows > 0) {
     SampleArgs s;
@@ -269,22 +316,30 @@ void CudaRunner::forward(int32_t rows, int32_t num_tiles, int32_t max_q_len, int
 }
 
 void CudaRunner::reduce_across_ranks(void* x, int64_t count) {
-  if (comm_) comm_->all_reduce_sum(x, static_cast<size_t>(count), DType::kBF16);
+  if (comm_) comm_->all_reduce_sum(x, static_cast<size_t>(count), options_.dtype);
 }
 
 void CudaRunner::lm_head(int32_t rows) {
   Buffers& b = *buf_;
   const int64_t H = config_.hidden_size, V = config_.vocab_size;
+  // fp32 logits [rows, n] of the gathered rows against the rank's LM head rows.
+  auto project = [&](float* out, int64_t n) {
+    if (options_.dtype == DType::kF32) {
+      gemm_->run_f32(static_cast<const float*>(b.gathered), static_cast<const float*>(weights_->lm_head()), out, rows,
+                     static_cast<int32_t>(n), static_cast<int32_t>(H), stream_);
+    } else {
+      gemm_->run(b.gathered, weights_->lm_head(), out, rows, static_cast<int32_t>(n), static_cast<int32_t>(H), true,
+                 stream_);
+    }
+  };
   if (!comm_) {
-    gemm_->run(b.gathered, weights_->lm_head(), b.logits, rows, static_cast<int32_t>(V), static_cast<int32_t>(H), true,
-               stream_);
+    project(b.logits, V);
     return;
   }
   // Each rank computes its vocab_per_rank columns; the gathered blocks [rank][rows][vpr] are laid
   // side by side into [rows, vocab], the last rank's padding columns left out.
   const int64_t vpr = options_.shard->vocab_per_rank;
-  gemm_->run(b.gathered, weights_->lm_head(), b.logits_local, rows, static_cast<int32_t>(vpr), static_cast<int32_t>(H),
-             true, stream_);
+  project(b.logits_local, vpr);
   comm_->all_gather(b.logits_local, b.logits_all, static_cast<size_t>(rows) * vpr, DType::kF32);
   for (int r = 0; r < comm_->world_size(); ++r) {
     const int64_t first = r * vpr, width = std::min(vpr, V - first);

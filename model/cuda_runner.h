@@ -1,5 +1,6 @@
 // CudaRunner: the StepExecutor that runs StepPlans on one GPU. bf16 weights and activations, fp32
-// accumulation and residual stream, a paged bf16 KV cache sized from free device memory, cuBLASLt
+// accumulation and residual stream, a paged bf16 KV cache sized from free device memory (or, with
+// dtype kF32, all of these in fp32: the exact mode that matches the CPU engine), cuBLASLt
 // projections, fused kernels, GPU sampling, a dedicated stream, and CUDA graphs for decode-only
 // steps (one per batch-size bucket, captured on first use). Per-sequence state (tokens, block table,
 // penalty counts) lives here keyed by SeqId, as step_plan.h prescribes.
@@ -47,6 +48,7 @@ struct CudaRunnerOptions {
   // (an NcclCommunicator; a one-rank group at --tp 1 --tp-backend nccl). Both or neither.
   std::optional<parallel::ShardPlan> shard;
   std::function<std::unique_ptr<parallel::Communicator>(int32_t device, cudaStream_t stream)> communicator;
+  DType dtype = DType::kBF16;            // element type of weights, activations and KV cache: kBF16 or kF32
 };
 
 class CudaRunner : public StepExecutor {
@@ -76,6 +78,7 @@ class CudaRunner : public StepExecutor {
   int32_t block_size() const { return options_.block_size; }
   size_t weight_bytes() const { return weights_->bytes(); }
   const ModelConfig& config() const { return config_; }  // this rank's shape under a shard
+  DType dtype() const { return options_.dtype; }
   cudaStream_t stream() const { return stream_; }
   int32_t sm_count() const { return sm_count_; }
 
@@ -97,6 +100,7 @@ class CudaRunner : public StepExecutor {
     std::vector<SeqId> sampled_seqs;   // in sampled-row order
     std::vector<int32_t> num_logprobs;  // per sampled row
     bool any_top = false;
+    std::vector<PromptLogprobs> prompt_logprobs;  // computed (synchronously) by launch
   };
 
   StepResult run(const StepPlan& plan, std::vector<float>* logits);
@@ -104,8 +108,19 @@ class CudaRunner : public StepExecutor {
   StepResult collect();
   void forward(int32_t rows, int32_t num_tiles, int32_t max_q_len, int32_t splits, int32_t logit_rows,
                int32_t sample_rows);
+  template <typename T>  // __nv_bfloat16 or float: options_.dtype
+  void forward_as(int32_t rows, int32_t num_tiles, int32_t max_q_len, int32_t splits, int32_t logit_rows,
+                  int32_t sample_rows);
+  // Prompt logprobs of step rows `rows` (their next tokens `targets`), top k alternatives each, from
+  // the final hidden states the forward pass left (cuda_runner_prompt_logprobs.cpp).
+  void prompt_logprobs_pass(int32_t step_rows, const std::vector<int32_t>& rows, const std::vector<int32_t>& targets,
+                            int32_t k, std::vector<float>* chosen, std::vector<int32_t>* top_tokens,
+                            std::vector<float>* top_logprobs);
+  template <typename T>
+  void lm_head_rows(const int32_t* rows, int32_t n, int32_t step_rows);
   void allocate_activations();
-  // Tensor parallelism: sums `count` bf16 elements across the ranks (nothing without a communicator).
+  // Tensor parallelism: sums `count` elements (of options_.dtype) across the ranks (nothing without a
+  // communicator).
   void reduce_across_ranks(void* x, int64_t count);
   // Logits [rows, vocab] of the gathered rows: the LM head GEMM, all-gathered across the ranks.
   void lm_head(int32_t rows);

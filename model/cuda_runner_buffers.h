@@ -27,17 +27,17 @@ struct CudaRunner::Buffers {
   int32_t* block_tables = nullptr;
   SampleRow* sample_rows = nullptr;
   SampleEntry* entries = nullptr;
-  // Activations.
+  // Activations; void* ones hold elements of the runner's dtype (bf16, or fp32 in the exact mode).
   float* residual = nullptr;
-  bf16_t* hidden = nullptr;
-  bf16_t* qkv = nullptr;
-  bf16_t* attn = nullptr;
-  bf16_t* gate_up = nullptr;
-  bf16_t* act = nullptr;
-  bf16_t* proj = nullptr;
+  void* hidden = nullptr;
+  void* qkv = nullptr;
+  void* attn = nullptr;
+  void* gate_up = nullptr;
+  void* act = nullptr;
+  void* proj = nullptr;
   float* o_part = nullptr;
   float* ml_part = nullptr;
-  bf16_t* gathered = nullptr;
+  void* gathered = nullptr;
   float* logits = nullptr;
   float* logits_local = nullptr;  // tensor parallel: this rank's [rows, vocab_per_rank]
   float* logits_all = nullptr;    // tensor parallel: every rank's block, [tp][rows][vocab_per_rank]
@@ -45,9 +45,14 @@ struct CudaRunner::Buffers {
   float* out_logprob = nullptr;
   int32_t* out_top_tokens = nullptr;
   float* out_top_logprobs = nullptr;
+  int32_t* prompt_rows = nullptr;        // [max_num_tokens]: step rows whose next token is a prompt token
+  int32_t* prompt_targets = nullptr;     // [max_num_tokens]: that token
+  float* prompt_chosen = nullptr;        // [max_num_tokens]
+  int32_t* prompt_top_tokens = nullptr;  // [max_num_tokens, kMaxTopLogprobs]
+  float* prompt_top_logprobs = nullptr;  // [max_num_tokens, kMaxTopLogprobs]
   float* inv_freq = nullptr;
   void* gemm_workspace = nullptr;
-  bf16_t* kv = nullptr;  // [layers][2][blocks * block_size][hkv][head_dim]
+  void* kv = nullptr;  // [layers][2][blocks * block_size][hkv][head_dim], the runner's dtype
   // Sampled outputs read back each step: pinned, so the copies are asynchronous and begin_execute
   // returns while the GPU runs (kMaxTopLogprobs entries per row for the top lists).
   int32_t* h_out_token = nullptr;

@@ -67,9 +67,9 @@ void CudaRunner::launch(const StepPlan& plan, std::vector<float>* logits) {
              n.num_computed_tokens, n.token_ids.size());
     check_tokens(n.token_ids);
     check_blocks(n.block_ids);
-    TS_CHECK(n.sampling.prompt_logprobs < 0, kUnimplemented,
-             "sequence {}: prompt_logprobs = {} is not supported by the CUDA runner", n.seq_id,
-             n.sampling.prompt_logprobs);
+    TS_CHECK(n.sampling.prompt_logprobs <= kMaxTopLogprobs, kInvalidArgument,
+             "sequence {}: prompt_logprobs = {} exceeds the CUDA runner's maximum of {}", n.seq_id,
+             n.sampling.prompt_logprobs, kMaxTopLogprobs);
     TS_CHECK(n.sampling.logprobs <= kMaxTopLogprobs, kInvalidArgument,
              "sequence {}: logprobs = {} exceeds the CUDA runner's maximum of {}", n.seq_id, n.sampling.logprobs,
              kMaxTopLogprobs);
@@ -127,7 +127,8 @@ void CudaRunner::launch(const StepPlan& plan, std::vector<float>* logits) {
   }
 
   // Lay out the step's inputs.
-  const int32_t tile_tokens = attention_tile_tokens(c.num_attention_heads, c.num_key_value_heads, c.head_dim);
+  const int32_t tile_tokens = attention_tile_tokens(c.num_attention_heads, c.num_key_value_heads, c.head_dim,
+                                                    options_.dtype == DType::kF32);
   int32_t bucket = 0;
   if (decode_only && options_.cuda_graphs) {
     for (int32_t bk : kBuckets)
@@ -140,6 +141,13 @@ void CudaRunner::launch(const StepPlan& plan, std::vector<float>* logits) {
   int32_t ntiles = 0, max_q = 1, row = 0, nlogit = 0, nentries = 0;
   b.h_entries.clear();
   std::vector<int32_t> sample_work;  // work index of each sampled row
+  // Prompt logprobs: rows whose next token is a prompt token, per sequence that asked for them.
+  struct PromptSpan {
+    int32_t work, first_position, begin, count;  // begin: index into prompt_rows
+  };
+  std::vector<PromptSpan> prompt_spans;
+  std::vector<int32_t> prompt_rows, prompt_targets;
+  int32_t prompt_k = 0;
   for (int32_t w = 0; w < nwork; ++w) {
     const SequenceWork& work = plan.scheduled[w];
     const SeqState& s = *states[w];
@@ -158,6 +166,15 @@ void CudaRunner::launch(const StepPlan& plan, std::vector<float>* logits) {
     const int32_t nb = std::min<int32_t>(static_cast<int32_t>(s.blocks.size()), max_blocks_per_seq_);
     std::copy_n(s.blocks.begin(), nb, b.h_block_tables.begin() + static_cast<int64_t>(w) * max_blocks_per_seq_);
     if (logits == nullptr && work.sample) b.h_logit_rows[nlogit++] = row + work.num_tokens - 1;
+    if (s.sampling.prompt_logprobs >= 0 && s.computed + 1 < s.num_prompt) {
+      const int32_t count = std::min(work.num_tokens, s.num_prompt - 1 - s.computed);
+      prompt_spans.push_back(PromptSpan{w, s.computed + 1, static_cast<int32_t>(prompt_rows.size()), count});
+      for (int32_t i = 0; i < count; ++i) {
+        prompt_rows.push_back(row + i);
+        prompt_targets.push_back(s.tokens[s.computed + i + 1]);
+      }
+      prompt_k = std::max(prompt_k, s.sampling.prompt_logprobs);
+    }
     if (work.sample) sample_work.push_back(w);
     row += work.num_tokens;
   }
@@ -215,8 +232,9 @@ void CudaRunner::launch(const StepPlan& plan, std::vector<float>* logits) {
   int32_t max_context = 1;
   for (int32_t w = 0; w < nwork; ++w)
     max_context = std::max(max_context, states[w]->computed + plan.scheduled[w].num_tokens);
-  const bool decode_kernel = max_q == 1 && attention_decode_supported(c.num_attention_heads, c.num_key_value_heads,
-                                                                      c.head_dim);  // forward() routes the same way
+  const bool decode_kernel = options_.dtype != DType::kF32 && max_q == 1 &&
+                             attention_decode_supported(c.num_attention_heads, c.num_key_value_heads,
+                                                        c.head_dim);  // forward() routes the same way
   int32_t splits = decode_kernel ? attention_decode_splits(ntiles, c.num_attention_heads, c.num_key_value_heads,
                                                            c.head_dim, sm_count_, max_context)
                                  : attention_splits(ntiles, c.num_attention_heads, c.num_key_value_heads, c.head_dim,
@@ -304,6 +322,29 @@ void CudaRunner::launch(const StepPlan& plan, std::vector<float>* logits) {
     forward(rows, ntiles, max_q, splits, nlogit, nsrows);
   }
 
+  // Prompt logprobs (eager steps only: a decode-only step never predicts a prompt token). Computed
+  // here, synchronously: prompt-logprob steps are prefill steps, and their results are small.
+  if (!prompt_rows.empty()) {
+    TS_ASSERT(bucket == 0, "prompt logprob rows in a graph-replayed decode step");
+    std::vector<float> p_chosen, p_top_lp;
+    std::vector<int32_t> p_top_tok;
+    prompt_logprobs_pass(rows, prompt_rows, prompt_targets, prompt_k, &p_chosen, &p_top_tok, &p_top_lp);
+    for (const PromptSpan& span : prompt_spans) {
+      PromptLogprobs& pl = pending_.prompt_logprobs.emplace_back();
+      pl.seq_id = plan.scheduled[span.work].seq_id;
+      pl.first_position = span.first_position;
+      const int32_t k = std::min(states[span.work]->sampling.prompt_logprobs, c.vocab_size);
+      for (int32_t i = span.begin; i < span.begin + span.count; ++i) {
+        pl.chosen.push_back(TokenLogprob{prompt_targets[i], p_chosen[i]});
+        auto& top = pl.top.emplace_back();
+        for (int32_t j = 0; j < k; ++j) {
+          const size_t o = static_cast<size_t>(i) * kMaxTopLogprobs + j;
+          top.push_back(TokenLogprob{p_top_tok[o], p_top_lp[o]});
+        }
+      }
+    }
+  }
+
   // Enqueue the read-back of the sampled tokens into pinned memory; collect() waits for it.
   pending_.active = true;
   for (int32_t i = 0; i < nsample; ++i) {
@@ -343,6 +384,8 @@ StepResult CudaRunner::collect() {
                                     b.h_out_top_logprobs[i * kMaxTopLogprobs + j]});
     result.sampled.push_back(std::move(st));
   }
+  result.prompt_logprobs = std::move(pending_.prompt_logprobs);
+  pending_.prompt_logprobs.clear();
   return result;
 }
 

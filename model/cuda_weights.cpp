@@ -1,4 +1,5 @@
-// CudaWeights: carving one allocation, random fill, and upload of named host tensors with shape checks.
+// CudaWeights: carving one allocation, random fill, and upload of named host tensors with shape checks,
+// in bf16 or fp32, whole or one tensor-parallel rank's slice.
 #include "model/cuda_weights.h"
 
 #include <fmt/format.h>
@@ -16,6 +17,28 @@ namespace tessera::cuda {
 namespace {
 
 size_t align_up(size_t n) { return (n + 255) / 256 * 256; }
+
+// Element `i` of an array of `elem`-byte elements at p.
+void* element_at(void* p, int64_t i, size_t elem) { return static_cast<char*>(p) + i * static_cast<int64_t>(elem); }
+
+// Converts n elements of a host tensor to fp32 (exact for every stored dtype).
+std::vector<float> to_f32(const HostTensor& t, size_t n) {
+  std::vector<float> out(n);
+  switch (t.dtype) {
+    case DType::kF32: std::memcpy(out.data(), t.data, n * 4); break;
+    case DType::kBF16: {
+      const bf16* b = static_cast<const bf16*>(t.data);
+      for (size_t i = 0; i < n; ++i) out[i] = bf16_to_f32(b[i]);
+      break;
+    }
+    case DType::kF16: {
+      const f16* h = static_cast<const f16*>(t.data);
+      for (size_t i = 0; i < n; ++i) out[i] = f16_to_f32(h[i]);
+      break;
+    }
+  }
+  return out;
+}
 
 // Converts n elements of a host tensor to bf16 bits.
 std::vector<uint16_t> to_bf16_bits(const HostTensor& t, size_t n) {
@@ -38,6 +61,12 @@ std::vector<uint16_t> to_bf16_bits(const HostTensor& t, size_t n) {
 
 }  // namespace
 
+DType cuda_compute_dtype(const std::string& flag) {
+  if (flag == "auto" || flag == "bfloat16" || flag == "bf16") return DType::kBF16;
+  if (flag == "float32" || flag == "fp32" || flag == "float") return DType::kF32;
+  TS_THROW(kInvalidArgument, "--dtype must be auto, bfloat16 or float32 for the CUDA backend, got '{}'", flag);
+}
+
 TensorSource checkpoint_tensor_source(std::shared_ptr<const Checkpoint> checkpoint) {
   return [checkpoint](const std::string& name) {
     const TensorView& v = checkpoint->tensor(name);
@@ -46,15 +75,19 @@ TensorSource checkpoint_tensor_source(std::shared_ptr<const Checkpoint> checkpoi
   };
 }
 
-CudaWeights::CudaWeights(const ModelConfig& full, const std::optional<parallel::ShardPlan>& shard)
+CudaWeights::CudaWeights(const ModelConfig& full, DType dtype, const std::optional<parallel::ShardPlan>& shard)
     : full_(full),
       plan_(shard ? *shard : parallel::make_shard_plan(full, {0, 1})),
       config_(parallel::shard_config(full, plan_)),
-      sharded_(shard.has_value()) {
+      sharded_(shard.has_value()),
+      dtype_(dtype) {
+  TS_CHECK(dtype == DType::kBF16 || dtype == DType::kF32, kUnimplemented,
+           "the CUDA backend computes in bf16 or fp32, not {}", dtype_name(dtype));
+  const size_t elem = dtype_size(dtype);
   const ModelConfig& c = config_;
   const size_t H = c.hidden_size, I = c.intermediate_size, V = plan_.vocab_per_rank, D = c.head_dim;
   const size_t qkv = static_cast<size_t>(c.q_size() + 2 * c.kv_size());
-  std::vector<std::pair<__nv_bfloat16**, size_t>> plan;
+  std::vector<std::pair<void**, size_t>> plan;
   layers_.resize(c.num_hidden_layers);
   for (auto& l : layers_) {
     plan.push_back({&l.qkv, qkv * H});
@@ -72,18 +105,19 @@ CudaWeights::CudaWeights(const ModelConfig& full, const std::optional<parallel::
   plan.push_back({&embed_, V * H});
   plan.push_back({&final_norm_, H});
   if (!c.tie_word_embeddings) plan.push_back({&lm_head_, V * H});
-  for (const auto& [ptr, n] : plan) bytes_ += align_up(n * 2);
+  for (const auto& [ptr, n] : plan) bytes_ += align_up(n * elem);
   CUDA_CHECK(cudaMalloc(&base_, bytes_));
   size_t off = 0;
   for (const auto& [ptr, n] : plan) {
-    *ptr = reinterpret_cast<__nv_bfloat16*>(static_cast<char*>(base_) + off);
-    off += align_up(n * 2);
+    *ptr = static_cast<char*>(base_) + off;
+    off += align_up(n * elem);
   }
   if (c.tie_word_embeddings) lm_head_ = embed_;
   if (plan_.vocab_rows < plan_.vocab_per_rank) {  // the last rank's padding rows: zeros, never read as tokens
-    const size_t pad = static_cast<size_t>(plan_.vocab_per_rank - plan_.vocab_rows) * H * 2;
-    CUDA_CHECK(cudaMemset(embed_ + static_cast<size_t>(plan_.vocab_rows) * H, 0, pad));
-    CUDA_CHECK(cudaMemset(lm_head_ + static_cast<size_t>(plan_.vocab_rows) * H, 0, pad));
+    const size_t pad = static_cast<size_t>(plan_.vocab_per_rank - plan_.vocab_rows) * H * elem;
+    const int64_t first_pad = static_cast<int64_t>(plan_.vocab_rows) * static_cast<int64_t>(H);
+    CUDA_CHECK(cudaMemset(element_at(embed_, first_pad, elem), 0, pad));
+    CUDA_CHECK(cudaMemset(element_at(lm_head_, first_pad, elem), 0, pad));
   }
 }
 
@@ -102,31 +136,41 @@ void CudaWeights::fill_dummy(uint64_t seed, cudaStream_t stream) {
   uint64_t s = seed * 0x100000001B3ull + 1;
   auto key = [&] { return s++ * 0x9E3779B97F4A7C15ull; };
   // Rows [row0, row0 + rows) x columns [col0, col0 + cols) of a full [.., full_cols] tensor, into dst.
-  auto block = [&](__nv_bfloat16* dst, int64_t rows, int64_t cols, int64_t full_cols, int64_t row0, int64_t col0,
-                   uint64_t k, float offset, float scale) {
-    fill_random_bf16_block(dst, rows, cols, full_cols, row0, col0, k, offset, scale, stream);
+  // dst + at elements.
+  const size_t elem = dtype_size(dtype_);
+  auto block_at = [&](void* dst, int64_t at, int64_t rows, int64_t cols, int64_t full_cols, int64_t row0,
+                      int64_t col0, uint64_t k, float offset, float scale) {
+    void* p = element_at(dst, at, elem);
+    if (dtype_ == DType::kF32) {
+      fill_random_f32_block(static_cast<float*>(p), rows, cols, full_cols, row0, col0, k, offset, scale, stream);
+    } else {
+      fill_random_bf16_block(static_cast<__nv_bfloat16*>(p), rows, cols, full_cols, row0, col0, k, offset, scale,
+                             stream);
+    }
   };
+  auto block = [&](void* dst, int64_t rows, int64_t cols, int64_t full_cols, int64_t row0, int64_t col0, uint64_t k,
+                   float offset, float scale) { block_at(dst, 0, rows, cols, full_cols, row0, col0, k, offset, scale); };
   const float norm_scale = 0.1f;
   for (const auto& l : layers_) {
     {  // q, k and v rows of this rank, out of the fused full [q + 2kv, hidden] tensor
       const uint64_t k = key();
       const float sc = 1.0f / std::sqrt(static_cast<float>(H));
       block(l.qkv, qn, H, H, q0, 0, k, 0.0f, sc);
-      block(l.qkv + qn * H, kvn, H, H, q + kv0, 0, k, 0.0f, sc);
-      block(l.qkv + (qn + kvn) * H, kvn, H, H, q + kv + kv0, 0, k, 0.0f, sc);
+      block_at(l.qkv, qn * H, kvn, H, H, q + kv0, 0, k, 0.0f, sc);
+      block_at(l.qkv, (qn + kvn) * H, kvn, H, H, q + kv + kv0, 0, k, 0.0f, sc);
     }
     if (l.qkv_bias != nullptr) {
       const uint64_t k = key();
       block(l.qkv_bias, 1, qn, qkv, 0, q0, k, 0.0f, 0.02f);
-      block(l.qkv_bias + qn, 1, kvn, qkv, 0, q + kv0, k, 0.0f, 0.02f);
-      block(l.qkv_bias + qn + kvn, 1, kvn, qkv, 0, q + kv + kv0, k, 0.0f, 0.02f);
+      block_at(l.qkv_bias, qn, 1, kvn, qkv, 0, q + kv0, k, 0.0f, 0.02f);
+      block_at(l.qkv_bias, qn + kvn, 1, kvn, qkv, 0, q + kv + kv0, k, 0.0f, 0.02f);
     }
     block(l.o, H, qn, q, 0, q0, key(), 0.0f, 1.0f / std::sqrt(static_cast<float>(q)));
     {  // gate and up rows of this rank, out of the fused full [2 * inter, hidden] tensor
       const uint64_t k = key();
       const float sc = 1.0f / std::sqrt(static_cast<float>(H));
       block(l.gate_up, in, H, H, i0, 0, k, 0.0f, sc);
-      block(l.gate_up + in * H, in, H, H, I + i0, 0, k, 0.0f, sc);
+      block_at(l.gate_up, in * H, in, H, H, I + i0, 0, k, 0.0f, sc);
     }
     block(l.down, H, in, I, 0, i0, key(), 0.0f, 1.0f / std::sqrt(static_cast<float>(I)));
     block(l.input_norm, 1, H, H, 0, 0, key(), 1.0f, norm_scale);
@@ -145,8 +189,11 @@ void CudaWeights::load(const TensorSource& source, cudaStream_t stream) {
   const ModelConfig& f = full_;
   const ModelConfig& c = config_;
   const int64_t H = f.hidden_size, I = f.intermediate_size, D = f.head_dim, V = f.vocab_size;
-  // Copies this rank's slice of tensor `name` (checked to be `full_shape`) to dst; returns its elements.
-  auto put = [&](const std::string& name, std::vector<int64_t> full_shape, __nv_bfloat16* dst) {
+  const size_t elem = dtype_size(dtype_);
+  // Copies this rank's slice of tensor `name` (checked to be `full_shape`) to element `at` of dst,
+  // converted to dtype_; returns its elements.
+  auto put = [&](const std::string& name, std::vector<int64_t> full_shape, void* dst_base, int64_t at = 0) {
+    void* dst = element_at(dst_base, at, elem);
     const HostTensor t = source(name);
     TS_CHECK(t.shape == full_shape, kInvalidArgument, "tensor {} has shape [{}], expected [{}]", name,
              fmt::join(t.shape, ", "), fmt::join(full_shape, ", "));
@@ -154,21 +201,28 @@ void CudaWeights::load(const TensorSource& source, cudaStream_t stream) {
     const parallel::SlicedWeight w =
         parallel::slice_weight(t.data, rows, cols, dtype_size(t.dtype), plan_.slice_for(name), name);
     const size_t n = static_cast<size_t>(w.rows) * static_cast<size_t>(w.cols);
-    const auto bits = to_bf16_bits(HostTensor{t.dtype, {}, w.data}, n);
-    CUDA_CHECK(cudaMemcpyAsync(dst, bits.data(), n * 2, cudaMemcpyHostToDevice, stream));
-    CUDA_CHECK(cudaStreamSynchronize(stream));  // `bits` dies at return
+    const HostTensor slice{t.dtype, {}, w.data};
+    if (dtype_ == DType::kF32) {
+      const auto values = to_f32(slice, n);
+      CUDA_CHECK(cudaMemcpyAsync(dst, values.data(), n * 4, cudaMemcpyHostToDevice, stream));
+      CUDA_CHECK(cudaStreamSynchronize(stream));  // `values` dies at return
+    } else {
+      const auto bits = to_bf16_bits(slice, n);
+      CUDA_CHECK(cudaMemcpyAsync(dst, bits.data(), n * 2, cudaMemcpyHostToDevice, stream));
+      CUDA_CHECK(cudaStreamSynchronize(stream));  // `bits` dies at return
+    }
     return static_cast<int64_t>(n);
   };
   for (int32_t i = 0; i < c.num_hidden_layers; ++i) {
     const auto& l = layers_[i];
     const std::string p = fmt::format("model.layers.{}.", i);
     int64_t at = put(p + "self_attn.q_proj.weight", {f.q_size(), H}, l.qkv);
-    at += put(p + "self_attn.k_proj.weight", {f.kv_size(), H}, l.qkv + at);
-    put(p + "self_attn.v_proj.weight", {f.kv_size(), H}, l.qkv + at);
+    at += put(p + "self_attn.k_proj.weight", {f.kv_size(), H}, l.qkv, at);
+    put(p + "self_attn.v_proj.weight", {f.kv_size(), H}, l.qkv, at);
     if (c.attention_bias) {
       int64_t b = put(p + "self_attn.q_proj.bias", {f.q_size()}, l.qkv_bias);
-      b += put(p + "self_attn.k_proj.bias", {f.kv_size()}, l.qkv_bias + b);
-      put(p + "self_attn.v_proj.bias", {f.kv_size()}, l.qkv_bias + b);
+      b += put(p + "self_attn.k_proj.bias", {f.kv_size()}, l.qkv_bias, b);
+      put(p + "self_attn.v_proj.bias", {f.kv_size()}, l.qkv_bias, b);
     }
     put(p + "self_attn.o_proj.weight", {H, f.q_size()}, l.o);
     if (c.qk_norm) {
@@ -176,7 +230,7 @@ void CudaWeights::load(const TensorSource& source, cudaStream_t stream) {
       put(p + "self_attn.k_norm.weight", {D}, l.k_norm);
     }
     const int64_t gate = put(p + "mlp.gate_proj.weight", {I, H}, l.gate_up);
-    put(p + "mlp.up_proj.weight", {I, H}, l.gate_up + gate);
+    put(p + "mlp.up_proj.weight", {I, H}, l.gate_up, gate);
     put(p + "mlp.down_proj.weight", {H, I}, l.down);
     put(p + "input_layernorm.weight", {H}, l.input_norm);
     put(p + "post_attention_layernorm.weight", {H}, l.post_norm);

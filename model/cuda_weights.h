@@ -1,7 +1,8 @@
-// The model's weights on the GPU in bf16, in the layout the CUDA runner computes with: q/k/v fused
-// into one [q + 2kv, hidden] matrix per layer, gate/up fused into [2*inter, hidden]. One device
-// allocation holds them all. Filled either with random values generated on the GPU (--load-format
-// dummy) or from host tensors named as in a Hugging Face checkpoint (converted to bf16 on upload).
+// The model's weights on the GPU in bf16 (serving) or fp32 (the exact mode, --dtype float32), in the
+// layout the CUDA runner computes with: q/k/v fused into one [q + 2kv, hidden] matrix per layer,
+// gate/up fused into [2*inter, hidden]. One device allocation holds them all. Filled either with
+// random values generated on the GPU (--load-format dummy) or from host tensors named as in a Hugging
+// Face checkpoint (converted to the element type on upload).
 // With a tensor-parallel ShardPlan (parallel/shard_spec.h) it holds only that rank's slice: load()
 // reads the slice of each full checkpoint tensor (parallel::slice_weight: row slices are views, only
 // a column slice's columns are gathered), and the dummy fill generates exactly the values the
@@ -41,23 +42,30 @@ using TensorSource = std::function<HostTensor(const std::string& name)>;
 // Tensors of a memory-mapped checkpoint (kept alive by the source).
 TensorSource checkpoint_tensor_source(std::shared_ptr<const Checkpoint> checkpoint);
 
+// The element type the CUDA runner computes in: kBF16 (serving) or kF32 (exact). From --dtype:
+// "auto" (bf16 whatever the checkpoint stores, as vLLM does on GPUs), "bfloat16"/"bf16",
+// "float32"/"fp32"; anything else (float16 included) is refused by name.
+DType cuda_compute_dtype(const std::string& flag);
+
+// Pointers into CudaWeights' allocation; elements are CudaWeights::dtype() (bf16 or fp32).
 struct CudaLayerWeights {
-  __nv_bfloat16* qkv = nullptr;       // [q + 2kv, hidden]
-  __nv_bfloat16* qkv_bias = nullptr;  // [q + 2kv] (attention_bias) or null
-  __nv_bfloat16* o = nullptr;         // [hidden, q]
-  __nv_bfloat16* gate_up = nullptr;   // [2 * inter, hidden]
-  __nv_bfloat16* down = nullptr;      // [hidden, inter]
-  __nv_bfloat16* input_norm = nullptr;
-  __nv_bfloat16* post_norm = nullptr;
-  __nv_bfloat16* q_norm = nullptr;    // [head_dim] (qk_norm) or null
-  __nv_bfloat16* k_norm = nullptr;
+  void* qkv = nullptr;       // [q + 2kv, hidden]
+  void* qkv_bias = nullptr;  // [q + 2kv] (attention_bias) or null
+  void* o = nullptr;         // [hidden, q]
+  void* gate_up = nullptr;   // [2 * inter, hidden]
+  void* down = nullptr;      // [hidden, inter]
+  void* input_norm = nullptr;
+  void* post_norm = nullptr;
+  void* q_norm = nullptr;    // [head_dim] (qk_norm) or null
+  void* k_norm = nullptr;
 };
 
 class CudaWeights {
  public:
-  // Allocates (uninitialised) the weights of `full`, or only `shard`'s slice of them; embed and
-  // lm_head then hold the rank's vocab_per_rank rows (padding rows zeroed).
-  explicit CudaWeights(const ModelConfig& full, const std::optional<parallel::ShardPlan>& shard = std::nullopt);
+  // Allocates (uninitialised) the weights of `full` in element type dtype (kBF16 or kF32), or only
+  // `shard`'s slice of them; embed and lm_head then hold the rank's vocab_per_rank rows (padding
+  // rows zeroed).
+  CudaWeights(const ModelConfig& full, DType dtype, const std::optional<parallel::ShardPlan>& shard = std::nullopt);
   ~CudaWeights();
   CudaWeights(const CudaWeights&) = delete;
   CudaWeights& operator=(const CudaWeights&) = delete;
@@ -66,10 +74,11 @@ class CudaWeights {
   void load(const TensorSource& source, cudaStream_t stream);
 
   size_t bytes() const { return bytes_; }
+  DType dtype() const { return dtype_; }
   const std::vector<CudaLayerWeights>& layers() const { return layers_; }
-  const __nv_bfloat16* embed() const { return embed_; }
-  const __nv_bfloat16* final_norm() const { return final_norm_; }
-  const __nv_bfloat16* lm_head() const { return lm_head_; }
+  const void* embed() const { return embed_; }
+  const void* final_norm() const { return final_norm_; }
+  const void* lm_head() const { return lm_head_; }
   // The rank's slice ranges (the whole model at --tp 1); vocab rows of embed/lm_head held.
   const parallel::ShardPlan& plan() const { return plan_; }
 
@@ -78,12 +87,13 @@ class CudaWeights {
   parallel::ShardPlan plan_;
   ModelConfig config_;  // the rank's shape (== full_ without a shard)
   bool sharded_ = false;
+  DType dtype_;
   void* base_ = nullptr;
   size_t bytes_ = 0;
   std::vector<CudaLayerWeights> layers_;
-  __nv_bfloat16* embed_ = nullptr;
-  __nv_bfloat16* final_norm_ = nullptr;
-  __nv_bfloat16* lm_head_ = nullptr;  // == embed_ when tied
+  void* embed_ = nullptr;
+  void* final_norm_ = nullptr;
+  void* lm_head_ = nullptr;  // == embed_ when tied
 };
 
 }  // namespace tessera::cuda

@@ -70,6 +70,7 @@ nlohmann::json run_cuda_engine_bench(const CudaEngineBenchOptions& o) {
   ro.max_num_seqs = std::max(o.batch, 1);
   ro.max_model_len = prefill_mode ? o.prefill + 16 : o.context + o.steps + 16;
   ro.cuda_graphs = o.cuda_graphs;
+  ro.dtype = cuda::cuda_compute_dtype(o.dtype);
   cuda::CudaRunner runner(c, ro);
   const auto limits = measure_device_limits(runner.stream());
   runner.load_dummy_weights(o.seed);
@@ -87,6 +88,7 @@ nlohmann::json run_cuda_engine_bench(const CudaEngineBenchOptions& o) {
   CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
   out["device"] = prop.name;
   out["shape"] = o.shape;
+  out["dtype"] = ro.dtype == DType::kF32 ? "float32" : "bfloat16";
   out["copy_bandwidth_GBps"] = limits.copy_bytes_per_s / 1e9;
   out["matmul_8192_bf16_TFLOPs"] = limits.matmul_flops / 1e12;
   out["cuda_graphs"] = o.cuda_graphs;
@@ -203,9 +205,11 @@ nlohmann::json run_cuda_engine_bench(const CudaEngineBenchOptions& o) {
     }
   }
   const double t = median(times);
+  const double elem = static_cast<double>(dtype_size(ro.dtype));  // bytes per weight / KV element
   const double weight_bytes = static_cast<double>(runner.weight_bytes()) -
-                              (c.tie_word_embeddings ? 0.0 : 2.0 * c.vocab_size * c.hidden_size);
-  const double kv_bytes_per_token = 2.0 * c.num_hidden_layers * c.num_key_value_heads * c.head_dim * 2;
+                              (c.tie_word_embeddings ? 0.0 : elem * c.vocab_size * c.hidden_size);
+  const double kv_bytes_per_token =
+      2.0 * c.num_hidden_layers * c.num_key_value_heads * c.head_dim * elem;
   double kv_bytes = 0;
   for (const auto& s : seqs) kv_bytes += kv_bytes_per_token * (s.len - o.steps / 2);
   const double bytes = weight_bytes + kv_bytes;

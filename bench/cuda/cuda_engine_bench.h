@@ -21,6 +21,7 @@ struct CudaEngineBenchOptions {
   float gpu_memory_utilization = 0.90f;
   bool cuda_graphs = true;
   uint64_t seed = 1;
+  std::string dtype = "auto";   // auto / bfloat16 or float32 (the exact mode), as --dtype
 };
 
 nlohmann::json run_cuda_engine_bench(const CudaEngineBenchOptions& options);

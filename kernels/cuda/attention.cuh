@@ -23,11 +23,12 @@ struct AttentionTile {
   int32_t first_pos = 0;
 };
 
-struct AttentionArgs {
-  const __nv_bfloat16* q = nullptr;   // head h of token t at q + t * q_row_stride + h * head_dim
+template <typename T>
+struct AttentionArgsT {
+  const T* q = nullptr;                    // head h of token t at q + t * q_row_stride + h * head_dim
   int64_t q_row_stride = 0;
-  const __nv_bfloat16* k_cache = nullptr;  // [num_slots, hkv, head_dim]
-  const __nv_bfloat16* v_cache = nullptr;
+  const T* k_cache = nullptr;              // [num_slots, hkv, head_dim]
+  const T* v_cache = nullptr;
   const int32_t* block_tables = nullptr;   // [num_seqs, max_blocks_per_seq]
   int32_t max_blocks_per_seq = 0;
   int32_t block_size = 16;
@@ -42,16 +43,21 @@ struct AttentionArgs {
   int32_t tokens = 0;                      // rows of the batch (partials are [splits, tokens, hq, ...])
   float* o_part = nullptr;                 // [splits, tokens, hq, head_dim]; unused when splits == 1
   float* ml_part = nullptr;                // [splits, tokens, hq, 2]; unused when splits == 1
-  __nv_bfloat16* out = nullptr;            // [tokens, hq * head_dim]
+  T* out = nullptr;                        // [tokens, hq * head_dim]
 };
+// The serving element type (bf16); AttentionArgsT<float> is the exact (fp32) mode's, which always
+// runs the CUDA-core kernel of attention.cu.
+using AttentionArgs = AttentionArgsT<__nv_bfloat16>;
 
-// Tokens per tile the kernel accepts for this head configuration (the runner builds tiles with it).
-int32_t attention_tile_tokens(int32_t hq, int32_t hkv, int32_t head_dim);
+// Tokens per tile the kernel accepts for this head configuration (the runner builds tiles with it);
+// fp32: for AttentionArgsT<float> launches (no tensor-core path).
+int32_t attention_tile_tokens(int32_t hq, int32_t hkv, int32_t head_dim, bool fp32 = false);
 // A split count (a power of two) that fills `sm_count` multiprocessors for num_tiles tiles whose
 // longest context is max_context keys.
 int32_t attention_splits(int32_t num_tiles, int32_t hq, int32_t hkv, int32_t head_dim, int32_t sm_count,
                          int32_t max_context);
 
 void paged_attention(const AttentionArgs& args, cudaStream_t stream);
+void paged_attention(const AttentionArgsT<float>& args, cudaStream_t stream);
 
 }  // namespace tessera::cuda

@@ -1,5 +1,5 @@
-// Embedding lookup on the GPU: out[t, :] = table[ids[t], :] (bf16). Token ids are validated by the
-// runner before upload; an id outside [0, vocab) writes a zero row rather than reading out of bounds.
+// Embedding lookup on the GPU: out[t, :] = table[ids[t], :] (bf16, or fp32 in the exact mode). Token
+// ids are validated by the runner before upload; an id outside [0, vocab) writes a zero row rather than reading out of bounds.
 // Never allocates, never reads configuration.
 #pragma once
 
@@ -12,5 +12,7 @@ namespace tessera::cuda {
 
 void embedding(const int32_t* ids, int32_t num_tokens, const __nv_bfloat16* table, int32_t vocab, int32_t hidden,
                __nv_bfloat16* out, cudaStream_t stream);
+void embedding(const int32_t* ids, int32_t num_tokens, const float* table, int32_t vocab, int32_t hidden, float* out,
+               cudaStream_t stream);
 
 }  // namespace tessera::cuda

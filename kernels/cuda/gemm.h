@@ -3,6 +3,8 @@
 // cached: the fastest of cuBLASLt's heuristic candidates, up to 8 rows the gemv variants and up to 64
 // rows the skinny tensor-core kernel's (when given its workspace). Owns only the cuBLASLt handle
 // and the cache; the workspace is the caller's. Not thread-safe (one per runner stream).
+// The exact (fp32) mode's projections take run_f32: fp32 in and out, CUBLAS_COMPUTE_32F (never TF32),
+// always cuBLASLt.
 #pragma once
 
 #include <cublasLt.h>
@@ -48,6 +50,8 @@ class Gemm {
   void set_allow_gemv(bool allow) { allow_gemv_ = allow; }
   // Chooses and caches the algorithm for a shape (runs timing launches on scratch buffers).
   void warm(int32_t m, int32_t n, int32_t k, bool out_f32, const void* x, const void* w, void* y, cudaStream_t stream);
+  // fp32 x, w and y; the algorithm is chosen (timed) on first use of a shape, like run's.
+  void run_f32(const float* x, const float* w, float* y, int32_t m, int32_t n, int32_t k, cudaStream_t stream);
 
  private:
   struct Plan {
@@ -69,6 +73,11 @@ class Gemm {
   void run_plan(const Plan& p, const void* x, const void* w, void* y, int32_t m, int32_t n, int32_t k, bool out_f32,
                 cudaStream_t stream);
 
+  Plan& plan_f32_for(int32_t m, int32_t n, int32_t k, const float* x, const float* w, float* y, cudaStream_t stream);
+  // Times the heuristic's candidates for p's descriptors and keeps the fastest in p.algo / p.ms.
+  void choose_algo(Plan& p, const void* x, const void* w, void* y, int32_t m, int32_t n, int32_t k,
+                   cudaStream_t stream);
+
   cublasLtHandle_t handle_ = nullptr;
   void* workspace_;
   size_t workspace_bytes_;
@@ -77,6 +86,7 @@ class Gemm {
   SkinnyScratch skinny_{};
   bool allow_gemv_ = true;
   std::map<Key, Plan> plans_;
+  std::map<std::tuple<int32_t, int32_t, int32_t>, Plan> plans_f32_;
 };
 
 }  // namespace tessera::cuda

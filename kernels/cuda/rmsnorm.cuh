@@ -1,6 +1,6 @@
 // RMSNorm fused with the residual add, on the GPU. For each row:
 //   residual = first ? x : residual + x       (fp32 residual stream)
-//   out      = residual / sqrt(mean(residual^2) + eps) * weight   (bf16)
+//   out      = residual / sqrt(mean(residual^2) + eps) * weight   (bf16, or fp32 in the exact mode)
 // x and out may not alias the residual. n % 8 == 0. Never allocates, never reads configuration.
 #pragma once
 
@@ -13,5 +13,7 @@ namespace tessera::cuda {
 
 void add_rmsnorm(const __nv_bfloat16* x, float* residual, const __nv_bfloat16* weight, __nv_bfloat16* out,
                  int32_t rows, int32_t n, float eps, bool first, cudaStream_t stream);
+void add_rmsnorm(const float* x, float* residual, const float* weight, float* out, int32_t rows, int32_t n, float eps,
+                 bool first, cudaStream_t stream);
 
 }  // namespace tessera::cuda

@@ -5,6 +5,10 @@
 //      written as float32 [n, vocab] to --logits;
 //   2. greedy generation of --gen tokens twice with CUDA graphs and once without; prints one JSON
 //      object with the tokens and whether the runs were bitwise identical.
+//   3. with --prompt-logprobs FILE: the whole token list as one prompt (two chunks, beside a second
+//      sequence) with prompt_logprobs = 5, through execute(); writes {first_position, chosen,
+//      top_tokens, top_logprobs} as JSON to FILE.
+// --dtype auto|bfloat16|float32 picks the runner's element type (float32: the exact mode).
 // A test tool: it must never be shipped in the server.
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -76,6 +80,59 @@ std::vector<float> teacher_forced(cuda::CudaRunner& r, const std::vector<TokenId
   return all;
 }
 
+// Prompt logprobs (top 5) of `tokens` as one prompt in chunks [0, c1), [c1, n), the first chunk
+// beside another sequence's whole prompt, so rows of several sequences share the step.
+nlohmann::json prompt_logprobs_of(cuda::CudaRunner& r, const std::vector<TokenId>& tokens, int32_t c1) {
+  const int32_t bs = r.block_size(), n = static_cast<int32_t>(tokens.size());
+  uint64_t step = 500;
+  NewSequence s;
+  s.seq_id = 7;
+  s.token_ids = tokens;
+  s.num_prompt_tokens = n;
+  s.block_ids = blocks_for(n + 1, bs);
+  s.sampling.temperature = 0.0f;
+  s.sampling.prompt_logprobs = 5;
+  NewSequence other;
+  other.seq_id = 8;
+  other.token_ids.assign(tokens.rbegin(), tokens.rbegin() + 17);
+  other.num_prompt_tokens = 17;
+  for (BlockId b : blocks_for(18, bs)) other.block_ids.push_back(b + static_cast<BlockId>(s.block_ids.size()));
+  other.sampling.temperature = 0.0f;
+  StepPlan p = new_plan(step, bs);
+  p.new_sequences = {other, s};
+  p.scheduled.push_back(SequenceWork{8, {}, 17, {}, true});
+  p.scheduled.push_back(SequenceWork{7, {}, c1, {}, false});
+  StepResult first = r.execute(p);
+  p = new_plan(step, bs);
+  p.scheduled.push_back(SequenceWork{7, {}, n - c1, {}, true});
+  StepResult second = r.execute(p);
+  p = new_plan(step, bs);
+  p.freed = {7, 8};
+  r.execute(p);
+  TS_CHECK(first.prompt_logprobs.size() == 1 && second.prompt_logprobs.size() == 1, kInternal,
+           "expected one prompt-logprobs entry per step, got {} and {}", first.prompt_logprobs.size(),
+           second.prompt_logprobs.size());
+  nlohmann::json out;
+  out["first_position"] = first.prompt_logprobs[0].first_position;
+  out["second_first_position"] = second.prompt_logprobs[0].first_position;
+  out["seq_id"] = first.prompt_logprobs[0].seq_id;
+  for (const StepResult* res : {&first, &second}) {
+    const PromptLogprobs& pl = res->prompt_logprobs[0];
+    for (size_t i = 0; i < pl.chosen.size(); ++i) {
+      out["chosen_tokens"].push_back(pl.chosen[i].token);
+      out["chosen"].push_back(pl.chosen[i].logprob);
+      nlohmann::json tt = nlohmann::json::array(), tl = nlohmann::json::array();
+      for (const TokenLogprob& t : pl.top[i]) {
+        tt.push_back(t.token);
+        tl.push_back(t.logprob);
+      }
+      out["top_tokens"].push_back(tt);
+      out["top_logprobs"].push_back(tl);
+    }
+  }
+  return out;
+}
+
 // Greedy generation of `gen` tokens after `prompt`, through execute() (graphs when enabled).
 std::vector<TokenId> generate(cuda::CudaRunner& r, const std::vector<TokenId>& prompt, int32_t gen, SeqId id) {
   const int32_t bs = r.block_size();
@@ -108,10 +165,14 @@ int main(int argc, char** argv) {
   CLI::App app{"Teacher-forced logits and greedy determinism of the CUDA runner on a HF checkpoint"};
   std::string model, tokens_path, logits_path;
   int32_t gen = 64;
+  std::string dtype = "auto";
+  std::string prompt_logprobs_path;
   app.add_option("--model", model, "Hugging Face model directory")->required();
   app.add_option("--tokens", tokens_path, "JSON array of token ids")->required();
   app.add_option("--logits", logits_path, "output: float32 [n, vocab]")->required();
   app.add_option("--gen", gen, "greedy tokens to generate for the determinism check");
+  app.add_option("--prompt-logprobs", prompt_logprobs_path, "output: prompt logprobs (top 5) of the tokens, JSON");
+  app.add_option("--dtype", dtype, "auto (bfloat16), bfloat16 or float32 (the exact mode)");
   CLI11_PARSE(app, argc, argv);
   try {
     std::ifstream tf(tokens_path);
@@ -120,6 +181,7 @@ int main(int argc, char** argv) {
     const ModelConfig config = ModelConfig::from_directory(model);
     const auto ckpt = Checkpoint::open(model);
     cuda::CudaRunnerOptions o;
+    o.dtype = cuda::cuda_compute_dtype(dtype);
     o.max_num_tokens = static_cast<int32_t>(tokens.size()) + 16;
     o.max_num_seqs = 8;
     o.max_logit_rows = o.max_num_tokens;
@@ -128,12 +190,17 @@ int main(int argc, char** argv) {
     o.max_kv_blocks = 4096;
     const int32_t n = static_cast<int32_t>(tokens.size());
     nlohmann::json out;
+    out["dtype"] = o.dtype == DType::kF32 ? "float32" : "bfloat16";
     {
       cuda::CudaRunner r(config, o);
       r.load_weights(source_of(*ckpt));
       const auto logits = teacher_forced(r, tokens, n / 3, n / 2);
       std::ofstream lf(logits_path, std::ios::binary);
       lf.write(reinterpret_cast<const char*>(logits.data()), static_cast<std::streamsize>(logits.size() * 4));
+      if (!prompt_logprobs_path.empty()) {
+        std::ofstream pf(prompt_logprobs_path);
+        pf << prompt_logprobs_of(r, tokens, n / 3).dump() << "\n";
+      }
       const std::vector<TokenId> prompt(tokens.begin(), tokens.begin() + 32);
       const auto a = generate(r, prompt, gen, 2);
       const auto b = generate(r, prompt, gen, 3);

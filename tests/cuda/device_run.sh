@@ -2,7 +2,7 @@
 # One device call: kernel tests, compute-sanitizer, HF parity, and the engine benchmarks, from a
 # bundle made by deploy/bundle/make-bundle. Logs go to $OUT (the device tool brings them back).
 # Usage (on the GPU machine): tests/cuda/device_run.sh BUNDLE_DIR [parts...]
-#   parts: kernels sanitize parity bench (default: all)
+#   parts: kernels sanitize parity bench fp32gen (default: all but fp32gen, which needs TOKENIZER_DIR)
 set -uo pipefail
 bundle=$1; shift
 parts=${*:-kernels sanitize parity bench}
@@ -22,11 +22,14 @@ for part in $parts; do
         --gtest_filter='-CudaSampling.SameSeed*' > "$OUT/memcheck.log" 2>&1; echo "memcheck rc=$?" | tee -a "$OUT/summary.txt"
       tail -3 "$OUT/memcheck.log"
       timeout 100 compute-sanitizer --tool racecheck --error-exitcode 9 "$bundle/libexec/tessera_cuda_kernel_tests" \
-        --gtest_filter='CudaPagedAttention.*:CudaSampling.Greedy*:CudaRmsNorm.*:CudaDecodeAttention.Graph*:Shapes/CudaDecodeAttention.*/4:Shapes/CudaDecodeAttention.*/6' > "$OUT/racecheck.log" 2>&1; echo "racecheck rc=$?" | tee -a "$OUT/summary.txt"
+        --gtest_filter='*CudaPagedAttention.*:CudaSampling.Greedy*:CudaRmsNorm.*:CudaDecodeAttention.Graph*:Shapes/CudaDecodeAttention.*/4:Shapes/CudaDecodeAttention.*/6:*CudaF32PagedAttention.*:CudaF32RmsNorm.*:CudaPromptLogprobs.*' > "$OUT/racecheck.log" 2>&1; echo "racecheck rc=$?" | tee -a "$OUT/summary.txt"
       tail -3 "$OUT/racecheck.log" ;;
     parity)
-      PYTHONUNBUFFERED=1 timeout 200 python3 "$here/hf_parity.py" --tool "$bundle/bin/tessera_cuda_logits" --work /tmp/hf_parity ${CPU_ENGINE:+--cpu-engine "$CPU_ENGINE"} \
+      PYTHONUNBUFFERED=1 timeout 300 python3 "$here/hf_parity.py" --tool "$bundle/bin/tessera_cuda_logits" --work /tmp/hf_parity ${CPU_ENGINE:+--cpu-engine "$CPU_ENGINE"} \
         2>&1 | grep -v Warning | tee "$OUT/parity.log"; [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1 ;;
+    fp32gen)
+      timeout 200 "$here/fp32_generate_check.sh" "$bundle" "$TOKENIZER_DIR" 2>&1 | tee "$OUT/fp32_generate.log"
+      [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1 ;;
     bench)
       for args in "--batch 1 --context 512" "--batch 64 --context 1024" "--batch 1 --context 32768" "--prefill 4096"; do
         echo "== bench engine --device cuda --shape llama-3-8b --load-format dummy $args" | tee -a "$OUT/bench.log"

@@ -4,11 +4,18 @@
 For each supported architecture (Llama with llama3 RoPE scaling, Mistral, Qwen2 with q/k/v bias,
 Qwen3 with q/k norm and an explicit head_dim, a tied-embedding Llama with MQA) it builds a small
 random-weight checkpoint with transformers (saved as safetensors, fp32), computes the fp32 logits of
-512 teacher-forced tokens with transformers, runs tessera_cuda_logits on the same checkpoint, and
-checks: argmax agreement >= 99% of positions, max relative logit error < 2e-2 (per position,
-max|tessera - hf| / max|hf|, the maximum over positions), greedy generation bitwise identical over
-two CUDA-graph runs and equal to an eager run. Prints one JSON line per model and exits non-zero on
-any failure. Usage: hf_parity.py --tool build/tessera_cuda_logits --work DIR
+512 teacher-forced tokens with transformers, and runs tessera_cuda_logits on the same checkpoint in
+both compute dtypes:
+  float32 (the exact mode, --dtype float32): must meet issue 6's bar: argmax agreement >= 99% of
+    positions and max relative logit error < 2e-2 (per position, max|tessera - hf| / max|hf|, the
+    maximum over positions);
+  bfloat16 (the production default): its agreement and error are reported, not held to that bar
+    (bf16 weights flip near-ties of random models; transformers' own bf16 run is reported beside it).
+In both, greedy generation must be bitwise identical over two CUDA-graph runs and equal to an eager
+run. Prompt logprobs (top 5, the 512 tokens as one chunked prompt) are compared with transformers'
+log-softmax: float32 must match (max abs error of the prompt tokens' logprobs < 1e-3, the same top-5
+tokens at >= 99% of positions); bfloat16's figures are reported. Prints one JSON line per model and dtype and exits non-zero on any failure.
+Usage: hf_parity.py --tool build/tessera_cuda_logits --work DIR [--dtypes float32,bfloat16]
 """
 import argparse
 import copy
@@ -109,12 +116,63 @@ def cpu_engine_check(engine, path, tokens, ref, n_last=16):
     return {"cpu_ok": same and worst < 1e-4, "cpu_same_argmax": same, "cpu_max_rel_logit_error": worst}
 
 
+def prompt_logprobs_check(plp_path, ref):
+    """Tessera's prompt logprobs against transformers' log-softmax of the same positions."""
+    with open(plp_path) as f:
+        got = json.load(f)
+    lsm = ref - np.log(np.sum(np.exp(ref - ref.max(-1, keepdims=True)), -1, keepdims=True)) - ref.max(-1, keepdims=True)
+    n = ref.shape[0]
+    with open(os.path.dirname(plp_path) + "/tokens.json") as f:
+        tokens = json.load(f)
+    shape_ok = (got["first_position"] == 1 and got["seq_id"] == 7 and len(got["chosen"]) == n - 1
+                and got["chosen_tokens"] == tokens[1:] and all(len(t) == 5 for t in got["top_tokens"]))
+    if not shape_ok:
+        return {"prompt_logprobs_ok": False, "prompt_logprobs_error": "wrong positions, tokens or top-k sizes"}
+    want = np.array([lsm[p, tokens[p + 1]] for p in range(n - 1)])
+    err = float(np.max(np.abs(np.array(got["chosen"]) - want)))
+    top_ref = np.argsort(-ref[:n - 1], axis=-1, kind="stable")[:, :5]
+    top_same = float(np.mean([list(top_ref[p]) == got["top_tokens"][p] for p in range(n - 1)]))
+    top_err = float(max(abs(got["top_logprobs"][p][j] - lsm[p, got["top_tokens"][p][j]])
+                        for p in range(n - 1) for j in range(5)))
+    return {"prompt_logprobs_ok": err < 1e-3 and top_err < 1e-3 and top_same >= 0.99,
+            "prompt_logprob_max_abs_error": err, "prompt_top5_same": top_same, "prompt_top5_max_abs_error": top_err}
+
+
+def run_tessera(tool, path, dtype, ref, hf_gen):
+    """tessera_cuda_logits in one compute dtype: its teacher-forced logits against ref, and the
+    determinism of its greedy generation. ok: the determinism holds, and for float32 the issue's bar."""
+    logits_path = os.path.join(path, f"tessera_logits_{dtype}.f32")
+    plp_path = os.path.join(path, f"prompt_logprobs_{dtype}.json")
+    proc = subprocess.run([tool, "--model", path, "--tokens", os.path.join(path, "tokens.json"),
+                           "--logits", logits_path, "--gen", "64", "--dtype", dtype, "--prompt-logprobs", plp_path],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        return {"dtype": dtype, "ok": False, "error": proc.stderr[-2000:]}
+    det = json.loads(proc.stdout.strip().splitlines()[-1])
+    got = np.fromfile(logits_path, dtype=np.float32).reshape(N_TOKENS, -1).astype(np.float64)
+    agree = float(np.mean(got.argmax(-1) == ref.argmax(-1)))
+    rel = float(np.max(np.max(np.abs(got - ref), axis=-1) / np.max(np.abs(ref), axis=-1)))
+    same_prefix = 0
+    for a, b in zip(hf_gen, det["graph_tokens"]):
+        if a != b:
+            break
+        same_prefix += 1
+    deterministic = det["graph_runs_identical"] and det["graph_equals_eager"] and det["dtype"] == dtype
+    meets_bar = agree >= 0.99 and rel < 2e-2
+    plp = prompt_logprobs_check(plp_path, ref)
+    ok = deterministic and (meets_bar and plp["prompt_logprobs_ok"] or dtype != "float32")
+    return {"dtype": dtype, "ok": ok, "meets_issue_bar": meets_bar, "argmax_agreement": agree,
+            "max_rel_logit_error": rel, "graph_runs_identical": det["graph_runs_identical"],
+            "graph_equals_eager": det["graph_equals_eager"], "greedy_prefix_equal_to_hf": same_prefix, **plp}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--tool", required=True)
     ap.add_argument("--work", required=True)
     ap.add_argument("--cpu-engine", help="tests/reference engine_logits binary: also compare the CPU engine "
                                          "(fp32) with transformers: same argmax everywhere, max rel error < 1e-4")
+    ap.add_argument("--dtypes", default="float32,bfloat16", help="compute dtypes of the CUDA runner to check")
     args = ap.parse_args()
     os.makedirs(args.work, exist_ok=True)
     dev = "cuda" if torch.cuda.is_available() else "cpu"
@@ -137,39 +195,21 @@ def main():
             del m16
         hf16_agree = float(np.mean(hf16.argmax(-1) == ref.argmax(-1)))
         hf16_rel = float(np.max(np.max(np.abs(hf16 - ref), axis=-1) / np.max(np.abs(ref), axis=-1)))
-        logits_path = os.path.join(path, "tessera_logits.f32")
-        proc = subprocess.run([args.tool, "--model", path, "--tokens", os.path.join(path, "tokens.json"),
-                               "--logits", logits_path, "--gen", "64"], capture_output=True, text=True)
-        if proc.returncode != 0:
-            print(json.dumps({"model": name, "ok": False, "error": proc.stderr[-2000:]}))
-            failures += 1
-            continue
-        det = json.loads(proc.stdout.strip().splitlines()[-1])
-        got = np.fromfile(logits_path, dtype=np.float32).reshape(N_TOKENS, -1).astype(np.float64)
-        agree = float(np.mean(got.argmax(-1) == ref.argmax(-1)))
-        rel = float(np.max(np.max(np.abs(got - ref), axis=-1) / np.max(np.abs(ref), axis=-1)))
-        # HF greedy continuation of the same 32-token prompt, for the record (not a pass criterion:
-        # bf16 vs fp32 may legitimately diverge after a near-tie).
+        # HF greedy continuation of a 32-token prompt, for the record (not a pass criterion: a near-tie
+        # may legitimately go either way).
         with torch.no_grad():
             hf_gen = model.generate(torch.tensor([tokens[:32]], device=dev), max_new_tokens=64, do_sample=False,
                                     min_new_tokens=64)[0, 32:].tolist()
-        same_prefix = 0
-        for a, b in zip(hf_gen, det["graph_tokens"]):
-            if a != b:
-                break
-            same_prefix += 1
-        ok = agree >= 0.99 and rel < 2e-2 and det["graph_runs_identical"] and det["graph_equals_eager"]
         cpu = {}
         if args.cpu_engine:
             cpu = cpu_engine_check(args.cpu_engine, path, tokens, ref)
             failures += 0 if cpu["cpu_ok"] else 1
-        failures += 0 if ok else 1
-        print(json.dumps({"model": name, "ok": ok, "argmax_agreement": agree, "max_rel_logit_error": rel,
-                          "graph_runs_identical": det["graph_runs_identical"],
-                          "graph_equals_eager": det["graph_equals_eager"],
-                          "greedy_prefix_equal_to_hf": same_prefix,
-                          "hf_bf16_argmax_agreement": hf16_agree, "hf_bf16_max_rel_logit_error": hf16_rel, **cpu, "transformers": transformers.__version__}),
-              flush=True)
+        for dtype in args.dtypes.split(","):
+            row = run_tessera(args.tool, path, dtype, ref, hf_gen)
+            failures += 0 if row["ok"] else 1
+            print(json.dumps({"model": name, **row, "hf_bf16_argmax_agreement": hf16_agree,
+                              "hf_bf16_max_rel_logit_error": hf16_rel, **cpu,
+                              "transformers": transformers.__version__}), flush=True)
     sys.exit(1 if failures else 0)
 
 

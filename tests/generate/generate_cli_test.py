@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """End-to-end test of `tessera generate` on the built-in default model (created in the build dir):
 --json prints prompt_ids equal to `tessera tokenize`, max-tokens generated ids, and the same output
-for the same seed across processes; greedy is deterministic; bad flags fail with a clear message.
+for the same seed across processes; greedy is deterministic; --dtype float32 is the CPU engine's own
+(fp32) computation, bfloat16 on the CPU and unknown dtypes fail with a clear message; bad flags fail
+with a clear message.
 Usage: generate_cli_test.py TESSERA_BINARY SOURCE_DIR WORK_DIR"""
 import json
 import os
@@ -34,6 +36,13 @@ def main():
     greedy = ["generate", "--json", "--temperature", "0", "--max-tokens", "4", "--ignore-eos", "--model", model_dir,
               "Hi"]
     assert json.loads(run(binary, greedy, env).stdout) == json.loads(run(binary, greedy, env).stdout)
+    cpu = ["--device", "cpu"]
+    cpu_auto = json.loads(run(binary, greedy + cpu, env).stdout)
+    assert json.loads(run(binary, greedy + cpu + ["--dtype", "float32"], env).stdout) == cpu_auto
+    bad = run(binary, greedy + cpu + ["--dtype", "bfloat16"], env, ok=False)
+    assert bad.returncode != 0 and "--dtype bfloat16" in bad.stderr and "float32" in bad.stderr, bad.stderr
+    bad = run(binary, greedy + ["--dtype", "float16"], env, ok=False)
+    assert bad.returncode != 0 and "'float16'" in bad.stderr, bad.stderr
     bad = run(binary, ["generate", "--device", "cuda", "x"], env, ok=False)
     assert bad.returncode != 0 and "cuda" in bad.stderr.lower(), bad.stderr
     bad = run(binary, ["generate", "--max-tokens", "0", "x"], env, ok=False)

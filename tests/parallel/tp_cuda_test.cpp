@@ -28,7 +28,7 @@ namespace {
 
 using Bits = std::vector<uint16_t>;
 
-Bits download(const __nv_bfloat16* p, size_t n) {
+Bits download(const void* p, size_t n) {  // n bf16 elements
   Bits out(n);
   if (n > 0) {
     EXPECT_EQ(cudaMemcpy(out.data(), p, n * 2, cudaMemcpyDeviceToHost), cudaSuccess);
@@ -56,7 +56,7 @@ struct Loaded {
 
 Loaded make_weights(const ModelConfig& full, const std::optional<ShardPlan>& plan, bool dummy, cudaStream_t s) {
   Loaded l;
-  l.w = std::make_unique<cuda::CudaWeights>(full, plan);
+  l.w = std::make_unique<cuda::CudaWeights>(full, DType::kBF16, plan);
   if (dummy) {
     l.w->fill_dummy(7, s);
   } else {
