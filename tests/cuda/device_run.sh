@@ -2,7 +2,10 @@
 # One device call: kernel tests, compute-sanitizer, HF parity, and the engine benchmarks, from a
 # bundle made by deploy/bundle/make-bundle. Logs go to $OUT (the device tool brings them back).
 # Usage (on the GPU machine): tests/cuda/device_run.sh BUNDLE_DIR [parts...]
-#   parts: kernels sanitize parity bench fp32gen (default: all but fp32gen, which needs TOKENIZER_DIR)
+#   parts: kernels sanitize parity bench fp32gen tp baseline kbench (default: kernels sanitize parity bench)
+#   fp32gen needs TOKENIZER_DIR; tp needs TP_DIR (the layout tests/parallel/tp_cuda_device.sh reads:
+#   e2e_device.py, tessera_api.desc, models.tar.gz; the bundle is BUNDLE_DIR); baseline runs
+#   bench/cuda/hf_baseline.py (transformers eager and torch.compile) after the engine benchmarks.
 set -uo pipefail
 bundle=$1; shift
 parts=${*:-kernels sanitize parity bench}
@@ -35,6 +38,18 @@ for part in $parts; do
         echo "== bench engine --device cuda --shape llama-3-8b --load-format dummy $args" | tee -a "$OUT/bench.log"
         timeout 100 "$bundle/bin/tessera" bench engine --device cuda --shape llama-3-8b --load-format dummy $args \
           2>>"$OUT/bench.err" | tee -a "$OUT/bench.log" | python3 -c 'import json,sys; d=json.load(sys.stdin); print({k: (round(v,3) if isinstance(v,float) else v) for k,v in d.items()})'
+      done ;;
+    tp)
+      [ -e "$TP_DIR/bundle" ] || ln -s "$(cd "$bundle" && pwd)" "$TP_DIR/bundle"
+      timeout 420 "$here/../parallel/tp_cuda_device.sh" "$TP_DIR" "$OUT/tp" > "$OUT/tp.log" 2>&1 || rc=1
+      grep -h "e2e_device \|TP=1 over NCCL\|PASSED\|FAILED" "$OUT/tp.log" | tail -12 ;;
+    kbench)
+      timeout 150 "$bundle/bin/tessera_cuda_kernel_bench" > "$OUT/kernel_bench.log" 2>&1 || rc=1
+      tail -5 "$OUT/kernel_bench.log" ;;
+    baseline)
+      for m in eager compile; do
+        PYTHONUNBUFFERED=1 timeout 300 python3 "$here/../../bench/cuda/hf_baseline.py" --modes "$m" 2>&1 \
+          | tee -a "$OUT/hf_baseline.log" | grep -E '^\{|Error|error' | tail -6
       done ;;
   esac
 done
