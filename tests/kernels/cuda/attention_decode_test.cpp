@@ -13,6 +13,7 @@
 
 #include "common/error.h"
 #include "kernels/cuda/attention_decode.cuh"
+#include "tests/kernels/cuda/attention_reference.h"
 #include "tests/kernels/cuda/device_buffer.h"
 
 namespace tessera::cuda::test {
@@ -64,30 +65,10 @@ struct DecodeBatch {
 
   // softmax(q.K / sqrt(D)) V in double, [nseq, hq, D].
   std::vector<double> reference() const {
-    std::vector<double> want(static_cast<size_t>(nseq()) * hq * D);
-    const int32_t g = hq / hkv;
-    for (int32_t s = 0; s < nseq(); ++s)
-      for (int32_t h = 0; h < hq; ++h) {
-        const int32_t kvh = h / g, n = contexts[s];
-        std::vector<double> sc(n);
-        double mx = -1e300;
-        for (int32_t k = 0; k < n; ++k) {
-          const size_t row = (static_cast<size_t>(tables[s * max_blocks + k / kBlock]) * kBlock + k % kBlock) * hkv + kvh;
-          double dot = 0;
-          for (int32_t d = 0; d < D; ++d) dot += static_cast<double>(q_f[s * q_stride + h * D + d]) * k_f[row * D + d];
-          sc[k] = dot / std::sqrt(static_cast<double>(D));
-          mx = std::max(mx, sc[k]);
-        }
-        double z = 0;
-        for (auto& v : sc) z += (v = std::exp(v - mx));
-        std::vector<double> acc(D, 0.0);
-        for (int32_t k = 0; k < n; ++k) {
-          const size_t row = (static_cast<size_t>(tables[s * max_blocks + k / kBlock]) * kBlock + k % kBlock) * hkv + kvh;
-          for (int32_t d = 0; d < D; ++d) acc[d] += sc[k] * v_f[row * D + d];
-        }
-        for (int32_t d = 0; d < D; ++d) want[(static_cast<size_t>(s) * hq + h) * D + d] = acc[d] / z;
-      }
-    return want;
+    std::vector<ReferenceChunk> chunks;
+    for (int32_t s = 0; s < nseq(); ++s) chunks.push_back({s, contexts[s] - 1, 1});
+    return paged_attention_reference(q_f, q_stride, PagedKvView{k_f, v_f, tables, max_blocks, kBlock}, chunks, hq, hkv,
+                                     D);
   }
 };
 

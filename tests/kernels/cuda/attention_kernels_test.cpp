@@ -1,14 +1,17 @@
 // The attention input stage (bias, q/k norm, RoPE, paged-KV write) and paged attention (prefill
 // chunks with a cached prefix, decode, GQA/MHA/MQA, split-K) against double-precision CPU references,
-// with fresh random inputs, shuffled block tables and poisoned outputs. Runs on a GPU only.
+// with fresh random inputs, shuffled block tables and poisoned outputs, in bf16 (serving) and fp32
+// (the exact mode: tolerances of 1e-5 and below, so any bf16 or TF32 rounding fails). GPU only.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <numeric>
 #include <random>
+#include <type_traits>
 
 #include "kernels/cuda/attention.cuh"
 #include "kernels/cuda/qkv_post.cuh"
+#include "tests/kernels/cuda/attention_reference.h"
 #include "tests/kernels/cuda/device_buffer.h"
 
 namespace tessera::cuda::test {
@@ -19,18 +22,23 @@ struct QkvCase {
   bool bias, qk_norm;
 };
 
-class CudaQkvPost : public ::testing::TestWithParam<QkvCase> {};
+// Tolerances per element type (relative L2 error against the fp64 reference).
+template <typename T>
+struct Tolerance {
+  static constexpr double qkv = std::is_same_v<T, float> ? 5e-6 : 6e-3;
+  static constexpr double attention = std::is_same_v<T, float> ? 1e-5 : 8e-3;
+};
 
-TEST_P(CudaQkvPost, MatchesReferenceAndWritesTheCacheSlots) {
-  const QkvCase c = GetParam();
+template <typename T>
+void check_qkv_post(const QkvCase& c) {
   std::mt19937 rng(std::random_device{}());
   const int32_t tokens = 9, D = c.head_dim, heads = c.hq + 2 * c.hkv, slots = 64;
   const float eps = 1e-6f;
   std::vector<float> qkv_f, bias_f, qn_f, kn_f;
-  DeviceBuffer<__nv_bfloat16> qkv(random_bf16(static_cast<size_t>(tokens) * heads * D, rng, 2.0f, &qkv_f));
-  DeviceBuffer<__nv_bfloat16> bias(random_bf16(static_cast<size_t>(heads) * D, rng, 0.5f, &bias_f));
-  DeviceBuffer<__nv_bfloat16> qn(random_bf16(D, rng, 1.5f, &qn_f));
-  DeviceBuffer<__nv_bfloat16> kn(random_bf16(D, rng, 1.5f, &kn_f));
+  DeviceBuffer<T> qkv(random_values<T>(static_cast<size_t>(tokens) * heads * D, rng, 2.0f, &qkv_f));
+  DeviceBuffer<T> bias(random_values<T>(static_cast<size_t>(heads) * D, rng, 0.5f, &bias_f));
+  DeviceBuffer<T> qn(random_values<T>(D, rng, 1.5f, &qn_f));
+  DeviceBuffer<T> kn(random_values<T>(D, rng, 1.5f, &kn_f));
   std::vector<int32_t> pos(tokens);
   std::vector<int64_t> slot(tokens);
   std::uniform_int_distribution<int32_t> pd(0, 40000);
@@ -46,10 +54,10 @@ TEST_P(CudaQkvPost, MatchesReferenceAndWritesTheCacheSlots) {
   DeviceBuffer<int32_t> d_pos(pos);
   DeviceBuffer<int64_t> d_slot(slot);
   DeviceBuffer<float> d_freq(inv_freq);
-  DeviceBuffer<__nv_bfloat16> kc(static_cast<size_t>(slots) * c.hkv * D), vc(static_cast<size_t>(slots) * c.hkv * D);
+  DeviceBuffer<T> kc(static_cast<size_t>(slots) * c.hkv * D), vc(static_cast<size_t>(slots) * c.hkv * D);
   kc.poison();
   vc.poison();
-  QkvPostArgs a;
+  QkvPostArgsT<T> a;
   a.qkv = qkv.get();
   a.bias = c.bias ? bias.get() : nullptr;
   a.q_norm = c.qk_norm ? qn.get() : nullptr;
@@ -102,8 +110,8 @@ TEST_P(CudaQkvPost, MatchesReferenceAndWritesTheCacheSlots) {
         }
       }
     }
-  EXPECT_LT(rel_error(got, want), 6e-3);
-  EXPECT_LT(rel_error(got_sel, want_sel), 6e-3);
+  EXPECT_LT(rel_error(got, want), Tolerance<T>::qkv);
+  EXPECT_LT(rel_error(got_sel, want_sel), Tolerance<T>::qkv);
   // Slots no token maps to keep their poison.
   for (int32_t s = 0; s < slots; ++s) {
     if (std::find(slot.begin(), slot.end(), s) != slot.end()) continue;
@@ -111,9 +119,16 @@ TEST_P(CudaQkvPost, MatchesReferenceAndWritesTheCacheSlots) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Shapes, CudaQkvPost,
-                         ::testing::Values(QkvCase{32, 8, 128, false, false}, QkvCase{8, 2, 64, true, false},
-                                           QkvCase{16, 4, 128, false, true}, QkvCase{4, 1, 256, true, true}));
+const auto kQkvCases = ::testing::Values(QkvCase{32, 8, 128, false, false}, QkvCase{8, 2, 64, true, false},
+                                         QkvCase{16, 4, 128, false, true}, QkvCase{4, 1, 256, true, true});
+
+class CudaQkvPost : public ::testing::TestWithParam<QkvCase> {};
+TEST_P(CudaQkvPost, MatchesReferenceAndWritesTheCacheSlots) { check_qkv_post<__nv_bfloat16>(GetParam()); }
+INSTANTIATE_TEST_SUITE_P(Shapes, CudaQkvPost, kQkvCases);
+
+class CudaF32QkvPost : public ::testing::TestWithParam<QkvCase> {};
+TEST_P(CudaF32QkvPost, MatchesReferenceAndWritesTheCacheSlots) { check_qkv_post<float>(GetParam()); }
+INSTANTIATE_TEST_SUITE_P(Shapes, CudaF32QkvPost, kQkvCases);
 
 struct AttnCase {
   int32_t hq, hkv, head_dim;
@@ -124,10 +139,8 @@ struct Chunk {
   int32_t first_pos, q_len;  // keys [0, first_pos + q_len) exist in the cache
 };
 
-class CudaPagedAttention : public ::testing::TestWithParam<AttnCase> {};
-
-TEST_P(CudaPagedAttention, MixedPrefillAndDecodeMatchReference) {
-  const AttnCase c = GetParam();
+template <typename T>
+void check_paged_attention(const AttnCase& c) {
   std::mt19937 rng(std::random_device{}());
   const int32_t D = c.head_dim, bs = 16;
   // A decode at 1,000 keys, a chunk after a cached prefix, a first chunk, a one-token prompt, a long decode.
@@ -146,11 +159,11 @@ TEST_P(CudaPagedAttention, MixedPrefillAndDecodeMatchReference) {
   for (size_t i = 0; i < tables.size(); ++i) tables[i] = perm[i];
   std::vector<float> k_f, v_f, q_f;
   const size_t cache_elems = static_cast<size_t>(num_blocks) * bs * c.hkv * D;
-  DeviceBuffer<__nv_bfloat16> kc(random_bf16(cache_elems, rng, 1.0f, &k_f));
-  DeviceBuffer<__nv_bfloat16> vc(random_bf16(cache_elems, rng, 1.0f, &v_f));
+  DeviceBuffer<T> kc(random_values<T>(cache_elems, rng, 1.0f, &k_f));
+  DeviceBuffer<T> vc(random_values<T>(cache_elems, rng, 1.0f, &v_f));
   const int64_t q_stride = static_cast<int64_t>(c.hq + 2 * c.hkv) * D;  // q inside a fused qkv row
-  DeviceBuffer<__nv_bfloat16> q(random_bf16(static_cast<size_t>(tokens) * q_stride, rng, 1.5f, &q_f));
-  const int32_t tile_tokens = attention_tile_tokens(c.hq, c.hkv, D);
+  DeviceBuffer<T> q(random_values<T>(static_cast<size_t>(tokens) * q_stride, rng, 1.5f, &q_f));
+  const int32_t tile_tokens = attention_tile_tokens(c.hq, c.hkv, D, std::is_same_v<T, float>);
   std::vector<AttentionTile> tiles;
   int32_t row = 0, max_q = 1;
   for (int32_t s = 0; s < nseq; ++s) {
@@ -168,11 +181,11 @@ TEST_P(CudaPagedAttention, MixedPrefillAndDecodeMatchReference) {
   DeviceBuffer<AttentionTile> d_tiles(tiles);
   DeviceBuffer<float> o_part(static_cast<size_t>(splits) * tokens * c.hq * D);
   DeviceBuffer<float> ml_part(static_cast<size_t>(splits) * tokens * c.hq * 2);
-  DeviceBuffer<__nv_bfloat16> out(static_cast<size_t>(tokens) * c.hq * D);
+  DeviceBuffer<T> out(static_cast<size_t>(tokens) * c.hq * D);
   out.poison();
   o_part.poison();
   ml_part.poison();
-  AttentionArgs a;
+  AttentionArgsT<T> a;
   a.q = q.get();
   a.q_row_stride = q_stride;
   a.k_cache = kc.get();
@@ -195,44 +208,25 @@ TEST_P(CudaPagedAttention, MixedPrefillAndDecodeMatchReference) {
   paged_attention(a, nullptr);
   const auto got = to_float(out.download());
 
-  std::vector<double> want(got.size());
-  row = 0;
-  const int32_t g = c.hq / c.hkv;
-  for (int32_t s = 0; s < nseq; ++s) {
-    for (int32_t i = 0; i < chunks[s].q_len; ++i) {
-      const int32_t p = chunks[s].first_pos + i;
-      for (int32_t h = 0; h < c.hq; ++h) {
-        const int32_t kvh = h / g;
-        std::vector<double> sc(p + 1);
-        double mx = -1e300;
-        for (int32_t k = 0; k <= p; ++k) {
-          const size_t slot = static_cast<size_t>(tables[s * max_blocks + k / bs]) * bs + k % bs;
-          double dot = 0;
-          for (int32_t d = 0; d < D; ++d)
-            dot += static_cast<double>(q_f[(row + i) * q_stride + h * D + d]) * k_f[(slot * c.hkv + kvh) * D + d];
-          sc[k] = dot / std::sqrt(static_cast<double>(D));
-          mx = std::max(mx, sc[k]);
-        }
-        double z = 0;
-        for (auto& v : sc) z += (v = std::exp(v - mx));
-        for (int32_t d = 0; d < D; ++d) {
-          double acc = 0;
-          for (int32_t k = 0; k <= p; ++k) {
-            const size_t slot = static_cast<size_t>(tables[s * max_blocks + k / bs]) * bs + k % bs;
-            acc += sc[k] * v_f[(slot * c.hkv + kvh) * D + d];
-          }
-          want[(static_cast<size_t>(row + i) * c.hq + h) * D + d] = acc / z;
-        }
-      }
-    }
-    row += chunks[s].q_len;
-  }
-  EXPECT_LT(rel_error(got, want), 8e-3) << "splits " << splits;
+  std::vector<ReferenceChunk> ref_chunks;
+  for (int32_t s = 0; s < nseq; ++s) ref_chunks.push_back({s, chunks[s].first_pos, chunks[s].q_len});
+  const auto want = paged_attention_reference(q_f, q_stride, PagedKvView{k_f, v_f, tables, max_blocks, bs}, ref_chunks,
+                                              c.hq, c.hkv, D);
+  EXPECT_LT(rel_error(got, want), Tolerance<T>::attention) << "splits " << splits;
 }
 
+class CudaPagedAttention : public ::testing::TestWithParam<AttnCase> {};
+TEST_P(CudaPagedAttention, MixedPrefillAndDecodeMatchReference) { check_paged_attention<__nv_bfloat16>(GetParam()); }
 INSTANTIATE_TEST_SUITE_P(Shapes, CudaPagedAttention,
                          ::testing::Values(AttnCase{32, 8, 128, 1}, AttnCase{32, 8, 128, 0}, AttnCase{8, 8, 64, 0},
                                            AttnCase{8, 8, 64, 3}, AttnCase{16, 1, 256, 0}, AttnCase{6, 2, 128, 7}));
+
+class CudaF32PagedAttention : public ::testing::TestWithParam<AttnCase> {};
+TEST_P(CudaF32PagedAttention, MixedPrefillAndDecodeMatchReference) { check_paged_attention<float>(GetParam()); }
+INSTANTIATE_TEST_SUITE_P(Shapes, CudaF32PagedAttention,
+                         ::testing::Values(AttnCase{32, 8, 128, 1}, AttnCase{32, 8, 128, 0}, AttnCase{8, 8, 64, 0},
+                                           AttnCase{8, 8, 64, 3}, AttnCase{16, 1, 256, 0}, AttnCase{6, 2, 128, 7},
+                                           AttnCase{14, 2, 64, 1}));
 
 }  // namespace
 }  // namespace tessera::cuda::test

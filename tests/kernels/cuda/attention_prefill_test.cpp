@@ -14,6 +14,7 @@
 #include "common/error.h"
 #include "kernels/cuda/attention.cuh"
 #include "kernels/cuda/attention_prefill_tc.cuh"
+#include "tests/kernels/cuda/attention_reference.h"
 #include "tests/kernels/cuda/device_buffer.h"
 
 namespace tessera::cuda::test {
@@ -38,41 +39,11 @@ struct Problem {
 
 // out[token, h, :] = softmax(q k^T / sqrt(D)) v over keys [0, position], in double precision.
 std::vector<double> reference(const Problem& p, const std::vector<Chunk>& chunks, const PrefillCase& c) {
-  const int32_t D = c.head_dim, g = c.hq / c.hkv, bs = p.block_size;
-  std::vector<double> want(static_cast<size_t>(p.tokens) * c.hq * D);
-  int32_t row = 0;
-  for (size_t s = 0; s < chunks.size(); ++s) {
-    const int32_t keys = chunks[s].first_pos + chunks[s].q_len;
-    std::vector<size_t> slot(keys);
-    for (int32_t k = 0; k < keys; ++k)
-      slot[k] = static_cast<size_t>(p.tables[s * p.max_blocks + k / bs]) * bs + k % bs;
-    for (int32_t i = 0; i < chunks[s].q_len; ++i) {
-      const int32_t pos = chunks[s].first_pos + i;
-      for (int32_t h = 0; h < c.hq; ++h) {
-        const int32_t kvh = h / g;
-        const float* q = &p.q[(row + i) * p.q_stride + h * D];
-        std::vector<double> sc(pos + 1);
-        double mx = -1e300;
-        for (int32_t k = 0; k <= pos; ++k) {
-          const float* kr = &p.k[(slot[k] * c.hkv + kvh) * D];
-          double dot = 0;
-          for (int32_t d = 0; d < D; ++d) dot += static_cast<double>(q[d]) * kr[d];
-          sc[k] = dot / std::sqrt(static_cast<double>(D));
-          mx = std::max(mx, sc[k]);
-        }
-        double z = 0;
-        for (auto& x : sc) z += (x = std::exp(x - mx));
-        double* dst = &want[(static_cast<size_t>(row + i) * c.hq + h) * D];
-        for (int32_t k = 0; k <= pos; ++k) {
-          const float* vr = &p.v[(slot[k] * c.hkv + kvh) * D];
-          for (int32_t d = 0; d < D; ++d) dst[d] += sc[k] * vr[d];
-        }
-        for (int32_t d = 0; d < D; ++d) dst[d] /= z;
-      }
-    }
-    row += chunks[s].q_len;
-  }
-  return want;
+  std::vector<ReferenceChunk> ref_chunks;
+  for (size_t s = 0; s < chunks.size(); ++s)
+    ref_chunks.push_back({static_cast<int32_t>(s), chunks[s].first_pos, chunks[s].q_len});
+  return paged_attention_reference(p.q, p.q_stride, PagedKvView{p.k, p.v, p.tables, p.max_blocks, p.block_size},
+                                   ref_chunks, c.hq, c.hkv, c.head_dim);
 }
 
 class CudaPrefillAttention : public ::testing::TestWithParam<PrefillCase> {};

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstring>
 #include <random>
+#include <type_traits>
 #include <vector>
 
 #include "common/dtype.h"
@@ -69,6 +70,22 @@ inline std::vector<float> to_float(const std::vector<__nv_bfloat16>& v) {
   std::vector<float> out(v.size());
   for (size_t i = 0; i < v.size(); ++i) out[i] = from_bf16(v[i]);
   return out;
+}
+
+inline std::vector<float> to_float(const std::vector<float>& v) { return v; }
+
+// Random values of element type T (bf16 or float) in [-scale, scale]; `exact` receives them as floats.
+template <typename T>
+std::vector<T> random_values(size_t n, std::mt19937& rng, float scale, std::vector<float>* exact) {
+  if constexpr (std::is_same_v<T, float>) {
+    std::uniform_real_distribution<float> d(-scale, scale);
+    std::vector<float> out(n);
+    for (auto& v : out) v = d(rng);
+    if (exact != nullptr) *exact = out;
+    return out;
+  } else {
+    return random_bf16(n, rng, scale, exact);
+  }
 }
 
 // ||a - b|| / ||b||, with NaN anywhere giving infinity.

@@ -1,8 +1,10 @@
 // Embedding, RMSNorm+residual, SiLU-and-mul and the random fill against CPU references, with fresh
-// random inputs and poisoned outputs. Runs on a GPU only (device run / ctest when a GPU is present).
+// random inputs and poisoned outputs, in bf16 and in fp32 (the exact mode: fp32 tolerances, so any
+// bf16 rounding on the way fails). Runs on a GPU only (device run / ctest when a GPU is present).
 #include <gtest/gtest.h>
 
 #include <random>
+#include <type_traits>
 
 #include "kernels/cuda/embedding.cuh"
 #include "kernels/cuda/fill_random.cuh"
@@ -13,14 +15,15 @@
 namespace tessera::cuda::test {
 namespace {
 
-TEST(CudaEmbedding, CopiesRowsAndZeroesOutOfRangeIds) {
+template <typename T>
+void check_embedding() {
   std::mt19937 rng(std::random_device{}());
   const int32_t vocab = 1000, hidden = 264;
   std::vector<float> table_f;
-  DeviceBuffer<__nv_bfloat16> table(random_bf16(static_cast<size_t>(vocab) * hidden, rng, 1.0f, &table_f));
+  DeviceBuffer<T> table(random_values<T>(static_cast<size_t>(vocab) * hidden, rng, 1.0f, &table_f));
   std::vector<int32_t> ids = {5, 999, 0, 1000, -3, 42};
   DeviceBuffer<int32_t> d_ids(ids);
-  DeviceBuffer<__nv_bfloat16> out(ids.size() * hidden);
+  DeviceBuffer<T> out(ids.size() * hidden);
   out.poison();
   embedding(d_ids.get(), static_cast<int32_t>(ids.size()), table.get(), vocab, hidden, out.get(), nullptr);
   const auto got = to_float(out.download());
@@ -32,18 +35,29 @@ TEST(CudaEmbedding, CopiesRowsAndZeroesOutOfRangeIds) {
     }
 }
 
+TEST(CudaEmbedding, CopiesRowsAndZeroesOutOfRangeIds) { check_embedding<__nv_bfloat16>(); }
+TEST(CudaF32Embedding, CopiesRowsExactlyAndZeroesOutOfRangeIds) { check_embedding<float>(); }
+
+// Relative L2 tolerances per element type: the residual stream is fp32 in both.
+template <typename T>
+struct Tolerance {
+  static constexpr double residual = std::is_same_v<T, float> ? 1e-7 : 1e-6;
+  static constexpr double output = std::is_same_v<T, float> ? 2e-6 : 5e-3;
+};
+
+template <typename T>
 void check_rmsnorm(bool first) {
   std::mt19937 rng(std::random_device{}());
   const int32_t rows = 7, n = 4104;
   const float eps = 1e-5f;
   std::vector<float> x_f, w_f;
-  DeviceBuffer<__nv_bfloat16> x(random_bf16(static_cast<size_t>(rows) * n, rng, 2.0f, &x_f));
-  DeviceBuffer<__nv_bfloat16> w(random_bf16(n, rng, 1.5f, &w_f));
+  DeviceBuffer<T> x(random_values<T>(static_cast<size_t>(rows) * n, rng, 2.0f, &x_f));
+  DeviceBuffer<T> w(random_values<T>(n, rng, 1.5f, &w_f));
   std::vector<float> res0(static_cast<size_t>(rows) * n);
   std::uniform_real_distribution<float> d(-3, 3);
   for (auto& v : res0) v = d(rng);
   DeviceBuffer<float> res(res0);
-  DeviceBuffer<__nv_bfloat16> out(static_cast<size_t>(rows) * n);
+  DeviceBuffer<T> out(static_cast<size_t>(rows) * n);
   out.poison();
   add_rmsnorm(x.get(), res.get(), w.get(), out.get(), rows, n, eps, first, nullptr);
   const auto got = to_float(out.download());
@@ -62,19 +76,22 @@ void check_rmsnorm(bool first) {
       want[k] = want_res[k] * inv * w_f[i];
     }
   }
-  EXPECT_LT(rel_error(got_res, want_res), 1e-6);
-  EXPECT_LT(rel_error(got, want), 5e-3);
+  EXPECT_LT(rel_error(got_res, want_res), Tolerance<T>::residual);
+  EXPECT_LT(rel_error(got, want), Tolerance<T>::output);
 }
 
-TEST(CudaRmsNorm, FirstLayerStartsTheResidualStream) { check_rmsnorm(true); }
-TEST(CudaRmsNorm, AddsIntoTheResidualStreamThenNormalises) { check_rmsnorm(false); }
+TEST(CudaRmsNorm, FirstLayerStartsTheResidualStream) { check_rmsnorm<__nv_bfloat16>(true); }
+TEST(CudaRmsNorm, AddsIntoTheResidualStreamThenNormalises) { check_rmsnorm<__nv_bfloat16>(false); }
+TEST(CudaF32RmsNorm, FirstLayerStartsTheResidualStream) { check_rmsnorm<float>(true); }
+TEST(CudaF32RmsNorm, AddsIntoTheResidualStreamThenNormalises) { check_rmsnorm<float>(false); }
 
-TEST(CudaSiluMul, MatchesReference) {
+template <typename T>
+void check_silu_mul() {
   std::mt19937 rng(std::random_device{}());
   const int32_t rows = 5, inter = 1416;
   std::vector<float> gu_f;
-  DeviceBuffer<__nv_bfloat16> gu(random_bf16(static_cast<size_t>(rows) * 2 * inter, rng, 4.0f, &gu_f));
-  DeviceBuffer<__nv_bfloat16> out(static_cast<size_t>(rows) * inter);
+  DeviceBuffer<T> gu(random_values<T>(static_cast<size_t>(rows) * 2 * inter, rng, 4.0f, &gu_f));
+  DeviceBuffer<T> out(static_cast<size_t>(rows) * inter);
   out.poison();
   silu_mul(gu.get(), rows, inter, out.get(), nullptr);
   const auto got = to_float(out.download());
@@ -85,8 +102,11 @@ TEST(CudaSiluMul, MatchesReference) {
       const double u = gu_f[static_cast<size_t>(r) * 2 * inter + inter + i];
       want[static_cast<size_t>(r) * inter + i] = g / (1 + std::exp(-g)) * u;
     }
-  EXPECT_LT(rel_error(got, want), 5e-3);
+  EXPECT_LT(rel_error(got, want), Tolerance<T>::output);
 }
+
+TEST(CudaSiluMul, MatchesReference) { check_silu_mul<__nv_bfloat16>(); }
+TEST(CudaF32SiluMul, MatchesReference) { check_silu_mul<float>(); }
 
 TEST(CudaFillRandom, FillsEveryElementWithBoundedNonZeroValues) {
   const int64_t n = 1 << 20;
