@@ -230,7 +230,7 @@ void CudaRunner::forward(int32_t rows, int32_t num_tiles, int32_t max_q_len, int
     gemm_->run_silu_mul(b.gate_up, b.act, w.down, b.proj, rows, H, I, stream_);  // SiLU fused where it pays
   }
   add_rmsnorm(b.proj, b.residual, weights_->final_norm(), b.hidden, rows, H, c.rms_norm_eps, false, stream_);
-  embedding(b.logit_rows, logit_rows, b.hidden, rows, H, b.gathered, stream_);  // gather the rows
+  embedding(b.logit_rows, logit_rows, b.hidden, rows, H, b.gathered, stream_, true);  // gather the rows
   gemm_->run(b.gathered, weights_->lm_head(), b.logits, logit_rows, V, H, true, stream_);
   if (sample_rows > 0) {
     SampleArgs s;

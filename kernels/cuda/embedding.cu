@@ -8,9 +8,10 @@ namespace {
 
 __global__ void embedding_kernel(const int32_t* __restrict__ ids, const __nv_bfloat16* __restrict__ table,
                                  int32_t vocab, int32_t hidden, __nv_bfloat16* __restrict__ out) {
-  pdl_trigger();  // lets the next (PDL-launched) kernel start; this one is launched plainly
+  pdl_trigger();  // lets the next (PDL-launched) kernel start
   const int32_t t = blockIdx.x;
   const int32_t id = ids[t];
+  pdl_wait();  // when PDL-launched (the row gather): the table is the previous kernel's output
   const bool valid = id >= 0 && id < vocab;
   const int32_t vecs = hidden / 8;  // hidden % 8 == 0 (checked by the caller)
   const uint4* src = reinterpret_cast<const uint4*>(table + static_cast<int64_t>(valid ? id : 0) * hidden);
@@ -21,9 +22,12 @@ __global__ void embedding_kernel(const int32_t* __restrict__ ids, const __nv_bfl
 }  // namespace
 
 void embedding(const int32_t* ids, int32_t num_tokens, const __nv_bfloat16* table, int32_t vocab, int32_t hidden,
-               __nv_bfloat16* out, cudaStream_t stream) {
+               __nv_bfloat16* out, cudaStream_t stream, bool pdl) {
   if (num_tokens == 0) return;
-  embedding_kernel<<<num_tokens, 256, 0, stream>>>(ids, table, vocab, hidden, out);
+  if (pdl)
+    launch_pdl(embedding_kernel, num_tokens, 256, 0, stream, ids, table, vocab, hidden, out);
+  else
+    embedding_kernel<<<num_tokens, 256, 0, stream>>>(ids, table, vocab, hidden, out);
   CUDA_CHECK_LAUNCH();
 }
 

@@ -1,6 +1,8 @@
 // Embedding lookup on the GPU: out[t, :] = table[ids[t], :] (bf16). Token ids are validated by the
 // runner before upload; an id outside [0, vocab) writes a zero row rather than reading out of bounds.
-// Never allocates, never reads configuration.
+// pdl: launched with programmatic dependent launch (for the row gather after the final norm; the
+// first kernel of a step, after the input uploads, is launched plainly). Never allocates, never
+// reads configuration.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -11,6 +13,6 @@
 namespace tessera::cuda {
 
 void embedding(const int32_t* ids, int32_t num_tokens, const __nv_bfloat16* table, int32_t vocab, int32_t hidden,
-               __nv_bfloat16* out, cudaStream_t stream);
+               __nv_bfloat16* out, cudaStream_t stream, bool pdl = false);
 
 }  // namespace tessera::cuda
