@@ -33,7 +33,7 @@ void register_bench_engine_command(CLI::App& bench, CommandRunner& runner) {
       ->capture_default_str();
   cmd->add_flag("!--no-cuda-graphs", cuda->cuda_graphs, "cuda: run decode steps eagerly instead of graph replay");
   cmd->add_option("--decode-min-split-keys", cuda->decode_min_split_keys,
-                  "cuda: fewest keys per decode-attention split (0: the kernel's default, 256)")
+                  "cuda: fewest keys per decode-attention split (0: the kernel's default, 64)")
       ->capture_default_str();
   cmd->add_option("--shape", opts->shape, "built-in shape: llama-3.2-1b, llama-3-8b, llama-3-70b, qwen3-32b")
       ->capture_default_str();

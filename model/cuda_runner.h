@@ -33,7 +33,7 @@ struct CudaRunnerOptions {
   int32_t max_logit_rows = 0;            // rows whose logits one step may return; 0: max_num_seqs
   bool cuda_graphs = true;
   int64_t max_kv_blocks = 0;             // 0: as many as memory allows
-  int32_t decode_min_split_keys = 0;     // decode attention: fewest keys per split (0: the kernel's 256)
+  int32_t decode_min_split_keys = 0;     // decode attention: fewest keys per split (0: the kernel's 64)
 };
 
 class CudaRunner : public StepExecutor {

@@ -21,7 +21,10 @@ constexpr int kThreads = 128;
 constexpr int kStages = 3;
 constexpr int kKeysPerGroup = 4;  // keys one lane group takes per stage
 constexpr int kSmemBytes = kStages * 2 * kKeysPerGroup * kThreads * 16;  // 48 KiB: K and V chunks
-constexpr int32_t kDecodeMinSplitKeys = 256;
+// Fewest keys per split by default. H200, 1 x 512 keys (kernel bench, 2026-11-25): 1 split 20.5 µs,
+// 2: 14.7, 4: 11.5, 8 (64 keys each): 10.0, 16: 9.8 (the merge is cheap next to the latency of a
+// long walk); engine b1/512 4.31 ms with 256 keys per split, 4.24 ms with 64.
+constexpr int32_t kDecodeMinSplitKeys = 64;
 constexpr int32_t kMaxSplits = 1024;  // the merge kernel keeps one weight per split in shared memory
 
 __device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
