@@ -20,6 +20,7 @@ void register_bench_engine_command(CLI::App& bench, CommandRunner& runner) {
     int32_t batch = 1, context = 512;
     float gpu_memory_utilization = 0.90f;
     bool cuda_graphs = true;
+    int32_t decode_min_split_keys = 0;
   };
   auto cuda = std::make_shared<CudaFlags>();
   auto* cmd = bench.add_subcommand(
@@ -31,6 +32,9 @@ void register_bench_engine_command(CLI::App& bench, CommandRunner& runner) {
                   "cuda: share of device memory for weights, activations and KV cache")
       ->capture_default_str();
   cmd->add_flag("!--no-cuda-graphs", cuda->cuda_graphs, "cuda: run decode steps eagerly instead of graph replay");
+  cmd->add_option("--decode-min-split-keys", cuda->decode_min_split_keys,
+                  "cuda: fewest keys per decode-attention split (0: the kernel's default, 64)")
+      ->capture_default_str();
   cmd->add_option("--shape", opts->shape, "built-in shape: llama-3.2-1b, llama-3-8b, llama-3-70b, qwen3-32b")
       ->capture_default_str();
   cmd->add_option("--model", opts->model_dir, "a Hugging Face model directory instead of --shape");
@@ -62,6 +66,7 @@ void register_bench_engine_command(CLI::App& bench, CommandRunner& runner) {
         c.gpu_memory_utilization = cuda->gpu_memory_utilization;
         c.cuda_graphs = cuda->cuda_graphs;
         c.dtype = opts->dtype;
+        c.decode_min_split_keys = cuda->decode_min_split_keys;
         std::cout << bench::run_cuda_engine_bench(c).dump() << std::endl;
         return 0;
 #else

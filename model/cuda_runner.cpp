@@ -298,7 +298,7 @@ void CudaRunner::forward_as(int32_t rows, int32_t num_tiles, int32_t max_q_len, 
     reduce_across_ranks(proj, static_cast<int64_t>(rows) * H);
   }
   add_rmsnorm(proj, b.residual, as(weights_->final_norm()), hidden, rows, H, c.rms_norm_eps, false, stream_);
-  embedding(b.logit_rows, logit_rows, hidden, rows, H, gathered, stream_);  // gather the rows
+  embedding(b.logit_rows, logit_rows, hidden, rows, H, gathered, stream_, /*pdl=*/true);  // gather the rows
   lm_head(logit_rows);
   if (sample_rows > 0) {
     SampleArgs s;

@@ -49,6 +49,7 @@ struct CudaRunnerOptions {
   std::optional<parallel::ShardPlan> shard;
   std::function<std::unique_ptr<parallel::Communicator>(int32_t device, cudaStream_t stream)> communicator;
   DType dtype = DType::kBF16;            // element type of weights, activations and KV cache: kBF16 or kF32
+  int32_t decode_min_split_keys = 0;     // decode attention: fewest keys per split (0: the kernel's 64)
 };
 
 class CudaRunner : public StepExecutor {

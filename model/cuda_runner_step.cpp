@@ -236,7 +236,8 @@ void CudaRunner::launch(const StepPlan& plan, std::vector<float>* logits) {
                              attention_decode_supported(c.num_attention_heads, c.num_key_value_heads,
                                                         c.head_dim);  // forward() routes the same way
   int32_t splits = decode_kernel ? attention_decode_splits(ntiles, c.num_attention_heads, c.num_key_value_heads,
-                                                           c.head_dim, sm_count_, max_context)
+                                                           c.head_dim, sm_count_, max_context,
+                                                           options_.decode_min_split_keys)
                                  : attention_splits(ntiles, c.num_attention_heads, c.num_key_value_heads, c.head_dim,
                                                     sm_count_, max_context);
   splits = std::max(1, std::min(splits, part_rows_ / std::max(padded_rows, 1)));

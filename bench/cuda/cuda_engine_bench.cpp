@@ -61,6 +61,8 @@ nlohmann::json run_cuda_engine_bench(const CudaEngineBenchOptions& o) {
   TS_CHECK(o.batch >= 1 && o.batch <= 512, kInvalidArgument, "--batch must be in [1, 512]; got {}", o.batch);
   TS_CHECK(o.context >= 1 && o.context <= 1 << 20, kInvalidArgument, "--context out of range: {}", o.context);
   TS_CHECK(o.prefill >= 0 && o.prefill <= 1 << 17, kInvalidArgument, "--prefill out of range: {}", o.prefill);
+  TS_CHECK(o.decode_min_split_keys >= 0 && o.decode_min_split_keys <= 1 << 20, kInvalidArgument,
+           "--decode-min-split-keys must be in [0, 1048576]; got {}", o.decode_min_split_keys);
   TS_CHECK(o.steps >= 4, kInvalidArgument, "--steps must be at least 4; got {}", o.steps);
   const ModelConfig c = ModelConfig::builtin_shape(o.shape);
   const bool prefill_mode = o.prefill > 0;
@@ -71,6 +73,7 @@ nlohmann::json run_cuda_engine_bench(const CudaEngineBenchOptions& o) {
   ro.max_model_len = prefill_mode ? o.prefill + 16 : o.context + o.steps + 16;
   ro.cuda_graphs = o.cuda_graphs;
   ro.dtype = cuda::cuda_compute_dtype(o.dtype);
+  ro.decode_min_split_keys = o.decode_min_split_keys;
   cuda::CudaRunner runner(c, ro);
   const auto limits = measure_device_limits(runner.stream());
   runner.load_dummy_weights(o.seed);
@@ -92,6 +95,7 @@ nlohmann::json run_cuda_engine_bench(const CudaEngineBenchOptions& o) {
   out["copy_bandwidth_GBps"] = limits.copy_bytes_per_s / 1e9;
   out["matmul_8192_bf16_TFLOPs"] = limits.matmul_flops / 1e12;
   out["cuda_graphs"] = o.cuda_graphs;
+  out["decode_min_split_keys"] = o.decode_min_split_keys;
 
   if (prefill_mode) {
     const int32_t T = o.prefill;

@@ -20,6 +20,7 @@ struct CudaEngineBenchOptions {
   int32_t steps = 32;           // timed decode steps (or prefill repeats / 4)
   float gpu_memory_utilization = 0.90f;
   bool cuda_graphs = true;
+  int32_t decode_min_split_keys = 0;  // 0: the decode attention kernel's default
   uint64_t seed = 1;
   std::string dtype = "auto";   // auto / bfloat16 or float32 (the exact mode), as --dtype
 };

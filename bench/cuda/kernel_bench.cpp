@@ -74,7 +74,7 @@ void bench_decode_attention(const DeviceLimits& lim, cudaStream_t s) {
   const int32_t hq = 32, hkv = 8, D = 128, bs = 16;
   int sms = 0;
   CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
-  for (const auto& [batch, ctx] : std::vector<std::pair<int32_t, int32_t>>{{1, 32768}, {64, 1024}, {16, 8192}, {1, 4096}}) {
+  for (const auto& [batch, ctx] : std::vector<std::pair<int32_t, int32_t>>{{1, 32768}, {64, 1024}, {16, 8192}, {1, 4096}, {1, 512}}) {
     const int32_t blocks_per_seq = (ctx + bs - 1) / bs;
     const int64_t nblocks = static_cast<int64_t>(batch) * blocks_per_seq;
     const int64_t elems = nblocks * bs * hkv * D;
@@ -120,7 +120,10 @@ void bench_decode_attention(const DeviceLimits& lim, cudaStream_t s) {
     const int32_t hs = attention_decode_splits(batch, hq, hkv, D, sms, ctx);
     nlohmann::json row{{"kernel", "attention_decode"}, {"batch", batch}, {"context", ctx}, {"kv_MB", kv_bytes / 1e6},
                        {"kv_copies", copies}, {"heuristic_splits", hs}};
-    for (int32_t sp : {std::max(1, hs / 2), hs, std::min(256, hs * 2)}) {
+    // Short contexts (latency-bound, few blocks): every power of two up to 16 splits.
+    const std::vector<int32_t> sweep = ctx <= 4096 ? std::vector<int32_t>{1, 2, 4, 8, 16}
+                                                   : std::vector<int32_t>{std::max(1, hs / 2), hs, std::min(256, hs * 2)};
+    for (int32_t sp : sweep) {
       a.splits = sp;
       const double t = median_s(s, 20, [&](int i) {
         a.k_cache = kv[2 * (i % copies)];
@@ -355,7 +358,9 @@ int main() {
       cublas.set_allow_gemv(false);
       const double tc = median_s(s, 20, [&](int i) { cublas.run(x, ws_copies[i % copies], y, 64, n, k, false, s); });
       nlohmann::json row{{"kernel", "projection"}, {"m", 64}, {"n", n}, {"k", k}, {"cublas_us", tc * 1e6},
-                         {"cublas_pct_bw", 100.0 * 2.0 * wn / tc / lim.copy_bytes_per_s}};
+                         {"cublas_pct_bw", 100.0 * 2.0 * wn / tc / lim.copy_bytes_per_s},
+                         {"cublas_candidates", cublas.num_cublas_candidates(64, n, k, false)},
+                         {"cublas_split_k", cublas.chosen_cublas_split_k(64, n, k, false)}};
       time_skinny(row, 64, n, k, x, ws_copies, y);
       std::cout << row.dump() << std::endl;
     }

@@ -5,10 +5,14 @@
 // ring with cp.async (it only ever reads back what it copied, so the main loop needs no barrier),
 // q.k is reduced over the group with shuffles, and the group keeps its own online-softmax state.
 // The groups' states are merged through shared memory at the end; splits by merge_kernel.
+// Both kernels are PDL-launched: before waiting on qkv_post, a block reads its tile and block table
+// (uploaded before the step) and starts copying the first stages whose keys all belong to earlier
+// steps (this step's key, the last one, is written by qkv_post).
 #include <cstdio>
 
 #include "kernels/cuda/attention_decode.cuh"
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/pdl.cuh"
 
 namespace tessera::cuda {
 namespace {
@@ -17,7 +21,10 @@ constexpr int kThreads = 128;
 constexpr int kStages = 3;
 constexpr int kKeysPerGroup = 4;  // keys one lane group takes per stage
 constexpr int kSmemBytes = kStages * 2 * kKeysPerGroup * kThreads * 16;  // 48 KiB: K and V chunks
-constexpr int32_t kDecodeMinSplitKeys = 256;
+// Fewest keys per split by default. H200, 1 x 512 keys (kernel bench, 2026-11-25): 1 split 20.5 µs,
+// 2: 14.7, 4: 11.5, 8 (64 keys each): 10.0, 16: 9.8 (the merge is cheap next to the latency of a
+// long walk); engine b1/512 4.31 ms with 256 keys per split, 4.24 ms with 64.
+constexpr int32_t kDecodeMinSplitKeys = 64;
 constexpr int32_t kMaxSplits = 1024;  // the merge kernel keeps one weight per split in shared memory
 
 __device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
@@ -64,7 +71,11 @@ __global__ void __launch_bounds__(kThreads, kG <= 4 ? 4 : 2) decode_kernel(Atten
   constexpr int kGroups = kThreads / kL;     // lane groups per block
   constexpr int kStageKeys = kGroups * kKeysPerGroup;
   const AttentionTile tile = a.tiles[blockIdx.x];
-  if (tile.q_len == 0) return;
+  pdl_trigger();
+  if (tile.q_len == 0) {
+    pdl_wait();
+    return;
+  }
   const int tid = threadIdx.x;
   const int li = tid % kL, group = tid / kL;
   const int32_t G = a.hq / a.hkv;
@@ -79,23 +90,10 @@ __global__ void __launch_bounds__(kThreads, kG <= 4 ? 4 : 2) decode_kernel(Atten
   const int32_t k_end = min(keys_total, k_begin + split_len);
   const int32_t n_stages = (k_end - k_begin + kStageKeys - 1) / kStageKeys;
 
-  // q of the block's heads, pre-scaled for a base-2 softmax; heads past the group stay zero.
-  const float qscale = a.scale * 1.4426950408889634f;
-  float q[kG][8], o[kG][8], m[kG], l[kG];
-#pragma unroll
-  for (int g = 0; g < kG; ++g) {
-    m[g] = -INFINITY;
-    l[g] = 0.0f;
-#pragma unroll
-    for (int i = 0; i < 8; ++i) q[g][i] = 0.0f, o[g][i] = 0.0f;
-    if (g < ng) {
-      const uint4 raw = *reinterpret_cast<const uint4*>(a.q + static_cast<int64_t>(tile.q_row) * a.q_row_stride +
-                                                        static_cast<int64_t>(h0 + g) * kD + li * 8);
-      unpack8(raw, q[g]);
-#pragma unroll
-      for (int i = 0; i < 8; ++i) q[g][i] *= qscale;
-    }
-  }
+  // Stages before the wait: those whose last key read (stage end, clamped to k_end) precedes this
+  // step's key (keys_total - 1); they form a prefix of the prologue's stages.
+  int pre = 0;
+  while (pre < kStages - 1 && pre < n_stages && min(k_begin + (pre + 1) * kStageKeys, k_end) < keys_total) ++pre;
 
   // Ring: stage s holds, per pass u and thread, one K chunk then one V chunk (16 bytes each).
   extern __shared__ __align__(16) unsigned char smem[];
@@ -120,11 +118,34 @@ __global__ void __launch_bounds__(kThreads, kG <= 4 ? 4 : 2) decode_kernel(Atten
     }
   };
 
-#pragma unroll
-  for (int s = 0; s < kStages - 1; ++s) {
+  for (int s = 0; s < pre; ++s) {
+    issue(s, s);
+    cp_async_commit();
+  }
+  pdl_wait();  // q and this step's K/V row come from qkv_post
+  for (int s = pre; s < kStages - 1; ++s) {
     if (s < n_stages) issue(s, s);
     cp_async_commit();
   }
+
+  // q of the block's heads, pre-scaled for a base-2 softmax; heads past the group stay zero.
+  const float qscale = a.scale * 1.4426950408889634f;
+  float q[kG][8], o[kG][8], m[kG], l[kG];
+#pragma unroll
+  for (int g = 0; g < kG; ++g) {
+    m[g] = -INFINITY;
+    l[g] = 0.0f;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) q[g][i] = 0.0f, o[g][i] = 0.0f;
+    if (g < ng) {
+      const uint4 raw = *reinterpret_cast<const uint4*>(a.q + static_cast<int64_t>(tile.q_row) * a.q_row_stride +
+                                                        static_cast<int64_t>(h0 + g) * kD + li * 8);
+      unpack8(raw, q[g]);
+#pragma unroll
+      for (int i = 0; i < 8; ++i) q[g][i] *= qscale;
+    }
+  }
+
   for (int32_t t = 0; t < n_stages; ++t) {
     cp_async_wait<kStages - 2>();  // this thread's copies of stage t have landed
     const int32_t nt = t + kStages - 1;
@@ -253,6 +274,8 @@ __global__ void __launch_bounds__(kThreads) merge_kernel(AttentionArgs a) {
   constexpr int kLanes = kD / 4;
   constexpr int kZ = kThreads / kLanes;
   const AttentionTile tile = a.tiles[blockIdx.x];
+  pdl_trigger();
+  pdl_wait();  // PDL-launched: the partial states come from decode_kernel
   if (tile.q_len == 0) return;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int zl = tid / kLanes, d = (tid % kLanes) * 4;
@@ -318,12 +341,8 @@ template <int kD, int kG>
 void launch(const AttentionArgs& a, cudaStream_t stream) {
   const int32_t head_groups = (a.hq / a.hkv + kG - 1) / kG;
   const dim3 grid(a.num_tiles, a.hkv * head_groups, a.splits);
-  decode_kernel<kD, kG><<<grid, kThreads, kSmemBytes, stream>>>(a, head_groups);
-  CUDA_CHECK_LAUNCH();
-  if (a.splits > 1) {
-    merge_kernel<kD><<<dim3(a.num_tiles, a.hq), kThreads, 0, stream>>>(a);
-    CUDA_CHECK_LAUNCH();
-  }
+  launch_pdl(decode_kernel<kD, kG>, grid, kThreads, kSmemBytes, stream, a, head_groups);
+  if (a.splits > 1) launch_pdl(merge_kernel<kD>, dim3(a.num_tiles, a.hq), kThreads, 0, stream, a);
 }
 
 template <int kD>
@@ -342,13 +361,14 @@ bool attention_decode_supported(int32_t hq, int32_t hkv, int32_t head_dim) {
 }
 
 int32_t attention_decode_splits(int32_t num_tiles, int32_t hq, int32_t hkv, int32_t head_dim, int32_t sm_count,
-                                int32_t max_context) {
+                                int32_t max_context, int32_t min_split_keys) {
   if (num_tiles <= 0 || !attention_decode_supported(hq, hkv, head_dim)) return 1;
+  const int64_t min_keys = min_split_keys > 0 ? min_split_keys : kDecodeMinSplitKeys;
   const int32_t kg = heads_per_block(hq / hkv);
   const int64_t blocks = static_cast<int64_t>(num_tiles) * hkv * ((hq / hkv + kg - 1) / kg);
   const int64_t resident = static_cast<int64_t>(sm_count) * blocks_per_sm(kg);
   int32_t p = 1;
-  while (p < 256 && blocks * p * 2 <= resident && static_cast<int64_t>(p) * 2 * kDecodeMinSplitKeys <= max_context)
+  while (p < 256 && blocks * p * 2 <= resident && static_cast<int64_t>(p) * 2 * min_keys <= max_context)
     p *= 2;
   return p;
 }

@@ -1,9 +1,11 @@
 // cuBLASLt projection wrapper: per-shape plan = descriptors + the fastest of the heuristic's
-// candidates, timed with CUDA events on the caller's buffers.
+// candidates (and split-K copies of them for skinny shapes), timed with CUDA events on the caller's
+// buffers.
 #include "kernels/cuda/gemm.h"
 
 #include <algorithm>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "common/error.h"
@@ -43,6 +45,73 @@ float median_ms(cudaStream_t stream, B&& before, F&& call) {
   CUDA_CHECK(cudaEventDestroy(stop));
   std::sort(times.begin(), times.end());
   return times[times.size() / 2];
+}
+
+// cuBLASLt candidates for one shape: up to kHeuristicAlgos from the heuristic and, for rows <=
+// kSplitKMaxRows (where a few output tiles leave most SMs idle: m=64 qkv ran at 43% of copy
+// bandwidth on the heuristic's best 8), copies of the first kSplitKBases split-K-capable ones with
+// each split count, reduced in fp32 in the workspace (CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE: a
+// separate deterministic pass; in-place and output-type reductions would add bf16 partial sums),
+// where cublasLtMatmulAlgoCheck accepts them within the workspace. The tuner times them all, once
+// per shape.
+constexpr int kHeuristicAlgos = 32;
+constexpr int kSplitKBases = 6;
+constexpr int32_t kSplitKMaxRows = 256;
+constexpr uint32_t kSplitKCounts[] = {2, 3, 4, 6, 8, 12, 16};
+
+// The matmul's descriptors (Gemm::Plan's, which is private).
+struct MatmulDescs {
+  cublasLtMatmulDesc_t op;
+  cublasLtMatrixLayout_t a, b, c;
+};
+
+void add_split_k_copies(cublasLtHandle_t handle, const MatmulDescs& p, const cublasLtMatmulAlgo_t algo,
+                        size_t workspace_bytes, std::vector<cublasLtMatmulAlgo_t>* out) {
+  int32_t split_ok = 0;
+  uint32_t schemes = 0;
+  size_t written = 0;
+  if (cublasLtMatmulAlgoCapGetAttribute(&algo, CUBLASLT_ALGO_CAP_SPLITK_SUPPORT, &split_ok, sizeof(split_ok),
+                                        &written) != CUBLAS_STATUS_SUCCESS ||
+      split_ok == 0 ||
+      cublasLtMatmulAlgoCapGetAttribute(&algo, CUBLASLT_ALGO_CAP_REDUCTION_SCHEME_MASK, &schemes, sizeof(schemes),
+                                        &written) != CUBLAS_STATUS_SUCCESS)
+    return;
+  const uint32_t scheme = CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE;
+  if ((schemes & scheme) == 0) return;
+  for (uint32_t splits : kSplitKCounts) {
+    cublasLtMatmulAlgo_t v = algo;
+    cublasLtMatmulHeuristicResult_t check{};
+    if (cublasLtMatmulAlgoConfigSetAttribute(&v, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &splits, sizeof(splits)) !=
+            CUBLAS_STATUS_SUCCESS ||
+        cublasLtMatmulAlgoConfigSetAttribute(&v, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME, &scheme, sizeof(scheme)) !=
+            CUBLAS_STATUS_SUCCESS ||
+        cublasLtMatmulAlgoCheck(handle, p.op, p.a, p.b, p.c, p.c, &v, &check) != CUBLAS_STATUS_SUCCESS ||
+        check.state != CUBLAS_STATUS_SUCCESS || check.workspaceSize > workspace_bytes)
+      continue;
+    out->push_back(v);
+  }
+}
+
+std::vector<cublasLtMatmulAlgo_t> cublas_candidates(cublasLtHandle_t handle, const MatmulDescs& p, int32_t m,
+                                                    size_t workspace_bytes) {
+  cublasLtMatmulPreference_t pref = nullptr;
+  CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+  CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace_bytes,
+                                                    sizeof(workspace_bytes)));
+  std::vector<cublasLtMatmulHeuristicResult_t> results(kHeuristicAlgos);
+  int found = 0;
+  const cublasStatus_t st =
+      cublasLtMatmulAlgoGetHeuristic(handle, p.op, p.a, p.b, p.c, p.c, pref, kHeuristicAlgos, results.data(), &found);
+  cublasLtMatmulPreferenceDestroy(pref);
+  CUBLAS_CHECK(st);
+  std::vector<cublasLtMatmulAlgo_t> out;
+  for (int i = 0; i < found; ++i)
+    if (results[i].state == CUBLAS_STATUS_SUCCESS) out.push_back(results[i].algo);
+  const size_t heuristic = out.size();
+  if (m <= kSplitKMaxRows)
+    for (size_t i = 0; i < std::min<size_t>(heuristic, kSplitKBases); ++i)
+      add_split_k_copies(handle, p, out[i], workspace_bytes, &out);
+  return out;
 }
 
 bool gemv_fits(int32_t m, int32_t k, const void* x, const void* w) {
@@ -106,16 +175,8 @@ Gemm::Plan& Gemm::plan_for(int32_t m, int32_t n, int32_t k, bool out_f32, const 
   CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.a, CUDA_R_16BF, k, n, k));
   CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.b, CUDA_R_16BF, k, m, k));
   CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.c, out_f32 ? CUDA_R_32F : CUDA_R_16BF, n, m, n));
-  cublasLtMatmulPreference_t pref = nullptr;
-  CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
-  CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace_bytes_,
-                                                    sizeof(workspace_bytes_)));
-  std::vector<cublasLtMatmulHeuristicResult_t> results(8);
-  int found = 0;
-  CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(handle_, p.op, p.a, p.b, p.c, p.c, pref,
-                                              static_cast<int>(results.size()), results.data(), &found));
-  cublasLtMatmulPreferenceDestroy(pref);
-  TS_CHECK(found > 0, kInternal, "cuBLASLt has no algorithm for m={} n={} k={}", m, n, k);
+  p.candidates = cublas_candidates(handle_, MatmulDescs{p.op, p.a, p.b, p.c}, m, workspace_bytes_);
+  TS_CHECK(!p.candidates.empty(), kInternal, "cuBLASLt has no algorithm for m={} n={} k={}", m, n, k);
 
   // Time each candidate (one warm-up, then the median of 5) and keep the fastest.
   cudaEvent_t start, stop;
@@ -124,14 +185,14 @@ Gemm::Plan& Gemm::plan_for(int32_t m, int32_t n, int32_t k, bool out_f32, const 
   const float alpha = 1.0f, beta = 0.0f;
   float best = std::numeric_limits<float>::infinity();
   int best_i = 0;
-  for (int i = 0; i < found; ++i) {
-    if (results[i].state != CUBLAS_STATUS_SUCCESS) continue;
+  std::vector<cublasLtMatmulAlgo_t> ran;  // the candidates that launched; the others are dropped
+  for (int i = 0; i < static_cast<int>(p.candidates.size()); ++i) {
     std::vector<float> times;
     bool ok = true;
     for (int rep = 0; rep < 6 && ok; ++rep) {
       flush_l2(stream);
       CUDA_CHECK(cudaEventRecord(start, stream));
-      ok = cublasLtMatmul(handle_, p.op, &alpha, w, p.a, x, p.b, &beta, y, p.c, y, p.c, &results[i].algo, workspace_,
+      ok = cublasLtMatmul(handle_, p.op, &alpha, w, p.a, x, p.b, &beta, y, p.c, y, p.c, &p.candidates[i], workspace_,
                           workspace_bytes_, stream) == CUBLAS_STATUS_SUCCESS;
       CUDA_CHECK(cudaEventRecord(stop, stream));
       CUDA_CHECK(cudaEventSynchronize(stop));
@@ -140,17 +201,19 @@ Gemm::Plan& Gemm::plan_for(int32_t m, int32_t n, int32_t k, bool out_f32, const 
       if (rep > 0) times.push_back(ms);
     }
     if (!ok) continue;
+    ran.push_back(p.candidates[i]);
     std::sort(times.begin(), times.end());
     if (times[times.size() / 2] < best) {
       best = times[times.size() / 2];
-      best_i = i;
+      best_i = static_cast<int>(ran.size()) - 1;
     }
   }
+  p.candidates = std::move(ran);
   CUDA_CHECK(cudaEventDestroy(start));
   CUDA_CHECK(cudaEventDestroy(stop));
   TS_CHECK(best < std::numeric_limits<float>::infinity(), kInternal, "no cuBLASLt algorithm ran for m={} n={} k={}", m,
            n, k);
-  p.algo = results[best_i].algo;
+  p.algo = p.candidates[best_i];
   p.ms = best;
   // Decode-sized shapes: time the streaming gemv variants too, and keep whichever is fastest.
   if (allow_gemv_ && gemv_fits(m, k, x, w)) {
@@ -242,6 +305,33 @@ int Gemm::chosen_skinny_variant(int32_t m, int32_t n, int32_t k, bool out_f32) c
 int Gemm::chosen_silu_variant(int32_t m, int32_t n, int32_t k) const {
   const auto it = plans_.find(Key{m, n, k, false, true});
   return it == plans_.end() ? -1 : it->second.gemv_variant;
+}
+
+int Gemm::num_cublas_candidates(int32_t m, int32_t n, int32_t k, bool out_f32) const {
+  const auto it = plans_.find(Key{m, n, k, out_f32, false});
+  return it == plans_.end() ? 0 : static_cast<int>(it->second.candidates.size());
+}
+
+int Gemm::chosen_cublas_split_k(int32_t m, int32_t n, int32_t k, bool out_f32) const {
+  const auto it = plans_.find(Key{m, n, k, out_f32, false});
+  if (it == plans_.end()) return 0;
+  uint32_t splits = 1;
+  size_t written = 0;
+  if (cublasLtMatmulAlgoConfigGetAttribute(&it->second.algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &splits, sizeof(splits),
+                                           &written) != CUBLAS_STATUS_SUCCESS)
+    return 1;
+  return static_cast<int>(std::max<uint32_t>(splits, 1));
+}
+
+void Gemm::run_cublas_candidate(int i, const void* x, const void* w, void* y, int32_t m, int32_t n, int32_t k,
+                                bool out_f32, cudaStream_t stream) {
+  const auto it = plans_.find(Key{m, n, k, out_f32, false});
+  TS_CHECK(it != plans_.end() && i >= 0 && i < static_cast<int>(it->second.candidates.size()), kInvalidArgument,
+           "cuBLASLt candidate {} of shape m={} n={} k={} does not exist", i, m, n, k);
+  const Plan& p = it->second;
+  const float alpha = 1.0f, beta = 0.0f;
+  CUBLAS_CHECK(cublasLtMatmul(handle_, p.op, &alpha, w, p.a, x, p.b, &beta, y, p.c, y, p.c, &p.candidates[i],
+                              workspace_, workspace_bytes_, stream));
 }
 
 void Gemm::run_silu_mul(const void* gate_up, void* act, const void* w, void* y, int32_t m, int32_t n, int32_t k,

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <map>
 #include <tuple>
+#include <vector>
 
 #include "kernels/cuda/gemm_skinny.cuh"
 
@@ -46,6 +47,14 @@ class Gemm {
   int chosen_silu_variant(int32_t m, int32_t n, int32_t k) const;
   // The skinny tensor-core variant chosen for a shape, -1 if another path won (or not seen yet).
   int chosen_skinny_variant(int32_t m, int32_t n, int32_t k, bool out_f32) const;
+  // The cuBLASLt candidates timed for a shape once run/warm has seen it (0 before): the heuristic's
+  // and, for skinny shapes, split-K copies of them. run_cublas_candidate runs the i-th (tests check
+  // that every one computes the product).
+  int num_cublas_candidates(int32_t m, int32_t n, int32_t k, bool out_f32) const;
+  void run_cublas_candidate(int i, const void* x, const void* w, void* y, int32_t m, int32_t n, int32_t k, bool out_f32,
+                            cudaStream_t stream);
+  // The split-K count of the cuBLASLt algorithm kept for a seen shape (1: none; 0: shape not seen).
+  int chosen_cublas_split_k(int32_t m, int32_t n, int32_t k, bool out_f32) const;
   // Off: never use the gemv kernel (for benchmarks comparing the two).
   void set_allow_gemv(bool allow) { allow_gemv_ = allow; }
   // Chooses and caches the algorithm for a shape (runs timing launches on scratch buffers).
@@ -58,6 +67,7 @@ class Gemm {
     cublasLtMatmulDesc_t op = nullptr;
     cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
     cublasLtMatmulAlgo_t algo{};
+    std::vector<cublasLtMatmulAlgo_t> candidates;  // every cuBLASLt algorithm timed; algo is one of them
     int gemv_variant = -1;    // >= 0: the gemv kernel with this variant beat cuBLASLt for this shape
     int skinny_variant = -1;  // >= 0: the skinny tensor-core kernel with this variant beat both
     float ms = 0.0f;        // the winner's median time when chosen

@@ -2,6 +2,7 @@
 // Lane l owns the rotary pairs (p, p + head_dim/2) for p = l + 32*j.
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/element.cuh"
+#include "kernels/cuda/pdl.cuh"
 #include "kernels/cuda/qkv_post.cuh"
 
 namespace tessera::cuda {
@@ -19,6 +20,8 @@ __global__ void qkv_post_kernel(QkvPostArgsT<T> a) {
   const int64_t row = static_cast<int64_t>(t) * heads * kD;
   const float pos = static_cast<float>(a.positions[t]);
   const int64_t slot = a.slot_mapping[t];
+  pdl_trigger();
+  pdl_wait();  // PDL-launched: qkv comes from the projection (positions and slots were uploaded before)
   for (int32_t h = warp; h < heads; h += nwarps) {
     T* head = a.qkv + row + static_cast<int64_t>(h) * kD;
     float x0[kPairs], x1[kPairs];
@@ -88,9 +91,9 @@ void launch(const QkvPostArgsT<T>& a, cudaStream_t stream) {
   const dim3 grid(a.tokens);
   const int threads = 256;
   switch (a.head_dim) {
-    case 64: qkv_post_kernel<T, 1><<<grid, threads, 0, stream>>>(a); break;
-    case 128: qkv_post_kernel<T, 2><<<grid, threads, 0, stream>>>(a); break;
-    case 256: qkv_post_kernel<T, 4><<<grid, threads, 0, stream>>>(a); break;
+    case 64: launch_pdl(qkv_post_kernel<T, 1>, grid, threads, 0, stream, a); break;
+    case 128: launch_pdl(qkv_post_kernel<T, 2>, grid, threads, 0, stream, a); break;
+    case 256: launch_pdl(qkv_post_kernel<T, 4>, grid, threads, 0, stream, a); break;
     default: throw_cuda_error(cudaErrorInvalidValue, "qkv_post: head_dim must be 64, 128 or 256", __FILE__, __LINE__);
   }
   CUDA_CHECK_LAUNCH();

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/pdl.cuh"
 #include "kernels/cuda/sampling.cuh"
 
 namespace tessera::cuda {
@@ -16,6 +17,8 @@ constexpr int kBisect = 32;
 __global__ void penalties_kernel(SampleArgs a) {
   const SampleRow p = a.params[blockIdx.x];
   float* logits = a.logits + static_cast<int64_t>(blockIdx.x) * a.vocab;
+  pdl_trigger();
+  pdl_wait();  // PDL-launched: the logits come from the lm_head (the parameters were uploaded)
   for (int32_t e = p.entries_begin + threadIdx.x; e < p.entries_end; e += blockDim.x) {
     const SampleEntry en = a.entries[e];
     if (en.token < 0 || en.token >= a.vocab) continue;
@@ -95,6 +98,8 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(SampleArgs a) {
   const int32_t V = a.vocab;
   const bool greedy = p.temperature <= 0.0f;
   const float inv_t = greedy ? 1.0f : 1.0f / p.temperature;
+  pdl_trigger();
+  pdl_wait();  // PDL-launched: the logits come from the penalties kernel and the lm_head
   if (!greedy && inv_t != 1.0f) {
     for (int32_t i = threadIdx.x; i < V; i += kThreads) x[i] *= inv_t;
     __syncthreads();
@@ -172,10 +177,8 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(SampleArgs a) {
 
 void sample(const SampleArgs& a, cudaStream_t stream) {
   if (a.rows == 0) return;
-  penalties_kernel<<<a.rows, 128, 0, stream>>>(a);
-  CUDA_CHECK_LAUNCH();
-  sample_kernel<<<a.rows, kThreads, 0, stream>>>(a);
-  CUDA_CHECK_LAUNCH();
+  launch_pdl(penalties_kernel, a.rows, 128, 0, stream, a);
+  launch_pdl(sample_kernel, a.rows, kThreads, 0, stream, a);
 }
 
 }  // namespace tessera::cuda

@@ -155,7 +155,12 @@ TEST(CudaDecodeAttention, HeuristicSplitsFillTheGpuOnlyForLongContexts) {
   EXPECT_EQ(attention_decode_splits(1, 32, 8, 128, 132, 32768), 64);
   EXPECT_EQ(attention_decode_splits(64, 32, 8, 128, 132, 1024), 1);
   EXPECT_EQ(attention_decode_splits(16, 32, 8, 128, 132, 8192), 4);
-  EXPECT_EQ(attention_decode_splits(1, 32, 8, 128, 132, 300), 1);  // one split of <= 2 x 256 keys
+  EXPECT_EQ(attention_decode_splits(1, 32, 8, 128, 132, 300), 4);  // no split under 64 keys
+  EXPECT_EQ(attention_decode_splits(1, 32, 8, 128, 132, 100), 1);
+  EXPECT_EQ(attention_decode_splits(1, 32, 8, 128, 132, 512), 8);  // 1 x 512 keys in 8 splits of 64
+  // Another minimum split (the runner's decode_min_split_keys).
+  EXPECT_EQ(attention_decode_splits(1, 32, 8, 128, 132, 512, 256), 2);
+  EXPECT_EQ(attention_decode_splits(64, 32, 8, 128, 132, 1024, 16), 1);  // residency still caps it
 }
 
 TEST(CudaDecodeAttention, GraphReplayReadsNewContextsFromDeviceMemory) {

@@ -53,6 +53,47 @@ INSTANTIATE_TEST_SUITE_P(Shapes, CudaGemm,
                          ::testing::Values(GemmCase{1, 512, 256}, GemmCase{7, 1000, 264}, GemmCase{64, 384, 1024},
                                            GemmCase{300, 200, 136}));
 
+// Every cuBLASLt candidate the tuner times (the heuristic's and the split-K copies) computes the product, into poisoned outputs, bf16 and fp32, and deterministically.
+TEST_P(CudaGemm, EveryCublasCandidateMatchesReference) {
+  const auto [m, n, k] = GetParam();
+  std::mt19937 rng(std::random_device{}());
+  std::vector<float> x_f, w_f;
+  DeviceBuffer<__nv_bfloat16> x(random_bf16(static_cast<size_t>(m) * k, rng, 1.0f, &x_f));
+  DeviceBuffer<__nv_bfloat16> w(random_bf16(static_cast<size_t>(n) * k, rng, 1.0f, &w_f));
+  DeviceBuffer<__nv_bfloat16> y(static_cast<size_t>(m) * n);
+  DeviceBuffer<float> y32(static_cast<size_t>(m) * n);
+  DeviceBuffer<char> ws(32 << 20);
+  Gemm gemm(ws.get(), 32 << 20);
+  gemm.set_allow_gemv(false);
+  gemm.warm(m, n, k, false, x.get(), w.get(), y.get(), nullptr);
+  gemm.warm(m, n, k, true, x.get(), w.get(), y32.get(), nullptr);
+  std::vector<double> want(static_cast<size_t>(m) * n);
+  for (int32_t i = 0; i < m; ++i)
+    for (int32_t j = 0; j < n; ++j) {
+      double acc = 0;
+      for (int32_t l = 0; l < k; ++l) acc += static_cast<double>(x_f[i * k + l]) * w_f[j * k + l];
+      want[static_cast<size_t>(i) * n + j] = acc;
+    }
+  const int nb = gemm.num_cublas_candidates(m, n, k, false), nf = gemm.num_cublas_candidates(m, n, k, true);
+  ASSERT_GT(nb, 0);
+  ASSERT_GT(nf, 0);
+  for (int i = 0; i < nb; ++i) {
+    y.poison();
+    gemm.run_cublas_candidate(i, x.get(), w.get(), y.get(), m, n, k, false, nullptr);
+    EXPECT_LT(rel_error(to_float(y.download()), want), 5e-3) << "bf16 candidate " << i << " of " << nb;
+  }
+  for (int i = 0; i < nf; ++i) {
+    y32.poison();
+    gemm.run_cublas_candidate(i, x.get(), w.get(), y32.get(), m, n, k, true, nullptr);
+    const auto first = y32.download();
+    EXPECT_LT(rel_error(first, want), 1e-5) << "fp32 candidate " << i << " of " << nf;
+    y32.poison();
+    gemm.run_cublas_candidate(i, x.get(), w.get(), y32.get(), m, n, k, true, nullptr);
+    EXPECT_EQ(y32.download(), first) << "fp32 candidate " << i << " differs between two runs";
+  }
+  EXPECT_THROW(gemm.run_cublas_candidate(nb, x.get(), w.get(), y.get(), m, n, k, false, nullptr), Error);
+}
+
 }  // namespace
 }  // namespace tessera::cuda::test
 
