@@ -168,6 +168,7 @@ void CudaRunner::allocate_activations() {
   char* skinny_ws = nullptr;
   alloc(skinny_ws, static_cast<int64_t>(skinny_bytes));
   gemm_ = std::make_unique<Gemm>(b.gemm_workspace, kGemmWorkspace, skinny_ws, skinny_bytes);
+  gemm_->set_autotune(options_.gemm_autotune);
   const auto freq = rope_inv_freq(c);
   CUDA_CHECK(cudaMemcpy(b.inv_freq, freq.data(), freq.size() * sizeof(float), cudaMemcpyHostToDevice));
 

@@ -42,6 +42,7 @@ struct CudaRunnerOptions {
   int32_t max_model_len = 0;             // 0: config.max_position_embeddings (at most 131072)
   int32_t max_logit_rows = 0;            // rows whose logits one step may return; 0: max_num_seqs
   bool cuda_graphs = true;
+  bool gemm_autotune = true;             // false: Gemm::set_autotune(false) (reproducible across processes)
   int64_t max_kv_blocks = 0;             // 0: as many as memory allows
   // Tensor parallelism (parallel/): this rank's slice of the model, and the factory of the
   // communicator its collectives run on, called once with the device and the runner's stream

@@ -30,6 +30,7 @@ struct TpModelOptions {
   int32_t num_kv_blocks = 256;         // cpu: blocks per rank; cuda: at most this many (0: what memory allows)
   int32_t block_size = 16;
   int32_t max_model_len = 0;           // cuda: longest sequence (0: the runner's default)
+  bool gemm_autotune = true;           // cuda: false fixes the GEMM algorithms (CudaRunnerOptions::gemm_autotune)
 };
 
 // What a shard runner is built from: the whole model's config, this rank's slice, its group (for

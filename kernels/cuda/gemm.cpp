@@ -177,6 +177,12 @@ Gemm::Plan& Gemm::plan_for(int32_t m, int32_t n, int32_t k, bool out_f32, const 
   CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.c, out_f32 ? CUDA_R_32F : CUDA_R_16BF, n, m, n));
   p.candidates = cublas_candidates(handle_, MatmulDescs{p.op, p.a, p.b, p.c}, m, workspace_bytes_);
   TS_CHECK(!p.candidates.empty(), kInternal, "cuBLASLt has no algorithm for m={} n={} k={}", m, n, k);
+  if (!autotune_) {  // fixed choices, nothing timed (see set_autotune)
+    p.algo = p.candidates.front();
+    p.candidates.resize(1);
+    if (allow_gemv_ && gemv_fits(m, k, x, w)) p.gemv_variant = kGemvFirstSplitK;
+    return plans_.emplace(key, p).first->second;
+  }
 
   // Time each candidate (one warm-up, then the median of 5) and keep the fastest.
   cudaEvent_t start, stop;
@@ -267,7 +273,7 @@ Gemm::Plan& Gemm::silu_plan_for(int32_t m, int32_t n, int32_t k, const void* gat
   silu_mul(static_cast<const __nv_bfloat16*>(gate_up), m, k, static_cast<__nv_bfloat16*>(act), stream);
   Plan& plain = plan_for(m, n, k, false, act, w, y, stream);  // timed on the real activation
   Plan p;                                                     // gemv_variant -1: silu_mul, then `plain`
-  if (allow_gemv_ && gemv_fits(m, k, gate_up, w)) {
+  if (autotune_ && allow_gemv_ && gemv_fits(m, k, gate_up, w)) {
     const auto* gu = static_cast<const __nv_bfloat16*>(gate_up);
     p.ms = median_ms(stream, [&] { flush_l2(stream); }, [&] {
       silu_mul(gu, m, k, static_cast<__nv_bfloat16*>(act), stream);
@@ -414,6 +420,14 @@ void Gemm::choose_algo(Plan& p, const void* x, const void* w, void* y, int32_t m
   cublasLtMatmulPreferenceDestroy(pref);
   CUBLAS_CHECK(st);
   TS_CHECK(found > 0, kInternal, "cuBLASLt has no algorithm for m={} n={} k={}", m, n, k);
+  if (!autotune_) {  // the heuristic's first usable algorithm, nothing timed (see set_autotune)
+    for (int i = 0; i < found; ++i)
+      if (results[i].state == CUBLAS_STATUS_SUCCESS) {
+        p.algo = results[i].algo;
+        return;
+      }
+    TS_THROW(kInternal, "cuBLASLt offers no usable algorithm for m={} n={} k={}", m, n, k);
+  }
   cudaEvent_t start, stop;
   CUDA_CHECK(cudaEventCreate(&start));
   CUDA_CHECK(cudaEventCreate(&stop));

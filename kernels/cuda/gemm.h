@@ -57,6 +57,11 @@ class Gemm {
   int chosen_cublas_split_k(int32_t m, int32_t n, int32_t k, bool out_f32) const;
   // Off: never use the gemv kernel (for benchmarks comparing the two).
   void set_allow_gemv(bool allow) { allow_gemv_ = allow; }
+  // Off: nothing is timed; every shape takes cuBLASLt's first heuristic algorithm (its own choice is
+  // deterministic for one device and library), up to kGemvMaxM rows the first split-K gemv variant,
+  // SiLU never fused. The same algorithms in every process, so outputs are bitwise reproducible
+  // across restarts and between runners; somewhat slower. Call before the first run.
+  void set_autotune(bool autotune) { autotune_ = autotune; }
   // Chooses and caches the algorithm for a shape (runs timing launches on scratch buffers).
   void warm(int32_t m, int32_t n, int32_t k, bool out_f32, const void* x, const void* w, void* y, cudaStream_t stream);
   // fp32 x, w and y; the algorithm is chosen (timed) on first use of a shape, like run's.
@@ -95,6 +100,7 @@ class Gemm {
   size_t skinny_bytes_;
   SkinnyScratch skinny_{};
   bool allow_gemv_ = true;
+  bool autotune_ = true;
   std::map<Key, Plan> plans_;
   std::map<std::tuple<int32_t, int32_t, int32_t>, Plan> plans_f32_;
 };

@@ -49,6 +49,37 @@ TEST_P(CudaGemm, MatchesReference) {
   EXPECT_EQ(y32.download(), first);
 }
 
+// Autotuning off: two Gemm objects (two processes, two runners) make the same fixed choices, so their
+// results are bitwise equal, and they still compute the product.
+TEST_P(CudaGemm, FixedAlgorithmsGiveBitwiseEqualResultsAcrossInstances) {
+  const auto [m, n, k] = GetParam();
+  std::mt19937 rng(std::random_device{}());
+  std::vector<float> x_f, w_f;
+  DeviceBuffer<__nv_bfloat16> x(random_bf16(static_cast<size_t>(m) * k, rng, 1.0f, &x_f));
+  DeviceBuffer<__nv_bfloat16> w(random_bf16(static_cast<size_t>(n) * k, rng, 1.0f, &w_f));
+  DeviceBuffer<float> ya(static_cast<size_t>(m) * n), yb(static_cast<size_t>(m) * n);
+  DeviceBuffer<char> wsa(32 << 20), wsb(32 << 20);
+  ya.poison();
+  yb.poison();
+  Gemm a(wsa.get(), 32 << 20), b(wsb.get(), 32 << 20);
+  a.set_autotune(false);
+  b.set_autotune(false);
+  a.run(x.get(), w.get(), ya.get(), m, n, k, true, nullptr);
+  b.run(x.get(), w.get(), yb.get(), m, n, k, true, nullptr);
+  EXPECT_EQ(a.chosen_gemv_variant(m, n, k, true), b.chosen_gemv_variant(m, n, k, true));
+  EXPECT_EQ(a.num_cublas_candidates(m, n, k, true), 1);
+  std::vector<double> want(static_cast<size_t>(m) * n);
+  for (int32_t i = 0; i < m; ++i)
+    for (int32_t j = 0; j < n; ++j) {
+      double acc = 0;
+      for (int32_t l = 0; l < k; ++l) acc += static_cast<double>(x_f[i * k + l]) * w_f[j * k + l];
+      want[static_cast<size_t>(i) * n + j] = acc;
+    }
+  const auto got = ya.download();
+  EXPECT_LT(rel_error(got, want), 1e-5);
+  EXPECT_EQ(yb.download(), got);
+}
+
 INSTANTIATE_TEST_SUITE_P(Shapes, CudaGemm,
                          ::testing::Values(GemmCase{1, 512, 256}, GemmCase{7, 1000, 264}, GemmCase{64, 384, 1024},
                                            GemmCase{300, 200, 136}));
