@@ -157,6 +157,17 @@ void Gemm::warm(int32_t m, int32_t n, int32_t k, bool out_f32, const void* x, co
   plan_for(m, n, k, out_f32, x, w, y, stream);
 }
 
+float Gemm::time_matmul(const Plan& p, const cublasLtMatmulAlgo_t& algo, const void* x, const void* w, void* y,
+                        cudaStream_t stream, bool flush) {
+  const float alpha = 1.0f, beta = 0.0f;
+  bool ok = true;
+  const float ms = median_ms(stream, [&] { if (flush) flush_l2(stream); }, [&] {
+    ok = ok && cublasLtMatmul(handle_, p.op, &alpha, w, p.a, x, p.b, &beta, y, p.c, y, p.c, &algo, workspace_,
+                              workspace_bytes_, stream) == CUBLAS_STATUS_SUCCESS;
+  });
+  return ok ? ms : std::numeric_limits<float>::infinity();
+}
+
 Gemm::Plan& Gemm::plan_for(int32_t m, int32_t n, int32_t k, bool out_f32, const void* x, const void* w, void* y,
                            cudaStream_t stream) {
   const Key key{m, n, k, out_f32, false};
@@ -184,39 +195,20 @@ Gemm::Plan& Gemm::plan_for(int32_t m, int32_t n, int32_t k, bool out_f32, const 
     return plans_.emplace(key, p).first->second;
   }
 
-  // Time each candidate (one warm-up, then the median of 5) and keep the fastest.
-  cudaEvent_t start, stop;
-  CUDA_CHECK(cudaEventCreate(&start));
-  CUDA_CHECK(cudaEventCreate(&stop));
-  const float alpha = 1.0f, beta = 0.0f;
+  // Time each candidate (one warm-up, then the median of 5, L2 overwritten first) and keep the fastest.
   float best = std::numeric_limits<float>::infinity();
   int best_i = 0;
   std::vector<cublasLtMatmulAlgo_t> ran;  // the candidates that launched; the others are dropped
-  for (int i = 0; i < static_cast<int>(p.candidates.size()); ++i) {
-    std::vector<float> times;
-    bool ok = true;
-    for (int rep = 0; rep < 6 && ok; ++rep) {
-      flush_l2(stream);
-      CUDA_CHECK(cudaEventRecord(start, stream));
-      ok = cublasLtMatmul(handle_, p.op, &alpha, w, p.a, x, p.b, &beta, y, p.c, y, p.c, &p.candidates[i], workspace_,
-                          workspace_bytes_, stream) == CUBLAS_STATUS_SUCCESS;
-      CUDA_CHECK(cudaEventRecord(stop, stream));
-      CUDA_CHECK(cudaEventSynchronize(stop));
-      float ms = 0.0f;
-      CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-      if (rep > 0) times.push_back(ms);
-    }
-    if (!ok) continue;
-    ran.push_back(p.candidates[i]);
-    std::sort(times.begin(), times.end());
-    if (times[times.size() / 2] < best) {
-      best = times[times.size() / 2];
+  for (const cublasLtMatmulAlgo_t& algo : p.candidates) {
+    const float ms = time_matmul(p, algo, x, w, y, stream, /*flush=*/true);
+    if (ms == std::numeric_limits<float>::infinity()) continue;
+    ran.push_back(algo);
+    if (ms < best) {
+      best = ms;
       best_i = static_cast<int>(ran.size()) - 1;
     }
   }
   p.candidates = std::move(ran);
-  CUDA_CHECK(cudaEventDestroy(start));
-  CUDA_CHECK(cudaEventDestroy(stop));
   TS_CHECK(best < std::numeric_limits<float>::infinity(), kInternal, "no cuBLASLt algorithm ran for m={} n={} k={}", m,
            n, k);
   p.algo = p.candidates[best_i];
@@ -428,35 +420,16 @@ void Gemm::choose_algo(Plan& p, const void* x, const void* w, void* y, int32_t m
       }
     TS_THROW(kInternal, "cuBLASLt offers no usable algorithm for m={} n={} k={}", m, n, k);
   }
-  cudaEvent_t start, stop;
-  CUDA_CHECK(cudaEventCreate(&start));
-  CUDA_CHECK(cudaEventCreate(&stop));
-  const float alpha = 1.0f, beta = 0.0f;
   float best = std::numeric_limits<float>::infinity();
   int best_i = -1;
   for (int i = 0; i < found; ++i) {
     if (results[i].state != CUBLAS_STATUS_SUCCESS) continue;
-    std::vector<float> times;
-    bool ok = true;
-    for (int rep = 0; rep < 6 && ok; ++rep) {  // one warm-up, then the median of 5
-      CUDA_CHECK(cudaEventRecord(start, stream));
-      ok = cublasLtMatmul(handle_, p.op, &alpha, w, p.a, x, p.b, &beta, y, p.c, y, p.c, &results[i].algo, workspace_,
-                          workspace_bytes_, stream) == CUBLAS_STATUS_SUCCESS;
-      CUDA_CHECK(cudaEventRecord(stop, stream));
-      CUDA_CHECK(cudaEventSynchronize(stop));
-      float ms = 0.0f;
-      CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-      if (rep > 0) times.push_back(ms);
-    }
-    if (!ok) continue;
-    std::sort(times.begin(), times.end());
-    if (times[times.size() / 2] < best) {
-      best = times[times.size() / 2];
+    const float ms = time_matmul(p, results[i].algo, x, w, y, stream, /*flush=*/false);
+    if (ms < best) {
+      best = ms;
       best_i = i;
     }
   }
-  CUDA_CHECK(cudaEventDestroy(start));
-  CUDA_CHECK(cudaEventDestroy(stop));
   TS_CHECK(best_i >= 0, kInternal, "no cuBLASLt algorithm ran for m={} n={} k={}", m, n, k);
   p.algo = results[best_i].algo;
   p.ms = best;

@@ -80,6 +80,10 @@ class Gemm {
   using Key = std::tuple<int32_t, int32_t, int32_t, bool, bool>;  // m, n, k, out_f32, SiLU input
   Plan& plan_for(int32_t m, int32_t n, int32_t k, bool out_f32, const void* x, const void* w, void* y,
                  cudaStream_t stream);
+  // Median time of one cuBLASLt algorithm on p's shape (L2 overwritten first when flush), or
+  // infinity when it does not launch.
+  float time_matmul(const Plan& p, const cublasLtMatmulAlgo_t& algo, const void* x, const void* w, void* y,
+                    cudaStream_t stream, bool flush);
   Plan& silu_plan_for(int32_t m, int32_t n, int32_t k, const void* gate_up, void* act, const void* w, void* y,
                       cudaStream_t stream);
   // Overwrites the skinny kernel's partial-sum scratch (when given: 64 MiB in the runner, more than

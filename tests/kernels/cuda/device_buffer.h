@@ -88,6 +88,20 @@ std::vector<T> random_values(size_t n, std::mt19937& rng, float scale, std::vect
   }
 }
 
+// y[m, n] = x[m, k] · w[n, k]ᵀ in double (the nn.Linear layout the projections use).
+inline std::vector<double> linear_reference(const std::vector<float>& x, const std::vector<float>& w, int32_t m,
+                                            int32_t n, int32_t k) {
+  std::vector<double> y(static_cast<size_t>(m) * n);
+  for (int32_t i = 0; i < m; ++i)
+    for (int32_t j = 0; j < n; ++j) {
+      double acc = 0;
+      for (int32_t l = 0; l < k; ++l)
+        acc += static_cast<double>(x[static_cast<size_t>(i) * k + l]) * w[static_cast<size_t>(j) * k + l];
+      y[static_cast<size_t>(i) * n + j] = acc;
+    }
+  return y;
+}
+
 // ||a - b|| / ||b||, with NaN anywhere giving infinity.
 inline double rel_error(const std::vector<float>& a, const std::vector<double>& b) {
   double num = 0, den = 0;

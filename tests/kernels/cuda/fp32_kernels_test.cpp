@@ -67,13 +67,7 @@ TEST_P(CudaF32Gemm, MatchesFp64ReferenceWithoutTf32Rounding) {
   y.poison();
   Gemm gemm(ws.get(), 32 << 20);
   gemm.run_f32(x.get(), w.get(), y.get(), m, n, k, nullptr);
-  std::vector<double> want(static_cast<size_t>(m) * n);
-  for (int32_t i = 0; i < m; ++i)
-    for (int32_t j = 0; j < n; ++j) {
-      double acc = 0;
-      for (int32_t l = 0; l < k; ++l) acc += static_cast<double>(x_f[i * k + l]) * w_f[j * k + l];
-      want[static_cast<size_t>(i) * n + j] = acc;
-    }
+  const auto want = linear_reference(x_f, w_f, m, n, k);
   const auto first = y.download();
   EXPECT_LT(rel_error(first, want), 1e-5);
   y.poison();

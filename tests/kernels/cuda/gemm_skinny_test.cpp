@@ -14,19 +14,6 @@
 namespace tessera::cuda::test {
 namespace {
 
-std::vector<double> reference(const std::vector<float>& x, const std::vector<float>& w, int32_t m, int32_t n,
-                              int32_t k) {
-  std::vector<double> want(static_cast<size_t>(m) * n);
-  for (int32_t i = 0; i < m; ++i)
-    for (int32_t j = 0; j < n; ++j) {
-      double acc = 0;
-      for (int32_t l = 0; l < k; ++l)
-        acc += static_cast<double>(x[static_cast<size_t>(i) * k + l]) * w[static_cast<size_t>(j) * k + l];
-      want[static_cast<size_t>(i) * n + j] = acc;
-    }
-  return want;
-}
-
 TEST(CudaGemmSkinny, EveryVariantMatchesReferenceDeterministically) {
   std::mt19937 rng(std::random_device{}());
   DeviceBuffer<uint32_t> counters(gemm_skinny_counters(333));
@@ -40,7 +27,7 @@ TEST(CudaGemmSkinny, EveryVariantMatchesReferenceDeterministically) {
     std::vector<float> x_f, w_f;
     DeviceBuffer<__nv_bfloat16> x(random_bf16(static_cast<size_t>(m) * k, rng, 1.0f, &x_f));
     DeviceBuffer<__nv_bfloat16> w(random_bf16(static_cast<size_t>(n) * k, rng, 1.0f, &w_f));
-    const auto want = reference(x_f, w_f, m, n, k);
+    const auto want = linear_reference(x_f, w_f, m, n, k);
     for (int v = 0; v < kSkinnyVariants; ++v) {
       DeviceBuffer<float> y(static_cast<size_t>(m) * n);
       y.poison();
@@ -87,7 +74,7 @@ TEST(CudaGemmSkinny, GemmWithScratchMatchesReference) {
     y.poison();
     gemm.run(x.get(), w.get(), y.get(), m, n, k, false, nullptr);
     const auto first = to_float(y.download());
-    EXPECT_LT(rel_error(first, reference(x_f, w_f, m, n, k)), 5e-3) << "m " << m;
+    EXPECT_LT(rel_error(first, linear_reference(x_f, w_f, m, n, k)), 5e-3) << "m " << m;
     y.poison();
     gemm.run(x.get(), w.get(), y.get(), m, n, k, false, nullptr);
     EXPECT_EQ(to_float(y.download()), first) << "m " << m;

@@ -34,13 +34,7 @@ TEST_P(CudaGemm, MatchesReference) {
   Gemm gemm(ws.get(), 32 << 20);
   gemm.run(x.get(), w.get(), y.get(), m, n, k, false, nullptr);
   gemm.run(x.get(), w.get(), y32.get(), m, n, k, true, nullptr);
-  std::vector<double> want(static_cast<size_t>(m) * n);
-  for (int32_t i = 0; i < m; ++i)
-    for (int32_t j = 0; j < n; ++j) {
-      double acc = 0;
-      for (int32_t l = 0; l < k; ++l) acc += static_cast<double>(x_f[i * k + l]) * w_f[j * k + l];
-      want[static_cast<size_t>(i) * n + j] = acc;
-    }
+  const auto want = linear_reference(x_f, w_f, m, n, k);
   EXPECT_LT(rel_error(to_float(y.download()), want), 5e-3);
   const auto first = y32.download();
   EXPECT_LT(rel_error(first, want), 1e-5);
@@ -68,13 +62,7 @@ TEST_P(CudaGemm, FixedAlgorithmsGiveBitwiseEqualResultsAcrossInstances) {
   b.run(x.get(), w.get(), yb.get(), m, n, k, true, nullptr);
   EXPECT_EQ(a.chosen_gemv_variant(m, n, k, true), b.chosen_gemv_variant(m, n, k, true));
   EXPECT_EQ(a.num_cublas_candidates(m, n, k, true), 1);
-  std::vector<double> want(static_cast<size_t>(m) * n);
-  for (int32_t i = 0; i < m; ++i)
-    for (int32_t j = 0; j < n; ++j) {
-      double acc = 0;
-      for (int32_t l = 0; l < k; ++l) acc += static_cast<double>(x_f[i * k + l]) * w_f[j * k + l];
-      want[static_cast<size_t>(i) * n + j] = acc;
-    }
+  const auto want = linear_reference(x_f, w_f, m, n, k);
   const auto got = ya.download();
   EXPECT_LT(rel_error(got, want), 1e-5);
   EXPECT_EQ(yb.download(), got);
@@ -98,13 +86,7 @@ TEST_P(CudaGemm, EveryCublasCandidateMatchesReference) {
   gemm.set_allow_gemv(false);
   gemm.warm(m, n, k, false, x.get(), w.get(), y.get(), nullptr);
   gemm.warm(m, n, k, true, x.get(), w.get(), y32.get(), nullptr);
-  std::vector<double> want(static_cast<size_t>(m) * n);
-  for (int32_t i = 0; i < m; ++i)
-    for (int32_t j = 0; j < n; ++j) {
-      double acc = 0;
-      for (int32_t l = 0; l < k; ++l) acc += static_cast<double>(x_f[i * k + l]) * w_f[j * k + l];
-      want[static_cast<size_t>(i) * n + j] = acc;
-    }
+  const auto want = linear_reference(x_f, w_f, m, n, k);
   const int nb = gemm.num_cublas_candidates(m, n, k, false), nf = gemm.num_cublas_candidates(m, n, k, true);
   ASSERT_GT(nb, 0);
   ASSERT_GT(nf, 0);
@@ -217,13 +199,7 @@ TEST(CudaGemv, EveryVariantMatchesReference) {
     std::vector<float> x_f, w_f;
     DeviceBuffer<__nv_bfloat16> x(random_bf16(static_cast<size_t>(m) * k, rng, 1.0f, &x_f));
     DeviceBuffer<__nv_bfloat16> w(random_bf16(static_cast<size_t>(n) * k, rng, 1.0f, &w_f));
-    std::vector<double> want(static_cast<size_t>(m) * n);
-    for (int32_t i = 0; i < m; ++i)
-      for (int32_t j = 0; j < n; ++j) {
-        double acc = 0;
-        for (int32_t l = 0; l < k; ++l) acc += static_cast<double>(x_f[i * k + l]) * w_f[j * k + l];
-        want[static_cast<size_t>(i) * n + j] = acc;
-      }
+    const auto want = linear_reference(x_f, w_f, m, n, k);
     for (int v = 0; v < kGemvVariants; ++v) {
       DeviceBuffer<float> y(static_cast<size_t>(m) * n);
       y.poison();
