@@ -48,6 +48,11 @@ void add_model_load_options(CLI::App* cmd, ModelLoadOptions& o) {
       ->capture_default_str();
   cmd->add_option("--max-model-len", o.max_model_len, "Context length (0: the model's, at most 4096)")
       ->capture_default_str();
+  cmd->add_flag("--gemm-autotune,!--no-gemm-autotune", o.gemm_autotune,
+                "cuda: time the GEMM algorithms of each shape at start and keep the fastest (default); with "
+                "--no-gemm-autotune every process makes the same fixed choices, so outputs are bitwise reproducible "
+                "across restarts, somewhat slower")
+      ->capture_default_str();
   parallel::add_parallel_options(cmd, o.parallel);  // tensor parallelism: --tp, --nnodes, --rendezvous, ...
 }
 
@@ -68,6 +73,7 @@ void load_tensor_parallel(const ModelLoadOptions& o, const std::filesystem::path
   tm.num_kv_blocks = use_cuda ? o.num_kv_blocks : m.num_kv_blocks;  // cuda: 0 sizes from device memory
   tm.block_size = m.block_size;
   tm.max_model_len = m.max_model_len;
+  tm.gemm_autotune = o.gemm_autotune;
   parallel::ShardRunnerFactory factory;
 #ifdef TESSERA_HAVE_CUDA_TP
   if (use_cuda) {
@@ -162,6 +168,7 @@ LoadedModel load_model(const ModelLoadOptions& o) {
   if (use_cuda) {
     cuda::CudaRunnerOptions co;
     co.dtype = dtype;
+    co.gemm_autotune = o.gemm_autotune;
     co.block_size = m.block_size;
     co.max_model_len = m.max_model_len;
     if (o.num_kv_blocks > 0) co.max_kv_blocks = o.num_kv_blocks;

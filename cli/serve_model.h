@@ -34,6 +34,7 @@ struct ModelLoadOptions {
   int32_t num_kv_blocks = 0;       // 0: enough for max_num_seqs' worth of context, within a memory budget
   int32_t max_model_len = 0;       // 0: min(config max_position_embeddings, 4096)
   uint64_t dummy_seed = 0;
+  bool gemm_autotune = true;       // cuda: time GEMM algorithms at start (false: fixed, reproducible choices)
   parallel::ParallelOptions parallel;  // --tp, --nnodes, ... (tensor parallelism, parallel/)
 };
 

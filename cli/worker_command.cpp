@@ -40,6 +40,9 @@ void register_worker_command(CLI::App& app, CommandRunner& runner) {
   cmd->add_option("--threads", f->model.threads, "CPU threads (0: cores / local ranks)")->capture_default_str();
   cmd->add_option("--num-kv-blocks", f->model.num_kv_blocks, "KV blocks")->capture_default_str();
   cmd->add_option("--block-size", f->model.block_size, "Tokens per KV block")->capture_default_str();
+  cmd->add_flag("--gemm-autotune,!--no-gemm-autotune", f->model.gemm_autotune,
+                "cuda: time GEMM algorithms at start (default) or make fixed choices")
+      ->capture_default_str();
   parallel::add_parallel_options(cmd, f->parallel);
   cmd->callback([&runner, f] {
     runner.run = [f] {

@@ -86,7 +86,8 @@ std::vector<std::string> worker_model_args(const TpModelOptions& m) {
           "--block-size",
           std::to_string(m.block_size),
           "--max-model-len",
-          std::to_string(m.max_model_len)};
+          std::to_string(m.max_model_len),
+          m.gemm_autotune ? "--gemm-autotune" : "--no-gemm-autotune"};
 }
 
 int64_t agree_on_minimum(RankGroup& g, int64_t mine) {
