@@ -472,9 +472,11 @@ def grpc_checks(c):
         # A deadline a tenth of the time the same 500 tokens take on this server (measured first: a GPU
         # serves the small default model far faster than a CPU), then the server must stop generating.
         request = {'text': 'Count slowly', 'sampling': {'temperature': 0, 'max_tokens': 500, 'ignore_eos': True}}
-        t0 = time.time()
-        g.stream('Generate', request)
-        full = time.time() - t0
+        full = float('inf')
+        for _ in range(2):  # the faster of two runs, so a burst of load on the host cannot inflate it
+            t0 = time.time()
+            g.stream('Generate', request)
+            full = min(full, time.time() - t0)
         limit = max(0.005, full / 10)
         try:
             g.stream('Generate', request, timeout=limit)
