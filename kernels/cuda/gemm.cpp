@@ -157,6 +157,18 @@ void Gemm::warm(int32_t m, int32_t n, int32_t k, bool out_f32, const void* x, co
   plan_for(m, n, k, out_f32, x, w, y, stream);
 }
 
+// y = x · wᵀ with fp32 accumulation, inputs of type `in`, output `out`. Column-major view:
+// yᵀ[n, m] = w[n, k] (stored as kxn, transposed) · xᵀ (stored as kxm).
+void Gemm::create_descs(Plan& p, int32_t m, int32_t n, int32_t k, cudaDataType_t in, cudaDataType_t out) {
+  CUBLAS_CHECK(cublasLtMatmulDescCreate(&p.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+  CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
+  CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
+  CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.a, in, k, n, k));
+  CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.b, in, k, m, k));
+  CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.c, out, n, m, n));
+}
+
 float Gemm::time_matmul(const Plan& p, const cublasLtMatmulAlgo_t& algo, const void* x, const void* w, void* y,
                         cudaStream_t stream, bool flush) {
   const float alpha = 1.0f, beta = 0.0f;
@@ -178,14 +190,7 @@ Gemm::Plan& Gemm::plan_for(int32_t m, int32_t n, int32_t k, bool out_f32, const 
   TS_ASSERT(capture == cudaStreamCaptureStatusNone, "GEMM shape m={} n={} k={} first seen during graph capture", m, n,
             k);
   Plan p;
-  CUBLAS_CHECK(cublasLtMatmulDescCreate(&p.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
-  const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
-  CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
-  CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
-  // Column-major view: yᵀ[n, m] = w[n, k] (stored as kxn, transposed) · xᵀ (stored as kxm).
-  CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.a, CUDA_R_16BF, k, n, k));
-  CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.b, CUDA_R_16BF, k, m, k));
-  CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.c, out_f32 ? CUDA_R_32F : CUDA_R_16BF, n, m, n));
+  create_descs(p, m, n, k, CUDA_R_16BF, out_f32 ? CUDA_R_32F : CUDA_R_16BF);
   p.candidates = cublas_candidates(handle_, MatmulDescs{p.op, p.a, p.b, p.c}, m, workspace_bytes_);
   TS_CHECK(!p.candidates.empty(), kInternal, "cuBLASLt has no algorithm for m={} n={} k={}", m, n, k);
   if (!autotune_) {  // fixed choices, nothing timed (see set_autotune)
@@ -380,13 +385,7 @@ Gemm::Plan& Gemm::plan_f32_for(int32_t m, int32_t n, int32_t k, const float* x, 
   TS_ASSERT(capture == cudaStreamCaptureStatusNone, "fp32 GEMM shape m={} n={} k={} first seen during graph capture",
             m, n, k);
   Plan p;
-  CUBLAS_CHECK(cublasLtMatmulDescCreate(&p.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
-  const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
-  CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
-  CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
-  CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.a, CUDA_R_32F, k, n, k));
-  CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.b, CUDA_R_32F, k, m, k));
-  CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p.c, CUDA_R_32F, n, m, n));
+  create_descs(p, m, n, k, CUDA_R_32F, CUDA_R_32F);
   try {
     choose_algo(p, x, w, y, m, n, k, stream);
   } catch (...) {

@@ -80,6 +80,8 @@ class Gemm {
   using Key = std::tuple<int32_t, int32_t, int32_t, bool, bool>;  // m, n, k, out_f32, SiLU input
   Plan& plan_for(int32_t m, int32_t n, int32_t k, bool out_f32, const void* x, const void* w, void* y,
                  cudaStream_t stream);
+  // Creates p's matmul and layout descriptors (p owns them from then on).
+  static void create_descs(Plan& p, int32_t m, int32_t n, int32_t k, cudaDataType_t in, cudaDataType_t out);
   // Median time of one cuBLASLt algorithm on p's shape (L2 overwritten first when flush), or
   // infinity when it does not launch.
   float time_matmul(const Plan& p, const cublasLtMatmulAlgo_t& algo, const void* x, const void* w, void* y,

@@ -164,16 +164,10 @@ void check_paged_attention(const AttnCase& c) {
   const int64_t q_stride = static_cast<int64_t>(c.hq + 2 * c.hkv) * D;  // q inside a fused qkv row
   DeviceBuffer<T> q(random_values<T>(static_cast<size_t>(tokens) * q_stride, rng, 1.5f, &q_f));
   const int32_t tile_tokens = attention_tile_tokens(c.hq, c.hkv, D, std::is_same_v<T, float>);
-  std::vector<AttentionTile> tiles;
-  int32_t row = 0, max_q = 1;
-  for (int32_t s = 0; s < nseq; ++s) {
-    for (int32_t off = 0; off < chunks[s].q_len; off += tile_tokens) {
-      const int32_t n = std::min(tile_tokens, chunks[s].q_len - off);
-      tiles.push_back({s, row + off, n, chunks[s].first_pos + off});
-      max_q = std::max(max_q, n);
-    }
-    row += chunks[s].q_len;
-  }
+  std::vector<ReferenceChunk> ref_chunks;
+  for (int32_t s = 0; s < nseq; ++s) ref_chunks.push_back({s, chunks[s].first_pos, chunks[s].q_len});
+  int32_t max_q = 1;
+  std::vector<AttentionTile> tiles = tiles_for(ref_chunks, tile_tokens, &max_q);
   tiles.push_back({0, 0, 0, 0});  // a padding tile, as CUDA-graph buckets use
   const int32_t splits =
       c.splits > 0 ? c.splits : attention_splits(static_cast<int32_t>(tiles.size()), c.hq, c.hkv, D, 132, 3001);
@@ -208,8 +202,6 @@ void check_paged_attention(const AttnCase& c) {
   paged_attention(a, nullptr);
   const auto got = to_float(out.download());
 
-  std::vector<ReferenceChunk> ref_chunks;
-  for (int32_t s = 0; s < nseq; ++s) ref_chunks.push_back({s, chunks[s].first_pos, chunks[s].q_len});
   const auto want = paged_attention_reference(q_f, q_stride, PagedKvView{k_f, v_f, tables, max_blocks, bs}, ref_chunks,
                                               c.hq, c.hkv, D);
   EXPECT_LT(rel_error(got, want), Tolerance<T>::attention) << "splits " << splits;

@@ -76,16 +76,10 @@ TEST_P(CudaPrefillAttention, VariableLengthChunksWithPrefixesMatchReference) {
 
   const int32_t tile_tokens = attention_prefill_tc_tile_tokens(c.hq, c.hkv);
   ASSERT_EQ(tile_tokens, attention_tile_tokens(c.hq, c.hkv, D));
-  std::vector<AttentionTile> tiles;
-  int32_t row = 0, max_q = 1;
-  for (int32_t s = 0; s < nseq; ++s) {
-    for (int32_t off = 0; off < chunks[s].q_len; off += tile_tokens) {
-      const int32_t n = std::min(tile_tokens, chunks[s].q_len - off);
-      tiles.push_back({s, row + off, n, chunks[s].first_pos + off});
-      max_q = std::max(max_q, n);
-    }
-    row += chunks[s].q_len;
-  }
+  std::vector<ReferenceChunk> ref_chunks;
+  for (int32_t s = 0; s < nseq; ++s) ref_chunks.push_back({s, chunks[s].first_pos, chunks[s].q_len});
+  int32_t max_q = 1;
+  std::vector<AttentionTile> tiles = tiles_for(ref_chunks, tile_tokens, &max_q);
   tiles.insert(tiles.begin() + 2, AttentionTile{0, 0, 0, 0});  // padding tiles do nothing
   std::shuffle(tiles.begin(), tiles.end(), rng);                // tile order must not matter
   DeviceBuffer<int32_t> d_tables(p.tables);

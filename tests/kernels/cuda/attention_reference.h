@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/cuda/attention.cuh"
+
 namespace tessera::cuda::test {
 
 // q_len consecutive query rows of sequence `seq` (its row of the block tables) at positions
@@ -25,6 +27,24 @@ struct PagedKvView {
   int32_t max_blocks = 0;
   int32_t block_size = 0;
 };
+
+// The runner's tile layout: each chunk cut into tiles of at most tile_tokens rows, rows of successive
+// chunks following each other; *max_q receives the longest tile.
+inline std::vector<AttentionTile> tiles_for(const std::vector<ReferenceChunk>& chunks, int32_t tile_tokens,
+                                            int32_t* max_q) {
+  std::vector<AttentionTile> tiles;
+  int32_t row = 0;
+  *max_q = 1;
+  for (const auto& c : chunks) {
+    for (int32_t off = 0; off < c.q_len; off += tile_tokens) {
+      const int32_t n = std::min(tile_tokens, c.q_len - off);
+      tiles.push_back({c.seq, row + off, n, c.first_pos + off});
+      *max_q = std::max(*max_q, n);
+    }
+    row += c.q_len;
+  }
+  return tiles;
+}
 
 // Returns [rows, hq, head_dim]; q row r's head h starts at q[r * q_stride + h * head_dim].
 inline std::vector<double> paged_attention_reference(const std::vector<float>& q, int64_t q_stride,

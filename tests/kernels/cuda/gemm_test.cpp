@@ -18,14 +18,25 @@ struct GemmCase {
   int32_t m, n, k;
 };
 
+// Fresh random bf16 x [m, k] and w [n, k] on the device, and their product in double.
+struct LinearProblem {
+  explicit LinearProblem(GemmCase c) : m(c.m), n(c.n), k(c.k) {}
+  int32_t m, n, k;
+  std::mt19937 rng{std::random_device{}()};
+  std::vector<float> x_f, w_f;
+  DeviceBuffer<__nv_bfloat16> x{random_bf16(static_cast<size_t>(m) * k, rng, 1.0f, &x_f)};
+  DeviceBuffer<__nv_bfloat16> w{random_bf16(static_cast<size_t>(n) * k, rng, 1.0f, &w_f)};
+  std::vector<double> want = linear_reference(x_f, w_f, m, n, k);
+};
+
 class CudaGemm : public ::testing::TestWithParam<GemmCase> {};
 
 TEST_P(CudaGemm, MatchesReference) {
   const auto [m, n, k] = GetParam();
-  std::mt19937 rng(std::random_device{}());
-  std::vector<float> x_f, w_f;
-  DeviceBuffer<__nv_bfloat16> x(random_bf16(static_cast<size_t>(m) * k, rng, 1.0f, &x_f));
-  DeviceBuffer<__nv_bfloat16> w(random_bf16(static_cast<size_t>(n) * k, rng, 1.0f, &w_f));
+  const LinearProblem p(GetParam());
+  const auto& x = p.x;
+  const auto& w = p.w;
+  const auto& want = p.want;
   DeviceBuffer<__nv_bfloat16> y(static_cast<size_t>(m) * n);
   DeviceBuffer<float> y32(static_cast<size_t>(m) * n);
   DeviceBuffer<char> ws(32 << 20);
@@ -34,7 +45,6 @@ TEST_P(CudaGemm, MatchesReference) {
   Gemm gemm(ws.get(), 32 << 20);
   gemm.run(x.get(), w.get(), y.get(), m, n, k, false, nullptr);
   gemm.run(x.get(), w.get(), y32.get(), m, n, k, true, nullptr);
-  const auto want = linear_reference(x_f, w_f, m, n, k);
   EXPECT_LT(rel_error(to_float(y.download()), want), 5e-3);
   const auto first = y32.download();
   EXPECT_LT(rel_error(first, want), 1e-5);
@@ -47,10 +57,10 @@ TEST_P(CudaGemm, MatchesReference) {
 // results are bitwise equal, and they still compute the product.
 TEST_P(CudaGemm, FixedAlgorithmsGiveBitwiseEqualResultsAcrossInstances) {
   const auto [m, n, k] = GetParam();
-  std::mt19937 rng(std::random_device{}());
-  std::vector<float> x_f, w_f;
-  DeviceBuffer<__nv_bfloat16> x(random_bf16(static_cast<size_t>(m) * k, rng, 1.0f, &x_f));
-  DeviceBuffer<__nv_bfloat16> w(random_bf16(static_cast<size_t>(n) * k, rng, 1.0f, &w_f));
+  const LinearProblem p(GetParam());
+  const auto& x = p.x;
+  const auto& w = p.w;
+  const auto& want = p.want;
   DeviceBuffer<float> ya(static_cast<size_t>(m) * n), yb(static_cast<size_t>(m) * n);
   DeviceBuffer<char> wsa(32 << 20), wsb(32 << 20);
   ya.poison();
@@ -62,7 +72,6 @@ TEST_P(CudaGemm, FixedAlgorithmsGiveBitwiseEqualResultsAcrossInstances) {
   b.run(x.get(), w.get(), yb.get(), m, n, k, true, nullptr);
   EXPECT_EQ(a.chosen_gemv_variant(m, n, k, true), b.chosen_gemv_variant(m, n, k, true));
   EXPECT_EQ(a.num_cublas_candidates(m, n, k, true), 1);
-  const auto want = linear_reference(x_f, w_f, m, n, k);
   const auto got = ya.download();
   EXPECT_LT(rel_error(got, want), 1e-5);
   EXPECT_EQ(yb.download(), got);
@@ -75,10 +84,10 @@ INSTANTIATE_TEST_SUITE_P(Shapes, CudaGemm,
 // Every cuBLASLt candidate the tuner times (the heuristic's and the split-K copies) computes the product, into poisoned outputs, bf16 and fp32, and deterministically.
 TEST_P(CudaGemm, EveryCublasCandidateMatchesReference) {
   const auto [m, n, k] = GetParam();
-  std::mt19937 rng(std::random_device{}());
-  std::vector<float> x_f, w_f;
-  DeviceBuffer<__nv_bfloat16> x(random_bf16(static_cast<size_t>(m) * k, rng, 1.0f, &x_f));
-  DeviceBuffer<__nv_bfloat16> w(random_bf16(static_cast<size_t>(n) * k, rng, 1.0f, &w_f));
+  const LinearProblem p(GetParam());
+  const auto& x = p.x;
+  const auto& w = p.w;
+  const auto& want = p.want;
   DeviceBuffer<__nv_bfloat16> y(static_cast<size_t>(m) * n);
   DeviceBuffer<float> y32(static_cast<size_t>(m) * n);
   DeviceBuffer<char> ws(32 << 20);
@@ -86,7 +95,6 @@ TEST_P(CudaGemm, EveryCublasCandidateMatchesReference) {
   gemm.set_allow_gemv(false);
   gemm.warm(m, n, k, false, x.get(), w.get(), y.get(), nullptr);
   gemm.warm(m, n, k, true, x.get(), w.get(), y32.get(), nullptr);
-  const auto want = linear_reference(x_f, w_f, m, n, k);
   const int nb = gemm.num_cublas_candidates(m, n, k, false), nf = gemm.num_cublas_candidates(m, n, k, true);
   ASSERT_GT(nb, 0);
   ASSERT_GT(nf, 0);
@@ -113,20 +121,6 @@ TEST_P(CudaGemm, EveryCublasCandidateMatchesReference) {
 namespace tessera::cuda::test {
 namespace {
 
-// x · wᵀ in double: x [m, k], w [n, k] -> [m, n].
-std::vector<double> reference(const std::vector<float>& x, const std::vector<float>& w, int32_t m, int32_t n,
-                              int32_t k) {
-  std::vector<double> want(static_cast<size_t>(m) * n);
-  for (int32_t i = 0; i < m; ++i)
-    for (int32_t j = 0; j < n; ++j) {
-      double acc = 0;
-      for (int32_t l = 0; l < k; ++l)
-        acc += static_cast<double>(x[static_cast<size_t>(i) * k + l]) * w[static_cast<size_t>(j) * k + l];
-      want[static_cast<size_t>(i) * n + j] = acc;
-    }
-  return want;
-}
-
 // bf16(silu(gate) * up) per row of gate_up [m, 2k], as silu_mul stores it.
 std::vector<float> silu_mul_reference(const std::vector<float>& gate_up, int32_t m, int32_t k) {
   std::vector<float> act(static_cast<size_t>(m) * k);
@@ -146,7 +140,7 @@ TEST(CudaGemv, SiluInputMatchesReferenceInEverySplitKVariant) {
       std::vector<float> gu_f, w_f;
       DeviceBuffer<__nv_bfloat16> gu(random_bf16(static_cast<size_t>(m) * 2 * k, rng, 3.0f, &gu_f));
       DeviceBuffer<__nv_bfloat16> w(random_bf16(static_cast<size_t>(n) * k, rng, 1.0f, &w_f));
-      const auto want = reference(silu_mul_reference(gu_f, m, k), w_f, m, n, k);
+      const auto want = linear_reference(silu_mul_reference(gu_f, m, k), w_f, m, n, k);
       for (int v = kGemvFirstSplitK; v < kGemvVariants; ++v) {
         DeviceBuffer<__nv_bfloat16> y(static_cast<size_t>(m) * n);
         y.poison();
@@ -182,7 +176,7 @@ TEST_P(CudaGemmSilu, MatchesReference) {
   Gemm gemm(ws.get(), 32 << 20);
   gemm.run_silu_mul(gu.get(), act.get(), w.get(), y.get(), m, n, k, nullptr);
   const auto first = y.download();
-  EXPECT_LT(rel_error(to_float(first), reference(silu_mul_reference(gu_f, m, k), w_f, m, n, k)), 5e-3);
+  EXPECT_LT(rel_error(to_float(first), linear_reference(silu_mul_reference(gu_f, m, k), w_f, m, n, k)), 5e-3);
   const int v = gemm.chosen_silu_variant(m, n, k);
   EXPECT_TRUE(v == -1 || (v >= kGemvFirstSplitK && v < kGemvVariants && m <= kGemvMaxM)) << v;
   y.poison();
