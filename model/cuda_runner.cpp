@@ -299,8 +299,12 @@ void CudaRunner::forward_as(int32_t rows, int32_t num_tiles, int32_t max_q_len, 
     reduce_across_ranks(proj, static_cast<int64_t>(rows) * H);
   }
   add_rmsnorm(proj, b.residual, as(weights_->final_norm()), hidden, rows, H, c.rms_norm_eps, false, stream_);
-  embedding(b.logit_rows, logit_rows, hidden, rows, H, gathered, stream_, /*pdl=*/true);  // gather the rows
-  lm_head(logit_rows);
+  if (max_q_len == 1 && logit_rows == rows) {
+    lm_head(hidden, rows);  // a decode step: every row is its sequence's last token, in order (no gather)
+  } else {
+    embedding(b.logit_rows, logit_rows, hidden, rows, H, gathered, stream_, /*pdl=*/true);  // gather the rows
+    lm_head(gathered, logit_rows);
+  }
   if (sample_rows > 0) {
     SampleArgs s;
     s.logits = b.logits;
@@ -320,16 +324,16 @@ void CudaRunner::reduce_across_ranks(void* x, int64_t count) {
   if (comm_) comm_->all_reduce_sum(x, static_cast<size_t>(count), options_.dtype);
 }
 
-void CudaRunner::lm_head(int32_t rows) {
+void CudaRunner::lm_head(const void* x, int32_t rows) {
   Buffers& b = *buf_;
   const int64_t H = config_.hidden_size, V = config_.vocab_size;
-  // fp32 logits [rows, n] of the gathered rows against the rank's LM head rows.
+  // fp32 logits [rows, n] of the rows x against the rank's LM head rows.
   auto project = [&](float* out, int64_t n) {
     if (options_.dtype == DType::kF32) {
-      gemm_->run_f32(static_cast<const float*>(b.gathered), static_cast<const float*>(weights_->lm_head()), out, rows,
+      gemm_->run_f32(static_cast<const float*>(x), static_cast<const float*>(weights_->lm_head()), out, rows,
                      static_cast<int32_t>(n), static_cast<int32_t>(H), stream_);
     } else {
-      gemm_->run(b.gathered, weights_->lm_head(), out, rows, static_cast<int32_t>(n), static_cast<int32_t>(H), true,
+      gemm_->run(x, weights_->lm_head(), out, rows, static_cast<int32_t>(n), static_cast<int32_t>(H), true,
                  stream_);
     }
   };

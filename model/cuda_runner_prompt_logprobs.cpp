@@ -20,7 +20,7 @@ void CudaRunner::lm_head_rows(const int32_t* rows, int32_t n, int32_t step_rows)
   Buffers& b = *buf_;
   // b.hidden holds the final-normed hidden states of the step's rows (forward's last add_rmsnorm).
   embedding(rows, n, static_cast<const T*>(b.hidden), step_rows, c.hidden_size, static_cast<T*>(b.gathered), stream_);
-  lm_head(n);  // the same LM head as sampling: dtype, and the all-gather across tensor-parallel ranks
+  lm_head(b.gathered, n);  // the same LM head as sampling: dtype, and the all-gather across tensor-parallel ranks
 }
 
 void CudaRunner::prompt_logprobs_pass(int32_t step_rows, const std::vector<int32_t>& rows,
