@@ -1,18 +1,19 @@
 // Sampling kernels: penalties (one thread per entry), then one 1024-thread block per row doing
-// block reductions over the vocabulary. Top-k and top-p thresholds are found by bisection on the
-// logit value (no sort); the draw is Gumbel-max with a hash of (seed, step, token) as the uniform.
+// block reductions over the vocabulary: one pass for the max, the sum of exponentials and the greedy
+// arg-max; top-k and top-p thresholds come from histogram passes (sampling_select.cuh, no sort); the
+// draw is Gumbel-max with a hash of (seed, step, token) as the uniform.
 #include <cfloat>
 #include <cmath>
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/pdl.cuh"
 #include "kernels/cuda/sampling.cuh"
+#include "kernels/cuda/sampling_select.cuh"
 
 namespace tessera::cuda {
 namespace {
 
 constexpr int kThreads = 1024;
-constexpr int kBisect = 32;
 
 __global__ void penalties_kernel(SampleArgs a) {
   const SampleRow p = a.params[blockIdx.x];
@@ -74,6 +75,60 @@ __device__ ArgMax block_argmax(ArgMax x, ArgMax* red) {
   return t;
 }
 
+struct RowStats {
+  float max;
+  float min;
+  float sum;    // sum of exp(x - max)
+  ArgMax best;  // the largest value, ties to the lower token id
+};
+
+// Adds one value to a thread's running stats; the sum is rescaled when the maximum grows (online
+// softmax), so the row is read once. -inf values (a banned token) add nothing.
+__device__ __forceinline__ void add_value(RowStats& s, float v, int32_t i) {
+  s.min = fminf(s.min, v);
+  s.best = better(s.best, ArgMax{v, i});
+  if (v > s.max) {
+    s.sum = s.sum * expf(s.max - v) + 1.0f;
+    s.max = v;
+  } else if (v > -INFINITY) {
+    s.sum += expf(v - s.max);
+  }
+}
+
+// One pass over a row: the temperature applied in place when `scale_it`, then its max, min, sum of
+// exponentials and greedy arg-max, block-reduced (every thread gets the result). 16-byte loads
+// when the row allows them.
+__device__ RowStats row_stats(float* x, int32_t V, float scale, bool scale_it, float* redf, ArgMax* reda) {
+  RowStats s{-INFINITY, INFINITY, 0.0f, ArgMax{-INFINITY, INT32_MAX}};
+  if ((V & 3) == 0 && (reinterpret_cast<uintptr_t>(x) & 15) == 0) {
+    float4* x4 = reinterpret_cast<float4*>(x);
+    for (int32_t j = threadIdx.x; j < V / 4; j += kThreads) {
+      float4 v = x4[j];
+      if (scale_it) {
+        v = make_float4(v.x * scale, v.y * scale, v.z * scale, v.w * scale);
+        x4[j] = v;
+      }
+      add_value(s, v.x, 4 * j);
+      add_value(s, v.y, 4 * j + 1);
+      add_value(s, v.z, 4 * j + 2);
+      add_value(s, v.w, 4 * j + 3);
+    }
+  } else {
+    for (int32_t i = threadIdx.x; i < V; i += kThreads) {
+      float v = x[i];
+      if (scale_it) x[i] = v *= scale;
+      add_value(s, v, i);
+    }
+  }
+  RowStats r;
+  r.max = block_max(s.max, redf);
+  r.min = -block_max(-s.min, redf);
+  r.sum = block_sum(s.max > -INFINITY ? s.sum * expf(s.max - r.max) : 0.0f, redf);
+  r.best = block_argmax(s.best, reda);
+  if (scale_it) __syncthreads();  // the scaled row is read by every thread after this
+  return r;
+}
+
 __device__ __forceinline__ uint64_t mix64(uint64_t z) {
   z += 0x9E3779B97F4A7C15ull;
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
@@ -92,6 +147,7 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(SampleArgs a) {
   __shared__ float redf[32];
   __shared__ ArgMax reda[32];
   __shared__ int32_t chosen[kMaxTopLogprobs];
+  __shared__ select::Shared sel;
   const int32_t row = blockIdx.x;
   const SampleRow p = a.params[row];
   float* x = a.logits + static_cast<int64_t>(row) * a.vocab;
@@ -100,56 +156,38 @@ __global__ void __launch_bounds__(kThreads) sample_kernel(SampleArgs a) {
   const float inv_t = greedy ? 1.0f : 1.0f / p.temperature;
   pdl_trigger();
   pdl_wait();  // PDL-launched: the logits come from the penalties kernel and the lm_head
-  if (!greedy && inv_t != 1.0f) {
-    for (int32_t i = threadIdx.x; i < V; i += kThreads) x[i] *= inv_t;
-    __syncthreads();
-  }
-  // Max, min and log-sum-exp of the processed logits.
-  float lmax = -INFINITY, lmin = INFINITY;
-  for (int32_t i = threadIdx.x; i < V; i += kThreads) lmax = fmaxf(lmax, x[i]), lmin = fminf(lmin, x[i]);
-  const float M = block_max(lmax, redf);
-  const float mn = -block_max(-lmin, redf);
-  float se = 0.0f;
-  for (int32_t i = threadIdx.x; i < V; i += kThreads) se += expf(x[i] - M);
-  const float logZ = M + logf(block_sum(se, redf));
+  const RowStats st = row_stats(x, V, inv_t, !greedy && inv_t != 1.0f, redf, reda);
+  const float M = st.max, mn = st.min;
+  const float logZ = M + logf(st.sum);
 
   float thr = -INFINITY;
   if (!greedy) {
-    if (p.top_k > 0 && p.top_k < V) {  // largest t with count(x >= t) >= k
-      float lo = mn, hi = M;
-      for (int it = 0; it < kBisect; ++it) {
-        const float mid = 0.5f * (lo + hi);
-        float c = 0.0f;
-        for (int32_t i = threadIdx.x; i < V; i += kThreads) c += x[i] >= mid ? 1.0f : 0.0f;
-        if (block_sum(c, redf) >= static_cast<float>(p.top_k)) lo = mid; else hi = mid;
-      }
-      thr = lo;
+    if (p.top_k > 0 && p.top_k < V) {  // the k-th largest value: count(x >= t) >= k
+      thr = select::select_threshold(
+          x, V, mn, M, static_cast<unsigned long long>(p.top_k), -1.0f,
+          [](float, int32_t) { return 1ull; }, sel);
     }
     if (p.top_p < 1.0f) {  // largest t with mass(x >= t) >= top_p among the top-k survivors
-      float kept = 0.0f;
-      for (int32_t i = threadIdx.x; i < V; i += kThreads) kept += x[i] >= thr ? expf(x[i] - M) : 0.0f;
-      const float total = block_sum(kept, redf);
-      float lo = fmaxf(thr, mn), hi = M;
-      for (int it = 0; it < kBisect; ++it) {
-        const float mid = 0.5f * (lo + hi);
-        float s = 0.0f;
-        for (int32_t i = threadIdx.x; i < V; i += kThreads) s += x[i] >= mid ? expf(x[i] - M) : 0.0f;
-        if (block_sum(s, redf) >= p.top_p * total) lo = mid; else hi = mid;
-      }
-      thr = fmaxf(thr, lo);
+      // Mass in fixed point (2^32 = the largest token's), so the sums do not depend on atomic order.
+      const float cut = thr;
+      thr = fmaxf(thr, select::select_threshold(
+                           x, V, fmaxf(thr, mn), M, 0ull, p.top_p,
+                           [M, cut](float v, int32_t) {
+                             return v >= cut ? __float2ull_rn(expf(v - M) * 4294967296.0f) : 0ull;
+                           },
+                           sel));
     }
     if (p.min_p > 0.0f) thr = fmaxf(thr, M + logf(p.min_p));
   }
-  ArgMax best{-INFINITY, INT32_MAX};
-  for (int32_t i = threadIdx.x; i < V; i += kThreads) {
-    const float v = x[i];
-    if (greedy) {
-      best = better(best, ArgMax{v, i});
-    } else if (v >= thr) {
-      best = better(best, ArgMax{v + gumbel(p.seed, p.step, i), i});
+  ArgMax best = st.best;  // greedy: the arg-max of the stats pass
+  if (!greedy) {
+    best = ArgMax{-INFINITY, INT32_MAX};
+    for (int32_t i = threadIdx.x; i < V; i += kThreads) {
+      const float v = x[i];
+      if (v >= thr) best = better(best, ArgMax{v + gumbel(p.seed, p.step, i), i});
     }
+    best = block_argmax(best, reda);
   }
-  best = block_argmax(best, reda);
   if (threadIdx.x == 0) {
     a.out_token[row] = best.i;
     a.out_logprob[row] = x[best.i] - logZ;

@@ -177,5 +177,100 @@ TEST(CudaSampling, SameSeedAndStepGiveTheSameTokenAndTheDistributionMatchesSoftm
   EXPECT_GT(differ, rows / 4);
 }
 
+// The exact kept sets on a Llama-3-sized vocabulary: top-k keeps the k largest values (ties at the
+// k-th value kept), top-p the smallest prefix of the sorted values whose mass reaches p (after top-k).
+// Many draws per row: every sampled token lies in its set, and most of a small set is seen.
+TEST(CudaSampling, TopKAndTopPOnALargeVocabularyKeepExactlyTheReferenceSets) {
+  std::mt19937 rng(std::random_device{}());
+  const int32_t vocab = 128256, draws = 96;
+  std::vector<float> one = random_logits(1, vocab, rng, 3.0f);
+  // A tie at the k-th value: three tokens from further down take the 40th largest value.
+  std::vector<int32_t> order(vocab);
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return one[a] > one[b]; });
+  const float tie = one[order[39]];
+  for (int32_t j : {1000, 1001, 1002}) one[order[j]] = tie;
+  std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return one[a] > one[b]; });
+  auto top_k_set = [&](int32_t k) {
+    const float kth = one[order[k - 1]];
+    std::vector<char> keep(vocab, 0);
+    for (int32_t i = 0; i < vocab; ++i) keep[i] = one[i] >= kth;
+    return keep;
+  };
+  auto top_p_set = [&](const std::vector<char>& survivors, double p) {
+    const double mx = one[order[0]];
+    double total = 0;
+    for (int32_t i = 0; i < vocab; ++i)
+      if (survivors[i]) total += std::exp(one[i] - mx);
+    std::vector<char> keep(vocab, 0);
+    double cum = 0;
+    for (int32_t j = 0; j < vocab && cum < p * total; ++j) {
+      const int32_t i = order[j];
+      if (!survivors[i]) continue;
+      cum += std::exp(one[i] - mx);
+      for (int32_t e = j; e < vocab && one[order[e]] == one[i]; ++e) keep[order[e]] = 1;  // ties
+    }
+    return keep;
+  };
+  struct Case {
+    int32_t top_k;
+    float top_p;
+  };
+  const std::vector<Case> cases = {{40, 1.0f}, {1, 1.0f}, {0, 0.5f}, {0, 0.95f}, {200, 0.7f}};
+  for (const Case& c : cases) {
+    const std::vector<char> all(vocab, 1);
+    const std::vector<char> after_k = c.top_k > 0 ? top_k_set(c.top_k) : all;
+    const std::vector<char> keep = c.top_p < 1.0f ? top_p_set(after_k, c.top_p) : after_k;
+    const int64_t kept = std::count(keep.begin(), keep.end(), 1);
+    std::vector<float> x;
+    std::vector<SampleRow> p(draws);
+    for (int32_t r = 0; r < draws; ++r) {
+      x.insert(x.end(), one.begin(), one.end());
+      p[r].temperature = 1.0f;
+      p[r].top_k = c.top_k;
+      p[r].top_p = c.top_p;
+      p[r].seed = 1000 + r;
+      p[r].step = r;
+    }
+    const auto res = run(x, vocab, p, {});
+    std::vector<char> seen(vocab, 0);
+    for (int32_t r = 0; r < draws; ++r) {
+      const int32_t t = res.token[r];
+      ASSERT_TRUE(t >= 0 && t < vocab) << "top_k " << c.top_k << " top_p " << c.top_p << " row " << r << ": " << t;
+      EXPECT_TRUE(keep[t]) << "top_k " << c.top_k << " top_p " << c.top_p << ": token " << t << " (value " << one[t]
+                           << ") is outside the " << kept << " kept tokens";
+      seen[t] = 1;
+    }
+    const int64_t distinct = std::count(seen.begin(), seen.end(), 1);
+    if (kept == 1) {
+      EXPECT_EQ(distinct, 1);
+    } else {
+      EXPECT_GT(distinct, 1) << "top_k " << c.top_k << " top_p " << c.top_p << ": " << kept << " kept";
+    }
+  }
+  // The reference itself: the tie at the 40th value makes top-k 40 keep 43 tokens.
+  const std::vector<char> k40 = top_k_set(40);
+  EXPECT_EQ(std::count(k40.begin(), k40.end(), 1), 43);
+}
+
+// Two launches over the same rows with top-p give the same tokens (the mass sums are integers).
+TEST(CudaSampling, TopPIsBitwiseDeterministic) {
+  std::mt19937 rng(std::random_device{}());
+  const int32_t vocab = 151936, rows = 32;
+  const std::vector<float> x = random_logits(rows, vocab, rng, 1.5f);
+  std::vector<SampleRow> p(rows);
+  for (int32_t r = 0; r < rows; ++r) {
+    p[r].temperature = 0.8f;
+    p[r].top_p = 0.9f;
+    p[r].top_k = r % 2 ? 1000 : 0;
+    p[r].seed = 42;
+    p[r].step = r;
+  }
+  const auto a = run(x, vocab, p, {});
+  const auto b = run(x, vocab, p, {});
+  EXPECT_EQ(a.token, b.token);
+  EXPECT_EQ(a.logprob, b.logprob);
+}
+
 }  // namespace
 }  // namespace tessera::cuda::test
