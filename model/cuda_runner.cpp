@@ -143,6 +143,12 @@ void CudaRunner::allocate_activations() {
   alloc(b.out_logprob, L);
   alloc(b.out_top_tokens, L * kMaxTopLogprobs);
   alloc(b.out_top_logprobs, L * kMaxTopLogprobs);
+  {
+    uint8_t* ws = nullptr;
+    alloc(ws, static_cast<int64_t>(sample_workspace_bytes(static_cast<int32_t>(L))));
+    CUDA_CHECK(cudaMemset(ws, 0, sample_workspace_bytes(static_cast<int32_t>(L))));
+    b.sample_workspace = ws;
+  }
   alloc(b.prompt_rows, T);
   alloc(b.prompt_targets, T);
   alloc(b.prompt_chosen, T);
@@ -316,6 +322,7 @@ void CudaRunner::forward_as(int32_t rows, int32_t num_tiles, int32_t max_q_len, 
     s.out_logprob = b.out_logprob;
     s.out_top_tokens = b.out_top_tokens;
     s.out_top_logprobs = b.out_top_logprobs;
+    s.workspace = b.sample_workspace;
     sample(s, stream_);
   }
 }

@@ -45,6 +45,7 @@ struct CudaRunner::Buffers {
   float* out_logprob = nullptr;
   int32_t* out_top_tokens = nullptr;
   float* out_top_logprobs = nullptr;
+  void* sample_workspace = nullptr;  // sample_workspace_bytes(max logit rows), zeroed at allocation
   int32_t* prompt_rows = nullptr;        // [max_num_tokens]: step rows whose next token is a prompt token
   int32_t* prompt_targets = nullptr;     // [max_num_tokens]: that token
   float* prompt_chosen = nullptr;        // [max_num_tokens]

@@ -89,6 +89,9 @@ int main() {
     CUDA_CHECK(cudaMalloc(&top_lp, rows * kMaxTopLogprobs * sizeof(float)));
     CUDA_CHECK(cudaMalloc(&params, rows * sizeof(SampleRow)));
     CUDA_CHECK(cudaMalloc(&entries, sizeof(SampleEntry)));
+    void* ws = nullptr;
+    CUDA_CHECK(cudaMalloc(&ws, sample_workspace_bytes(rows)));
+    CUDA_CHECK(cudaMemset(ws, 0, sample_workspace_bytes(rows)));
     for (const Mode& m : modes()) {
       std::vector<SampleRow> p(rows, m.row);
       for (int32_t r = 0; r < rows; ++r) p[r].seed = 7 + r, p[r].step = r;
@@ -103,6 +106,7 @@ int main() {
       a.out_logprob = lp;
       a.out_top_tokens = top_tok;
       a.out_top_logprobs = top_lp;
+      a.workspace = ws;
       const double t = time_sample(a, fresh, bytes, s, 30);
       const double one_read = static_cast<double>(bytes) / (lim.copy_bytes_per_s / 2);  // read only
       nlohmann::json row{{"kernel", "sample"}, {"mode", m.name}, {"rows", rows}, {"vocab", vocab},
@@ -111,7 +115,7 @@ int main() {
       std::cout << row.dump() << std::endl;
     }
     for (void* q : {(void*)fresh, (void*)logits, (void*)tok, (void*)lp, (void*)top_tok, (void*)top_lp,
-                    (void*)params, (void*)entries})
+                    (void*)params, (void*)entries, ws})
       cudaFree(q);
   }
   cudaStreamDestroy(s);

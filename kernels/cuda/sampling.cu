@@ -1,132 +1,82 @@
-// Sampling kernels: penalties (one thread per entry), then one 1024-thread block per row doing
-// block reductions over the vocabulary: one pass for the max, the sum of exponentials and the greedy
-// arg-max; top-k and top-p thresholds come from histogram passes (sampling_select.cuh, no sort); the
-// draw is Gumbel-max with a hash of (seed, step, token) as the uniform.
+// Sampling kernels. Each row's vocabulary is cut into kSlices slices, one block each, so a row is
+// read by many SMs at once:
+//   1. stats (kSlices x rows blocks): logit bias and penalties of the slice's tokens, temperature in
+//      place, then the slice's max, min, sum of exponentials and arg-max; the last block of a row to
+//      finish merges the slices in slice order (deterministic) and writes a greedy row's token.
+//   2. select (one 1024-thread block per row that needs it): top-k / top-p thresholds from histogram
+//      passes (sampling_select.cuh, no sort), min-p, and the top-k logprob alternatives.
+//   3. draw (kSlices x rows blocks, sampled rows only): Gumbel-max over the kept tokens with a hash of
+//      (seed, step, token) as the uniform; the last block of a row merges the slices.
+// The "last block" hand-off uses a per-row counter in the workspace that the last block resets, so
+// the kernels replay from a CUDA graph. Never allocates.
 #include <cfloat>
 #include <cmath>
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/pdl.cuh"
 #include "kernels/cuda/sampling.cuh"
+#include "kernels/cuda/sampling_reduce.cuh"
 #include "kernels/cuda/sampling_select.cuh"
 
 namespace tessera::cuda {
 namespace {
 
-constexpr int kThreads = 1024;
+using sampling::ArgMax;
+using sampling::better;
+using sampling::Stats;
 
-__global__ void penalties_kernel(SampleArgs a) {
-  const SampleRow p = a.params[blockIdx.x];
-  float* logits = a.logits + static_cast<int64_t>(blockIdx.x) * a.vocab;
-  pdl_trigger();
-  pdl_wait();  // PDL-launched: the logits come from the lm_head (the parameters were uploaded)
-  for (int32_t e = p.entries_begin + threadIdx.x; e < p.entries_end; e += blockDim.x) {
-    const SampleEntry en = a.entries[e];
-    if (en.token < 0 || en.token >= a.vocab) continue;
-    float x = logits[en.token] + en.bias;
-    if (p.repetition_penalty != 1.0f && (en.in_prompt || en.output_count > 0))
-      x = x > 0.0f ? x / p.repetition_penalty : x * p.repetition_penalty;
-    if (en.output_count > 0) x -= p.presence_penalty + p.frequency_penalty * static_cast<float>(en.output_count);
-    logits[en.token] = x;
-  }
-}
+constexpr int kSlices = 32;
+constexpr int kSliceThreads = 256;
+constexpr int kSelectThreads = 1024;
 
-struct ArgMax {
-  float v;
-  int32_t i;
-};
-
-__device__ __forceinline__ ArgMax better(ArgMax a, ArgMax b) {
-  if (b.v > a.v || (b.v == a.v && b.i < a.i)) return b;
-  return a;
-}
-
-// Block-wide reductions; every thread gets the result. `red` holds 32 slots.
-__device__ float block_sum(float x, float* red) {
-  for (int o = 16; o > 0; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
-  __syncthreads();
-  if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = x;
-  __syncthreads();
-  float t = 0.0f;
-  for (int w = 0; w < kThreads / 32; ++w) t += red[w];
-  return t;
-}
-
-__device__ float block_max(float x, float* red) {
-  for (int o = 16; o > 0; o >>= 1) x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, o));
-  __syncthreads();
-  if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = x;
-  __syncthreads();
-  float t = -INFINITY;
-  for (int w = 0; w < kThreads / 32; ++w) t = fmaxf(t, red[w]);
-  return t;
-}
-
-__device__ ArgMax block_argmax(ArgMax x, ArgMax* red) {
-  for (int o = 16; o > 0; o >>= 1) {
-    ArgMax y{__shfl_xor_sync(0xffffffffu, x.v, o), __shfl_xor_sync(0xffffffffu, x.i, o)};
-    x = better(x, y);
-  }
-  __syncthreads();
-  if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = x;
-  __syncthreads();
-  ArgMax t{-INFINITY, INT32_MAX};
-  for (int w = 0; w < kThreads / 32; ++w) t = better(t, red[w]);
-  return t;
-}
-
-struct RowStats {
+struct RowState {
   float max;
   float min;
-  float sum;    // sum of exp(x - max)
-  ArgMax best;  // the largest value, ties to the lower token id
+  float log_z;
+  float thr;  // sampled rows: the smallest kept value
 };
 
-// Adds one value to a thread's running stats; the sum is rescaled when the maximum grows (online
-// softmax), so the row is read once. -inf values (a banned token) add nothing.
-__device__ __forceinline__ void add_value(RowStats& s, float v, int32_t i) {
-  s.min = fminf(s.min, v);
-  s.best = better(s.best, ArgMax{v, i});
-  if (v > s.max) {
-    s.sum = s.sum * expf(s.max - v) + 1.0f;
-    s.max = v;
-  } else if (v > -INFINITY) {
-    s.sum += expf(v - s.max);
-  }
+struct Workspace {
+  Stats* slice_stats;   // [rows, kSlices]
+  ArgMax* slice_draw;   // [rows, kSlices]
+  RowState* state;      // [rows]
+  unsigned* counters;   // [rows, 2]: stats, draw
+};
+
+__host__ __device__ inline size_t align_up(size_t n) { return (n + 255) / 256 * 256; }
+
+__host__ __device__ inline Workspace carve(void* base, int32_t rows) {
+  char* p = static_cast<char*>(base);
+  Workspace w;
+  w.slice_stats = reinterpret_cast<Stats*>(p);
+  p += align_up(sizeof(Stats) * kSlices * rows);
+  w.slice_draw = reinterpret_cast<ArgMax*>(p);
+  p += align_up(sizeof(ArgMax) * kSlices * rows);
+  w.state = reinterpret_cast<RowState*>(p);
+  p += align_up(sizeof(RowState) * rows);
+  w.counters = reinterpret_cast<unsigned*>(p);
+  return w;
 }
 
-// One pass over a row: the temperature applied in place when `scale_it`, then its max, min, sum of
-// exponentials and greedy arg-max, block-reduced (every thread gets the result). 16-byte loads
-// when the row allows them.
-__device__ RowStats row_stats(float* x, int32_t V, float scale, bool scale_it, float* redf, ArgMax* reda) {
-  RowStats s{-INFINITY, INFINITY, 0.0f, ArgMax{-INFINITY, INT32_MAX}};
-  if ((V & 3) == 0 && (reinterpret_cast<uintptr_t>(x) & 15) == 0) {
-    float4* x4 = reinterpret_cast<float4*>(x);
-    for (int32_t j = threadIdx.x; j < V / 4; j += kThreads) {
-      float4 v = x4[j];
-      if (scale_it) {
-        v = make_float4(v.x * scale, v.y * scale, v.z * scale, v.w * scale);
-        x4[j] = v;
-      }
-      add_value(s, v.x, 4 * j);
-      add_value(s, v.y, 4 * j + 1);
-      add_value(s, v.z, 4 * j + 2);
-      add_value(s, v.w, 4 * j + 3);
-    }
-  } else {
-    for (int32_t i = threadIdx.x; i < V; i += kThreads) {
-      float v = x[i];
-      if (scale_it) x[i] = v *= scale;
-      add_value(s, v, i);
-    }
+__device__ __forceinline__ void slice_range(int32_t V, int32_t s, int32_t* begin, int32_t* end) {
+  const int32_t per = ((V + kSlices - 1) / kSlices + 3) / 4 * 4;  // a multiple of 4: 16-byte loads
+  *begin = min(V, s * per);
+  *end = min(V, *begin + per);
+}
+
+// True in exactly one block of the row: the last to arrive, after every block's partial result is
+// visible. That block resets the counter for the next launch.
+__device__ bool last_block_of_row(unsigned* counter, bool* flag) {
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    __threadfence();
+    const unsigned prev = atomicAdd(counter, 1u);
+    *flag = prev == kSlices - 1;
+    if (*flag) *counter = 0;
   }
-  RowStats r;
-  r.max = block_max(s.max, redf);
-  r.min = -block_max(-s.min, redf);
-  r.sum = block_sum(s.max > -INFINITY ? s.sum * expf(s.max - r.max) : 0.0f, redf);
-  r.best = block_argmax(s.best, reda);
-  if (scale_it) __syncthreads();  // the scaled row is read by every thread after this
-  return r;
+  __syncthreads();
+  if (*flag) __threadfence();
+  return *flag;
 }
 
 __device__ __forceinline__ uint64_t mix64(uint64_t z) {
@@ -143,80 +93,221 @@ __device__ __forceinline__ float gumbel(uint64_t seed, int64_t step, int32_t tok
   return -logf(-logf(u));
 }
 
-__global__ void __launch_bounds__(kThreads) sample_kernel(SampleArgs a) {
-  __shared__ float redf[32];
-  __shared__ ArgMax reda[32];
-  __shared__ int32_t chosen[kMaxTopLogprobs];
-  __shared__ select::Shared sel;
-  const int32_t row = blockIdx.x;
+__device__ __forceinline__ bool is_greedy(const SampleRow& p) { return p.temperature <= 0.0f; }
+
+// Bias and penalties of the row's entries that fall in [begin, end).
+__device__ void apply_entries(const SampleArgs& a, const SampleRow& p, float* x, int32_t begin, int32_t end) {
+  for (int32_t e = p.entries_begin + threadIdx.x; e < p.entries_end; e += blockDim.x) {
+    const SampleEntry en = a.entries[e];
+    if (en.token < begin || en.token >= end) continue;
+    float v = x[en.token] + en.bias;
+    if (p.repetition_penalty != 1.0f && (en.in_prompt || en.output_count > 0))
+      v = v > 0.0f ? v / p.repetition_penalty : v * p.repetition_penalty;
+    if (en.output_count > 0) v -= p.presence_penalty + p.frequency_penalty * static_cast<float>(en.output_count);
+    x[en.token] = v;
+  }
+}
+
+__global__ void __launch_bounds__(kSliceThreads) stats_kernel(SampleArgs a, Workspace w) {
+  __shared__ Stats red[32];
+  __shared__ bool last;
+  const int32_t row = blockIdx.y, s = blockIdx.x;
+  pdl_trigger();
+  pdl_wait();  // PDL-launched: the logits come from the lm_head
   const SampleRow p = a.params[row];
   float* x = a.logits + static_cast<int64_t>(row) * a.vocab;
-  const int32_t V = a.vocab;
-  const bool greedy = p.temperature <= 0.0f;
-  const float inv_t = greedy ? 1.0f : 1.0f / p.temperature;
-  pdl_trigger();
-  pdl_wait();  // PDL-launched: the logits come from the penalties kernel and the lm_head
-  const RowStats st = row_stats(x, V, inv_t, !greedy && inv_t != 1.0f, redf, reda);
-  const float M = st.max, mn = st.min;
-  const float logZ = M + logf(st.sum);
+  int32_t begin, end;
+  slice_range(a.vocab, s, &begin, &end);
+  if (p.entries_end > p.entries_begin) {
+    apply_entries(a, p, x, begin, end);
+    __syncthreads();
+  }
+  const float inv_t = is_greedy(p) ? 1.0f : 1.0f / p.temperature;
+  const bool scale = inv_t != 1.0f;
+  Stats st = sampling::empty_stats();
+  const bool vec = (reinterpret_cast<uintptr_t>(x + begin) & 15) == 0 && ((end - begin) & 3) == 0;
+  if (vec) {
+    float4* x4 = reinterpret_cast<float4*>(x + begin);
+    for (int32_t j = threadIdx.x; j < (end - begin) / 4; j += kSliceThreads) {
+      float4 v = x4[j];
+      if (scale) {
+        v = make_float4(v.x * inv_t, v.y * inv_t, v.z * inv_t, v.w * inv_t);
+        x4[j] = v;
+      }
+      const int32_t i = begin + 4 * j;
+      sampling::add_value(st, v.x, i);
+      sampling::add_value(st, v.y, i + 1);
+      sampling::add_value(st, v.z, i + 2);
+      sampling::add_value(st, v.w, i + 3);
+    }
+  } else {
+    for (int32_t i = begin + threadIdx.x; i < end; i += kSliceThreads) {
+      float v = x[i];
+      if (scale) x[i] = v *= inv_t;
+      sampling::add_value(st, v, i);
+    }
+  }
+  st = sampling::block_merge(st, red);
+  if (threadIdx.x == 0) w.slice_stats[row * kSlices + s] = st;
+  if (!last_block_of_row(&w.counters[2 * row], &last)) return;
+  // The row's last block: merge the slices in slice order (one per lane of the first warp).
+  if (threadIdx.x < 32) {
+    Stats m = sampling::empty_stats();
+    if (threadIdx.x < kSlices) {
+      const Stats* src = &w.slice_stats[row * kSlices + threadIdx.x];
+      m.max = __ldcg(&src->max);
+      m.min = __ldcg(&src->min);
+      m.sum = __ldcg(&src->sum);
+      m.best.v = __ldcg(&src->best.v);
+      m.best.i = __ldcg(&src->best.i);
+    }
+    m = sampling::warp_merge(m);
+    if (threadIdx.x == 0) {
+      const float log_z = m.max + logf(m.sum);
+      w.state[row] = RowState{m.max, m.min, log_z, -INFINITY};
+      if (is_greedy(p)) {
+        a.out_token[row] = m.best.i;
+        a.out_logprob[row] = m.best.v - log_z;
+      }
+    }
+  }
+}
 
-  float thr = -INFINITY;
-  if (!greedy) {
-    if (p.top_k > 0 && p.top_k < V) {  // the k-th largest value: count(x >= t) >= k
-      thr = select::select_threshold(
-          x, V, mn, M, static_cast<unsigned long long>(p.top_k), -1.0f,
-          [](float, int32_t) { return 1ull; }, sel);
-    }
-    if (p.top_p < 1.0f) {  // largest t with mass(x >= t) >= top_p among the top-k survivors
-      // Mass in fixed point (2^32 = the largest token's), so the sums do not depend on atomic order.
-      const float cut = thr;
-      thr = fmaxf(thr, select::select_threshold(
-                           x, V, fmaxf(thr, mn), M, 0ull, p.top_p,
-                           [M, cut](float v, int32_t) {
-                             return v >= cut ? __float2ull_rn(expf(v - M) * 4294967296.0f) : 0ull;
-                           },
-                           sel));
-    }
-    if (p.min_p > 0.0f) thr = fmaxf(thr, M + logf(p.min_p));
+// The top `k` (value, token) pairs of the row, best first, ties to the lower token id: a count
+// threshold from the histogram passes, then a sort of the few candidates at or above it. Falls back
+// to k arg-max passes when ties at the threshold leave more candidates than fit.
+__device__ void top_alternatives(const float* x, int32_t V, const RowState& st, int32_t k, int32_t row,
+                                 const SampleArgs& a, select::Shared& sel, ArgMax* red) {
+  constexpr int kCand = 64;
+  __shared__ ArgMax cand[kCand];
+  __shared__ int32_t ncand;
+  const float t = k < V ? select::select_threshold(x, V, st.min, st.max, static_cast<unsigned long long>(k), -1.0f,
+                                                   [](float, int32_t) { return 1ull; }, sel)
+                        : -INFINITY;
+  if (threadIdx.x == 0) ncand = 0;
+  __syncthreads();
+  for (int32_t i = threadIdx.x; i < V; i += blockDim.x) {
+    if (x[i] < t) continue;
+    const int32_t slot = atomicAdd(&ncand, 1);
+    if (slot < kCand) cand[slot] = ArgMax{x[i], i};
   }
-  ArgMax best = st.best;  // greedy: the arg-max of the stats pass
-  if (!greedy) {
-    best = ArgMax{-INFINITY, INT32_MAX};
-    for (int32_t i = threadIdx.x; i < V; i += kThreads) {
-      const float v = x[i];
-      if (v >= thr) best = better(best, ArgMax{v + gumbel(p.seed, p.step, i), i});
+  __syncthreads();
+  const int32_t n = ncand;
+  if (n <= kCand) {
+    if (threadIdx.x == 0) {  // insertion sort of <= 64 candidates
+      for (int32_t i = 1; i < n; ++i) {
+        const ArgMax c = cand[i];
+        int32_t j = i - 1;
+        for (; j >= 0 && (c.v > cand[j].v || (c.v == cand[j].v && c.i < cand[j].i)); --j) cand[j + 1] = cand[j];
+        cand[j + 1] = c;
+      }
+      for (int32_t j = 0; j < k; ++j) {
+        a.out_top_tokens[row * kMaxTopLogprobs + j] = j < n ? cand[j].i : -1;
+        a.out_top_logprobs[row * kMaxTopLogprobs + j] = j < n ? cand[j].v - st.log_z : -INFINITY;
+      }
     }
-    best = block_argmax(best, reda);
+    __syncthreads();
+    return;
   }
-  if (threadIdx.x == 0) {
-    a.out_token[row] = best.i;
-    a.out_logprob[row] = x[best.i] - logZ;
-  }
-  // Top alternatives: repeated arg-max excluding those already taken.
-  const int32_t k = min(p.num_logprobs, kMaxTopLogprobs);
+  __shared__ int32_t chosen[kMaxTopLogprobs];
   for (int32_t j = 0; j < k; ++j) {
     ArgMax b{-INFINITY, INT32_MAX};
-    for (int32_t i = threadIdx.x; i < V; i += kThreads) {
+    for (int32_t i = threadIdx.x; i < V; i += blockDim.x) {
       bool taken = false;
       for (int32_t c = 0; c < j; ++c) taken |= chosen[c] == i;
       if (!taken) b = better(b, ArgMax{x[i], i});
     }
-    b = block_argmax(b, reda);
+    b = sampling::block_argmax(b, red);
     if (threadIdx.x == 0) {
       chosen[j] = b.i;
       a.out_top_tokens[row * kMaxTopLogprobs + j] = b.i;
-      a.out_top_logprobs[row * kMaxTopLogprobs + j] = b.v - logZ;
+      a.out_top_logprobs[row * kMaxTopLogprobs + j] = b.v - st.log_z;
     }
     __syncthreads();
   }
 }
 
+__global__ void __launch_bounds__(kSelectThreads) select_kernel(SampleArgs a, Workspace w) {
+  __shared__ select::Shared sel;
+  __shared__ ArgMax red[32];
+  const int32_t row = blockIdx.x;
+  pdl_trigger();
+  pdl_wait();  // PDL-launched: the row state comes from stats_kernel
+  const SampleRow p = a.params[row];
+  const int32_t k = min(p.num_logprobs, kMaxTopLogprobs);
+  if (is_greedy(p) && k <= 0) return;
+  const float* x = a.logits + static_cast<int64_t>(row) * a.vocab;
+  const int32_t V = a.vocab;
+  const RowState st = w.state[row];
+  if (k > 0) top_alternatives(x, V, st, k, row, a, sel, red);
+  if (is_greedy(p)) return;
+  float thr = -INFINITY;
+  if (p.top_k > 0 && p.top_k < V) {  // the k-th largest value: count(x >= t) >= k
+    thr = select::select_threshold(x, V, st.min, st.max, static_cast<unsigned long long>(p.top_k), -1.0f,
+                                   [](float, int32_t) { return 1ull; }, sel);
+  }
+  if (p.top_p < 1.0f) {  // largest t with mass(x >= t) >= top_p among the top-k survivors
+    // Mass in fixed point (2^32 = the largest token's), so the sums do not depend on atomic order.
+    const float cut = thr, M = st.max;
+    thr = fmaxf(thr, select::select_threshold(
+                         x, V, fmaxf(thr, st.min), M, 0ull, p.top_p,
+                         [M, cut](float v, int32_t) {
+                           return v >= cut ? __float2ull_rn(expf(v - M) * 4294967296.0f) : 0ull;
+                         },
+                         sel));
+  }
+  if (p.min_p > 0.0f) thr = fmaxf(thr, st.max + logf(p.min_p));
+  if (threadIdx.x == 0) w.state[row].thr = thr;
+}
+
+__global__ void __launch_bounds__(kSliceThreads) draw_kernel(SampleArgs a, Workspace w) {
+  __shared__ ArgMax red[32];
+  __shared__ bool last;
+  const int32_t row = blockIdx.y, s = blockIdx.x;
+  pdl_trigger();
+  pdl_wait();  // PDL-launched: the threshold comes from select_kernel
+  const SampleRow p = a.params[row];
+  if (is_greedy(p)) return;
+  const float* x = a.logits + static_cast<int64_t>(row) * a.vocab;
+  const float thr = w.state[row].thr;
+  int32_t begin, end;
+  slice_range(a.vocab, s, &begin, &end);
+  ArgMax best{-INFINITY, INT32_MAX};
+  for (int32_t i = begin + threadIdx.x; i < end; i += kSliceThreads) {
+    const float v = x[i];
+    if (v >= thr) best = better(best, ArgMax{v + gumbel(p.seed, p.step, i), i});
+  }
+  best = sampling::block_argmax(best, red);
+  if (threadIdx.x == 0) w.slice_draw[row * kSlices + s] = best;
+  if (!last_block_of_row(&w.counters[2 * row + 1], &last)) return;
+  if (threadIdx.x < 32) {
+    ArgMax m{-INFINITY, INT32_MAX};
+    if (threadIdx.x < kSlices) {
+      const ArgMax* src = &w.slice_draw[row * kSlices + threadIdx.x];
+      m = ArgMax{__ldcg(&src->v), __ldcg(&src->i)};
+    }
+    m = sampling::warp_argmax(m);
+    if (threadIdx.x == 0) {
+      a.out_token[row] = m.i;
+      a.out_logprob[row] = x[m.i] - w.state[row].log_z;
+    }
+  }
+}
+
 }  // namespace
+
+size_t sample_workspace_bytes(int32_t rows) {
+  return align_up(sizeof(Stats) * kSlices * rows) + align_up(sizeof(ArgMax) * kSlices * rows) +
+         align_up(sizeof(RowState) * rows) + align_up(sizeof(unsigned) * 2 * rows);
+}
 
 void sample(const SampleArgs& a, cudaStream_t stream) {
   if (a.rows == 0) return;
-  launch_pdl(penalties_kernel, a.rows, 128, 0, stream, a);
-  launch_pdl(sample_kernel, a.rows, kThreads, 0, stream, a);
+  if (a.workspace == nullptr) throw_cuda_error(cudaErrorInvalidValue, "sample(): SampleArgs::workspace is null", __FILE__, __LINE__);
+  const Workspace w = carve(a.workspace, a.rows);
+  launch_pdl(stats_kernel, dim3(kSlices, a.rows), kSliceThreads, 0, stream, a, w);
+  launch_pdl(select_kernel, a.rows, kSelectThreads, 0, stream, a, w);
+  launch_pdl(draw_kernel, dim3(kSlices, a.rows), kSliceThreads, 0, stream, a, w);
 }
 
 }  // namespace tessera::cuda

@@ -8,6 +8,7 @@
 
 #include <cuda_runtime.h>
 
+#include <cstddef>
 #include <cstdint>
 
 namespace tessera::cuda {
@@ -47,8 +48,14 @@ struct SampleArgs {
   float* out_logprob = nullptr;          // [rows]
   int32_t* out_top_tokens = nullptr;     // [rows, kMaxTopLogprobs]
   float* out_top_logprobs = nullptr;     // [rows, kMaxTopLogprobs]
+  // Device scratch of sample_workspace_bytes(rows) bytes, zeroed once when allocated (the kernels
+  // leave it zeroed again for the next launch, also when replayed from a CUDA graph).
+  void* workspace = nullptr;
 };
 
+size_t sample_workspace_bytes(int32_t rows);
+
+// Launches the sampler for args.rows rows (PDL launches: the first waits for the previous kernel).
 void sample(const SampleArgs& args, cudaStream_t stream);
 
 }  // namespace tessera::cuda

@@ -36,9 +36,9 @@ __device__ __forceinline__ float key_value(uint32_t k) {
   return __uint_as_float((k & 0x80000000u) ? (k & 0x7fffffffu) : ~k);
 }
 
-// The bin of x among kBins bins of width w from lo, clamped (monotone in x, NaN-safe).
-__device__ __forceinline__ int32_t bin_of(float x, float lo, float w) {
-  const float f = fminf(fmaxf(floorf((x - lo) / w), 0.0f), static_cast<float>(kBins - 1));
+// The bin of x among kBins bins of width 1/inv_w from lo, clamped (monotone in x, NaN-safe).
+__device__ __forceinline__ int32_t bin_of(float x, float lo, float inv_w) {
+  const float f = fminf(fmaxf(floorf((x - lo) * inv_w), 0.0f), static_cast<float>(kBins - 1));
   return static_cast<int32_t>(f);
 }
 
@@ -74,11 +74,12 @@ __device__ float select_threshold(const float* x, int32_t n, float lo, float hi,
   lo = fmaxf(lo, -FLT_MAX);
   int32_t chain[kLevels];
   float lo_l = lo, w_l = (hi - lo) / static_cast<float>(kBins);
-  float lows[kLevels], widths[kLevels];
+  float lows[kLevels], inv_widths[kLevels];
   uint32_t t_key = order_key(hi);
   for (int level = 0; level < kLevels; ++level) {
+    const float inv_w = 1.0f / w_l;
     lows[level] = lo_l;
-    widths[level] = w_l;
+    inv_widths[level] = inv_w;
     for (int32_t b = threadIdx.x; b < kBins; b += blockDim.x) {
       sh.hist[b] = 0;
       sh.bin_min[b] = 0xffffffffu;
@@ -90,9 +91,9 @@ __device__ float select_threshold(const float* x, int32_t n, float lo, float hi,
       const unsigned long long wt = weight(v, i);
       if (wt == 0) continue;
       bool inside = true;
-      for (int l = 0; l < level && inside; ++l) inside = bin_of(v, lows[l], widths[l]) == chain[l];
+      for (int l = 0; l < level && inside; ++l) inside = bin_of(v, lows[l], inv_widths[l]) == chain[l];
       if (!inside) continue;
-      const int32_t b = bin_of(v, lo_l, w_l);
+      const int32_t b = bin_of(v, lo_l, inv_w);
       atomicAdd(&sh.hist[b], wt);
       atomicMin(&sh.bin_min[b], order_key(v));
       atomicMax(&sh.bin_max[b], order_key(v));
@@ -131,7 +132,7 @@ __device__ float select_threshold(const float* x, int32_t n, float lo, float hi,
     if (t_key == sh.bin_max[sh.bin]) break;  // one distinct value left in the bin: t is exact
     lo_l = lo_l + static_cast<float>(chain[level]) * w_l;
     w_l = w_l / static_cast<float>(kBins);
-    if (!(w_l > 0.0f)) break;
+    if (!(w_l > FLT_MIN)) break;  // finer bins than floats can tell apart
     __syncthreads();  // sh.bin/above/bin_min are read above before the next level resets them
   }
   __syncthreads();

@@ -42,7 +42,11 @@ Result run(const std::vector<float>& logits, int32_t vocab, const std::vector<Sa
   a.out_logprob = lp.get();
   a.out_top_tokens = top_tok.get();
   a.out_top_logprobs = top_lp.get();
+  DeviceBuffer<uint8_t> ws(sample_workspace_bytes(n));
+  CUDA_CHECK(cudaMemset(ws.get(), 0, sample_workspace_bytes(n)));
+  a.workspace = ws.get();
   sample(a, nullptr);
+  CUDA_CHECK(cudaDeviceSynchronize());
   return {tok.download(), lp.download(), top_tok.download(), top_lp.download()};
 }
 
@@ -270,6 +274,78 @@ TEST(CudaSampling, TopPIsBitwiseDeterministic) {
   const auto b = run(x, vocab, p, {});
   EXPECT_EQ(a.token, b.token);
   EXPECT_EQ(a.logprob, b.logprob);
+}
+
+// The per-row "last block" counters return to zero after every launch, so one workspace serves
+// launch after launch (as a replayed CUDA graph does): four launches on one workspace, greedy and
+// sampled rows mixed, equal the same launches each on a fresh workspace. Vocabulary 1001 takes the
+// unvectorised path; equal maxima in two slices go to the lower token id.
+TEST(CudaSampling, OneWorkspaceServesRepeatedLaunchesAndTiesGoToTheLowerId) {
+  std::mt19937 rng(std::random_device{}());
+  const int32_t vocab = 1001, rows = 6;
+  std::vector<SampleRow> p(rows);
+  for (int32_t r = 0; r < rows; ++r) {
+    p[r].temperature = r % 2 ? 0.9f : 0.0f;
+    p[r].top_p = r % 3 == 1 ? 0.8f : 1.0f;
+    p[r].num_logprobs = r == 2 ? 3 : 0;
+    p[r].seed = 5 + r;
+    p[r].step = r;
+  }
+  DeviceBuffer<uint8_t> ws(sample_workspace_bytes(rows));
+  CUDA_CHECK(cudaMemset(ws.get(), 0, sample_workspace_bytes(rows)));
+  for (int launch = 0; launch < 4; ++launch) {
+    std::vector<float> x = random_logits(rows, vocab, rng, 2.0f);
+    x[0 * vocab + 900] = 50.0f;  // row 0: equal maxima at 900 and 37 (other slices)
+    x[0 * vocab + 37] = 50.0f;
+    const Result fresh = run(x, vocab, p, {});
+    DeviceBuffer<float> d_logits(x);
+    DeviceBuffer<SampleRow> d_rows(p);
+    DeviceBuffer<SampleEntry> d_entries(std::vector<SampleEntry>{SampleEntry{}});
+    DeviceBuffer<int32_t> tok(rows), top_tok(static_cast<size_t>(rows) * kMaxTopLogprobs);
+    DeviceBuffer<float> lp(rows), top_lp(static_cast<size_t>(rows) * kMaxTopLogprobs);
+    tok.poison();
+    top_tok.poison();
+    SampleArgs a;
+    a.logits = d_logits.get();
+    a.rows = rows;
+    a.vocab = vocab;
+    a.params = d_rows.get();
+    a.entries = d_entries.get();
+    a.out_token = tok.get();
+    a.out_logprob = lp.get();
+    a.out_top_tokens = top_tok.get();
+    a.out_top_logprobs = top_lp.get();
+    a.workspace = ws.get();
+    sample(a, nullptr);
+    EXPECT_EQ(tok.download(), fresh.token) << "launch " << launch;
+    EXPECT_EQ(lp.download(), fresh.logprob) << "launch " << launch;
+    const std::vector<int32_t> tt = top_tok.download();
+    for (int32_t j = 0; j < 3; ++j) EXPECT_EQ(tt[2 * kMaxTopLogprobs + j], fresh.top_tokens[2 * kMaxTopLogprobs + j]);
+    EXPECT_EQ(fresh.token[0], 37);
+  }
+}
+
+// More tokens tie at the top than the candidate list holds: the top alternatives are still the
+// lowest token ids among the tied, in order.
+TEST(CudaSampling, TopLogprobsWithManyTiesTakeTheLowestIds) {
+  std::mt19937 rng(std::random_device{}());
+  const int32_t vocab = 128256;
+  std::vector<float> x = random_logits(1, vocab, rng, 1.0f);
+  std::vector<int32_t> tied;
+  for (int32_t i = 0; i < 100; ++i) tied.push_back(500 + 1201 * i);
+  for (int32_t t : tied) x[t] = 30.0f;
+  std::vector<SampleRow> p(1);
+  p[0].num_logprobs = 5;
+  const auto r = run(x, vocab, p, {});
+  EXPECT_EQ(r.token[0], tied[0]);
+  double rest = 0;  // the untied tokens' share of the normaliser, relative to exp(30)
+  for (int32_t i = 0; i < vocab; ++i)
+    if (x[i] != 30.0f) rest += std::exp(static_cast<double>(x[i]) - 30.0);
+  const double lp = -std::log(100.0 + rest);
+  for (int32_t j = 0; j < 5; ++j) {
+    EXPECT_EQ(r.top_tokens[j], tied[j]) << "rank " << j;
+    EXPECT_NEAR(r.top_logprobs[j], lp, 1e-4) << "rank " << j;
+  }
 }
 
 }  // namespace
