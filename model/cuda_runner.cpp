@@ -148,6 +148,7 @@ void CudaRunner::allocate_activations() {
     alloc(ws, static_cast<int64_t>(sample_workspace_bytes(static_cast<int32_t>(L))));
     CUDA_CHECK(cudaMemset(ws, 0, sample_workspace_bytes(static_cast<int32_t>(L))));
     b.sample_workspace = ws;
+    b.sample_workspace_rows = static_cast<int32_t>(L);
   }
   alloc(b.prompt_rows, T);
   alloc(b.prompt_targets, T);
@@ -323,6 +324,7 @@ void CudaRunner::forward_as(int32_t rows, int32_t num_tiles, int32_t max_q_len, 
     s.out_top_tokens = b.out_top_tokens;
     s.out_top_logprobs = b.out_top_logprobs;
     s.workspace = b.sample_workspace;
+    s.workspace_rows = b.sample_workspace_rows;
     sample(s, stream_);
   }
 }

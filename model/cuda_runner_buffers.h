@@ -46,6 +46,7 @@ struct CudaRunner::Buffers {
   int32_t* out_top_tokens = nullptr;
   float* out_top_logprobs = nullptr;
   void* sample_workspace = nullptr;  // sample_workspace_bytes(max logit rows), zeroed at allocation
+  int32_t sample_workspace_rows = 0;
   int32_t* prompt_rows = nullptr;        // [max_num_tokens]: step rows whose next token is a prompt token
   int32_t* prompt_targets = nullptr;     // [max_num_tokens]: that token
   float* prompt_chosen = nullptr;        // [max_num_tokens]

@@ -287,6 +287,7 @@ void CudaRunner::launch(const StepPlan& plan, std::vector<float>* logits) {
       sa.out_top_tokens = b.out_top_tokens;
       sa.out_top_logprobs = b.out_top_logprobs;
       sa.workspace = b.sample_workspace;
+      sa.workspace_rows = b.sample_workspace_rows;
       sample(sa, stream_);
     }
   } else if (bucket > 0) {

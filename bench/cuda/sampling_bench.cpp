@@ -107,6 +107,7 @@ int main() {
       a.out_top_tokens = top_tok;
       a.out_top_logprobs = top_lp;
       a.workspace = ws;
+      a.workspace_rows = rows;
       const double t = time_sample(a, fresh, bytes, s, 30);
       const double one_read = static_cast<double>(bytes) / (lim.copy_bytes_per_s / 2);  // read only
       nlohmann::json row{{"kernel", "sample"}, {"mode", m.name}, {"rows", rows}, {"vocab", vocab},

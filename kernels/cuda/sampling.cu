@@ -8,7 +8,8 @@
 //   3. draw (kSlices x rows blocks, sampled rows only): Gumbel-max over the kept tokens with a hash of
 //      (seed, step, token) as the uniform; the last block of a row merges the slices.
 // The "last block" hand-off uses a per-row counter in the workspace that the last block resets, so
-// the kernels replay from a CUDA graph. Never allocates.
+// the kernels replay from a CUDA graph; the workspace's layout depends only on the rows it was sized
+// for, so launches of any row count share it. Never allocates.
 #include <cfloat>
 #include <cmath>
 
@@ -303,8 +304,10 @@ size_t sample_workspace_bytes(int32_t rows) {
 
 void sample(const SampleArgs& a, cudaStream_t stream) {
   if (a.rows == 0) return;
-  if (a.workspace == nullptr) throw_cuda_error(cudaErrorInvalidValue, "sample(): SampleArgs::workspace is null", __FILE__, __LINE__);
-  const Workspace w = carve(a.workspace, a.rows);
+  if (a.workspace == nullptr || a.workspace_rows < a.rows)
+    throw_cuda_error(cudaErrorInvalidValue, "sample(): SampleArgs::workspace is null or sized for fewer rows", __FILE__,
+                     __LINE__);
+  const Workspace w = carve(a.workspace, a.workspace_rows);
   launch_pdl(stats_kernel, dim3(kSlices, a.rows), kSliceThreads, 0, stream, a, w);
   launch_pdl(select_kernel, a.rows, kSelectThreads, 0, stream, a, w);
   launch_pdl(draw_kernel, dim3(kSlices, a.rows), kSliceThreads, 0, stream, a, w);

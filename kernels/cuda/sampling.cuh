@@ -51,6 +51,7 @@ struct SampleArgs {
   // Device scratch of sample_workspace_bytes(rows) bytes, zeroed once when allocated (the kernels
   // leave it zeroed again for the next launch, also when replayed from a CUDA graph).
   void* workspace = nullptr;
+  int32_t workspace_rows = 0;  // the rows it was sized for (>= rows): its layout depends on this only
 };
 
 size_t sample_workspace_bytes(int32_t rows);

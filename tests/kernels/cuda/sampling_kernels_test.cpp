@@ -45,6 +45,7 @@ Result run(const std::vector<float>& logits, int32_t vocab, const std::vector<Sa
   DeviceBuffer<uint8_t> ws(sample_workspace_bytes(n));
   CUDA_CHECK(cudaMemset(ws.get(), 0, sample_workspace_bytes(n)));
   a.workspace = ws.get();
+  a.workspace_rows = n;
   sample(a, nullptr);
   CUDA_CHECK(cudaDeviceSynchronize());
   return {tok.download(), lp.download(), top_tok.download(), top_lp.download()};
@@ -277,23 +278,25 @@ TEST(CudaSampling, TopPIsBitwiseDeterministic) {
 }
 
 // The per-row "last block" counters return to zero after every launch, so one workspace serves
-// launch after launch (as a replayed CUDA graph does): four launches on one workspace, greedy and
-// sampled rows mixed, equal the same launches each on a fresh workspace. Vocabulary 1001 takes the
-// unvectorised path; equal maxima in two slices go to the lower token id.
-TEST(CudaSampling, OneWorkspaceServesRepeatedLaunchesAndTiesGoToTheLowerId) {
+// launch after launch (as a replayed CUDA graph does), with any row count up to its capacity (as the
+// runner's eager steps do): launches of 6, 2, 9, 16 and 6 rows on one workspace sized for 16, greedy
+// and sampled rows mixed, equal the same launches each on a fresh workspace. Vocabulary 1001 takes
+// the unvectorised path; equal maxima in two slices go to the lower token id.
+TEST(CudaSampling, OneWorkspaceServesLaunchesOfAnyRowCountAndTiesGoToTheLowerId) {
   std::mt19937 rng(std::random_device{}());
-  const int32_t vocab = 1001, rows = 6;
-  std::vector<SampleRow> p(rows);
-  for (int32_t r = 0; r < rows; ++r) {
-    p[r].temperature = r % 2 ? 0.9f : 0.0f;
-    p[r].top_p = r % 3 == 1 ? 0.8f : 1.0f;
-    p[r].num_logprobs = r == 2 ? 3 : 0;
-    p[r].seed = 5 + r;
-    p[r].step = r;
-  }
-  DeviceBuffer<uint8_t> ws(sample_workspace_bytes(rows));
-  CUDA_CHECK(cudaMemset(ws.get(), 0, sample_workspace_bytes(rows)));
-  for (int launch = 0; launch < 4; ++launch) {
+  const int32_t vocab = 1001, capacity = 16;
+  DeviceBuffer<uint8_t> ws(sample_workspace_bytes(capacity));
+  CUDA_CHECK(cudaMemset(ws.get(), 0, sample_workspace_bytes(capacity)));
+  int launch = 0;
+  for (int32_t rows : {6, 2, 9, 16, 6}) {
+    std::vector<SampleRow> p(rows);
+    for (int32_t r = 0; r < rows; ++r) {
+      p[r].temperature = r % 2 ? 0.9f : 0.0f;
+      p[r].top_p = r % 3 == 1 ? 0.8f : 1.0f;
+      p[r].num_logprobs = r == 0 ? 3 : 0;
+      p[r].seed = 5 + r;
+      p[r].step = r;
+    }
     std::vector<float> x = random_logits(rows, vocab, rng, 2.0f);
     x[0 * vocab + 900] = 50.0f;  // row 0: equal maxima at 900 and 37 (other slices)
     x[0 * vocab + 37] = 50.0f;
@@ -316,12 +319,16 @@ TEST(CudaSampling, OneWorkspaceServesRepeatedLaunchesAndTiesGoToTheLowerId) {
     a.out_top_tokens = top_tok.get();
     a.out_top_logprobs = top_lp.get();
     a.workspace = ws.get();
+    a.workspace_rows = capacity;
     sample(a, nullptr);
-    EXPECT_EQ(tok.download(), fresh.token) << "launch " << launch;
+    EXPECT_EQ(tok.download(), fresh.token) << "launch " << launch << " of " << rows << " rows";
     EXPECT_EQ(lp.download(), fresh.logprob) << "launch " << launch;
     const std::vector<int32_t> tt = top_tok.download();
-    for (int32_t j = 0; j < 3; ++j) EXPECT_EQ(tt[2 * kMaxTopLogprobs + j], fresh.top_tokens[2 * kMaxTopLogprobs + j]);
+    for (int32_t j = 0; j < 3; ++j) EXPECT_EQ(tt[j], fresh.top_tokens[j]) << "launch " << launch;
     EXPECT_EQ(fresh.token[0], 37);
+    EXPECT_EQ(fresh.top_tokens[0], 37);
+    EXPECT_EQ(fresh.top_tokens[1], 900);
+    ++launch;
   }
 }
 
