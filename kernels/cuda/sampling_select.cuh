@@ -75,7 +75,7 @@ __device__ float select_threshold(const float* x, int32_t n, float lo, float hi,
   int32_t chain[kLevels];
   float lo_l = lo, w_l = (hi - lo) / static_cast<float>(kBins);
   float lows[kLevels], inv_widths[kLevels];
-  uint32_t t_key = order_key(hi);
+  uint32_t t_key = order_key(hi);  // levels >= 1 set it: the smallest value in the chosen bin
   for (int level = 0; level < kLevels; ++level) {
     const float inv_w = 1.0f / w_l;
     lows[level] = lo_l;
@@ -88,15 +88,17 @@ __device__ float select_threshold(const float* x, int32_t n, float lo, float hi,
     __syncthreads();
     for (int32_t i = threadIdx.x; i < n; i += blockDim.x) {
       const float v = x[i];
-      const unsigned long long wt = weight(v, i);
-      if (wt == 0) continue;
-      bool inside = true;
+      bool inside = true;  // in the bins chosen so far (cheap: tested before the weight)
       for (int l = 0; l < level && inside; ++l) inside = bin_of(v, lows[l], inv_widths[l]) == chain[l];
       if (!inside) continue;
+      const unsigned long long wt = weight(v, i);
+      if (wt == 0) continue;
       const int32_t b = bin_of(v, lo_l, inv_w);
       atomicAdd(&sh.hist[b], wt);
-      atomicMin(&sh.bin_min[b], order_key(v));
-      atomicMax(&sh.bin_max[b], order_key(v));
+      if (level > 0) {  // level 0 sees every element: counts only; its bin's extremes come from level 1
+        atomicMin(&sh.bin_min[b], order_key(v));
+        atomicMax(&sh.bin_max[b], order_key(v));
+      }
     }
     __syncthreads();
     // Thread t owns bins kBins-1-2t and kBins-2-2t: thread order is descending value order.
@@ -128,11 +130,13 @@ __device__ float select_threshold(const float* x, int32_t n, float lo, float hi,
     __syncthreads();
     if (target == 0) break;  // nothing weighs anything: keep everything up to hi
     chain[level] = sh.bin;
-    t_key = sh.bin_min[sh.bin];
-    if (t_key == sh.bin_max[sh.bin]) break;  // one distinct value left in the bin: t is exact
     lo_l = lo_l + static_cast<float>(chain[level]) * w_l;
     w_l = w_l / static_cast<float>(kBins);
-    if (!(w_l > FLT_MIN)) break;  // finer bins than floats can tell apart
+    if (level > 0) {
+      t_key = sh.bin_min[sh.bin];
+      if (t_key == sh.bin_max[sh.bin]) break;  // one distinct value left in the bin: t is exact
+      if (!(w_l > FLT_MIN)) break;             // finer bins than floats can tell apart
+    }
     __syncthreads();  // sh.bin/above/bin_min are read above before the next level resets them
   }
   __syncthreads();
