@@ -74,6 +74,10 @@ CudaRunner::CudaRunner(const ModelConfig& config, const CudaRunnerOptions& optio
   weights_ = std::make_unique<CudaWeights>(config, options_.dtype, options_.shard);
   spdlog::info("CUDA compute dtype: {}", options_.dtype == DType::kF32 ? "float32 (exact mode)" : "bfloat16");
   allocate_activations();
+  if (options_.time_device_steps) {
+    CUDA_CHECK(cudaEventCreate(&step_begin_));
+    CUDA_CHECK(cudaEventCreate(&step_end_));
+  }
 }
 
 CudaRunner::~CudaRunner() {
@@ -81,6 +85,8 @@ CudaRunner::~CudaRunner() {
   graphs_.clear();
   gemm_.reset();
   if (stream_ != nullptr) cudaStreamSynchronize(stream_);  // a step begun and never collected
+  if (step_begin_ != nullptr) cudaEventDestroy(step_begin_);
+  if (step_end_ != nullptr) cudaEventDestroy(step_end_);
   for (void* p : allocations_) cudaFree(p);
   for (void* p : host_allocations_) cudaFreeHost(p);
   if (stream_ != nullptr) cudaStreamDestroy(stream_);

@@ -51,6 +51,7 @@ struct CudaRunnerOptions {
   std::function<std::unique_ptr<parallel::Communicator>(int32_t device, cudaStream_t stream)> communicator;
   DType dtype = DType::kBF16;            // element type of weights, activations and KV cache: kBF16 or kF32
   int32_t decode_min_split_keys = 0;     // decode attention: fewest keys per split (0: the kernel's 64)
+  bool time_device_steps = false;        // record CUDA events around each step (last_device_ms())
 };
 
 class CudaRunner : public StepExecutor {
@@ -72,6 +73,9 @@ class CudaRunner : public StepExecutor {
   void begin_execute(const StepPlan& plan) override;
   StepResult end_execute() override;
   bool executes_asynchronously() const override { return true; }
+  // With options.time_device_steps: the device time of the last collected step, from its first
+  // upload to the end of its read-back (CUDA events on the runner's stream); 0 otherwise.
+  double last_device_ms() const { return last_device_ms_; }
   // Executes a plan and also returns the fp32 logits [rows, vocab] of every row of the step (before
   // sampling processing), for correctness checks. Needs num_tokens <= max_logit_rows.
   StepResult execute_with_logits(const StepPlan& plan, std::vector<float>* logits);
@@ -149,6 +153,8 @@ class CudaRunner : public StepExecutor {
   std::vector<std::unique_ptr<Graph>> graphs_;  // by bucket index
   std::vector<void*> host_allocations_;          // pinned (cudaMallocHost)
   PendingStep pending_;
+  cudaEvent_t step_begin_ = nullptr, step_end_ = nullptr;  // options_.time_device_steps only
+  double last_device_ms_ = 0;
 };
 
 }  // namespace tessera::cuda

@@ -249,6 +249,7 @@ void CudaRunner::launch(const StepPlan& plan, std::vector<float>* logits) {
       b.h_ids[r] = local >= 0 && local < sp.vocab_rows ? local : -1;
     }
   }
+  if (step_begin_ != nullptr) CUDA_CHECK(cudaEventRecord(step_begin_, stream_));
   upload(b.ids, b.h_ids, padded_rows, stream_);
   upload(b.positions, b.h_positions, padded_rows, stream_);
   upload(b.slots, b.h_slots, padded_rows, stream_);
@@ -367,6 +368,7 @@ void CudaRunner::launch(const StepPlan& plan, std::vector<float>* logits) {
                                  cudaMemcpyDeviceToHost, stream_));
     }
   }
+  if (step_end_ != nullptr) CUDA_CHECK(cudaEventRecord(step_end_, stream_));
   for (int32_t w = 0; w < nwork; ++w) states[w]->computed += plan.scheduled[w].num_tokens;
 }
 
@@ -374,6 +376,11 @@ StepResult CudaRunner::collect() {
   TS_ASSERT(pending_.active, "a step was collected that was never begun");
   pending_.active = false;
   wait_for_stream();  // bounded under TP: never hangs on a lost peer's collective
+  if (step_end_ != nullptr) {
+    float ms = 0;
+    CUDA_CHECK(cudaEventElapsedTime(&ms, step_begin_, step_end_));
+    last_device_ms_ = ms;
+  }
   const Buffers& b = *buf_;
   StepResult result;
   result.step_id = pending_.step_id;
