@@ -1,29 +1,23 @@
-// Skinny tensor-core GEMM (m <= 64), memory-bound: a block owns kRows rows of w and one k-slice; the
-// blocks of a cluster (kSkinnySplits) own the slices of the same rows. Each pipeline stage holds 64 k
-// of the block's w rows and of the (up to 64) x rows, 128-byte rows whose 16-byte chunks are XOR-
-// swizzled by row (conflict-free cp.async writes and ldmatrix reads). w streams with an L2 evict-first
-// hint; x stays in L2 for the other blocks. Warp (wn, wk) owns 32 w rows x all x rows and the wk-th
-// share of each stage's four 16-k steps. At the end every warp stores its sums into shared memory,
-// the cluster synchronises, and each block adds, for its share of the tile, the partial sums of all
-// blocks (cluster rank order) and warps (wk order): a fixed order, so bitwise deterministic.
-#include <cooperative_groups.h>
-
+// Skinny tensor-core GEMM (m <= 64), mma.sync family, and the public entry points of both families.
+// A block owns kRows rows of w and one k-slice; the blocks of a cluster (kSkinnySplits) own the slices
+// of the same rows. Each pipeline stage holds 64 k of the block's w rows and of the (up to 64) x rows
+// in the swizzled layout of gemm_skinny_tile.cuh, read back with ldmatrix. w streams with an L2
+// evict-first hint; x stays in L2 for the other blocks. Warp (wn, wk) owns 32 w rows x all x rows and
+// the wk-th share of each stage's four 16-k steps. The partial sums meet in the cluster
+// (cluster_reduce_store: fixed order, bitwise deterministic).
 #include <cstdio>
 #include <type_traits>
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/gemm_skinny.cuh"
+#include "kernels/cuda/gemm_skinny_tile.cuh"
 #include "kernels/cuda/pdl.cuh"
 
 namespace tessera::cuda {
+namespace skinny {
 namespace {
 
-namespace cg = cooperative_groups;
-
-constexpr int kThreads = 256;  // 8 warps
 constexpr int kWarps = 8;
-constexpr int kStageK = 64;  // k per stage: one 128-byte row of 8 chunks
-constexpr int kRowBytes = kStageK * 2;
 
 template <int kWarpsK, int kMT>
 struct Tile {
@@ -36,33 +30,6 @@ struct Tile {
   static constexpr int kRedBytes = kWarpsK * kXRows * kPitch * 4;
   static constexpr int kSmem = kStages * kStageBytes > kRedBytes ? kStages * kStageBytes : kRedBytes;
 };
-
-__device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, bool valid) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(valid ? 16 : 0));
-#endif
-}
-
-// Same, with an L2 eviction policy (evict-first for the streamed weights).
-__device__ __forceinline__ void cp_async16_hint(uint32_t dst, const void* src, bool valid, uint64_t policy) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, %2, %3;\n" ::"r"(dst), "l"(src),
-               "r"(valid ? 16 : 0), "l"(policy));
-#endif
-}
-
-__device__ __forceinline__ void cp_async_commit() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("cp.async.commit_group;\n" ::);
-#endif
-}
-
-template <int kPending>
-__device__ __forceinline__ void cp_async_wait() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending));
-#endif
-}
 
 __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], uint32_t addr) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
@@ -82,20 +49,6 @@ __device__ __forceinline__ void mma_bf16(float (&d)[4], const uint32_t (&a)[4], 
 #endif
 }
 
-// Byte offset of 16-byte chunk `chunk` of tile row `row` (chunks XOR-swizzled by the row's low 3 bits).
-__device__ __forceinline__ uint32_t swz(int row, int chunk) {
-  return static_cast<uint32_t>(row * kRowBytes + ((chunk ^ (row & 7)) << 4));
-}
-
-template <bool kOutF32>
-__device__ __forceinline__ void store(void* y, int64_t idx, float v) {
-  if constexpr (kOutF32) {
-    static_cast<float*>(y)[idx] = v;
-  } else {
-    static_cast<__nv_bfloat16*>(y)[idx] = __float2bfloat16_rn(v);
-  }
-}
-
 // grid (splits, row tiles), cluster (splits, 1, 1): blockIdx.x is the block's rank in its cluster.
 template <int kWarpsK, int kMT, bool kOutF32>
 __global__ void __launch_bounds__(kThreads, 2)
@@ -105,39 +58,20 @@ __global__ void __launch_bounds__(kThreads, 2)
   using T = Tile<kWarpsK, kMT>;
   extern __shared__ __align__(128) unsigned char smem[];
   pdl_trigger();
-  cg::cluster_group cluster = cg::this_cluster();
-  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int wn = warp % T::kWarpsN, wk = warp / T::kWarpsN;
   const int32_t row0 = blockIdx.y * T::kRows;
   const int32_t k_begin = static_cast<int32_t>(blockIdx.x) * k_slice;
   const int32_t k_end = min(k, k_begin + k_slice);
   const int nk = k_end > k_begin ? (k_end - k_begin + kStageK - 1) / kStageK : 0;
   const uint32_t base = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
-  uint64_t evict_first;
-  asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;\n" : "=l"(evict_first));
-
-  // Chunk c of a stage: tile row c / 8, 16-byte chunk c % 8 (k = 8 * chunk within the stage). A
-  // chunk past k_end, n or m is zero-filled (k_end % 8 == 0: a chunk is wholly in or out).
+  const uint64_t evict_first = evict_first_policy();
   auto load_w = [&](int stage, int kt) {
-    const uint32_t dst = base + stage * T::kStageBytes;
-    const int32_t kb = k_begin + kt * kStageK;
-#pragma unroll
-    for (int i = 0; i < T::kRows * 8 / kThreads; ++i) {
-      const int c = tid + i * kThreads, r = c >> 3, ch = c & 7;
-      const int32_t row = row0 + r, kk = kb + ch * 8;
-      const bool ok = row < n && kk < k_end;
-      cp_async16_hint(dst + swz(r, ch), ok ? w + static_cast<int64_t>(row) * k + kk : w, ok, evict_first);
-    }
+    load_w_tile<T::kRows>(base + stage * T::kStageBytes, w, row0, n, k, k_begin + kt * kStageK, k_end, evict_first);
   };
   auto load_x = [&](int stage, int kt) {
-    const uint32_t dst = base + stage * T::kStageBytes + T::kRows * kRowBytes;
-    const int32_t kb = k_begin + kt * kStageK;
-    for (int c = tid; c < T::kXRows * 8; c += kThreads) {
-      const int r = c >> 3, ch = c & 7;
-      const int32_t kk = kb + ch * 8;
-      const bool ok = r < m && kk < k_end;
-      cp_async16(dst + swz(r, ch), ok ? x + static_cast<int64_t>(r) * k + kk : x, ok);
-    }
+    load_x_tile<T::kXRows>(base + stage * T::kStageBytes + T::kRows * kRowBytes, x, m, k, k_begin + kt * kStageK,
+                           k_end);
   };
 
   // Prologue: the first stages' weights, then (once the kernel that wrote x is done) their x. One
@@ -207,59 +141,27 @@ __global__ void __launch_bounds__(kThreads, 2)
         const int r = wn * 32 + i * 16 + g + (c >= 2 ? 8 : 0), j = mt * 8 + 2 * t + (c & 1);
         red[(wk * T::kXRows + j) * T::kPitch + r] = acc[i][mt][c];
       }
-  cluster.sync();  // every block's partial sums are written and visible to the cluster
-
-  const int splits = static_cast<int>(cluster.num_blocks()), rank = static_cast<int>(cluster.block_rank());
-  const int total = m * T::kRows;  // (x row, tile row) pairs, tile rows fastest: coalesced y stores
-  const int lo = total * rank / splits, hi = total * (rank + 1) / splits;
-  for (int e = lo + tid; e < hi; e += kThreads) {
-    const int j = e / T::kRows, r = e % T::kRows;
-    float sum = 0.0f;
-    for (int s = 0; s < splits; ++s) {
-      const float* part = cluster.map_shared_rank(red, s);
-#pragma unroll
-      for (int q = 0; q < kWarpsK; ++q) sum += part[(q * T::kXRows + j) * T::kPitch + r];
-    }
-    if (row0 + r < n) store<kOutF32>(y, static_cast<int64_t>(j) * n + row0 + r, sum);
-  }
-  cluster.sync();  // keep this block's shared memory alive until the cluster has read it
+  cluster_reduce_store<T::kRows, T::kXRows, kWarpsK, kOutF32>(red, y, m, n, row0);
 #endif
 }
 
 template <int kWarpsK, int kMT, bool kOutF32>
-void launch(const __nv_bfloat16* x, const __nv_bfloat16* w, void* y, int32_t m, int32_t n, int32_t k, int splits,
+void launch(int splits, const __nv_bfloat16* x, const __nv_bfloat16* w, void* y, int32_t m, int32_t n, int32_t k,
             bool pdl, cudaStream_t stream) {
   using T = Tile<kWarpsK, kMT>;
-  auto* kernel = gemm_skinny_kernel<kWarpsK, kMT, kOutF32>;
-  CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSmem));
-  const int32_t per = (k + splits - 1) / splits;
-  const int32_t k_slice = (per + kStageK - 1) / kStageK * kStageK;
-  cudaLaunchConfig_t cfg{};
-  cfg.gridDim = dim3(splits, (n + T::kRows - 1) / T::kRows);
-  cfg.blockDim = dim3(kThreads);
-  cfg.dynamicSmemBytes = T::kSmem;
-  cfg.stream = stream;
-  cudaLaunchAttribute attr[2];
-  attr[0].id = cudaLaunchAttributeClusterDimension;
-  attr[0].val.clusterDim.x = splits;
-  attr[0].val.clusterDim.y = 1;
-  attr[0].val.clusterDim.z = 1;
-  attr[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[1].val.programmaticStreamSerializationAllowed = 1;
-  cfg.attrs = attr;
-  cfg.numAttrs = pdl ? 2 : 1;
-  CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, x, w, y, m, n, k, k_slice));
+  CUDA_CHECK(launch_cluster(gemm_skinny_kernel<kWarpsK, kMT, kOutF32>, splits, (n + T::kRows - 1) / T::kRows, T::kSmem,
+                            pdl, stream, x, w, y, m, n, k));
 }
 
 template <int kWarpsK>
-void dispatch_m(const __nv_bfloat16* x, const __nv_bfloat16* w, void* y, int32_t m, int32_t n, int32_t k,
-                bool out_f32, int splits, bool pdl, cudaStream_t stream) {
+void dispatch_m(int splits, const __nv_bfloat16* x, const __nv_bfloat16* w, void* y, int32_t m, int32_t n, int32_t k,
+                bool out_f32, bool pdl, cudaStream_t stream) {
   const auto go = [&](auto mt) {
     constexpr int kMT = decltype(mt)::value;
     if (out_f32) {
-      launch<kWarpsK, kMT, true>(x, w, y, m, n, k, splits, pdl, stream);
+      launch<kWarpsK, kMT, true>(splits, x, w, y, m, n, k, pdl, stream);
     } else {
-      launch<kWarpsK, kMT, false>(x, w, y, m, n, k, splits, pdl, stream);
+      launch<kWarpsK, kMT, false>(splits, x, w, y, m, n, k, pdl, stream);
     }
   };
   if (m <= 16) return go(std::integral_constant<int, 2>{});
@@ -267,25 +169,44 @@ void dispatch_m(const __nv_bfloat16* x, const __nv_bfloat16* w, void* y, int32_t
   return go(std::integral_constant<int, 8>{});
 }
 
-int warps_k(int32_t variant) { return 256 / skinny_variant_rows(variant); }
+// Raises the limit of all six kernels of a family; the occupancy is that of its m = 64 kernel (the most
+// shared memory).
+template <int kWarpsK>
+cudaError_t prepare_family(int splits, int* clusters) {
+  const auto raise = [](auto kernel, int smem) {
+    return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+  };
+  for (cudaError_t err : {raise(gemm_skinny_kernel<kWarpsK, 2, false>, Tile<kWarpsK, 2>::kSmem),
+                          raise(gemm_skinny_kernel<kWarpsK, 2, true>, Tile<kWarpsK, 2>::kSmem),
+                          raise(gemm_skinny_kernel<kWarpsK, 4, false>, Tile<kWarpsK, 4>::kSmem),
+                          raise(gemm_skinny_kernel<kWarpsK, 4, true>, Tile<kWarpsK, 4>::kSmem),
+                          raise(gemm_skinny_kernel<kWarpsK, 8, true>, Tile<kWarpsK, 8>::kSmem)})
+    if (err != cudaSuccess) return err;
+  return cluster_occupancy(gemm_skinny_kernel<kWarpsK, 8, false>, splits, Tile<kWarpsK, 8>::kSmem, clusters);
+}
 
-// The largest dynamic shared memory of a variant's kernels (its m = 64 one).
-int max_smem(int32_t variant) {
-  switch (warps_k(variant)) {
-    case 1: return Tile<1, 8>::kSmem;
-    case 2: return Tile<2, 8>::kSmem;
-    default: return Tile<4, 8>::kSmem;
+}  // namespace
+
+cudaError_t prepare_mma(int rows, int splits, int* clusters) {
+  switch (rows) {
+    case 256: return prepare_family<1>(splits, clusters);
+    case 128: return prepare_family<2>(splits, clusters);
+    default: return prepare_family<4>(splits, clusters);
   }
 }
 
-// How many clusters of cfg's shape the m = 64 kernel of a family (the most shared memory) can hold at once.
-template <int kWarpsK>
-cudaError_t resident_clusters(const cudaLaunchConfig_t& cfg, int* clusters) {
-  auto* kernel = gemm_skinny_kernel<kWarpsK, 8, false>;
-  const cudaError_t err =
-      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(cfg.dynamicSmemBytes));
-  return err != cudaSuccess ? err : cudaOccupancyMaxActiveClusters(clusters, kernel, &cfg);
+void launch_mma(int rows, int splits, const __nv_bfloat16* x, const __nv_bfloat16* w, void* y, int32_t m, int32_t n,
+                int32_t k, bool out_f32, bool pdl, cudaStream_t stream) {
+  switch (rows) {
+    case 256: return dispatch_m<1>(splits, x, w, y, m, n, k, out_f32, pdl, stream);
+    case 128: return dispatch_m<2>(splits, x, w, y, m, n, k, out_f32, pdl, stream);
+    default: return dispatch_m<4>(splits, x, w, y, m, n, k, out_f32, pdl, stream);
+  }
 }
+
+}  // namespace skinny
+
+namespace {
 
 bool shape_ok(int32_t m, int32_t n, int32_t k, int32_t variant) {
   return variant >= 0 && variant < kSkinnyVariants && m >= 1 && m <= kSkinnyMaxM && n >= 1 && k >= 8 && k % 8 == 0 &&
@@ -296,27 +217,17 @@ bool shape_ok(int32_t m, int32_t n, int32_t k, int32_t variant) {
 
 bool gemm_skinny_fits(int32_t m, int32_t n, int32_t k, int32_t variant) {
   if (!shape_ok(m, n, k, variant)) return false;
-  int dev = 0, major = 0;
+  int dev = 0, major = 0, minor = 0;
   if (cudaGetDevice(&dev) != cudaSuccess ||
-      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess || major < 9)
+      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess ||
+      cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) != cudaSuccess || major < 9)
     return false;
-  // The cluster must fit on the device: ask the occupancy calculator for the variant's kernel.
-  const int splits = skinny_variant_splits(variant), smem = max_smem(variant);
-  cudaLaunchConfig_t cfg{};
-  cfg.gridDim = dim3(splits, 1);
-  cfg.blockDim = dim3(kThreads);
-  cfg.dynamicSmemBytes = smem;
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeClusterDimension;
-  attr[0].val.clusterDim.x = splits;
-  attr[0].val.clusterDim.y = 1;
-  attr[0].val.clusterDim.z = 1;
-  cfg.attrs = attr;
-  cfg.numAttrs = 1;
+  const bool wgmma = skinny_variant_uses_wgmma(variant);
+  if (wgmma && (major != 9 || minor != 0)) return false;  // wgmma: sm_90a code only
+  const int rows = skinny_variant_rows(variant), splits = skinny_variant_splits(variant);
   int clusters = 0;
-  const cudaError_t err = warps_k(variant) == 1   ? resident_clusters<1>(cfg, &clusters)
-                          : warps_k(variant) == 2 ? resident_clusters<2>(cfg, &clusters)
-                                                  : resident_clusters<4>(cfg, &clusters);
+  const cudaError_t err =
+      wgmma ? skinny::prepare_wgmma(rows, splits, &clusters) : skinny::prepare_mma(rows, splits, &clusters);
   if (err != cudaSuccess) {
     (void)cudaGetLastError();  // a refused query is an answer (no), not an error for later calls to see
     return false;
@@ -336,11 +247,11 @@ void gemm_skinny(const __nv_bfloat16* x, const __nv_bfloat16* w, void* y, int32_
                   m, n, k, variant, kSkinnyVariants);
     throw_cuda_error(cudaErrorInvalidValue, what, __FILE__, __LINE__);
   }
-  const int splits = skinny_variant_splits(variant);
-  switch (warps_k(variant)) {
-    case 1: return dispatch_m<1>(x, w, y, m, n, k, out_f32, splits, pdl, stream);
-    case 2: return dispatch_m<2>(x, w, y, m, n, k, out_f32, splits, pdl, stream);
-    default: return dispatch_m<4>(x, w, y, m, n, k, out_f32, splits, pdl, stream);
+  const int rows = skinny_variant_rows(variant), splits = skinny_variant_splits(variant);
+  if (skinny_variant_uses_wgmma(variant)) {
+    skinny::launch_wgmma(rows, splits, x, w, y, m, n, k, out_f32, pdl, stream);
+  } else {
+    skinny::launch_mma(rows, splits, x, w, y, m, n, k, out_f32, pdl, stream);
   }
 }
 

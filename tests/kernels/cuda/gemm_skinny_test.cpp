@@ -1,5 +1,5 @@
-// The skinny tensor-core GEMM (m <= 64) against a double CPU reference: every variant (tile height x
-// cluster split of k), bf16 and fp32 outputs, m on and off the 8- and 16-row edges, n off every tile
+// The skinny tensor-core GEMM (m <= 64) against a double CPU reference: every variant (mma.sync and
+// wgmma, tile height x cluster split of k), bf16 and fp32 outputs, m on and off the 8- and 16-row edges, n off every tile
 // height, k off the 64-k stage and below one stage. Partial sums meet in a fixed order, so a second
 // call gives the same bits. Also: refused shapes, a graph in which the kernel before it (PDL, started
 // early) writes x, and the Gemm tuner with the kernel as a candidate. Runs on a GPU only.
@@ -32,7 +32,8 @@ TEST(CudaGemmSkinny, EveryVariantMatchesReferenceDeterministically) {
     DeviceBuffer<__nv_bfloat16> yb(static_cast<size_t>(m) * n);
     for (int v = 0; v < kSkinnyVariants; ++v) {
       const std::string what = "m " + std::to_string(m) + " n " + std::to_string(n) + " k " + std::to_string(k) +
-                               " variant " + std::to_string(v) + " (rows " +
+                               " variant " + std::to_string(v) + " (" +
+                               (skinny_variant_uses_wgmma(v) ? "wgmma" : "mma.sync") + ", rows " +
                                std::to_string(skinny_variant_rows(v)) + ", splits " +
                                std::to_string(skinny_variant_splits(v)) + ")";
       ASSERT_TRUE(gemm_skinny_fits(m, n, k, v)) << what << ": a cluster of this variant does not fit";
@@ -88,7 +89,8 @@ TEST(CudaGemmSkinny, WaitsForTheKernelThatWritesXUnderPdlInAGraph) {
   DeviceBuffer<float> y(static_cast<size_t>(m) * n);
   cudaStream_t s;
   CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
-  for (int v : {1 * 6 + 3, 2 * 6 + 1}) {  // 128 rows x 4 splits, 64 rows x 2 splits
+  for (int v : {9, 13, 27, 31}) {  // mma.sync and wgmma: 128 rows x 4 splits, 64 rows x 2 splits
+    ASSERT_TRUE(gemm_skinny_fits(m, n, k, v)) << "variant " << v;
     cudaGraph_t graph;
     CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
     CUDA_CHECK(cudaMemsetAsync(x.get(), 0xFF, x.size() * 2, s));
