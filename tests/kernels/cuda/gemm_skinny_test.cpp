@@ -1,8 +1,9 @@
 // The skinny tensor-core GEMM (m <= 64) against a double CPU reference: every variant (mma.sync and
-// wgmma, tile height x cluster split of k), bf16 and fp32 outputs, m on and off the 8- and 16-row edges, n off every tile
-// height, k off the 64-k stage and below one stage. Partial sums meet in a fixed order, so a second
-// call gives the same bits. Also: refused shapes, a graph in which the kernel before it (PDL, started
-// early) writes x, and the Gemm tuner with the kernel as a candidate. Runs on a GPU only.
+// wgmma, tile height x cluster split of k), bf16 and fp32 outputs, m on and off the 8- and 16-row
+// edges, n off every tile height, k off the 64-k stage and below one stage. Partial sums meet in a
+// fixed order, so a second call gives the same bits. Also: refused shapes, a graph in which the kernel
+// before it (PDL, started early) writes x, and the Gemm tuner with the kernel as a candidate. Runs on
+// a GPU only.
 #include <gtest/gtest.h>
 
 #include <cmath>
