@@ -1,9 +1,10 @@
 // tessera_cuda_kernel_bench: kernel microbenchmarks on the 8B shape, each figure next to the limit
 // measured in the same run (copy bandwidth, 8192³ matmul rate). Prints one JSON object per line:
 //   projections at m=1 and 8 (cuBLASLt vs every gemv variant and the skinny tensor-core kernel; weights
-//   rotated across copies so L2 holds none), the SiLU-fused down projection, cuBLASLt and the skinny
-//   kernel at m=64, the decode chain of 32 layers' projections (with norms; then with qkv_post and
-//   decode attention) replayed from a graph with and without PDL, split-K variants and SiLU fusion,
+//   rotated across copies so L2 holds none), the SiLU-fused down projection, cuBLASLt, every skinny
+//   kernel variant and the L2-cold tuner's choice at m=64 (argument `projections`: only these), the
+//   decode chain of 32 layers' projections (with norms; then with qkv_post and decode attention)
+//   replayed from a graph with and without PDL, split-K variants and SiLU fusion,
 //   prefill projections at m=4096 (% of the matmul rate), silu_mul and add_rmsnorm at 4096 rows,
 //   decode attention (1 x 32k, 64 x 1k, 16 x 8k) for each split count, prefill attention (1 x 4096,
 //   4 x 1024, and 1 x 512 after 3584 cached tokens; FLOPs count only the causal keys each query sees),
@@ -16,6 +17,7 @@
 #include <iostream>
 #include <numeric>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "bench/cuda/device_limits.h"
@@ -316,7 +318,9 @@ void bench_chain(cudaStream_t s, const DeviceLimits& lim, void* ws) {
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  // `tessera_cuda_kernel_bench projections`: only the limits and the decode-sized projection rows.
+  const bool only_projections = argc > 1 && std::string(argv[1]) == "projections";
   cudaStream_t s;
   CUDA_CHECK(cudaStreamCreate(&s));
   const DeviceLimits lim = measure_device_limits(s);
@@ -326,22 +330,26 @@ int main() {
             << std::endl;
   void* ws = nullptr;
   CUDA_CHECK(cudaMalloc(&ws, 32u << 20));
-  SkinnyScratch skinny;
-  skinny.num_counters = kSkinnyCounterBytes / 4;
-  skinny.partial_floats = (64 << 20) / 4;
-  CUDA_CHECK(cudaMalloc(&skinny.counters, kSkinnyCounterBytes));
-  CUDA_CHECK(cudaMemset(skinny.counters, 0, kSkinnyCounterBytes));
-  CUDA_CHECK(cudaMalloc(&skinny.partial, (64 << 20)));
-  // The skinny tensor-core kernel's variants that fit the scratch, as "skinny<v>_pct_bw".
+  void* flush = nullptr;  // overwritten by the tuner before each timed call (more than the L2)
+  CUDA_CHECK(cudaMalloc(&flush, 64u << 20));
+  // The skinny tensor-core kernel's variants, as "skinny<v>_pct_bw", and the best as skinny_best_*.
   auto time_skinny = [&](nlohmann::json& row, int32_t m, int32_t n, int32_t k, const __nv_bfloat16* x,
                          const std::vector<__nv_bfloat16*>& wc, void* y) {
+    double best = 0;
     for (int v = 0; v < kSkinnyVariants; ++v) {
-      if (!gemm_skinny_fits(m, n, k, v, skinny)) continue;
-      const double t = median_s(s, 20, [&](int i) {
-        gemm_skinny(x, wc[i % wc.size()], y, m, n, k, false, v, skinny, s);
-      });
-      row["skinny" + std::to_string(v) + "_pct_bw"] = 100.0 * 2.0 * n * k / t / lim.copy_bytes_per_s;
+      if (!gemm_skinny_fits(m, n, k, v)) continue;
+      const double t = median_s(s, 20, [&](int i) { gemm_skinny(x, wc[i % wc.size()], y, m, n, k, false, v, s); });
+      const double pct = 100.0 * 2.0 * n * k / t / lim.copy_bytes_per_s;
+      row["skinny" + std::to_string(v) + "_pct_bw"] = pct;
+      if (pct > best) {
+        best = pct;
+        row["skinny_best_variant"] = v;
+        row["skinny_best_rows"] = skinny_variant_rows(v);
+        row["skinny_best_splits"] = skinny_variant_splits(v);
+        row["skinny_best_us"] = t * 1e6;
+      }
     }
+    row["skinny_best_pct_bw"] = best;
   };
   const std::vector<std::pair<int32_t, int32_t>> shapes = {
       {6144, 4096}, {4096, 4096}, {28672, 4096}, {4096, 14336}, {128256, 4096}};
@@ -353,15 +361,21 @@ int main() {
     __nv_bfloat16* x = alloc_random(64LL * 2 * k, 5, s);  // up to 64 rows; [1, 2k] for the SiLU input
     float* y = nullptr;
     CUDA_CHECK(cudaMalloc(&y, 64LL * n * 4));
-    {  // m = 64 (batch-64 decode): cuBLASLt only
+    {  // m = 64 (batch-64 decode): cuBLASLt alone, the skinny kernel's variants, and the tuner's choice
       Gemm cublas(ws, 32u << 20);
       cublas.set_allow_gemv(false);
       const double tc = median_s(s, 20, [&](int i) { cublas.run(x, ws_copies[i % copies], y, 64, n, k, false, s); });
       nlohmann::json row{{"kernel", "projection"}, {"m", 64}, {"n", n}, {"k", k}, {"cublas_us", tc * 1e6},
                          {"cublas_pct_bw", 100.0 * 2.0 * wn / tc / lim.copy_bytes_per_s},
                          {"cublas_candidates", cublas.num_cublas_candidates(64, n, k, false)},
-                         {"cublas_split_k", cublas.chosen_cublas_split_k(64, n, k, false)}};
+                         {"cublas_split_k", cublas.chosen_cublas_split_k(64, n, k, false)},
+                         {"copy_GBps", lim.copy_bytes_per_s / 1e9}};
       time_skinny(row, 64, n, k, x, ws_copies, y);
+      Gemm tuned(ws, 32u << 20, flush, 64u << 20);  // as the runner's: L2-cold timing, every candidate
+      const double tt = median_s(s, 20, [&](int i) { tuned.run(x, ws_copies[i % copies], y, 64, n, k, false, s); });
+      row["tuned_us"] = tt * 1e6;
+      row["tuned_pct_bw"] = 100.0 * 2.0 * wn / tt / lim.copy_bytes_per_s;
+      row["tuned_skinny_variant"] = tuned.chosen_skinny_variant(64, n, k, false);
       std::cout << row.dump() << std::endl;
     }
     if (n == 4096 && k == 14336) {  // the down projection with SiLU-and-multiply: fused vs silu_mul + gemv
@@ -399,6 +413,8 @@ int main() {
     cudaFree(x);
     cudaFree(y);
   }
+
+  if (only_projections) return 0;
 
   // Prefill projections (m = 4096 rows, bf16 out) through the runner's Gemm (cuBLASLt, tuned per
   // shape): the matmul share of a 4,096-token prefill, as % of the 8192^3 rate.

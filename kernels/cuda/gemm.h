@@ -20,13 +20,11 @@
 
 namespace tessera::cuda {
 
-constexpr size_t kSkinnyCounterBytes = 64 << 10;  // 16,384 row tiles: n up to 2M
-
 class Gemm {
  public:
-  // skinny_workspace (optional; its first kSkinnyCounterBytes are zeroed here and then owned by the
-  // skinny tensor-core kernel for m <= 64, the rest holds its split-K partial sums): without it that
-  // kernel is never a candidate, and k-slicings whose partial sums do not fit are skipped.
+  // skinny_workspace (optional, larger than the L2: 64 MiB in the runner): scratch the tuner overwrites
+  // before each timed call so weights come from DRAM, as in a decode step. Without it the skinny
+  // tensor-core kernel (m <= 64) is never a candidate (it would be timed with its weights in L2).
   Gemm(void* workspace, size_t workspace_bytes, void* skinny_workspace = nullptr, size_t skinny_bytes = 0);
   ~Gemm();
   Gemm(const Gemm&) = delete;
@@ -88,8 +86,8 @@ class Gemm {
                     cudaStream_t stream, bool flush);
   Plan& silu_plan_for(int32_t m, int32_t n, int32_t k, const void* gate_up, void* act, const void* w, void* y,
                       cudaStream_t stream);
-  // Overwrites the skinny kernel's partial-sum scratch (when given: 64 MiB in the runner, more than
-  // the L2) so the next timed call reads its weights from DRAM, as a decode step does.
+  // Overwrites the skinny workspace (when given: 64 MiB in the runner, more than the L2) so the next
+  // timed call reads its weights from DRAM, as a decode step does.
   void flush_l2(cudaStream_t stream) const;
   void run_plan(const Plan& p, const void* x, const void* w, void* y, int32_t m, int32_t n, int32_t k, bool out_f32,
                 cudaStream_t stream);
@@ -104,7 +102,6 @@ class Gemm {
   size_t workspace_bytes_;
   void* skinny_ws_;
   size_t skinny_bytes_;
-  SkinnyScratch skinny_{};
   bool allow_gemv_ = true;
   bool autotune_ = true;
   std::map<Key, Plan> plans_;
