@@ -75,7 +75,7 @@ __device__ float select_threshold(const float* x, int32_t n, float lo, float hi,
   int32_t chain[kLevels];
   float lo_l = lo, w_l = (hi - lo) / static_cast<float>(kBins);
   float lows[kLevels], inv_widths[kLevels];
-  uint32_t t_key = order_key(hi);  // levels >= 1 set it: the smallest value in the chosen bin
+  uint32_t t_key = order_key(hi);  // each level sets it: the smallest value in the chosen bin
   for (int level = 0; level < kLevels; ++level) {
     const float inv_w = 1.0f / w_l;
     lows[level] = lo_l;
@@ -95,10 +95,8 @@ __device__ float select_threshold(const float* x, int32_t n, float lo, float hi,
       if (wt == 0) continue;
       const int32_t b = bin_of(v, lo_l, inv_w);
       atomicAdd(&sh.hist[b], wt);
-      if (level > 0) {  // level 0 sees every element: counts only; its bin's extremes come from level 1
-        atomicMin(&sh.bin_min[b], order_key(v));
-        atomicMax(&sh.bin_max[b], order_key(v));
-      }
+      atomicMin(&sh.bin_min[b], order_key(v));
+      atomicMax(&sh.bin_max[b], order_key(v));
     }
     __syncthreads();
     // Thread t owns bins kBins-1-2t and kBins-2-2t: thread order is descending value order.
@@ -130,13 +128,11 @@ __device__ float select_threshold(const float* x, int32_t n, float lo, float hi,
     __syncthreads();
     if (target == 0) break;  // nothing weighs anything: keep everything up to hi
     chain[level] = sh.bin;
+    t_key = sh.bin_min[sh.bin];
+    if (t_key == sh.bin_max[sh.bin]) break;  // one distinct value left in the bin: t is exact
     lo_l = lo_l + static_cast<float>(chain[level]) * w_l;
     w_l = w_l / static_cast<float>(kBins);
-    if (level > 0) {
-      t_key = sh.bin_min[sh.bin];
-      if (t_key == sh.bin_max[sh.bin]) break;  // one distinct value left in the bin: t is exact
-      if (!(w_l > FLT_MIN)) break;             // finer bins than floats can tell apart
-    }
+    if (!(w_l > FLT_MIN)) break;  // finer bins than floats can tell apart
     __syncthreads();  // sh.bin/above/bin_min are read above before the next level resets them
   }
   __syncthreads();
