@@ -234,15 +234,21 @@ void launch(const AttentionArgs& a, cudaStream_t stream) {
 template <int kD>
 void launch_variant(const AttentionArgs& a, int variant, cudaStream_t stream) {
   constexpr int kWide = kD == 64 ? 2 : 1;  // blocks per SM of the 8-warp shape at its natural size
+  const bool hopper = variant == 0 || variant >= 6 ? attention_prefill_wgmma_available() : false;
   switch (variant) {
-    case 0: return launch<kD, 2, 64, 2>(a, stream);
+    case 0:
+      if (hopper) return paged_attention_prefill_wgmma(a, WgmmaShape::kPipelined64, stream);
+      return launch<kD, 2, 64, 2>(a, stream);
     case 1: return launch<kD, 1, 64, kWide>(a, stream);
     case 2: return launch<kD, 2, 32, 2>(a, stream);
     case 3: return launch<kD, 1, 64, 2>(a, stream);
     case 4: return launch<kD, 1, 32, 2>(a, stream);
+    case 5: return launch<kD, 2, 64, 2>(a, stream);
     default:
-      if (!attention_prefill_wgmma_available()) return launch<kD, 2, 64, 2>(a, stream);
-      return paged_attention_prefill_wgmma(a, variant == 5 ? 64 : 128, stream);
+      if (!hopper) return launch<kD, 2, 64, 2>(a, stream);
+      constexpr WgmmaShape kShapes[] = {WgmmaShape::kKeys64, WgmmaShape::kKeys128, WgmmaShape::kPipelined64,
+                                         WgmmaShape::kPipelined128};
+      return paged_attention_prefill_wgmma(a, kShapes[variant - 6], stream);
   }
 }
 

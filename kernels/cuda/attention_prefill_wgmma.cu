@@ -22,12 +22,12 @@ using namespace prefill;  // NOLINT: the kernel is built from these fragments
 constexpr int kRows = 128;     // query rows per block
 constexpr int kThreads = 256;  // two warpgroups
 
-template <int kD, int kKeys>
+template <int kD, int kKeys, int kStages = 2>
 struct WgLayout {
   static constexpr uint32_t kQBytes = kRows * kD * 2;
   static constexpr uint32_t kKVBytes = kKeys * kD * 2;  // one stage of K (or of V)
-  // Q, two stages of K, two of V, two of page-table slots; every tile on a 1024-byte boundary.
-  static constexpr uint32_t kK = kQBytes, kV = kK + 2 * kKVBytes, kSlots = kV + 2 * kKVBytes;
+  // Q, kStages stages of K, kStages of V, two of page-table slots; every tile on a 1024-byte boundary.
+  static constexpr uint32_t kK = kQBytes, kV = kK + kStages * kKVBytes, kSlots = kV + kStages * kKVBytes;
   static constexpr size_t kBytes = 1024 /* alignment slack */ + kSlots + sizeof(int32_t) * 2 * kKeys;
 };
 
@@ -41,12 +41,25 @@ __device__ __forceinline__ void fence_operand(float (&d)[kN][4]) {
 #pragma unroll
     for (int e = 0; e < 4; ++e) asm volatile("" : "+f"(d[i][e])::"memory");
 }
+// The same for A fragments a wgmma still reads: they stay live (and unchanged) up to this point.
+template <int kN>
+__device__ __forceinline__ void fence_operand(uint32_t (&a)[kN][4]) {
+#pragma unroll
+  for (int i = 0; i < kN; ++i)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) asm volatile("" : "+r"(a[i][e])::"memory");
+}
 #endif
 
-template <int kD, int kKeys, int kMinBlocks>
+// kPipelined false: per key block S = Q·Kᵀ, softmax, O += P·V, each waited for (two stages of K/V).
+// kPipelined true (the FlashAttention-3 order within a warpgroup): block b's S and block b - 1's
+// P·V are issued together, the softmax of S_b runs while P·V is still on the tensor cores, and O is
+// rescaled once it lands; V of block b - 1 is still read while block b + 1 loads, so three stages.
+template <int kD, int kKeys, int kMinBlocks, bool kPipelined>
 __global__ void __launch_bounds__(kThreads, kMinBlocks) prefill_wgmma_kernel(AttentionArgs a) {
 #if TESSERA_WGMMA
-  using L = WgLayout<kD, kKeys>;
+  constexpr int kStages = kPipelined ? 3 : 2;
+  using L = WgLayout<kD, kKeys, kStages>;
   constexpr int kChunks = kD / 8;                          // 16-byte pieces per row
   constexpr int kRowStep = kThreads / kChunks;             // K/V rows one pass of the block loads
   constexpr int kLoads = kKeys / kRowStep;                 // cp.async pairs per thread per stage
@@ -86,10 +99,10 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) prefill_wgmma_kernel(Att
   const __nv_bfloat16* const kbase = a.k_cache + static_cast<int64_t>(kvh) * kD + chunk * 8;
   const __nv_bfloat16* const vbase = a.v_cache + static_cast<int64_t>(kvh) * kD + chunk * 8;
   const uint32_t kdst0 = base + L::kK + wgmma::swizzled_offset(row0, chunk, kKeys);
-  // Key block b into stage b & 1; keys past the sequence are zeros (V zero: p * 0 stays 0).
+  // Key block b into stage b % kStages; keys past the sequence are zeros (V zero: p * 0 stays 0).
   auto load_kv = [&](int32_t b) {
     const int32_t* slots = sslot + (b & 1) * kKeys;
-    const uint32_t stage = (b & 1) * L::kKVBytes;
+    const uint32_t stage = (b % kStages) * L::kKVBytes;
 #pragma unroll
     for (int it = 0; it < kLoads; ++it) {
       const int32_t slot = slots[row0 + it * kRowStep];
@@ -113,71 +126,112 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) prefill_wgmma_kernel(Att
   for (int n = 0; n < kD / 8; ++n) o[0][n][0] = o[0][n][1] = o[0][n][2] = o[0][n][3] = 0.0f;
 
   const int32_t nblocks = (keys_total + kKeys - 1) / kKeys;
+  // S = Q·Kᵀ of key block b into s (issued, not waited for).
+  auto issue_s = [&](float (&s)[kKeys / 8][4], int32_t b) {
+    const uint32_t ks = base + L::kK + (b % kStages) * L::kKVBytes;
+#pragma unroll
+    for (int kk = 0; kk < kD / 16; ++kk) {
+      const uint32_t qa = q_tile + (kk >> 2) * kRows * 128 + (kk & 3) * 32;
+      const uint32_t ka = ks + (kk >> 2) * kKeys * 128 + (kk & 3) * 32;
+      wgmma::wgmma_ss<0>(s, wgmma::descriptor(qa, 16, 1024), wgmma::descriptor(ka, 16, 1024), kk > 0);
+    }
+  };
+  // O += P·V of key block b (issued, not waited for): P as A fragments; V MN-major (16 keys = two
+  // 8-key groups of 1024 bytes per k step; 64-column chunks kKeys * 128 bytes apart).
+  auto issue_pv = [&](const uint32_t (&p)[kKeys / 16][4], int32_t b) {
+    const uint32_t vs = base + L::kV + (b % kStages) * L::kKVBytes;
+#pragma unroll
+    for (int kc = 0; kc < kKeys / 16; ++kc)
+      wgmma::wgmma_rs<1>(o[0], p[kc], wgmma::descriptor(vs + kc * 2048, kKeys * 128, 1024), true);
+  };
+  // The softmax of S (masked only where the stage reaches past the tile's first row's position).
+  auto softmax = [&](float (&s)[1][kKeys / 8][4], int32_t kb, float (&alpha)[1][2]) {
+    if (kb + kKeys - 1 > tile.first_pos) {
+      int32_t lim[1][2];
+#pragma unroll
+      for (int h = 0; h < 2; ++h) lim[0][h] = tile.first_pos + min(r0 + 8 * h, nrows - 1) / G;
+      softmax_stage<1, kKeys / 8, true>(s, m, l, lim, kb + (lane & 3) * 2, qscale, alpha);
+    } else {
+      softmax_stage<1, kKeys / 8, false>(s, m, l, {}, kb, qscale, alpha);
+    }
+  };
+  // P packed from S's accumulators (all of it before any wgmma reads it: registers written between
+  // two wgmma make the compiler fence, and stall, before the second).
+  auto pack = [&](const float (&s)[1][kKeys / 8][4], uint32_t (&p)[kKeys / 16][4]) {
+#pragma unroll
+    for (int kc = 0; kc < kKeys / 16; ++kc) {
+      p[kc][0] = pack_bf16(s[0][2 * kc][0], s[0][2 * kc][1]);
+      p[kc][1] = pack_bf16(s[0][2 * kc][2], s[0][2 * kc][3]);
+      p[kc][2] = pack_bf16(s[0][2 * kc + 1][0], s[0][2 * kc + 1][1]);
+      p[kc][3] = pack_bf16(s[0][2 * kc + 1][2], s[0][2 * kc + 1][3]);
+    }
+  };
+
+  uint32_t p[kKeys / 16][4];  // P of the block whose P·V is still to issue (pipelined)
   load_kv(0);
   cp_async_commit();  // group 0: Q and the first keys
   for (int32_t b = 0; b < nblocks; ++b) {
     const int32_t kb = b * kKeys;
     const int32_t next_slot = tid < kKeys ? key_slot(table, bs, kb + 2 * kKeys + tid, keys_total) : -1;
+    cp_async_wait<0>();          // block b (issued one iteration ago)
+    wgmma::fence_proxy_async();  // this thread's cp.async writes, visible to the tensor cores
+    // One barrier per block: after it every thread has finished iteration b - 1, so block b is
+    // complete, the stage block b + 1 goes to (last read by iteration b - 1 at the latest) is free,
+    // and block b + 1's slots (stored at the end of iteration b - 1) are visible.
+    __syncthreads();
     if (b + 1 < nblocks) {
       load_kv(b + 1);
       cp_async_commit();
-      cp_async_wait<1>();
-    } else {
-      cp_async_wait<0>();
     }
-    wgmma::fence_proxy_async();  // this thread's cp.async writes, visible to the tensor cores
-    __syncthreads();
     // Every stage reaches some row of the tile (nblocks ends at its last key); block 0 holds key 0,
     // visible to every row, so m is finite from then on.
-    {
-      const uint32_t ks = base + L::kK + (b & 1) * L::kKVBytes;
-      const uint32_t vs = base + L::kV + (b & 1) * L::kKVBytes;
-      float s[1][kKeys / 8][4];
+    float s[1][kKeys / 8][4];
 #pragma unroll
-      for (int n = 0; n < kKeys / 8; ++n) s[0][n][0] = s[0][n][1] = s[0][n][2] = s[0][n][3] = 0.0f;
-      fence_operand(s[0]);
-      wgmma::fence();
-#pragma unroll
-      for (int kk = 0; kk < kD / 16; ++kk) {
-        const uint32_t qa = q_tile + (kk >> 2) * kRows * 128 + (kk & 3) * 32;
-        const uint32_t ka = ks + (kk >> 2) * kKeys * 128 + (kk & 3) * 32;
-        wgmma::wgmma_ss<0>(s[0], wgmma::descriptor(qa, 16, 1024), wgmma::descriptor(ka, 16, 1024), kk > 0);
+    for (int n = 0; n < kKeys / 8; ++n) s[0][n][0] = s[0][n][1] = s[0][n][2] = s[0][n][3] = 0.0f;
+    float alpha[1][2];
+    fence_operand(s[0]);
+    fence_operand(o[0]);
+    wgmma::fence();
+    issue_s(s[0], b);
+    wgmma::commit();
+    if constexpr (kPipelined) {
+      if (b > 0) {
+        issue_pv(p, b - 1);
+        wgmma::commit();
+        wgmma::wait<1>();  // S_b has landed; P·V of block b - 1 may still run
+      } else {
+        wgmma::wait<0>();
       }
-      wgmma::commit();
+      fence_operand(s[0]);
+      softmax(s, kb, alpha);
+      wgmma::wait<0>();
+      fence_operand(o[0]);
+      fence_operand(p);  // P of block b - 1 was read by the tensor cores until here
+      rescale(o, alpha);
+      pack(s, p);
+    } else {
       wgmma::wait<0>();
       fence_operand(s[0]);
-      if (kb + kKeys - 1 > tile.first_pos) {  // the stage reaches past the first row's position
-        int32_t lim[1][2];
-#pragma unroll
-        for (int h = 0; h < 2; ++h) lim[0][h] = tile.first_pos + min(r0 + 8 * h, nrows - 1) / G;
-        online_softmax<1, kKeys / 8, kD / 8, true>(s, o, m, l, lim, kb + (lane & 3) * 2, qscale);
-      } else {
-        online_softmax<1, kKeys / 8, kD / 8, false>(s, o, m, l, {}, kb, qscale);
-      }
-      // O += P V: P re-packed from S's accumulators as A fragments; V MN-major (16 keys = two
-      // 8-key groups of 1024 bytes per k step; 64-column chunks kKeys * 128 bytes apart).
-      // All of P is packed before the first wgmma: registers written between them would make the
-      // compiler fence (and stall) before each one.
-      uint32_t pa[kKeys / 16][4];
-#pragma unroll
-      for (int kc = 0; kc < kKeys / 16; ++kc) {
-        pa[kc][0] = pack_bf16(s[0][2 * kc][0], s[0][2 * kc][1]);
-        pa[kc][1] = pack_bf16(s[0][2 * kc][2], s[0][2 * kc][3]);
-        pa[kc][2] = pack_bf16(s[0][2 * kc + 1][0], s[0][2 * kc + 1][1]);
-        pa[kc][3] = pack_bf16(s[0][2 * kc + 1][2], s[0][2 * kc + 1][3]);
-      }
+      softmax(s, kb, alpha);
+      rescale(o, alpha);
+      pack(s, p);
       fence_operand(o[0]);
       wgmma::fence();
-#pragma unroll
-      for (int kc = 0; kc < kKeys / 16; ++kc)
-        wgmma::wgmma_rs<1>(o[0], pa[kc], wgmma::descriptor(vs + kc * 2048, kKeys * 128, 1024), true);
+      issue_pv(p, b);
       wgmma::commit();
       wgmma::wait<0>();
       fence_operand(o[0]);
     }
-    // Block b's slots were read by load_kv(b) in the previous iteration (before this one's barrier).
+    // Block b's slots were read by load_kv(b) in iteration b - 1, which every thread has finished.
     if (tid < kKeys) sslot[(b & 1) * kKeys + tid] = next_slot;
-    __syncthreads();  // everyone is done with this stage (and sees block b + 2's slots) before the refill
+  }
+  if constexpr (kPipelined) {  // the last block's P·V
+    fence_operand(o[0]);
+    wgmma::fence();
+    issue_pv(p, nblocks - 1);
+    wgmma::commit();
+    wgmma::wait<0>();
+    fence_operand(o[0]);
   }
 
   // Normalise and write this thread's two rows.
@@ -200,19 +254,23 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) prefill_wgmma_kernel(Att
 #endif
 }
 
-template <int kD, int kKeys, int kMinBlocks>
+template <int kD, int kKeys, int kMinBlocks, bool kPipelined>
 void launch(const AttentionArgs& a, cudaStream_t stream) {
-  constexpr size_t smem = WgLayout<kD, kKeys>::kBytes;
-  auto* kernel = prefill_wgmma_kernel<kD, kKeys, kMinBlocks>;
+  constexpr size_t smem = WgLayout<kD, kKeys, kPipelined ? 3 : 2>::kBytes;
+  auto* kernel = prefill_wgmma_kernel<kD, kKeys, kMinBlocks, kPipelined>;
   CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
   kernel<<<dim3(a.num_tiles, a.hkv), kThreads, smem, stream>>>(a);
   CUDA_CHECK_LAUNCH();
 }
 
 template <int kD>
-void launch_keys(const AttentionArgs& a, int keys, cudaStream_t stream) {
-  if (keys == 128) return launch<kD, 128, 1>(a, stream);
-  return launch<kD, 64, 2>(a, stream);
+void launch_shape(const AttentionArgs& a, WgmmaShape shape, cudaStream_t stream) {
+  switch (shape) {
+    case WgmmaShape::kKeys64: return launch<kD, 64, 2, false>(a, stream);
+    case WgmmaShape::kKeys128: return launch<kD, 128, 1, false>(a, stream);
+    case WgmmaShape::kPipelined64: return launch<kD, 64, 1, true>(a, stream);
+    case WgmmaShape::kPipelined128: return launch<kD, 128, 1, true>(a, stream);
+  }
 }
 
 }  // namespace
@@ -225,9 +283,9 @@ bool attention_prefill_wgmma_available() {
   return major == 9 && minor == 0;
 }
 
-void paged_attention_prefill_wgmma(const AttentionArgs& a, int keys, cudaStream_t stream) {
-  if (a.head_dim == 64) return launch_keys<64>(a, keys, stream);
-  return launch_keys<128>(a, keys, stream);
+void paged_attention_prefill_wgmma(const AttentionArgs& a, WgmmaShape shape, cudaStream_t stream) {
+  if (a.head_dim == 64) return launch_shape<64>(a, shape, stream);
+  return launch_shape<128>(a, shape, stream);
 }
 
 }  // namespace tessera::cuda

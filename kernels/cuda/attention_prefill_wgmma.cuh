@@ -1,7 +1,7 @@
 // Hopper (sm_90a) prefill attention on warpgroup MMA: the same function, arguments and tiles as
 // attention_prefill_tc (128 query rows = 128/G tokens x G heads per block, paged K/V, causal, cached
 // prefix), with S = Q·Kᵀ and O += P·V issued as wgmma by two warpgroups of 64 rows each, Q and K/V in
-// 128-byte-swizzled shared memory. Only attention_prefill_tc.cu calls it (as its variants 5 and 6),
+// 128-byte-swizzled shared memory. Only attention_prefill_tc.cu calls it (as its wgmma variants),
 // and only on a device of compute capability 9.0. Never allocates.
 #pragma once
 
@@ -14,7 +14,12 @@ namespace tessera::cuda {
 // Whether the current device runs the wgmma kernels (compute capability 9.0).
 bool attention_prefill_wgmma_available();
 
-// keys: key block per stage (64: two blocks per SM; 128: one). head_dim 64 or 128, G divides 128.
-void paged_attention_prefill_wgmma(const AttentionArgs& args, int keys, cudaStream_t stream);
+// Kernel shapes: 64 keys per stage at two blocks per SM; 128 keys at one; 64 or 128 keys at one block
+// per SM with block b's softmax overlapping block b - 1's P·V on the tensor cores (three K/V stages;
+// 128 keys fill 226 KB of shared memory at head_dim 128).
+enum class WgmmaShape { kKeys64, kKeys128, kPipelined64, kPipelined128 };
+
+// head_dim 64 or 128, G divides 128 (the caller checks).
+void paged_attention_prefill_wgmma(const AttentionArgs& args, WgmmaShape shape, cudaStream_t stream);
 
 }  // namespace tessera::cuda

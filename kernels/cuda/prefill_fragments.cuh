@@ -72,12 +72,14 @@ __device__ __forceinline__ int32_t key_slot(const int32_t* table, int32_t block_
 }
 
 // Online softmax (base 2) over one stage of S (raw Q·Kᵀ, scale folded into one FFMA before ex2),
-// leaving P in s and rescaling o, m (row max, raw units) and l (this thread's partial row sums).
+// leaving P in s, updating m (row max, raw units) and l (this thread's partial row sums), and
+// returning in alpha the factor the rows' O accumulators must be scaled by (rescale below; a caller
+// whose O is still being written by an asynchronous MMA applies it once that has landed).
 // kMask: the stage reaches past some row's position; key0 is this thread's first key column.
-template <int kM, int kN, int kO, bool kMask>
-__device__ __forceinline__ void online_softmax(float (&s)[kM][kN][4], float (&o)[kM][kO][4], float (&m)[kM][2],
-                                               float (&l)[kM][2], const int32_t (&lim)[kM][2], int32_t key0,
-                                               float qscale) {
+template <int kM, int kN, bool kMask>
+__device__ __forceinline__ void softmax_stage(float (&s)[kM][kN][4], float (&m)[kM][2], float (&l)[kM][2],
+                                              const int32_t (&lim)[kM][2], int32_t key0, float qscale,
+                                              float (&alpha)[kM][2]) {
 #pragma unroll
   for (int t = 0; t < kM; ++t) {
     float mx[2] = {m[t][0], m[t][1]};
@@ -88,11 +90,11 @@ __device__ __forceinline__ void online_softmax(float (&s)[kM][kN][4], float (&o)
         if (kMask && key0 + n * 8 + (e & 1) > lim[t][e >> 1]) s[t][n][e] = -INFINITY;
         mx[e >> 1] = fmaxf(mx[e >> 1], s[t][n][e]);
       }
-    float alpha[2], neg_ms[2], sum[2] = {0.0f, 0.0f};
+    float neg_ms[2], sum[2] = {0.0f, 0.0f};
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       mx[h] = quad_max(mx[h]);  // finite: key 0 is visible to every row and block 0 is never skipped
-      alpha[h] = fast_exp2((m[t][h] - mx[h]) * qscale);
+      alpha[t][h] = fast_exp2((m[t][h] - mx[h]) * qscale);
       m[t][h] = mx[h];
       neg_ms[h] = -mx[h] * qscale;
     }
@@ -104,15 +106,32 @@ __device__ __forceinline__ void online_softmax(float (&s)[kM][kN][4], float (&o)
         sum[e >> 1] += s[t][n][e];
       }
 #pragma unroll
-    for (int h = 0; h < 2; ++h) l[t][h] = l[t][h] * alpha[h] + sum[h];  // quad summed at the end
+    for (int h = 0; h < 2; ++h) l[t][h] = l[t][h] * alpha[t][h] + sum[h];  // quad summed at the end
+  }
+}
+
+// o[t] rows scaled by alpha[t] (the accumulator layout: elements 0, 1 in the upper row, 2, 3 below).
+template <int kM, int kO>
+__device__ __forceinline__ void rescale(float (&o)[kM][kO][4], const float (&alpha)[kM][2]) {
+#pragma unroll
+  for (int t = 0; t < kM; ++t)
 #pragma unroll
     for (int n = 0; n < kO; ++n) {
-      o[t][n][0] *= alpha[0];
-      o[t][n][1] *= alpha[0];
-      o[t][n][2] *= alpha[1];
-      o[t][n][3] *= alpha[1];
+      o[t][n][0] *= alpha[t][0];
+      o[t][n][1] *= alpha[t][0];
+      o[t][n][2] *= alpha[t][1];
+      o[t][n][3] *= alpha[t][1];
     }
-  }
+}
+
+// softmax_stage, then O rescaled at once.
+template <int kM, int kN, int kO, bool kMask>
+__device__ __forceinline__ void online_softmax(float (&s)[kM][kN][4], float (&o)[kM][kO][4], float (&m)[kM][2],
+                                               float (&l)[kM][2], const int32_t (&lim)[kM][2], int32_t key0,
+                                               float qscale) {
+  float alpha[kM][2];
+  softmax_stage<kM, kN, kMask>(s, m, l, lim, key0, qscale, alpha);
+  rescale(o, alpha);
 }
 
 }  // namespace tessera::cuda::prefill
