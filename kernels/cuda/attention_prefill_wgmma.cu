@@ -55,7 +55,10 @@ __device__ __forceinline__ void fence_operand(uint32_t (&a)[kN][4]) {
 // kPipelined true (the FlashAttention-3 order within a warpgroup): block b's S and block b - 1's
 // P·V are issued together, the softmax of S_b runs while P·V is still on the tensor cores, and O is
 // rescaled once it lands; V of block b - 1 is still read while block b + 1 loads, so three stages.
-template <int kD, int kKeys, int kMinBlocks, bool kPipelined>
+// kQInRegs: Q·Kᵀ takes Q from registers (loaded once by ldmatrix) instead of shared memory, halving
+// the shared-memory bytes each S wgmma reads (at 64 keys an m64n64k16 with both operands in shared
+// memory reads as many bytes per cycle as shared memory delivers).
+template <int kD, int kKeys, int kMinBlocks, bool kPipelined, bool kQInRegs = false>
 __global__ void __launch_bounds__(kThreads, kMinBlocks) prefill_wgmma_kernel(AttentionArgs a) {
 #if TESSERA_WGMMA
   constexpr int kStages = kPipelined ? 3 : 2;
@@ -126,14 +129,19 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) prefill_wgmma_kernel(Att
   for (int n = 0; n < kD / 8; ++n) o[0][n][0] = o[0][n][1] = o[0][n][2] = o[0][n][3] = 0.0f;
 
   const int32_t nblocks = (keys_total + kKeys - 1) / kKeys;
+  uint32_t qf[kQInRegs ? kD / 16 : 1][4];  // Q as A fragments (kQInRegs), per 16-wide k step
   // S = Q·Kᵀ of key block b into s (issued, not waited for).
   auto issue_s = [&](float (&s)[kKeys / 8][4], int32_t b) {
     const uint32_t ks = base + L::kK + (b % kStages) * L::kKVBytes;
 #pragma unroll
     for (int kk = 0; kk < kD / 16; ++kk) {
-      const uint32_t qa = q_tile + (kk >> 2) * kRows * 128 + (kk & 3) * 32;
       const uint32_t ka = ks + (kk >> 2) * kKeys * 128 + (kk & 3) * 32;
-      wgmma::wgmma_ss<0>(s, wgmma::descriptor(qa, 16, 1024), wgmma::descriptor(ka, 16, 1024), kk > 0);
+      if constexpr (kQInRegs) {
+        wgmma::wgmma_rs<0>(s, qf[kk], wgmma::descriptor(ka, 16, 1024), kk > 0);
+      } else {
+        const uint32_t qa = q_tile + (kk >> 2) * kRows * 128 + (kk & 3) * 32;
+        wgmma::wgmma_ss<0>(s, wgmma::descriptor(qa, 16, 1024), wgmma::descriptor(ka, 16, 1024), kk > 0);
+      }
     }
   };
   // O += P·V of key block b (issued, not waited for): P as A fragments; V MN-major (16 keys = two
@@ -170,6 +178,13 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) prefill_wgmma_kernel(Att
   uint32_t p[kKeys / 16][4];  // P of the block whose P·V is still to issue (pipelined)
   load_kv(0);
   cp_async_commit();  // group 0: Q and the first keys
+  if constexpr (kQInRegs) {  // this warp's 16 rows of Q: lane l addresses row l % 16, k half l / 16
+    cp_async_wait<0>();
+    __syncthreads();
+    const int qrow = warp * 16 + (lane & 15);
+#pragma unroll
+    for (int kk = 0; kk < kD / 16; ++kk) ldmatrix_x4(qf[kk], base + wgmma::swizzled_offset(qrow, 2 * kk + (lane >> 4), kRows));
+  }
   for (int32_t b = 0; b < nblocks; ++b) {
     const int32_t kb = b * kKeys;
     const int32_t next_slot = tid < kKeys ? key_slot(table, bs, kb + 2 * kKeys + tid, keys_total) : -1;
@@ -254,10 +269,10 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) prefill_wgmma_kernel(Att
 #endif
 }
 
-template <int kD, int kKeys, int kMinBlocks, bool kPipelined>
+template <int kD, int kKeys, int kMinBlocks, bool kPipelined, bool kQInRegs = false>
 void launch(const AttentionArgs& a, cudaStream_t stream) {
   constexpr size_t smem = WgLayout<kD, kKeys, kPipelined ? 3 : 2>::kBytes;
-  auto* kernel = prefill_wgmma_kernel<kD, kKeys, kMinBlocks, kPipelined>;
+  auto* kernel = prefill_wgmma_kernel<kD, kKeys, kMinBlocks, kPipelined, kQInRegs>;
   CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
   kernel<<<dim3(a.num_tiles, a.hkv), kThreads, smem, stream>>>(a);
   CUDA_CHECK_LAUNCH();
@@ -270,6 +285,7 @@ void launch_shape(const AttentionArgs& a, WgmmaShape shape, cudaStream_t stream)
     case WgmmaShape::kKeys128: return launch<kD, 128, 1, false>(a, stream);
     case WgmmaShape::kPipelined64: return launch<kD, 64, 1, true>(a, stream);
     case WgmmaShape::kPipelined128: return launch<kD, 128, 1, true>(a, stream);
+    case WgmmaShape::kPipelined64QRegs: return launch<kD, 64, 1, true, true>(a, stream);
   }
 }
 

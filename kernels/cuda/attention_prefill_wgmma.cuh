@@ -16,8 +16,9 @@ bool attention_prefill_wgmma_available();
 
 // Kernel shapes: 64 keys per stage at two blocks per SM; 128 keys at one; 64 or 128 keys at one block
 // per SM with block b's softmax overlapping block b - 1's P·V on the tensor cores (three K/V stages;
-// 128 keys fill 226 KB of shared memory at head_dim 128).
-enum class WgmmaShape { kKeys64, kKeys128, kPipelined64, kPipelined128 };
+// 128 keys fill 226 KB of shared memory at head_dim 128); the pipelined 64-key shape with Q·Kᵀ
+// taking Q from registers.
+enum class WgmmaShape { kKeys64, kKeys128, kPipelined64, kPipelined128, kPipelined64QRegs };
 
 // head_dim 64 or 128, G divides 128 (the caller checks).
 void paged_attention_prefill_wgmma(const AttentionArgs& args, WgmmaShape shape, cudaStream_t stream);
