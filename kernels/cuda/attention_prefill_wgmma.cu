@@ -1,12 +1,13 @@
 // Prefill attention on Hopper warpgroup MMA (see attention_prefill_wgmma.cuh). A block of 256 threads
 // = two warpgroups takes the 128 query rows of one tile and kv head; warpgroup g owns rows
-// [64 g, 64 g + 64). Q and two stages of K and V sit in shared memory in the 128-byte-swizzled layout
-// of wgmma.cuh, filled by cp.async (the page-table slots fetched two key blocks ahead, as in
-// attention_prefill_tc.cu). Per key block: S = Q·Kᵀ as kD/16 wgmma m64n{keys}k16 (both operands from
-// shared memory), the online softmax on S's accumulators (the m16n8 layout, so prefill_fragments.cuh's
-// softmax serves both kernels), then O += P·V as keys/16 wgmma m64n{kD}k16 with P from registers and
-// V read MN-major (transposed by the tensor core). The sm_90a build holds the kernel; every other
-// target compiles a body that traps, and the host never launches it off compute capability 9.0.
+// [64 g, 64 g + 64). Q and two (three when pipelined) stages of K and V sit in shared memory in the
+// 128-byte-swizzled layout of wgmma.cuh, filled by cp.async one key block ahead (the page-table slots
+// fetched two blocks ahead, as in attention_prefill_tc.cu), one barrier per key block. Per key block:
+// S = Q·Kᵀ as kD/16 wgmma m64n{keys}k16 (Q from shared memory or registers, K from shared memory),
+// the online softmax on S's accumulators (the m16n8 layout, so prefill_fragments.cuh's softmax serves
+// both kernels), then O += P·V as keys/16 wgmma m64n{kD}k16 with P from registers and V read MN-major
+// (transposed by the tensor core). The sm_90a build holds the kernel; every other target compiles a
+// body that traps, and the host never launches it off compute capability 9.0.
 #include <cstdint>
 
 #include "kernels/cuda/attention_prefill_wgmma.cuh"
