@@ -8,6 +8,7 @@
 //   decode attention (1 x 32k, 64 x 1k, 16 x 8k) for each split count, prefill attention (1 x 4096,
 //   4 x 1024, and 1 x 512 after 3584 cached tokens; FLOPs count only the causal keys each query sees),
 //   the decode kernel (attention_decode.cuh; 1 x 32k, 64 x 1k, 16 x 8k, 1 x 4k, KV rotated across copies).
+// --prefill-only: the limits, the m=4096 projections, the elementwise rows and prefill attention alone.
 #include <cuda_runtime.h>
 #include <nlohmann/json.hpp>
 
