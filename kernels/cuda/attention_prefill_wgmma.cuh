@@ -11,7 +11,9 @@
 
 namespace tessera::cuda {
 
-// Whether the current device runs the wgmma kernels (compute capability 9.0).
+// Whether the current device runs the wgmma kernels (compute capability 9.0). Like the runner's path
+// log, it assumes the build carries sm_90a code (TESSERA_CUDA_GENCODE's default does); in a build with
+// only compute_90 PTX the kernel body is a trap.
 bool attention_prefill_wgmma_available();
 
 // Kernel shapes: 64 keys per stage at two blocks per SM; 128 keys at one; 64 or 128 keys at one block
