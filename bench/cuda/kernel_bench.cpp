@@ -9,6 +9,7 @@
 //   decode attention (1 x 32k, 64 x 1k, 16 x 8k) for each split count, prefill attention (1 x 4096,
 //   4 x 1024, and 1 x 512 after 3584 cached tokens; FLOPs count only the causal keys each query sees),
 //   the decode kernel (attention_decode.cuh; 1 x 32k, 64 x 1k, 16 x 8k, 1 x 4k, KV rotated across copies).
+// --prefill-only: the limits, the m=4096 projections, the elementwise rows and prefill attention alone.
 #include <cuda_runtime.h>
 #include <nlohmann/json.hpp>
 
@@ -321,6 +322,9 @@ void bench_chain(cudaStream_t s, const DeviceLimits& lim, void* ws) {
 int main(int argc, char** argv) {
   // `tessera_cuda_kernel_bench projections`: only the limits and the decode-sized projection rows.
   const bool only_projections = argc > 1 && std::string(argv[1]) == "projections";
+  // --prefill-only: the limits, prefill projections, elementwise kernels and prefill attention rows
+  // alone (a short run, e.g. under ncu).
+  const bool prefill_only = argc > 1 && std::string(argv[1]) == "--prefill-only";
   cudaStream_t s;
   CUDA_CHECK(cudaStreamCreate(&s));
   const DeviceLimits lim = measure_device_limits(s);
@@ -354,6 +358,7 @@ int main(int argc, char** argv) {
   const std::vector<std::pair<int32_t, int32_t>> shapes = {
       {6144, 4096}, {4096, 4096}, {28672, 4096}, {4096, 14336}, {128256, 4096}};
   for (const auto& [n, k] : shapes) {
+    if (prefill_only) break;
     const int64_t wn = static_cast<int64_t>(n) * k;
     const int copies = static_cast<int>(std::clamp<int64_t>((1LL << 30) / (wn * 2), 2, 16));
     std::vector<__nv_bfloat16*> ws_copies;
@@ -458,7 +463,7 @@ int main(int argc, char** argv) {
     for (void* p : {(void*)gu, (void*)act, (void*)x, (void*)nw, (void*)res}) cudaFree(p);
   }
 
-  bench_chain(s, lim, ws);
+  if (!prefill_only) bench_chain(s, lim, ws);
 
   // Attention: 32 q heads, 8 kv heads, head_dim 128, block size 16.
   const int32_t hq = 32, hkv = 8, D = 128, bs = 16;
@@ -467,6 +472,7 @@ int main(int argc, char** argv) {
   };
   for (const Case c : {Case{1, 32768, 1}, Case{64, 1024, 1}, Case{16, 8192, 1}, Case{1, 4096, 4096},
                        Case{4, 1024, 1024}, Case{1, 4096, 512}}) {
+    if (prefill_only && c.q_len == 1) continue;
     const int32_t blocks_per_seq = (c.ctx + bs - 1) / bs;
     const int64_t nblocks = static_cast<int64_t>(c.batch) * blocks_per_seq;
     __nv_bfloat16* kc = alloc_random(nblocks * bs * hkv * D, 1, s);
@@ -530,11 +536,17 @@ int main(int argc, char** argv) {
       const double t = median_s(s, 10, [&](int) { paged_attention_prefill_tc(a, s, v); });
       row["tc_variant" + std::to_string(v) + "_us"] = t * 1e6;
       row["tc_variant" + std::to_string(v) + "_pct_matmul"] = 100.0 * flops / t / lim.matmul_flops;
+      // Also one line per variant as it is timed, so a variant that faults leaves the others' figures.
+      std::cout << nlohmann::json{{"kernel", "attention_prefill_variant"}, {"batch", c.batch}, {"context", c.ctx},
+                                  {"q_len", c.q_len}, {"variant", v}, {"us", t * 1e6},
+                                  {"pct_matmul", 100.0 * flops / t / lim.matmul_flops}}
+                       .dump()
+                << std::endl;
     }
     std::cout << row.dump() << std::endl;
     for (void* p : {(void*)kc, (void*)vc, (void*)q, (void*)d_tables, (void*)d_tiles, (void*)op, (void*)ml, (void*)out})
       cudaFree(p);
   }
-  bench_decode_attention(lim, s);
+  if (!prefill_only) bench_decode_attention(lim, s);
   return 0;
 }

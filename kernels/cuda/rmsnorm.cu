@@ -1,6 +1,10 @@
-// RMSNorm + residual: one block per row; the row is read once into registers-by-loop, reduced with cub.
-// Instantiated for bf16 and fp32 activations (the residual stream is fp32 in both).
+// RMSNorm + residual: one block per row; each thread keeps its 8-element pieces of the row in
+// registers between the sum of squares and the scaling (16-byte loads and stores of x, the residual,
+// the weight and out), so the row is read once and written once. Reduced with cub. Instantiated for
+// bf16 and fp32 activations (the residual stream is fp32 in both).
 #include <cub/block/block_reduce.cuh>
+
+#include <string>
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/element.cuh"
@@ -11,8 +15,14 @@ namespace tessera::cuda {
 namespace {
 
 constexpr int kThreads = 512;
+constexpr int kMaxPieces = 4;  // 8-element pieces per thread: rows up to 16,384 elements
 
 template <typename T>
+struct alignas(16) Piece {
+  T v[8];
+};
+
+template <typename T, int kPieces>
 __global__ void __launch_bounds__(kThreads) add_rmsnorm_kernel(const T* __restrict__ x, float* __restrict__ residual,
                                                                const T* __restrict__ weight, T* __restrict__ out,
                                                                int32_t n, float eps, bool first) {
@@ -22,26 +32,37 @@ __global__ void __launch_bounds__(kThreads) add_rmsnorm_kernel(const T* __restri
   pdl_trigger();
   pdl_wait();  // launched with PDL: x and the residual come from earlier kernels
   const int64_t base = static_cast<int64_t>(blockIdx.x) * n;
-  float2* r2 = reinterpret_cast<float2*>(residual + base);
+  const int32_t pieces = n / 8;
+  float r[kPieces][8];
   float ss = 0.0f;
-  for (int32_t i = threadIdx.x; i < n / 2; i += kThreads) {
-    const float2 xv = load_pair(x + base, i);
-    float2 r = first ? xv : r2[i];
-    if (!first) {
-      r.x += xv.x;
-      r.y += xv.y;
+#pragma unroll
+  for (int j = 0; j < kPieces; ++j) {
+    const int32_t p = threadIdx.x + j * kThreads;
+    if (p >= pieces) break;
+    const Piece<T> xv = reinterpret_cast<const Piece<T>*>(x + base)[p];
+    Piece<float> rv;
+    if (!first) rv = reinterpret_cast<const Piece<float>*>(residual + base)[p];
+#pragma unroll
+    for (int e = 0; e < 8; ++e) {
+      r[j][e] = first ? to_f32(xv.v[e]) : rv.v[e] + to_f32(xv.v[e]);
+      rv.v[e] = r[j][e];
+      ss += r[j][e] * r[j][e];
     }
-    r2[i] = r;
-    ss += r.x * r.x + r.y * r.y;
+    reinterpret_cast<Piece<float>*>(residual + base)[p] = rv;
   }
   const float total = Reduce(tmp).Sum(ss);
   if (threadIdx.x == 0) inv_rms = rsqrtf(total / static_cast<float>(n) + eps);
   __syncthreads();
   const float s = inv_rms;
-  for (int32_t i = threadIdx.x; i < n / 2; i += kThreads) {
-    const float2 r = r2[i];
-    const float2 w = load_pair(weight, i);
-    store_pair(out + base, i, make_float2(r.x * s * w.x, r.y * s * w.y));
+#pragma unroll
+  for (int j = 0; j < kPieces; ++j) {
+    const int32_t p = threadIdx.x + j * kThreads;
+    if (p >= pieces) break;
+    const Piece<T> w = reinterpret_cast<const Piece<T>*>(weight)[p];
+    Piece<T> o;
+#pragma unroll
+    for (int e = 0; e < 8; ++e) o.v[e] = from_f32<T>(r[j][e] * s * to_f32(w.v[e]));
+    reinterpret_cast<Piece<T>*>(out + base)[p] = o;
   }
 }
 
@@ -49,7 +70,17 @@ template <typename T>
 void launch(const T* x, float* residual, const T* weight, T* out, int32_t rows, int32_t n, float eps, bool first,
             cudaStream_t stream) {
   if (rows == 0) return;
-  launch_pdl(add_rmsnorm_kernel<T>, rows, kThreads, 0, stream, x, residual, weight, out, n, eps, first);
+  const int32_t pieces = n / 8;
+  if (n % 8 != 0 || pieces > kMaxPieces * kThreads) {
+    const std::string what = "add_rmsnorm: row length " + std::to_string(n) + " (a multiple of 8, at most " +
+                             std::to_string(8 * kMaxPieces * kThreads) + ")";
+    throw_cuda_error(cudaErrorInvalidValue, what.c_str(), __FILE__, __LINE__);
+  }
+  if (pieces <= kThreads)
+    return launch_pdl(add_rmsnorm_kernel<T, 1>, rows, kThreads, 0, stream, x, residual, weight, out, n, eps, first);
+  if (pieces <= 2 * kThreads)
+    return launch_pdl(add_rmsnorm_kernel<T, 2>, rows, kThreads, 0, stream, x, residual, weight, out, n, eps, first);
+  launch_pdl(add_rmsnorm_kernel<T, kMaxPieces>, rows, kThreads, 0, stream, x, residual, weight, out, n, eps, first);
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 // RMSNorm fused with the residual add, on the GPU. For each row:
 //   residual = first ? x : residual + x       (fp32 residual stream)
 //   out      = residual / sqrt(mean(residual^2) + eps) * weight   (bf16, or fp32 in the exact mode)
-// x and out may not alias the residual. n % 8 == 0. Never allocates, never reads configuration.
+// x and out may not alias the residual. n % 8 == 0 and n <= 16384 (else cudaErrorInvalidValue as
+// tessera::Error). Never allocates, never reads configuration.
 #pragma once
 
 #include <cuda_bf16.h>

@@ -13,11 +13,11 @@ export NCCL_NVLS_ENABLE=0 PYTHONUNBUFFERED=1
 step() { echo "== $1 ($(date -u +%T))"; }
 step gpu; nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv,noheader
 step tests
-timeout 50 "$B/bin/tessera_cuda_kernel_tests" --gtest_filter='*Prefill*' 2>&1 | tee "$OUT/tests.log" \
+timeout 50 "$B/bin/tessera_cuda_kernel_tests" --gtest_filter='*Prefill*:*RmsNorm*:*SiluMul*:*Pdl*' 2>&1 | tee "$OUT/tests.log" \
   | grep -E "^\[  (PASSED|FAILED)|FAILED|tests ran" ; echo "tests rc=${PIPESTATUS[0]}"
 step kernel-bench
-timeout 60 "$B/bin/tessera_cuda_kernel_bench" 2>&1 | grep -v '"kernel":"projection"' | tee "$OUT/kernel_bench.jsonl" \
-  | grep '"q_len":[0-9][0-9]'
+timeout 60 "$B/bin/tessera_cuda_kernel_bench" --prefill-only 2>&1 | tee "$OUT/kernel_bench.jsonl" \
+  | grep -E 'attention_prefill_variant|prefill_elementwise|matmul_8192'
 step engine-prefill
 timeout 75 "$B/bin/tessera" bench engine --device cuda --shape llama-3-8b --load-format dummy --prefill 4096 2>&1 \
   | tee "$OUT/engine_prefill.json" | tail -1
@@ -25,7 +25,7 @@ timeout 75 "$B/bin/tessera" bench engine --device cuda --shape llama-3-8b --load
 # 48- and 1-key cache blocks exercise the page-table slots fetched ahead of each stage.
 step racecheck
 timeout 75 compute-sanitizer --tool racecheck --error-exitcode 9 "$B/bin/tessera_cuda_kernel_tests" \
-  --gtest_filter='Groups/CudaPrefillAttention.*/G4_D128_B48:Groups/CudaPrefillAttention.*/G1_D64' > "$OUT/sanitize.log" 2>&1
+  --gtest_filter='Groups/CudaPrefillAttention.*/G4_D128_B48:Groups/CudaPrefillAttention.*/G1_D64:CudaRmsNorm.*' > "$OUT/sanitize.log" 2>&1
 echo "racecheck rc=$?"; tail -3 "$OUT/sanitize.log"
 step memcheck
 timeout 35 compute-sanitizer --tool memcheck --error-exitcode 9 "$B/bin/tessera_cuda_kernel_tests" \

@@ -4,7 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <string>
 #include <type_traits>
+
+#include "common/error.h"
 
 #include "kernels/cuda/embedding.cuh"
 #include "kernels/cuda/fill_random.cuh"
@@ -46,9 +49,10 @@ struct Tolerance {
 };
 
 template <typename T>
-void check_rmsnorm(bool first) {
+void check_rmsnorm_row(bool first, int32_t n) {
+  SCOPED_TRACE("n = " + std::to_string(n));
   std::mt19937 rng(std::random_device{}());
-  const int32_t rows = 7, n = 4104;
+  const int32_t rows = 7;
   const float eps = 1e-5f;
   std::vector<float> x_f, w_f;
   DeviceBuffer<T> x(random_values<T>(static_cast<size_t>(rows) * n, rng, 2.0f, &x_f));
@@ -80,10 +84,23 @@ void check_rmsnorm(bool first) {
   EXPECT_LT(rel_error(got, want), Tolerance<T>::output);
 }
 
+// Rows of 1, 2 and 4 eight-element pieces per thread, each with a partly filled last round.
+template <typename T>
+void check_rmsnorm(bool first) {
+  for (int32_t n : {1000, 4104, 16376}) check_rmsnorm_row<T>(first, n);
+}
+
 TEST(CudaRmsNorm, FirstLayerStartsTheResidualStream) { check_rmsnorm<__nv_bfloat16>(true); }
 TEST(CudaRmsNorm, AddsIntoTheResidualStreamThenNormalises) { check_rmsnorm<__nv_bfloat16>(false); }
 TEST(CudaF32RmsNorm, FirstLayerStartsTheResidualStream) { check_rmsnorm<float>(true); }
 TEST(CudaF32RmsNorm, AddsIntoTheResidualStreamThenNormalises) { check_rmsnorm<float>(false); }
+
+TEST(CudaRmsNorm, RefusesRowsItCannotHoldByName) {
+  DeviceBuffer<__nv_bfloat16> x(16392), w(16392), out(16392);
+  DeviceBuffer<float> res(16392);
+  EXPECT_THROW(add_rmsnorm(x.get(), res.get(), w.get(), out.get(), 1, 16392, 1e-5f, true, nullptr), Error);
+  EXPECT_THROW(add_rmsnorm(x.get(), res.get(), w.get(), out.get(), 1, 4100, 1e-5f, true, nullptr), Error);
+}
 
 template <typename T>
 void check_silu_mul() {
