@@ -1,4 +1,5 @@
-// CudaRunner: plan validation and per-sequence state on the host; one packed upload per step; the
+// CudaRunner: plan validation and per-sequence state on the host; one packed upload per step
+// (cuda_runner_step.cpp); the
 // layer loop (one template for the bf16 and the fp32 element type) as kernel + cuBLASLt launches on a
 // dedicated stream; decode-only steps replayed from a CUDA graph per batch-size bucket.
 #include "model/cuda_runner.h"
@@ -121,14 +122,9 @@ void CudaRunner::allocate_activations() {
     p = raw;
   };
   Buffers& b = *buf_;
-  alloc(b.ids, T);
-  alloc(b.positions, T);
-  alloc(b.slots, T);
-  alloc(b.logit_rows, L);
-  alloc(b.tiles, max_tiles_);
-  alloc(b.block_tables, S * max_blocks_per_seq_);
-  alloc(b.sample_rows, L);
-  alloc(b.entries, kMaxSampleEntries);
+  // The step inputs' region: every array at its capacity (pack_inputs never lays out more).
+  b.inputs_bytes = input_layout(T, L, max_tiles_, L, S * max_blocks_per_seq_, kMaxSampleEntries).end;
+  alloc(b.inputs, static_cast<int64_t>(b.inputs_bytes));
   alloc(b.residual, T * H);
   alloc_elems(b.hidden, T * H);
   alloc_elems(b.qkv, T * qkv);
@@ -168,6 +164,7 @@ void CudaRunner::allocate_activations() {
     host_allocations_.push_back(raw);
     p = static_cast<std::remove_reference_t<decltype(p)>>(raw);
   };
+  alloc_host(b.h_inputs, static_cast<int64_t>(b.inputs_bytes));
   alloc_host(b.h_out_token, L);
   alloc_host(b.h_out_logprob, L);
   alloc_host(b.h_out_top_tokens, L * kMaxTopLogprobs);

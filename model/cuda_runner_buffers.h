@@ -16,9 +16,13 @@ namespace tessera::cuda {
 constexpr int32_t kMaxSampleEntries = 1 << 20;
 using bf16_t = __nv_bfloat16;
 
-// Device buffers, and host staging for the inputs (pageable: uploads happen outside graphs).
+// Device buffers, and host staging for the inputs (uploads happen outside graphs).
 struct CudaRunner::Buffers {
-  // Inputs, uploaded per step.
+  // Inputs, uploaded per step in ONE copy: pointers into `inputs`, laid out by pack_inputs() (for a
+  // graph-replayed step the layout depends on its bucket only, so captured pointers stay valid).
+  char* inputs = nullptr;       // device, inputs_bytes
+  char* h_inputs = nullptr;     // pinned host staging of the same layout
+  size_t inputs_bytes = 0;
   int32_t* ids = nullptr;
   int32_t* positions = nullptr;
   int64_t* slots = nullptr;
@@ -61,13 +65,37 @@ struct CudaRunner::Buffers {
   float* h_out_logprob = nullptr;
   int32_t* h_out_top_tokens = nullptr;
   float* h_out_top_logprobs = nullptr;
-  // Host staging of the inputs (pageable: cudaMemcpyAsync stages them before returning).
+  // Host assembly of the inputs, packed into h_inputs before the upload.
   std::vector<int32_t> h_ids, h_positions, h_logit_rows, h_block_tables;
   std::vector<int64_t> h_slots;
   std::vector<AttentionTile> h_tiles;
   std::vector<SampleRow> h_sample_rows;
   std::vector<SampleEntry> h_entries;
 };
+
+// Byte offsets of one step's inputs in the packed upload (256-byte aligned, in this order). A step's
+// counts give its layout; the capacities give the region's size.
+struct InputLayout {
+  size_t ids = 0, positions = 0, slots = 0, logit_rows = 0, tiles = 0, sample_rows = 0, block_tables = 0,
+         entries = 0, end = 0;
+};
+
+inline InputLayout input_layout(int64_t rows, int64_t logit_rows, int64_t tiles, int64_t sample_rows,
+                                int64_t block_table_entries, int64_t entries) {
+  auto aligned = [](int64_t bytes) { return static_cast<size_t>((bytes + 255) / 256 * 256); };
+  InputLayout l;
+  size_t o = 0;
+  l.ids = o, o += aligned(rows * static_cast<int64_t>(sizeof(int32_t)));
+  l.positions = o, o += aligned(rows * static_cast<int64_t>(sizeof(int32_t)));
+  l.slots = o, o += aligned(rows * static_cast<int64_t>(sizeof(int64_t)));
+  l.logit_rows = o, o += aligned(logit_rows * static_cast<int64_t>(sizeof(int32_t)));
+  l.tiles = o, o += aligned(tiles * static_cast<int64_t>(sizeof(AttentionTile)));
+  l.sample_rows = o, o += aligned(sample_rows * static_cast<int64_t>(sizeof(SampleRow)));
+  l.block_tables = o, o += aligned(block_table_entries * static_cast<int64_t>(sizeof(int32_t)));
+  l.entries = o, o += aligned(entries * static_cast<int64_t>(sizeof(SampleEntry)));
+  l.end = o;
+  return l;
+}
 
 struct CudaRunner::Graph {
   cudaGraphExec_t exec = nullptr;

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstring>
 #include <map>
 
 #include "common/error.h"
@@ -21,9 +22,11 @@ namespace {
 
 constexpr int32_t kBuckets[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512};
 
+// Copies the first n elements of src to dst (the pinned staging of the packed upload).
 template <typename T>
-void upload(T* dst, const std::vector<T>& src, size_t n, cudaStream_t stream) {
-  if (n > 0) CUDA_CHECK(cudaMemcpyAsync(dst, src.data(), n * sizeof(T), cudaMemcpyHostToDevice, stream));
+void pack(char* dst, const std::vector<T>& src, size_t n) {
+  TS_ASSERT(n <= src.size(), "packing {} elements of a {}-element input", n, src.size());
+  if (n > 0) std::memcpy(dst, src.data(), n * sizeof(T));
 }
 
 bool wants_entries(const SamplingParams& s) {
@@ -250,14 +253,29 @@ void CudaRunner::launch(const StepPlan& plan, std::vector<float>* logits) {
     }
   }
   if (step_begin_ != nullptr) CUDA_CHECK(cudaEventRecord(step_begin_, stream_));
-  upload(b.ids, b.h_ids, padded_rows, stream_);
-  upload(b.positions, b.h_positions, padded_rows, stream_);
-  upload(b.slots, b.h_slots, padded_rows, stream_);
-  upload(b.logit_rows, b.h_logit_rows, nlogit, stream_);
-  upload(b.tiles, b.h_tiles, ntiles, stream_);
-  upload(b.block_tables, b.h_block_tables, static_cast<size_t>(nwork) * max_blocks_per_seq_, stream_);
-  upload(b.sample_rows, srows, srows.size(), stream_);
-  upload(b.entries, b.h_entries, b.h_entries.size(), stream_);
+  // One upload of every input, packed in pinned memory. A graph-replayed step's layout depends on
+  // its bucket only (block-table rows for the whole bucket), so the pointers it captured stay right.
+  const int64_t table_rows = bucket > 0 ? bucket : nwork;
+  const InputLayout lay = input_layout(padded_rows, nlogit, ntiles, static_cast<int64_t>(srows.size()),
+                                       table_rows * max_blocks_per_seq_, static_cast<int64_t>(b.h_entries.size()));
+  TS_ASSERT(lay.end <= b.inputs_bytes, "step inputs of {} bytes exceed their region of {}", lay.end, b.inputs_bytes);
+  pack(b.h_inputs + lay.ids, b.h_ids, padded_rows);
+  pack(b.h_inputs + lay.positions, b.h_positions, padded_rows);
+  pack(b.h_inputs + lay.slots, b.h_slots, padded_rows);
+  pack(b.h_inputs + lay.logit_rows, b.h_logit_rows, nlogit);
+  pack(b.h_inputs + lay.tiles, b.h_tiles, ntiles);
+  pack(b.h_inputs + lay.sample_rows, srows, srows.size());
+  pack(b.h_inputs + lay.block_tables, b.h_block_tables, table_rows * max_blocks_per_seq_);
+  pack(b.h_inputs + lay.entries, b.h_entries, b.h_entries.size());
+  CUDA_CHECK(cudaMemcpyAsync(b.inputs, b.h_inputs, lay.end, cudaMemcpyHostToDevice, stream_));
+  b.ids = reinterpret_cast<int32_t*>(b.inputs + lay.ids);
+  b.positions = reinterpret_cast<int32_t*>(b.inputs + lay.positions);
+  b.slots = reinterpret_cast<int64_t*>(b.inputs + lay.slots);
+  b.logit_rows = reinterpret_cast<int32_t*>(b.inputs + lay.logit_rows);
+  b.tiles = reinterpret_cast<AttentionTile*>(b.inputs + lay.tiles);
+  b.sample_rows = reinterpret_cast<SampleRow*>(b.inputs + lay.sample_rows);
+  b.block_tables = reinterpret_cast<int32_t*>(b.inputs + lay.block_tables);
+  b.entries = reinterpret_cast<SampleEntry*>(b.inputs + lay.entries);
 
   const int32_t nsrows = static_cast<int32_t>(srows.size());
   if (logits != nullptr) {
