@@ -8,10 +8,18 @@
 // Both kernels are PDL-launched: before waiting on qkv_post, a block reads its tile and block table
 // (uploaded before the step) and starts copying the first stages whose keys all belong to earlier
 // steps (this step's key, the last one, is written by qkv_post).
+// The fused variant (kFused) reads the raw qkv projection instead: after the wait each lane group
+// ropes (and norms) its heads' q from the row (lane li holds elements li*8..li*8+7; the rotate-half
+// partner is lane li ^ kL/2), the block whose split holds the new key builds its k/v the same way,
+// stores them into its own ring slots instead of copying them from the cache, and (kv head's first
+// head group, lane group 0 only) writes them to the cache; with splits, every block adds to an
+// arrival counter after writing its partial state, and the last one merges them in split order
+// (merge_head, shared with merge_kernel) and resets the counter.
 #include <cstdio>
 
 #include "kernels/cuda/attention_decode.cuh"
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/element.cuh"
 #include "kernels/cuda/pdl.cuh"
 
 namespace tessera::cuda {
@@ -65,8 +73,68 @@ int32_t heads_per_block(int32_t G) { return G == 1 ? 1 : (G <= 4 ? 4 : 8); }
 // comes from __launch_bounds__ below).
 int32_t blocks_per_sm(int32_t kg) { return kg <= 4 ? 4 : 2; }
 
-template <int kD, int kG>
-__global__ void __launch_bounds__(kThreads, kG <= 4 ? 4 : 2) decode_kernel(AttentionArgs a, int32_t head_groups) {
+__device__ __forceinline__ uint4 pack8(const float (&f)[8]) {
+  uint4 r;
+  uint32_t* w = reinterpret_cast<uint32_t*>(&r);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const __nv_bfloat162 p = __floats2bfloat162_rn(f[2 * i], f[2 * i + 1]);
+    w[i] = *reinterpret_cast<const uint32_t*>(&p);
+  }
+  return r;
+}
+
+// qkv_post's arithmetic on one head's 8 elements per lane (lane li of a kL-lane group holds elements
+// li*8..li*8+7): + bias, optional RMSNorm, optional rotate-half RoPE with this lane's cos/sin, rounded
+// to bf16. Every lane of the warp must call it (shuffles within the lane group).
+template <int kL>
+__device__ __forceinline__ uint4 qkv_head(const __nv_bfloat16* src, const __nv_bfloat16* bias,
+                                          const __nv_bfloat16* norm, float eps, bool rope, const float (&cs)[8],
+                                          const float (&sn)[8], int li) {
+  constexpr int kD = kL * 8;
+  float x[8];
+  unpack8(*reinterpret_cast<const uint4*>(src + li * 8), x);
+  if (bias != nullptr) {
+    float b[8];
+    unpack8(*reinterpret_cast<const uint4*>(bias + li * 8), b);
+#pragma unroll
+    for (int i = 0; i < 8; ++i) x[i] += b[i];
+  }
+  if (norm != nullptr) {
+    float ss = 0.0f;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) ss += x[i] * x[i];
+#pragma unroll
+    for (int o = kL / 2; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+    const float inv = rsqrtf(ss / kD + eps);
+    float w[8];
+    unpack8(*reinterpret_cast<const uint4*>(norm + li * 8), w);
+#pragma unroll
+    for (int i = 0; i < 8; ++i) x[i] = x[i] * inv * w[i];
+  }
+  if (rope) {
+    const bool first_half = li < kL / 2;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      const float y = __shfl_xor_sync(0xffffffffu, x[i], kL / 2);  // the rotate-half partner element
+      x[i] = first_half ? x[i] * cs[i] - y * sn[i] : x[i] * cs[i] + y * sn[i];
+    }
+  }
+  return pack8(x);
+}
+
+// Merges the splits of one (tile row, q head) in three rounds of independent loads (no serial walk over
+// the splits): the largest split max; each split's weight exp2(m_z - max) and the weighted sum of the
+// l_z; then thread groups of kD/4 lanes (4 elements each) sum every kZ-th split's weighted o_z, and
+// the kZ sums are added through shared memory. All kThreads threads call it; partials are read
+// through L2 (other blocks of the same launch may have written them).
+template <int kD>
+__device__ void merge_head(const AttentionArgs& a, int32_t q_row, int32_t h, float* s_w, float* s_red,
+                           float4* s_acc);
+
+template <int kD, int kG, bool kFused>
+__global__ void __launch_bounds__(kThreads, kG <= 4 ? 4 : 2)
+    decode_kernel(AttentionArgs a, DecodeQkvArgs f, int32_t head_groups) {
   constexpr int kL = kD / 8;                 // lanes per key (one 16-byte chunk each)
   constexpr int kGroups = kThreads / kL;     // lane groups per block
   constexpr int kStageKeys = kGroups * kKeysPerGroup;
@@ -105,11 +173,18 @@ __global__ void __launch_bounds__(kThreads, kG <= 4 ? 4 : 2) decode_kernel(Atten
   const int32_t bs = a.block_size;
   const bool bs_pow2 = (bs & (bs - 1)) == 0;  // the usual case: shifts instead of divisions
   const int32_t bs_shift = __ffs(bs) - 1;
+  const int32_t last = keys_total - 1;  // this step's key
+  uint4 k_new = make_uint4(0, 0, 0, 0), v_new = k_new;  // fused: its k/v chunks, built after the wait
   auto issue = [&](int32_t stage, int s) {
     const int32_t base = k_begin + stage * kStageKeys + group;
 #pragma unroll
     for (int u = 0; u < kKeysPerGroup; ++u) {
       const int32_t key = min(base + u * kGroups, k_end - 1);  // past the end: a valid key, masked later
+      if (kFused && key == last) {  // only in the split that holds it; never read from the cache
+        *k_slot(s, u) = k_new;
+        *v_slot(s, u) = v_new;
+        continue;
+      }
       const int32_t blk = bs_pow2 ? key >> bs_shift : key / bs;
       const int64_t slot = static_cast<int64_t>(__ldg(table + blk)) * bs + (key - blk * bs);
       const int64_t off = slot * a.hkv * kD + head_off;
@@ -122,7 +197,29 @@ __global__ void __launch_bounds__(kThreads, kG <= 4 ? 4 : 2) decode_kernel(Atten
     issue(s, s);
     cp_async_commit();
   }
-  pdl_wait();  // q and this step's K/V row come from qkv_post
+  pdl_wait();  // q and this step's K/V row come from qkv_post (fused: from the qkv projection)
+  const __nv_bfloat16* row = a.q + static_cast<int64_t>(tile.q_row) * a.q_row_stride;
+  float cs[8], sn[8];  // fused: cos/sin of this lane's 8 rotary frequencies at the tile's position
+  if constexpr (kFused) {
+    const float pos = static_cast<float>(tile.first_pos);
+    const int fi = (li % (kL / 2)) * 8;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) sincosf(pos * f.inv_freq[fi + i], &sn[i], &cs[i]);
+    if (last >= k_begin && last < k_end) {  // this split holds the new key: build it, write it once
+      const int32_t kh = a.hq + kvh, vh = a.hq + a.hkv + kvh;
+      k_new = qkv_head<kL>(row + static_cast<int64_t>(kh) * kD, f.bias ? f.bias + kh * kD : nullptr, f.k_norm,
+                           f.norm_eps, true, cs, sn, li);
+      v_new = qkv_head<kL>(row + static_cast<int64_t>(vh) * kD, f.bias ? f.bias + vh * kD : nullptr, nullptr,
+                           f.norm_eps, false, cs, sn, li);
+      if (group == 0 && blockIdx.y % head_groups == 0) {
+        const int32_t blk = bs_pow2 ? last >> bs_shift : last / bs;
+        const int64_t slot = static_cast<int64_t>(table[blk]) * bs + (last - blk * bs);
+        const int64_t off = slot * a.hkv * kD + head_off;
+        *reinterpret_cast<uint4*>(f.k_cache + off) = k_new;
+        *reinterpret_cast<uint4*>(f.v_cache + off) = v_new;
+      }
+    }
+  }
   for (int s = pre; s < kStages - 1; ++s) {
     if (s < n_stages) issue(s, s);
     cp_async_commit();
@@ -138,8 +235,13 @@ __global__ void __launch_bounds__(kThreads, kG <= 4 ? 4 : 2) decode_kernel(Atten
 #pragma unroll
     for (int i = 0; i < 8; ++i) q[g][i] = 0.0f, o[g][i] = 0.0f;
     if (g < ng) {
-      const uint4 raw = *reinterpret_cast<const uint4*>(a.q + static_cast<int64_t>(tile.q_row) * a.q_row_stride +
-                                                        static_cast<int64_t>(h0 + g) * kD + li * 8);
+      const __nv_bfloat16* src = row + static_cast<int64_t>(h0 + g) * kD;
+      uint4 raw;
+      if constexpr (kFused) {
+        raw = qkv_head<kL>(src, f.bias ? f.bias + (h0 + g) * kD : nullptr, f.q_norm, f.norm_eps, true, cs, sn, li);
+      } else {
+        raw = *reinterpret_cast<const uint4*>(src + li * 8);
+      }
       unpack8(raw, q[g]);
 #pragma unroll
       for (int i = 0; i < 8; ++i) q[g][i] *= qscale;
@@ -252,6 +354,26 @@ __global__ void __launch_bounds__(kThreads, kG <= 4 ? 4 : 2) decode_kernel(Atten
       }
     }
   }
+  if constexpr (kFused) {
+    if (a.splits == 1) return;
+    // Arrival: the last block of this (tile, kv head, head group) merges every split's state.
+    int& s_last = *reinterpret_cast<int*>(smem + kSmemBytes - 16);  // past so/sml and the merge scratch
+    __threadfence();  // this thread's partial writes, visible device-wide before the count
+    __syncthreads();  // also: so/sml are consumed, the ring is free for the merge's scratch
+    int32_t* counter = f.counters + static_cast<int64_t>(blockIdx.x) * gridDim.y + blockIdx.y;
+    if (tid == 0) s_last = atomicAdd(counter, 1) == a.splits - 1 ? 1 : 0;
+    __syncthreads();
+    if (!s_last) return;
+    __threadfence();  // the other blocks' partials, observed after their counts
+    float* s_w = reinterpret_cast<float*>(smem);
+    float* s_red = s_w + kMaxSplits;
+    float4* s_acc = reinterpret_cast<float4*>(s_red + 2 * (kThreads / 32));
+    for (int g = 0; g < ng; ++g) {
+      merge_head<kD>(a, tile.q_row, h0 + g, s_w, s_red, s_acc);
+      __syncthreads();
+    }
+    if (tid == 0) *counter = 0;  // ready for the next launch (the next layer, or a graph replay)
+  }
 }
 
 __device__ __forceinline__ float warp_max(float x) {
@@ -265,70 +387,72 @@ __device__ __forceinline__ float warp_sum(float x) {
   return x;
 }
 
-// Merges the splits of one (tile, q head) in three rounds of independent loads (no serial walk over
-// the splits): the largest split max; each split's weight exp2(m_z - max) and the weighted sum of the
-// l_z; then thread groups of kD/4 lanes (4 elements each) sum every kZ-th split's weighted o_z, and
-// the kZ sums are added through shared memory.
 template <int kD>
-__global__ void __launch_bounds__(kThreads) merge_kernel(AttentionArgs a) {
+__device__ void merge_head(const AttentionArgs& a, int32_t q_row, int32_t h, float* s_w, float* s_red,
+                           float4* s_acc) {
   constexpr int kLanes = kD / 4;
   constexpr int kZ = kThreads / kLanes;
-  const AttentionTile tile = a.tiles[blockIdx.x];
-  pdl_trigger();
-  pdl_wait();  // PDL-launched: the partial states come from decode_kernel
-  if (tile.q_len == 0) return;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int zl = tid / kLanes, d = (tid % kLanes) * 4;
-  const int32_t h = blockIdx.y;
-  __shared__ float s_w[kMaxSplits];
-  __shared__ float s_red[2][kThreads / 32];
-  __shared__ float4 s_acc[kZ][kLanes];
   const float* ml = a.ml_part;
-  auto part = [&](int32_t z) { return (static_cast<int64_t>(z) * a.tokens + tile.q_row) * a.hq + h; };
+  auto part = [&](int32_t z) { return (static_cast<int64_t>(z) * a.tokens + q_row) * a.hq + h; };
 
   float mx = -INFINITY;
-  for (int32_t z = tid; z < a.splits; z += kThreads) mx = fmaxf(mx, ml[part(z) * 2]);
+  for (int32_t z = tid; z < a.splits; z += kThreads) mx = fmaxf(mx, __ldcg(ml + part(z) * 2));
   mx = warp_max(mx);
-  if (lane == 0) s_red[0][warp] = mx;
+  if (lane == 0) s_red[warp] = mx;
   __syncthreads();
   float m_all = -INFINITY;
 #pragma unroll
-  for (int w = 0; w < kThreads / 32; ++w) m_all = fmaxf(m_all, s_red[0][w]);
+  for (int w = 0; w < kThreads / 32; ++w) m_all = fmaxf(m_all, s_red[w]);
 
   float lsum = 0.0f;
   for (int32_t z = tid; z < a.splits; z += kThreads) {
-    const float mz = ml[part(z) * 2];
+    const float mz = __ldcg(ml + part(z) * 2);
     const float w = mz == -INFINITY ? 0.0f : exp2f(mz - m_all);  // an empty split weighs nothing
     s_w[z] = w;
-    lsum += w * ml[part(z) * 2 + 1];
+    lsum += w * __ldcg(ml + part(z) * 2 + 1);
   }
   lsum = warp_sum(lsum);
-  if (lane == 0) s_red[1][warp] = lsum;
+  if (lane == 0) s_red[kThreads / 32 + warp] = lsum;
   __syncthreads();
   float l_all = 0.0f;
 #pragma unroll
-  for (int w = 0; w < kThreads / 32; ++w) l_all += s_red[1][w];
+  for (int w = 0; w < kThreads / 32; ++w) l_all += s_red[kThreads / 32 + w];
 
   float4 acc = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
 #pragma unroll 8
   for (int32_t z = zl; z < a.splits; z += kZ) {
     const float w = s_w[z];
-    const float4 v = __ldg(reinterpret_cast<const float4*>(a.o_part + part(z) * kD + d));
+    const float4 v = __ldcg(reinterpret_cast<const float4*>(a.o_part + part(z) * kD + d));
     acc.x = fmaf(w, v.x, acc.x), acc.y = fmaf(w, v.y, acc.y), acc.z = fmaf(w, v.z, acc.z), acc.w = fmaf(w, v.w, acc.w);
   }
-  s_acc[zl][tid % kLanes] = acc;
+  s_acc[zl * kLanes + tid % kLanes] = acc;
   __syncthreads();
   if (zl != 0) return;
-  float4 r = s_acc[0][tid];
+  float4 r = s_acc[tid];
 #pragma unroll
   for (int z = 1; z < kZ; ++z) {
-    const float4 v = s_acc[z][tid];
+    const float4 v = s_acc[z * kLanes + tid];
     r.x += v.x, r.y += v.y, r.z += v.z, r.w += v.w;
   }
   const float inv = l_all > 0.0f ? 1.0f / l_all : 0.0f;
-  __nv_bfloat162* dst = reinterpret_cast<__nv_bfloat162*>(a.out + (static_cast<int64_t>(tile.q_row) * a.hq + h) * kD + d);
+  __nv_bfloat162* dst = reinterpret_cast<__nv_bfloat162*>(a.out + (static_cast<int64_t>(q_row) * a.hq + h) * kD + d);
   dst[0] = __floats2bfloat162_rn(r.x * inv, r.y * inv);
   dst[1] = __floats2bfloat162_rn(r.z * inv, r.w * inv);
+}
+
+// The unfused launches' split merge: one block per (tile, q head).
+template <int kD>
+__global__ void __launch_bounds__(kThreads) merge_kernel(AttentionArgs a) {
+  const AttentionTile tile = a.tiles[blockIdx.x];
+  pdl_trigger();
+  pdl_wait();  // PDL-launched: the partial states come from decode_kernel
+  if (tile.q_len == 0) return;
+  __shared__ float s_w[kMaxSplits];
+  __shared__ float s_red[2 * (kThreads / 32)];
+  __shared__ float4 s_acc[kThreads];
+  merge_head<kD>(a, tile.q_row, blockIdx.y, s_w, s_red, s_acc);
 }
 
 [[noreturn]] void refuse(const char* what, long long value, int line) {
@@ -337,20 +461,47 @@ __global__ void __launch_bounds__(kThreads) merge_kernel(AttentionArgs a) {
   throw_cuda_error(cudaErrorInvalidValue, msg, __FILE__, line);
 }
 
-template <int kD, int kG>
-void launch(const AttentionArgs& a, cudaStream_t stream) {
+template <int kD, int kG, bool kFused>
+void launch(const AttentionArgs& a, const DecodeQkvArgs& f, cudaStream_t stream) {
   const int32_t head_groups = (a.hq / a.hkv + kG - 1) / kG;
   const dim3 grid(a.num_tiles, a.hkv * head_groups, a.splits);
-  launch_pdl(decode_kernel<kD, kG>, grid, kThreads, kSmemBytes, stream, a, head_groups);
-  if (a.splits > 1) launch_pdl(merge_kernel<kD>, dim3(a.num_tiles, a.hq), kThreads, 0, stream, a);
+  launch_pdl(decode_kernel<kD, kG, kFused>, grid, kThreads, kSmemBytes, stream, a, f, head_groups);
+  if (!kFused && a.splits > 1) launch_pdl(merge_kernel<kD>, dim3(a.num_tiles, a.hq), kThreads, 0, stream, a);
 }
 
-template <int kD>
-void dispatch_heads(const AttentionArgs& a, cudaStream_t stream) {
+template <int kD, bool kFused>
+void dispatch_heads(const AttentionArgs& a, const DecodeQkvArgs& f, cudaStream_t stream) {
   switch (heads_per_block(a.hq / a.hkv)) {
-    case 1: return launch<kD, 1>(a, stream);
-    case 4: return launch<kD, 4>(a, stream);
-    default: return launch<kD, 8>(a, stream);
+    case 1: return launch<kD, 1, kFused>(a, f, stream);
+    case 4: return launch<kD, 4, kFused>(a, f, stream);
+    default: return launch<kD, 8, kFused>(a, f, stream);
+  }
+}
+
+template <bool kFused>
+void check_and_dispatch(const AttentionArgs& a, const DecodeQkvArgs& f, cudaStream_t stream) {
+  if (a.num_tiles == 0) return;
+  if (a.hkv <= 0) refuse("hkv must be positive", a.hkv, __LINE__);
+  if (a.hq <= 0 || a.hq % a.hkv != 0) refuse("hq must be a positive multiple of hkv", a.hq, __LINE__);
+  if (a.max_q_len != 1) refuse("every tile must hold one token (max_q_len 1)", a.max_q_len, __LINE__);
+  if (a.splits < 1 || a.splits > kMaxSplits) refuse("splits must be in [1, 1024]", a.splits, __LINE__);
+  if (a.block_size <= 0) refuse("block_size must be positive", a.block_size, __LINE__);
+  if (a.splits > 1 && (a.o_part == nullptr || a.ml_part == nullptr))
+    refuse("splits > 1 needs the o_part and ml_part buffers", a.splits, __LINE__);
+  if (kFused) {
+    if (f.k_cache != a.k_cache || f.v_cache != a.v_cache)
+      refuse("the fused K/V cache pointers must be the attention's", 0, __LINE__);
+    if (f.inv_freq == nullptr) refuse("inv_freq is required", 0, __LINE__);
+    if ((f.q_norm == nullptr) != (f.k_norm == nullptr)) refuse("q_norm and k_norm go together", 0, __LINE__);
+    const int64_t need = attention_decode_counters(a.num_tiles, a.hq, a.hkv);
+    if (a.splits > 1 && (f.counters == nullptr || f.num_counters < need))
+      refuse("splits > 1 needs num_tiles x kv heads x head groups arrival counters", f.num_counters, __LINE__);
+  }
+  switch (a.head_dim) {
+    case 64: return dispatch_heads<64, kFused>(a, f, stream);
+    case 128: return dispatch_heads<128, kFused>(a, f, stream);
+    case 256: return dispatch_heads<256, kFused>(a, f, stream);
+    default: refuse("head_dim must be 64, 128 or 256", a.head_dim, __LINE__);
   }
 }
 
@@ -374,20 +525,17 @@ int32_t attention_decode_splits(int32_t num_tiles, int32_t hq, int32_t hkv, int3
 }
 
 void paged_attention_decode(const AttentionArgs& a, cudaStream_t stream) {
-  if (a.num_tiles == 0) return;
-  if (a.hkv <= 0) refuse("hkv must be positive", a.hkv, __LINE__);
-  if (a.hq <= 0 || a.hq % a.hkv != 0) refuse("hq must be a positive multiple of hkv", a.hq, __LINE__);
-  if (a.max_q_len != 1) refuse("every tile must hold one token (max_q_len 1)", a.max_q_len, __LINE__);
-  if (a.splits < 1 || a.splits > kMaxSplits) refuse("splits must be in [1, 1024]", a.splits, __LINE__);
-  if (a.block_size <= 0) refuse("block_size must be positive", a.block_size, __LINE__);
-  if (a.splits > 1 && (a.o_part == nullptr || a.ml_part == nullptr))
-    refuse("splits > 1 needs the o_part and ml_part buffers", a.splits, __LINE__);
-  switch (a.head_dim) {
-    case 64: return dispatch_heads<64>(a, stream);
-    case 128: return dispatch_heads<128>(a, stream);
-    case 256: return dispatch_heads<256>(a, stream);
-    default: refuse("head_dim must be 64, 128 or 256", a.head_dim, __LINE__);
-  }
+  check_and_dispatch<false>(a, DecodeQkvArgs{}, stream);
+}
+
+int64_t attention_decode_counters(int32_t num_tiles, int32_t hq, int32_t hkv) {
+  if (num_tiles <= 0 || hkv <= 0 || hq <= 0) return 0;
+  const int32_t kg = heads_per_block(hq / hkv);
+  return static_cast<int64_t>(num_tiles) * hkv * ((hq / hkv + kg - 1) / kg);
+}
+
+void paged_attention_decode_fused(const AttentionArgs& a, const DecodeQkvArgs& f, cudaStream_t stream) {
+  check_and_dispatch<true>(a, f, stream);
 }
 
 }  // namespace tessera::cuda
