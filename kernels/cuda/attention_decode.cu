@@ -333,10 +333,10 @@ __global__ void __launch_bounds__(kThreads, kG <= 4 ? 4 : 2)
 #pragma unroll
     for (int gr = 0; gr < kGroups; ++gr) {
       const float mg = sml[(gr * kG + g) * 2];
-      const float f = mg == -INFINITY ? 0.0f : exp2f(mg - mm);
-      ll += sml[(gr * kG + g) * 2 + 1] * f;
+      const float wg = mg == -INFINITY ? 0.0f : exp2f(mg - mm);
+      ll += sml[(gr * kG + g) * 2 + 1] * wg;
       const float4 v = *reinterpret_cast<const float4*>(so + (gr * kG + g) * kD + d);
-      acc.x += v.x * f, acc.y += v.y * f, acc.z += v.z * f, acc.w += v.w * f;
+      acc.x += v.x * wg, acc.y += v.y * wg, acc.z += v.z * wg, acc.w += v.w * wg;
     }
     const int32_t h = h0 + g;
     if (a.splits == 1) {
