@@ -34,6 +34,7 @@ constexpr int kSmemBytes = kStages * 2 * kKeysPerGroup * kThreads * 16;  // 48 K
 // long walk); engine b1/512 4.31 ms with 256 keys per split, 4.24 ms with 64.
 constexpr int32_t kDecodeMinSplitKeys = 64;
 constexpr int32_t kMaxSplits = 1024;  // the merge kernel keeps one weight per split in shared memory
+constexpr int32_t kMaxFusedSplits = 256;  // the fused launch's merge: two splits per thread (registers)
 
 __device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
@@ -84,15 +85,10 @@ __device__ __forceinline__ uint4 pack8(const float (&f)[8]) {
   return r;
 }
 
-// qkv_post's arithmetic on one head's 8 elements per lane (lane li of a kL-lane group holds elements
-// li*8..li*8+7): + bias, optional RMSNorm, optional rotate-half RoPE with this lane's cos/sin, rounded
-// to bf16. Every lane of the warp must call it (shuffles within the lane group).
-template <int kL>
-__device__ __forceinline__ uint4 qkv_head(const __nv_bfloat16* src, const __nv_bfloat16* bias,
-                                          const __nv_bfloat16* norm, float eps, bool rope, const float (&cs)[8],
-                                          const float (&sn)[8], int li) {
-  constexpr int kD = kL * 8;
-  float x[8];
+// One head's raw projection chunk of this lane (elements li*8..li*8+7) + bias, in fp32. The loads
+// of every head are issued before any is used (one memory round trip for all of them).
+__device__ __forceinline__ void load_head(const __nv_bfloat16* src, const __nv_bfloat16* bias, int li,
+                                          float (&x)[8]) {
   unpack8(*reinterpret_cast<const uint4*>(src + li * 8), x);
   if (bias != nullptr) {
     float b[8];
@@ -100,15 +96,22 @@ __device__ __forceinline__ uint4 qkv_head(const __nv_bfloat16* src, const __nv_b
 #pragma unroll
     for (int i = 0; i < 8; ++i) x[i] += b[i];
   }
-  if (norm != nullptr) {
+}
+
+// qkv_post's arithmetic on one head's 8 elements per lane (lane li of a kL-lane group): optional
+// RMSNorm with weights w, optional rotate-half RoPE with this lane's cos/sin, rounded to bf16. Every
+// lane of the warp must call it (shuffles within the lane group).
+template <int kL>
+__device__ __forceinline__ uint4 finish_head(float (&x)[8], bool norm, const float (&w)[8], float eps, bool rope,
+                                             const float (&cs)[8], const float (&sn)[8], int li) {
+  constexpr int kD = kL * 8;
+  if (norm) {
     float ss = 0.0f;
 #pragma unroll
     for (int i = 0; i < 8; ++i) ss += x[i] * x[i];
 #pragma unroll
     for (int o = kL / 2; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
     const float inv = rsqrtf(ss / kD + eps);
-    float w[8];
-    unpack8(*reinterpret_cast<const uint4*>(norm + li * 8), w);
 #pragma unroll
     for (int i = 0; i < 8; ++i) x[i] = x[i] * inv * w[i];
   }
@@ -131,6 +134,10 @@ __device__ __forceinline__ uint4 qkv_head(const __nv_bfloat16* src, const __nv_b
 template <int kD>
 __device__ void merge_head(const AttentionArgs& a, int32_t q_row, int32_t h, float* s_w, float* s_red,
                            float4* s_acc);
+// The same arithmetic for the ng <= kG heads h0.. of a fused block at once (their loads in the same
+// rounds); splits <= kMaxFusedSplits. Scratch: kMergeScratch bytes of shared memory.
+template <int kD, int kG>
+__device__ void merge_heads(const AttentionArgs& a, int32_t q_row, int32_t h0, int32_t ng, unsigned char* scratch);
 
 template <int kD, int kG, bool kFused>
 __global__ void __launch_bounds__(kThreads, kG <= 4 ? 4 : 2)
@@ -160,8 +167,12 @@ __global__ void __launch_bounds__(kThreads, kG <= 4 ? 4 : 2)
 
   // Stages before the wait: those whose last key read (stage end, clamped to k_end) precedes this
   // step's key (keys_total - 1); they form a prefix of the prologue's stages.
+  // Fused: the new key never comes from the cache (its slots are filled from registers after the
+  // wait), so every prologue stage goes before it.
   int pre = 0;
-  while (pre < kStages - 1 && pre < n_stages && min(k_begin + (pre + 1) * kStageKeys, k_end) < keys_total) ++pre;
+  while (pre < kStages - 1 && pre < n_stages &&
+         (kFused || min(k_begin + (pre + 1) * kStageKeys, k_end) < keys_total))
+    ++pre;
 
   // Ring: stage s holds, per pass u and thread, one K chunk then one V chunk (16 bytes each).
   extern __shared__ __align__(16) unsigned char smem[];
@@ -181,7 +192,7 @@ __global__ void __launch_bounds__(kThreads, kG <= 4 ? 4 : 2)
     for (int u = 0; u < kKeysPerGroup; ++u) {
       const int32_t key = min(base + u * kGroups, k_end - 1);  // past the end: a valid key, masked later
       if (kFused && key == last) {  // only in the split that holds it; never read from the cache
-        *k_slot(s, u) = k_new;
+        *k_slot(s, u) = k_new;  // before the wait: a placeholder, rewritten once k_new is built
         *v_slot(s, u) = v_new;
         continue;
       }
@@ -197,20 +208,40 @@ __global__ void __launch_bounds__(kThreads, kG <= 4 ? 4 : 2)
     issue(s, s);
     cp_async_commit();
   }
-  pdl_wait();  // q and this step's K/V row come from qkv_post (fused: from the qkv projection)
-  const __nv_bfloat16* row = a.q + static_cast<int64_t>(tile.q_row) * a.q_row_stride;
   float cs[8], sn[8];  // fused: cos/sin of this lane's 8 rotary frequencies at the tile's position
-  if constexpr (kFused) {
+  if constexpr (kFused) {  // nothing here depends on the previous kernel
     const float pos = static_cast<float>(tile.first_pos);
     const int fi = (li % (kL / 2)) * 8;
 #pragma unroll
     for (int i = 0; i < 8; ++i) sincosf(pos * f.inv_freq[fi + i], &sn[i], &cs[i]);
-    if (last >= k_begin && last < k_end) {  // this split holds the new key: build it, write it once
-      const int32_t kh = a.hq + kvh, vh = a.hq + a.hkv + kvh;
-      k_new = qkv_head<kL>(row + static_cast<int64_t>(kh) * kD, f.bias ? f.bias + kh * kD : nullptr, f.k_norm,
-                           f.norm_eps, true, cs, sn, li);
-      v_new = qkv_head<kL>(row + static_cast<int64_t>(vh) * kD, f.bias ? f.bias + vh * kD : nullptr, nullptr,
-                           f.norm_eps, false, cs, sn, li);
+  }
+  pdl_wait();  // q and this step's K/V row come from qkv_post (fused: from the qkv projection)
+  const __nv_bfloat16* row = a.q + static_cast<int64_t>(tile.q_row) * a.q_row_stride;
+
+  // q of the block's heads, pre-scaled for a base-2 softmax; heads past the group stay zero.
+  const float qscale = a.scale * 1.4426950408889634f;
+  float q[kG][8], o[kG][8], m[kG], l[kG];
+  if constexpr (kFused) {
+    // One round of loads: the raw q rows of the block's heads, the new key's k and v (the split that
+    // holds it), their bias chunks and the norm weights; then qkv_post's arithmetic on them.
+    const bool holder = last >= k_begin && last < k_end;
+    const int32_t kh = a.hq + kvh, vh = a.hq + a.hkv + kvh;
+    float xk[8], xv[8], wq[8] = {}, wk[8] = {};
+    if (holder) {
+      load_head(row + static_cast<int64_t>(kh) * kD, f.bias ? f.bias + kh * kD : nullptr, li, xk);
+      load_head(row + static_cast<int64_t>(vh) * kD, f.bias ? f.bias + vh * kD : nullptr, li, xv);
+    }
+#pragma unroll
+    for (int g = 0; g < kG; ++g)
+      if (g < ng) load_head(row + static_cast<int64_t>(h0 + g) * kD, f.bias ? f.bias + (h0 + g) * kD : nullptr, li, q[g]);
+    const bool norm = f.q_norm != nullptr;
+    if (norm) {
+      unpack8(*reinterpret_cast<const uint4*>(f.q_norm + li * 8), wq);
+      unpack8(*reinterpret_cast<const uint4*>(f.k_norm + li * 8), wk);
+    }
+    if (holder) {  // build the new key, write its cache row once, fill its ring slots issued so far
+      k_new = finish_head<kL>(xk, norm, wk, f.norm_eps, true, cs, sn, li);
+      v_new = pack8(xv);
       if (group == 0 && blockIdx.y % head_groups == 0) {
         const int32_t blk = bs_pow2 ? last >> bs_shift : last / bs;
         const int64_t slot = static_cast<int64_t>(table[blk]) * bs + (last - blk * bs);
@@ -218,31 +249,38 @@ __global__ void __launch_bounds__(kThreads, kG <= 4 ? 4 : 2)
         *reinterpret_cast<uint4*>(f.k_cache + off) = k_new;
         *reinterpret_cast<uint4*>(f.v_cache + off) = v_new;
       }
+      for (int st = 0; st < pre; ++st)
+#pragma unroll
+        for (int u = 0; u < kKeysPerGroup; ++u)
+          if (min(k_begin + st * kStageKeys + group + u * kGroups, k_end - 1) == last) {
+            *k_slot(st, u) = k_new;
+            *v_slot(st, u) = v_new;
+          }
+    }
+#pragma unroll
+    for (int g = 0; g < kG; ++g) {
+      if (g < ng) {
+        const uint4 rq = finish_head<kL>(q[g], norm, wq, f.norm_eps, true, cs, sn, li);
+        unpack8(rq, q[g]);
+      }
     }
   }
   for (int s = pre; s < kStages - 1; ++s) {
     if (s < n_stages) issue(s, s);
     cp_async_commit();
   }
-
-  // q of the block's heads, pre-scaled for a base-2 softmax; heads past the group stay zero.
-  const float qscale = a.scale * 1.4426950408889634f;
-  float q[kG][8], o[kG][8], m[kG], l[kG];
 #pragma unroll
   for (int g = 0; g < kG; ++g) {
     m[g] = -INFINITY;
     l[g] = 0.0f;
 #pragma unroll
-    for (int i = 0; i < 8; ++i) q[g][i] = 0.0f, o[g][i] = 0.0f;
+    for (int i = 0; i < 8; ++i) o[g][i] = 0.0f;
+    if (!kFused || g >= ng) {
+#pragma unroll
+      for (int i = 0; i < 8; ++i) q[g][i] = 0.0f;
+    }
     if (g < ng) {
-      const __nv_bfloat16* src = row + static_cast<int64_t>(h0 + g) * kD;
-      uint4 raw;
-      if constexpr (kFused) {
-        raw = qkv_head<kL>(src, f.bias ? f.bias + (h0 + g) * kD : nullptr, f.q_norm, f.norm_eps, true, cs, sn, li);
-      } else {
-        raw = *reinterpret_cast<const uint4*>(src + li * 8);
-      }
-      unpack8(raw, q[g]);
+      if constexpr (!kFused) unpack8(*reinterpret_cast<const uint4*>(row + static_cast<int64_t>(h0 + g) * kD + li * 8), q[g]);
 #pragma unroll
       for (int i = 0; i < 8; ++i) q[g][i] *= qscale;
     }
@@ -365,13 +403,7 @@ __global__ void __launch_bounds__(kThreads, kG <= 4 ? 4 : 2)
     __syncthreads();
     if (!s_last) return;
     __threadfence();  // the other blocks' partials, observed after their counts
-    float* s_w = reinterpret_cast<float*>(smem);
-    float* s_red = s_w + kMaxSplits;
-    float4* s_acc = reinterpret_cast<float4*>(s_red + 2 * (kThreads / 32));
-    for (int g = 0; g < ng; ++g) {
-      merge_head<kD>(a, tile.q_row, h0 + g, s_w, s_red, s_acc);
-      __syncthreads();
-    }
+    merge_heads<kD, kG>(a, tile.q_row, h0, ng, smem);
     if (tid == 0) *counter = 0;  // ready for the next launch (the next layer, or a graph replay)
   }
 }
@@ -442,6 +474,104 @@ __device__ void merge_head(const AttentionArgs& a, int32_t q_row, int32_t h, flo
   dst[1] = __floats2bfloat162_rn(r.z * inv, r.w * inv);
 }
 
+template <int kD, int kG>
+__device__ void merge_heads(const AttentionArgs& a, int32_t q_row, int32_t h0, int32_t ng, unsigned char* scratch) {
+  constexpr int kLanes = kD / 4;
+  constexpr int kZ = kThreads / kLanes;
+  constexpr int kW = kThreads / 32;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int zl = tid / kLanes, d = (tid % kLanes) * 4;
+  static_assert((kG * kMaxFusedSplits + 2 * kG * kW) * 4 + kG * kThreads * 16 <= kSmemBytes - 16,
+                "merge scratch exceeds the ring (its last 16 bytes hold the arrival flag)");
+  float* s_w = reinterpret_cast<float*>(scratch);                  // [kG][kMaxFusedSplits]
+  float* s_red = s_w + kG * kMaxFusedSplits;                        // [2][kG][kW]
+  float4* s_acc = reinterpret_cast<float4*>(s_red + 2 * kG * kW);  // [kG][kThreads]
+  const float* ml = a.ml_part;
+  auto part = [&](int32_t z, int g) { return (static_cast<int64_t>(z) * a.tokens + q_row) * a.hq + h0 + g; };
+
+  // Round 1: (m, l) of splits tid and tid + kThreads for every head.
+  float mz[kG][2], lz[kG][2];
+#pragma unroll
+  for (int g = 0; g < kG; ++g)
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      const int32_t z = tid + j * kThreads;
+      const bool in = g < ng && z < a.splits;
+      mz[g][j] = in ? __ldcg(ml + part(z, g) * 2) : -INFINITY;
+      lz[g][j] = in ? __ldcg(ml + part(z, g) * 2 + 1) : 0.0f;
+    }
+#pragma unroll
+  for (int g = 0; g < kG; ++g) {
+    float mx = -INFINITY;
+#pragma unroll
+    for (int j = 0; j < 2; ++j) mx = fmaxf(mx, mz[g][j]);
+    mx = warp_max(mx);
+    if (lane == 0) s_red[g * kW + warp] = mx;
+  }
+  __syncthreads();
+  float l_all[kG];
+#pragma unroll
+  for (int g = 0; g < kG; ++g) {
+    float m_all = -INFINITY;
+#pragma unroll
+    for (int w = 0; w < kW; ++w) m_all = fmaxf(m_all, s_red[g * kW + w]);
+    float lsum = 0.0f;
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      const int32_t z = tid + j * kThreads;
+      if (z < a.splits) {
+        const float w = mz[g][j] == -INFINITY ? 0.0f : exp2f(mz[g][j] - m_all);  // an empty split weighs nothing
+        s_w[g * kMaxFusedSplits + z] = w;
+        lsum += w * lz[g][j];
+      }
+    }
+    lsum = warp_sum(lsum);
+    if (lane == 0) s_red[(kG + g) * kW + warp] = lsum;
+  }
+  __syncthreads();
+#pragma unroll
+  for (int g = 0; g < kG; ++g) {
+    l_all[g] = 0.0f;
+#pragma unroll
+    for (int w = 0; w < kW; ++w) l_all[g] += s_red[(kG + g) * kW + w];
+  }
+
+  // Round 2: every kZ-th split's weighted o of every head, then the kZ sums in order.
+  float4 acc[kG];
+#pragma unroll
+  for (int g = 0; g < kG; ++g) acc[g] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+#pragma unroll 4
+  for (int32_t z = zl; z < a.splits; z += kZ) {
+#pragma unroll
+    for (int g = 0; g < kG; ++g) {
+      if (g >= ng) continue;
+      const float w = s_w[g * kMaxFusedSplits + z];
+      const float4 v = __ldcg(reinterpret_cast<const float4*>(a.o_part + part(z, g) * kD + d));
+      acc[g].x = fmaf(w, v.x, acc[g].x), acc[g].y = fmaf(w, v.y, acc[g].y);
+      acc[g].z = fmaf(w, v.z, acc[g].z), acc[g].w = fmaf(w, v.w, acc[g].w);
+    }
+  }
+#pragma unroll
+  for (int g = 0; g < kG; ++g) s_acc[g * kThreads + zl * kLanes + tid % kLanes] = acc[g];
+  __syncthreads();
+  if (zl != 0) return;
+#pragma unroll
+  for (int g = 0; g < kG; ++g) {
+    if (g >= ng) continue;
+    float4 r = s_acc[g * kThreads + tid];
+#pragma unroll
+    for (int z = 1; z < kZ; ++z) {
+      const float4 v = s_acc[g * kThreads + z * kLanes + tid];
+      r.x += v.x, r.y += v.y, r.z += v.z, r.w += v.w;
+    }
+    const float inv = l_all[g] > 0.0f ? 1.0f / l_all[g] : 0.0f;
+    __nv_bfloat162* dst =
+        reinterpret_cast<__nv_bfloat162*>(a.out + (static_cast<int64_t>(q_row) * a.hq + h0 + g) * kD + d);
+    dst[0] = __floats2bfloat162_rn(r.x * inv, r.y * inv);
+    dst[1] = __floats2bfloat162_rn(r.z * inv, r.w * inv);
+  }
+}
+
 // The unfused launches' split merge: one block per (tile, q head).
 template <int kD>
 __global__ void __launch_bounds__(kThreads) merge_kernel(AttentionArgs a) {
@@ -493,6 +623,7 @@ void check_and_dispatch(const AttentionArgs& a, const DecodeQkvArgs& f, cudaStre
       refuse("the fused K/V cache pointers must be the attention's", 0, __LINE__);
     if (f.inv_freq == nullptr) refuse("inv_freq is required", 0, __LINE__);
     if ((f.q_norm == nullptr) != (f.k_norm == nullptr)) refuse("q_norm and k_norm go together", 0, __LINE__);
+    if (a.splits > kMaxFusedSplits) refuse("the fused launch takes at most 256 splits", a.splits, __LINE__);
     const int64_t need = attention_decode_counters(a.num_tiles, a.hq, a.hkv);
     if (a.splits > 1 && (f.counters == nullptr || f.num_counters < need))
       refuse("splits > 1 needs num_tiles x kv heads x head groups arrival counters", f.num_counters, __LINE__);

@@ -358,6 +358,7 @@ TEST(CudaFusedDecodeAttention, GraphReplaysEqualEagerLaunches) {
   Launch l(st, 8);
   cudaStream_t s = nullptr;
   CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  CUDA_CHECK(cudaDeviceSynchronize());
   paged_attention_decode_fused(l.a, l.f, s);
   CUDA_CHECK(cudaStreamSynchronize(s));
   const auto eager = l.real_out(st);
@@ -373,6 +374,7 @@ TEST(CudaFusedDecodeAttention, GraphReplaysEqualEagerLaunches) {
     l.kc.upload(st.k0);
     l.vc.upload(st.v0);
     l.out.poison();
+    CUDA_CHECK(cudaDeviceSynchronize());  // s does not wait on the default stream's copies and memsets
     CUDA_CHECK(cudaGraphLaunch(exec, s));
     CUDA_CHECK(cudaStreamSynchronize(s));
     ASSERT_TRUE(same_bits(l.real_out(st), eager)) << "replay " << rep;
@@ -383,6 +385,7 @@ TEST(CudaFusedDecodeAttention, GraphReplaysEqualEagerLaunches) {
   for (int32_t i = 0; i < st.nseq(); ++i) ++next[i].first_pos;
   st.d_tiles.upload(next);
   l.out.poison();
+  CUDA_CHECK(cudaDeviceSynchronize());
   CUDA_CHECK(cudaGraphLaunch(exec, s));
   CUDA_CHECK(cudaStreamSynchronize(s));
   const auto replayed = l.real_out(st);
@@ -390,6 +393,7 @@ TEST(CudaFusedDecodeAttention, GraphReplaysEqualEagerLaunches) {
   l.kc.upload(eager_k);
   l.vc.upload(eager_v);
   l.out.poison();
+  CUDA_CHECK(cudaDeviceSynchronize());
   paged_attention_decode_fused(l.a, l.f, s);
   CUDA_CHECK(cudaStreamSynchronize(s));
   EXPECT_TRUE(same_bits(l.real_out(st), replayed));
@@ -420,6 +424,9 @@ TEST(CudaFusedDecodeAttention, RefusesInconsistentArguments) {
   bad.inv_freq = nullptr;
   EXPECT_THROW(paged_attention_decode_fused(l.a, bad, nullptr), Error);
   AttentionArgs a = l.a;
+  a.splits = 257;  // the fused merge holds two splits per thread
+  EXPECT_THROW(paged_attention_decode_fused(a, l.f, nullptr), Error);
+  a = l.a;
   a.max_q_len = 2;
   EXPECT_THROW(paged_attention_decode_fused(a, l.f, nullptr), Error);
   a = l.a;
