@@ -295,8 +295,9 @@ void CudaRunner::forward_as(int32_t rows, int32_t num_tiles, int32_t max_q_len, 
     a.ml_part = b.ml_part;
     a.out = attn;
     // Decode-only bf16 steps (every tile one token) take the decode kernel; the split count was chosen
-    // for it. By default it also does qkv_post's work on the raw projection and merges its splits
-    // (one launch). fp32 (the exact mode) always runs qkv_post + attention.cu's CUDA-core kernel.
+    // for it. With options_.fused_decode_attention it also does qkv_post's work on the raw projection
+    // and merges its splits (one launch). fp32 (the exact mode) always runs qkv_post + attention.cu's
+    // CUDA-core kernel.
     if constexpr (std::is_same_v<T, float>) {
       qkv_post(q, stream_);
       paged_attention(a, stream_);

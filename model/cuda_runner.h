@@ -51,7 +51,9 @@ struct CudaRunnerOptions {
   std::function<std::unique_ptr<parallel::Communicator>(int32_t device, cudaStream_t stream)> communicator;
   DType dtype = DType::kBF16;            // element type of weights, activations and KV cache: kBF16 or kF32
   int32_t decode_min_split_keys = 0;     // decode attention: fewest keys per split (0: the kernel's 64)
-  bool fused_decode_attention = true;    // bf16 one-token steps: qkv_post + attention + merge in one launch
+  // bf16 one-token steps: qkv_post + decode attention + merge in one launch (paged_attention_decode_fused).
+  // Off by default: on nvidia-h200 it measured no faster than the three kernels (docs/CUDA.md).
+  bool fused_decode_attention = false;
 };
 
 class CudaRunner : public StepExecutor {

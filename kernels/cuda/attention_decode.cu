@@ -89,10 +89,12 @@ __device__ __forceinline__ uint4 pack8(const float (&f)[8]) {
 // of every head are issued before any is used (one memory round trip for all of them).
 __device__ __forceinline__ void load_head(const __nv_bfloat16* src, const __nv_bfloat16* bias, int li,
                                           float (&x)[8]) {
-  unpack8(*reinterpret_cast<const uint4*>(src + li * 8), x);
+  const uint4 raw = *reinterpret_cast<const uint4*>(src + li * 8);  // one 16-byte load
+  unpack8(raw, x);
   if (bias != nullptr) {
     float b[8];
-    unpack8(*reinterpret_cast<const uint4*>(bias + li * 8), b);
+    const uint4 rb = *reinterpret_cast<const uint4*>(bias + li * 8);
+    unpack8(rb, b);
 #pragma unroll
     for (int i = 0; i < 8; ++i) x[i] += b[i];
   }
@@ -280,7 +282,10 @@ __global__ void __launch_bounds__(kThreads, kG <= 4 ? 4 : 2)
       for (int i = 0; i < 8; ++i) q[g][i] = 0.0f;
     }
     if (g < ng) {
-      if constexpr (!kFused) unpack8(*reinterpret_cast<const uint4*>(row + static_cast<int64_t>(h0 + g) * kD + li * 8), q[g]);
+      if constexpr (!kFused) {
+        const uint4 raw = *reinterpret_cast<const uint4*>(row + static_cast<int64_t>(h0 + g) * kD + li * 8);
+        unpack8(raw, q[g]);  // (a copy first: one 16-byte load, not three narrower ones)
+      }
 #pragma unroll
       for (int i = 0; i < 8; ++i) q[g][i] *= qscale;
     }
