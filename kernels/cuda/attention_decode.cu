@@ -8,24 +8,34 @@
 // Both kernels are PDL-launched: before waiting on qkv_post, a block reads its tile and block table
 // (uploaded before the step) and starts copying the first stages whose keys all belong to earlier
 // steps (this step's key, the last one, is written by qkv_post).
-// The fused variant (kFused) reads the raw qkv projection instead: after the wait each lane group
-// ropes (and norms) its heads' q from the row (lane li holds elements li*8..li*8+7; the rotate-half
-// partner is lane li ^ kL/2), the block whose split holds the new key builds its k/v the same way,
-// stores them into its own ring slots instead of copying them from the cache, and (kv head's first
-// head group, lane group 0 only) writes them to the cache; with splits, every block adds to an
-// arrival counter after writing its partial state, and the last one merges them in split order
-// (merge_head, shared with merge_kernel) and resets the counter.
+// The fused variant (kFused) reads the raw qkv projection instead: cos/sin before the wait; after it
+// one round of loads, then each lane group ropes (and norms) its heads' q (attention_decode_qkv.cuh),
+// the block whose split holds the new key builds its k/v the same way, puts them into its own ring
+// slots instead of copying them from the cache (so every prologue stage is copied before the wait),
+// and (kv head's first head group, lane group 0 only) writes them to the cache; with splits, every
+// block adds to an arrival counter after writing its partial state, and the last one merges them in
+// split order (merge_heads, attention_decode_merge.cuh) and resets the counter.
 #include <cstdio>
 
 #include "kernels/cuda/attention_decode.cuh"
+#include "kernels/cuda/attention_decode_merge.cuh"
+#include "kernels/cuda/attention_decode_qkv.cuh"
 #include "kernels/cuda/cuda_check.h"
-#include "kernels/cuda/element.cuh"
 #include "kernels/cuda/pdl.cuh"
 
 namespace tessera::cuda {
 namespace {
 
-constexpr int kThreads = 128;
+using decode_qkv::finish_head;
+using decode_qkv::load_head;
+using decode_qkv::pack8;
+using decode_qkv::unpack8;
+
+using decode_merge::kMaxFusedSplits;
+using decode_merge::kMaxSplits;
+using decode_merge::kThreads;
+using decode_merge::merge_head;
+using decode_merge::merge_heads;
 constexpr int kStages = 3;
 constexpr int kKeysPerGroup = 4;  // keys one lane group takes per stage
 constexpr int kSmemBytes = kStages * 2 * kKeysPerGroup * kThreads * 16;  // 48 KiB: K and V chunks
@@ -33,8 +43,6 @@ constexpr int kSmemBytes = kStages * 2 * kKeysPerGroup * kThreads * 16;  // 48 K
 // 2: 14.7, 4: 11.5, 8 (64 keys each): 10.0, 16: 9.8 (the merge is cheap next to the latency of a
 // long walk); engine b1/512 4.31 ms with 256 keys per split, 4.24 ms with 64.
 constexpr int32_t kDecodeMinSplitKeys = 64;
-constexpr int32_t kMaxSplits = 1024;  // the merge kernel keeps one weight per split in shared memory
-constexpr int32_t kMaxFusedSplits = 256;  // the fused launch's merge: two splits per thread (registers)
 
 __device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
@@ -58,88 +66,12 @@ __device__ __forceinline__ void cp_async_wait() {
 #endif
 }
 
-// 8 bf16 (one 16-byte chunk) to fp32: a bf16 is the top half of an fp32.
-__device__ __forceinline__ void unpack8(const uint4& raw, float (&f)[8]) {
-  const uint32_t w[4] = {raw.x, raw.y, raw.z, raw.w};
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    f[2 * i] = __uint_as_float(w[i] << 16);
-    f[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
-  }
-}
-
 // Heads per block for a GQA ratio G: 1 for MHA, else 4 or 8 (a larger group takes several blocks).
 int32_t heads_per_block(int32_t G) { return G == 1 ? 1 : (G <= 4 ? 4 : 8); }
 // Blocks of one kernel resident per multiprocessor (48 KiB of shared memory each; the register cap
 // comes from __launch_bounds__ below).
 int32_t blocks_per_sm(int32_t kg) { return kg <= 4 ? 4 : 2; }
 
-__device__ __forceinline__ uint4 pack8(const float (&f)[8]) {
-  uint4 r;
-  uint32_t* w = reinterpret_cast<uint32_t*>(&r);
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const __nv_bfloat162 p = __floats2bfloat162_rn(f[2 * i], f[2 * i + 1]);
-    w[i] = *reinterpret_cast<const uint32_t*>(&p);
-  }
-  return r;
-}
-
-// One head's raw projection chunk of this lane (elements li*8..li*8+7) + bias, in fp32. The loads
-// of every head are issued before any is used (one memory round trip for all of them).
-__device__ __forceinline__ void load_head(const __nv_bfloat16* src, const __nv_bfloat16* bias, int li,
-                                          float (&x)[8]) {
-  const uint4 raw = *reinterpret_cast<const uint4*>(src + li * 8);  // one 16-byte load
-  unpack8(raw, x);
-  if (bias != nullptr) {
-    float b[8];
-    const uint4 rb = *reinterpret_cast<const uint4*>(bias + li * 8);
-    unpack8(rb, b);
-#pragma unroll
-    for (int i = 0; i < 8; ++i) x[i] += b[i];
-  }
-}
-
-// qkv_post's arithmetic on one head's 8 elements per lane (lane li of a kL-lane group): optional
-// RMSNorm with weights w, optional rotate-half RoPE with this lane's cos/sin, rounded to bf16. Every
-// lane of the warp must call it (shuffles within the lane group).
-template <int kL>
-__device__ __forceinline__ uint4 finish_head(float (&x)[8], bool norm, const float (&w)[8], float eps, bool rope,
-                                             const float (&cs)[8], const float (&sn)[8], int li) {
-  constexpr int kD = kL * 8;
-  if (norm) {
-    float ss = 0.0f;
-#pragma unroll
-    for (int i = 0; i < 8; ++i) ss += x[i] * x[i];
-#pragma unroll
-    for (int o = kL / 2; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
-    const float inv = rsqrtf(ss / kD + eps);
-#pragma unroll
-    for (int i = 0; i < 8; ++i) x[i] = x[i] * inv * w[i];
-  }
-  if (rope) {
-    const bool first_half = li < kL / 2;
-#pragma unroll
-    for (int i = 0; i < 8; ++i) {
-      const float y = __shfl_xor_sync(0xffffffffu, x[i], kL / 2);  // the rotate-half partner element
-      x[i] = first_half ? x[i] * cs[i] - y * sn[i] : x[i] * cs[i] + y * sn[i];
-    }
-  }
-  return pack8(x);
-}
-
-// Merges the splits of one (tile row, q head) in three rounds of independent loads (no serial walk over
-// the splits): the largest split max; each split's weight exp2(m_z - max) and the weighted sum of the
-// l_z; then thread groups of kD/4 lanes (4 elements each) sum every kZ-th split's weighted o_z, and
-// the kZ sums are added through shared memory. All kThreads threads call it; partials are read
-// through L2 (other blocks of the same launch may have written them).
-template <int kD>
-__device__ void merge_head(const AttentionArgs& a, int32_t q_row, int32_t h, float* s_w, float* s_red,
-                           float4* s_acc);
-// The same arithmetic for the ng <= kG heads h0.. of a fused block at once (their loads in the same
-// rounds); splits <= kMaxFusedSplits. Scratch: kMergeScratch bytes of shared memory.
-template <int kD, int kG>
-__device__ void merge_heads(const AttentionArgs& a, int32_t q_row, int32_t h0, int32_t ng, unsigned char* scratch);
 
 template <int kD, int kG, bool kFused>
 __global__ void __launch_bounds__(kThreads, kG <= 4 ? 4 : 2)
@@ -408,174 +340,13 @@ __global__ void __launch_bounds__(kThreads, kG <= 4 ? 4 : 2)
     __syncthreads();
     if (!s_last) return;
     __threadfence();  // the other blocks' partials, observed after their counts
+    static_assert(decode_merge::kMergeHeadsScratchBytes<kG> <= kSmemBytes - 16,
+                  "merge scratch exceeds the ring (its last 16 bytes hold the arrival flag)");
     merge_heads<kD, kG>(a, tile.q_row, h0, ng, smem);
     if (tid == 0) *counter = 0;  // ready for the next launch (the next layer, or a graph replay)
   }
 }
 
-__device__ __forceinline__ float warp_max(float x) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, o));
-  return x;
-}
-__device__ __forceinline__ float warp_sum(float x) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
-  return x;
-}
-
-template <int kD>
-__device__ void merge_head(const AttentionArgs& a, int32_t q_row, int32_t h, float* s_w, float* s_red,
-                           float4* s_acc) {
-  constexpr int kLanes = kD / 4;
-  constexpr int kZ = kThreads / kLanes;
-  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  const int zl = tid / kLanes, d = (tid % kLanes) * 4;
-  const float* ml = a.ml_part;
-  auto part = [&](int32_t z) { return (static_cast<int64_t>(z) * a.tokens + q_row) * a.hq + h; };
-
-  float mx = -INFINITY;
-  for (int32_t z = tid; z < a.splits; z += kThreads) mx = fmaxf(mx, __ldcg(ml + part(z) * 2));
-  mx = warp_max(mx);
-  if (lane == 0) s_red[warp] = mx;
-  __syncthreads();
-  float m_all = -INFINITY;
-#pragma unroll
-  for (int w = 0; w < kThreads / 32; ++w) m_all = fmaxf(m_all, s_red[w]);
-
-  float lsum = 0.0f;
-  for (int32_t z = tid; z < a.splits; z += kThreads) {
-    const float mz = __ldcg(ml + part(z) * 2);
-    const float w = mz == -INFINITY ? 0.0f : exp2f(mz - m_all);  // an empty split weighs nothing
-    s_w[z] = w;
-    lsum += w * __ldcg(ml + part(z) * 2 + 1);
-  }
-  lsum = warp_sum(lsum);
-  if (lane == 0) s_red[kThreads / 32 + warp] = lsum;
-  __syncthreads();
-  float l_all = 0.0f;
-#pragma unroll
-  for (int w = 0; w < kThreads / 32; ++w) l_all += s_red[kThreads / 32 + w];
-
-  float4 acc = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-#pragma unroll 8
-  for (int32_t z = zl; z < a.splits; z += kZ) {
-    const float w = s_w[z];
-    const float4 v = __ldcg(reinterpret_cast<const float4*>(a.o_part + part(z) * kD + d));
-    acc.x = fmaf(w, v.x, acc.x), acc.y = fmaf(w, v.y, acc.y), acc.z = fmaf(w, v.z, acc.z), acc.w = fmaf(w, v.w, acc.w);
-  }
-  s_acc[zl * kLanes + tid % kLanes] = acc;
-  __syncthreads();
-  if (zl != 0) return;
-  float4 r = s_acc[tid];
-#pragma unroll
-  for (int z = 1; z < kZ; ++z) {
-    const float4 v = s_acc[z * kLanes + tid];
-    r.x += v.x, r.y += v.y, r.z += v.z, r.w += v.w;
-  }
-  const float inv = l_all > 0.0f ? 1.0f / l_all : 0.0f;
-  __nv_bfloat162* dst = reinterpret_cast<__nv_bfloat162*>(a.out + (static_cast<int64_t>(q_row) * a.hq + h) * kD + d);
-  dst[0] = __floats2bfloat162_rn(r.x * inv, r.y * inv);
-  dst[1] = __floats2bfloat162_rn(r.z * inv, r.w * inv);
-}
-
-template <int kD, int kG>
-__device__ void merge_heads(const AttentionArgs& a, int32_t q_row, int32_t h0, int32_t ng, unsigned char* scratch) {
-  constexpr int kLanes = kD / 4;
-  constexpr int kZ = kThreads / kLanes;
-  constexpr int kW = kThreads / 32;
-  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  const int zl = tid / kLanes, d = (tid % kLanes) * 4;
-  static_assert((kG * kMaxFusedSplits + 2 * kG * kW) * 4 + kG * kThreads * 16 <= kSmemBytes - 16,
-                "merge scratch exceeds the ring (its last 16 bytes hold the arrival flag)");
-  float* s_w = reinterpret_cast<float*>(scratch);                  // [kG][kMaxFusedSplits]
-  float* s_red = s_w + kG * kMaxFusedSplits;                        // [2][kG][kW]
-  float4* s_acc = reinterpret_cast<float4*>(s_red + 2 * kG * kW);  // [kG][kThreads]
-  const float* ml = a.ml_part;
-  auto part = [&](int32_t z, int g) { return (static_cast<int64_t>(z) * a.tokens + q_row) * a.hq + h0 + g; };
-
-  // Round 1: (m, l) of splits tid and tid + kThreads for every head.
-  float mz[kG][2], lz[kG][2];
-#pragma unroll
-  for (int g = 0; g < kG; ++g)
-#pragma unroll
-    for (int j = 0; j < 2; ++j) {
-      const int32_t z = tid + j * kThreads;
-      const bool in = g < ng && z < a.splits;
-      mz[g][j] = in ? __ldcg(ml + part(z, g) * 2) : -INFINITY;
-      lz[g][j] = in ? __ldcg(ml + part(z, g) * 2 + 1) : 0.0f;
-    }
-#pragma unroll
-  for (int g = 0; g < kG; ++g) {
-    float mx = -INFINITY;
-#pragma unroll
-    for (int j = 0; j < 2; ++j) mx = fmaxf(mx, mz[g][j]);
-    mx = warp_max(mx);
-    if (lane == 0) s_red[g * kW + warp] = mx;
-  }
-  __syncthreads();
-  float l_all[kG];
-#pragma unroll
-  for (int g = 0; g < kG; ++g) {
-    float m_all = -INFINITY;
-#pragma unroll
-    for (int w = 0; w < kW; ++w) m_all = fmaxf(m_all, s_red[g * kW + w]);
-    float lsum = 0.0f;
-#pragma unroll
-    for (int j = 0; j < 2; ++j) {
-      const int32_t z = tid + j * kThreads;
-      if (z < a.splits) {
-        const float w = mz[g][j] == -INFINITY ? 0.0f : exp2f(mz[g][j] - m_all);  // an empty split weighs nothing
-        s_w[g * kMaxFusedSplits + z] = w;
-        lsum += w * lz[g][j];
-      }
-    }
-    lsum = warp_sum(lsum);
-    if (lane == 0) s_red[(kG + g) * kW + warp] = lsum;
-  }
-  __syncthreads();
-#pragma unroll
-  for (int g = 0; g < kG; ++g) {
-    l_all[g] = 0.0f;
-#pragma unroll
-    for (int w = 0; w < kW; ++w) l_all[g] += s_red[(kG + g) * kW + w];
-  }
-
-  // Round 2: every kZ-th split's weighted o of every head, then the kZ sums in order.
-  float4 acc[kG];
-#pragma unroll
-  for (int g = 0; g < kG; ++g) acc[g] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-#pragma unroll 4
-  for (int32_t z = zl; z < a.splits; z += kZ) {
-#pragma unroll
-    for (int g = 0; g < kG; ++g) {
-      if (g >= ng) continue;
-      const float w = s_w[g * kMaxFusedSplits + z];
-      const float4 v = __ldcg(reinterpret_cast<const float4*>(a.o_part + part(z, g) * kD + d));
-      acc[g].x = fmaf(w, v.x, acc[g].x), acc[g].y = fmaf(w, v.y, acc[g].y);
-      acc[g].z = fmaf(w, v.z, acc[g].z), acc[g].w = fmaf(w, v.w, acc[g].w);
-    }
-  }
-#pragma unroll
-  for (int g = 0; g < kG; ++g) s_acc[g * kThreads + zl * kLanes + tid % kLanes] = acc[g];
-  __syncthreads();
-  if (zl != 0) return;
-#pragma unroll
-  for (int g = 0; g < kG; ++g) {
-    if (g >= ng) continue;
-    float4 r = s_acc[g * kThreads + tid];
-#pragma unroll
-    for (int z = 1; z < kZ; ++z) {
-      const float4 v = s_acc[g * kThreads + z * kLanes + tid];
-      r.x += v.x, r.y += v.y, r.z += v.z, r.w += v.w;
-    }
-    const float inv = l_all[g] > 0.0f ? 1.0f / l_all[g] : 0.0f;
-    __nv_bfloat162* dst =
-        reinterpret_cast<__nv_bfloat162*>(a.out + (static_cast<int64_t>(q_row) * a.hq + h0 + g) * kD + d);
-    dst[0] = __floats2bfloat162_rn(r.x * inv, r.y * inv);
-    dst[1] = __floats2bfloat162_rn(r.z * inv, r.w * inv);
-  }
-}
 
 // The unfused launches' split merge: one block per (tile, q head).
 template <int kD>
