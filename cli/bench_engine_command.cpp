@@ -21,6 +21,7 @@ void register_bench_engine_command(CLI::App& bench, CommandRunner& runner) {
     float gpu_memory_utilization = 0.90f;
     bool cuda_graphs = true;
     int32_t decode_min_split_keys = 0;
+    bool fused_decode_attention = false;
   };
   auto cuda = std::make_shared<CudaFlags>();
   auto* cmd = bench.add_subcommand(
@@ -35,6 +36,8 @@ void register_bench_engine_command(CLI::App& bench, CommandRunner& runner) {
   cmd->add_option("--decode-min-split-keys", cuda->decode_min_split_keys,
                   "cuda: fewest keys per decode-attention split (0: the kernel's default, 64)")
       ->capture_default_str();
+  cmd->add_flag("--fused-decode-attention", cuda->fused_decode_attention,
+                "cuda: run qkv_post, decode attention and its split merge as one kernel on one-token steps");
   cmd->add_option("--shape", opts->shape, "built-in shape: llama-3.2-1b, llama-3-8b, llama-3-70b, qwen3-32b")
       ->capture_default_str();
   cmd->add_option("--model", opts->model_dir, "a Hugging Face model directory instead of --shape");
@@ -67,6 +70,7 @@ void register_bench_engine_command(CLI::App& bench, CommandRunner& runner) {
         c.cuda_graphs = cuda->cuda_graphs;
         c.dtype = opts->dtype;
         c.decode_min_split_keys = cuda->decode_min_split_keys;
+        c.fused_decode_attention = cuda->fused_decode_attention;
         std::cout << bench::run_cuda_engine_bench(c).dump() << std::endl;
         return 0;
 #else

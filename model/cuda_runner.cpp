@@ -29,6 +29,21 @@ namespace {
 
 constexpr size_t kGemmWorkspace = 32u << 20;
 
+// The fused decode launch's view of qkv_post's arguments (bf16 only) and the runner's counters.
+DecodeQkvArgs decode_qkv_args(const QkvPostArgs& q, int32_t* counters, int64_t num_counters) {
+  DecodeQkvArgs f;
+  f.k_cache = q.k_cache;
+  f.v_cache = q.v_cache;
+  f.bias = q.bias;
+  f.q_norm = q.q_norm;
+  f.k_norm = q.k_norm;
+  f.norm_eps = q.norm_eps;
+  f.inv_freq = q.inv_freq;
+  f.counters = counters;
+  f.num_counters = num_counters;
+  return f;
+}
+
 }  // namespace
 
 CudaRunner::CudaRunner(const ModelConfig& config, const CudaRunnerOptions& options)
@@ -134,6 +149,9 @@ void CudaRunner::allocate_activations() {
   alloc_elems(b.proj, T * H);
   alloc(b.o_part, static_cast<int64_t>(part_rows_) * c.num_attention_heads * c.head_dim);
   alloc(b.ml_part, static_cast<int64_t>(part_rows_) * c.num_attention_heads * 2);
+  num_decode_counters_ = attention_decode_counters(max_tiles_, c.num_attention_heads, c.num_key_value_heads);
+  alloc(b.decode_counters, num_decode_counters_);
+  CUDA_CHECK(cudaMemset(b.decode_counters, 0, std::max<int64_t>(num_decode_counters_, 1) * sizeof(int32_t)));
   alloc_elems(b.gathered, L * H);
   alloc(b.logits, L * V);
   if (comm_) {
@@ -266,7 +284,6 @@ void CudaRunner::forward_as(int32_t rows, int32_t num_tiles, int32_t max_q_len, 
     q.hq = c.num_attention_heads;
     q.hkv = c.num_key_value_heads;
     q.head_dim = c.head_dim;
-    qkv_post(q, stream_);
     AttentionArgsT<T> a;
     a.q = qkv;
     a.q_row_stride = qkv_n;
@@ -288,12 +305,21 @@ void CudaRunner::forward_as(int32_t rows, int32_t num_tiles, int32_t max_q_len, 
     a.ml_part = b.ml_part;
     a.out = attn;
     // Decode-only bf16 steps (every tile one token) take the decode kernel; the split count was chosen
-    // for it. fp32 (the exact mode) always runs attention.cu's CUDA-core kernel.
+    // for it. With options_.fused_decode_attention it also does qkv_post's work on the raw projection
+    // and merges its splits (one launch). fp32 (the exact mode) always runs qkv_post + attention.cu's
+    // CUDA-core kernel.
     if constexpr (std::is_same_v<T, float>) {
+      qkv_post(q, stream_);
       paged_attention(a, stream_);
     } else if (max_q_len == 1 && attention_decode_supported(a.hq, a.hkv, a.head_dim)) {
-      paged_attention_decode(a, stream_);
+      if (options_.fused_decode_attention) {
+        paged_attention_decode_fused(a, decode_qkv_args(q, b.decode_counters, num_decode_counters_), stream_);
+      } else {
+        qkv_post(q, stream_);
+        paged_attention_decode(a, stream_);
+      }
     } else {
+      qkv_post(q, stream_);
       paged_attention(a, stream_);
     }
     project(attn, w.o, proj, rows, H, c.q_size());

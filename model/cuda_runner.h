@@ -52,6 +52,9 @@ struct CudaRunnerOptions {
   DType dtype = DType::kBF16;            // element type of weights, activations and KV cache: kBF16 or kF32
   int32_t decode_min_split_keys = 0;     // decode attention: fewest keys per split (0: the kernel's 64)
   bool time_device_steps = false;        // record CUDA events around each step (last_device_ms())
+  // bf16 one-token steps: qkv_post + decode attention + merge in one launch (paged_attention_decode_fused).
+  // Off by default: on nvidia-h200 it measured no faster than the three kernels (docs/CUDA.md).
+  bool fused_decode_attention = false;
 };
 
 class CudaRunner : public StepExecutor {
@@ -145,6 +148,7 @@ class CudaRunner : public StepExecutor {
   int32_t max_blocks_per_seq_ = 0;
   int32_t max_tiles_ = 0;
   int32_t part_rows_ = 0;  // capacity of the split-K partial buffers, in (split x row)
+  int64_t num_decode_counters_ = 0;  // fused decode attention's arrival counters (max_tiles_ tiles)
   std::vector<void*> allocations_;
   // Device buffers (see allocate_activations for shapes).
   struct Buffers;

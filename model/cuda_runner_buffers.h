@@ -41,6 +41,7 @@ struct CudaRunner::Buffers {
   void* proj = nullptr;
   float* o_part = nullptr;
   float* ml_part = nullptr;
+  int32_t* decode_counters = nullptr;  // fused decode attention's arrival counters (zero between launches)
   void* gathered = nullptr;
   float* logits = nullptr;
   float* logits_local = nullptr;  // tensor parallel: this rank's [rows, vocab_per_rank]

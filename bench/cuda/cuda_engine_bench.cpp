@@ -75,6 +75,7 @@ nlohmann::json run_cuda_engine_bench(const CudaEngineBenchOptions& o) {
   ro.dtype = cuda::cuda_compute_dtype(o.dtype);
   ro.decode_min_split_keys = o.decode_min_split_keys;
   ro.time_device_steps = true;  // device time per step beside the wall time: what the host adds
+  ro.fused_decode_attention = o.fused_decode_attention;
   cuda::CudaRunner runner(c, ro);
   const auto limits = measure_device_limits(runner.stream());
   runner.load_dummy_weights(o.seed);
@@ -97,6 +98,7 @@ nlohmann::json run_cuda_engine_bench(const CudaEngineBenchOptions& o) {
   out["matmul_8192_bf16_TFLOPs"] = limits.matmul_flops / 1e12;
   out["cuda_graphs"] = o.cuda_graphs;
   out["decode_min_split_keys"] = o.decode_min_split_keys;
+  out["fused_decode_attention"] = o.fused_decode_attention;
 
   if (prefill_mode) {
     const int32_t T = o.prefill;

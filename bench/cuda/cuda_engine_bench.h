@@ -21,6 +21,7 @@ struct CudaEngineBenchOptions {
   float gpu_memory_utilization = 0.90f;
   bool cuda_graphs = true;
   int32_t decode_min_split_keys = 0;  // 0: the decode attention kernel's default
+  bool fused_decode_attention = false;  // true: qkv_post + decode attention + merge as one kernel
   uint64_t seed = 1;
   std::string dtype = "auto";   // auto / bfloat16 or float32 (the exact mode), as --dtype
 };

@@ -8,8 +8,10 @@
 //   prefill projections at m=4096 (% of the matmul rate), silu_mul and add_rmsnorm at 4096 rows,
 //   decode attention (1 x 32k, 64 x 1k, 16 x 8k) for each split count, prefill attention (1 x 4096,
 //   4 x 1024, and 1 x 512 after 3584 cached tokens; FLOPs count only the causal keys each query sees),
-//   the decode kernel (attention_decode.cuh; 1 x 32k, 64 x 1k, 16 x 8k, 1 x 4k, KV rotated across copies).
-// --prefill-only: the limits, the m=4096 projections, the elementwise rows and prefill attention alone.
+//   the decode kernel (attention_decode.cuh; 1 x 32k, 64 x 1k, 16 x 8k, 1 x 4k, 1 x 512, KV rotated across
+//   copies), alone and as the runner's attention stage: qkv_post + kernel (+ merge) vs the fused launch.
+// An optional argument runs one part: `projections` (the decode-sized projection rows),
+// `--prefill-only` (m=4096 projections, elementwise rows, prefill attention), `decode_attention`, `chain`.
 #include <cuda_runtime.h>
 #include <nlohmann/json.hpp>
 
@@ -136,8 +138,69 @@ void bench_decode_attention(const DeviceLimits& lim, cudaStream_t s) {
       row["splits_" + std::to_string(sp) + "_us"] = t * 1e6;
       row["splits_" + std::to_string(sp) + "_pct_bw"] = 100.0 * kv_bytes / t / lim.copy_bytes_per_s;
     }
+    // The decode chain's attention stage as the runner runs it: qkv_post + the decode kernel (+ merge)
+    // against the fused launch on the raw qkv rows, at the heuristic's splits (short contexts: every
+    // power of two up to 16). Each new key goes into the last position of its sequence.
+    std::vector<int32_t> pos(batch, ctx - 1);
+    std::vector<int64_t> slots(batch);
+    for (int32_t b = 0; b < batch; ++b)
+      slots[b] = static_cast<int64_t>(tables[b * blocks_per_seq + (ctx - 1) / bs]) * bs + (ctx - 1) % bs;
+    std::vector<float> freq(D / 2);
+    for (int32_t i = 0; i < D / 2; ++i) freq[i] = std::pow(500000.0f, -2.0f * i / D);
+    int32_t* d_pos = nullptr;
+    int64_t* d_slots = nullptr;
+    float* d_freq = nullptr;
+    int32_t* counters = nullptr;
+    const int64_t ncount = attention_decode_counters(batch, hq, hkv);
+    CUDA_CHECK(cudaMalloc(&d_pos, batch * 4));
+    CUDA_CHECK(cudaMalloc(&d_slots, batch * 8));
+    CUDA_CHECK(cudaMalloc(&d_freq, D / 2 * 4));
+    CUDA_CHECK(cudaMalloc(&counters, ncount * 4));
+    CUDA_CHECK(cudaMemset(counters, 0, ncount * 4));
+    CUDA_CHECK(cudaMemcpy(d_pos, pos.data(), batch * 4, cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMemcpy(d_slots, slots.data(), batch * 8, cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMemcpy(d_freq, freq.data(), D / 2 * 4, cudaMemcpyHostToDevice));
+    const std::vector<int32_t> fsweep = ctx <= 4096 ? std::vector<int32_t>{1, 2, 4, 8, 16} : std::vector<int32_t>{hs};
+    for (int32_t sp : fsweep) {
+      a.splits = sp;
+      const double tu = median_s(s, 20, [&](int i) {
+        a.k_cache = kv[2 * (i % copies)];
+        a.v_cache = kv[2 * (i % copies) + 1];
+        QkvPostArgs qp;
+        qp.qkv = q;  // rewritten in place each call: RoPE keeps the rows' norms, so values stay sane
+        qp.positions = d_pos;
+        qp.inv_freq = d_freq;
+        qp.slot_mapping = d_slots;
+        qp.k_cache = kv[2 * (i % copies)];
+        qp.v_cache = kv[2 * (i % copies) + 1];
+        qp.tokens = batch;
+        qp.hq = hq;
+        qp.hkv = hkv;
+        qp.head_dim = D;
+        qkv_post(qp, s);
+        paged_attention_decode(a, s);
+      });
+      const double tf = median_s(s, 20, [&](int i) {
+        a.k_cache = kv[2 * (i % copies)];
+        a.v_cache = kv[2 * (i % copies) + 1];
+        DecodeQkvArgs f;
+        f.k_cache = kv[2 * (i % copies)];
+        f.v_cache = kv[2 * (i % copies) + 1];
+        f.inv_freq = d_freq;
+        f.counters = counters;
+        f.num_counters = ncount;
+        paged_attention_decode_fused(a, f, s);
+      });
+      const std::string k = "qkv_post_plus_splits_" + std::to_string(sp), kf = "fused_splits_" + std::to_string(sp);
+      row[k + "_us"] = tu * 1e6;
+      row[k + "_pct_bw"] = 100.0 * kv_bytes / tu / lim.copy_bytes_per_s;
+      row[kf + "_us"] = tf * 1e6;
+      row[kf + "_pct_bw"] = 100.0 * kv_bytes / tf / lim.copy_bytes_per_s;
+    }
     std::cout << row.dump() << std::endl;
-    for (void* p : {(void*)q, (void*)d_tables, (void*)d_tiles, (void*)op, (void*)ml, (void*)out}) cudaFree(p);
+    for (void* p : {(void*)q, (void*)d_tables, (void*)d_tiles, (void*)op, (void*)ml, (void*)out, (void*)d_pos,
+                    (void*)d_slots, (void*)d_freq, (void*)counters})
+      cudaFree(p);
     for (auto* p : kv) cudaFree(p);
   }
 }
@@ -173,6 +236,10 @@ void bench_chain(cudaStream_t s, const DeviceLimits& lim, void* ws) {
   const int64_t slot = ctx - 1;
   const AttentionTile tile{0, 0, 1, ctx - 1};
   const int32_t splits = attention_splits(1, hq, hkv, D, 132, ctx), max_splits = 32;
+  const int32_t decode_splits = attention_decode_splits(1, hq, hkv, D, 132, ctx);  // 8 at 512 keys
+  int32_t* counters = nullptr;  // the fused launch's arrival counters
+  CUDA_CHECK(cudaMalloc(&counters, attention_decode_counters(1, hq, hkv) * 4));
+  CUDA_CHECK(cudaMemset(counters, 0, attention_decode_counters(1, hq, hkv) * 4));
   CUDA_CHECK(cudaMalloc(&d_pos, 4));
   CUDA_CHECK(cudaMalloc(&d_slot, 8));
   CUDA_CHECK(cudaMalloc(&d_tables, tables.size() * 4));
@@ -226,11 +293,12 @@ void bench_chain(cudaStream_t s, const DeviceLimits& lim, void* ws) {
                      {"gemv_o", v_o},                         {"gemv_gate_up", v_gu}, {"gemv_down", v_down},
                      {"gemv_down_silu", v_silu},              {"weight_GB", bytes / 1e9},
                      {"splitk_qkv", s_qkv}, {"splitk_o", s_o}, {"splitk_gate_up", s_gu}, {"splitk_down", s_down},
-                     {"splitk_down_silu", s_silu}, {"attention_splits", splits}};
+                     {"splitk_down_silu", s_silu}, {"attention_splits", splits}, {"decode_splits", decode_splits}};
   struct Mode {
     const char* name;
     bool splitk, pdl, fuse, attention;
     int32_t attn_splits = 0;  // 0: the heuristic's (attention_splits); -1: qkv_post only, no attention
+    int decode = 0;           // 1: qkv_post + attention_decode at its heuristic's splits; 2: the fused launch
   };
   for (const Mode md : {Mode{"plain", false, false, false, false}, Mode{"pdl", false, true, false, false},
                         Mode{"pdl_silu_fused", false, true, true, false}, Mode{"splitk", true, false, false, false},
@@ -238,7 +306,9 @@ void bench_chain(cudaStream_t s, const DeviceLimits& lim, void* ws) {
                         Mode{"pdl_with_attention", false, true, false, true},
                         Mode{"pdl_with_qkv_post_only", false, true, false, true, -1},
                         Mode{"pdl_with_attention_8_splits", false, true, false, true, 8},
-                        Mode{"pdl_with_attention_32_splits", false, true, false, true, 32}}) {
+                        Mode{"pdl_with_attention_32_splits", false, true, false, true, 32},
+                        Mode{"splitk_pdl_with_decode_attention", true, true, false, true, 0, 1},
+                        Mode{"splitk_pdl_with_fused_decode_attention", true, true, false, true, 0, 2}}) {
     const bool pdl = md.pdl, fuse = md.fuse;
     const int a_qkv = md.splitk ? s_qkv : v_qkv, a_o = md.splitk ? s_o : v_o, a_gu = md.splitk ? s_gu : v_gu;
     const int a_down = md.splitk ? s_down : v_down, a_silu = md.splitk ? s_silu : v_silu;
@@ -261,7 +331,7 @@ void bench_chain(cudaStream_t s, const DeviceLimits& lim, void* ws) {
         q.hq = hq;
         q.hkv = hkv;
         q.head_dim = D;
-        qkv_post(q, s);
+        if (md.decode != 2) qkv_post(q, s);
         if (md.attn_splits >= 0) {  // -1: qkv_post alone
           AttentionArgs a;
           a.q = qkv;
@@ -282,7 +352,23 @@ void bench_chain(cudaStream_t s, const DeviceLimits& lim, void* ws) {
           a.o_part = o_part;
           a.ml_part = ml_part;
           a.out = attn;
-          paged_attention(a, s);
+          a.max_q_len = 1;
+          if (md.decode == 0) {
+            paged_attention(a, s);
+          } else {
+            a.splits = decode_splits;
+            if (md.decode == 1) {
+              paged_attention_decode(a, s);
+            } else {
+              DecodeQkvArgs f;
+              f.k_cache = l.kc;
+              f.v_cache = l.vc;
+              f.inv_freq = inv_freq;
+              f.counters = counters;
+              f.num_counters = attention_decode_counters(1, hq, hkv);
+              paged_attention_decode_fused(a, f, s);
+            }
+          }
           o_in = attn;
         }
       }
@@ -313,18 +399,21 @@ void bench_chain(cudaStream_t s, const DeviceLimits& lim, void* ws) {
       cudaFree(p);
   for (void* p : {(void*)proj, (void*)hidden, (void*)qkv, (void*)gu, (void*)act, (void*)residual, (void*)attn,
                   (void*)d_pos, (void*)d_slot, (void*)d_tables, (void*)d_tile, (void*)inv_freq, (void*)o_part,
-                  (void*)ml_part})
+                  (void*)ml_part, (void*)counters})
     cudaFree(p);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  // `tessera_cuda_kernel_bench projections`: only the limits and the decode-sized projection rows.
-  const bool only_projections = argc > 1 && std::string(argv[1]) == "projections";
-  // --prefill-only: the limits, prefill projections, elementwise kernels and prefill attention rows
-  // alone (a short run, e.g. under ncu).
-  const bool prefill_only = argc > 1 && std::string(argv[1]) == "--prefill-only";
+  // An optional argument runs one part (see the top of this file).
+  const std::string only = argc > 1 ? argv[1] : "";
+  const bool only_projections = only == "projections";
+  const bool prefill_only = only == "--prefill-only";
+  if (!only.empty() && !only_projections && !prefill_only && only != "decode_attention" && only != "chain") {
+    std::cerr << "unknown part '" << only << "' (projections, --prefill-only, decode_attention or chain)" << std::endl;
+    return 2;
+  }
   cudaStream_t s;
   CUDA_CHECK(cudaStreamCreate(&s));
   const DeviceLimits lim = measure_device_limits(s);
@@ -334,6 +423,11 @@ int main(int argc, char** argv) {
             << std::endl;
   void* ws = nullptr;
   CUDA_CHECK(cudaMalloc(&ws, 32u << 20));
+  if (only == "decode_attention" || only == "chain") {
+    if (only == "chain") bench_chain(s, lim, ws);
+    if (only == "decode_attention") bench_decode_attention(lim, s);
+    return 0;
+  }
   void* flush = nullptr;  // overwritten by the tuner before each timed call (more than the L2)
   CUDA_CHECK(cudaMalloc(&flush, 64u << 20));
   // The skinny tensor-core kernel's variants, as "skinny<v>_pct_bw", and the best as skinny_best_*.

@@ -8,16 +8,34 @@
 // Both kernels are PDL-launched: before waiting on qkv_post, a block reads its tile and block table
 // (uploaded before the step) and starts copying the first stages whose keys all belong to earlier
 // steps (this step's key, the last one, is written by qkv_post).
+// The fused variant (kFused) reads the raw qkv projection instead: cos/sin before the wait; after it
+// one round of loads, then each lane group ropes (and norms) its heads' q (attention_decode_qkv.cuh),
+// the block whose split holds the new key builds its k/v the same way, puts them into its own ring
+// slots instead of copying them from the cache (so every prologue stage is copied before the wait),
+// and (kv head's first head group, lane group 0 only) writes them to the cache; with splits, every
+// block adds to an arrival counter after writing its partial state, and the last one merges them in
+// split order (merge_heads, attention_decode_merge.cuh) and resets the counter.
 #include <cstdio>
 
 #include "kernels/cuda/attention_decode.cuh"
+#include "kernels/cuda/attention_decode_merge.cuh"
+#include "kernels/cuda/attention_decode_qkv.cuh"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/pdl.cuh"
 
 namespace tessera::cuda {
 namespace {
 
-constexpr int kThreads = 128;
+using decode_qkv::finish_head;
+using decode_qkv::load_head;
+using decode_qkv::pack8;
+using decode_qkv::unpack8;
+
+using decode_merge::kMaxFusedSplits;
+using decode_merge::kMaxSplits;
+using decode_merge::kThreads;
+using decode_merge::merge_head;
+using decode_merge::merge_heads;
 constexpr int kStages = 3;
 constexpr int kKeysPerGroup = 4;  // keys one lane group takes per stage
 constexpr int kSmemBytes = kStages * 2 * kKeysPerGroup * kThreads * 16;  // 48 KiB: K and V chunks
@@ -25,7 +43,6 @@ constexpr int kSmemBytes = kStages * 2 * kKeysPerGroup * kThreads * 16;  // 48 K
 // 2: 14.7, 4: 11.5, 8 (64 keys each): 10.0, 16: 9.8 (the merge is cheap next to the latency of a
 // long walk); engine b1/512 4.31 ms with 256 keys per split, 4.24 ms with 64.
 constexpr int32_t kDecodeMinSplitKeys = 64;
-constexpr int32_t kMaxSplits = 1024;  // the merge kernel keeps one weight per split in shared memory
 
 __device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
@@ -49,24 +66,16 @@ __device__ __forceinline__ void cp_async_wait() {
 #endif
 }
 
-// 8 bf16 (one 16-byte chunk) to fp32: a bf16 is the top half of an fp32.
-__device__ __forceinline__ void unpack8(const uint4& raw, float (&f)[8]) {
-  const uint32_t w[4] = {raw.x, raw.y, raw.z, raw.w};
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    f[2 * i] = __uint_as_float(w[i] << 16);
-    f[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
-  }
-}
-
 // Heads per block for a GQA ratio G: 1 for MHA, else 4 or 8 (a larger group takes several blocks).
 int32_t heads_per_block(int32_t G) { return G == 1 ? 1 : (G <= 4 ? 4 : 8); }
 // Blocks of one kernel resident per multiprocessor (48 KiB of shared memory each; the register cap
 // comes from __launch_bounds__ below).
 int32_t blocks_per_sm(int32_t kg) { return kg <= 4 ? 4 : 2; }
 
-template <int kD, int kG>
-__global__ void __launch_bounds__(kThreads, kG <= 4 ? 4 : 2) decode_kernel(AttentionArgs a, int32_t head_groups) {
+
+template <int kD, int kG, bool kFused>
+__global__ void __launch_bounds__(kThreads, kG <= 4 ? 4 : 2)
+    decode_kernel(AttentionArgs a, DecodeQkvArgs f, int32_t head_groups) {
   constexpr int kL = kD / 8;                 // lanes per key (one 16-byte chunk each)
   constexpr int kGroups = kThreads / kL;     // lane groups per block
   constexpr int kStageKeys = kGroups * kKeysPerGroup;
@@ -92,8 +101,12 @@ __global__ void __launch_bounds__(kThreads, kG <= 4 ? 4 : 2) decode_kernel(Atten
 
   // Stages before the wait: those whose last key read (stage end, clamped to k_end) precedes this
   // step's key (keys_total - 1); they form a prefix of the prologue's stages.
+  // Fused: the new key never comes from the cache (its slots are filled from registers after the
+  // wait), so every prologue stage goes before it.
   int pre = 0;
-  while (pre < kStages - 1 && pre < n_stages && min(k_begin + (pre + 1) * kStageKeys, k_end) < keys_total) ++pre;
+  while (pre < kStages - 1 && pre < n_stages &&
+         (kFused || min(k_begin + (pre + 1) * kStageKeys, k_end) < keys_total))
+    ++pre;
 
   // Ring: stage s holds, per pass u and thread, one K chunk then one V chunk (16 bytes each).
   extern __shared__ __align__(16) unsigned char smem[];
@@ -105,11 +118,18 @@ __global__ void __launch_bounds__(kThreads, kG <= 4 ? 4 : 2) decode_kernel(Atten
   const int32_t bs = a.block_size;
   const bool bs_pow2 = (bs & (bs - 1)) == 0;  // the usual case: shifts instead of divisions
   const int32_t bs_shift = __ffs(bs) - 1;
+  const int32_t last = keys_total - 1;  // this step's key
+  uint4 k_new = make_uint4(0, 0, 0, 0), v_new = k_new;  // fused: its k/v chunks, built after the wait
   auto issue = [&](int32_t stage, int s) {
     const int32_t base = k_begin + stage * kStageKeys + group;
 #pragma unroll
     for (int u = 0; u < kKeysPerGroup; ++u) {
       const int32_t key = min(base + u * kGroups, k_end - 1);  // past the end: a valid key, masked later
+      if (kFused && key == last) {  // only in the split that holds it; never read from the cache
+        *k_slot(s, u) = k_new;  // before the wait: a placeholder, rewritten once k_new is built
+        *v_slot(s, u) = v_new;
+        continue;
+      }
       const int32_t blk = bs_pow2 ? key >> bs_shift : key / bs;
       const int64_t slot = static_cast<int64_t>(__ldg(table + blk)) * bs + (key - blk * bs);
       const int64_t off = slot * a.hkv * kD + head_off;
@@ -122,25 +142,82 @@ __global__ void __launch_bounds__(kThreads, kG <= 4 ? 4 : 2) decode_kernel(Atten
     issue(s, s);
     cp_async_commit();
   }
-  pdl_wait();  // q and this step's K/V row come from qkv_post
-  for (int s = pre; s < kStages - 1; ++s) {
-    if (s < n_stages) issue(s, s);
-    cp_async_commit();
+  float cs[8], sn[8];  // fused: cos/sin of this lane's 8 rotary frequencies at the tile's position
+  if constexpr (kFused) {  // nothing here depends on the previous kernel
+    const float pos = static_cast<float>(tile.first_pos);
+    const int fi = (li % (kL / 2)) * 8;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) sincosf(pos * f.inv_freq[fi + i], &sn[i], &cs[i]);
   }
+  pdl_wait();  // q and this step's K/V row come from qkv_post (fused: from the qkv projection)
+  const __nv_bfloat16* row = a.q + static_cast<int64_t>(tile.q_row) * a.q_row_stride;
 
   // q of the block's heads, pre-scaled for a base-2 softmax; heads past the group stay zero.
   const float qscale = a.scale * 1.4426950408889634f;
   float q[kG][8], o[kG][8], m[kG], l[kG];
+  if constexpr (kFused) {
+    // One round of loads: the raw q rows of the block's heads, the new key's k and v (the split that
+    // holds it), their bias chunks and the norm weights; then qkv_post's arithmetic on them.
+    const bool holder = last >= k_begin && last < k_end;
+    const int32_t kh = a.hq + kvh, vh = a.hq + a.hkv + kvh;
+    float xk[8], xv[8], wq[8] = {}, wk[8] = {};
+    if (holder) {
+      load_head(row + static_cast<int64_t>(kh) * kD, f.bias ? f.bias + kh * kD : nullptr, li, xk);
+      load_head(row + static_cast<int64_t>(vh) * kD, f.bias ? f.bias + vh * kD : nullptr, li, xv);
+    }
+#pragma unroll
+    for (int g = 0; g < kG; ++g)
+      if (g < ng) load_head(row + static_cast<int64_t>(h0 + g) * kD, f.bias ? f.bias + (h0 + g) * kD : nullptr, li, q[g]);
+    const bool norm = f.q_norm != nullptr;
+    if (norm) {
+      unpack8(*reinterpret_cast<const uint4*>(f.q_norm + li * 8), wq);
+      unpack8(*reinterpret_cast<const uint4*>(f.k_norm + li * 8), wk);
+    }
+    if (holder) {  // build the new key, write its cache row once, fill its ring slots issued so far
+      k_new = finish_head<kL>(xk, norm, wk, f.norm_eps, true, cs, sn, li);
+      v_new = pack8(xv);
+      if (group == 0 && blockIdx.y % head_groups == 0) {
+        const int32_t blk = bs_pow2 ? last >> bs_shift : last / bs;
+        const int64_t slot = static_cast<int64_t>(table[blk]) * bs + (last - blk * bs);
+        const int64_t off = slot * a.hkv * kD + head_off;
+        *reinterpret_cast<uint4*>(f.k_cache + off) = k_new;
+        *reinterpret_cast<uint4*>(f.v_cache + off) = v_new;
+      }
+      for (int st = 0; st < pre; ++st)
+#pragma unroll
+        for (int u = 0; u < kKeysPerGroup; ++u)
+          if (min(k_begin + st * kStageKeys + group + u * kGroups, k_end - 1) == last) {
+            *k_slot(st, u) = k_new;
+            *v_slot(st, u) = v_new;
+          }
+    }
+#pragma unroll
+    for (int g = 0; g < kG; ++g) {
+      if (g < ng) {
+        const uint4 rq = finish_head<kL>(q[g], norm, wq, f.norm_eps, true, cs, sn, li);
+        unpack8(rq, q[g]);
+      }
+    }
+  }
+  for (int s = pre; s < kStages - 1; ++s) {
+    if (s < n_stages) issue(s, s);
+    cp_async_commit();
+  }
 #pragma unroll
   for (int g = 0; g < kG; ++g) {
     m[g] = -INFINITY;
     l[g] = 0.0f;
 #pragma unroll
-    for (int i = 0; i < 8; ++i) q[g][i] = 0.0f, o[g][i] = 0.0f;
+    for (int i = 0; i < 8; ++i) o[g][i] = 0.0f;
+    if (!kFused || g >= ng) {
+#pragma unroll
+      for (int i = 0; i < 8; ++i) q[g][i] = 0.0f;
+    }
     if (g < ng) {
-      const uint4 raw = *reinterpret_cast<const uint4*>(a.q + static_cast<int64_t>(tile.q_row) * a.q_row_stride +
-                                                        static_cast<int64_t>(h0 + g) * kD + li * 8);
-      unpack8(raw, q[g]);
+      if constexpr (!kFused) {
+        const uint4 raw = *reinterpret_cast<const uint4*>(row + static_cast<int64_t>(h0 + g) * kD + li * 8);
+        unpack8(raw, q[g]);  // (a copy first: one 16-byte load, not three narrower ones)
+      }
 #pragma unroll
       for (int i = 0; i < 8; ++i) q[g][i] *= qscale;
     }
@@ -231,10 +308,10 @@ __global__ void __launch_bounds__(kThreads, kG <= 4 ? 4 : 2) decode_kernel(Atten
 #pragma unroll
     for (int gr = 0; gr < kGroups; ++gr) {
       const float mg = sml[(gr * kG + g) * 2];
-      const float f = mg == -INFINITY ? 0.0f : exp2f(mg - mm);
-      ll += sml[(gr * kG + g) * 2 + 1] * f;
+      const float wg = mg == -INFINITY ? 0.0f : exp2f(mg - mm);
+      ll += sml[(gr * kG + g) * 2 + 1] * wg;
       const float4 v = *reinterpret_cast<const float4*>(so + (gr * kG + g) * kD + d);
-      acc.x += v.x * f, acc.y += v.y * f, acc.z += v.z * f, acc.w += v.w * f;
+      acc.x += v.x * wg, acc.y += v.y * wg, acc.z += v.z * wg, acc.w += v.w * wg;
     }
     const int32_t h = h0 + g;
     if (a.splits == 1) {
@@ -252,83 +329,36 @@ __global__ void __launch_bounds__(kThreads, kG <= 4 ? 4 : 2) decode_kernel(Atten
       }
     }
   }
+  if constexpr (kFused) {
+    if (a.splits == 1) return;
+    // Arrival: the last block of this (tile, kv head, head group) merges every split's state.
+    int& s_last = *reinterpret_cast<int*>(smem + kSmemBytes - 16);  // past so/sml and the merge scratch
+    __threadfence();  // this thread's partial writes, visible device-wide before the count
+    __syncthreads();  // also: so/sml are consumed, the ring is free for the merge's scratch
+    int32_t* counter = f.counters + static_cast<int64_t>(blockIdx.x) * gridDim.y + blockIdx.y;
+    if (tid == 0) s_last = atomicAdd(counter, 1) == a.splits - 1 ? 1 : 0;
+    __syncthreads();
+    if (!s_last) return;
+    __threadfence();  // the other blocks' partials, observed after their counts
+    static_assert(decode_merge::kMergeHeadsScratchBytes<kG> <= kSmemBytes - 16,
+                  "merge scratch exceeds the ring (its last 16 bytes hold the arrival flag)");
+    merge_heads<kD, kG>(a, tile.q_row, h0, ng, smem);
+    if (tid == 0) *counter = 0;  // ready for the next launch (the next layer, or a graph replay)
+  }
 }
 
-__device__ __forceinline__ float warp_max(float x) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, o));
-  return x;
-}
-__device__ __forceinline__ float warp_sum(float x) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
-  return x;
-}
 
-// Merges the splits of one (tile, q head) in three rounds of independent loads (no serial walk over
-// the splits): the largest split max; each split's weight exp2(m_z - max) and the weighted sum of the
-// l_z; then thread groups of kD/4 lanes (4 elements each) sum every kZ-th split's weighted o_z, and
-// the kZ sums are added through shared memory.
+// The unfused launches' split merge: one block per (tile, q head).
 template <int kD>
 __global__ void __launch_bounds__(kThreads) merge_kernel(AttentionArgs a) {
-  constexpr int kLanes = kD / 4;
-  constexpr int kZ = kThreads / kLanes;
   const AttentionTile tile = a.tiles[blockIdx.x];
   pdl_trigger();
   pdl_wait();  // PDL-launched: the partial states come from decode_kernel
   if (tile.q_len == 0) return;
-  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  const int zl = tid / kLanes, d = (tid % kLanes) * 4;
-  const int32_t h = blockIdx.y;
   __shared__ float s_w[kMaxSplits];
-  __shared__ float s_red[2][kThreads / 32];
-  __shared__ float4 s_acc[kZ][kLanes];
-  const float* ml = a.ml_part;
-  auto part = [&](int32_t z) { return (static_cast<int64_t>(z) * a.tokens + tile.q_row) * a.hq + h; };
-
-  float mx = -INFINITY;
-  for (int32_t z = tid; z < a.splits; z += kThreads) mx = fmaxf(mx, ml[part(z) * 2]);
-  mx = warp_max(mx);
-  if (lane == 0) s_red[0][warp] = mx;
-  __syncthreads();
-  float m_all = -INFINITY;
-#pragma unroll
-  for (int w = 0; w < kThreads / 32; ++w) m_all = fmaxf(m_all, s_red[0][w]);
-
-  float lsum = 0.0f;
-  for (int32_t z = tid; z < a.splits; z += kThreads) {
-    const float mz = ml[part(z) * 2];
-    const float w = mz == -INFINITY ? 0.0f : exp2f(mz - m_all);  // an empty split weighs nothing
-    s_w[z] = w;
-    lsum += w * ml[part(z) * 2 + 1];
-  }
-  lsum = warp_sum(lsum);
-  if (lane == 0) s_red[1][warp] = lsum;
-  __syncthreads();
-  float l_all = 0.0f;
-#pragma unroll
-  for (int w = 0; w < kThreads / 32; ++w) l_all += s_red[1][w];
-
-  float4 acc = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-#pragma unroll 8
-  for (int32_t z = zl; z < a.splits; z += kZ) {
-    const float w = s_w[z];
-    const float4 v = __ldg(reinterpret_cast<const float4*>(a.o_part + part(z) * kD + d));
-    acc.x = fmaf(w, v.x, acc.x), acc.y = fmaf(w, v.y, acc.y), acc.z = fmaf(w, v.z, acc.z), acc.w = fmaf(w, v.w, acc.w);
-  }
-  s_acc[zl][tid % kLanes] = acc;
-  __syncthreads();
-  if (zl != 0) return;
-  float4 r = s_acc[0][tid];
-#pragma unroll
-  for (int z = 1; z < kZ; ++z) {
-    const float4 v = s_acc[z][tid];
-    r.x += v.x, r.y += v.y, r.z += v.z, r.w += v.w;
-  }
-  const float inv = l_all > 0.0f ? 1.0f / l_all : 0.0f;
-  __nv_bfloat162* dst = reinterpret_cast<__nv_bfloat162*>(a.out + (static_cast<int64_t>(tile.q_row) * a.hq + h) * kD + d);
-  dst[0] = __floats2bfloat162_rn(r.x * inv, r.y * inv);
-  dst[1] = __floats2bfloat162_rn(r.z * inv, r.w * inv);
+  __shared__ float s_red[2 * (kThreads / 32)];
+  __shared__ float4 s_acc[kThreads];
+  merge_head<kD>(a, tile.q_row, blockIdx.y, s_w, s_red, s_acc);
 }
 
 [[noreturn]] void refuse(const char* what, long long value, int line) {
@@ -337,20 +367,48 @@ __global__ void __launch_bounds__(kThreads) merge_kernel(AttentionArgs a) {
   throw_cuda_error(cudaErrorInvalidValue, msg, __FILE__, line);
 }
 
-template <int kD, int kG>
-void launch(const AttentionArgs& a, cudaStream_t stream) {
+template <int kD, int kG, bool kFused>
+void launch(const AttentionArgs& a, const DecodeQkvArgs& f, cudaStream_t stream) {
   const int32_t head_groups = (a.hq / a.hkv + kG - 1) / kG;
   const dim3 grid(a.num_tiles, a.hkv * head_groups, a.splits);
-  launch_pdl(decode_kernel<kD, kG>, grid, kThreads, kSmemBytes, stream, a, head_groups);
-  if (a.splits > 1) launch_pdl(merge_kernel<kD>, dim3(a.num_tiles, a.hq), kThreads, 0, stream, a);
+  launch_pdl(decode_kernel<kD, kG, kFused>, grid, kThreads, kSmemBytes, stream, a, f, head_groups);
+  if (!kFused && a.splits > 1) launch_pdl(merge_kernel<kD>, dim3(a.num_tiles, a.hq), kThreads, 0, stream, a);
 }
 
-template <int kD>
-void dispatch_heads(const AttentionArgs& a, cudaStream_t stream) {
+template <int kD, bool kFused>
+void dispatch_heads(const AttentionArgs& a, const DecodeQkvArgs& f, cudaStream_t stream) {
   switch (heads_per_block(a.hq / a.hkv)) {
-    case 1: return launch<kD, 1>(a, stream);
-    case 4: return launch<kD, 4>(a, stream);
-    default: return launch<kD, 8>(a, stream);
+    case 1: return launch<kD, 1, kFused>(a, f, stream);
+    case 4: return launch<kD, 4, kFused>(a, f, stream);
+    default: return launch<kD, 8, kFused>(a, f, stream);
+  }
+}
+
+template <bool kFused>
+void check_and_dispatch(const AttentionArgs& a, const DecodeQkvArgs& f, cudaStream_t stream) {
+  if (a.num_tiles == 0) return;
+  if (a.hkv <= 0) refuse("hkv must be positive", a.hkv, __LINE__);
+  if (a.hq <= 0 || a.hq % a.hkv != 0) refuse("hq must be a positive multiple of hkv", a.hq, __LINE__);
+  if (a.max_q_len != 1) refuse("every tile must hold one token (max_q_len 1)", a.max_q_len, __LINE__);
+  if (a.splits < 1 || a.splits > kMaxSplits) refuse("splits must be in [1, 1024]", a.splits, __LINE__);
+  if (a.block_size <= 0) refuse("block_size must be positive", a.block_size, __LINE__);
+  if (a.splits > 1 && (a.o_part == nullptr || a.ml_part == nullptr))
+    refuse("splits > 1 needs the o_part and ml_part buffers", a.splits, __LINE__);
+  if (kFused) {
+    if (f.k_cache != a.k_cache || f.v_cache != a.v_cache)
+      refuse("the fused K/V cache pointers must be the attention's", 0, __LINE__);
+    if (f.inv_freq == nullptr) refuse("inv_freq is required", 0, __LINE__);
+    if ((f.q_norm == nullptr) != (f.k_norm == nullptr)) refuse("q_norm and k_norm go together", 0, __LINE__);
+    if (a.splits > kMaxFusedSplits) refuse("the fused launch takes at most 256 splits", a.splits, __LINE__);
+    const int64_t need = attention_decode_counters(a.num_tiles, a.hq, a.hkv);
+    if (a.splits > 1 && (f.counters == nullptr || f.num_counters < need))
+      refuse("splits > 1 needs num_tiles x kv heads x head groups arrival counters", f.num_counters, __LINE__);
+  }
+  switch (a.head_dim) {
+    case 64: return dispatch_heads<64, kFused>(a, f, stream);
+    case 128: return dispatch_heads<128, kFused>(a, f, stream);
+    case 256: return dispatch_heads<256, kFused>(a, f, stream);
+    default: refuse("head_dim must be 64, 128 or 256", a.head_dim, __LINE__);
   }
 }
 
@@ -374,20 +432,17 @@ int32_t attention_decode_splits(int32_t num_tiles, int32_t hq, int32_t hkv, int3
 }
 
 void paged_attention_decode(const AttentionArgs& a, cudaStream_t stream) {
-  if (a.num_tiles == 0) return;
-  if (a.hkv <= 0) refuse("hkv must be positive", a.hkv, __LINE__);
-  if (a.hq <= 0 || a.hq % a.hkv != 0) refuse("hq must be a positive multiple of hkv", a.hq, __LINE__);
-  if (a.max_q_len != 1) refuse("every tile must hold one token (max_q_len 1)", a.max_q_len, __LINE__);
-  if (a.splits < 1 || a.splits > kMaxSplits) refuse("splits must be in [1, 1024]", a.splits, __LINE__);
-  if (a.block_size <= 0) refuse("block_size must be positive", a.block_size, __LINE__);
-  if (a.splits > 1 && (a.o_part == nullptr || a.ml_part == nullptr))
-    refuse("splits > 1 needs the o_part and ml_part buffers", a.splits, __LINE__);
-  switch (a.head_dim) {
-    case 64: return dispatch_heads<64>(a, stream);
-    case 128: return dispatch_heads<128>(a, stream);
-    case 256: return dispatch_heads<256>(a, stream);
-    default: refuse("head_dim must be 64, 128 or 256", a.head_dim, __LINE__);
-  }
+  check_and_dispatch<false>(a, DecodeQkvArgs{}, stream);
+}
+
+int64_t attention_decode_counters(int32_t num_tiles, int32_t hq, int32_t hkv) {
+  if (num_tiles <= 0 || hkv <= 0 || hq <= 0) return 0;
+  const int32_t kg = heads_per_block(hq / hkv);
+  return static_cast<int64_t>(num_tiles) * hkv * ((hq / hkv + kg - 1) / kg);
+}
+
+void paged_attention_decode_fused(const AttentionArgs& a, const DecodeQkvArgs& f, cudaStream_t stream) {
+  check_and_dispatch<true>(a, f, stream);
 }
 
 }  // namespace tessera::cuda

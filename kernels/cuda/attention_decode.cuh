@@ -4,7 +4,8 @@
 // shared memory (16-byte copies), fp32 math with an online base-2 softmax. Splits (flash-decoding)
 // are merged by a small second kernel through the fp32 partials of AttentionArgs. Same arguments
 // and layouts as paged_attention (attention.cuh); everything per step is read from device memory,
-// so a launch can be captured in a CUDA graph with a fixed split count. Never allocates.
+// so a launch can be captured in a CUDA graph with a fixed split count. A fused variant also does
+// qkv_post's work and the merge inside the one launch (below). Never allocates.
 #pragma once
 
 #include "kernels/cuda/attention.cuh"
@@ -24,5 +25,31 @@ int32_t attention_decode_splits(int32_t num_tiles, int32_t hq, int32_t hkv, int3
 // Requires args.max_q_len == 1 (every tile q_len <= 1). Throws cudaErrorInvalidValue (as a
 // tessera::Error) on a head configuration it does not take.
 void paged_attention_decode(const AttentionArgs& args, cudaStream_t stream);
+
+// What paged_attention_decode_fused applies itself to the raw q/k/v projection output (qkv_post's
+// work for one-token tiles): bias, q/k RMSNorm, RoPE at the tile's position (tile.first_pos), and the
+// new key's K/V row written into the paged cache at the slot the block table gives that position.
+struct DecodeQkvArgs {
+  __nv_bfloat16* k_cache = nullptr;      // the same caches as AttentionArgs', writable
+  __nv_bfloat16* v_cache = nullptr;
+  const __nv_bfloat16* bias = nullptr;   // [(hq + 2*hkv) * head_dim] or null
+  const __nv_bfloat16* q_norm = nullptr; // [head_dim] or null (set together with k_norm)
+  const __nv_bfloat16* k_norm = nullptr;
+  float norm_eps = 1e-6f;
+  const float* inv_freq = nullptr;       // [head_dim / 2], scaling already applied
+  int32_t* counters = nullptr;           // zeroed; the launch leaves them zeroed (splits > 1 only)
+  int64_t num_counters = 0;              // at least attention_decode_counters(...)
+};
+
+// Arrival counters one fused launch needs (one per tile x kv head x head group).
+int64_t attention_decode_counters(int32_t num_tiles, int32_t hq, int32_t hkv);
+
+// One launch for a decode-only step's layer: args.q points at the RAW fused qkv rows (the projection
+// output, not rewritten); each block ropes (and norms) its heads' q itself, the block whose split
+// holds the tile's last key builds that key's k/v in registers and is the only writer of its cache
+// row, and the last block of a (tile, kv head, head group) to finish merges the splits (fixed order,
+// the same arithmetic as the merge kernel). Tiles must hold one token each; padding tiles write
+// nothing. Throws like paged_attention_decode, and when the fused arguments are inconsistent.
+void paged_attention_decode_fused(const AttentionArgs& args, const DecodeQkvArgs& qkv, cudaStream_t stream);
 
 }  // namespace tessera::cuda

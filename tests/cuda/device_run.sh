@@ -25,7 +25,7 @@ for part in $parts; do
         --gtest_filter='-CudaSampling.SameSeed*' > "$OUT/memcheck.log" 2>&1; echo "memcheck rc=$?" | tee -a "$OUT/summary.txt"
       tail -3 "$OUT/memcheck.log"
       timeout 100 compute-sanitizer --tool racecheck --error-exitcode 9 "$bundle/libexec/tessera_cuda_kernel_tests" \
-        --gtest_filter='*CudaPagedAttention.*:CudaSampling.Greedy*:CudaRmsNorm.*:CudaDecodeAttention.Graph*:Shapes/CudaDecodeAttention.*/4:Shapes/CudaDecodeAttention.*/6:*CudaF32PagedAttention.*:CudaF32RmsNorm.*:CudaPromptLogprobs.*' > "$OUT/racecheck.log" 2>&1; echo "racecheck rc=$?" | tee -a "$OUT/summary.txt"
+        --gtest_filter='*CudaPagedAttention.*:CudaSampling.Greedy*:CudaRmsNorm.*:CudaDecodeAttention.Graph*:Shapes/CudaDecodeAttention.*/4:Shapes/CudaDecodeAttention.*/6:*CudaF32PagedAttention.*:CudaF32RmsNorm.*:CudaPromptLogprobs.*:Shapes/CudaFusedDecodeAttention.*/3:CudaFusedDecodeAttention.Graph*' > "$OUT/racecheck.log" 2>&1; echo "racecheck rc=$?" | tee -a "$OUT/summary.txt"
       tail -3 "$OUT/racecheck.log" ;;
     parity)
       PYTHONUNBUFFERED=1 timeout 300 python3 "$here/hf_parity.py" --tool "$bundle/bin/tessera_cuda_logits" --work /tmp/hf_parity ${CPU_ENGINE:+--cpu-engine "$CPU_ENGINE"} \

@@ -3,7 +3,8 @@
 // each PDL-launched, attention copying its first K/V stages before it waits on qkv_post. Every run
 // first poisons the intermediates and this step's cache slots, so a kernel that read before its
 // predecessor finished would see NaN. The eager chain and its CUDA-graph replays must equal, bit for
-// bit, the same kernels run one at a time with the stream synchronized in between. Runs on a GPU only.
+// bit, the same kernels run one at a time with the stream synchronized in between; so must the chain
+// with the fused decode launch (qkv_post + attention + merge in one kernel). Runs on a GPU only.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -32,6 +33,7 @@ struct AttentionChain {
   DeviceBuffer<int32_t> positions, d_tables;
   DeviceBuffer<int64_t> d_slots;
   DeviceBuffer<AttentionTile> tiles;
+  DeviceBuffer<int32_t> counters;  // the fused launch's arrival counters
 
   static int32_t total_blocks(const std::vector<int32_t>& ctx) {
     int32_t n = 0;
@@ -61,7 +63,8 @@ struct AttentionChain {
         positions(contexts.size()),
         d_tables(contexts.size() * max_blocks),
         d_slots(contexts.size()),
-        tiles(contexts.size()) {
+        tiles(contexts.size()),
+        counters(std::vector<int32_t>(attention_decode_counters(static_cast<int32_t>(contexts.size()), hq, hkv), 0)) {
     const int32_t nseq = static_cast<int32_t>(contexts.size());
     tables.assign(static_cast<size_t>(nseq) * max_blocks, 0);
     int32_t next = total_blocks(contexts) - 1;  // blocks handed out backwards: tables are not the identity
@@ -84,8 +87,9 @@ struct AttentionChain {
   }
 
   // Poisons what the chain writes (this step's cache rows included), then runs it; `sync` puts a
-  // stream synchronization after every kernel, so none overlaps another.
-  void run(cudaStream_t s, int32_t splits, bool sync) {
+  // stream synchronization after every kernel, so none overlaps another; `fused`: qkv_post, the
+  // decode kernel and its merge as one launch (paged_attention_decode_fused) on the raw qkv rows.
+  void run(cudaStream_t s, int32_t splits, bool sync, bool fused = false) {
     const int32_t nseq = static_cast<int32_t>(contexts.size());
     CUDA_CHECK(cudaMemsetAsync(qkv.get(), 0xFF, qkv.size() * 2, s));
     CUDA_CHECK(cudaMemsetAsync(attn.get(), 0xFF, attn.size() * 2, s));
@@ -112,8 +116,10 @@ struct AttentionChain {
     q.hq = hq;
     q.hkv = hkv;
     q.head_dim = d;
-    qkv_post(q, s);
-    step();
+    if (!fused) {
+      qkv_post(q, s);
+      step();
+    }
     AttentionArgs a;
     a.q = qkv.get();
     a.q_row_stride = qkv_n;
@@ -134,7 +140,17 @@ struct AttentionChain {
     a.o_part = o_part.get();
     a.ml_part = ml_part.get();
     a.out = attn.get();
-    paged_attention_decode(a, s);
+    if (fused) {
+      DecodeQkvArgs f;
+      f.k_cache = kc.get();
+      f.v_cache = vc.get();
+      f.inv_freq = inv_freq.get();
+      f.counters = counters.get();
+      f.num_counters = static_cast<int64_t>(counters.size());
+      paged_attention_decode_fused(a, f, s);
+    } else {
+      paged_attention_decode(a, s);
+    }
     step();
     gemv(attn.get(), w_o.get(), y.get(), nseq, h, hq * d, true, 10, s);
     step();
@@ -166,6 +182,41 @@ TEST(CudaPdlAttentionChain, EagerAndGraphReplaysEqualSerializedKernels) {
       CUDA_CHECK(cudaGraphLaunch(exec, s));
       CUDA_CHECK(cudaStreamSynchronize(s));
       ASSERT_EQ(c.y.download(), want) << "replay " << rep << ", splits " << splits;
+    }
+    CUDA_CHECK(cudaGraphExecDestroy(exec));
+    CUDA_CHECK(cudaGraphDestroy(graph));
+  }
+  CUDA_CHECK(cudaStreamDestroy(s));
+}
+
+// The same chain with the fused decode launch (it waits on the qkv gemv itself): serialized, eager
+// PDL and graph replays equal, and equal to the unfused chain bit for bit (no bias or norm here,
+// so the fused RoPE does qkv_post's arithmetic in the same order).
+TEST(CudaPdlAttentionChain, FusedDecodeLaunchEqualsTheUnfusedChain) {
+  std::mt19937 rng(std::random_device{}());
+  AttentionChain c(rng);
+  cudaStream_t s;
+  CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  for (int32_t splits : {1, 2, 8}) {
+    c.run(s, splits, true);
+    const auto want = c.y.download();
+    const auto cache_k = c.kc.download();
+    c.run(s, splits, true, true);
+    ASSERT_EQ(c.y.download(), want) << "serialized fused chain, splits " << splits;
+    ASSERT_EQ(to_float(c.kc.download()), to_float(cache_k)) << "cache after the fused chain, splits " << splits;
+    c.run(s, splits, false, true);
+    CUDA_CHECK(cudaStreamSynchronize(s));
+    ASSERT_EQ(c.y.download(), want) << "eager PDL fused chain, splits " << splits;
+    cudaGraph_t graph = nullptr;
+    CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+    c.run(s, splits, false, true);
+    CUDA_CHECK(cudaStreamEndCapture(s, &graph));
+    cudaGraphExec_t exec = nullptr;
+    CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+    for (int rep = 0; rep < 20; ++rep) {
+      CUDA_CHECK(cudaGraphLaunch(exec, s));
+      CUDA_CHECK(cudaStreamSynchronize(s));
+      ASSERT_EQ(c.y.download(), want) << "fused replay " << rep << ", splits " << splits;
     }
     CUDA_CHECK(cudaGraphExecDestroy(exec));
     CUDA_CHECK(cudaGraphDestroy(graph));

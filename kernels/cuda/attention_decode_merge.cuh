@@ -1,0 +1,193 @@
+// The split merge of the decode attention kernels (attention_decode.cu): the fp32 partial states
+// (o, max, sum of exponentials) of a tile's key splits combined in a fixed order, for one q head per
+// block (the merge kernel) or for all heads of a fused block at once (its last-arriving block). Both
+// do the same arithmetic in the same order, so their outputs are equal bit for bit. Device code
+// only: no state, no launches, no allocation.
+#pragma once
+
+#include <cuda_bf16.h>
+
+#include <cstdint>
+
+#include "kernels/cuda/attention.cuh"
+
+namespace tessera::cuda::decode_merge {
+
+constexpr int kThreads = 128;             // threads of every decode-attention block
+constexpr int32_t kMaxSplits = 1024;      // the merge kernel keeps one weight per split in shared memory
+constexpr int32_t kMaxFusedSplits = 256;  // the fused launch's merge: two splits per thread (registers)
+
+// Shared-memory scratch merge_heads<kD, kG> takes (weights, warp sums, the kZ partial sums per head).
+template <int kG>
+constexpr int kMergeHeadsScratchBytes = (kG * kMaxFusedSplits + 2 * kG * (kThreads / 32)) * 4 + kG * kThreads * 16;
+
+__device__ __forceinline__ float warp_max(float x) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, o));
+  return x;
+}
+__device__ __forceinline__ float warp_sum(float x) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
+  return x;
+}
+
+// Merges the splits of one (tile row, q head) in three rounds of independent loads (no serial walk over
+// the splits): the largest split max; each split's weight exp2(m_z - max) and the weighted sum of the
+// l_z; then thread groups of kD/4 lanes (4 elements each) sum every kZ-th split's weighted o_z, and
+// the kZ sums are added through shared memory. All kThreads threads call it; partials are read
+// through L2 (other blocks of the same launch may have written them).
+template <int kD>
+__device__ void merge_head(const AttentionArgs& a, int32_t q_row, int32_t h, float* s_w, float* s_red,
+                           float4* s_acc) {
+  constexpr int kLanes = kD / 4;
+  constexpr int kZ = kThreads / kLanes;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int zl = tid / kLanes, d = (tid % kLanes) * 4;
+  const float* ml = a.ml_part;
+  auto part = [&](int32_t z) { return (static_cast<int64_t>(z) * a.tokens + q_row) * a.hq + h; };
+
+  float mx = -INFINITY;
+  for (int32_t z = tid; z < a.splits; z += kThreads) mx = fmaxf(mx, __ldcg(ml + part(z) * 2));
+  mx = warp_max(mx);
+  if (lane == 0) s_red[warp] = mx;
+  __syncthreads();
+  float m_all = -INFINITY;
+#pragma unroll
+  for (int w = 0; w < kThreads / 32; ++w) m_all = fmaxf(m_all, s_red[w]);
+
+  float lsum = 0.0f;
+  for (int32_t z = tid; z < a.splits; z += kThreads) {
+    const float mz = __ldcg(ml + part(z) * 2);
+    const float w = mz == -INFINITY ? 0.0f : exp2f(mz - m_all);  // an empty split weighs nothing
+    s_w[z] = w;
+    lsum += w * __ldcg(ml + part(z) * 2 + 1);
+  }
+  lsum = warp_sum(lsum);
+  if (lane == 0) s_red[kThreads / 32 + warp] = lsum;
+  __syncthreads();
+  float l_all = 0.0f;
+#pragma unroll
+  for (int w = 0; w < kThreads / 32; ++w) l_all += s_red[kThreads / 32 + w];
+
+  float4 acc = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+#pragma unroll 8
+  for (int32_t z = zl; z < a.splits; z += kZ) {
+    const float w = s_w[z];
+    const float4 v = __ldcg(reinterpret_cast<const float4*>(a.o_part + part(z) * kD + d));
+    acc.x = fmaf(w, v.x, acc.x), acc.y = fmaf(w, v.y, acc.y), acc.z = fmaf(w, v.z, acc.z), acc.w = fmaf(w, v.w, acc.w);
+  }
+  s_acc[zl * kLanes + tid % kLanes] = acc;
+  __syncthreads();
+  if (zl != 0) return;
+  float4 r = s_acc[tid];
+#pragma unroll
+  for (int z = 1; z < kZ; ++z) {
+    const float4 v = s_acc[z * kLanes + tid];
+    r.x += v.x, r.y += v.y, r.z += v.z, r.w += v.w;
+  }
+  const float inv = l_all > 0.0f ? 1.0f / l_all : 0.0f;
+  __nv_bfloat162* dst = reinterpret_cast<__nv_bfloat162*>(a.out + (static_cast<int64_t>(q_row) * a.hq + h) * kD + d);
+  dst[0] = __floats2bfloat162_rn(r.x * inv, r.y * inv);
+  dst[1] = __floats2bfloat162_rn(r.z * inv, r.w * inv);
+}
+
+// The same arithmetic for the ng <= kG heads h0.. of a fused block at once (their loads in the same
+// rounds); splits <= kMaxFusedSplits. Scratch: kMergeHeadsScratchBytes<kG> bytes of shared memory.
+template <int kD, int kG>
+__device__ void merge_heads(const AttentionArgs& a, int32_t q_row, int32_t h0, int32_t ng, unsigned char* scratch) {
+  constexpr int kLanes = kD / 4;
+  constexpr int kZ = kThreads / kLanes;
+  constexpr int kW = kThreads / 32;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int zl = tid / kLanes, d = (tid % kLanes) * 4;
+  float* s_w = reinterpret_cast<float*>(scratch);                  // [kG][kMaxFusedSplits]
+  float* s_red = s_w + kG * kMaxFusedSplits;                        // [2][kG][kW]
+  float4* s_acc = reinterpret_cast<float4*>(s_red + 2 * kG * kW);  // [kG][kThreads]
+  const float* ml = a.ml_part;
+  auto part = [&](int32_t z, int g) { return (static_cast<int64_t>(z) * a.tokens + q_row) * a.hq + h0 + g; };
+
+  // Round 1: (m, l) of splits tid and tid + kThreads for every head.
+  float mz[kG][2], lz[kG][2];
+#pragma unroll
+  for (int g = 0; g < kG; ++g)
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      const int32_t z = tid + j * kThreads;
+      const bool in = g < ng && z < a.splits;
+      mz[g][j] = in ? __ldcg(ml + part(z, g) * 2) : -INFINITY;
+      lz[g][j] = in ? __ldcg(ml + part(z, g) * 2 + 1) : 0.0f;
+    }
+#pragma unroll
+  for (int g = 0; g < kG; ++g) {
+    float mx = -INFINITY;
+#pragma unroll
+    for (int j = 0; j < 2; ++j) mx = fmaxf(mx, mz[g][j]);
+    mx = warp_max(mx);
+    if (lane == 0) s_red[g * kW + warp] = mx;
+  }
+  __syncthreads();
+  float l_all[kG];
+#pragma unroll
+  for (int g = 0; g < kG; ++g) {
+    float m_all = -INFINITY;
+#pragma unroll
+    for (int w = 0; w < kW; ++w) m_all = fmaxf(m_all, s_red[g * kW + w]);
+    float lsum = 0.0f;
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      const int32_t z = tid + j * kThreads;
+      if (z < a.splits) {
+        const float w = mz[g][j] == -INFINITY ? 0.0f : exp2f(mz[g][j] - m_all);  // an empty split weighs nothing
+        s_w[g * kMaxFusedSplits + z] = w;
+        lsum += w * lz[g][j];
+      }
+    }
+    lsum = warp_sum(lsum);
+    if (lane == 0) s_red[(kG + g) * kW + warp] = lsum;
+  }
+  __syncthreads();
+#pragma unroll
+  for (int g = 0; g < kG; ++g) {
+    l_all[g] = 0.0f;
+#pragma unroll
+    for (int w = 0; w < kW; ++w) l_all[g] += s_red[(kG + g) * kW + w];
+  }
+
+  // Round 2: every kZ-th split's weighted o of every head, then the kZ sums in order.
+  float4 acc[kG];
+#pragma unroll
+  for (int g = 0; g < kG; ++g) acc[g] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+#pragma unroll 4
+  for (int32_t z = zl; z < a.splits; z += kZ) {
+#pragma unroll
+    for (int g = 0; g < kG; ++g) {
+      if (g >= ng) continue;
+      const float w = s_w[g * kMaxFusedSplits + z];
+      const float4 v = __ldcg(reinterpret_cast<const float4*>(a.o_part + part(z, g) * kD + d));
+      acc[g].x = fmaf(w, v.x, acc[g].x), acc[g].y = fmaf(w, v.y, acc[g].y);
+      acc[g].z = fmaf(w, v.z, acc[g].z), acc[g].w = fmaf(w, v.w, acc[g].w);
+    }
+  }
+#pragma unroll
+  for (int g = 0; g < kG; ++g) s_acc[g * kThreads + zl * kLanes + tid % kLanes] = acc[g];
+  __syncthreads();
+  if (zl != 0) return;
+#pragma unroll
+  for (int g = 0; g < kG; ++g) {
+    if (g >= ng) continue;
+    float4 r = s_acc[g * kThreads + tid];
+#pragma unroll
+    for (int z = 1; z < kZ; ++z) {
+      const float4 v = s_acc[g * kThreads + z * kLanes + tid];
+      r.x += v.x, r.y += v.y, r.z += v.z, r.w += v.w;
+    }
+    const float inv = l_all[g] > 0.0f ? 1.0f / l_all[g] : 0.0f;
+    __nv_bfloat162* dst =
+        reinterpret_cast<__nv_bfloat162*>(a.out + (static_cast<int64_t>(q_row) * a.hq + h0 + g) * kD + d);
+    dst[0] = __floats2bfloat162_rn(r.x * inv, r.y * inv);
+    dst[1] = __floats2bfloat162_rn(r.z * inv, r.w * inv);
+  }
+}
+
+}  // namespace tessera::cuda::decode_merge
