@@ -1,6 +1,7 @@
 // tessera_cuda_sampling_bench: the GPU sampler (kernels/cuda/sampling.cuh) over fp32 logits of a
-// Llama-3-sized vocabulary, per sampling mode and batch, each time next to the time one read of the
-// logits takes at the copy bandwidth measured in the same run. Prints one JSON object per line.
+// Llama-3-sized vocabulary, per sampling mode and batch, replayed from a CUDA graph, each time next to
+// the time one read of the logits takes at the copy bandwidth measured in the same run. Prints one
+// JSON object per line.
 // The logits are random normal values (never zeros), re-uploaded before each timed launch, since
 // the sampler scales them in place.
 #include <cuda_runtime.h>
@@ -41,16 +42,26 @@ std::vector<Mode> modes() {
           {"top_p_0.9", top_p}, {"top_k_50_top_p_0.9", both}, {"greedy_logprobs_5", logprobs}};
 }
 
-// Median of `reps` launches, each after restoring the logits (the restore is not timed).
-double time_sample(const SampleArgs& a, const float* fresh, size_t bytes, cudaStream_t s, int reps) {
+// Median of `reps` replays of the sampler captured in a CUDA graph (as the runner replays decode
+// steps), each after restoring the logits and a 64 MiB device copy that keeps the GPU busy while the
+// host submits the replay: the events time the kernels alone, not the host's launch calls.
+double time_sample(const SampleArgs& a, const float* fresh, size_t bytes, void* pad, size_t pad_bytes, cudaStream_t s,
+                   int reps) {
+  cudaGraph_t graph = nullptr;
+  cudaGraphExec_t exec = nullptr;
+  CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+  sample(a, s);
+  CUDA_CHECK(cudaStreamEndCapture(s, &graph));
+  CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
   cudaEvent_t e0, e1;
   CUDA_CHECK(cudaEventCreate(&e0));
   CUDA_CHECK(cudaEventCreate(&e1));
   std::vector<double> t;
   for (int i = 0; i < reps + 2; ++i) {
     CUDA_CHECK(cudaMemcpyAsync(a.logits, fresh, bytes, cudaMemcpyDeviceToDevice, s));
+    CUDA_CHECK(cudaMemcpyAsync(static_cast<char*>(pad) + pad_bytes / 2, pad, pad_bytes / 2, cudaMemcpyDeviceToDevice, s));
     CUDA_CHECK(cudaEventRecord(e0, s));
-    sample(a, s);
+    CUDA_CHECK(cudaGraphLaunch(exec, s));
     CUDA_CHECK(cudaEventRecord(e1, s));
     CUDA_CHECK(cudaEventSynchronize(e1));
     float ms = 0;
@@ -59,6 +70,8 @@ double time_sample(const SampleArgs& a, const float* fresh, size_t bytes, cudaSt
   }
   cudaEventDestroy(e0);
   cudaEventDestroy(e1);
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
   std::sort(t.begin(), t.end());
   return t[t.size() / 2];
 }
@@ -70,6 +83,10 @@ int main() {
   CUDA_CHECK(cudaStreamCreate(&s));
   const tessera::bench::DeviceLimits lim = tessera::bench::measure_device_limits(s);
   const int32_t vocab = 128256;
+  constexpr size_t kPadBytes = 128u << 20;
+  void* pad = nullptr;
+  CUDA_CHECK(cudaMalloc(&pad, kPadBytes));
+  CUDA_CHECK(cudaMemset(pad, 1, kPadBytes));
   std::mt19937 rng(20261125);
   std::normal_distribution<float> d(0.0f, 3.0f);
   for (int32_t rows : {1, 64}) {
@@ -108,7 +125,7 @@ int main() {
       a.out_top_logprobs = top_lp;
       a.workspace = ws;
       a.workspace_rows = rows;
-      const double t = time_sample(a, fresh, bytes, s, 30);
+      const double t = time_sample(a, fresh, bytes, pad, kPadBytes, s, 30);
       const double one_read = static_cast<double>(bytes) / (lim.copy_bytes_per_s / 2);  // read only
       nlohmann::json row{{"kernel", "sample"}, {"mode", m.name}, {"rows", rows}, {"vocab", vocab},
                          {"us", t * 1e6}, {"one_read_at_copy_bw_us", one_read * 1e6},
@@ -119,6 +136,7 @@ int main() {
                     (void*)params, (void*)entries, ws})
       cudaFree(q);
   }
+  cudaFree(pad);
   cudaStreamDestroy(s);
   return 0;
 }

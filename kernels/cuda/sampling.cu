@@ -1,11 +1,11 @@
-// Sampling kernels. Each row's vocabulary is cut into kSlices slices, one block each, so a row is
-// read by many SMs at once:
-//   1. stats (kSlices x rows blocks): logit bias and penalties of the slice's tokens, temperature in
+// Sampling kernels. Each row's vocabulary is cut into slices (32 for a few rows, fewer for many:
+// enough blocks to fill the GPU either way), one block each, so a row is read by many SMs at once:
+//   1. stats (slices x rows blocks): logit bias and penalties of the slice's tokens, temperature in
 //      place, then the slice's max, min, sum of exponentials and arg-max; the last block of a row to
 //      finish merges the slices in slice order (deterministic) and writes a greedy row's token.
 //   2. select (one 1024-thread block per row that needs it): top-k / top-p thresholds from histogram
 //      passes (sampling_select.cuh, no sort), min-p, and the top-k logprob alternatives.
-//   3. draw (kSlices x rows blocks, sampled rows only): Gumbel-max over the kept tokens with a hash of
+//   3. draw (slices x rows blocks, sampled rows only): Gumbel-max over the kept tokens with a hash of
 //      (seed, step, token) as the uniform; the last block of a row merges the slices.
 // The "last block" hand-off uses a per-row counter in the workspace that the last block resets, so
 // the kernels replay from a CUDA graph; the workspace's layout depends only on the rows it was sized
@@ -26,7 +26,7 @@ using sampling::ArgMax;
 using sampling::better;
 using sampling::Stats;
 
-constexpr int kSlices = 32;
+constexpr int kMaxSlices = 32;  // the merge takes one slice per lane of a warp
 constexpr int kSliceThreads = 256;
 constexpr int kSelectThreads = 1024;
 
@@ -38,8 +38,8 @@ struct RowState {
 };
 
 struct Workspace {
-  Stats* slice_stats;   // [rows, kSlices]
-  ArgMax* slice_draw;   // [rows, kSlices]
+  Stats* slice_stats;   // [rows, kMaxSlices]
+  ArgMax* slice_draw;   // [rows, kMaxSlices]
   RowState* state;      // [rows]
   unsigned* counters;   // [rows, 2]: stats, draw
 };
@@ -50,17 +50,19 @@ __host__ __device__ inline Workspace carve(void* base, int32_t rows) {
   char* p = static_cast<char*>(base);
   Workspace w;
   w.slice_stats = reinterpret_cast<Stats*>(p);
-  p += align_up(sizeof(Stats) * kSlices * rows);
+  p += align_up(sizeof(Stats) * kMaxSlices * rows);
   w.slice_draw = reinterpret_cast<ArgMax*>(p);
-  p += align_up(sizeof(ArgMax) * kSlices * rows);
+  p += align_up(sizeof(ArgMax) * kMaxSlices * rows);
   w.state = reinterpret_cast<RowState*>(p);
   p += align_up(sizeof(RowState) * rows);
   w.counters = reinterpret_cast<unsigned*>(p);
   return w;
 }
 
+// Slice s of gridDim.x slices of a V-token row.
 __device__ __forceinline__ void slice_range(int32_t V, int32_t s, int32_t* begin, int32_t* end) {
-  const int32_t per = ((V + kSlices - 1) / kSlices + 3) / 4 * 4;  // a multiple of 4: 16-byte loads
+  const int32_t n = static_cast<int32_t>(gridDim.x);
+  const int32_t per = ((V + n - 1) / n + 3) / 4 * 4;  // a multiple of 4: 16-byte loads
   *begin = min(V, s * per);
   *end = min(V, *begin + per);
 }
@@ -72,7 +74,7 @@ __device__ bool last_block_of_row(unsigned* counter, bool* flag) {
   if (threadIdx.x == 0) {
     __threadfence();
     const unsigned prev = atomicAdd(counter, 1u);
-    *flag = prev == kSlices - 1;
+    *flag = prev == gridDim.x - 1;
     if (*flag) *counter = 0;
   }
   __syncthreads();
@@ -149,13 +151,13 @@ __global__ void __launch_bounds__(kSliceThreads) stats_kernel(SampleArgs a, Work
     }
   }
   st = sampling::block_merge(st, red);
-  if (threadIdx.x == 0) w.slice_stats[row * kSlices + s] = st;
+  if (threadIdx.x == 0) w.slice_stats[row * kMaxSlices + s] = st;
   if (!last_block_of_row(&w.counters[2 * row], &last)) return;
   // The row's last block: merge the slices in slice order (one per lane of the first warp).
   if (threadIdx.x < 32) {
     Stats m = sampling::empty_stats();
-    if (threadIdx.x < kSlices) {
-      const Stats* src = &w.slice_stats[row * kSlices + threadIdx.x];
+    if (threadIdx.x < gridDim.x) {
+      const Stats* src = &w.slice_stats[row * kMaxSlices + threadIdx.x];
       m.max = __ldcg(&src->max);
       m.min = __ldcg(&src->min);
       m.sum = __ldcg(&src->sum);
@@ -279,12 +281,12 @@ __global__ void __launch_bounds__(kSliceThreads) draw_kernel(SampleArgs a, Works
     if (v >= thr) best = better(best, ArgMax{v + gumbel(p.seed, p.step, i), i});
   }
   best = sampling::block_argmax(best, red);
-  if (threadIdx.x == 0) w.slice_draw[row * kSlices + s] = best;
+  if (threadIdx.x == 0) w.slice_draw[row * kMaxSlices + s] = best;
   if (!last_block_of_row(&w.counters[2 * row + 1], &last)) return;
   if (threadIdx.x < 32) {
     ArgMax m{-INFINITY, INT32_MAX};
-    if (threadIdx.x < kSlices) {
-      const ArgMax* src = &w.slice_draw[row * kSlices + threadIdx.x];
+    if (threadIdx.x < gridDim.x) {
+      const ArgMax* src = &w.slice_draw[row * kMaxSlices + threadIdx.x];
       m = ArgMax{__ldcg(&src->v), __ldcg(&src->i)};
     }
     m = sampling::warp_argmax(m);
@@ -298,7 +300,7 @@ __global__ void __launch_bounds__(kSliceThreads) draw_kernel(SampleArgs a, Works
 }  // namespace
 
 size_t sample_workspace_bytes(int32_t rows) {
-  return align_up(sizeof(Stats) * kSlices * rows) + align_up(sizeof(ArgMax) * kSlices * rows) +
+  return align_up(sizeof(Stats) * kMaxSlices * rows) + align_up(sizeof(ArgMax) * kMaxSlices * rows) +
          align_up(sizeof(RowState) * rows) + align_up(sizeof(unsigned) * 2 * rows);
 }
 
@@ -308,9 +310,11 @@ void sample(const SampleArgs& a, cudaStream_t stream) {
     throw_cuda_error(cudaErrorInvalidValue, "sample(): SampleArgs::workspace is null or sized for fewer rows", __FILE__,
                      __LINE__);
   const Workspace w = carve(a.workspace, a.workspace_rows);
-  launch_pdl(stats_kernel, dim3(kSlices, a.rows), kSliceThreads, 0, stream, a, w);
+  // Slices per row: 32 for a few rows; fewer for many (>= 256 blocks either way, less merging).
+  const unsigned slices = a.rows >= 32 ? 8 : a.rows >= 8 ? 16 : kMaxSlices;
+  launch_pdl(stats_kernel, dim3(slices, a.rows), kSliceThreads, 0, stream, a, w);
   launch_pdl(select_kernel, a.rows, kSelectThreads, 0, stream, a, w);
-  launch_pdl(draw_kernel, dim3(kSlices, a.rows), kSliceThreads, 0, stream, a, w);
+  launch_pdl(draw_kernel, dim3(slices, a.rows), kSliceThreads, 0, stream, a, w);
 }
 
 }  // namespace tessera::cuda
