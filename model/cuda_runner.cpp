@@ -354,6 +354,7 @@ void CudaRunner::forward_as(int32_t rows, int32_t num_tiles, int32_t max_q_len, 
     s.out_top_logprobs = b.out_top_logprobs;
     s.workspace = b.sample_workspace;
     s.workspace_rows = b.sample_workspace_rows;
+    s.greedy_only = sample_greedy_only_;
     sample(s, stream_);
   }
 }

@@ -157,6 +157,7 @@ class CudaRunner : public StepExecutor {
   std::vector<std::unique_ptr<Graph>> graphs_;  // by bucket index
   std::vector<void*> host_allocations_;          // pinned (cudaMallocHost)
   PendingStep pending_;
+  bool sample_greedy_only_ = false;  // the step being laid out: every sampled row greedy, no logprobs
   cudaEvent_t step_begin_ = nullptr, step_end_ = nullptr;  // options_.time_device_steps only
   double last_device_ms_ = 0;
 };

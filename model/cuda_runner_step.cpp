@@ -278,6 +278,10 @@ void CudaRunner::launch(const StepPlan& plan, std::vector<float>* logits) {
   b.entries = reinterpret_cast<SampleEntry*>(b.inputs + lay.entries);
 
   const int32_t nsrows = static_cast<int32_t>(srows.size());
+  // Every row greedy without logprobs (the padding rows are): the sampler skips its selection and
+  // draw kernels; decode graphs are kept apart for the two cases.
+  sample_greedy_only_ = std::all_of(srows.begin(), srows.end(),
+                                    [](const SampleRow& r) { return r.temperature <= 0.0f && r.num_logprobs <= 0; });
   if (logits != nullptr) {
     forward(rows, ntiles, max_q, splits, nlogit, 0);
     if (comm_) comm_->synchronize();  // the copy below blocks the host: never on a lost peer's collective
@@ -307,15 +311,17 @@ void CudaRunner::launch(const StepPlan& plan, std::vector<float>* logits) {
       sa.out_top_logprobs = b.out_top_logprobs;
       sa.workspace = b.sample_workspace;
       sa.workspace_rows = b.sample_workspace_rows;
+      sa.greedy_only = sample_greedy_only_;
       sample(sa, stream_);
     }
   } else if (bucket > 0) {
-    // One graph per (bucket, split count): the split count is baked into the captured launch.
+    // One graph per (bucket, split count, greedy-only sampling): each is baked into the captured launches.
     const size_t nb = std::size(kBuckets);
     size_t si = 0;
     while ((1 << si) < splits) ++si;
-    const size_t gi = si * nb +
-                      static_cast<size_t>(std::find(std::begin(kBuckets), std::end(kBuckets), bucket) - kBuckets);
+    const size_t gi = 2 * (si * nb + static_cast<size_t>(std::find(std::begin(kBuckets), std::end(kBuckets), bucket) -
+                                                         kBuckets)) +
+                      (sample_greedy_only_ ? 1 : 0);
     if (graphs_.size() <= gi) graphs_.resize(gi + 1);
     if (!graphs_[gi]) {
       // First step of this bucket: run eagerly (choosing GEMM algorithms), then capture for next time.

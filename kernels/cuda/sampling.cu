@@ -310,11 +310,13 @@ void sample(const SampleArgs& a, cudaStream_t stream) {
     throw_cuda_error(cudaErrorInvalidValue, "sample(): SampleArgs::workspace is null or sized for fewer rows", __FILE__,
                      __LINE__);
   const Workspace w = carve(a.workspace, a.workspace_rows);
-  // Slices per row: 32 for a few rows; fewer for many (>= 256 blocks either way, less merging).
+  // Statistics slices per row: 32 for a few rows; fewer for many (>= 256 blocks either way, less
+  // merging). The draw keeps 32: its Gumbel noise costs two logs per token.
   const unsigned slices = a.rows >= 32 ? 8 : a.rows >= 8 ? 16 : kMaxSlices;
   launch_pdl(stats_kernel, dim3(slices, a.rows), kSliceThreads, 0, stream, a, w);
+  if (a.greedy_only) return;
   launch_pdl(select_kernel, a.rows, kSelectThreads, 0, stream, a, w);
-  launch_pdl(draw_kernel, dim3(slices, a.rows), kSliceThreads, 0, stream, a, w);
+  launch_pdl(draw_kernel, dim3(kMaxSlices, a.rows), kSliceThreads, 0, stream, a, w);
 }
 
 }  // namespace tessera::cuda

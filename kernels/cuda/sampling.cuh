@@ -52,6 +52,9 @@ struct SampleArgs {
   // leave it zeroed again for the next launch, also when replayed from a CUDA graph).
   void* workspace = nullptr;
   int32_t workspace_rows = 0;  // the rows it was sized for (>= rows): its layout depends on this only
+  // Host-side promise that every row is greedy and wants no logprobs: only the statistics kernel is
+  // launched (it writes greedy rows' tokens), not the selection and draw kernels.
+  bool greedy_only = false;
 };
 
 size_t sample_workspace_bytes(int32_t rows);

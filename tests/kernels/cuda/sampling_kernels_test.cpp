@@ -21,7 +21,7 @@ struct Result {
 };
 
 Result run(const std::vector<float>& logits, int32_t vocab, const std::vector<SampleRow>& rows,
-           const std::vector<SampleEntry>& entries) {
+           const std::vector<SampleEntry>& entries, bool greedy_only = false) {
   const int32_t n = static_cast<int32_t>(rows.size());
   DeviceBuffer<float> d_logits(logits);
   DeviceBuffer<SampleRow> d_rows(rows);
@@ -46,6 +46,7 @@ Result run(const std::vector<float>& logits, int32_t vocab, const std::vector<Sa
   CUDA_CHECK(cudaMemset(ws.get(), 0, sample_workspace_bytes(n)));
   a.workspace = ws.get();
   a.workspace_rows = n;
+  a.greedy_only = greedy_only;
   sample(a, nullptr);
   CUDA_CHECK(cudaDeviceSynchronize());
   return {tok.download(), lp.download(), top_tok.download(), top_lp.download()};
@@ -352,6 +353,28 @@ TEST(CudaSampling, TopLogprobsWithManyTiesTakeTheLowestIds) {
   for (int32_t j = 0; j < 5; ++j) {
     EXPECT_EQ(r.top_tokens[j], tied[j]) << "rank " << j;
     EXPECT_NEAR(r.top_logprobs[j], lp, 1e-4) << "rank " << j;
+  }
+}
+
+// With every row greedy and no logprobs the host may launch the statistics kernel alone: the same
+// tokens and logprobs as the full launch, for 1, 9 and 40 rows (32, 16 and 8 slices per row), with
+// bias and penalties applied.
+TEST(CudaSampling, GreedyOnlyLaunchEqualsTheFullLaunch) {
+  std::mt19937 rng(std::random_device{}());
+  const int32_t vocab = 128256;
+  for (int32_t rows : {1, 9, 40}) {
+    const std::vector<float> x = random_logits(rows, vocab, rng, 2.0f);
+    std::vector<SampleRow> p(rows);
+    std::vector<SampleEntry> e;
+    p[0].repetition_penalty = 1.3f;  // entries in more than one slice
+    e.push_back({7, 1, 1, 0.0f});
+    e.push_back({vocab - 3, 0, 0, 40.0f});
+    p[0].entries_begin = 0, p[0].entries_end = 2;
+    const Result full = run(x, vocab, p, e, false);
+    const Result only = run(x, vocab, p, e, true);
+    EXPECT_EQ(only.token, full.token) << rows << " rows";
+    EXPECT_EQ(only.logprob, full.logprob) << rows << " rows";
+    EXPECT_EQ(full.token[0], vocab - 3);  // the bias lifts it above every logit
   }
 }
 
