@@ -242,7 +242,7 @@ void CudaRunner::forward_as(int32_t rows, int32_t num_tiles, int32_t max_q_len, 
                             int32_t sample_rows) {
   const ModelConfig& c = config_;
   Buffers& b = *buf_;
-  const int32_t H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
+  const int32_t H = c.hidden_size, I = c.intermediate_size;
   const int32_t qkv_n = c.q_size() + 2 * c.kv_size();
   const int64_t layer_slots = num_blocks_ * options_.block_size;
   const int64_t cache_elems = layer_slots * c.num_key_value_heads * c.head_dim;
@@ -342,21 +342,26 @@ void CudaRunner::forward_as(int32_t rows, int32_t num_tiles, int32_t max_q_len, 
     lm_head(gathered, logit_rows);
   }
   if (sample_rows > 0) {
-    SampleArgs s;
-    s.logits = b.logits;
-    s.rows = sample_rows;
-    s.vocab = V;
-    s.params = b.sample_rows;
-    s.entries = b.entries;
-    s.out_token = b.out_token;
-    s.out_logprob = b.out_logprob;
-    s.out_top_tokens = b.out_top_tokens;
-    s.out_top_logprobs = b.out_top_logprobs;
-    s.workspace = b.sample_workspace;
-    s.workspace_rows = b.sample_workspace_rows;
-    s.greedy_only = sample_greedy_only_;
-    sample(s, stream_);
+    launch_sampler(sample_rows);
   }
+}
+
+void CudaRunner::launch_sampler(int32_t rows) {
+  Buffers& b = *buf_;
+  SampleArgs s;
+  s.logits = b.logits;
+  s.rows = rows;
+  s.vocab = config_.vocab_size;
+  s.params = b.sample_rows;
+  s.entries = b.entries;
+  s.out_token = b.out_token;
+  s.out_logprob = b.out_logprob;
+  s.out_top_tokens = b.out_top_tokens;
+  s.out_top_logprobs = b.out_top_logprobs;
+  s.workspace = b.sample_workspace;
+  s.workspace_rows = b.sample_workspace_rows;
+  s.greedy_only = sample_greedy_only_;
+  sample(s, stream_);
 }
 
 void CudaRunner::reduce_across_ranks(void* x, int64_t count) {

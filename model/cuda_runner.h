@@ -132,7 +132,9 @@ class CudaRunner : public StepExecutor {
   // communicator).
   void reduce_across_ranks(void* x, int64_t count);
   // Logits [rows, vocab] of the gathered rows: the LM head GEMM, all-gathered across the ranks.
-  void lm_head(const void* x, int32_t rows);  // x: [rows, hidden] final-normed rows
+  void lm_head(const void* x, int32_t rows);
+  // Samples the first `rows` rows of b.logits with the uploaded SampleRows (kernels/cuda/sampling.cuh).
+  void launch_sampler(int32_t rows);  // x: [rows, hidden] final-normed rows
   // Waits for the stream: through the communicator under TP (bounded, aborts when the group is lost).
   void wait_for_stream();
   void warm_up();

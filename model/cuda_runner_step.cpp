@@ -298,22 +298,7 @@ void CudaRunner::launch(const StepPlan& plan, std::vector<float>* logits) {
     }
     // (rows are in increasing order, so a later copy never reads a row an earlier one overwrote,
     // except row i == r - 1, which is a copy onto itself.)
-    if (nsample > 0) {
-      SampleArgs sa;
-      sa.logits = b.logits;
-      sa.rows = nsample;
-      sa.vocab = c.vocab_size;
-      sa.params = b.sample_rows;
-      sa.entries = b.entries;
-      sa.out_token = b.out_token;
-      sa.out_logprob = b.out_logprob;
-      sa.out_top_tokens = b.out_top_tokens;
-      sa.out_top_logprobs = b.out_top_logprobs;
-      sa.workspace = b.sample_workspace;
-      sa.workspace_rows = b.sample_workspace_rows;
-      sa.greedy_only = sample_greedy_only_;
-      sample(sa, stream_);
-    }
+    if (nsample > 0) launch_sampler(nsample);
   } else if (bucket > 0) {
     // One graph per (bucket, split count, greedy-only sampling): each is baked into the captured launches.
     const size_t nb = std::size(kBuckets);

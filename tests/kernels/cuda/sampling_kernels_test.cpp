@@ -20,8 +20,11 @@ struct Result {
   std::vector<float> top_logprobs;
 };
 
+// One launch of the sampler over `rows`; on its own zeroed workspace unless one (sized for
+// `workspace_rows`) is given.
 Result run(const std::vector<float>& logits, int32_t vocab, const std::vector<SampleRow>& rows,
-           const std::vector<SampleEntry>& entries, bool greedy_only = false) {
+           const std::vector<SampleEntry>& entries, bool greedy_only = false, void* workspace = nullptr,
+           int32_t workspace_rows = 0) {
   const int32_t n = static_cast<int32_t>(rows.size());
   DeviceBuffer<float> d_logits(logits);
   DeviceBuffer<SampleRow> d_rows(rows);
@@ -42,10 +45,10 @@ Result run(const std::vector<float>& logits, int32_t vocab, const std::vector<Sa
   a.out_logprob = lp.get();
   a.out_top_tokens = top_tok.get();
   a.out_top_logprobs = top_lp.get();
-  DeviceBuffer<uint8_t> ws(sample_workspace_bytes(n));
-  CUDA_CHECK(cudaMemset(ws.get(), 0, sample_workspace_bytes(n)));
-  a.workspace = ws.get();
-  a.workspace_rows = n;
+  DeviceBuffer<uint8_t> ws(workspace == nullptr ? sample_workspace_bytes(n) : 1);
+  if (workspace == nullptr) CUDA_CHECK(cudaMemset(ws.get(), 0, sample_workspace_bytes(n)));
+  a.workspace = workspace == nullptr ? static_cast<void*>(ws.get()) : workspace;
+  a.workspace_rows = workspace == nullptr ? n : workspace_rows;
   a.greedy_only = greedy_only;
   sample(a, nullptr);
   CUDA_CHECK(cudaDeviceSynchronize());
@@ -302,30 +305,10 @@ TEST(CudaSampling, OneWorkspaceServesLaunchesOfAnyRowCountAndTiesGoToTheLowerId)
     x[0 * vocab + 900] = 50.0f;  // row 0: equal maxima at 900 and 37 (other slices)
     x[0 * vocab + 37] = 50.0f;
     const Result fresh = run(x, vocab, p, {});
-    DeviceBuffer<float> d_logits(x);
-    DeviceBuffer<SampleRow> d_rows(p);
-    DeviceBuffer<SampleEntry> d_entries(std::vector<SampleEntry>{SampleEntry{}});
-    DeviceBuffer<int32_t> tok(rows), top_tok(static_cast<size_t>(rows) * kMaxTopLogprobs);
-    DeviceBuffer<float> lp(rows), top_lp(static_cast<size_t>(rows) * kMaxTopLogprobs);
-    tok.poison();
-    top_tok.poison();
-    SampleArgs a;
-    a.logits = d_logits.get();
-    a.rows = rows;
-    a.vocab = vocab;
-    a.params = d_rows.get();
-    a.entries = d_entries.get();
-    a.out_token = tok.get();
-    a.out_logprob = lp.get();
-    a.out_top_tokens = top_tok.get();
-    a.out_top_logprobs = top_lp.get();
-    a.workspace = ws.get();
-    a.workspace_rows = capacity;
-    sample(a, nullptr);
-    EXPECT_EQ(tok.download(), fresh.token) << "launch " << launch << " of " << rows << " rows";
-    EXPECT_EQ(lp.download(), fresh.logprob) << "launch " << launch;
-    const std::vector<int32_t> tt = top_tok.download();
-    for (int32_t j = 0; j < 3; ++j) EXPECT_EQ(tt[j], fresh.top_tokens[j]) << "launch " << launch;
+    const Result shared = run(x, vocab, p, {}, false, ws.get(), capacity);
+    EXPECT_EQ(shared.token, fresh.token) << "launch " << launch << " of " << rows << " rows";
+    EXPECT_EQ(shared.logprob, fresh.logprob) << "launch " << launch;
+    for (int32_t j = 0; j < 3; ++j) EXPECT_EQ(shared.top_tokens[j], fresh.top_tokens[j]) << "launch " << launch;
     EXPECT_EQ(fresh.token[0], 37);
     EXPECT_EQ(fresh.top_tokens[0], 37);
     EXPECT_EQ(fresh.top_tokens[1], 900);
