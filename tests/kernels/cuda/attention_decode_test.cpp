@@ -137,10 +137,17 @@ TEST_P(CudaDecodeAttention, EveryContextLengthMatchesReference) {
   const int32_t splits = c.splits > 0 ? c.splits
                                       : attention_decode_splits(static_cast<int32_t>(tiles.size()), c.hq, c.hkv,
                                                                 c.head_dim, 132, 32768);
-  DecodeLaunch l(b, tiles, splits);
-  paged_attention_decode(l.a, nullptr);
-  const auto got = to_float(l.out.download());
-  EXPECT_LT(worst_sequence_error(got, b.reference(), b.nseq()), 8e-3) << "splits " << splits;
+  const std::vector<double> want = b.reference();
+  // The default path (tensor cores for GQA groups at head_dim 64/128), then the CUDA-core kernel.
+  for (const bool cuda_cores : {false, true}) {
+    DecodeLaunch l(b, tiles, splits);
+    if (cuda_cores)
+      paged_attention_decode_cuda_cores(l.a, nullptr);
+    else
+      paged_attention_decode(l.a, nullptr);
+    const auto got = to_float(l.out.download());
+    EXPECT_LT(worst_sequence_error(got, want, b.nseq()), 8e-3) << "splits " << splits << " cuda_cores " << cuda_cores;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, CudaDecodeAttention,
@@ -148,7 +155,8 @@ INSTANTIATE_TEST_SUITE_P(Shapes, CudaDecodeAttention,
                                            DecodeCase{32, 8, 128, 64}, DecodeCase{8, 8, 64, 0},
                                            DecodeCase{8, 8, 64, 5}, DecodeCase{16, 2, 256, 0},
                                            DecodeCase{16, 2, 256, 3}, DecodeCase{32, 4, 128, 16},
-                                           DecodeCase{6, 2, 128, 7}, DecodeCase{32, 2, 64, 4}));
+                                           DecodeCase{6, 2, 128, 7}, DecodeCase{32, 2, 64, 4},
+                                           DecodeCase{16, 8, 64, 0}, DecodeCase{16, 8, 64, 2}));
 
 TEST(CudaDecodeAttention, HeuristicSplitsFillTheGpuOnlyForLongContexts) {
   // 32 q / 8 kv heads: one sequence at 32k spreads over 64 splits; 64 sequences at 1k need none.
