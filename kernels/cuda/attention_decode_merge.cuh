@@ -192,12 +192,12 @@ __device__ void merge_heads(const AttentionArgs& a, int32_t q_row, int32_t h0, i
 
 // The end of a decode block: the states of its kGroups lane groups or warps (o in so as
 // [kGroups][kG][kD] floats, m and l in sml as [kGroups][kG][2], unnormalised, base 2) merged per head
-// in group order, into the bf16 output (one split) or this split's fp32 partial state. Every thread
-// of the block calls it after the barrier that published so/sml.
+// in group order, into the bf16 output (one split) or this split's fp32 partial state. kThreads
+// threads (t = 0 .. kThreads-1) call it after the barrier that published so/sml.
 template <int kD, int kG, int kGroups>
 __device__ __forceinline__ void merge_groups(const AttentionArgs& a, const AttentionTile& tile, int32_t h0,
-                                             int32_t ng, const float* so, const float* sml) {
-  for (int idx = threadIdx.x; idx < kG * (kD / 4); idx += kThreads) {
+                                             int32_t ng, const float* so, const float* sml, int t) {
+  for (int idx = t; idx < kG * (kD / 4); idx += kThreads) {
     const int g = idx / (kD / 4), d = (idx % (kD / 4)) * 4;
     if (g >= ng) continue;
     float mm = -INFINITY;

@@ -1,13 +1,15 @@
-// The tensor-core decode attention kernel (included by attention_decode.cu only): the same work, grid,
-// PDL prologue, split arithmetic and outputs as the CUDA-core decode_kernel there, for GQA groups of
-// 2-8 q heads (kG 4 or 8) at head_dim 64 or 128. The block's kG q heads are the rows of an m16 mma
-// tile (rows past the group are zero), so each K/V fragment read from shared memory serves every head
-// at once: S = Q·Kᵀ with m16n8k16 (8 keys a tile), P·V with m16n8k8 (P straight from S's accumulator
-// layout, rounded to bf16). Each of the 4 warps owns 8 keys of every 32-key stage and its own ring
-// slots (3 stages, cp.async, rows XOR-swizzled by key so that ldmatrix reads are conflict-free), so
-// the main loop needs no block barrier; the warps' online-softmax states are merged at the end
-// (merge_groups). Per 8 keys a warp issues ~100 instructions where the CUDA-core kernel issues ~640.
-// Device code only: never allocates, never reads configuration.
+// The tensor-core decode attention kernel (included by attention_decode.cu only): the same work, PDL
+// prologue, split arithmetic and outputs as the CUDA-core decode_kernel there, for GQA groups of 2-8
+// q heads (kG 4 or 8) at head_dim 64 or 128. A group's kG q heads are the rows of an m16 mma tile
+// (rows past the group are zero), so each K/V fragment read from shared memory serves every head at
+// once: S = Q·Kᵀ with m16n8k16 (8 keys a tile), P·V with m16n8k8 (P straight from S's accumulator
+// layout, rounded to bf16). 4 warps serve one kv head: each owns 8 keys of every 32-key stage and its
+// own ring slots (3 stages, cp.async, rows XOR-swizzled by key so that ldmatrix reads are
+// conflict-free), so the main loop needs no block barrier; their online-softmax states are merged at
+// the end (merge_groups). A block takes kKv adjacent kv heads (4 * kKv warps), so the rows of one key
+// that it reads at about the same time are kKv * head_dim * 2 contiguous bytes. Per 8 keys a warp
+// issues ~100 instructions where the CUDA-core kernel issues ~640. Device code only: never
+// allocates, never reads configuration.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -27,8 +29,8 @@ constexpr int kStageKeys = kWarps * kWarpKeys;    // 32, as the CUDA-core kernel
 constexpr int kStages = 3;
 template <int kD>
 constexpr int kTileBytes = kWarpKeys * kD * 2;    // one warp's K (or V) rows of one stage
-template <int kD>
-constexpr int kSmemBytes = kStages * kWarps * 2 * kTileBytes<kD>;  // 48 KiB at head_dim 128
+template <int kD, int kKv>
+constexpr int kSmemBytes = kKv * kStages * kWarps * 2 * kTileBytes<kD>;  // 48 KiB per kv head at head_dim 128
 
 // c += a (16x8, row-major; rows 8-15 zero here) * b (8x8, column-major); bf16 in, fp32 accumulators.
 __device__ __forceinline__ void mma_k8(float (&c)[4], uint32_t a0, uint32_t b0) {
@@ -38,8 +40,10 @@ __device__ __forceinline__ void mma_k8(float (&c)[4], uint32_t a0, uint32_t b0) 
       : "r"(a0), "r"(0u), "r"(b0));
 }
 
-template <int kD, int kG>
-__global__ void __launch_bounds__(decode_merge::kThreads, 4) decode_mma_kernel(AttentionArgs a, int32_t head_groups) {
+// Grid: (tile, hkv / kKv * head groups, split); kKv * 128 threads.
+template <int kD, int kG, int kKv>
+__global__ void __launch_bounds__(kKv * decode_merge::kThreads, 4 / kKv)
+    decode_mma_kernel(AttentionArgs a, int32_t head_groups) {
   static_assert(kG == 4 || kG == 8, "the q heads fill rows 0-7 of the m16 tile");
   static_assert(kD == 64 || kD == 128, "o takes kD/2 accumulator registers per thread");
   constexpr int kChunks = kD / 8;  // 16-byte chunks of a K/V row
@@ -52,9 +56,10 @@ __global__ void __launch_bounds__(decode_merge::kThreads, 4) decode_mma_kernel(A
     return;
   }
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int sub = warp / kWarps, wq = warp % kWarps;  // this warp's kv head in the block, key slot
   const int gid = lane / 4, tig = lane % 4;  // mma fragment row (q head) and column pair
   const int32_t G = a.hq / a.hkv;
-  const int32_t kvh = blockIdx.y / head_groups;
+  const int32_t kvh = (blockIdx.y / head_groups) * kKv + sub;
   const int32_t g0 = (blockIdx.y % head_groups) * kG;
   const int32_t ng = min(kG, G - g0);
   const int32_t h0 = kvh * G + g0;
@@ -78,7 +83,7 @@ __global__ void __launch_bounds__(decode_merge::kThreads, 4) decode_mma_kernel(A
   // Copy role: lane copies key cr = lane / 4 of the warp's 8, chunks cq, cq + 4, ... of its K and V rows.
   const int cr = lane / 4, cq = lane % 4;
   auto issue = [&](int32_t stage, int s) {
-    const int32_t key = min(k_begin + stage * kStageKeys + warp * kWarpKeys + cr, k_end - 1);  // masked later
+    const int32_t key = min(k_begin + stage * kStageKeys + wq * kWarpKeys + cr, k_end - 1);  // masked later
     const int32_t blk = bs_pow2 ? key >> bs_shift : key / bs;
     const int64_t slot = static_cast<int64_t>(__ldg(table + blk)) * bs + (key - blk * bs);
     const int64_t off = (slot * a.hkv + kvh) * kD;
@@ -136,7 +141,7 @@ __global__ void __launch_bounds__(decode_merge::kThreads, 4) decode_mma_kernel(A
       mma_bf16(sc, a0, kb[0], kb[1]);
       mma_bf16(sc, a1, kb[2], kb[3]);
     }
-    const int32_t key0 = k_begin + t * kStageKeys + warp * kWarpKeys + 2 * tig;
+    const int32_t key0 = k_begin + t * kStageKeys + wq * kWarpKeys + 2 * tig;
     const float s0 = key0 < k_end ? sc[0] * qscale : -INFINITY;
     const float s1 = key0 + 1 < k_end ? sc[1] * qscale : -INFINITY;
     const float mx = fmaxf(m, quad_max(fmaxf(s0, s1)));
@@ -159,23 +164,23 @@ __global__ void __launch_bounds__(decode_merge::kThreads, 4) decode_mma_kernel(A
     }
   }
 
-  // Merge the warps' states through shared memory (the ring is free once every copy landed).
+  // Merge each kv head's 4 warp states through shared memory (the ring is free once every copy landed).
   cp_async_wait<0>();
   l = quad_sum(l);
   __syncthreads();
-  float* so = reinterpret_cast<float*>(smem);  // [kWarps][kG][kD]
-  float* sml = so + kWarps * kG * kD;          // [kWarps][kG][2]
+  float* so = reinterpret_cast<float*>(smem) + sub * kWarps * kG * kD;         // [kKv][kWarps][kG][kD]
+  float* sml = reinterpret_cast<float*>(smem) + kKv * kWarps * kG * kD + sub * kWarps * kG * 2;  // [..][2]
   if (gid < kG) {
 #pragma unroll
     for (int n = 0; n < kD / 8; ++n)
-      *reinterpret_cast<float2*>(so + (warp * kG + gid) * kD + n * 8 + 2 * tig) = make_float2(o[n][0], o[n][1]);
+      *reinterpret_cast<float2*>(so + (wq * kG + gid) * kD + n * 8 + 2 * tig) = make_float2(o[n][0], o[n][1]);
     if (tig == 0) {
-      sml[(warp * kG + gid) * 2] = m;
-      sml[(warp * kG + gid) * 2 + 1] = l;
+      sml[(wq * kG + gid) * 2] = m;
+      sml[(wq * kG + gid) * 2 + 1] = l;
     }
   }
   __syncthreads();
-  decode_merge::merge_groups<kD, kG, kWarps>(a, tile, h0, ng, so, sml);
+  decode_merge::merge_groups<kD, kG, kWarps>(a, tile, h0, ng, so, sml, threadIdx.x % decode_merge::kThreads);
 }
 
 }  // namespace tessera::cuda::decode_mma

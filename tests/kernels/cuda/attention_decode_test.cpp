@@ -138,15 +138,19 @@ TEST_P(CudaDecodeAttention, EveryContextLengthMatchesReference) {
                                       : attention_decode_splits(static_cast<int32_t>(tiles.size()), c.hq, c.hkv,
                                                                 c.head_dim, 132, 32768);
   const std::vector<double> want = b.reference();
-  // The default path (tensor cores for GQA groups at head_dim 64/128), then the CUDA-core kernel.
-  for (const bool cuda_cores : {false, true}) {
+  // The default path (tensor cores for GQA groups at head_dim 64/128), the CUDA-core kernel (-1), and
+  // the tensor-core kernel with 1, 2 and 4 kv heads per block where they divide hkv.
+  for (const int32_t variant : {0, -1, 1, 2, 4}) {
+    if (variant > 0 && c.hkv % variant != 0) continue;
     DecodeLaunch l(b, tiles, splits);
-    if (cuda_cores)
+    if (variant == 0)
+      paged_attention_decode(l.a, nullptr);
+    else if (variant < 0)
       paged_attention_decode_cuda_cores(l.a, nullptr);
     else
-      paged_attention_decode(l.a, nullptr);
+      paged_attention_decode_tc(l.a, variant, nullptr);
     const auto got = to_float(l.out.download());
-    EXPECT_LT(worst_sequence_error(got, want, b.nseq()), 8e-3) << "splits " << splits << " cuda_cores " << cuda_cores;
+    EXPECT_LT(worst_sequence_error(got, want, b.nseq()), 8e-3) << "splits " << splits << " variant " << variant;
   }
 }
 
@@ -156,7 +160,8 @@ INSTANTIATE_TEST_SUITE_P(Shapes, CudaDecodeAttention,
                                            DecodeCase{8, 8, 64, 5}, DecodeCase{16, 2, 256, 0},
                                            DecodeCase{16, 2, 256, 3}, DecodeCase{32, 4, 128, 16},
                                            DecodeCase{6, 2, 128, 7}, DecodeCase{32, 2, 64, 4},
-                                           DecodeCase{16, 8, 64, 0}, DecodeCase{16, 8, 64, 2}));
+                                           DecodeCase{16, 8, 64, 0}, DecodeCase{16, 8, 64, 2},
+                                           DecodeCase{12, 3, 128, 0}));
 
 TEST(CudaDecodeAttention, HeuristicSplitsFillTheGpuOnlyForLongContexts) {
   // 32 q / 8 kv heads: one sequence at 32k spreads over 64 splits; 64 sequences at 1k need none.
@@ -217,6 +222,9 @@ TEST(CudaDecodeAttention, RefusesWhatItDoesNotTake) {
   bad = l.a;
   bad.o_part = nullptr;
   EXPECT_THROW(paged_attention_decode(bad, nullptr), Error);
+  EXPECT_THROW(paged_attention_decode_tc(l.a, 4, nullptr), Error);  // 4 kv heads per block, hkv 2
+  EXPECT_THROW(paged_attention_decode_tc(l.a, 3, nullptr), Error);
+  EXPECT_THROW(paged_attention_decode_tc(l.a, 0, nullptr), Error);
   EXPECT_FALSE(attention_decode_supported(8, 2, 96));
   EXPECT_TRUE(attention_decode_supported(32, 8, 128));
 }
