@@ -142,17 +142,20 @@ void bench_decode_attention(const DeviceLimits& lim, cudaStream_t s, std::pair<i
       row["splits_" + std::to_string(sp) + "_us"] = t * 1e6;
       row["splits_" + std::to_string(sp) + "_pct_bw"] = 100.0 * kv_bytes / t / lim.copy_bytes_per_s;
     }
-    for (int32_t kvb : {1, 2, 4}) {  // the tensor-core kernel with 1, 2, 4 kv heads per block, heuristic splits
-      a.splits = hs;
-      const double t = median_s(s, 20, [&](int i) {
-        a.k_cache = kv[2 * (i % copies)];
-        a.v_cache = kv[2 * (i % copies) + 1];
-        paged_attention_decode_tc(a, kvb, s);
-      });
-      row["tc_kv" + std::to_string(kvb) + "_splits_" + std::to_string(hs) + "_us"] = t * 1e6;
-      row["tc_kv" + std::to_string(kvb) + "_splits_" + std::to_string(hs) + "_pct_bw"] =
-          100.0 * kv_bytes / t / lim.copy_bytes_per_s;
-    }
+    // The tensor-core kernel with 1, 2, 4 kv heads per block at the heuristic's splits (and at 1 where
+    // that is 2: the 3:1 tail split against one even wave).
+    for (int32_t sp : hs == 2 ? std::vector<int32_t>{1, 2} : std::vector<int32_t>{hs})
+      for (int32_t kvb : {1, 2, 4}) {
+        a.splits = sp;
+        const double t = median_s(s, 20, [&](int i) {
+          a.k_cache = kv[2 * (i % copies)];
+          a.v_cache = kv[2 * (i % copies) + 1];
+          paged_attention_decode_tc(a, kvb, s);
+        });
+        const std::string k = "tc_kv" + std::to_string(kvb) + "_splits_" + std::to_string(sp);
+        row[k + "_us"] = t * 1e6;
+        row[k + "_pct_bw"] = 100.0 * kv_bytes / t / lim.copy_bytes_per_s;
+      }
     {  // the CUDA-core kernel (the tensor-core path's predecessor) at the heuristic's splits
       a.splits = hs;
       const double t = median_s(s, 20, [&](int i) {

@@ -18,7 +18,9 @@ bool attention_decode_supported(int32_t hq, int32_t hkv, int32_t head_dim);
 // Key splits for a decode launch: the largest power of two that keeps every block of the launch
 // resident at once on `sm_count` multiprocessors (at most 256), with no split under
 // `min_split_keys` keys of the longest context (0: 64; at batch 1 a short context's latency costs
-// more than the merge).
+// more than the merge). Where one split's blocks fill between half and all of the resident slots
+// and the tensor-core kernel takes the shape, 2 (that kernel then splits the keys 3:1, the short
+// blocks evening out the wave's tail) when the longest context has 4 x min_split_keys keys.
 int32_t attention_decode_splits(int32_t num_tiles, int32_t hq, int32_t hkv, int32_t head_dim, int32_t sm_count,
                                 int32_t max_context, int32_t min_split_keys = 0);
 
