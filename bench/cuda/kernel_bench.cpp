@@ -142,9 +142,8 @@ void bench_decode_attention(const DeviceLimits& lim, cudaStream_t s, std::pair<i
       row["splits_" + std::to_string(sp) + "_us"] = t * 1e6;
       row["splits_" + std::to_string(sp) + "_pct_bw"] = 100.0 * kv_bytes / t / lim.copy_bytes_per_s;
     }
-    // The tensor-core kernel with 1, 2, 4 kv heads per block at the heuristic's splits (and at 1 where
-    // that is 2: the 3:1 tail split against one even wave).
-    for (int32_t sp : hs == 2 ? std::vector<int32_t>{1, 2} : std::vector<int32_t>{hs})
+    // The tensor-core kernel with 1, 2, 4 kv heads per block at the heuristic's splits.
+    for (int32_t sp : {hs})
       for (int32_t kvb : {1, 2, 4}) {
         a.splits = sp;
         const double t = median_s(s, 20, [&](int i) {

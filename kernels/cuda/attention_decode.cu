@@ -45,8 +45,10 @@ constexpr int kSmemBytes = kStages * 2 * kKeysPerGroup * kThreads * 16;  // 48 K
 // 2: 14.7, 4: 11.5, 8 (64 keys each): 10.0, 16: 9.8 (the merge is cheap next to the latency of a
 // long walk); engine b1/512 4.31 ms with 256 keys per split, 4.24 ms with 64.
 constexpr int32_t kDecodeMinSplitKeys = 64;
-// Kv heads per tensor-core block by default (where hkv divides by it).
-constexpr int32_t kDecodeKvPerBlock = 2;
+// Kv heads per tensor-core block by default (where hkv divides by it). H200, kernel bench (2026-11-25,
+// one call): 64 x 1k 83.7 / 84.3 / 86.2 µs for 1 / 2 / 4; 1 x 32k 47.5 / 49.5 / 49.8; 1 x 512 10.9 /
+// 11.7 / 13.5; engine b64/1k 79.6 / 78.6% (1) vs 79.5 / 80.1% (2): no gain from contiguous rows.
+constexpr int32_t kDecodeKvPerBlock = 1;
 
 __device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
@@ -362,15 +364,7 @@ void launch_mma(const AttentionArgs& a, cudaStream_t stream) {
   constexpr int smem = decode_mma::kSmemBytes<kD, kKv>;
   if constexpr (smem > 48 * 1024)
     CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
-  // Two splits where one split's blocks would (nearly) fill the GPU: split 0 takes 3/4 of the keys and
-  // split 1's short blocks, dispatched after it, fill the multiprocessors that finish first (the
-  // blocks' streaming rates differ by ~15%: a wave of equal blocks ends in a long tail).
-  int dev = 0, sms = 0;
-  CUDA_CHECK(cudaGetDevice(&dev));
-  CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
-  const int64_t units = static_cast<int64_t>(a.num_tiles) * a.hkv * head_groups;
-  const int32_t lead_quarters = a.splits == 2 && units * 2 > static_cast<int64_t>(sms) * 4 ? 3 : 0;
-  launch_pdl(kernel, grid, kKv * kThreads, smem, stream, a, head_groups, lead_quarters);
+  launch_pdl(kernel, grid, kKv * kThreads, smem, stream, a, head_groups);
   if (a.splits > 1) launch_pdl(merge_kernel<kD>, dim3(a.num_tiles, a.hq), kThreads, 0, stream, a);
 }
 
@@ -452,11 +446,6 @@ int32_t attention_decode_splits(int32_t num_tiles, int32_t hq, int32_t hkv, int3
   int32_t p = 1;
   while (p < 256 && blocks * p * 2 <= resident && static_cast<int64_t>(p) * 2 * min_keys <= max_context)
     p *= 2;
-  // One wave of blocks that (nearly) fills the GPU on the tensor-core kernel: a short second split
-  // evens out the wave's tail (launch_mma splits the keys 3:1).
-  if (p == 1 && blocks * 2 > resident && blocks <= resident && 4 * min_keys <= max_context &&
-      hq / hkv > 1 && head_dim <= 128)
-    p = 2;
   return p;
 }
 

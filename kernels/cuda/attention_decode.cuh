@@ -18,16 +18,14 @@ bool attention_decode_supported(int32_t hq, int32_t hkv, int32_t head_dim);
 // Key splits for a decode launch: the largest power of two that keeps every block of the launch
 // resident at once on `sm_count` multiprocessors (at most 256), with no split under
 // `min_split_keys` keys of the longest context (0: 64; at batch 1 a short context's latency costs
-// more than the merge). Where one split's blocks fill between half and all of the resident slots
-// and the tensor-core kernel takes the shape, 2 (that kernel then splits the keys 3:1, the short
-// blocks evening out the wave's tail) when the longest context has 4 x min_split_keys keys.
+// more than the merge).
 int32_t attention_decode_splits(int32_t num_tiles, int32_t hq, int32_t hkv, int32_t head_dim, int32_t sm_count,
                                 int32_t max_context, int32_t min_split_keys = 0);
 
 // Requires args.max_q_len == 1 (every tile q_len <= 1). Throws cudaErrorInvalidValue (as a
 // tessera::Error) on a head configuration it does not take. GQA groups of 2+ heads at head_dim 64 or
 // 128 run on the tensor cores (attention_decode_mma.cuh: the group's heads are the rows of one mma
-// tile; 2 kv heads per block where hkv is even); MHA and head_dim 256 on the CUDA-core kernel.
+// tile; one kv head per block); MHA and head_dim 256 on the CUDA-core kernel.
 void paged_attention_decode(const AttentionArgs& args, cudaStream_t stream);
 
 // The CUDA-core kernel for every shape paged_attention_decode takes (the tensor-core path's

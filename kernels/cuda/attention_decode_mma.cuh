@@ -40,11 +40,10 @@ __device__ __forceinline__ void mma_k8(float (&c)[4], uint32_t a0, uint32_t b0) 
       : "r"(a0), "r"(0u), "r"(b0));
 }
 
-// Grid: (tile, hkv / kKv * head groups, split); kKv * 128 threads. lead_quarters > 0 (two splits
-// only): split 0 takes that many quarters of each tile's keys, split 1 the rest (see launch_mma).
+// Grid: (tile, hkv / kKv * head groups, split); kKv * 128 threads.
 template <int kD, int kG, int kKv>
 __global__ void __launch_bounds__(kKv * decode_merge::kThreads, 4 / kKv)
-    decode_mma_kernel(AttentionArgs a, int32_t head_groups, int32_t lead_quarters) {
+    decode_mma_kernel(AttentionArgs a, int32_t head_groups) {
   static_assert(kG == 4 || kG == 8, "the q heads fill rows 0-7 of the m16 tile");
   static_assert(kD == 64 || kD == 128, "o takes kD/2 accumulator registers per thread");
   constexpr int kChunks = kD / 8;  // 16-byte chunks of a K/V row
@@ -66,11 +65,9 @@ __global__ void __launch_bounds__(kKv * decode_merge::kThreads, 4 / kKv)
   const int32_t h0 = kvh * G + g0;
   const int32_t keys_total = tile.first_pos + 1;
   int32_t split_len = (keys_total + a.splits - 1) / a.splits;
-  if (lead_quarters > 0)
-    split_len = static_cast<int32_t>(static_cast<int64_t>(keys_total) * lead_quarters / 4);  // lead_quarters <= 4
   split_len = (split_len + kStageKeys - 1) / kStageKeys * kStageKeys;
   const int32_t k_begin = min(keys_total, static_cast<int32_t>(blockIdx.z) * split_len);
-  const int32_t k_end = lead_quarters > 0 && blockIdx.z > 0 ? keys_total : min(keys_total, k_begin + split_len);
+  const int32_t k_end = min(keys_total, k_begin + split_len);
   const int32_t n_stages = (k_end - k_begin + kStageKeys - 1) / kStageKeys;
   // Stages copied before the wait: those whose keys all precede this step's key (written by qkv_post).
   int pre = 0;

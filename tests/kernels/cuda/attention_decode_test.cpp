@@ -164,44 +164,41 @@ INSTANTIATE_TEST_SUITE_P(Shapes, CudaDecodeAttention,
                                            DecodeCase{12, 3, 128, 0}));
 
 TEST(CudaDecodeAttention, HeuristicSplitsFillTheGpuOnlyForLongContexts) {
-  // 32 q / 8 kv heads: one sequence at 32k spreads over 64 splits; 64 sequences at 1k fill the GPU in
-  // one wave (512 of 528 slots): 2 splits there, the tensor-core kernel's 3:1 tail split.
+  // 32 q / 8 kv heads: one sequence at 32k spreads over 64 splits; 64 sequences at 1k need none.
   EXPECT_EQ(attention_decode_splits(1, 32, 8, 128, 132, 32768), 64);
-  EXPECT_EQ(attention_decode_splits(64, 32, 8, 128, 132, 1024), 2);
-  EXPECT_EQ(attention_decode_splits(64, 32, 8, 128, 132, 1024, 1024), 1);  // < 4 x 1024 keys: no tail split
-  EXPECT_EQ(attention_decode_splits(64, 8, 8, 128, 132, 1024), 1);         // MHA: the CUDA-core kernel
-  EXPECT_EQ(attention_decode_splits(30, 32, 8, 128, 132, 1024), 2);        // 240 blocks: two even splits
+  EXPECT_EQ(attention_decode_splits(64, 32, 8, 128, 132, 1024), 1);
+  EXPECT_EQ(attention_decode_splits(30, 32, 8, 128, 132, 1024), 2);  // 240 blocks: two splits fit
   EXPECT_EQ(attention_decode_splits(16, 32, 8, 128, 132, 8192), 4);
   EXPECT_EQ(attention_decode_splits(1, 32, 8, 128, 132, 300), 4);  // no split under 64 keys
   EXPECT_EQ(attention_decode_splits(1, 32, 8, 128, 132, 100), 1);
   EXPECT_EQ(attention_decode_splits(1, 32, 8, 128, 132, 512), 8);  // 1 x 512 keys in 8 splits of 64
   // Another minimum split (the runner's decode_min_split_keys).
   EXPECT_EQ(attention_decode_splits(1, 32, 8, 128, 132, 512, 256), 2);
-  EXPECT_EQ(attention_decode_splits(64, 32, 8, 128, 132, 1024, 16), 2);  // residency still caps it
-  EXPECT_EQ(attention_decode_splits(80, 32, 8, 128, 132, 1024), 1);      // 640 blocks: over one wave
+  EXPECT_EQ(attention_decode_splits(64, 32, 8, 128, 132, 1024, 16), 1);  // residency still caps it
 }
 
-// 64 sequences x 8 kv heads fill one wave of an H200 (512 of 528 slots): with 2 splits the tensor-core
-// kernel splits each sequence's keys 3:1 (the short blocks even out the wave's tail). Every variant
+// 64 sequences x 8 kv heads (the b64 engine shape's 512 blocks) at 1 and 2 splits: every variant
 // against the reference, on contexts of every length up to 600 (empty second splits included).
-TEST(CudaDecodeAttention, TailSplitOfAFullWaveMatchesReference) {
+TEST(CudaDecodeAttention, FullWaveOfSequencesMatchesReference) {
   std::mt19937 rng(std::random_device{}());
   std::vector<int32_t> ctx = {1, 17, 31, 32, 33, 64, 95, 600};
   std::uniform_int_distribution<int32_t> len(1, 600);
   while (ctx.size() < 64) ctx.push_back(len(rng));
   DecodeBatch b(32, 8, 128, ctx, rng);
   const auto tiles = b.tiles(1);
-  EXPECT_EQ(attention_decode_splits(64, 32, 8, 128, 132, 600), 2);
   const std::vector<double> want = b.reference();
-  for (const int32_t variant : {0, 1, 2, 4}) {
-    DecodeLaunch l(b, tiles, 2);
-    if (variant == 0)
-      paged_attention_decode(l.a, nullptr);
-    else
-      paged_attention_decode_tc(l.a, variant, nullptr);
-    const auto got = to_float(l.out.download());
-    EXPECT_LT(worst_sequence_error(got, want, b.nseq()), 8e-3) << "variant " << variant;
-  }
+  for (const int32_t splits : {1, 2})
+    for (const int32_t variant : {0, -1, 1, 2, 4}) {
+      DecodeLaunch l(b, tiles, splits);
+      if (variant == 0)
+        paged_attention_decode(l.a, nullptr);
+      else if (variant < 0)
+        paged_attention_decode_cuda_cores(l.a, nullptr);
+      else
+        paged_attention_decode_tc(l.a, variant, nullptr);
+      const auto got = to_float(l.out.download());
+      EXPECT_LT(worst_sequence_error(got, want, b.nseq()), 8e-3) << "splits " << splits << " variant " << variant;
+    }
 }
 
 TEST(CudaDecodeAttention, GraphReplayReadsNewContextsFromDeviceMemory) {
