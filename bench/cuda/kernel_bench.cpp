@@ -11,12 +11,14 @@
 //   the decode kernel (attention_decode.cuh; 1 x 32k, 64 x 1k, 16 x 8k, 1 x 4k, 1 x 512, KV rotated across
 //   copies), alone and as the runner's attention stage: qkv_post + kernel (+ merge) vs the fused launch.
 // An optional argument runs one part: `projections` (the decode-sized projection rows),
-// `--prefill-only` (m=4096 projections, elementwise rows, prefill attention), `decode_attention`, `chain`.
+// `--prefill-only` (m=4096 projections, elementwise rows, prefill attention), `decode_attention` (optionally
+// `decode_attention BATCH CONTEXT`: one of its shapes), `chain`.
 #include <cuda_runtime.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <iostream>
 #include <numeric>
 #include <random>
@@ -75,11 +77,13 @@ __nv_bfloat16* alloc_random(int64_t n, uint64_t seed, cudaStream_t s) {
 // The decode kernel on the 8B shape (32 q / 8 kv heads, head_dim 128, block 16): % of copy bandwidth
 // for its heuristic's split count and the neighbouring powers of two. K/V live in enough copies
 // (>= 1 GiB together) that each timed launch reads a copy L2 does not hold.
-void bench_decode_attention(const DeviceLimits& lim, cudaStream_t s) {
+// `only_shape` (batch, context; 0 = all) runs one of the shapes (a single row to profile).
+void bench_decode_attention(const DeviceLimits& lim, cudaStream_t s, std::pair<int32_t, int32_t> only_shape = {0, 0}) {
   const int32_t hq = 32, hkv = 8, D = 128, bs = 16;
   int sms = 0;
   CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
   for (const auto& [batch, ctx] : std::vector<std::pair<int32_t, int32_t>>{{1, 32768}, {64, 1024}, {16, 8192}, {1, 4096}, {1, 512}}) {
+    if (only_shape.first > 0 && (batch != only_shape.first || ctx != only_shape.second)) continue;
     const int32_t blocks_per_seq = (ctx + bs - 1) / bs;
     const int64_t nblocks = static_cast<int64_t>(batch) * blocks_per_seq;
     const int64_t elems = nblocks * bs * hkv * D;
@@ -137,6 +141,29 @@ void bench_decode_attention(const DeviceLimits& lim, cudaStream_t s) {
       });
       row["splits_" + std::to_string(sp) + "_us"] = t * 1e6;
       row["splits_" + std::to_string(sp) + "_pct_bw"] = 100.0 * kv_bytes / t / lim.copy_bytes_per_s;
+    }
+    // The tensor-core kernel with 1, 2, 4 kv heads per block at the heuristic's splits.
+    for (int32_t sp : {hs})
+      for (int32_t kvb : {1, 2, 4}) {
+        a.splits = sp;
+        const double t = median_s(s, 20, [&](int i) {
+          a.k_cache = kv[2 * (i % copies)];
+          a.v_cache = kv[2 * (i % copies) + 1];
+          paged_attention_decode_tc(a, kvb, s);
+        });
+        const std::string k = "tc_kv" + std::to_string(kvb) + "_splits_" + std::to_string(sp);
+        row[k + "_us"] = t * 1e6;
+        row[k + "_pct_bw"] = 100.0 * kv_bytes / t / lim.copy_bytes_per_s;
+      }
+    {  // the CUDA-core kernel (the tensor-core path's predecessor) at the heuristic's splits
+      a.splits = hs;
+      const double t = median_s(s, 20, [&](int i) {
+        a.k_cache = kv[2 * (i % copies)];
+        a.v_cache = kv[2 * (i % copies) + 1];
+        paged_attention_decode_cuda_cores(a, s);
+      });
+      row["cuda_cores_splits_" + std::to_string(hs) + "_us"] = t * 1e6;
+      row["cuda_cores_splits_" + std::to_string(hs) + "_pct_bw"] = 100.0 * kv_bytes / t / lim.copy_bytes_per_s;
     }
     // The decode chain's attention stage as the runner runs it: qkv_post + the decode kernel (+ merge)
     // against the fused launch on the raw qkv rows, at the heuristic's splits (short contexts: every
@@ -425,7 +452,8 @@ int main(int argc, char** argv) {
   CUDA_CHECK(cudaMalloc(&ws, 32u << 20));
   if (only == "decode_attention" || only == "chain") {
     if (only == "chain") bench_chain(s, lim, ws);
-    if (only == "decode_attention") bench_decode_attention(lim, s);
+    if (only == "decode_attention")  // `decode_attention BATCH CONTEXT`: that shape's row only
+      bench_decode_attention(lim, s, argc > 3 ? std::pair{std::atoi(argv[2]), std::atoi(argv[3])} : std::pair{0, 0});
     return 0;
   }
   void* flush = nullptr;  // overwritten by the tuner before each timed call (more than the L2)

@@ -19,6 +19,7 @@
 
 #include "kernels/cuda/attention_decode.cuh"
 #include "kernels/cuda/attention_decode_merge.cuh"
+#include "kernels/cuda/attention_decode_mma.cuh"
 #include "kernels/cuda/attention_decode_qkv.cuh"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/pdl.cuh"
@@ -34,6 +35,7 @@ using decode_qkv::unpack8;
 using decode_merge::kMaxFusedSplits;
 using decode_merge::kMaxSplits;
 using decode_merge::kThreads;
+using decode_merge::merge_groups;
 using decode_merge::merge_head;
 using decode_merge::merge_heads;
 constexpr int kStages = 3;
@@ -43,6 +45,10 @@ constexpr int kSmemBytes = kStages * 2 * kKeysPerGroup * kThreads * 16;  // 48 K
 // 2: 14.7, 4: 11.5, 8 (64 keys each): 10.0, 16: 9.8 (the merge is cheap next to the latency of a
 // long walk); engine b1/512 4.31 ms with 256 keys per split, 4.24 ms with 64.
 constexpr int32_t kDecodeMinSplitKeys = 64;
+// Kv heads per tensor-core block by default (where hkv divides by it). H200, kernel bench (2026-11-25,
+// one call): 64 x 1k 83.7 / 84.3 / 86.2 µs for 1 / 2 / 4; 1 x 32k 47.5 / 49.5 / 49.8; 1 x 512 10.9 /
+// 11.7 / 13.5; engine b64/1k 79.6 / 78.6% (1) vs 79.5 / 80.1% (2): no gain from contiguous rows.
+constexpr int32_t kDecodeKvPerBlock = 1;
 
 __device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
@@ -297,38 +303,7 @@ __global__ void __launch_bounds__(kThreads, kG <= 4 ? 4 : 2)
     }
   }
   __syncthreads();
-  for (int idx = tid; idx < kG * (kD / 4); idx += kThreads) {
-    const int g = idx / (kD / 4), d = (idx % (kD / 4)) * 4;
-    if (g >= ng) continue;
-    float mm = -INFINITY;
-#pragma unroll
-    for (int gr = 0; gr < kGroups; ++gr) mm = fmaxf(mm, sml[(gr * kG + g) * 2]);
-    float4 acc = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-    float ll = 0.0f;
-#pragma unroll
-    for (int gr = 0; gr < kGroups; ++gr) {
-      const float mg = sml[(gr * kG + g) * 2];
-      const float wg = mg == -INFINITY ? 0.0f : exp2f(mg - mm);
-      ll += sml[(gr * kG + g) * 2 + 1] * wg;
-      const float4 v = *reinterpret_cast<const float4*>(so + (gr * kG + g) * kD + d);
-      acc.x += v.x * wg, acc.y += v.y * wg, acc.z += v.z * wg, acc.w += v.w * wg;
-    }
-    const int32_t h = h0 + g;
-    if (a.splits == 1) {
-      const float inv = ll > 0.0f ? 1.0f / ll : 0.0f;
-      __nv_bfloat162* dst =
-          reinterpret_cast<__nv_bfloat162*>(a.out + (static_cast<int64_t>(tile.q_row) * a.hq + h) * kD + d);
-      dst[0] = __floats2bfloat162_rn(acc.x * inv, acc.y * inv);
-      dst[1] = __floats2bfloat162_rn(acc.z * inv, acc.w * inv);
-    } else {
-      const int64_t pi = (static_cast<int64_t>(blockIdx.z) * a.tokens + tile.q_row) * a.hq + h;
-      *reinterpret_cast<float4*>(a.o_part + pi * kD + d) = acc;
-      if (d == 0) {
-        a.ml_part[pi * 2] = mm;
-        a.ml_part[pi * 2 + 1] = ll;
-      }
-    }
-  }
+  merge_groups<kD, kG, kGroups>(a, tile, h0, ng, so, sml, tid);
   if constexpr (kFused) {
     if (a.splits == 1) return;
     // Arrival: the last block of this (tile, kv head, head group) merges every split's state.
@@ -375,6 +350,41 @@ void launch(const AttentionArgs& a, const DecodeQkvArgs& f, cudaStream_t stream)
   if (!kFused && a.splits > 1) launch_pdl(merge_kernel<kD>, dim3(a.num_tiles, a.hq), kThreads, 0, stream, a);
 }
 
+// The tensor-core kernel (attention_decode_mma.cuh) for GQA groups of 2-8 heads at head_dim 64 or 128.
+bool mma_takes(const AttentionArgs& a) {
+  const int32_t G = a.hq / a.hkv;
+  return G > 1 && (a.head_dim == 64 || a.head_dim == 128);
+}
+
+template <int kD, int kG, int kKv>
+void launch_mma(const AttentionArgs& a, cudaStream_t stream) {
+  const int32_t head_groups = (a.hq / a.hkv + kG - 1) / kG;
+  const dim3 grid(a.num_tiles, a.hkv / kKv * head_groups, a.splits);
+  auto* kernel = decode_mma::decode_mma_kernel<kD, kG, kKv>;
+  constexpr int smem = decode_mma::kSmemBytes<kD, kKv>;
+  if constexpr (smem > 48 * 1024)
+    CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+  launch_pdl(kernel, grid, kKv * kThreads, smem, stream, a, head_groups);
+  if (a.splits > 1) launch_pdl(merge_kernel<kD>, dim3(a.num_tiles, a.hq), kThreads, 0, stream, a);
+}
+
+template <int kD, int kKv>
+void dispatch_mma_heads(const AttentionArgs& a, cudaStream_t stream) {
+  if (heads_per_block(a.hq / a.hkv) == 4) return launch_mma<kD, 4, kKv>(a, stream);
+  return launch_mma<kD, 8, kKv>(a, stream);
+}
+
+// kv_per_block: 0 picks the default (kDecodeKvPerBlock where hkv divides by it, else 1).
+template <int kD>
+void dispatch_mma(const AttentionArgs& a, cudaStream_t stream, int32_t kv_per_block) {
+  if (kv_per_block == 0) kv_per_block = a.hkv % kDecodeKvPerBlock == 0 ? kDecodeKvPerBlock : 1;
+  switch (kv_per_block) {
+    case 1: return dispatch_mma_heads<kD, 1>(a, stream);
+    case 2: return dispatch_mma_heads<kD, 2>(a, stream);
+    default: return dispatch_mma_heads<kD, 4>(a, stream);
+  }
+}
+
 template <int kD, bool kFused>
 void dispatch_heads(const AttentionArgs& a, const DecodeQkvArgs& f, cudaStream_t stream) {
   switch (heads_per_block(a.hq / a.hkv)) {
@@ -384,8 +394,10 @@ void dispatch_heads(const AttentionArgs& a, const DecodeQkvArgs& f, cudaStream_t
   }
 }
 
+// tensor_cores: -1 the CUDA-core kernel; 0 the default; 1, 2, 4 the tensor-core kernel with that many
+// kv heads per block (where the shape takes it).
 template <bool kFused>
-void check_and_dispatch(const AttentionArgs& a, const DecodeQkvArgs& f, cudaStream_t stream) {
+void check_and_dispatch(const AttentionArgs& a, const DecodeQkvArgs& f, cudaStream_t stream, int32_t tensor_cores) {
   if (a.num_tiles == 0) return;
   if (a.hkv <= 0) refuse("hkv must be positive", a.hkv, __LINE__);
   if (a.hq <= 0 || a.hq % a.hkv != 0) refuse("hq must be a positive multiple of hkv", a.hq, __LINE__);
@@ -403,6 +415,12 @@ void check_and_dispatch(const AttentionArgs& a, const DecodeQkvArgs& f, cudaStre
     const int64_t need = attention_decode_counters(a.num_tiles, a.hq, a.hkv);
     if (a.splits > 1 && (f.counters == nullptr || f.num_counters < need))
       refuse("splits > 1 needs num_tiles x kv heads x head groups arrival counters", f.num_counters, __LINE__);
+  }
+  if (tensor_cores > 0 && (a.hkv % tensor_cores != 0 || (tensor_cores & (tensor_cores - 1)) != 0 || tensor_cores > 4))
+    refuse("kv heads per block must be 1, 2 or 4 and divide hkv", tensor_cores, __LINE__);
+  if (!kFused && tensor_cores >= 0 && mma_takes(a)) {
+    if (a.head_dim == 64) return dispatch_mma<64>(a, stream, tensor_cores);
+    return dispatch_mma<128>(a, stream, tensor_cores);
   }
   switch (a.head_dim) {
     case 64: return dispatch_heads<64, kFused>(a, f, stream);
@@ -432,7 +450,16 @@ int32_t attention_decode_splits(int32_t num_tiles, int32_t hq, int32_t hkv, int3
 }
 
 void paged_attention_decode(const AttentionArgs& a, cudaStream_t stream) {
-  check_and_dispatch<false>(a, DecodeQkvArgs{}, stream);
+  check_and_dispatch<false>(a, DecodeQkvArgs{}, stream, 0);
+}
+
+void paged_attention_decode_cuda_cores(const AttentionArgs& a, cudaStream_t stream) {
+  check_and_dispatch<false>(a, DecodeQkvArgs{}, stream, -1);
+}
+
+void paged_attention_decode_tc(const AttentionArgs& a, int32_t kv_heads_per_block, cudaStream_t stream) {
+  if (kv_heads_per_block <= 0) refuse("kv heads per block must be 1, 2 or 4", kv_heads_per_block, __LINE__);
+  check_and_dispatch<false>(a, DecodeQkvArgs{}, stream, kv_heads_per_block);
 }
 
 int64_t attention_decode_counters(int32_t num_tiles, int32_t hq, int32_t hkv) {
@@ -442,7 +469,7 @@ int64_t attention_decode_counters(int32_t num_tiles, int32_t hq, int32_t hkv) {
 }
 
 void paged_attention_decode_fused(const AttentionArgs& a, const DecodeQkvArgs& f, cudaStream_t stream) {
-  check_and_dispatch<true>(a, f, stream);
+  check_and_dispatch<true>(a, f, stream, -1);
 }
 
 }  // namespace tessera::cuda

@@ -23,8 +23,19 @@ int32_t attention_decode_splits(int32_t num_tiles, int32_t hq, int32_t hkv, int3
                                 int32_t max_context, int32_t min_split_keys = 0);
 
 // Requires args.max_q_len == 1 (every tile q_len <= 1). Throws cudaErrorInvalidValue (as a
-// tessera::Error) on a head configuration it does not take.
+// tessera::Error) on a head configuration it does not take. GQA groups of 2+ heads at head_dim 64 or
+// 128 run on the tensor cores (attention_decode_mma.cuh: the group's heads are the rows of one mma
+// tile; one kv head per block); MHA and head_dim 256 on the CUDA-core kernel.
 void paged_attention_decode(const AttentionArgs& args, cudaStream_t stream);
+
+// The CUDA-core kernel for every shape paged_attention_decode takes (the tensor-core path's
+// predecessor, kept to compare against it in tests and benchmarks). Same contract.
+void paged_attention_decode_cuda_cores(const AttentionArgs& args, cudaStream_t stream);
+
+// The tensor-core kernel with kv_heads_per_block (1, 2 or 4, dividing hkv) adjacent kv heads in one
+// block (tests and benchmarks compare them; paged_attention_decode uses the default). Shapes the
+// tensor-core kernel does not take (MHA, head_dim 256) run on the CUDA-core kernel. Same contract.
+void paged_attention_decode_tc(const AttentionArgs& args, int32_t kv_heads_per_block, cudaStream_t stream);
 
 // What paged_attention_decode_fused applies itself to the raw q/k/v projection output (qkv_post's
 // work for one-token tiles): bias, q/k RMSNorm, RoPE at the tile's position (tile.first_pos), and the

@@ -190,4 +190,45 @@ __device__ void merge_heads(const AttentionArgs& a, int32_t q_row, int32_t h0, i
   }
 }
 
+// The end of a decode block: the states of its kGroups lane groups or warps (o in so as
+// [kGroups][kG][kD] floats, m and l in sml as [kGroups][kG][2], unnormalised, base 2) merged per head
+// in group order, into the bf16 output (one split) or this split's fp32 partial state. kThreads
+// threads (t = 0 .. kThreads-1) call it after the barrier that published so/sml.
+template <int kD, int kG, int kGroups>
+__device__ __forceinline__ void merge_groups(const AttentionArgs& a, const AttentionTile& tile, int32_t h0,
+                                             int32_t ng, const float* so, const float* sml, int t) {
+  for (int idx = t; idx < kG * (kD / 4); idx += kThreads) {
+    const int g = idx / (kD / 4), d = (idx % (kD / 4)) * 4;
+    if (g >= ng) continue;
+    float mm = -INFINITY;
+#pragma unroll
+    for (int gr = 0; gr < kGroups; ++gr) mm = fmaxf(mm, sml[(gr * kG + g) * 2]);
+    float4 acc = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    float ll = 0.0f;
+#pragma unroll
+    for (int gr = 0; gr < kGroups; ++gr) {
+      const float mg = sml[(gr * kG + g) * 2];
+      const float wg = mg == -INFINITY ? 0.0f : exp2f(mg - mm);
+      ll += sml[(gr * kG + g) * 2 + 1] * wg;
+      const float4 v = *reinterpret_cast<const float4*>(so + (gr * kG + g) * kD + d);
+      acc.x += v.x * wg, acc.y += v.y * wg, acc.z += v.z * wg, acc.w += v.w * wg;
+    }
+    const int32_t h = h0 + g;
+    if (a.splits == 1) {
+      const float inv = ll > 0.0f ? 1.0f / ll : 0.0f;
+      __nv_bfloat162* dst =
+          reinterpret_cast<__nv_bfloat162*>(a.out + (static_cast<int64_t>(tile.q_row) * a.hq + h) * kD + d);
+      dst[0] = __floats2bfloat162_rn(acc.x * inv, acc.y * inv);
+      dst[1] = __floats2bfloat162_rn(acc.z * inv, acc.w * inv);
+    } else {
+      const int64_t pi = (static_cast<int64_t>(blockIdx.z) * a.tokens + tile.q_row) * a.hq + h;
+      *reinterpret_cast<float4*>(a.o_part + pi * kD + d) = acc;
+      if (d == 0) {
+        a.ml_part[pi * 2] = mm;
+        a.ml_part[pi * 2 + 1] = ll;
+      }
+    }
+  }
+}
+
 }  // namespace tessera::cuda::decode_merge

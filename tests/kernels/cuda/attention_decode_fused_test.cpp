@@ -242,7 +242,8 @@ struct Launch {
     f.num_counters = static_cast<int64_t>(counters.size());
   }
 
-  // The unfused path on the same state: qkv_post (rewrites qkv in place) + decode kernel + merge.
+  // The unfused path on the same state: qkv_post (rewrites qkv in place) + decode kernel + merge. The
+  // CUDA-core decode kernel: the fused launch is its variant, so their arithmetic is the same.
   void run_unfused(const Step& st) {
     QkvPostArgs q;
     q.qkv = qkv.get();
@@ -260,7 +261,7 @@ struct Launch {
     q.hkv = st.c.hkv;
     q.head_dim = st.c.head_dim;
     qkv_post(q, nullptr);
-    paged_attention_decode(a, nullptr);
+    paged_attention_decode_cuda_cores(a, nullptr);
   }
   // Output rows of the real sequences (the padding row is never written).
   std::vector<bf16> real_out(const Step& st) const {

@@ -137,10 +137,21 @@ TEST_P(CudaDecodeAttention, EveryContextLengthMatchesReference) {
   const int32_t splits = c.splits > 0 ? c.splits
                                       : attention_decode_splits(static_cast<int32_t>(tiles.size()), c.hq, c.hkv,
                                                                 c.head_dim, 132, 32768);
-  DecodeLaunch l(b, tiles, splits);
-  paged_attention_decode(l.a, nullptr);
-  const auto got = to_float(l.out.download());
-  EXPECT_LT(worst_sequence_error(got, b.reference(), b.nseq()), 8e-3) << "splits " << splits;
+  const std::vector<double> want = b.reference();
+  // The default path (tensor cores for GQA groups at head_dim 64/128), the CUDA-core kernel (-1), and
+  // the tensor-core kernel with 1, 2 and 4 kv heads per block where they divide hkv.
+  for (const int32_t variant : {0, -1, 1, 2, 4}) {
+    if (variant > 0 && c.hkv % variant != 0) continue;
+    DecodeLaunch l(b, tiles, splits);
+    if (variant == 0)
+      paged_attention_decode(l.a, nullptr);
+    else if (variant < 0)
+      paged_attention_decode_cuda_cores(l.a, nullptr);
+    else
+      paged_attention_decode_tc(l.a, variant, nullptr);
+    const auto got = to_float(l.out.download());
+    EXPECT_LT(worst_sequence_error(got, want, b.nseq()), 8e-3) << "splits " << splits << " variant " << variant;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, CudaDecodeAttention,
@@ -148,12 +159,15 @@ INSTANTIATE_TEST_SUITE_P(Shapes, CudaDecodeAttention,
                                            DecodeCase{32, 8, 128, 64}, DecodeCase{8, 8, 64, 0},
                                            DecodeCase{8, 8, 64, 5}, DecodeCase{16, 2, 256, 0},
                                            DecodeCase{16, 2, 256, 3}, DecodeCase{32, 4, 128, 16},
-                                           DecodeCase{6, 2, 128, 7}, DecodeCase{32, 2, 64, 4}));
+                                           DecodeCase{6, 2, 128, 7}, DecodeCase{32, 2, 64, 4},
+                                           DecodeCase{16, 8, 64, 0}, DecodeCase{16, 8, 64, 2},
+                                           DecodeCase{12, 3, 128, 0}));
 
 TEST(CudaDecodeAttention, HeuristicSplitsFillTheGpuOnlyForLongContexts) {
   // 32 q / 8 kv heads: one sequence at 32k spreads over 64 splits; 64 sequences at 1k need none.
   EXPECT_EQ(attention_decode_splits(1, 32, 8, 128, 132, 32768), 64);
   EXPECT_EQ(attention_decode_splits(64, 32, 8, 128, 132, 1024), 1);
+  EXPECT_EQ(attention_decode_splits(30, 32, 8, 128, 132, 1024), 2);  // 240 blocks: two splits fit
   EXPECT_EQ(attention_decode_splits(16, 32, 8, 128, 132, 8192), 4);
   EXPECT_EQ(attention_decode_splits(1, 32, 8, 128, 132, 300), 4);  // no split under 64 keys
   EXPECT_EQ(attention_decode_splits(1, 32, 8, 128, 132, 100), 1);
@@ -161,6 +175,30 @@ TEST(CudaDecodeAttention, HeuristicSplitsFillTheGpuOnlyForLongContexts) {
   // Another minimum split (the runner's decode_min_split_keys).
   EXPECT_EQ(attention_decode_splits(1, 32, 8, 128, 132, 512, 256), 2);
   EXPECT_EQ(attention_decode_splits(64, 32, 8, 128, 132, 1024, 16), 1);  // residency still caps it
+}
+
+// 64 sequences x 8 kv heads (the b64 engine shape's 512 blocks) at 1 and 2 splits: every variant
+// against the reference, on contexts of every length up to 600 (empty second splits included).
+TEST(CudaDecodeAttention, FullWaveOfSequencesMatchesReference) {
+  std::mt19937 rng(std::random_device{}());
+  std::vector<int32_t> ctx = {1, 17, 31, 32, 33, 64, 95, 600};
+  std::uniform_int_distribution<int32_t> len(1, 600);
+  while (ctx.size() < 64) ctx.push_back(len(rng));
+  DecodeBatch b(32, 8, 128, ctx, rng);
+  const auto tiles = b.tiles(1);
+  const std::vector<double> want = b.reference();
+  for (const int32_t splits : {1, 2})
+    for (const int32_t variant : {0, -1, 1, 2, 4}) {
+      DecodeLaunch l(b, tiles, splits);
+      if (variant == 0)
+        paged_attention_decode(l.a, nullptr);
+      else if (variant < 0)
+        paged_attention_decode_cuda_cores(l.a, nullptr);
+      else
+        paged_attention_decode_tc(l.a, variant, nullptr);
+      const auto got = to_float(l.out.download());
+      EXPECT_LT(worst_sequence_error(got, want, b.nseq()), 8e-3) << "splits " << splits << " variant " << variant;
+    }
 }
 
 TEST(CudaDecodeAttention, GraphReplayReadsNewContextsFromDeviceMemory) {
@@ -209,6 +247,9 @@ TEST(CudaDecodeAttention, RefusesWhatItDoesNotTake) {
   bad = l.a;
   bad.o_part = nullptr;
   EXPECT_THROW(paged_attention_decode(bad, nullptr), Error);
+  EXPECT_THROW(paged_attention_decode_tc(l.a, 4, nullptr), Error);  // 4 kv heads per block, hkv 2
+  EXPECT_THROW(paged_attention_decode_tc(l.a, 3, nullptr), Error);
+  EXPECT_THROW(paged_attention_decode_tc(l.a, 0, nullptr), Error);
   EXPECT_FALSE(attention_decode_supported(8, 2, 96));
   EXPECT_TRUE(attention_decode_supported(32, 8, 128));
 }

@@ -89,6 +89,8 @@ struct AttentionChain {
   // Poisons what the chain writes (this step's cache rows included), then runs it; `sync` puts a
   // stream synchronization after every kernel, so none overlaps another; `fused`: qkv_post, the
   // decode kernel and its merge as one launch (paged_attention_decode_fused) on the raw qkv rows.
+  // cuda_cores: the unfused chain on the CUDA-core decode kernel (the fused launch's arithmetic).
+  bool cuda_cores = false;
   void run(cudaStream_t s, int32_t splits, bool sync, bool fused = false) {
     const int32_t nseq = static_cast<int32_t>(contexts.size());
     CUDA_CHECK(cudaMemsetAsync(qkv.get(), 0xFF, qkv.size() * 2, s));
@@ -148,6 +150,8 @@ struct AttentionChain {
       f.counters = counters.get();
       f.num_counters = static_cast<int64_t>(counters.size());
       paged_attention_decode_fused(a, f, s);
+    } else if (cuda_cores) {
+      paged_attention_decode_cuda_cores(a, s);
     } else {
       paged_attention_decode(a, s);
     }
@@ -190,11 +194,12 @@ TEST(CudaPdlAttentionChain, EagerAndGraphReplaysEqualSerializedKernels) {
 }
 
 // The same chain with the fused decode launch (it waits on the qkv gemv itself): serialized, eager
-// PDL and graph replays equal, and equal to the unfused chain bit for bit (no bias or norm here,
-// so the fused RoPE does qkv_post's arithmetic in the same order).
+// PDL and graph replays equal, and equal to the unfused chain on the CUDA-core decode kernel bit for
+// bit (no bias or norm here, so the fused RoPE does qkv_post's arithmetic in the same order).
 TEST(CudaPdlAttentionChain, FusedDecodeLaunchEqualsTheUnfusedChain) {
   std::mt19937 rng(std::random_device{}());
   AttentionChain c(rng);
+  c.cuda_cores = true;
   cudaStream_t s;
   CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
   for (int32_t splits : {1, 2, 8}) {
