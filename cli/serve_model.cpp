@@ -53,6 +53,10 @@ void add_model_load_options(CLI::App* cmd, ModelLoadOptions& o) {
                 "--no-gemm-autotune every process makes the same fixed choices, so outputs are bitwise reproducible "
                 "across restarts, somewhat slower")
       ->capture_default_str();
+  cmd->add_option("--gemm-tuning-cache", o.gemm_tuning_cache,
+                  "cuda: a file that keeps the GEMM autotuner's choices across restarts (read at start for this "
+                  "device and library build, rewritten when new shapes are tuned): the same choices, so bitwise the "
+                  "same outputs, without timing again; tensor-parallel ranks append .rank<r>");
   parallel::add_parallel_options(cmd, o.parallel);  // tensor parallelism: --tp, --nnodes, --rendezvous, ...
 }
 
@@ -74,6 +78,7 @@ void load_tensor_parallel(const ModelLoadOptions& o, const std::filesystem::path
   tm.block_size = m.block_size;
   tm.max_model_len = m.max_model_len;
   tm.gemm_autotune = o.gemm_autotune;
+  tm.gemm_tuning_cache = o.gemm_tuning_cache;
   parallel::ShardRunnerFactory factory;
 #ifdef TESSERA_HAVE_CUDA_TP
   if (use_cuda) {
@@ -169,6 +174,7 @@ LoadedModel load_model(const ModelLoadOptions& o) {
     cuda::CudaRunnerOptions co;
     co.dtype = dtype;
     co.gemm_autotune = o.gemm_autotune;
+    co.gemm_tuning_cache = o.gemm_tuning_cache;
     co.block_size = m.block_size;
     co.max_model_len = m.max_model_len;
     if (o.num_kv_blocks > 0) co.max_kv_blocks = o.num_kv_blocks;

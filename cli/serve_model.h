@@ -35,6 +35,7 @@ struct ModelLoadOptions {
   int32_t max_model_len = 0;       // 0: min(config max_position_embeddings, 4096)
   uint64_t dummy_seed = 0;
   bool gemm_autotune = true;       // cuda: time GEMM algorithms at start (false: fixed, reproducible choices)
+  std::string gemm_tuning_cache;   // cuda: a file keeping the GEMM choices across restarts (empty: none)
   parallel::ParallelOptions parallel;  // --tp, --nnodes, ... (tensor parallelism, parallel/)
 };
 

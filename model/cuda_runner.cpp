@@ -23,9 +23,22 @@
 #include "kernels/cuda/silu_mul.cuh"
 #include "model/cuda_rope.h"
 #include "model/cuda_runner_buffers.h"
+#include "model/gemm_tuning_file.h"
 
 namespace tessera::cuda {
 namespace {
+
+// What a GEMM tuning cache was made on: the device and the libraries whose choices it records.
+GemmTuningIdentity gemm_tuning_identity(int device) {
+  cudaDeviceProp prop{};
+  CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
+  GemmTuningIdentity id;
+  id.device = prop.name;
+  id.compute_capability = prop.major * 10 + prop.minor;
+  id.cublaslt_version = static_cast<int64_t>(cublasLtGetVersion());
+  CUDA_CHECK(cudaRuntimeGetVersion(&id.cuda_runtime_version));
+  return id;
+}
 
 constexpr size_t kGemmWorkspace = 32u << 20;
 
@@ -197,6 +210,13 @@ void CudaRunner::allocate_activations() {
   alloc(skinny_ws, static_cast<int64_t>(skinny_bytes));
   gemm_ = std::make_unique<Gemm>(b.gemm_workspace, kGemmWorkspace, skinny_ws, skinny_bytes);
   gemm_->set_autotune(options_.gemm_autotune);
+  if (!options_.gemm_tuning_cache.empty()) {
+    gemm_tuning_path_ = options_.gemm_tuning_cache;
+    if (options_.shard && options_.shard->spec.tp_size > 1)
+      gemm_tuning_path_ += ".rank" + std::to_string(options_.shard->spec.rank);
+    for (const GemmChoice& choice : read_gemm_tuning(gemm_tuning_path_, gemm_tuning_identity(options_.device)))
+      gemm_->preset(choice);
+  }
   const auto freq = rope_inv_freq(c);
   CUDA_CHECK(cudaMemcpy(b.inv_freq, freq.data(), freq.size() * sizeof(float), cudaMemcpyHostToDevice));
 
@@ -225,6 +245,16 @@ void CudaRunner::allocate_activations() {
   b.h_block_tables.resize(S * max_blocks_per_seq_);
   b.h_sample_rows.resize(L);
   b.h_entries.reserve(1024);
+}
+
+void CudaRunner::save_gemm_tuning() {
+  if (gemm_tuning_path_.empty() || gemm_->num_plans() == gemm_plans_saved_) return;
+  gemm_plans_saved_ = gemm_->num_plans();
+  try {
+    write_gemm_tuning(gemm_tuning_path_, gemm_tuning_identity(options_.device), gemm_->choices());
+  } catch (const Error& e) {  // a cache: serving goes on without it
+    spdlog::warn("{}", e.what());
+  }
 }
 
 void CudaRunner::load_dummy_weights(uint64_t seed) { weights_->fill_dummy(seed, stream_); }

@@ -52,6 +52,10 @@ struct CudaRunnerOptions {
   DType dtype = DType::kBF16;            // element type of weights, activations and KV cache: kBF16 or kF32
   int32_t decode_min_split_keys = 0;     // decode attention: fewest keys per split (0: the kernel's 64)
   bool time_device_steps = false;        // record CUDA events around each step (last_device_ms())
+  // A file keeping the GEMM autotuner's choices across restarts (model/gemm_tuning_file.h): read at
+  // start (choices for this device and library build replace timing), rewritten whenever a step
+  // brought new shapes. Tensor-parallel ranks append ".rank<r>". Empty: none.
+  std::string gemm_tuning_cache;
   // bf16 one-token steps: qkv_post + decode attention + merge in one launch (paged_attention_decode_fused).
   // Off by default: on nvidia-h200 it measured no faster than the three kernels (docs/CUDA.md).
   bool fused_decode_attention = false;
@@ -162,6 +166,9 @@ class CudaRunner : public StepExecutor {
   bool sample_greedy_only_ = false;  // the step being laid out: every sampled row greedy, no logprobs
   cudaEvent_t step_begin_ = nullptr, step_end_ = nullptr;  // options_.time_device_steps only
   double last_device_ms_ = 0;
+  std::string gemm_tuning_path_;   // options_.gemm_tuning_cache (+ the rank's suffix); empty: none
+  size_t gemm_plans_saved_ = 0;    // Gemm::num_plans() when the cache was last written
+  void save_gemm_tuning();
 };
 
 }  // namespace tessera::cuda

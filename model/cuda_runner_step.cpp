@@ -385,6 +385,7 @@ StepResult CudaRunner::collect() {
   TS_ASSERT(pending_.active, "a step was collected that was never begun");
   pending_.active = false;
   wait_for_stream();  // bounded under TP: never hangs on a lost peer's collective
+  save_gemm_tuning();  // new shapes this step: the cache file gets their choices
   if (step_end_ != nullptr) {
     float ms = 0;
     CUDA_CHECK(cudaEventElapsedTime(&ms, step_begin_, step_end_));

@@ -18,6 +18,7 @@ ShardRunner make_cuda_shard_runner(const ShardRunnerRequest& r, std::chrono::mil
   co.block_size = m.block_size;
   co.max_model_len = m.max_model_len;
   co.gemm_autotune = m.gemm_autotune;
+  co.gemm_tuning_cache = m.gemm_tuning_cache;
   if (m.num_kv_blocks > 0) co.max_kv_blocks = m.num_kv_blocks;
   co.shard = r.plan;
   RankGroup* group = &r.group;

@@ -72,7 +72,7 @@ class OwningTpExecutor final : public StepExecutor {
 }  // namespace
 
 std::vector<std::string> worker_model_args(const TpModelOptions& m) {
-  return {"worker",
+  std::vector<std::string> args{"worker",
           "--model",
           m.model_dir.string(),
           "--load-format",
@@ -88,6 +88,11 @@ std::vector<std::string> worker_model_args(const TpModelOptions& m) {
           "--max-model-len",
           std::to_string(m.max_model_len),
           m.gemm_autotune ? "--gemm-autotune" : "--no-gemm-autotune"};
+  if (!m.gemm_tuning_cache.empty()) {
+    args.push_back("--gemm-tuning-cache");
+    args.push_back(m.gemm_tuning_cache);
+  }
+  return args;
 }
 
 int64_t agree_on_minimum(RankGroup& g, int64_t mine) {

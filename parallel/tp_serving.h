@@ -31,6 +31,7 @@ struct TpModelOptions {
   int32_t block_size = 16;
   int32_t max_model_len = 0;           // cuda: longest sequence (0: the runner's default)
   bool gemm_autotune = true;           // cuda: false fixes the GEMM algorithms (CudaRunnerOptions::gemm_autotune)
+  std::string gemm_tuning_cache;       // cuda: CudaRunnerOptions::gemm_tuning_cache (empty: none)
 };
 
 // What a shard runner is built from: the whole model's config, this rank's slice, its group (for

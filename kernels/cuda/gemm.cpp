@@ -186,6 +186,19 @@ Gemm::Plan& Gemm::plan_for(int32_t m, int32_t n, int32_t k, bool out_f32, const 
   create_descs(p, m, n, k, CUDA_R_16BF, out_f32 ? CUDA_R_32F : CUDA_R_16BF);
   p.candidates = cublas_candidates(handle_, MatmulDescs{p.op, p.a, p.b, p.c}, m, workspace_bytes_);
   TS_CHECK(!p.candidates.empty(), kInternal, "cuBLASLt has no algorithm for m={} n={} k={}", m, n, k);
+  if (const GemmChoice* c = find_preset(GemmPath::kBf16, m, n, k, out_f32)) {  // a cached choice: nothing timed
+    const bool gemv_ok = c->gemv_variant < 0 || (c->gemv_variant < kGemvVariants && gemv_fits(m, k, x, w));
+    const bool skinny_ok = c->skinny_variant < 0 || (c->skinny_variant < kSkinnyVariants && gemv_fits(1, k, x, w) &&
+                                                     gemm_skinny_fits(m, n, k, c->skinny_variant));
+    if (c->cublas_index >= 0 && c->cublas_index < static_cast<int>(p.candidates.size()) && gemv_ok && skinny_ok) {
+      p.cublas_index = c->cublas_index;
+      p.algo = p.candidates[c->cublas_index];
+      p.candidates = {p.algo};
+      p.gemv_variant = c->gemv_variant;
+      p.skinny_variant = c->skinny_variant;
+      return plans_.emplace(key, p).first->second;
+    }
+  }
   if (!autotune_) {  // fixed choices, nothing timed (see set_autotune)
     p.algo = p.candidates.front();
     p.candidates.resize(1);
@@ -197,13 +210,14 @@ Gemm::Plan& Gemm::plan_for(int32_t m, int32_t n, int32_t k, bool out_f32, const 
   float best = std::numeric_limits<float>::infinity();
   int best_i = 0;
   std::vector<cublasLtMatmulAlgo_t> ran;  // the candidates that launched; the others are dropped
-  for (const cublasLtMatmulAlgo_t& algo : p.candidates) {
-    const float ms = time_matmul(p, algo, x, w, y, stream, /*flush=*/true);
+  for (size_t i = 0; i < p.candidates.size(); ++i) {
+    const float ms = time_matmul(p, p.candidates[i], x, w, y, stream, /*flush=*/true);
     if (ms == std::numeric_limits<float>::infinity()) continue;
-    ran.push_back(algo);
+    ran.push_back(p.candidates[i]);
     if (ms < best) {
       best = ms;
       best_i = static_cast<int>(ran.size()) - 1;
+      p.cublas_index = static_cast<int>(i);
     }
   }
   p.candidates = std::move(ran);
@@ -264,7 +278,11 @@ Gemm::Plan& Gemm::silu_plan_for(int32_t m, int32_t n, int32_t k, const void* gat
   silu_mul(static_cast<const __nv_bfloat16*>(gate_up), m, k, static_cast<__nv_bfloat16*>(act), stream);
   Plan& plain = plan_for(m, n, k, false, act, w, y, stream);  // timed on the real activation
   Plan p;                                                     // gemv_variant -1: silu_mul, then `plain`
-  if (autotune_ && allow_gemv_ && gemv_fits(m, k, gate_up, w)) {
+  if (const GemmChoice* c = find_preset(GemmPath::kBf16SiluDown, m, n, k, false);
+      c != nullptr && (c->gemv_variant < 0 || (c->gemv_variant >= kGemvFirstSplitK && c->gemv_variant < kGemvVariants &&
+                                              allow_gemv_ && gemv_fits(m, k, gate_up, w)))) {
+    p.gemv_variant = c->gemv_variant;  // a cached choice: nothing timed
+  } else if (autotune_ && allow_gemv_ && gemv_fits(m, k, gate_up, w)) {
     const auto* gu = static_cast<const __nv_bfloat16*>(gate_up);
     p.ms = median_ms(stream, [&] { flush_l2(stream); }, [&] {
       silu_mul(gu, m, k, static_cast<__nv_bfloat16*>(act), stream);
@@ -403,10 +421,18 @@ void Gemm::choose_algo(Plan& p, const void* x, const void* w, void* y, int32_t m
   cublasLtMatmulPreferenceDestroy(pref);
   CUBLAS_CHECK(st);
   TS_CHECK(found > 0, kInternal, "cuBLASLt has no algorithm for m={} n={} k={}", m, n, k);
+  if (const GemmChoice* c = find_preset(GemmPath::kF32, m, n, k, true);
+      c != nullptr && c->cublas_index >= 0 && c->cublas_index < found &&
+      results[c->cublas_index].state == CUBLAS_STATUS_SUCCESS) {  // a cached choice: nothing timed
+    p.cublas_index = c->cublas_index;
+    p.algo = results[c->cublas_index].algo;
+    return;
+  }
   if (!autotune_) {  // the heuristic's first usable algorithm, nothing timed (see set_autotune)
     for (int i = 0; i < found; ++i)
       if (results[i].state == CUBLAS_STATUS_SUCCESS) {
         p.algo = results[i].algo;
+        p.cublas_index = i;
         return;
       }
     TS_THROW(kInternal, "cuBLASLt offers no usable algorithm for m={} n={} k={}", m, n, k);
@@ -423,7 +449,40 @@ void Gemm::choose_algo(Plan& p, const void* x, const void* w, void* y, int32_t m
   }
   TS_CHECK(best_i >= 0, kInternal, "no cuBLASLt algorithm ran for m={} n={} k={}", m, n, k);
   p.algo = results[best_i].algo;
+  p.cublas_index = best_i;
   p.ms = best;
+}
+
+void Gemm::preset(const GemmChoice& c) {
+  presets_[std::make_tuple(static_cast<int32_t>(c.path), c.m, c.n, c.k, c.out_f32)] = c;
+}
+
+const GemmChoice* Gemm::find_preset(GemmPath path, int32_t m, int32_t n, int32_t k, bool out_f32) const {
+  const auto it = presets_.find(std::make_tuple(static_cast<int32_t>(path), m, n, k, out_f32));
+  return it == presets_.end() ? nullptr : &it->second;
+}
+
+std::vector<GemmChoice> Gemm::choices() const {
+  std::vector<GemmChoice> out;
+  for (const auto& [key, p] : plans_) {
+    const auto& [m, n, k, out_f32, silu] = key;
+    GemmChoice c;
+    c.path = silu ? GemmPath::kBf16SiluDown : GemmPath::kBf16;
+    c.m = m, c.n = n, c.k = k, c.out_f32 = out_f32;
+    c.cublas_index = silu ? 0 : p.cublas_index;
+    c.gemv_variant = p.gemv_variant;
+    c.skinny_variant = silu ? -1 : p.skinny_variant;
+    out.push_back(c);
+  }
+  for (const auto& [key, p] : plans_f32_) {
+    GemmChoice c;
+    c.path = GemmPath::kF32;
+    std::tie(c.m, c.n, c.k) = key;
+    c.out_f32 = true;
+    c.cublas_index = p.cublas_index;
+    out.push_back(c);
+  }
+  return out;
 }
 
 void Gemm::run_f32(const float* x, const float* w, float* y, int32_t m, int32_t n, int32_t k, cudaStream_t stream) {

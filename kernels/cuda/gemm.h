@@ -16,6 +16,7 @@
 #include <tuple>
 #include <vector>
 
+#include "kernels/cuda/gemm_choice.h"
 #include "kernels/cuda/gemm_skinny.cuh"
 
 namespace tessera::cuda {
@@ -64,6 +65,12 @@ class Gemm {
   void warm(int32_t m, int32_t n, int32_t k, bool out_f32, const void* x, const void* w, void* y, cudaStream_t stream);
   // fp32 x, w and y; the algorithm is chosen (timed) on first use of a shape, like run's.
   void run_f32(const float* x, const float* w, float* y, int32_t m, int32_t n, int32_t k, cudaStream_t stream);
+  // The choices made so far (one per shape and path), and presets that replace timing for shapes not
+  // seen yet: a preset whose cuBLASLt index or variant does not fit the shape on this device is
+  // dropped (the shape is then timed), so a stale cache never gives a wrong product.
+  std::vector<GemmChoice> choices() const;
+  void preset(const GemmChoice& choice);
+  size_t num_plans() const { return plans_.size() + plans_f32_.size(); }
 
  private:
   struct Plan {
@@ -73,6 +80,7 @@ class Gemm {
     std::vector<cublasLtMatmulAlgo_t> candidates;  // every cuBLASLt algorithm timed; algo is one of them
     int gemv_variant = -1;    // >= 0: the gemv kernel with this variant beat cuBLASLt for this shape
     int skinny_variant = -1;  // >= 0: the skinny tensor-core kernel with this variant beat both
+    int cublas_index = 0;     // algo's index among the heuristic's candidates (GemmChoice::cublas_index)
     float ms = 0.0f;        // the winner's median time when chosen
   };
   using Key = std::tuple<int32_t, int32_t, int32_t, bool, bool>;  // m, n, k, out_f32, SiLU input
@@ -106,6 +114,9 @@ class Gemm {
   bool autotune_ = true;
   std::map<Key, Plan> plans_;
   std::map<std::tuple<int32_t, int32_t, int32_t>, Plan> plans_f32_;
+  // preset() choices not used yet, by (path, m, n, k, out_f32).
+  std::map<std::tuple<int32_t, int32_t, int32_t, int32_t, bool>, GemmChoice> presets_;
+  const GemmChoice* find_preset(GemmPath path, int32_t m, int32_t n, int32_t k, bool out_f32) const;
 };
 
 }  // namespace tessera::cuda

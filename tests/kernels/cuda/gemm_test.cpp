@@ -159,6 +159,54 @@ TEST(CudaGemv, RefusesSiluWithAWarpVariantOrFp32Output) {
   EXPECT_THROW(gemv(gu.get(), w.get(), y.get(), 1, 64, 64, false, kGemvVariants, nullptr), Error);
 }
 
+// A tuning cache's round trip: a second Gemm given the first one's choices (GemmChoice presets, as
+// read back from the cache file) makes the same choices for every path without timing, and its
+// results are bitwise equal to the first's; with a flush scratch, so the skinny kernel is a candidate.
+TEST_P(CudaGemm, PresetChoicesReproduceTheTunedResultsBitwise) {
+  const auto [m, n, k] = GetParam();
+  const LinearProblem p(GetParam());
+  DeviceBuffer<float> ya(static_cast<size_t>(m) * n), yb(static_cast<size_t>(m) * n);
+  DeviceBuffer<__nv_bfloat16> ha(static_cast<size_t>(m) * n), hb(static_cast<size_t>(m) * n);
+  DeviceBuffer<char> wsa(32 << 20), wsb(32 << 20), flush_a(64 << 20), flush_b(64 << 20);
+  for (auto* b : {&ya, &yb}) b->poison();
+  for (auto* b : {&ha, &hb}) b->poison();
+  Gemm a(wsa.get(), 32 << 20, flush_a.get(), 64 << 20);
+  a.run(p.x.get(), p.w.get(), ya.get(), m, n, k, true, nullptr);
+  a.run(p.x.get(), p.w.get(), ha.get(), m, n, k, false, nullptr);
+  const std::vector<GemmChoice> tuned = a.choices();
+  ASSERT_EQ(tuned.size(), 2u);
+  Gemm b(wsb.get(), 32 << 20, flush_b.get(), 64 << 20);
+  for (const GemmChoice& c : tuned) b.preset(c);
+  b.run(p.x.get(), p.w.get(), yb.get(), m, n, k, true, nullptr);
+  b.run(p.x.get(), p.w.get(), hb.get(), m, n, k, false, nullptr);
+  EXPECT_EQ(b.choices(), tuned);
+  EXPECT_EQ(b.num_cublas_candidates(m, n, k, true), 1);  // nothing timed: only the preset algorithm
+  EXPECT_EQ(yb.download(), ya.download());
+  EXPECT_EQ(to_float(hb.download()), to_float(ha.download()));
+  EXPECT_LT(rel_error(ya.download(), p.want), 1e-5);
+}
+
+// A preset that does not fit the shape on this device (a stale cache: an index past cuBLASLt's
+// candidates, a gemv or skinny variant that does not exist) is dropped: the shape is timed and the
+// product is still right.
+TEST(CudaGemmPreset, AStalePresetIsTimedInsteadAndStaysCorrect) {
+  const GemmCase shape{8, 640, 512};
+  const LinearProblem p(shape);
+  DeviceBuffer<float> y(static_cast<size_t>(shape.m) * shape.n);
+  DeviceBuffer<char> ws(32 << 20);
+  for (const GemmChoice& stale : {GemmChoice{GemmPath::kBf16, 8, 640, 512, true, 4000, -1, -1},
+                                  GemmChoice{GemmPath::kBf16, 8, 640, 512, true, 0, 4000, -1},
+                                  GemmChoice{GemmPath::kBf16, 8, 640, 512, true, 0, -1, 4000}}) {
+    y.poison();
+    Gemm g(ws.get(), 32 << 20);
+    g.preset(stale);
+    g.run(p.x.get(), p.w.get(), y.get(), shape.m, shape.n, shape.k, true, nullptr);
+    EXPECT_GT(g.num_cublas_candidates(shape.m, shape.n, shape.k, true), 1) << "timed, not preset";
+    EXPECT_NE(g.choices().front(), stale);
+    EXPECT_LT(rel_error(y.download(), p.want), 1e-5);
+  }
+}
+
 class CudaGemmSilu : public ::testing::TestWithParam<int32_t> {};
 
 // The down projection through Gemm::run_silu_mul: fused gemv (m <= 8) or silu_mul + GEMM (above), both

@@ -1,0 +1,28 @@
+// One GEMM shape's chosen path, as Gemm::choices() reports it and Gemm::preset() takes it back, so a
+// tuning cache (model/gemm_tuning_file.h) can carry the autotuner's choices across processes: the
+// same choices after a restart give bitwise the same outputs, without timing anything again.
+// Plain data: no CUDA types, nothing is checked here (Gemm checks a preset against the device).
+#pragma once
+
+#include <cstdint>
+
+namespace tessera::cuda {
+
+enum class GemmPath : int32_t {
+  kBf16 = 0,          // Gemm::run: bf16 in, bf16 or fp32 out
+  kBf16SiluDown = 1,  // Gemm::run_silu_mul: the MLP's down projection with SiLU-and-multiply
+  kF32 = 2,           // Gemm::run_f32 (the exact mode)
+};
+
+struct GemmChoice {
+  GemmPath path = GemmPath::kBf16;
+  int32_t m = 0, n = 0, k = 0;
+  bool out_f32 = false;          // kBf16: fp32 output
+  int32_t cublas_index = 0;      // kBf16 / kF32: the algorithm's index among cuBLASLt's candidates for the shape
+  int32_t gemv_variant = -1;     // kBf16: the gemv variant chosen (-1: none); kBf16SiluDown: the fused gemv
+                                 // (-1: silu_mul, then the shape's kBf16 choice)
+  int32_t skinny_variant = -1;   // kBf16: the skinny tensor-core variant chosen (-1: none)
+  bool operator==(const GemmChoice&) const = default;
+};
+
+}  // namespace tessera::cuda
