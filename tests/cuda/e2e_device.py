@@ -457,6 +457,30 @@ def grpc_checks(c):
         expect_eq(text, c.greedy('Hello there', 8), 'gRPC text vs the HTTP door')
         expect_eq(g.unary('Detokenize', {'token_ids': ids}).get('text', ''), text, 'Detokenize of the ids')
 
+    def prompt_logprobs_match_decode():
+        # Greedy tokens with their logprobs from one-token decode steps, then the prompt plus those tokens
+        # as a token-id prompt with prompt_logprobs: the same positions scored in one prefill step must
+        # give the same tokens as their top choice and logprobs within bf16 rounding of two GEMM paths.
+        base = g.unary('Tokenize', {'text': 'The prompt logprobs of'}).get('token_ids', [])
+        msgs = g.stream('Generate', {'token_ids': {'ids': base}, 'sampling': {'temperature': 0, 'max_tokens': 6,
+                                                                              'logprobs': 1}})
+        lps = [lp for m in msgs for ch in m.get('choices', []) for lp in ch.get('logprobs', [])]
+        expect_eq(len(lps), 6, 'decode logprobs')
+        gen = [lp['token_id'] for lp in lps]
+        msgs = g.stream('Generate', {'token_ids': {'ids': base + gen}, 'sampling': {'temperature': 0, 'max_tokens': 1,
+                                                                                    'prompt_logprobs': 1}})
+        plp = [e for m in msgs for e in m.get('prompt_logprobs', [])]
+        expect_eq(len(plp), len(base) + 6, 'prompt logprob entries')
+        expect_eq([e.get('token_id', 0) for e in plp], base + gen, 'prompt logprob token ids')
+        for i, lp in enumerate(lps):
+            e = plp[len(base) + i]
+            expect(abs(e.get('logprob', 0.0) - lp.get('logprob', 0.0)) < 0.15,
+                   f'position {i}: prompt logprob {e.get("logprob")} vs decode logprob {lp.get("logprob")}')
+            top = e.get('top', [])
+            expect(len(top) >= 1, f'position {i}: a top alternative')
+            expect(top[0].get('token_id', 0) == gen[i] or abs(top[0].get('logprob', 0.0) - e.get('logprob', 0.0)) < 0.15,
+                   f'position {i}: the generated token {gen[i]} is (near) the top choice {top[0]}')
+
     def chat_tokenize_info():
         msgs = g.stream('Chat', {'messages': [{'role': 'user', 'content': 'Hi'}],
                                  'sampling': {'temperature': 0, 'max_tokens': 3}})
@@ -511,7 +535,8 @@ def grpc_checks(c):
 
     for name, fn in [('health check says SERVING', health), ('Generate streams tokens, logprobs, usage', generate),
                      ('Chat, Tokenize and ModelInfo', chat_tokenize_info), ('a deadline ends a stream', deadline),
-                     ('bad requests get INVALID_ARGUMENT / NOT_FOUND', statuses)]:
+                     ('bad requests get INVALID_ARGUMENT / NOT_FOUND', statuses),
+                     ('prompt logprobs of generated tokens match their decode logprobs', prompt_logprobs_match_decode)]:
         c.run('grpc: ' + name, fn)
 
 

@@ -1,0 +1,191 @@
+// tessera_cuda_kernel_bench's decode attention rows: the decode kernels (tensor-core, CUDA-core and
+// their variants) per shape and split count, alone and as the runner's attention stage, each figure
+// next to the copy bandwidth measured in the same run. Benchmark code only.
+#include <cuda_runtime.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <iostream>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "bench/cuda/kernel_bench_util.h"
+#include "kernels/cuda/attention.cuh"
+#include "kernels/cuda/attention_decode.cuh"
+#include "kernels/cuda/attention_prefill_tc.cuh"
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/fill_random.cuh"
+#include "kernels/cuda/gemm.h"
+#include "kernels/cuda/gemm_skinny.cuh"
+#include "kernels/cuda/gemv.cuh"
+#include "kernels/cuda/qkv_post.cuh"
+#include "kernels/cuda/rmsnorm.cuh"
+#include "kernels/cuda/silu_mul.cuh"
+
+namespace tessera::bench::kernels {
+
+using namespace tessera::cuda;
+
+// The decode kernel on the 8B shape (32 q / 8 kv heads, head_dim 128, block 16): % of copy bandwidth
+// for its heuristic's split count and the neighbouring powers of two. K/V live in enough copies
+// (>= 1 GiB together) that each timed launch reads a copy L2 does not hold.
+// `only_shape` (batch, context; 0 = all) runs one of the shapes (a single row to profile).
+void bench_decode_attention(const DeviceLimits& lim, cudaStream_t s, std::pair<int32_t, int32_t> only_shape) {
+  const int32_t hq = 32, hkv = 8, D = 128, bs = 16;
+  int sms = 0;
+  CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+  for (const auto& [batch, ctx] : std::vector<std::pair<int32_t, int32_t>>{{1, 32768}, {64, 1024}, {16, 8192}, {1, 4096}, {1, 512}}) {
+    if (only_shape.first > 0 && (batch != only_shape.first || ctx != only_shape.second)) continue;
+    const int32_t blocks_per_seq = (ctx + bs - 1) / bs;
+    const int64_t nblocks = static_cast<int64_t>(batch) * blocks_per_seq;
+    const int64_t elems = nblocks * bs * hkv * D;
+    const int copies = static_cast<int>(std::clamp<int64_t>((1LL << 30) / (elems * 4), 1, 16));
+    std::vector<__nv_bfloat16*> kv;
+    for (int c = 0; c < 2 * copies; ++c) kv.push_back(alloc_random(elems, 10 + c, s));
+    const int64_t qstride = (hq + 2 * hkv) * D;
+    __nv_bfloat16* q = alloc_random(batch * qstride, 3, s);
+    std::vector<int32_t> tables(nblocks);
+    std::iota(tables.begin(), tables.end(), 0);
+    std::shuffle(tables.begin(), tables.end(), std::mt19937(1));
+    std::vector<AttentionTile> tiles;
+    for (int32_t b = 0; b < batch; ++b) tiles.push_back({b, b, 1, ctx - 1});
+    int32_t* d_tables = nullptr;
+    AttentionTile* d_tiles = nullptr;
+    float *op = nullptr, *ml = nullptr;
+    __nv_bfloat16* out = nullptr;
+    CUDA_CHECK(cudaMalloc(&d_tables, nblocks * 4));
+    CUDA_CHECK(cudaMemcpy(d_tables, tables.data(), nblocks * 4, cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMalloc(&d_tiles, tiles.size() * sizeof(AttentionTile)));
+    CUDA_CHECK(cudaMemcpy(d_tiles, tiles.data(), tiles.size() * sizeof(AttentionTile), cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMalloc(&op, 256LL * batch * hq * D * 4));
+    CUDA_CHECK(cudaMalloc(&ml, 256LL * batch * hq * 2 * 4));
+    CUDA_CHECK(cudaMalloc(&out, static_cast<int64_t>(batch) * hq * D * 2));
+    AttentionArgs a;
+    a.q = q;
+    a.q_row_stride = qstride;
+    a.block_tables = d_tables;
+    a.max_blocks_per_seq = blocks_per_seq;
+    a.block_size = bs;
+    a.tiles = d_tiles;
+    a.num_tiles = batch;
+    a.max_q_len = 1;
+    a.hq = hq;
+    a.hkv = hkv;
+    a.head_dim = D;
+    a.scale = 0.088f;
+    a.tokens = batch;
+    a.o_part = op;
+    a.ml_part = ml;
+    a.out = out;
+    const double kv_bytes = 2.0 * elems * 2;
+    const int32_t hs = attention_decode_splits(batch, hq, hkv, D, sms, ctx);
+    nlohmann::json row{{"kernel", "attention_decode"}, {"batch", batch}, {"context", ctx}, {"kv_MB", kv_bytes / 1e6},
+                       {"kv_copies", copies}, {"heuristic_splits", hs}};
+    // Short contexts (latency-bound, few blocks): every power of two up to 16 splits.
+    const std::vector<int32_t> sweep = ctx <= 4096 ? std::vector<int32_t>{1, 2, 4, 8, 16}
+                                                   : std::vector<int32_t>{std::max(1, hs / 2), hs, std::min(256, hs * 2)};
+    for (int32_t sp : sweep) {
+      a.splits = sp;
+      const double t = median_s(s, 20, [&](int i) {
+        a.k_cache = kv[2 * (i % copies)];
+        a.v_cache = kv[2 * (i % copies) + 1];
+        paged_attention_decode(a, s);
+      });
+      row["splits_" + std::to_string(sp) + "_us"] = t * 1e6;
+      row["splits_" + std::to_string(sp) + "_pct_bw"] = 100.0 * kv_bytes / t / lim.copy_bytes_per_s;
+    }
+    // The tensor-core kernel with 1, 2, 4 kv heads per block at the heuristic's splits.
+    for (int32_t sp : {hs})
+      for (int32_t kvb : {1, 2, 4}) {
+        a.splits = sp;
+        const double t = median_s(s, 20, [&](int i) {
+          a.k_cache = kv[2 * (i % copies)];
+          a.v_cache = kv[2 * (i % copies) + 1];
+          paged_attention_decode_tc(a, kvb, s);
+        });
+        const std::string k = "tc_kv" + std::to_string(kvb) + "_splits_" + std::to_string(sp);
+        row[k + "_us"] = t * 1e6;
+        row[k + "_pct_bw"] = 100.0 * kv_bytes / t / lim.copy_bytes_per_s;
+      }
+    {  // the CUDA-core kernel (the tensor-core path's predecessor) at the heuristic's splits
+      a.splits = hs;
+      const double t = median_s(s, 20, [&](int i) {
+        a.k_cache = kv[2 * (i % copies)];
+        a.v_cache = kv[2 * (i % copies) + 1];
+        paged_attention_decode_cuda_cores(a, s);
+      });
+      row["cuda_cores_splits_" + std::to_string(hs) + "_us"] = t * 1e6;
+      row["cuda_cores_splits_" + std::to_string(hs) + "_pct_bw"] = 100.0 * kv_bytes / t / lim.copy_bytes_per_s;
+    }
+    // The decode chain's attention stage as the runner runs it: qkv_post + the decode kernel (+ merge)
+    // against the fused launch on the raw qkv rows, at the heuristic's splits (short contexts: every
+    // power of two up to 16). Each new key goes into the last position of its sequence.
+    std::vector<int32_t> pos(batch, ctx - 1);
+    std::vector<int64_t> slots(batch);
+    for (int32_t b = 0; b < batch; ++b)
+      slots[b] = static_cast<int64_t>(tables[b * blocks_per_seq + (ctx - 1) / bs]) * bs + (ctx - 1) % bs;
+    std::vector<float> freq(D / 2);
+    for (int32_t i = 0; i < D / 2; ++i) freq[i] = std::pow(500000.0f, -2.0f * i / D);
+    int32_t* d_pos = nullptr;
+    int64_t* d_slots = nullptr;
+    float* d_freq = nullptr;
+    int32_t* counters = nullptr;
+    const int64_t ncount = attention_decode_counters(batch, hq, hkv);
+    CUDA_CHECK(cudaMalloc(&d_pos, batch * 4));
+    CUDA_CHECK(cudaMalloc(&d_slots, batch * 8));
+    CUDA_CHECK(cudaMalloc(&d_freq, D / 2 * 4));
+    CUDA_CHECK(cudaMalloc(&counters, ncount * 4));
+    CUDA_CHECK(cudaMemset(counters, 0, ncount * 4));
+    CUDA_CHECK(cudaMemcpy(d_pos, pos.data(), batch * 4, cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMemcpy(d_slots, slots.data(), batch * 8, cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMemcpy(d_freq, freq.data(), D / 2 * 4, cudaMemcpyHostToDevice));
+    const std::vector<int32_t> fsweep = ctx <= 4096 ? std::vector<int32_t>{1, 2, 4, 8, 16} : std::vector<int32_t>{hs};
+    for (int32_t sp : fsweep) {
+      a.splits = sp;
+      const double tu = median_s(s, 20, [&](int i) {
+        a.k_cache = kv[2 * (i % copies)];
+        a.v_cache = kv[2 * (i % copies) + 1];
+        QkvPostArgs qp;
+        qp.qkv = q;  // rewritten in place each call: RoPE keeps the rows' norms, so values stay sane
+        qp.positions = d_pos;
+        qp.inv_freq = d_freq;
+        qp.slot_mapping = d_slots;
+        qp.k_cache = kv[2 * (i % copies)];
+        qp.v_cache = kv[2 * (i % copies) + 1];
+        qp.tokens = batch;
+        qp.hq = hq;
+        qp.hkv = hkv;
+        qp.head_dim = D;
+        qkv_post(qp, s);
+        paged_attention_decode(a, s);
+      });
+      const double tf = median_s(s, 20, [&](int i) {
+        a.k_cache = kv[2 * (i % copies)];
+        a.v_cache = kv[2 * (i % copies) + 1];
+        DecodeQkvArgs f;
+        f.k_cache = kv[2 * (i % copies)];
+        f.v_cache = kv[2 * (i % copies) + 1];
+        f.inv_freq = d_freq;
+        f.counters = counters;
+        f.num_counters = ncount;
+        paged_attention_decode_fused(a, f, s);
+      });
+      const std::string k = "qkv_post_plus_splits_" + std::to_string(sp), kf = "fused_splits_" + std::to_string(sp);
+      row[k + "_us"] = tu * 1e6;
+      row[k + "_pct_bw"] = 100.0 * kv_bytes / tu / lim.copy_bytes_per_s;
+      row[kf + "_us"] = tf * 1e6;
+      row[kf + "_pct_bw"] = 100.0 * kv_bytes / tf / lim.copy_bytes_per_s;
+    }
+    std::cout << row.dump() << std::endl;
+    for (void* p : {(void*)q, (void*)d_tables, (void*)d_tiles, (void*)op, (void*)ml, (void*)out, (void*)d_pos,
+                    (void*)d_slots, (void*)d_freq, (void*)counters})
+      cudaFree(p);
+    for (auto* p : kv) cudaFree(p);
+  }
+}
+
+}  // namespace tessera::bench::kernels

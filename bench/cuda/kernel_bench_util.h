@@ -1,0 +1,55 @@
+// Shared pieces of tessera_cuda_kernel_bench (bench/cuda/kernel_bench*.cpp): event-timed medians,
+// random bf16 buffers, and the parts that live in their own files. Benchmark code only.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "bench/cuda/device_limits.h"
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/fill_random.cuh"
+
+namespace tessera::bench::kernels {
+
+// Median seconds of `reps` timed calls of body(i) on stream s, after 3 untimed ones.
+template <typename F>
+double median_s(cudaStream_t s, int reps, F&& body) {
+  cudaEvent_t a, b;
+  CUDA_CHECK(cudaEventCreate(&a));
+  CUDA_CHECK(cudaEventCreate(&b));
+  for (int i = 0; i < 3; ++i) body(i);
+  std::vector<double> t;
+  for (int i = 0; i < reps; ++i) {
+    CUDA_CHECK(cudaEventRecord(a, s));
+    body(i);
+    CUDA_CHECK(cudaEventRecord(b, s));
+    CUDA_CHECK(cudaEventSynchronize(b));
+    float ms = 0;
+    CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
+    t.push_back(ms * 1e-3);
+  }
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+inline __nv_bfloat16* alloc_random(int64_t n, uint64_t seed, cudaStream_t s) {
+  __nv_bfloat16* p = nullptr;
+  CUDA_CHECK(cudaMalloc(&p, n * 2));
+  tessera::cuda::fill_random_bf16(p, n, seed, 0.0f, 0.5f, s);
+  return p;
+}
+
+// The decode attention kernels' rows (kernel_bench_decode_attention.cpp); `only_shape` (batch,
+// context; 0 = all) runs one shape.
+void bench_decode_attention(const DeviceLimits& lim, cudaStream_t s, std::pair<int32_t, int32_t> only_shape = {0, 0});
+// The decode chain of 32 layers replayed from graphs (kernel_bench_chain.cpp); ws: 32 MiB of GEMM workspace.
+void bench_chain(cudaStream_t s, const DeviceLimits& lim, void* ws);
+
+}  // namespace tessera::bench::kernels
