@@ -288,7 +288,8 @@ void launch_shape(const AttentionArgs& a, WgmmaShape shape, cudaStream_t stream)
     case WgmmaShape::kPipelined64: return launch<kD, 64, 1, true>(a, stream);
     case WgmmaShape::kPipelined128: return launch<kD, 128, 1, true>(a, stream);
     case WgmmaShape::kPipelined64QRegs: return launch<kD, 64, 1, true, true>(a, stream);
-    case WgmmaShape::kPingPong128: return paged_attention_prefill_wgmma_pingpong(a, stream);
+    case WgmmaShape::kPingPong128: return paged_attention_prefill_wgmma_pingpong(a, true, stream);
+    case WgmmaShape::kPingPong128NoTurns: return paged_attention_prefill_wgmma_pingpong(a, false, stream);
   }
 }
 

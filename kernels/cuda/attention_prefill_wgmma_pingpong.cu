@@ -1,9 +1,9 @@
 // Ping-pong prefill attention on Hopper warpgroup MMA (see attention_prefill_wgmma_pingpong.cuh).
 // A block of 384 threads: warps 0-7 are two consumer warpgroups (warpgroup g owns query rows
-// [64 g, 64 g + 64) of the tile), warp 8 is the producer (warps 9-11 only hand their registers over). Shared memory holds Q, three stages of K and
-// V (128 keys each) in wgmma.cuh's 128-byte-swizzled layout and six mbarriers:
-//   full[s]  (32 arrivals: every producer lane, once its cp.async writes of the stage have landed and
-//            been fenced for the async proxy), empty[s] (8 arrivals: every consumer warp, once the
+// [64 g, 64 g + 64) of the tile), warps 8-11 the producer warpgroup. Shared memory holds Q, three
+// stages of K and V (128 keys each) in wgmma.cuh's 128-byte-swizzled layout and six mbarriers:
+//   full[s]  (128 arrivals: every producer thread, once its cp.async writes of the stage have landed
+//            and been fenced for the async proxy), empty[s] (8 arrivals: every consumer warp, once the
 //            wgmma that read the stage's V, the stage's last reader, has completed).
 // Per key block b a consumer warpgroup waits full[b % 3], waits for its turn (named barrier), issues
 // S_b = Q·K_bᵀ and O += P_{b-1}·V_{b-1}, hands the turn to the other warpgroup, and runs block b's
@@ -24,7 +24,7 @@ using namespace prefill;  // NOLINT: the kernel is built from these fragments
 
 constexpr int kRows = 128;                  // query rows per block
 constexpr int kConsumers = 256;             // two warpgroups
-constexpr int kThreads = kConsumers + 128;  // + the producer warpgroup (one warp of it loads)
+constexpr int kThreads = kConsumers + 128;  // + the producer warpgroup
 constexpr int kKeys = 128;                  // keys per stage
 constexpr int kStages = 3;
 
@@ -91,12 +91,14 @@ __device__ __forceinline__ void named_arrive(int id, int threads) {
   asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
 }
 
-// The producer warp: key block n into stage n % kStages once the consumers have released block
-// n - kStages, then full[stage] once the writes have landed. Rows past the sequence are zeros
-// (V zero: p * 0 stays 0). Lane l loads 16-byte piece l % kChunks of rows l / kChunks + i * kRowStep.
+// The producer warpgroup: key block n into stage n % kStages once the consumers have released block
+// n - kStages, then full[stage] once the writes have landed. Warp w of it loads rows [32 w, 32 w + 32)
+// of each block; lane l loads 16-byte piece l % kChunks of rows l / kChunks + i * kRowStep, and holds
+// the cache slot of row l (looked up one block ahead, while the previous block's writes land). Rows
+// past the sequence are zeros (V zero: p * 0 stays 0).
 template <int kD>
 __device__ __forceinline__ void produce(const AttentionArgs& a, const AttentionTile& tile, int32_t nblocks,
-                                        uint32_t base, uint32_t bars, int lane) {
+                                        uint32_t base, uint32_t bars, int pw, int lane) {
   using L = PingPongLayout<kD>;
   constexpr int kChunks = kD / 8;
   constexpr int kRowStep = 32 / kChunks;
@@ -106,33 +108,33 @@ __device__ __forceinline__ void produce(const AttentionArgs& a, const AttentionT
   const int64_t kv_stride = static_cast<int64_t>(a.hkv) * kD;
   const __nv_bfloat16* const kbase = a.k_cache + static_cast<int64_t>(blockIdx.y) * kD + chunk * 8;
   const __nv_bfloat16* const vbase = a.v_cache + static_cast<int64_t>(blockIdx.y) * kD + chunk * 8;
+  const uint32_t kdst0 = base + L::kK;
+  int32_t slot = key_slot(table, a.block_size, 32 * pw + lane, keys_total);
   for (int32_t n = 0; n < nblocks; ++n) {
-    int32_t slot[kKeys / 32];  // lane l: the slots of keys l, l + 32, ...
-#pragma unroll
-    for (int j = 0; j < kKeys / 32; ++j) slot[j] = key_slot(table, a.block_size, n * kKeys + lane + 32 * j, keys_total);
     const int stage = n % kStages;
     if (n >= kStages) mbar_wait(bars + 8 * (kStages + stage), (n / kStages - 1) & 1);
-    const uint32_t kdst = base + L::kK + stage * L::kKVBytes;
+    const uint32_t kdst = kdst0 + stage * L::kKVBytes;
 #pragma unroll
-    for (int j = 0; j < kKeys / 32; ++j)
-#pragma unroll 4
-      for (int i = 0; i < 32 / kRowStep; ++i) {
-        const int32_t s = __shfl_sync(0xffffffffu, slot[j], i * kRowStep + row0);  // row r's slot
-        const int r = 32 * j + i * kRowStep + row0;
-        const int64_t off = s < 0 ? 0 : static_cast<int64_t>(s) * kv_stride;
-        const uint32_t dst = kdst + wgmma::swizzled_offset(r, chunk, kKeys);
-        cp_async16(dst, kbase + off, s >= 0);
-        cp_async16(dst + (L::kV - L::kK), vbase + off, s >= 0);
-      }
+    for (int i = 0; i < 32 / kRowStep; ++i) {
+      const int32_t s = __shfl_sync(0xffffffffu, slot, i * kRowStep + row0);  // row r's slot
+      const int r = 32 * pw + i * kRowStep + row0;
+      const int64_t off = s < 0 ? 0 : static_cast<int64_t>(s) * kv_stride;
+      const uint32_t dst = kdst + wgmma::swizzled_offset(r, chunk, kKeys);
+      cp_async16(dst, kbase + off, s >= 0);
+      cp_async16(dst + (L::kV - L::kK), vbase + off, s >= 0);
+    }
     cp_async_commit();
+    slot = key_slot(table, a.block_size, (n + 1) * kKeys + 32 * pw + lane, keys_total);
     cp_async_wait<0>();
-    wgmma::fence_proxy_async();  // this lane's writes, visible to the tensor cores
+    wgmma::fence_proxy_async();  // this thread's writes, visible to the tensor cores
     mbar_arrive(bars + 8 * stage);
   }
 }
 #endif
 
-template <int kD>
+// kTurns false: the same kernel without the turn-taking (both warpgroups issue as they come), to
+// measure what the ordering itself gives.
+template <int kD, bool kTurns>
 __global__ void __launch_bounds__(kThreads, 1) prefill_wgmma_pingpong_kernel(AttentionArgs a) {
 #if TESSERA_WGMMA
   using L = PingPongLayout<kD>;
@@ -149,14 +151,14 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_wgmma_pingpong_kernel(Att
   const int32_t nblocks = (keys_total + kKeys - 1) / kKeys;
   if (tid == 0) {
     for (int s = 0; s < kStages; ++s) {
-      mbar_init(bars + 8 * s, 32);
+      mbar_init(bars + 8 * s, 128);
       mbar_init(bars + 8 * (kStages + s), 8);
     }
   }
   __syncthreads();  // the barriers are initialised; from here on no block-wide barrier
   if (wg == 2) {
     regs_dec<kProducerRegs>();
-    if (warp == 8) produce<kD>(a, tile, nblocks, base, bars, lane);
+    produce<kD>(a, tile, nblocks, base, bars, warp - 8, lane);
     return;
   }
   regs_inc<kConsumerRegs>();
@@ -226,7 +228,7 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_wgmma_pingpong_kernel(Att
 
   // Turns alternate strictly: warpgroup 0 first; warpgroup 1 hands over one turn up front and skips
   // its hand-over after its last block, so each named barrier sees as many arrivals as waits.
-  if (wg == 1) named_arrive(kTurnBarrier, kConsumers);
+  if (kTurns && wg == 1) named_arrive(kTurnBarrier, kConsumers);
   uint32_t p[kKeys / 16][4];  // P of the block whose P·V is still to issue
   for (int32_t b = 0; b < nblocks; ++b) {
     const int32_t kb = b * kKeys;
@@ -235,7 +237,7 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_wgmma_pingpong_kernel(Att
     for (int n = 0; n < kKeys / 8; ++n) s[0][n][0] = s[0][n][1] = s[0][n][2] = s[0][n][3] = 0.0f;
     float alpha[1][2];
     mbar_wait(bars + 8 * (b % kStages), (b / kStages) & 1);
-    named_sync(kTurnBarrier + wg, kConsumers);
+    if constexpr (kTurns) named_sync(kTurnBarrier + wg, kConsumers);
     fence_operand(s[0]);
     fence_operand(o[0]);
     wgmma::fence();
@@ -243,7 +245,7 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_wgmma_pingpong_kernel(Att
     wgmma::commit();
     // One branch per case, each with its own wait: ptxas must see S_b retired on every path before
     // the softmax reads it, or it serialises every wgmma.
-    const bool hand_over = wg == 0 || b + 1 < nblocks;
+    const bool hand_over = kTurns && (wg == 0 || b + 1 < nblocks);
     if (b > 0) {
       issue_pv(p, b - 1);
       wgmma::commit();
@@ -289,10 +291,10 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_wgmma_pingpong_kernel(Att
 #endif
 }
 
-template <int kD>
+template <int kD, bool kTurns>
 void launch(const AttentionArgs& a, cudaStream_t stream) {
   constexpr size_t smem = PingPongLayout<kD>::kBytes;
-  auto* kernel = prefill_wgmma_pingpong_kernel<kD>;
+  auto* kernel = prefill_wgmma_pingpong_kernel<kD, kTurns>;
   CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
   kernel<<<dim3(a.num_tiles, a.hkv), kThreads, smem, stream>>>(a);
   CUDA_CHECK_LAUNCH();
@@ -300,9 +302,9 @@ void launch(const AttentionArgs& a, cudaStream_t stream) {
 
 }  // namespace
 
-void paged_attention_prefill_wgmma_pingpong(const AttentionArgs& a, cudaStream_t stream) {
-  if (a.head_dim == 64) return launch<64>(a, stream);
-  launch<128>(a, stream);
+void paged_attention_prefill_wgmma_pingpong(const AttentionArgs& a, bool turns, cudaStream_t stream) {
+  if (a.head_dim == 64) return turns ? launch<64, true>(a, stream) : launch<64, false>(a, stream);
+  return turns ? launch<128, true>(a, stream) : launch<128, false>(a, stream);
 }
 
 }  // namespace tessera::cuda
