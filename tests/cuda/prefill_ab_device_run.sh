@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Prefill A/B device call (issue 6, ping-pong attention): run from a folder holding b.tar.xz, a bundle
+# Prefill A/B device call (issue 6, ping-pong attention): copy it beside b.tar.xz (it reads it from its own folder), a bundle
 # (deploy/bundle/make-bundle --out /tmp/prefill4b ...) of tessera, the kernel tests and bench, main's
 # tessera as tessera_main and a build with default variant 12 as tessera_d12. Usage: prefill_ab_device_run.sh
 # [SECONDS]. Steps: prefill kernel tests (every variant vs fp64, the new ping-pong default 11
