@@ -237,7 +237,7 @@ void launch_variant(const AttentionArgs& a, int variant, cudaStream_t stream) {
   const bool hopper = variant == 0 || variant >= 6 ? attention_prefill_wgmma_available() : false;
   switch (variant) {
     case 0:
-      if (hopper) return paged_attention_prefill_wgmma(a, WgmmaShape::kPipelined128, stream);
+      if (hopper) return paged_attention_prefill_wgmma(a, WgmmaShape::kPingPong128, stream);
       return launch<kD, 2, 64, 2>(a, stream);
     case 1: return launch<kD, 1, 64, kWide>(a, stream);
     case 2: return launch<kD, 2, 32, 2>(a, stream);
@@ -247,7 +247,8 @@ void launch_variant(const AttentionArgs& a, int variant, cudaStream_t stream) {
     default:
       if (!hopper) return launch<kD, 2, 64, 2>(a, stream);
       constexpr WgmmaShape kShapes[] = {WgmmaShape::kKeys64, WgmmaShape::kKeys128, WgmmaShape::kPipelined64,
-                                         WgmmaShape::kPipelined128, WgmmaShape::kPipelined64QRegs};
+                                         WgmmaShape::kPipelined128, WgmmaShape::kPipelined64QRegs,
+                                         WgmmaShape::kPingPong128, WgmmaShape::kPingPong128NoTurns};
       return paged_attention_prefill_wgmma(a, kShapes[variant - 6], stream);
   }
 }

@@ -18,15 +18,17 @@ bool attention_prefill_tc_supported(int32_t hq, int32_t hkv, int32_t head_dim);
 int32_t attention_prefill_tc_tile_tokens(int32_t hq, int32_t hkv);
 
 // Kernel shapes the benchmark compares (each: warps x rows per warp, keys per stage, blocks per SM the
-// registers allow). 0, the default: on compute capability 9.0 variant 9, elsewhere variant 5. mma.sync
+// registers allow). 0, the default: on compute capability 9.0 variant 11, elsewhere variant 5. mma.sync
 // (every target): 1 = 8 x 16 rows, 64 keys, 1 block for head_dim 128; 2 = 4 x 32 rows, 32 keys, 2
 // blocks; 3 = 8 x 16 rows, 64 keys, 2 blocks (16 warps per SM, 128 registers); 4 = 8 x 16 rows, 32
 // keys, 2 blocks; 5 = 4 x 32 rows (each K/V fragment read from shared memory feeds two mma), 64 keys,
 // 2 blocks. Hopper wgmma (attention_prefill_wgmma.cuh; two warpgroups x 64 rows; off compute
 // capability 9.0 these run variant 5): 6 = 64 keys, 2 blocks; 7 = 128 keys, 1 block; 8 = 64 keys,
 // 1 block, softmax of block b overlapping P·V of block b - 1; 9 = the same with 128 keys; 10 = variant
-// 8 with Q·Kᵀ taking Q from registers.
-inline constexpr int kPrefillTcVariants = 11;
+// 8 with Q·Kᵀ taking Q from registers; 11 = FlashAttention-3 ping-pong (attention_prefill_wgmma_pingpong.cuh:
+// 128 keys, a producer warpgroup, mbarrier-guarded stages, the warpgroups' GEMMs taking turns); 12 =
+// variant 11 without the turns.
+inline constexpr int kPrefillTcVariants = 13;
 
 void paged_attention_prefill_tc(const AttentionArgs& args, cudaStream_t stream, int variant = 0);
 

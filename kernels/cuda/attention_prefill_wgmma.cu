@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "kernels/cuda/attention_prefill_wgmma.cuh"
+#include "kernels/cuda/attention_prefill_wgmma_pingpong.cuh"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/prefill_fragments.cuh"
 #include "kernels/cuda/wgmma.cuh"
@@ -287,6 +288,8 @@ void launch_shape(const AttentionArgs& a, WgmmaShape shape, cudaStream_t stream)
     case WgmmaShape::kPipelined64: return launch<kD, 64, 1, true>(a, stream);
     case WgmmaShape::kPipelined128: return launch<kD, 128, 1, true>(a, stream);
     case WgmmaShape::kPipelined64QRegs: return launch<kD, 64, 1, true, true>(a, stream);
+    case WgmmaShape::kPingPong128: return paged_attention_prefill_wgmma_pingpong(a, true, stream);
+    case WgmmaShape::kPingPong128NoTurns: return paged_attention_prefill_wgmma_pingpong(a, false, stream);
   }
 }
 

@@ -19,8 +19,18 @@ bool attention_prefill_wgmma_available();
 // Kernel shapes: 64 keys per stage at two blocks per SM; 128 keys at one; 64 or 128 keys at one block
 // per SM with block b's softmax overlapping block b - 1's P·V on the tensor cores (three K/V stages;
 // 128 keys fill 226 KB of shared memory at head_dim 128); the pipelined 64-key shape with Q·Kᵀ
-// taking Q from registers.
-enum class WgmmaShape { kKeys64, kKeys128, kPipelined64, kPipelined128, kPipelined64QRegs };
+// taking Q from registers; the ping-pong kernel of attention_prefill_wgmma_pingpong.cuh (128 keys, a
+// producer warpgroup, mbarrier-guarded stages, the two warpgroups taking turns on the tensor cores);
+// the same without the turns.
+enum class WgmmaShape {
+  kKeys64,
+  kKeys128,
+  kPipelined64,
+  kPipelined128,
+  kPipelined64QRegs,
+  kPingPong128,
+  kPingPong128NoTurns
+};
 
 // head_dim 64 or 128, G divides 128 (the caller checks).
 void paged_attention_prefill_wgmma(const AttentionArgs& args, WgmmaShape shape, cudaStream_t stream);

@@ -1,0 +1,310 @@
+// Ping-pong prefill attention on Hopper warpgroup MMA (see attention_prefill_wgmma_pingpong.cuh).
+// A block of 384 threads: warps 0-7 are two consumer warpgroups (warpgroup g owns query rows
+// [64 g, 64 g + 64) of the tile), warps 8-11 the producer warpgroup. Shared memory holds Q, three
+// stages of K and V (128 keys each) in wgmma.cuh's 128-byte-swizzled layout and six mbarriers:
+//   full[s]  (128 arrivals: every producer thread, once its cp.async writes of the stage have landed
+//            and been fenced for the async proxy), empty[s] (8 arrivals: every consumer warp, once the
+//            wgmma that read the stage's V, the stage's last reader, has completed).
+// Per key block b a consumer warpgroup waits full[b % 3], waits for its turn (named barrier), issues
+// S_b = Q·K_bᵀ and O += P_{b-1}·V_{b-1}, hands the turn to the other warpgroup, and runs block b's
+// softmax while the tensor cores work through its own and then the other warpgroup's GEMMs. The
+// sm_90a build holds the kernel; every other target compiles a body that traps, and the host never
+// launches it off compute capability 9.0. Never allocates.
+#include <cstdint>
+
+#include "kernels/cuda/attention_prefill_wgmma_pingpong.cuh"
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/prefill_fragments.cuh"
+#include "kernels/cuda/wgmma.cuh"
+
+namespace tessera::cuda {
+namespace {
+
+using namespace prefill;  // NOLINT: the kernel is built from these fragments
+
+constexpr int kRows = 128;                  // query rows per block
+constexpr int kConsumers = 256;             // two warpgroups
+constexpr int kThreads = kConsumers + 128;  // + the producer warpgroup
+constexpr int kKeys = 128;                  // keys per stage
+constexpr int kStages = 3;
+
+template <int kD>
+struct PingPongLayout {
+  static constexpr uint32_t kQBytes = kRows * kD * 2;
+  static constexpr uint32_t kKVBytes = kKeys * kD * 2;  // one stage of K (or of V)
+  static constexpr uint32_t kK = kQBytes, kV = kK + kStages * kKVBytes, kBars = kV + kStages * kKVBytes;
+  static constexpr size_t kBytes = 1024 /* alignment slack */ + kBars + 8 * 2 * kStages;
+};
+
+#if TESSERA_WGMMA
+constexpr int kTurnBarrier = 1;             // named barriers 1, 2: warpgroup g's turn to issue GEMMs
+constexpr int kQBarrier = 3;                // named barriers 3, 4: warpgroup g's Q is in shared memory
+// Registers per thread once the warpgroups have traded them (setmaxnreg): 128 x 40 + 256 x 232 fits
+// the 64K register file at one block per SM; the launch's even split (168) would make the consumers'
+// S, P and O accumulators spill or their wgmma serialise.
+constexpr int kProducerRegs = 40, kConsumerRegs = 232;
+
+template <int kN>
+__device__ __forceinline__ void fence_operand(float (&d)[kN][4]) {
+#pragma unroll
+  for (int i = 0; i < kN; ++i)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) asm volatile("" : "+f"(d[i][e])::"memory");
+}
+template <int kN>
+__device__ __forceinline__ void fence_operand(uint32_t (&a)[kN][4]) {
+#pragma unroll
+  for (int i = 0; i < kN; ++i)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) asm volatile("" : "+r"(a[i][e])::"memory");
+}
+
+__device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
+}
+// Returns once the phase with this parity has completed.
+__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
+  uint32_t done = 0;
+  do {
+    asm volatile(
+        "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
+        : "=r"(done)
+        : "r"(bar), "r"(parity)
+        : "memory");
+  } while (!done);
+}
+template <int kRegs>
+__device__ __forceinline__ void regs_dec() {
+  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(kRegs));
+}
+template <int kRegs>
+__device__ __forceinline__ void regs_inc() {
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(kRegs));
+}
+__device__ __forceinline__ void named_sync(int id, int threads) {
+  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+__device__ __forceinline__ void named_arrive(int id, int threads) {
+  asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+
+// The producer warpgroup: key block n into stage n % kStages once the consumers have released block
+// n - kStages, then full[stage] once the writes have landed. Warp w of it loads rows [32 w, 32 w + 32)
+// of each block; lane l loads 16-byte piece l % kChunks of rows l / kChunks + i * kRowStep, and holds
+// the cache slot of row l (looked up one block ahead, while the previous block's writes land). Rows
+// past the sequence are zeros (V zero: p * 0 stays 0).
+template <int kD>
+__device__ __forceinline__ void produce(const AttentionArgs& a, const AttentionTile& tile, int32_t nblocks,
+                                        uint32_t base, uint32_t bars, int pw, int lane) {
+  using L = PingPongLayout<kD>;
+  constexpr int kChunks = kD / 8;
+  constexpr int kRowStep = 32 / kChunks;
+  const int chunk = lane % kChunks, row0 = lane / kChunks;
+  const int32_t keys_total = tile.first_pos + tile.q_len;
+  const int32_t* table = a.block_tables + static_cast<int64_t>(tile.seq) * a.max_blocks_per_seq;
+  const int64_t kv_stride = static_cast<int64_t>(a.hkv) * kD;
+  const __nv_bfloat16* const kbase = a.k_cache + static_cast<int64_t>(blockIdx.y) * kD + chunk * 8;
+  const __nv_bfloat16* const vbase = a.v_cache + static_cast<int64_t>(blockIdx.y) * kD + chunk * 8;
+  const uint32_t kdst0 = base + L::kK;
+  int32_t slot = key_slot(table, a.block_size, 32 * pw + lane, keys_total);
+  for (int32_t n = 0; n < nblocks; ++n) {
+    const int stage = n % kStages;
+    if (n >= kStages) mbar_wait(bars + 8 * (kStages + stage), (n / kStages - 1) & 1);
+    const uint32_t kdst = kdst0 + stage * L::kKVBytes;
+#pragma unroll
+    for (int i = 0; i < 32 / kRowStep; ++i) {
+      const int32_t s = __shfl_sync(0xffffffffu, slot, i * kRowStep + row0);  // row r's slot
+      const int r = 32 * pw + i * kRowStep + row0;
+      const int64_t off = s < 0 ? 0 : static_cast<int64_t>(s) * kv_stride;
+      const uint32_t dst = kdst + wgmma::swizzled_offset(r, chunk, kKeys);
+      cp_async16(dst, kbase + off, s >= 0);
+      cp_async16(dst + (L::kV - L::kK), vbase + off, s >= 0);
+    }
+    cp_async_commit();
+    slot = key_slot(table, a.block_size, (n + 1) * kKeys + 32 * pw + lane, keys_total);
+    cp_async_wait<0>();
+    wgmma::fence_proxy_async();  // this thread's writes, visible to the tensor cores
+    mbar_arrive(bars + 8 * stage);
+  }
+}
+#endif
+
+// kTurns false: the same kernel without the turn-taking (both warpgroups issue as they come), to
+// measure what the ordering itself gives.
+template <int kD, bool kTurns>
+__global__ void __launch_bounds__(kThreads, 1) prefill_wgmma_pingpong_kernel(AttentionArgs a) {
+#if TESSERA_WGMMA
+  using L = PingPongLayout<kD>;
+  constexpr int kChunks = kD / 8;  // 16-byte pieces per row
+  extern __shared__ unsigned char raw[];
+  const uint32_t base = (smem_addr(raw) + 1023u) & ~1023u;  // the swizzle pattern repeats every 1024 bytes
+  const uint32_t bars = base + L::kBars;                     // full[kStages], then empty[kStages]
+  // Last tiles first: in the runner's order a sequence's later tiles see the most keys.
+  const AttentionTile tile = a.tiles[gridDim.x - 1 - blockIdx.x];
+  if (tile.q_len == 0) return;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int wg = __shfl_sync(0xffffffffu, tid / 128, 0);  // warp-uniform, visibly to the compiler
+  const int32_t keys_total = tile.first_pos + tile.q_len;
+  const int32_t nblocks = (keys_total + kKeys - 1) / kKeys;
+  if (tid == 0) {
+    for (int s = 0; s < kStages; ++s) {
+      mbar_init(bars + 8 * s, 128);
+      mbar_init(bars + 8 * (kStages + s), 8);
+    }
+  }
+  __syncthreads();  // the barriers are initialised; from here on no block-wide barrier
+  if (wg == 2) {
+    regs_dec<kProducerRegs>();
+    produce<kD>(a, tile, nblocks, base, bars, warp - 8, lane);
+    return;
+  }
+  regs_inc<kConsumerRegs>();
+
+  const int32_t G = a.hq / a.hkv;
+  const int32_t kvh = blockIdx.y;
+  const int32_t nrows = tile.q_len * G;
+  // This warpgroup's 64 rows of Q, swizzled (rows past the tile are zeros).
+  for (int i = tid % 128; i < 64 * kChunks; i += 128) {
+    const int r = wg * 64 + i / kChunks, c = i % kChunks;
+    const bool live = r < nrows;
+    const __nv_bfloat16* src = a.q;
+    if (live)
+      src = a.q + static_cast<int64_t>(tile.q_row + r / G) * a.q_row_stride + (kvh * G + r % G) * kD + c * 8;
+    cp_async16(base + wgmma::swizzled_offset(r, c, kRows), src, live);
+  }
+  cp_async_commit();
+  cp_async_wait<0>();
+  wgmma::fence_proxy_async();
+  named_sync(kQBarrier + wg, 128);
+
+  // This thread's rows: r0 and r0 + 8 (the accumulator layout). Masking is decided per block of keys
+  // from the tile's first position, the same for every warp.
+  const int r0 = warp * 16 + (lane >> 2);
+  const float qscale = a.scale * 1.4426950408889634f;  // softmax in base 2
+  const uint32_t q_tile = base + wg * 64 * 128;        // the warpgroup's 64 rows of each Q chunk
+  float o[1][kD / 8][4];
+  float m[1][2] = {{-INFINITY, -INFINITY}}, l[1][2] = {{0.0f, 0.0f}};
+#pragma unroll
+  for (int n = 0; n < kD / 8; ++n) o[0][n][0] = o[0][n][1] = o[0][n][2] = o[0][n][3] = 0.0f;
+
+  auto issue_s = [&](float (&s)[kKeys / 8][4], int32_t b) {
+    const uint32_t ks = base + L::kK + (b % kStages) * L::kKVBytes;
+#pragma unroll
+    for (int kk = 0; kk < kD / 16; ++kk) {
+      const uint32_t ka = ks + (kk >> 2) * kKeys * 128 + (kk & 3) * 32;
+      const uint32_t qa = q_tile + (kk >> 2) * kRows * 128 + (kk & 3) * 32;
+      wgmma::wgmma_ss<0>(s, wgmma::descriptor(qa, 16, 1024), wgmma::descriptor(ka, 16, 1024), kk > 0);
+    }
+  };
+  // P as A fragments; V MN-major (16 keys = two 8-key groups of 1024 bytes per k step).
+  auto issue_pv = [&](const uint32_t (&p)[kKeys / 16][4], int32_t b) {
+    const uint32_t vs = base + L::kV + (b % kStages) * L::kKVBytes;
+#pragma unroll
+    for (int kc = 0; kc < kKeys / 16; ++kc)
+      wgmma::wgmma_rs<1>(o[0], p[kc], wgmma::descriptor(vs + kc * 2048, kKeys * 128, 1024), true);
+  };
+  auto softmax = [&](float (&s)[1][kKeys / 8][4], int32_t kb, float (&alpha)[1][2]) {
+    if (kb + kKeys - 1 > tile.first_pos) {
+      int32_t lim[1][2];
+#pragma unroll
+      for (int h = 0; h < 2; ++h) lim[0][h] = tile.first_pos + min(r0 + 8 * h, nrows - 1) / G;
+      softmax_stage<1, kKeys / 8, true>(s, m, l, lim, kb + (lane & 3) * 2, qscale, alpha);
+    } else {
+      softmax_stage<1, kKeys / 8, false>(s, m, l, {}, kb, qscale, alpha);
+    }
+  };
+  auto pack = [&](const float (&s)[1][kKeys / 8][4], uint32_t (&p)[kKeys / 16][4]) {
+#pragma unroll
+    for (int kc = 0; kc < kKeys / 16; ++kc) {
+      p[kc][0] = pack_bf16(s[0][2 * kc][0], s[0][2 * kc][1]);
+      p[kc][1] = pack_bf16(s[0][2 * kc][2], s[0][2 * kc][3]);
+      p[kc][2] = pack_bf16(s[0][2 * kc + 1][0], s[0][2 * kc + 1][1]);
+      p[kc][3] = pack_bf16(s[0][2 * kc + 1][2], s[0][2 * kc + 1][3]);
+    }
+  };
+
+  // Turns alternate strictly: warpgroup 0 first; warpgroup 1 hands over one turn up front and skips
+  // its hand-over after its last block, so each named barrier sees as many arrivals as waits.
+  if (kTurns && wg == 1) named_arrive(kTurnBarrier, kConsumers);
+  uint32_t p[kKeys / 16][4];  // P of the block whose P·V is still to issue
+  for (int32_t b = 0; b < nblocks; ++b) {
+    const int32_t kb = b * kKeys;
+    float s[1][kKeys / 8][4];
+#pragma unroll
+    for (int n = 0; n < kKeys / 8; ++n) s[0][n][0] = s[0][n][1] = s[0][n][2] = s[0][n][3] = 0.0f;
+    float alpha[1][2];
+    mbar_wait(bars + 8 * (b % kStages), (b / kStages) & 1);
+    if constexpr (kTurns) named_sync(kTurnBarrier + wg, kConsumers);
+    fence_operand(s[0]);
+    fence_operand(o[0]);
+    wgmma::fence();
+    issue_s(s[0], b);
+    wgmma::commit();
+    // One branch per case, each with its own wait: ptxas must see S_b retired on every path before
+    // the softmax reads it, or it serialises every wgmma.
+    const bool hand_over = kTurns && (wg == 0 || b + 1 < nblocks);
+    if (b > 0) {
+      issue_pv(p, b - 1);
+      wgmma::commit();
+      if (hand_over) named_arrive(kTurnBarrier + 1 - wg, kConsumers);
+      wgmma::wait<1>();  // S_b has landed; P·V of block b - 1 may still run
+    } else {
+      if (hand_over) named_arrive(kTurnBarrier + 1 - wg, kConsumers);
+      wgmma::wait<0>();
+    }
+    fence_operand(s[0]);
+    softmax(s, kb, alpha);
+    wgmma::wait<0>();
+    fence_operand(o[0]);
+    fence_operand(p);  // P of block b - 1 was read by the tensor cores until here
+    if (b > 0 && lane == 0) mbar_arrive(bars + 8 * (kStages + (b - 1) % kStages));  // V of b - 1 read
+    rescale(o, alpha);
+    pack(s, p);
+  }
+  fence_operand(o[0]);
+  wgmma::fence();
+  issue_pv(p, nblocks - 1);  // the last block's P·V
+  wgmma::commit();
+  wgmma::wait<0>();
+  fence_operand(o[0]);
+
+  // Normalise and write this thread's two rows.
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int r = r0 + 8 * h;
+    const float lsum = quad_sum(l[0][h]);
+    if (r >= nrows) continue;
+    const float inv = 1.0f / lsum;
+    const int32_t tok = tile.q_row + r / G, head = kvh * G + r % G;
+    __nv_bfloat16* dst = a.out + static_cast<int64_t>(tok) * a.hq * kD + head * kD + (lane & 3) * 2;
+#pragma unroll
+    for (int n = 0; n < kD / 8; ++n)
+      *reinterpret_cast<__nv_bfloat162*>(dst + n * 8) =
+          __floats2bfloat162_rn(o[0][n][2 * h] * inv, o[0][n][2 * h + 1] * inv);
+  }
+#else
+  (void)a;
+  __trap();  // never launched: the host checks for compute capability 9.0 (sm_90a code)
+#endif
+}
+
+template <int kD, bool kTurns>
+void launch(const AttentionArgs& a, cudaStream_t stream) {
+  constexpr size_t smem = PingPongLayout<kD>::kBytes;
+  auto* kernel = prefill_wgmma_pingpong_kernel<kD, kTurns>;
+  CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+  kernel<<<dim3(a.num_tiles, a.hkv), kThreads, smem, stream>>>(a);
+  CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace
+
+void paged_attention_prefill_wgmma_pingpong(const AttentionArgs& a, bool turns, cudaStream_t stream) {
+  if (a.head_dim == 64) return turns ? launch<64, true>(a, stream) : launch<64, false>(a, stream);
+  return turns ? launch<128, true>(a, stream) : launch<128, false>(a, stream);
+}
+
+}  // namespace tessera::cuda
