@@ -50,12 +50,18 @@ GenerationJob::Poll GenerationJob::poll() {
       auto out = streams_[i]->try_pop();
       if (!out) break;
       if (out->error) on_error(*out->error);
-      if (streaming_) {
-        if (!error_) {
-          for (const auto& e : builder_.stream_events(static_cast<int32_t>(i), *out)) append_sse_event(p.bytes, e);
+      try {  // an output the builder cannot render ends this request with an error, never the server
+        if (streaming_) {
+          if (!error_) {
+            for (const auto& e : builder_.stream_events(static_cast<int32_t>(i), *out)) append_sse_event(p.bytes, e);
+          }
+        } else {
+          builder_.accumulate(static_cast<int32_t>(i), *out);
         }
-      } else {
-        builder_.accumulate(static_cast<int32_t>(i), *out);
+      } catch (const Error& e) {
+        on_error(e);
+      } catch (const std::exception& e) {
+        on_error(Error(ErrorCode::kInternal, fmt::format("rendering output of prompt {}: {}", i, e.what())));
       }
       if (out->finished) stream_done_[i] = true;
     }

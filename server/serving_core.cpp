@@ -40,6 +40,8 @@ std::string ServingCore::next_id(const char* prefix) {
 TokenText ServingCore::token_text() const {
   auto tok = tokenizer_;
   return [tok](TokenId id) {
+    // A padding id past the tokenizer's vocabulary (the model's may be larger) has no text.
+    if (id < 0 || static_cast<size_t>(id) >= tok->vocab_size()) return std::string();
     const TokenId ids[1] = {id};
     return tok->decode(ids, /*skip_special_tokens=*/false);
   };

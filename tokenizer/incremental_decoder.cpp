@@ -21,8 +21,10 @@ IncrementalDecoder::IncrementalDecoder(std::shared_ptr<const Tokenizer> tokenize
 }
 
 std::string IncrementalDecoder::push(TokenId id) {
-  TS_CHECK(id >= 0 && static_cast<size_t>(id) < tokenizer_->vocab_size(), kInvalidArgument,
-           "token id {} is out of range for a vocabulary of {}", id, tokenizer_->vocab_size());
+  TS_CHECK(id >= 0, kInvalidArgument, "token id {} is negative", id);
+  // A model's vocabulary may be padded past the tokenizer's (Qwen: 151,936 rows, 151,669 tokens): a
+  // padding id the model emits has no text; it adds nothing and is not kept for the context.
+  if (static_cast<size_t>(id) >= tokenizer_->vocab_size()) return {};
   ids_.push_back(id);
   if (tokenizer_->is_byte_fallback_token(id)) return {};
   std::span<const TokenId> all(ids_);

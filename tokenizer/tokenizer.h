@@ -64,7 +64,8 @@ class IncrementalDecoder {
  public:
   IncrementalDecoder(std::shared_ptr<const Tokenizer> tokenizer, bool skip_special_tokens,
                      std::span<const TokenId> prompt_ids = {});
-  // Adds one id; returns the text that became final (possibly empty).
+  // Adds one id; returns the text that became final (possibly empty). An id past the tokenizer's
+  // vocabulary (a model's padded rows) has no text: it returns "" and is not kept. Negative: kInvalidArgument.
   std::string push(TokenId id);
   // Returns whatever is still held back (incomplete UTF-8 at the very end becomes U+FFFD, as decode does).
   std::string finish();

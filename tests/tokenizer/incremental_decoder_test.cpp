@@ -7,6 +7,7 @@
 #include <random>
 
 #include "tests/tokenizer/real_tokenizers.h"
+#include "common/error.h"
 #include "common/utf8.h"
 
 namespace tessera {
@@ -93,6 +94,23 @@ TEST_P(IncrementalDecoderReal, WithPromptGivesTextAfterPrompt) {
     ASSERT_EQ(full.compare(0, prompt_text.size(), prompt_text), 0);
     EXPECT_EQ(stream(tok, gen, false, prompt), full.substr(prompt_text.size())) << GetParam() << " case " << n;
   }
+}
+
+// A model's vocabulary may be padded past the tokenizer's (Qwen: 151,936 rows for 151,669 tokens):
+// ids there stream no text and leave the rest of the stream as if they were not there.
+TEST_P(IncrementalDecoderReal, IdsPastTheVocabularyStreamNoText) {
+  auto tok = test::real_tokenizer(GetParam());
+  const Ids ids = tok->encode("Padding rows 你好 stream nothing", false);
+  const TokenId past = static_cast<TokenId>(tok->vocab_size());
+  IncrementalDecoder dec(tok, false);
+  std::string all;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    all += dec.push(ids[i]);
+    EXPECT_EQ(dec.push(past + static_cast<TokenId>(i) * 97), "");
+  }
+  all += dec.finish();
+  EXPECT_EQ(all, tok->decode(ids, false));
+  EXPECT_THROW(dec.push(-1), Error);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllFour, IncrementalDecoderReal, ::testing::Values("qwen3", "llama3", "llama2", "deepseek_v3"));
