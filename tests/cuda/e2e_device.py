@@ -337,25 +337,52 @@ def http_checks(c):
         expect_eq(len(two['choices']), 2, 'chat choices with n = 2')
 
     def concurrent_streams():
+        # Greedy text among 32 concurrent streams against the same prompt sent alone. On the CPU backend
+        # the two are equal. On a GPU the GEMM path depends on how many rows a step has (bf16 rounding),
+        # so a stream may leave the alone text only at a near-tie of the alone run: at the first token
+        # that differs, the stream's token is one of the alone run's top two, within 0.1 nats of its choice.
         prompts = [f'Request number {i % 8} says' for i in range(32)]
-        expected = {i: c.greedy(f'Request number {i} says', 12) for i in range(8)}
+        alone = {}
+        for i in range(8):
+            r = c.completion(prompt=f'Request number {i} says', max_tokens=12, temperature=0, logprobs=2)
+            lp = r['choices'][0]['logprobs']
+            alone[i] = (r['choices'][0]['text'], lp['tokens'], lp['token_logprobs'], lp['top_logprobs'])
+        expect_eq(alone[0][0], c.greedy('Request number 0 says', 12), 'greedy text with and without logprobs')
 
         def one(p):
-            return c.collect(c.sse('/v1/completions', {'prompt': p, 'max_tokens': 12, 'temperature': 0,
-                                                       'stream': True}))
+            events = c.sse('/v1/completions', {'prompt': p, 'max_tokens': 12, 'temperature': 0, 'stream': True,
+                                               'logprobs': 2})
+            texts, finish, _ = c.collect(events)
+            tokens = [t for e in events for ch in e.get('choices', [])
+                      for t in ((ch.get('logprobs') or {}).get('tokens') or [])]
+            return texts.get(0), finish.get(0), tokens
 
         with concurrent.futures.ThreadPoolExecutor(32) as ex:
             results = list(ex.map(one, prompts))
-        for i, (texts, finish, _) in enumerate(results):
-            expect_eq(texts.get(0), expected[i % 8], f'concurrent stream {i}')
-            expect_eq(finish.get(0), 'length', f'concurrent stream {i} finish_reason')
+        left = []
+        for i, (text, finish, tokens) in enumerate(results):
+            expect_eq(finish, 'length', f'concurrent stream {i} finish_reason')
+            expect_eq(len(tokens), 12, f'concurrent stream {i} streamed logprob tokens')
+            want_text, want_tokens, want_lps, want_top = alone[i % 8]
+            if text == want_text:
+                continue
+            j = next((j for j in range(min(len(tokens), len(want_tokens))) if tokens[j] != want_tokens[j]), None)
+            expect(j is not None, f'concurrent stream {i}: text {text!r} differs from {want_text!r}, its tokens do not')
+            runner_up = (want_top[j] or {}).get(tokens[j])
+            expect(runner_up is not None and want_lps[j] - runner_up < 0.1,
+                   f'concurrent stream {i}: token {j} {tokens[j]!r} is not a near-tie of the alone run '
+                   f'(alone: {want_tokens[j]!r} at {want_lps[j]:.4f}, top {want_top[j]})')
+            left.append((i, j, round(want_lps[j] - runner_up, 4)))
+        if left:
+            print(f'      {len(left)} of 32 streams left the alone text at a near-tie (stream, token, gap): {left}',
+                  flush=True)
 
     for name, fn in [('probes /health /ready /v1/models', probes), ('completion basics', completion_basics),
                      ('greedy is deterministic and equals the stream', greedy_stream),
                      ('token-id prompt equals the text prompt', token_prompt),
                      ('n = 2 and seeded sampling', n_and_seeds), ('stop string', stop_string),
                      ('logprobs', logprobs), ('chat completions, streaming and not', chat),
-                     ('32 concurrent streams equal the greedy text', concurrent_streams)]:
+                     ('32 concurrent streams equal the greedy text up to near-ties', concurrent_streams)]:
         c.run('http: ' + name, fn)
 
 
