@@ -4,6 +4,7 @@
 #include "model/gemm_tuning_file.h"
 
 #include <gtest/gtest.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -100,6 +101,44 @@ TEST(GemmTuningFile, MissingMalformedOrOutOfRangeFilesAreIgnored) {
     write_text(p, bad);
     EXPECT_TRUE(read_gemm_tuning(p.string(), h200()).empty()) << bad.substr(0, 160);
   }
+}
+
+// Random byte edits of a valid file (flips, truncations, insertions) never crash the reader, and
+// whatever it accepts is within the documented ranges.
+TEST(GemmTuningFile, MutatedFilesAreReadSafely) {
+  TempDir t;
+  const fs::path p = t.dir / "gemm.json";
+  write_gemm_tuning(p.string(), h200(), some_choices());
+  std::string good;
+  {
+    std::ifstream in(p, std::ios::binary);
+    good.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  std::mt19937 rng(std::random_device{}());
+  int accepted = 0;
+  const auto level = spdlog::get_level();
+  spdlog::set_level(spdlog::level::err);  // 400 "ignored" warnings say nothing new
+  for (int round = 0; round < 400; ++round) {
+    std::string text = good;
+    const int edits = 1 + static_cast<int>(rng() % 4);
+    for (int e = 0; e < edits && !text.empty(); ++e) {
+      const size_t at = rng() % text.size();
+      switch (rng() % 3) {
+        case 0: text[at] = static_cast<char>(rng() % 256); break;
+        case 1: text.resize(at); break;
+        default: text.insert(at, 1, "0123456789-,:{}[]\"e"[rng() % 19]); break;
+      }
+    }
+    write_text(p, text);
+    for (const cuda::GemmChoice& c : read_gemm_tuning(p.string(), h200())) {
+      ++accepted;
+      ASSERT_TRUE(static_cast<int32_t>(c.path) >= 0 && static_cast<int32_t>(c.path) <= 2);
+      ASSERT_TRUE(c.m >= 1 && c.n >= 1 && c.k >= 1 && c.m <= (1 << 24) && c.n <= (1 << 24) && c.k <= (1 << 24));
+      ASSERT_TRUE(c.cublas_index >= 0 && c.gemv_variant >= -1 && c.skinny_variant >= -1);
+    }
+  }
+  spdlog::set_level(level);
+  RecordProperty("choices_accepted_from_mutated_files", accepted);
 }
 
 TEST(GemmTuningFile, AnUnwritablePathIsRefusedByName) {
