@@ -176,3 +176,24 @@ test('64 concurrent streams all complete with the greedy text', async () => {
     assert.equal(r.finish[0], 'length');
   });
 });
+
+// The built-in model's vocabulary is padded past its tokenizer's (151,936 rows, 151,669 tokens):
+// padding ids turn up among top alternatives, have no text, and must never take the server down
+// (they once terminated it from the HTTP session). 32 concurrent streams asking for 5 alternatives
+// and 16 chat completions asking for 20, then the greedy text is unchanged.
+test('concurrent requests for many top logprobs keep the server serving', async () => {
+  const before = await greedy(PROMPT);
+  const streams = Array.from({ length: 32 }, async (_, i) => collectStream(await client.completions.create({
+    model: server.model, prompt: `Request number ${i % 8} says`, max_tokens: 12, temperature: 0, stream: true,
+    logprobs: 5 })));
+  const chats = Array.from({ length: 16 }, () => client.chat.completions.create({
+    model: server.model, messages: [{ role: 'user', content: 'List some words.' }], max_tokens: 12, temperature: 0.8,
+    logprobs: true, top_logprobs: 20 }));
+  const [streamed, chatted] = await Promise.all([Promise.all(streams), Promise.all(chats)]);
+  streamed.forEach((r, i) => assert.equal(r.finish[0], 'length', `stream ${i}`));
+  chatted.forEach((r, i) => {
+    assert.equal(r.choices[0].logprobs.content.length, 12, `chat ${i}`);
+    for (const t of r.choices[0].logprobs.content) assert.equal(t.top_logprobs.length, 20, `chat ${i} alternatives`);
+  });
+  assert.equal(await greedy(PROMPT), before, 'greedy text after the logprob requests');
+});
