@@ -21,6 +21,7 @@
 #include "kernels/cuda/attention_decode_merge.cuh"
 #include "kernels/cuda/attention_decode_mma.cuh"
 #include "kernels/cuda/attention_decode_qkv.cuh"
+#include "kernels/cuda/attention_decode_split.cuh"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/pdl.cuh"
 
@@ -99,20 +100,12 @@ __global__ void __launch_bounds__(kThreads, kG <= 4 ? 4 : 2)
   const int32_t ng = min(kG, G - g0);
   const int32_t h0 = kvh * G + g0;
   const int32_t keys_total = tile.first_pos + 1;
-  int32_t split_len = (keys_total + a.splits - 1) / a.splits;
-  split_len = (split_len + kStageKeys - 1) / kStageKeys * kStageKeys;
-  const int32_t k_begin = min(keys_total, static_cast<int32_t>(blockIdx.z) * split_len);
-  const int32_t k_end = min(keys_total, k_begin + split_len);
-  const int32_t n_stages = (k_end - k_begin + kStageKeys - 1) / kStageKeys;
+  const decode::KeySplit split = decode::key_split(keys_total, a.splits, static_cast<int32_t>(blockIdx.z), kStageKeys);
+  const int32_t k_begin = split.begin, k_end = split.end, n_stages = split.n_stages;
 
-  // Stages before the wait: those whose last key read (stage end, clamped to k_end) precedes this
-  // step's key (keys_total - 1); they form a prefix of the prologue's stages.
-  // Fused: the new key never comes from the cache (its slots are filled from registers after the
-  // wait), so every prologue stage goes before it.
-  int pre = 0;
-  while (pre < kStages - 1 && pre < n_stages &&
-         (kFused || min(k_begin + (pre + 1) * kStageKeys, k_end) < keys_total))
-    ++pre;
+  // Stages before the wait (a prefix of the prologue's). Fused: the new key never comes from the
+  // cache (its slots are filled from registers after the wait), so every prologue stage goes before it.
+  const int pre = decode::prewait_stages(split, keys_total, kStageKeys, kStages - 1, kFused);
 
   // Ring: stage s holds, per pass u and thread, one K chunk then one V chunk (16 bytes each).
   extern __shared__ __align__(16) unsigned char smem[];

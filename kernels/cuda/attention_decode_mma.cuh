@@ -18,6 +18,7 @@
 
 #include "kernels/cuda/attention.cuh"
 #include "kernels/cuda/attention_decode_merge.cuh"
+#include "kernels/cuda/attention_decode_split.cuh"
 #include "kernels/cuda/pdl.cuh"
 #include "kernels/cuda/prefill_fragments.cuh"
 
@@ -64,14 +65,10 @@ __global__ void __launch_bounds__(kKv * decode_merge::kThreads, 4 / kKv)
   const int32_t ng = min(kG, G - g0);
   const int32_t h0 = kvh * G + g0;
   const int32_t keys_total = tile.first_pos + 1;
-  int32_t split_len = (keys_total + a.splits - 1) / a.splits;
-  split_len = (split_len + kStageKeys - 1) / kStageKeys * kStageKeys;
-  const int32_t k_begin = min(keys_total, static_cast<int32_t>(blockIdx.z) * split_len);
-  const int32_t k_end = min(keys_total, k_begin + split_len);
-  const int32_t n_stages = (k_end - k_begin + kStageKeys - 1) / kStageKeys;
+  const decode::KeySplit split = decode::key_split(keys_total, a.splits, static_cast<int32_t>(blockIdx.z), kStageKeys);
+  const int32_t k_begin = split.begin, k_end = split.end, n_stages = split.n_stages;
   // Stages copied before the wait: those whose keys all precede this step's key (written by qkv_post).
-  int pre = 0;
-  while (pre < kStages - 1 && pre < n_stages && min(k_begin + (pre + 1) * kStageKeys, k_end) < keys_total) ++pre;
+  const int pre = decode::prewait_stages(split, keys_total, kStageKeys, kStages - 1);
 
   // This warp's ring: [stage][K, V][8 keys][kChunks chunks], chunk c of key r stored at c ^ r.
   extern __shared__ __align__(16) unsigned char smem[];
