@@ -29,9 +29,7 @@ namespace tessera::cuda {
 namespace {
 
 // What a GEMM tuning cache was made on: the device and the libraries whose choices it records.
-GemmTuningIdentity gemm_tuning_identity(int device) {
-  cudaDeviceProp prop{};
-  CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
+GemmTuningIdentity gemm_tuning_identity(const cudaDeviceProp& prop) {
   GemmTuningIdentity id;
   id.device = prop.name;
   id.compute_capability = prop.major * 10 + prop.minor;
@@ -83,6 +81,7 @@ CudaRunner::CudaRunner(const ModelConfig& config, const CudaRunnerOptions& optio
   cudaDeviceProp prop{};
   CUDA_CHECK(cudaGetDeviceProperties(&prop, options_.device));
   sm_count_ = prop.multiProcessorCount;
+  if (!options_.gemm_tuning_cache.empty()) gemm_tuning_id_ = gemm_tuning_identity(prop);
   const int cc = prop.major * 10 + prop.minor;
   const char* path = cc == 90 ? "sm_90a native" : (cc == 100 ? "sm_100a native" : (cc == 103 ? "sm_103a native" : "PTX JIT"));
   spdlog::info("CUDA device {}: {} (compute {}.{}, {} SMs, {:.1f} GiB); kernel path: {}", options_.device, prop.name,
@@ -214,8 +213,7 @@ void CudaRunner::allocate_activations() {
     gemm_tuning_path_ = options_.gemm_tuning_cache;
     if (options_.shard && options_.shard->spec.tp_size > 1)
       gemm_tuning_path_ += ".rank" + std::to_string(options_.shard->spec.rank);
-    for (const GemmChoice& choice : read_gemm_tuning(gemm_tuning_path_, gemm_tuning_identity(options_.device)))
-      gemm_->preset(choice);
+    for (const GemmChoice& choice : read_gemm_tuning(gemm_tuning_path_, gemm_tuning_id_)) gemm_->preset(choice);
   }
   const auto freq = rope_inv_freq(c);
   CUDA_CHECK(cudaMemcpy(b.inv_freq, freq.data(), freq.size() * sizeof(float), cudaMemcpyHostToDevice));
@@ -251,7 +249,7 @@ void CudaRunner::save_gemm_tuning() {
   if (gemm_tuning_path_.empty() || gemm_->num_plans() == gemm_plans_saved_) return;
   gemm_plans_saved_ = gemm_->num_plans();
   try {
-    write_gemm_tuning(gemm_tuning_path_, gemm_tuning_identity(options_.device), gemm_->choices());
+    write_gemm_tuning(gemm_tuning_path_, gemm_tuning_id_, gemm_->choices());
   } catch (const Error& e) {  // a cache: serving goes on without it
     spdlog::warn("{}", e.what());
   }

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "model/cuda_weights.h"
+#include "model/gemm_tuning_file.h"
 #include "model/model_config.h"
 #include "parallel/communicator.h"
 #include "parallel/shard_spec.h"
@@ -167,6 +168,7 @@ class CudaRunner : public StepExecutor {
   cudaEvent_t step_begin_ = nullptr, step_end_ = nullptr;  // options_.time_device_steps only
   double last_device_ms_ = 0;
   std::string gemm_tuning_path_;   // options_.gemm_tuning_cache (+ the rank's suffix); empty: none
+  GemmTuningIdentity gemm_tuning_id_;  // this device and library build, for the cache file
   size_t gemm_plans_saved_ = 0;    // Gemm::num_plans() when the cache was last written
   void save_gemm_tuning();
 };
