@@ -260,14 +260,15 @@ void CudaRunner::load_dummy_weights(uint64_t seed) { weights_->fill_dummy(seed, 
 void CudaRunner::load_weights(const TensorSource& source) { weights_->load(source, stream_); }
 
 void CudaRunner::forward(int32_t rows, int32_t num_tiles, int32_t max_q_len, int32_t splits, int32_t logit_rows,
-                         int32_t sample_rows) {
-  if (options_.dtype == DType::kF32) return forward_as<float>(rows, num_tiles, max_q_len, splits, logit_rows, sample_rows);
-  forward_as<__nv_bfloat16>(rows, num_tiles, max_q_len, splits, logit_rows, sample_rows);
+                         int32_t sample_rows, bool greedy_only) {
+  if (options_.dtype == DType::kF32)
+    return forward_as<float>(rows, num_tiles, max_q_len, splits, logit_rows, sample_rows, greedy_only);
+  forward_as<__nv_bfloat16>(rows, num_tiles, max_q_len, splits, logit_rows, sample_rows, greedy_only);
 }
 
 template <typename T>
 void CudaRunner::forward_as(int32_t rows, int32_t num_tiles, int32_t max_q_len, int32_t splits, int32_t logit_rows,
-                            int32_t sample_rows) {
+                            int32_t sample_rows, bool greedy_only) {
   const ModelConfig& c = config_;
   Buffers& b = *buf_;
   const int32_t H = c.hidden_size, I = c.intermediate_size;
@@ -370,11 +371,11 @@ void CudaRunner::forward_as(int32_t rows, int32_t num_tiles, int32_t max_q_len, 
     lm_head(gathered, logit_rows);
   }
   if (sample_rows > 0) {
-    launch_sampler(sample_rows);
+    launch_sampler(sample_rows, greedy_only);
   }
 }
 
-void CudaRunner::launch_sampler(int32_t rows) {
+void CudaRunner::launch_sampler(int32_t rows, bool greedy_only) {
   Buffers& b = *buf_;
   SampleArgs s;
   s.logits = b.logits;
@@ -388,7 +389,7 @@ void CudaRunner::launch_sampler(int32_t rows) {
   s.out_top_logprobs = b.out_top_logprobs;
   s.workspace = b.sample_workspace;
   s.workspace_rows = b.sample_workspace_rows;
-  s.greedy_only = sample_greedy_only_;
+  s.greedy_only = greedy_only;
   sample(s, stream_);
 }
 

@@ -120,11 +120,12 @@ class CudaRunner : public StepExecutor {
   StepResult run(const StepPlan& plan, std::vector<float>* logits);
   void launch(const StepPlan& plan, std::vector<float>* logits);
   StepResult collect();
+  // The step's forward pass; the last `sample_rows` launches the sampler (greedy_only: see launch_sampler).
   void forward(int32_t rows, int32_t num_tiles, int32_t max_q_len, int32_t splits, int32_t logit_rows,
-               int32_t sample_rows);
+               int32_t sample_rows, bool greedy_only);
   template <typename T>  // __nv_bfloat16 or float: options_.dtype
   void forward_as(int32_t rows, int32_t num_tiles, int32_t max_q_len, int32_t splits, int32_t logit_rows,
-                  int32_t sample_rows);
+                  int32_t sample_rows, bool greedy_only);
   // Prompt logprobs of step rows `rows` (their next tokens `targets`), top k alternatives each, from
   // the final hidden states the forward pass left (cuda_runner_prompt_logprobs.cpp).
   void prompt_logprobs_pass(int32_t step_rows, const std::vector<int32_t>& rows, const std::vector<int32_t>& targets,
@@ -136,10 +137,12 @@ class CudaRunner : public StepExecutor {
   // Tensor parallelism: sums `count` elements (of options_.dtype) across the ranks (nothing without a
   // communicator).
   void reduce_across_ranks(void* x, int64_t count);
-  // Logits [rows, vocab] of the gathered rows: the LM head GEMM, all-gathered across the ranks.
+  // Logits [rows, vocab] of the rows x [rows, hidden] (final-normed): the LM head GEMM, all-gathered
+  // across the ranks.
   void lm_head(const void* x, int32_t rows);
-  // Samples the first `rows` rows of b.logits with the uploaded SampleRows (kernels/cuda/sampling.cuh).
-  void launch_sampler(int32_t rows);  // x: [rows, hidden] final-normed rows
+  // Samples the first `rows` rows of b.logits with the uploaded SampleRows (kernels/cuda/sampling.cuh);
+  // greedy_only: every row greedy without logprobs (SampleArgs::greedy_only).
+  void launch_sampler(int32_t rows, bool greedy_only);
   // Waits for the stream: through the communicator under TP (bounded, aborts when the group is lost).
   void wait_for_stream();
   void warm_up();
@@ -164,7 +167,6 @@ class CudaRunner : public StepExecutor {
   std::vector<std::unique_ptr<Graph>> graphs_;  // by bucket index
   std::vector<void*> host_allocations_;          // pinned (cudaMallocHost)
   PendingStep pending_;
-  bool sample_greedy_only_ = false;  // the step being laid out: every sampled row greedy, no logprobs
   cudaEvent_t step_begin_ = nullptr, step_end_ = nullptr;  // options_.time_device_steps only
   double last_device_ms_ = 0;
   std::string gemm_tuning_path_;   // options_.gemm_tuning_cache (+ the rank's suffix); empty: none

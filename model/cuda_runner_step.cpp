@@ -280,10 +280,10 @@ void CudaRunner::launch(const StepPlan& plan, std::vector<float>* logits) {
   const int32_t nsrows = static_cast<int32_t>(srows.size());
   // Every row greedy without logprobs (the padding rows are): the sampler skips its selection and
   // draw kernels; decode graphs are kept apart for the two cases.
-  sample_greedy_only_ = std::all_of(srows.begin(), srows.end(),
+  const bool greedy_only = std::all_of(srows.begin(), srows.end(),
                                     [](const SampleRow& r) { return r.temperature <= 0.0f && r.num_logprobs <= 0; });
   if (logits != nullptr) {
-    forward(rows, ntiles, max_q, splits, nlogit, 0);
+    forward(rows, ntiles, max_q, splits, nlogit, 0, greedy_only);
     if (comm_) comm_->synchronize();  // the copy below blocks the host: never on a lost peer's collective
     logits->resize(static_cast<size_t>(rows) * c.vocab_size);
     CUDA_CHECK(cudaMemcpyAsync(logits->data(), b.logits, logits->size() * sizeof(float), cudaMemcpyDeviceToHost,
@@ -298,7 +298,7 @@ void CudaRunner::launch(const StepPlan& plan, std::vector<float>* logits) {
     }
     // (rows are in increasing order, so a later copy never reads a row an earlier one overwrote,
     // except row i == r - 1, which is a copy onto itself.)
-    if (nsample > 0) launch_sampler(nsample);
+    if (nsample > 0) launch_sampler(nsample, greedy_only);
   } else if (bucket > 0) {
     // One graph per (bucket, split count, greedy-only sampling): each is baked into the captured launches.
     const size_t nb = std::size(kBuckets);
@@ -306,17 +306,17 @@ void CudaRunner::launch(const StepPlan& plan, std::vector<float>* logits) {
     while ((1 << si) < splits) ++si;
     const size_t gi = 2 * (si * nb + static_cast<size_t>(std::find(std::begin(kBuckets), std::end(kBuckets), bucket) -
                                                          kBuckets)) +
-                      (sample_greedy_only_ ? 1 : 0);
+                      (greedy_only ? 1 : 0);
     if (graphs_.size() <= gi) graphs_.resize(gi + 1);
     if (!graphs_[gi]) {
       // First step of this bucket: run eagerly (choosing GEMM algorithms), then capture for next time.
-      forward(bucket, ntiles, 1, splits, bucket, bucket);
+      forward(bucket, ntiles, 1, splits, bucket, bucket, greedy_only);
       wait_for_stream();
       auto g = std::make_unique<Graph>();
       cudaGraph_t graph = nullptr;
       CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
       try {
-        forward(bucket, ntiles, 1, splits, bucket, bucket);
+        forward(bucket, ntiles, 1, splits, bucket, bucket, greedy_only);
       } catch (...) {
         cudaStreamEndCapture(stream_, &graph);
         if (graph != nullptr) cudaGraphDestroy(graph);
@@ -332,7 +332,7 @@ void CudaRunner::launch(const StepPlan& plan, std::vector<float>* logits) {
       CUDA_CHECK(cudaGraphLaunch(graphs_[gi]->exec, stream_));
     }
   } else {
-    forward(rows, ntiles, max_q, splits, nlogit, nsrows);
+    forward(rows, ntiles, max_q, splits, nlogit, nsrows, greedy_only);
   }
 
   // Prompt logprobs (eager steps only: a decode-only step never predicts a prompt token). Computed
