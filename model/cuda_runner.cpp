@@ -241,7 +241,6 @@ void CudaRunner::allocate_activations() {
   b.h_logit_rows.resize(L);
   b.h_tiles.resize(max_tiles_);
   b.h_block_tables.resize(S * max_blocks_per_seq_);
-  b.h_sample_rows.resize(L);
   b.h_entries.reserve(1024);
 }
 

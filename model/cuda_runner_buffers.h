@@ -70,7 +70,6 @@ struct CudaRunner::Buffers {
   std::vector<int32_t> h_ids, h_positions, h_logit_rows, h_block_tables;
   std::vector<int64_t> h_slots;
   std::vector<AttentionTile> h_tiles;
-  std::vector<SampleRow> h_sample_rows;
   std::vector<SampleEntry> h_entries;
 };
 

@@ -22,11 +22,13 @@ namespace {
 
 constexpr int32_t kBuckets[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512};
 
-// Copies the first n elements of src to dst (the pinned staging of the packed upload).
+// Copies the first n elements of src into the pinned staging at `offset` and points dst at the same
+// offset of the device region the staging is uploaded to.
 template <typename T>
-void pack(char* dst, const std::vector<T>& src, size_t n) {
+void pack(char* host, char* device, size_t offset, const std::vector<T>& src, size_t n, T*& dst) {
   TS_ASSERT(n <= src.size(), "packing {} elements of a {}-element input", n, src.size());
-  if (n > 0) std::memcpy(dst, src.data(), n * sizeof(T));
+  if (n > 0) std::memcpy(host + offset, src.data(), n * sizeof(T));
+  dst = reinterpret_cast<T*>(device + offset);
 }
 
 bool wants_entries(const SamplingParams& s) {
@@ -259,23 +261,16 @@ void CudaRunner::launch(const StepPlan& plan, std::vector<float>* logits) {
   const InputLayout lay = input_layout(padded_rows, nlogit, ntiles, static_cast<int64_t>(srows.size()),
                                        table_rows * max_blocks_per_seq_, static_cast<int64_t>(b.h_entries.size()));
   TS_ASSERT(lay.end <= b.inputs_bytes, "step inputs of {} bytes exceed their region of {}", lay.end, b.inputs_bytes);
-  pack(b.h_inputs + lay.ids, b.h_ids, padded_rows);
-  pack(b.h_inputs + lay.positions, b.h_positions, padded_rows);
-  pack(b.h_inputs + lay.slots, b.h_slots, padded_rows);
-  pack(b.h_inputs + lay.logit_rows, b.h_logit_rows, nlogit);
-  pack(b.h_inputs + lay.tiles, b.h_tiles, ntiles);
-  pack(b.h_inputs + lay.sample_rows, srows, srows.size());
-  pack(b.h_inputs + lay.block_tables, b.h_block_tables, table_rows * max_blocks_per_seq_);
-  pack(b.h_inputs + lay.entries, b.h_entries, b.h_entries.size());
-  CUDA_CHECK(cudaMemcpyAsync(b.inputs, b.h_inputs, lay.end, cudaMemcpyHostToDevice, stream_));
-  b.ids = reinterpret_cast<int32_t*>(b.inputs + lay.ids);
-  b.positions = reinterpret_cast<int32_t*>(b.inputs + lay.positions);
-  b.slots = reinterpret_cast<int64_t*>(b.inputs + lay.slots);
-  b.logit_rows = reinterpret_cast<int32_t*>(b.inputs + lay.logit_rows);
-  b.tiles = reinterpret_cast<AttentionTile*>(b.inputs + lay.tiles);
-  b.sample_rows = reinterpret_cast<SampleRow*>(b.inputs + lay.sample_rows);
-  b.block_tables = reinterpret_cast<int32_t*>(b.inputs + lay.block_tables);
-  b.entries = reinterpret_cast<SampleEntry*>(b.inputs + lay.entries);
+  char* const h = b.h_inputs;
+  pack(h, b.inputs, lay.ids, b.h_ids, padded_rows, b.ids);
+  pack(h, b.inputs, lay.positions, b.h_positions, padded_rows, b.positions);
+  pack(h, b.inputs, lay.slots, b.h_slots, padded_rows, b.slots);
+  pack(h, b.inputs, lay.logit_rows, b.h_logit_rows, nlogit, b.logit_rows);
+  pack(h, b.inputs, lay.tiles, b.h_tiles, ntiles, b.tiles);
+  pack(h, b.inputs, lay.sample_rows, srows, srows.size(), b.sample_rows);
+  pack(h, b.inputs, lay.block_tables, b.h_block_tables, table_rows * max_blocks_per_seq_, b.block_tables);
+  pack(h, b.inputs, lay.entries, b.h_entries, b.h_entries.size(), b.entries);
+  CUDA_CHECK(cudaMemcpyAsync(b.inputs, h, lay.end, cudaMemcpyHostToDevice, stream_));
 
   const int32_t nsrows = static_cast<int32_t>(srows.size());
   // Every row greedy without logprobs (the padding rows are): the sampler skips its selection and
