@@ -2,6 +2,7 @@
 // prints one JSON object.
 #include <iostream>
 #include <memory>
+#include <string>
 
 #include "bench/engine/engine_bench.h"
 #include "cli/commands.h"
@@ -22,6 +23,7 @@ void register_bench_engine_command(CLI::App& bench, CommandRunner& runner) {
     bool cuda_graphs = true;
     int32_t decode_min_split_keys = 0;
     bool fused_decode_attention = false;
+    bool fused_residual_gemm = true;
   };
   auto cuda = std::make_shared<CudaFlags>();
   auto* cmd = bench.add_subcommand(
@@ -38,6 +40,8 @@ void register_bench_engine_command(CLI::App& bench, CommandRunner& runner) {
       ->capture_default_str();
   cmd->add_flag("--fused-decode-attention", cuda->fused_decode_attention,
                 "cuda: run qkv_post, decode attention and its split merge as one kernel on one-token steps");
+  cmd->add_flag("!--no-fused-residual", cuda->fused_residual_gemm,
+                "cuda: add o_proj/down_proj to the residual in add_rmsnorm instead of cuBLASLt's epilogue");
   cmd->add_option("--shape", opts->shape, "built-in shape: llama-3.2-1b, llama-3-8b, llama-3-70b, qwen3-32b")
       ->capture_default_str();
   cmd->add_option("--model", opts->model_dir, "a Hugging Face model directory instead of --shape");
@@ -71,6 +75,7 @@ void register_bench_engine_command(CLI::App& bench, CommandRunner& runner) {
         c.dtype = opts->dtype;
         c.decode_min_split_keys = cuda->decode_min_split_keys;
         c.fused_decode_attention = cuda->fused_decode_attention;
+        c.fused_residual_gemm = cuda->fused_residual_gemm;
         std::cout << bench::run_cuda_engine_bench(c).dump() << std::endl;
         return 0;
 #else

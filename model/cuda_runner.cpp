@@ -258,16 +258,15 @@ void CudaRunner::load_dummy_weights(uint64_t seed) { weights_->fill_dummy(seed, 
 
 void CudaRunner::load_weights(const TensorSource& source) { weights_->load(source, stream_); }
 
-void CudaRunner::forward(int32_t rows, int32_t num_tiles, int32_t max_q_len, int32_t splits, int32_t logit_rows,
-                         int32_t sample_rows, bool greedy_only) {
-  if (options_.dtype == DType::kF32)
-    return forward_as<float>(rows, num_tiles, max_q_len, splits, logit_rows, sample_rows, greedy_only);
-  forward_as<__nv_bfloat16>(rows, num_tiles, max_q_len, splits, logit_rows, sample_rows, greedy_only);
+void CudaRunner::forward(const ForwardShape& f) {
+  if (options_.dtype == DType::kF32) return forward_as<float>(f);
+  forward_as<__nv_bfloat16>(f);
 }
 
 template <typename T>
-void CudaRunner::forward_as(int32_t rows, int32_t num_tiles, int32_t max_q_len, int32_t splits, int32_t logit_rows,
-                            int32_t sample_rows, bool greedy_only) {
+void CudaRunner::forward_as(const ForwardShape& f) {
+  const int32_t rows = f.rows, num_tiles = f.num_tiles, max_q_len = f.max_q_len, splits = f.splits,
+                logit_rows = f.logit_rows, sample_rows = f.sample_rows;
   const ModelConfig& c = config_;
   Buffers& b = *buf_;
   const int32_t H = c.hidden_size, I = c.intermediate_size;
@@ -291,11 +290,28 @@ void CudaRunner::forward_as(int32_t rows, int32_t num_tiles, int32_t max_q_len, 
       gemm_->run(x, w, y, m, n, k, false, stream_);
     }
   };
+  // Steps above kSkinnyMaxM rows (prefill chunks, large batches) on one GPU: o_proj and down_proj add
+  // into the fp32 residual in cuBLASLt's epilogue and the norms after them only read it (half the norm
+  // kernels' traffic). Their timing calls write gate_up's buffer, dead at both points.
+  const bool fuse_residual = std::is_same_v<T, __nv_bfloat16> && options_.fused_residual_gemm && comm_ == nullptr &&
+                             rows > kSkinnyMaxM && I >= H;
+  float* const gemm_scratch = static_cast<float*>(b.gate_up);
+  // x · wᵀ into proj, or added to the residual (then the following norm is given no x).
+  auto project_residual = [&](const T* x, const void* w, int32_t k) -> const T* {
+    if (!fuse_residual) {
+      project(x, w, proj, rows, H, k);
+      reduce_across_ranks(proj, static_cast<int64_t>(rows) * H);
+      return proj;
+    }
+    gemm_->run_accumulate(x, w, b.residual, gemm_scratch, rows, H, k, stream_);
+    return nullptr;
+  };
+  const T* to_add = proj;  // what the next norm adds to the residual (nullptr: already added)
   embedding(b.ids, rows, as(weights_->embed()), weights_->plan().vocab_rows, H, proj, stream_);
   reduce_across_ranks(proj, static_cast<int64_t>(rows) * H);  // vocabulary-parallel: one rank holds each row
   for (int32_t i = 0; i < c.num_hidden_layers; ++i) {
     const CudaLayerWeights& w = weights_->layers()[i];
-    add_rmsnorm(proj, b.residual, as(w.input_norm), hidden, rows, H, c.rms_norm_eps, i == 0, stream_);
+    add_rmsnorm(to_add, b.residual, as(w.input_norm), hidden, rows, H, c.rms_norm_eps, i == 0, stream_);
     project(hidden, w.qkv, qkv, rows, qkv_n, H);
     QkvPostArgsT<T> q;
     q.qkv = qkv;
@@ -350,19 +366,19 @@ void CudaRunner::forward_as(int32_t rows, int32_t num_tiles, int32_t max_q_len, 
       qkv_post(q, stream_);
       paged_attention(a, stream_);
     }
-    project(attn, w.o, proj, rows, H, c.q_size());
-    reduce_across_ranks(proj, static_cast<int64_t>(rows) * H);
-    add_rmsnorm(proj, b.residual, as(w.post_norm), hidden, rows, H, c.rms_norm_eps, false, stream_);
+    add_rmsnorm(project_residual(attn, w.o, c.q_size()), b.residual, as(w.post_norm), hidden, rows, H,
+                c.rms_norm_eps, false, stream_);
     project(hidden, w.gate_up, gate_up, rows, 2 * I, H);
-    if constexpr (std::is_same_v<T, float>) {
+    if (std::is_same_v<T, float> || fuse_residual) {
       silu_mul(gate_up, rows, I, act, stream_);
-      project(act, w.down, proj, rows, H, I);
+      to_add = project_residual(act, w.down, I);
     } else {
       gemm_->run_silu_mul(gate_up, act, w.down, proj, rows, H, I, stream_);  // SiLU fused where it pays
+      reduce_across_ranks(proj, static_cast<int64_t>(rows) * H);
+      to_add = proj;
     }
-    reduce_across_ranks(proj, static_cast<int64_t>(rows) * H);
   }
-  add_rmsnorm(proj, b.residual, as(weights_->final_norm()), hidden, rows, H, c.rms_norm_eps, false, stream_);
+  add_rmsnorm(to_add, b.residual, as(weights_->final_norm()), hidden, rows, H, c.rms_norm_eps, false, stream_);
   if (max_q_len == 1 && logit_rows == rows) {
     lm_head(hidden, rows);  // a decode step: every row is its sequence's last token, in order (no gather)
   } else {
@@ -370,7 +386,7 @@ void CudaRunner::forward_as(int32_t rows, int32_t num_tiles, int32_t max_q_len, 
     lm_head(gathered, logit_rows);
   }
   if (sample_rows > 0) {
-    launch_sampler(sample_rows, greedy_only);
+    launch_sampler(sample_rows, f.greedy_only);
   }
 }
 

@@ -60,6 +60,12 @@ struct CudaRunnerOptions {
   // bf16 one-token steps: qkv_post + decode attention + merge in one launch (paged_attention_decode_fused).
   // Off by default: on nvidia-h200 it measured no faster than the three kernels (docs/CUDA.md).
   bool fused_decode_attention = false;
+  // Steps of more than kSkinnyMaxM rows on one GPU (no tensor parallelism): o_proj and down_proj add
+  // into the fp32 residual stream in cuBLASLt's epilogue (Gemm::run_accumulate), so the norms after
+  // them read the residual once instead of reading it, the projection and writing it back. Changes
+  // those steps' rounding (the sum is taken before the bf16 rounding of the projection). Off: the
+  // projection is rounded to bf16 and added by add_rmsnorm, as in decode steps.
+  bool fused_residual_gemm = true;
 };
 
 class CudaRunner : public StepExecutor {
@@ -120,12 +126,20 @@ class CudaRunner : public StepExecutor {
   StepResult run(const StepPlan& plan, std::vector<float>* logits);
   void launch(const StepPlan& plan, std::vector<float>* logits);
   StepResult collect();
-  // The step's forward pass; the last `sample_rows` launches the sampler (greedy_only: see launch_sampler).
-  void forward(int32_t rows, int32_t num_tiles, int32_t max_q_len, int32_t splits, int32_t logit_rows,
-               int32_t sample_rows, bool greedy_only);
+  // What one forward pass runs over (plain data; a decode graph bakes it in).
+  struct ForwardShape {
+    int32_t rows = 0;         // step rows (a graph's bucket when padded)
+    int32_t num_tiles = 0;    // attention tiles
+    int32_t max_q_len = 0;    // longest query span of a tile (1: decode-only)
+    int32_t splits = 1;       // attention key splits
+    int32_t logit_rows = 0;   // rows whose logits are computed
+    int32_t sample_rows = 0;  // the first sample_rows logit rows are sampled
+    bool greedy_only = false;  // see launch_sampler
+  };
+  // The step's forward pass.
+  void forward(const ForwardShape& f);
   template <typename T>  // __nv_bfloat16 or float: options_.dtype
-  void forward_as(int32_t rows, int32_t num_tiles, int32_t max_q_len, int32_t splits, int32_t logit_rows,
-                  int32_t sample_rows, bool greedy_only);
+  void forward_as(const ForwardShape& f);
   // Prompt logprobs of step rows `rows` (their next tokens `targets`), top k alternatives each, from
   // the final hidden states the forward pass left (cuda_runner_prompt_logprobs.cpp).
   void prompt_logprobs_pass(int32_t step_rows, const std::vector<int32_t>& rows, const std::vector<int32_t>& targets,

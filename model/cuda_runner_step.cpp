@@ -277,8 +277,17 @@ void CudaRunner::launch(const StepPlan& plan, std::vector<float>* logits) {
   // draw kernels; decode graphs are kept apart for the two cases.
   const bool greedy_only = std::all_of(srows.begin(), srows.end(),
                                     [](const SampleRow& r) { return r.temperature <= 0.0f && r.num_logprobs <= 0; });
+  ForwardShape f;
+  f.rows = rows;
+  f.num_tiles = ntiles;
+  f.max_q_len = max_q;
+  f.splits = splits;
+  f.logit_rows = nlogit;
+  f.sample_rows = nsrows;
+  f.greedy_only = greedy_only;
   if (logits != nullptr) {
-    forward(rows, ntiles, max_q, splits, nlogit, 0, greedy_only);
+    f.sample_rows = 0;
+    forward(f);
     if (comm_) comm_->synchronize();  // the copy below blocks the host: never on a lost peer's collective
     logits->resize(static_cast<size_t>(rows) * c.vocab_size);
     CUDA_CHECK(cudaMemcpyAsync(logits->data(), b.logits, logits->size() * sizeof(float), cudaMemcpyDeviceToHost,
@@ -296,6 +305,8 @@ void CudaRunner::launch(const StepPlan& plan, std::vector<float>* logits) {
     if (nsample > 0) launch_sampler(nsample, greedy_only);
   } else if (bucket > 0) {
     // One graph per (bucket, split count, greedy-only sampling): each is baked into the captured launches.
+    f.rows = f.logit_rows = f.sample_rows = bucket;
+    f.max_q_len = 1;
     const size_t nb = std::size(kBuckets);
     size_t si = 0;
     while ((1 << si) < splits) ++si;
@@ -305,13 +316,13 @@ void CudaRunner::launch(const StepPlan& plan, std::vector<float>* logits) {
     if (graphs_.size() <= gi) graphs_.resize(gi + 1);
     if (!graphs_[gi]) {
       // First step of this bucket: run eagerly (choosing GEMM algorithms), then capture for next time.
-      forward(bucket, ntiles, 1, splits, bucket, bucket, greedy_only);
+      forward(f);
       wait_for_stream();
       auto g = std::make_unique<Graph>();
       cudaGraph_t graph = nullptr;
       CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
       try {
-        forward(bucket, ntiles, 1, splits, bucket, bucket, greedy_only);
+        forward(f);
       } catch (...) {
         cudaStreamEndCapture(stream_, &graph);
         if (graph != nullptr) cudaGraphDestroy(graph);
@@ -327,7 +338,7 @@ void CudaRunner::launch(const StepPlan& plan, std::vector<float>* logits) {
       CUDA_CHECK(cudaGraphLaunch(graphs_[gi]->exec, stream_));
     }
   } else {
-    forward(rows, ntiles, max_q, splits, nlogit, nsrows, greedy_only);
+    forward(f);
   }
 
   // Prompt logprobs (eager steps only: a decode-only step never predicts a prompt token). Computed

@@ -76,6 +76,7 @@ nlohmann::json run_cuda_engine_bench(const CudaEngineBenchOptions& o) {
   ro.decode_min_split_keys = o.decode_min_split_keys;
   ro.time_device_steps = true;  // device time per step beside the wall time: what the host adds
   ro.fused_decode_attention = o.fused_decode_attention;
+  ro.fused_residual_gemm = o.fused_residual_gemm;
   cuda::CudaRunner runner(c, ro);
   const auto limits = measure_device_limits(runner.stream());
   runner.load_dummy_weights(o.seed);
@@ -99,6 +100,7 @@ nlohmann::json run_cuda_engine_bench(const CudaEngineBenchOptions& o) {
   out["cuda_graphs"] = o.cuda_graphs;
   out["decode_min_split_keys"] = o.decode_min_split_keys;
   out["fused_decode_attention"] = o.fused_decode_attention;
+  out["fused_residual_gemm"] = o.fused_residual_gemm;
 
   if (prefill_mode) {
     const int32_t T = o.prefill;

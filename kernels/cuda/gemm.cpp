@@ -366,6 +366,18 @@ void Gemm::run(const void* x, const void* w, void* y, int32_t m, int32_t n, int3
   run_plan(plan_for(m, n, k, out_f32, x, w, y, stream), x, w, y, m, n, k, out_f32, stream);
 }
 
+void Gemm::run_accumulate(const void* x, const void* w, float* y, float* scratch, int32_t m, int32_t n, int32_t k,
+                          cudaStream_t stream) {
+  TS_CHECK(m > kSkinnyMaxM, kInvalidArgument, "Gemm::run_accumulate: m={} rows (cuBLASLt only: more than {})", m,
+           kSkinnyMaxM);
+  const Plan& p = plan_for(m, n, k, /*out_f32=*/true, x, w, scratch, stream);
+  TS_ASSERT(p.gemv_variant < 0 && p.skinny_variant < 0, "Gemm::run_accumulate: m={} n={} k={} chose a kernel "
+            "without an accumulating epilogue", m, n, k);
+  const float alpha = 1.0f, beta = 1.0f;
+  CUBLAS_CHECK(cublasLtMatmul(handle_, p.op, &alpha, w, p.a, x, p.b, &beta, y, p.c, y, p.c, &p.algo, workspace_,
+                              workspace_bytes_, stream));
+}
+
 void Gemm::run_plan(const Plan& p, const void* x, const void* w, void* y, int32_t m, int32_t n, int32_t k,
                     bool out_f32, cudaStream_t stream) {
   if (p.skinny_variant >= 0) {

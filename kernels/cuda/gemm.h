@@ -34,6 +34,13 @@ class Gemm {
   // x, w bf16; y bf16 (out_f32 = false) or fp32. Must not be first called for a shape while the
   // stream is being captured into a graph (timing needs real launches): call warm() first.
   void run(const void* x, const void* w, void* y, int32_t m, int32_t n, int32_t k, bool out_f32, cudaStream_t stream);
+  // y[m, n] += x[m, k] · w[n, k]ᵀ with y fp32 (cuBLASLt with beta = 1: the product is added to y in
+  // fp32 before anything is rounded), for the residual stream. cuBLASLt only, so m must exceed
+  // kSkinnyMaxM (the gemv and skinny kernels have no accumulating epilogue). The shape shares run()'s
+  // fp32-output plan; when that is first chosen its timing calls write `scratch` (m x n fp32, contents
+  // lost), never y. Same capture rule as run().
+  void run_accumulate(const void* x, const void* w, float* y, float* scratch, int32_t m, int32_t n, int32_t k,
+                      cudaStream_t stream);
   // The MLP's down projection: y[m, n] = (silu(gate) * up)[m, k] · w[n, k]ᵀ with gate_up [m, 2k] bf16,
   // y bf16. Up to kGemvMaxM rows it times the gemv that applies SiLU-and-multiply while loading x
   // against silu_mul into `act` [m, k] followed by run(), and keeps the faster; above, always the

@@ -1,7 +1,8 @@
 // RMSNorm + residual: one block per row; each thread keeps its 8-element pieces of the row in
 // registers between the sum of squares and the scaling (16-byte loads and stores of x, the residual,
 // the weight and out), so the row is read once and written once. Reduced with cub. Instantiated for
-// bf16 and fp32 activations (the residual stream is fp32 in both).
+// bf16 and fp32 activations (the residual stream is fp32 in both). x == nullptr: the residual already
+// holds the sum (a GEMM added into it), so it is only read.
 #include <cub/block/block_reduce.cuh>
 
 #include <string>
@@ -39,9 +40,17 @@ __global__ void __launch_bounds__(kThreads) add_rmsnorm_kernel(const T* __restri
   for (int j = 0; j < kPieces; ++j) {
     const int32_t p = threadIdx.x + j * kThreads;
     if (p >= pieces) break;
-    const Piece<T> xv = reinterpret_cast<const Piece<T>*>(x + base)[p];
     Piece<float> rv;
     if (!first) rv = reinterpret_cast<const Piece<float>*>(residual + base)[p];
+    if (x == nullptr) {
+#pragma unroll
+      for (int e = 0; e < 8; ++e) {
+        r[j][e] = rv.v[e];
+        ss += r[j][e] * r[j][e];
+      }
+      continue;
+    }
+    const Piece<T> xv = reinterpret_cast<const Piece<T>*>(x + base)[p];
 #pragma unroll
     for (int e = 0; e < 8; ++e) {
       r[j][e] = first ? to_f32(xv.v[e]) : rv.v[e] + to_f32(xv.v[e]);
@@ -70,6 +79,9 @@ template <typename T>
 void launch(const T* x, float* residual, const T* weight, T* out, int32_t rows, int32_t n, float eps, bool first,
             cudaStream_t stream) {
   if (rows == 0) return;
+  if (x == nullptr && first)
+    throw_cuda_error(cudaErrorInvalidValue, "add_rmsnorm: x == nullptr (residual already summed) with first",
+                     __FILE__, __LINE__);
   const int32_t pieces = n / 8;
   if (n % 8 != 0 || pieces > kMaxPieces * kThreads) {
     const std::string what = "add_rmsnorm: row length " + std::to_string(n) + " (a multiple of 8, at most " +

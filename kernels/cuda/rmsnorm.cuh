@@ -1,6 +1,8 @@
 // RMSNorm fused with the residual add, on the GPU. For each row:
 //   residual = first ? x : residual + x       (fp32 residual stream)
 //   out      = residual / sqrt(mean(residual^2) + eps) * weight   (bf16, or fp32 in the exact mode)
+// x == nullptr (never with first): the residual already holds the sum (a projection added into it with
+// Gemm::run_accumulate), so it is read, not written: out = rmsnorm(residual) * weight.
 // x and out may not alias the residual. n % 8 == 0 and n <= 16384 (else cudaErrorInvalidValue as
 // tessera::Error). Never allocates, never reads configuration.
 #pragma once

@@ -95,6 +95,47 @@ TEST(CudaRmsNorm, AddsIntoTheResidualStreamThenNormalises) { check_rmsnorm<__nv_
 TEST(CudaF32RmsNorm, FirstLayerStartsTheResidualStream) { check_rmsnorm<float>(true); }
 TEST(CudaF32RmsNorm, AddsIntoTheResidualStreamThenNormalises) { check_rmsnorm<float>(false); }
 
+// x == nullptr: a GEMM already added into the residual; the norm reads it and leaves it bit for bit.
+template <typename T>
+void check_rmsnorm_of_summed_residual() {
+  std::mt19937 rng(std::random_device{}());
+  const int32_t rows = 5;
+  const float eps = 1e-6f;
+  for (int32_t n : {1000, 4104, 16376}) {
+    SCOPED_TRACE("n = " + std::to_string(n));
+    std::vector<float> w_f;
+    DeviceBuffer<T> w(random_values<T>(n, rng, 1.5f, &w_f));
+    std::vector<float> res0(static_cast<size_t>(rows) * n);
+    std::uniform_real_distribution<float> d(-3, 3);
+    for (auto& v : res0) v = d(rng);
+    DeviceBuffer<float> res(res0);
+    DeviceBuffer<T> out(static_cast<size_t>(rows) * n);
+    out.poison();
+    add_rmsnorm(static_cast<const T*>(nullptr), res.get(), w.get(), out.get(), rows, n, eps, false, nullptr);
+    EXPECT_EQ(res.download(), res0);
+    std::vector<double> want(res0.size());
+    for (int32_t r = 0; r < rows; ++r) {
+      double ss = 0;
+      const float* row = res0.data() + static_cast<size_t>(r) * n;
+      for (int32_t i = 0; i < n; ++i) ss += static_cast<double>(row[i]) * row[i];
+      const double inv = 1.0 / std::sqrt(ss / n + eps);
+      for (int32_t i = 0; i < n; ++i) want[static_cast<size_t>(r) * n + i] = row[i] * inv * w_f[i];
+    }
+    EXPECT_LT(rel_error(to_float(out.download()), want), Tolerance<T>::output);
+  }
+}
+
+TEST(CudaRmsNorm, NormalisesAResidualAGemmAlreadyAddedInto) { check_rmsnorm_of_summed_residual<__nv_bfloat16>(); }
+TEST(CudaF32RmsNorm, NormalisesAResidualAGemmAlreadyAddedInto) { check_rmsnorm_of_summed_residual<float>(); }
+
+TEST(CudaRmsNorm, RefusesANullInputOnTheFirstLayer) {
+  DeviceBuffer<__nv_bfloat16> w(64), out(64);
+  DeviceBuffer<float> res(64);
+  EXPECT_THROW(add_rmsnorm(static_cast<const __nv_bfloat16*>(nullptr), res.get(), w.get(), out.get(), 1, 64, 1e-5f,
+                           true, nullptr),
+               Error);
+}
+
 TEST(CudaRmsNorm, RefusesRowsItCannotHoldByName) {
   DeviceBuffer<__nv_bfloat16> x(16392), w(16392), out(16392);
   DeviceBuffer<float> res(16392);

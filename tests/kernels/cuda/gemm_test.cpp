@@ -207,6 +207,40 @@ TEST(CudaGemmPreset, AStalePresetIsTimedInsteadAndStaysCorrect) {
   }
 }
 
+// y += x · wᵀ in cuBLASLt's epilogue (the residual stream): the first call tunes the shape into the
+// scratch, so y holds y0 + x·wᵀ exactly once; the second call adds the product again. Rows just above
+// the skinny range (split-K candidates) and a prefill-sized 300.
+TEST(CudaGemmAccumulate, AddsTheProductToTheFp32OutputOnceEvenWhileTuning) {
+  for (const GemmCase shape : {GemmCase{65, 384, 1024}, GemmCase{300, 520, 776}}) {
+    const auto [m, n, k] = shape;
+    SCOPED_TRACE("m = " + std::to_string(m));
+    const LinearProblem p(shape);
+    std::mt19937 rng(std::random_device{}());
+    std::uniform_real_distribution<float> d(-4, 4);
+    std::vector<float> y0(static_cast<size_t>(m) * n);
+    for (auto& v : y0) v = d(rng);
+    DeviceBuffer<float> y(y0), scratch(static_cast<size_t>(m) * n);
+    DeviceBuffer<char> ws(32 << 20);
+    scratch.poison();
+    Gemm gemm(ws.get(), 32 << 20);
+    gemm.run_accumulate(p.x.get(), p.w.get(), y.get(), scratch.get(), m, n, k, nullptr);
+    std::vector<double> want(y0.size());
+    for (size_t i = 0; i < want.size(); ++i) want[i] = y0[i] + p.want[i];
+    EXPECT_LT(rel_error(y.download(), want), 1e-5);
+    gemm.run_accumulate(p.x.get(), p.w.get(), y.get(), scratch.get(), m, n, k, nullptr);
+    for (size_t i = 0; i < want.size(); ++i) want[i] += p.want[i];
+    EXPECT_LT(rel_error(y.download(), want), 1e-5);
+  }
+}
+
+TEST(CudaGemmAccumulate, RefusesRowsTheSkinnyKernelsWouldTake) {
+  DeviceBuffer<__nv_bfloat16> x(64 * 128), w(128 * 128);
+  DeviceBuffer<float> y(64 * 128), scratch(64 * 128);
+  DeviceBuffer<char> ws(32 << 20);
+  Gemm gemm(ws.get(), 32 << 20);
+  EXPECT_THROW(gemm.run_accumulate(x.get(), w.get(), y.get(), scratch.get(), 64, 128, 128, nullptr), Error);
+}
+
 class CudaGemmSilu : public ::testing::TestWithParam<int32_t> {};
 
 // The down projection through Gemm::run_silu_mul: fused gemv (m <= 8) or silu_mul + GEMM (above), both
