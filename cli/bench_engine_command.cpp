@@ -24,6 +24,8 @@ void register_bench_engine_command(CLI::App& bench, CommandRunner& runner) {
     int32_t decode_min_split_keys = 0;
     bool fused_decode_attention = false;
     bool fused_residual_gemm = true;
+    float gemv_warp_margin = 0.97f;
+    std::string gemm_tuning_cache;
   };
   auto cuda = std::make_shared<CudaFlags>();
   auto* cmd = bench.add_subcommand(
@@ -42,6 +44,11 @@ void register_bench_engine_command(CLI::App& bench, CommandRunner& runner) {
                 "cuda: run qkv_post, decode attention and its split merge as one kernel on one-token steps");
   cmd->add_flag("!--no-fused-residual", cuda->fused_residual_gemm,
                 "cuda: add o_proj/down_proj to the residual in add_rmsnorm instead of cuBLASLt's epilogue");
+  cmd->add_option("--gemv-warp-margin", cuda->gemv_warp_margin,
+                  "cuda: a warp-per-column gemv variant is chosen only below this x the best split-K time (0: never)")
+      ->capture_default_str();
+  cmd->add_option("--gemm-tuning-cache", cuda->gemm_tuning_cache,
+                  "cuda: read the GEMM autotuner's choices from FILE if it fits this device, write them there after");
   cmd->add_option("--shape", opts->shape, "built-in shape: llama-3.2-1b, llama-3-8b, llama-3-70b, qwen3-32b")
       ->capture_default_str();
   cmd->add_option("--model", opts->model_dir, "a Hugging Face model directory instead of --shape");
@@ -76,6 +83,8 @@ void register_bench_engine_command(CLI::App& bench, CommandRunner& runner) {
         c.decode_min_split_keys = cuda->decode_min_split_keys;
         c.fused_decode_attention = cuda->fused_decode_attention;
         c.fused_residual_gemm = cuda->fused_residual_gemm;
+        c.gemv_warp_margin = cuda->gemv_warp_margin;
+        c.gemm_tuning_cache = cuda->gemm_tuning_cache;
         std::cout << bench::run_cuda_engine_bench(c).dump() << std::endl;
         return 0;
 #else

@@ -209,6 +209,7 @@ void CudaRunner::allocate_activations() {
   alloc(skinny_ws, static_cast<int64_t>(skinny_bytes));
   gemm_ = std::make_unique<Gemm>(b.gemm_workspace, kGemmWorkspace, skinny_ws, skinny_bytes);
   gemm_->set_autotune(options_.gemm_autotune);
+  gemm_->set_warp_variant_margin(options_.gemv_warp_margin);
   if (!options_.gemm_tuning_cache.empty()) {
     gemm_tuning_path_ = options_.gemm_tuning_cache;
     if (options_.shard && options_.shard->spec.tp_size > 1)

@@ -66,6 +66,9 @@ struct CudaRunnerOptions {
   // those steps' rounding (the sum is taken before the bf16 rounding of the projection). Off: the
   // projection is rounded to bf16 and added by add_rmsnorm, as in decode steps.
   bool fused_residual_gemm = true;
+  // Gemm::set_warp_variant_margin: how much faster, timed alone, a warp-per-column gemv variant must be
+  // than the best split-K one to be chosen (0: never).
+  float gemv_warp_margin = 0.97f;
 };
 
 class CudaRunner : public StepExecutor {

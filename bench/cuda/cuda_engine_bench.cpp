@@ -77,6 +77,10 @@ nlohmann::json run_cuda_engine_bench(const CudaEngineBenchOptions& o) {
   ro.time_device_steps = true;  // device time per step beside the wall time: what the host adds
   ro.fused_decode_attention = o.fused_decode_attention;
   ro.fused_residual_gemm = o.fused_residual_gemm;
+  TS_CHECK(o.gemv_warp_margin >= 0.0f && o.gemv_warp_margin <= 2.0f, kInvalidArgument,
+           "--gemv-warp-margin must be in [0, 2]; got {}", o.gemv_warp_margin);
+  ro.gemv_warp_margin = o.gemv_warp_margin;
+  ro.gemm_tuning_cache = o.gemm_tuning_cache;
   cuda::CudaRunner runner(c, ro);
   const auto limits = measure_device_limits(runner.stream());
   runner.load_dummy_weights(o.seed);
@@ -101,6 +105,7 @@ nlohmann::json run_cuda_engine_bench(const CudaEngineBenchOptions& o) {
   out["decode_min_split_keys"] = o.decode_min_split_keys;
   out["fused_decode_attention"] = o.fused_decode_attention;
   out["fused_residual_gemm"] = o.fused_residual_gemm;
+  out["gemv_warp_margin"] = o.gemv_warp_margin;
 
   if (prefill_mode) {
     const int32_t T = o.prefill;

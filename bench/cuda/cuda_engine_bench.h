@@ -23,6 +23,8 @@ struct CudaEngineBenchOptions {
   int32_t decode_min_split_keys = 0;  // 0: the decode attention kernel's default
   bool fused_decode_attention = false;  // true: qkv_post + decode attention + merge as one kernel
   bool fused_residual_gemm = true;      // CudaRunnerOptions::fused_residual_gemm
+  float gemv_warp_margin = 0.97f;       // CudaRunnerOptions::gemv_warp_margin
+  std::string gemm_tuning_cache;        // CudaRunnerOptions::gemm_tuning_cache (the choices made, kept)
   uint64_t seed = 1;
   std::string dtype = "auto";   // auto / bfloat16 or float32 (the exact mode), as --dtype
 };

@@ -17,12 +17,6 @@
 namespace tessera::cuda {
 namespace {
 
-// In the decode chain a split-K gemv loads its weights before waiting on the previous kernel; timed
-// alone it cannot show that. In tessera_cuda_kernel_bench's chain of 32 layers (H200, 2026-11-25) the
-// best split-K variants with PDL ran the projections 1.4-3.0% faster than the variants this tuner
-// picked alone, which had won by under 3%; so a warp-per-column variant must win by this factor.
-constexpr float kWarpVariantMargin = 0.97f;
-
 // Median of 5 timed calls after one warm-up, in ms (CUDA events on the stream); `before` runs
 // untimed ahead of each call.
 template <typename B, typename F>
@@ -240,7 +234,7 @@ Gemm::Plan& Gemm::plan_for(int32_t m, int32_t n, int32_t k, bool out_f32, const 
         (v < kGemvFirstSplitK ? warp_v : split_v) = v;
       }
     }
-    const bool warp_wins = best_warp < kWarpVariantMargin * best_split;
+    const bool warp_wins = best_warp < warp_margin_ * best_split;
     const float gemv_ms = warp_wins ? best_warp : best_split;
     if (gemv_ms < p.ms) {
       p.ms = gemv_ms;

@@ -63,6 +63,12 @@ class Gemm {
   int chosen_cublas_split_k(int32_t m, int32_t n, int32_t k, bool out_f32) const;
   // Off: never use the gemv kernel (for benchmarks comparing the two).
   void set_allow_gemv(bool allow) { allow_gemv_ = allow; }
+  // A warp-per-column gemv variant is chosen over the best split-K one only when its time is below
+  // margin x the split-K time (0: never). In the decode chain a split-K gemv loads its weights before
+  // waiting on the previous kernel, which a variant timed alone cannot show: in
+  // tessera_cuda_kernel_bench's chain of 32 layers (H200, 2026-11-25) the best split-K variants with
+  // PDL ran the projections 1.4-3.0% faster than warp variants that had won alone by under 3%.
+  void set_warp_variant_margin(float margin) { warp_margin_ = margin; }
   // Off: nothing is timed; every shape takes cuBLASLt's first heuristic algorithm (its own choice is
   // deterministic for one device and library), up to kGemvMaxM rows the first split-K gemv variant,
   // SiLU never fused. The same algorithms in every process, so outputs are bitwise reproducible
@@ -118,6 +124,7 @@ class Gemm {
   void* skinny_ws_;
   size_t skinny_bytes_;
   bool allow_gemv_ = true;
+  float warp_margin_ = 0.97f;
   bool autotune_ = true;
   std::map<Key, Plan> plans_;
   std::map<std::tuple<int32_t, int32_t, int32_t>, Plan> plans_f32_;
