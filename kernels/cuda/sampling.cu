@@ -4,15 +4,16 @@
 //      place, then the slice's max, finite min, sum of exponentials and arg-max; the last block of a
 //      row merges the slices in slice order (deterministic), writes a greedy row's token and min-p's
 //      threshold.
-//   2. histogram (slices x rows blocks, rows with top-k / top-p / logprobs): value-bin counts and
-//      top-p masses added into the row's histogram with integer atomics; the last block plans which
-//      bins hold the thresholds and the top logprobs (sampling_histogram.cuh).
-//   3. gather (slices x rows blocks, the same rows): the planned bins' values into the row's
-//      candidate list; the last block sorts them and reads off the exact top-k / top-p thresholds and
-//      the logprob alternatives (sampling_candidates.cuh), or runs the one-block search
-//      (sampling_fallback.cuh) for a row whose candidates would not fit.
-//   4. draw (slices x rows blocks, sampled rows only): Gumbel-max over the kept tokens with a hash of
-//      (seed, step, token) as the uniform; the last block of a row merges the slices.
+//   2. histogram (slices x rows blocks of 1024 threads, ~128 in all; rows with top-k / top-p /
+//      logprobs): value-bin counts and top-p masses added into the row's histogram with integer
+//      atomics; the last block plans which bins hold the thresholds and the top logprobs
+//      (sampling_histogram.cuh), or runs the one-block search (sampling_fallback.cuh) for a row
+//      whose candidates would not fit.
+//   3. draw (32 x rows blocks, rows that sample or want logprobs): the planned bins' values into the
+//      row's candidate list, and a Gumbel-max over the values kept whatever the threshold, with a
+//      hash of (seed, step, token) as the uniform; the last block sorts the candidates, reads off
+//      the exact thresholds and the logprob alternatives, draws among the kept candidates and merges
+//      the slices (sampling_candidates.cuh).
 // The "last block" hand-offs use per-row counters in the workspace that the last block resets (the
 // histogram and candidate count too), so the kernels replay from a CUDA graph; the workspace's
 // layout depends only on the rows it was sized for (sampling_workspace.cuh), so launches of any row
@@ -26,14 +27,13 @@
 #include "kernels/cuda/sampling.cuh"
 #include "kernels/cuda/sampling_reduce.cuh"
 #include "kernels/cuda/sampling_candidates.cuh"
+#include "kernels/cuda/sampling_gumbel.cuh"
 #include "kernels/cuda/sampling_histogram.cuh"
 #include "kernels/cuda/sampling_workspace.cuh"
 
 namespace tessera::cuda {
 namespace {
 
-using sampling::ArgMax;
-using sampling::better;
 using sampling::is_greedy;
 using sampling::kMaxSlices;
 using sampling::kSelectThreads;
@@ -45,24 +45,6 @@ using sampling::Stats;
 using sampling::Workspace;
 
 constexpr int kSliceThreads = 256;
-
-__device__ __forceinline__ uint64_t mix64(uint64_t z) {
-  z += 0x9E3779B97F4A7C15ull;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
-// Gumbel noise from a uniform in (0, 1) keyed by (seed, step, token). The largest hash rounds to
-// u = 1 in fp32 (2^24 - 0.5 is not a float), which would give +inf noise, a token drawn whatever
-// its probability; it is held to the largest float below 1. The noise lies in
-// [-logf(-logf(2^-25)), -logf(-logf(1 - 2^-24))] = [-2.86, 16.64].
-__device__ __forceinline__ float gumbel(uint64_t seed, int64_t step, int32_t token) {
-  const uint64_t h = mix64(seed ^ mix64(static_cast<uint64_t>(step) * 0xD1B54A32D192ED03ull + static_cast<uint32_t>(token)));
-  const float u = fminf((static_cast<float>(h >> 40) + 0.5f) * (1.0f / 16777216.0f), 0.99999994f);
-  return -logf(-logf(u));
-}
-constexpr float kGumbelBelow = -3.0f, kGumbelAbove = 17.0f;  // bounds of the noise, with room
 
 // Bias and penalties of the row's entries that fall in [begin, end).
 __device__ void apply_entries(const SampleArgs& a, const SampleRow& p, float* x, int32_t begin, int32_t end) {
@@ -152,49 +134,11 @@ __global__ void __launch_bounds__(kSelectThreads) histogram_kernel(SampleArgs a,
   sampling::histogram_pass(a, w, sh, &last);
 }
 
-__global__ void __launch_bounds__(kSelectThreads) gather_kernel(SampleArgs a, Workspace w) {
-  __shared__ sampling::GatherShared sh;
-  __shared__ bool last;
+__global__ void __launch_bounds__(sampling::kDrawThreads) draw_kernel(SampleArgs a, Workspace w) {
+  __shared__ sampling::DrawShared sh;
   pdl_trigger();
-  pdl_wait();  // PDL-launched: the plan comes from histogram_kernel
-  sampling::gather_pass(a, w, sh, &last);
-}
-
-__global__ void __launch_bounds__(kSliceThreads) draw_kernel(SampleArgs a, Workspace w) {
-  __shared__ ArgMax red[32];
-  __shared__ bool last;
-  const int32_t row = blockIdx.y, s = blockIdx.x;
-  pdl_trigger();
-  pdl_wait();  // PDL-launched: the threshold comes from gather_kernel
-  const SampleRow p = a.params[row];
-  if (is_greedy(p)) return;
-  const float* x = a.logits + static_cast<int64_t>(row) * a.vocab;
-  const float thr = w.state[row].thr;
-  // The row's largest value scores at least fl(max + kGumbelBelow); a value whose best possible
-  // score fl(v + kGumbelAbove) is below that cannot win, so its hash is skipped (same token).
-  const float must_beat = w.state[row].max + kGumbelBelow;
-  int32_t begin, end;
-  slice_range(a.vocab, s, &begin, &end);
-  ArgMax best{-INFINITY, INT32_MAX};
-  for (int32_t i = begin + threadIdx.x; i < end; i += kSliceThreads) {
-    const float v = x[i];
-    if (v >= thr && !(v + kGumbelAbove < must_beat)) best = better(best, ArgMax{v + gumbel(p.seed, p.step, i), i});
-  }
-  best = sampling::block_argmax(best, red);
-  if (threadIdx.x == 0) w.slice_draw[row * kMaxSlices + s] = best;
-  if (!last_block_of_row(row_counter(w, row, sampling::kDrawCounter), &last)) return;
-  if (threadIdx.x < 32) {
-    ArgMax m{-INFINITY, INT32_MAX};
-    if (threadIdx.x < gridDim.x) {
-      const ArgMax* src = &w.slice_draw[row * kMaxSlices + threadIdx.x];
-      m = ArgMax{__ldcg(&src->v), __ldcg(&src->i)};
-    }
-    m = sampling::warp_argmax(m);
-    if (threadIdx.x == 0) {
-      a.out_token[row] = m.i;
-      a.out_logprob[row] = x[m.i] - w.state[row].log_z;
-    }
-  }
+  pdl_wait();  // PDL-launched: the plan or threshold comes from histogram_kernel
+  sampling::draw_pass(a, w, sh);
 }
 
 }  // namespace
@@ -212,7 +156,7 @@ void sample(const SampleArgs& a, cudaStream_t stream) {
   Workspace w;
   sampling::carve(a.workspace, a.workspace_rows, &w);
   // Slices per row: 32 for a few rows; fewer for many (>= 256 blocks either way, less merging).
-  // The draw keeps 32: its Gumbel noise costs two logs per token.
+  // The draw keeps 32: its Gumbel noise costs two logs and two hashes per token.
   const unsigned slices = a.rows >= 32 ? 8 : a.rows >= 8 ? 16 : kMaxSlices;
   launch_pdl(stats_kernel, dim3(slices, a.rows), kSliceThreads, 0, stream, a, w);
   if (a.greedy_only) return;
@@ -220,8 +164,7 @@ void sample(const SampleArgs& a, cudaStream_t stream) {
   // wave (at 64 rows 8 slices each took four waves: 36 us per pass against ~8 in one).
   const unsigned sel_slices = std::max(1u, std::min(static_cast<unsigned>(kMaxSlices), 128u / a.rows));
   launch_pdl(histogram_kernel, dim3(sel_slices, a.rows), kSelectThreads, 0, stream, a, w);
-  launch_pdl(gather_kernel, dim3(sel_slices, a.rows), kSelectThreads, 0, stream, a, w);
-  launch_pdl(draw_kernel, dim3(kMaxSlices, a.rows), kSliceThreads, 0, stream, a, w);
+  launch_pdl(draw_kernel, dim3(kMaxSlices, a.rows), sampling::kDrawThreads, 0, stream, a, w);
 }
 
 }  // namespace tessera::cuda

@@ -2,9 +2,10 @@
 // 2048 value bins over [the row's finite minimum, its maximum] (a count and, for top-p, the integer
 // mass per bin), adds them into the row's histogram in the workspace with integer atomics (exact
 // sums in any order), and the row's last block reads the histogram, leaves it zeroed and plans the
-// gather pass: the bins holding the top-k / top-p threshold and the top logprobs, and the counts
-// and masses above them. A row whose candidates would not fit kCandidates takes the one-block
-// selection instead (kPlanFallback). Device code only, included by sampling.cu; never allocates.
+// draw pass's gather: the bins holding the top-k / top-p threshold and the top logprobs, and the
+// counts and masses above them. A row whose candidates would not fit kCandidates takes the one-block
+// search right there (sampling_fallback.cuh), which writes its threshold and logprobs
+// (kPlanThreshold). Device code only, included by sampling.cu; never allocates.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -12,13 +13,23 @@
 #include <cmath>
 #include <cstdint>
 
+#include "kernels/cuda/sampling_fallback.cuh"
 #include "kernels/cuda/sampling_workspace.cuh"
 
 namespace tessera::cuda::sampling {
 
-struct HistogramShared {
+struct HistogramBins {
   uint32_t count[kBins];
   unsigned long long mass[kBins];
+};
+
+struct HistogramShared {
+  union {
+    HistogramBins h;          // the block's slice
+    select::Shared fallback;  // the one-block search, in the last block once the plan is made
+  };
+  ArgMax red[32];
+  int32_t mode;
   unsigned long long warp_sums[32];
   // Bins found by the plan, per target (0: top logprobs, 1: top-k, 2: top-p).
   int32_t bin[3];
@@ -115,7 +126,7 @@ __device__ void plan_row(const SampleArgs& a, const Workspace& w, int32_t row, c
   __syncthreads();
   if (threadIdx.x != 0) return;
   RowPlan plan{kPlanGather, lo, inv_w, top_k, 1, 0, kBins, 0, 0, total_mass};
-  uint64_t n = 0;  // candidates the gather pass will collect (an upper bound where ranges overlap)
+  uint64_t n = 0;  // candidates the draw pass will gather (an upper bound where ranges overlap)
   bool fits = !force_fallback;
   if (top_k > 0 && top_p) {  // every top-k survivor: the top-p mass is taken over them
     plan.sel_lo = sh.bin[1];
@@ -140,8 +151,9 @@ __device__ void plan_row(const SampleArgs& a, const Workspace& w, int32_t row, c
     }
   }
   if (n > static_cast<uint64_t>(kCandidates)) fits = false;
-  if (!fits) plan.mode = kPlanFallback;
+  if (!fits) plan.mode = kPlanThreshold;  // set below, by the one-block search
   w.plan[row] = plan;
+  sh.mode = plan.mode;
 }
 
 // One block of the histogram pass (kSelectThreads threads, grid slices x rows).
@@ -155,8 +167,8 @@ __device__ void histogram_pass(const SampleArgs& a, const Workspace& w, Histogra
   row_bins(st, &lo, &inv_w);
   const bool with_mass = sel && p.top_p < 1.0f;
   for (int32_t b = threadIdx.x; b < kBins; b += blockDim.x) {
-    sh.count[b] = 0;
-    sh.mass[b] = 0;
+    sh.h.count[b] = 0;
+    sh.h.mass[b] = 0;
   }
   __syncthreads();
   const float* x = a.logits + static_cast<int64_t>(row) * a.vocab;
@@ -166,19 +178,21 @@ __device__ void histogram_pass(const SampleArgs& a, const Workspace& w, Histogra
     const float v = x[i];
     if (!(v > -INFINITY)) continue;  // -inf (and NaN) weigh nothing and are never a threshold here
     const int32_t b = select::bin_of(v, lo, inv_w);
-    atomicAdd(&sh.count[b], 1u);
-    if (with_mass) atomicAdd(&sh.mass[b], mass_weight(v, st.max));
+    atomicAdd(&sh.h.count[b], 1u);
+    if (with_mass) atomicAdd(&sh.h.mass[b], mass_weight(v, st.max));
   }
   __syncthreads();
   uint32_t* gc = w.hist_count + static_cast<int64_t>(row) * kBins;
   unsigned long long* gm = w.hist_mass + static_cast<int64_t>(row) * kBins;
   for (int32_t b = threadIdx.x; b < kBins; b += blockDim.x) {
-    if (sh.count[b] == 0) continue;
-    atomicAdd(&gc[b], sh.count[b]);
-    if (with_mass) atomicAdd(&gm[b], sh.mass[b]);
+    if (sh.h.count[b] == 0) continue;
+    atomicAdd(&gc[b], sh.h.count[b]);
+    if (with_mass) atomicAdd(&gm[b], sh.h.mass[b]);
   }
   if (!last_block_of_row(row_counter(w, row, kHistogramCounter), last)) return;
   plan_row(a, w, row, p, st, lo, inv_w, with_mass, a.reference_selection, sh);
+  __syncthreads();
+  if (sh.mode == kPlanThreshold) fallback_row(a, w, row, sh.fallback, sh.red);
 }
 
 }  // namespace tessera::cuda::sampling

@@ -21,11 +21,12 @@ namespace tessera::cuda::sampling {
 constexpr int kMaxSlices = 32;            // the stats merge takes one slice per lane of a warp
 constexpr int kBins = select::kBins;      // the sliced selection's histogram: 2048 value bins
 constexpr int kCandidates = 2 * 1024;     // values a row's exact finish sorts in one block
-constexpr int kSelectThreads = 1024;      // two bins (and two candidates) per thread
-static_assert(kBins == 2 * kSelectThreads && kCandidates == 2 * kSelectThreads, "two per thread");
+constexpr int kSelectThreads = 1024;      // the histogram pass: two bins per thread in the plan
+constexpr int kDrawThreads = 256;         // the draw pass: eight candidates per thread in the finish
+static_assert(kBins == 2 * kSelectThreads && kCandidates % kDrawThreads == 0, "bins and candidates per thread");
 
 // Counters per row: one per sliced kernel's "last block" hand-off, and the candidates gathered.
-enum Counter : int { kStatsCounter, kHistogramCounter, kGatherCounter, kDrawCounter, kCandidateCounter, kCounters };
+enum Counter : int { kStatsCounter, kHistogramCounter, kDrawCounter, kCandidateCounter, kCounters };
 
 struct RowState {
   float max;
@@ -34,10 +35,11 @@ struct RowState {
   float thr;  // sampled rows: the smallest kept value (the stats pass sets min-p's)
 };
 
-// What the histogram pass decided for a row: which value bins the gather pass collects and what
-// lies above them. The selection's candidates are the bins [sel_lo, sel_hi] (none when sel_lo >
-// sel_hi), the top-logprob candidates the bins >= lp_lo (none when lp_lo == kBins).
-enum PlanMode : int32_t { kPlanGather = 1, kPlanFallback = 2 };
+// What the histogram pass decided for a row: which value bins the draw pass gathers and what lies
+// above them (kPlanGather), or that the threshold and logprobs are already written (kPlanThreshold,
+// by the one-block search). The selection's candidates are the bins [sel_lo, sel_hi] (none when
+// sel_lo > sel_hi), the top-logprob candidates the bins >= lp_lo (none when lp_lo == kBins).
+enum PlanMode : int32_t { kPlanGather = 1, kPlanThreshold = 2 };
 struct RowPlan {
   int32_t mode;
   float lo;     // bin b holds the finite values v with select::bin_of(v, lo, inv_w) == b

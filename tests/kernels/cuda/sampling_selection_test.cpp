@@ -1,5 +1,5 @@
-// The sampler's sliced top-k / top-p / logprob selection (histogram and gather passes, exact finish
-// in the row's last block) against CPU references: every draw equals the Gumbel-max over the exact
+// The sampler's sliced top-k / top-p / logprob selection (histogram pass, gather and exact finish
+// in the draw pass's last block) against CPU references: every draw equals the Gumbel-max over the exact
 // reference kept set (ties at the k-th value, mass in one token, min-p, k past the finite logits,
 // -inf logits, vocabularies that are no multiple of the slice), the top logprobs equal a double
 // log-softmax's, the results are bitwise those of the one-block search the first version ran (the
