@@ -79,8 +79,8 @@ __global__ void __launch_bounds__(kSliceThreads) stats_kernel(SampleArgs a, Work
   const bool vec = (reinterpret_cast<uintptr_t>(x + begin) & 15) == 0 && ((end - begin) & 3) == 0;
   if (vec) {
     float4* x4 = reinterpret_cast<float4*>(x + begin);
-    for (int32_t j = threadIdx.x; j < (end - begin) / 4; j += kSliceThreads) {
-      float4 v = x4[j];
+    const int32_t n4 = (end - begin) / 4;
+    auto four = [&](float4 v, int32_t j) {
       if (scale) {
         v = make_float4(v.x * inv_t, v.y * inv_t, v.z * inv_t, v.w * inv_t);
         x4[j] = v;
@@ -90,7 +90,15 @@ __global__ void __launch_bounds__(kSliceThreads) stats_kernel(SampleArgs a, Work
       sampling::add_value(st, v.y, i + 1);
       sampling::add_value(st, v.z, i + 2);
       sampling::add_value(st, v.w, i + 3);
+    };
+    // Two loads in flight, the values added in the same order as one at a time (bitwise the same sum).
+    int32_t j = threadIdx.x;
+    for (; j + kSliceThreads < n4; j += 2 * kSliceThreads) {
+      const float4 a = x4[j], b = x4[j + kSliceThreads];
+      four(a, j);
+      four(b, j + kSliceThreads);
     }
+    if (j < n4) four(x4[j], j);
   } else {
     for (int32_t i = begin + threadIdx.x; i < end; i += kSliceThreads) {
       float v = x[i];

@@ -112,13 +112,14 @@ __device__ float finish_thresholds(const SampleRow& p, const RowState& st, const
 __device__ void draw_pass(const SampleArgs& a, const Workspace& w, DrawShared& sh) {
   const int32_t row = blockIdx.y, s = blockIdx.x;
   const SampleRow p = a.params[row];
+  const RowState st = w.state[row];  // read with p and the plan: one round trip, not three
+  const RowPlan row_plan = w.plan[row];
   const bool sampled = !is_greedy(p);
   const int32_t k_lp = logprob_count(p);
   const bool selecting = wants_selection(p, a.vocab) || k_lp > 0;
   if (!sampled && !selecting) return;
-  const RowState st = w.state[row];
   RowPlan plan{};
-  if (selecting) plan = w.plan[row];
+  if (selecting) plan = row_plan;  // a row without a selection has a stale plan
   const bool gather = selecting && plan.mode == kPlanGather;
   // The threshold lies in the selection's bins: values there wait for it; values above are kept.
   const bool sel_bins = gather && sampled && plan.sel_lo <= plan.sel_hi;
@@ -130,8 +131,7 @@ __device__ void draw_pass(const SampleArgs& a, const Workspace& w, DrawShared& s
   if (threadIdx.x == 0) sh.n = 0;
   __syncthreads();
   ArgMax best{-INFINITY, INT32_MAX};
-  for (int32_t i = begin + threadIdx.x; i < end; i += blockDim.x) {
-    const float v = x[i];
+  for_each_value(x, begin, end, [&](float v, int32_t i) {
     bool draw = sampled && v >= thr && may_win(v, must_beat);
     if (gather && v > -INFINITY) {
       const int32_t b = select::bin_of(v, plan.lo, plan.inv_w);
@@ -144,7 +144,7 @@ __device__ void draw_pass(const SampleArgs& a, const Workspace& w, DrawShared& s
       draw = false;  // -inf: below any top-k / top-p threshold
     }
     if (draw) best = better(best, ArgMax{v + gumbel(p.seed, p.step, i), i});
-  }
+  });
   if (sampled) {
     best = block_argmax(best, sh.red);
     if (threadIdx.x == 0) w.slice_draw[row * kMaxSlices + s] = best;

@@ -160,9 +160,9 @@ __device__ void plan_row(const SampleArgs& a, const Workspace& w, int32_t row, c
 __device__ void histogram_pass(const SampleArgs& a, const Workspace& w, HistogramShared& sh, bool* last) {
   const int32_t row = blockIdx.y, s = blockIdx.x;
   const SampleRow p = a.params[row];
+  const RowState st = w.state[row];  // read with p: one round trip, not two
   const bool sel = wants_selection(p, a.vocab);
   if (!sel && logprob_count(p) <= 0) return;
-  const RowState st = w.state[row];
   float lo, inv_w;
   row_bins(st, &lo, &inv_w);
   const bool with_mass = sel && p.top_p < 1.0f;
@@ -174,13 +174,12 @@ __device__ void histogram_pass(const SampleArgs& a, const Workspace& w, Histogra
   const float* x = a.logits + static_cast<int64_t>(row) * a.vocab;
   int32_t begin, end;
   slice_range(a.vocab, s, &begin, &end);
-  for (int32_t i = begin + threadIdx.x; i < end; i += blockDim.x) {
-    const float v = x[i];
-    if (!(v > -INFINITY)) continue;  // -inf (and NaN) weigh nothing and are never a threshold here
+  for_each_value(x, begin, end, [&](float v, int32_t) {
+    if (!(v > -INFINITY)) return;  // -inf (and NaN) weigh nothing and are never a threshold here
     const int32_t b = select::bin_of(v, lo, inv_w);
     atomicAdd(&sh.h.count[b], 1u);
     if (with_mass) atomicAdd(&sh.h.mass[b], mass_weight(v, st.max));
-  }
+  });
   __syncthreads();
   uint32_t* gc = w.hist_count + static_cast<int64_t>(row) * kBins;
   unsigned long long* gm = w.hist_mass + static_cast<int64_t>(row) * kBins;

@@ -97,6 +97,34 @@ __device__ __forceinline__ void slice_range(int32_t V, int32_t s, int32_t* begin
   *end = min(V, *begin + per);
 }
 
+// Calls f(v, i) for each value v = x[i] of [begin, end) that this thread takes: with 16-byte loads
+// when the stretch is aligned (slices start at multiples of 4 tokens), two in flight per thread,
+// positions begin + 4 (threadIdx.x + k blockDim.x) in increasing k; else one value at a time.
+template <typename F>
+__device__ __forceinline__ void for_each_value(const float* x, int32_t begin, int32_t end, F&& f) {
+  const int32_t step = static_cast<int32_t>(blockDim.x);
+  if ((reinterpret_cast<uintptr_t>(x + begin) & 15) == 0 && ((end - begin) & 3) == 0) {
+    const float4* x4 = reinterpret_cast<const float4*>(x + begin);
+    const int32_t n4 = (end - begin) / 4;
+    auto four = [&](float4 v, int32_t j) {
+      const int32_t i = begin + 4 * j;
+      f(v.x, i);
+      f(v.y, i + 1);
+      f(v.z, i + 2);
+      f(v.w, i + 3);
+    };
+    int32_t j = threadIdx.x;
+    for (; j + step < n4; j += 2 * step) {
+      const float4 a = x4[j], b = x4[j + step];
+      four(a, j);
+      four(b, j + step);
+    }
+    if (j < n4) four(x4[j], j);
+  } else {
+    for (int32_t i = begin + threadIdx.x; i < end; i += step) f(x[i], i);
+  }
+}
+
 // True in exactly one block of the row: the last to arrive, after every block's partial results
 // (plain stores or atomics, by any of its threads) are visible. That block resets the counter for
 // the next launch.
