@@ -55,6 +55,9 @@ struct SampleArgs {
   // Host-side promise that every row is greedy and wants no logprobs: only the statistics kernel is
   // launched (it writes greedy rows' tokens), not the selection and draw kernels.
   bool greedy_only = false;
+  // Tests only: every row takes the one-block top-k / top-p / logprob search that the sliced
+  // selection falls back to (its first version), the reference the sliced results must equal.
+  bool reference_selection = false;
 };
 
 size_t sample_workspace_bytes(int32_t rows);

@@ -54,16 +54,17 @@ __device__ __forceinline__ ArgMax block_argmax(ArgMax x, ArgMax* red) {
 // and the same sum up to rounding (a fixed merge tree makes it deterministic).
 struct Stats {
   float max;
-  float min;
+  float min;  // of the finite values
   float sum;  // of exp(x - max)
   ArgMax best;
 };
 
 __device__ __forceinline__ Stats empty_stats() { return Stats{-INFINITY, INFINITY, 0.0f, ArgMax{-INFINITY, INT32_MAX}}; }
 
-// Adds one value; the sum is rescaled when the maximum grows. -inf values add nothing to the sum.
+// Adds one value; the sum is rescaled when the maximum grows. -inf values add nothing to the sum
+// and leave the minimum (of the finite values: the selection's value range) alone.
 __device__ __forceinline__ void add_value(Stats& s, float v, int32_t i) {
-  s.min = fminf(s.min, v);
+  if (v > -INFINITY) s.min = fminf(s.min, v);
   s.best = better(s.best, ArgMax{v, i});
   if (v > s.max) {
     s.sum = s.sum * expf(s.max - v) + 1.0f;

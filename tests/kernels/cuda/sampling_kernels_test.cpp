@@ -9,58 +9,10 @@
 
 #include "kernels/cuda/sampling.cuh"
 #include "tests/kernels/cuda/device_buffer.h"
+#include "tests/kernels/cuda/sampling_harness.h"
 
 namespace tessera::cuda::test {
 namespace {
-
-struct Result {
-  std::vector<int32_t> token;
-  std::vector<float> logprob;
-  std::vector<int32_t> top_tokens;
-  std::vector<float> top_logprobs;
-};
-
-// One launch of the sampler over `rows`; on its own zeroed workspace unless one (sized for
-// `workspace_rows`) is given.
-Result run(const std::vector<float>& logits, int32_t vocab, const std::vector<SampleRow>& rows,
-           const std::vector<SampleEntry>& entries, bool greedy_only = false, void* workspace = nullptr,
-           int32_t workspace_rows = 0) {
-  const int32_t n = static_cast<int32_t>(rows.size());
-  DeviceBuffer<float> d_logits(logits);
-  DeviceBuffer<SampleRow> d_rows(rows);
-  DeviceBuffer<SampleEntry> d_entries(entries.empty() ? std::vector<SampleEntry>{SampleEntry{}} : entries);
-  DeviceBuffer<int32_t> tok(n), top_tok(static_cast<size_t>(n) * kMaxTopLogprobs);
-  DeviceBuffer<float> lp(n), top_lp(static_cast<size_t>(n) * kMaxTopLogprobs);
-  tok.poison();
-  lp.poison();
-  top_tok.poison();
-  top_lp.poison();
-  SampleArgs a;
-  a.logits = d_logits.get();
-  a.rows = n;
-  a.vocab = vocab;
-  a.params = d_rows.get();
-  a.entries = d_entries.get();
-  a.out_token = tok.get();
-  a.out_logprob = lp.get();
-  a.out_top_tokens = top_tok.get();
-  a.out_top_logprobs = top_lp.get();
-  DeviceBuffer<uint8_t> ws(workspace == nullptr ? sample_workspace_bytes(n) : 1);
-  if (workspace == nullptr) CUDA_CHECK(cudaMemset(ws.get(), 0, sample_workspace_bytes(n)));
-  a.workspace = workspace == nullptr ? static_cast<void*>(ws.get()) : workspace;
-  a.workspace_rows = workspace == nullptr ? n : workspace_rows;
-  a.greedy_only = greedy_only;
-  sample(a, nullptr);
-  CUDA_CHECK(cudaDeviceSynchronize());
-  return {tok.download(), lp.download(), top_tok.download(), top_lp.download()};
-}
-
-std::vector<float> random_logits(int32_t rows, int32_t vocab, std::mt19937& rng, float scale) {
-  std::normal_distribution<float> d(0.0f, scale);
-  std::vector<float> x(static_cast<size_t>(rows) * vocab);
-  for (auto& v : x) v = d(rng);
-  return x;
-}
 
 double log_softmax_at(const float* x, int32_t vocab, int32_t i, double inv_t = 1.0) {
   double mx = -1e300, z = 0;
@@ -305,7 +257,7 @@ TEST(CudaSampling, OneWorkspaceServesLaunchesOfAnyRowCountAndTiesGoToTheLowerId)
     x[0 * vocab + 900] = 50.0f;  // row 0: equal maxima at 900 and 37 (other slices)
     x[0 * vocab + 37] = 50.0f;
     const Result fresh = run(x, vocab, p, {});
-    const Result shared = run(x, vocab, p, {}, false, ws.get(), capacity);
+    const Result shared = run(x, vocab, p, {}, {.workspace = ws.get(), .workspace_rows = capacity});
     EXPECT_EQ(shared.token, fresh.token) << "launch " << launch << " of " << rows << " rows";
     EXPECT_EQ(shared.logprob, fresh.logprob) << "launch " << launch;
     for (int32_t j = 0; j < 3; ++j) EXPECT_EQ(shared.top_tokens[j], fresh.top_tokens[j]) << "launch " << launch;
@@ -353,8 +305,8 @@ TEST(CudaSampling, GreedyOnlyLaunchEqualsTheFullLaunch) {
     e.push_back({7, 1, 1, 0.0f});
     e.push_back({vocab - 3, 0, 0, 40.0f});
     p[0].entries_begin = 0, p[0].entries_end = 2;
-    const Result full = run(x, vocab, p, e, false);
-    const Result only = run(x, vocab, p, e, true);
+    const Result full = run(x, vocab, p, e);
+    const Result only = run(x, vocab, p, e, {.greedy_only = true});
     EXPECT_EQ(only.token, full.token) << rows << " rows";
     EXPECT_EQ(only.logprob, full.logprob) << rows << " rows";
     EXPECT_EQ(full.token[0], vocab - 3);  // the bias lifts it above every logit
