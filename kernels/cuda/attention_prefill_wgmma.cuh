@@ -23,7 +23,8 @@ bool attention_prefill_wgmma_available();
 // producer warpgroup, mbarrier-guarded stages, the two warpgroups taking turns on the tensor cores);
 // the same without the turns; the split-barrier ping-pong kernel of attention_prefill_wgmma_split.cuh
 // (K and V behind their own barriers, completed by the hardware when the copies land, so the
-// producer never waits for its own copies); the same without the turns.
+// producer never waits for its own copies); the same without the turns; both again with the full key
+// blocks copied by TMA.
 enum class WgmmaShape {
   kKeys64,
   kKeys128,
@@ -33,7 +34,9 @@ enum class WgmmaShape {
   kPingPong128,
   kPingPong128NoTurns,
   kSplit128,
-  kSplit128NoTurns
+  kSplit128NoTurns,
+  kSplit128Tma,
+  kSplit128TmaNoTurns
 };
 
 // head_dim 64 or 128, G divides 128 (the caller checks).

@@ -17,7 +17,11 @@
 // waits and before its wgmma read the stage. The sm_90a build holds the kernel; every other target
 // compiles a body that traps, and the host never launches it off compute capability 9.0. Never
 // allocates.
+#include <cuda.h>  // CUtensorMap and its enums (types only: the encoder comes through the runtime)
+#include <cudaTypedefs.h>
+
 #include <cstdint>
+#include <cstdio>
 
 #include "kernels/cuda/attention_prefill_wgmma_split.cuh"
 #include "kernels/cuda/attention_prefill_wgmma_sync.cuh"
@@ -44,13 +48,21 @@ struct SplitLayout {
   static constexpr size_t kBytes = 1024 /* alignment slack */ + kBars + 8 * 4 * kStages;
 };
 
-// The barriers, 8 bytes each from `bars`: full_k, full_v, empty_k, empty_v, kStages of each.
-__host__ __device__ constexpr uint32_t full_k(uint32_t bars, int s) { return bars + 8 * s; }
-__host__ __device__ constexpr uint32_t full_v(uint32_t bars, int s) { return bars + 8 * (kStages + s); }
-__host__ __device__ constexpr uint32_t empty_k(uint32_t bars, int s) { return bars + 8 * (2 * kStages + s); }
-__host__ __device__ constexpr uint32_t empty_v(uint32_t bars, int s) { return bars + 8 * (3 * kStages + s); }
+
+// Tensor maps of the K and V caches for the TMA shape: each a 2-D bf16 tensor of rows (cache slots) of
+// hkv * head_dim elements, read in boxes of 16 rows x 64 elements (128 bytes) with the 128-byte
+// swizzle, which is wgmma.cuh's layout.
+struct KvMaps {
+  CUtensorMap k, v;
+};
 
 #if TESSERA_WGMMA
+// The barriers, 8 bytes each from `bars`: full_k, full_v, empty_k, empty_v, kStages of each.
+__device__ __forceinline__ uint32_t full_k(uint32_t bars, int s) { return bars + 8 * s; }
+__device__ __forceinline__ uint32_t full_v(uint32_t bars, int s) { return bars + 8 * (kStages + s); }
+__device__ __forceinline__ uint32_t empty_k(uint32_t bars, int s) { return bars + 8 * (2 * kStages + s); }
+__device__ __forceinline__ uint32_t empty_v(uint32_t bars, int s) { return bars + 8 * (3 * kStages + s); }
+
 constexpr int kTurnBarrier = 1;  // named barriers 1, 2: warpgroup g's turn to issue GEMMs
 constexpr int kQBarrier = 3;     // named barriers 3, 4: warpgroup g's Q is in shared memory
 // Registers per thread once the warpgroups have traded them (setmaxnreg), as in the ping-pong kernel.
@@ -61,9 +73,15 @@ constexpr int kProducerRegs = 40, kConsumerRegs = 232;
 // the blocks whose K and V it issues next (looked up a block ahead). Rows past the sequence are zeros
 // (V zero: p * 0 stays 0). Stage n % kStages of K (V) is free once the consumers have released block
 // n - kStages of K (V).
-template <int kD>
-__device__ __forceinline__ void produce(const AttentionArgs& a, const AttentionTile& tile, int32_t nblocks,
-                                        uint32_t base, uint32_t bars, int pw, int lane) {
+//
+// kTma: a key block whose 128 keys all lie in the sequence is copied by the tensor-memory accelerator
+// instead (the cache blocks must hold a multiple of 16 keys, so each 16-key group is 16 consecutive
+// slots): lanes 0 and 16 of each warp, which hold the slots of rows 32 w and 32 w + 16, each copy
+// their 16 rows (kD / 64 boxes) and expect those bytes on the full barrier; the other lanes only
+// arrive. The sequence's last, partial block still goes through cp.async (it zero-fills).
+template <int kD, bool kTma>
+__device__ __forceinline__ void produce(const AttentionArgs& a, const KvMaps& maps, const AttentionTile& tile,
+                                        int32_t nblocks, uint32_t base, uint32_t bars, int pw, int lane) {
   using L = SplitLayout<kD>;
   constexpr int kChunks = kD / 8;
   constexpr int kRowStep = 32 / kChunks;
@@ -85,22 +103,37 @@ __device__ __forceinline__ void produce(const AttentionArgs& a, const AttentionT
       cp_async16(stage + wgmma::swizzled_offset(r, chunk, kKeys), src + off, s >= 0);
     }
   };
+  // Block n of K (or V) into the stage at `stage`, completing `full`.
+  auto load = [&](int32_t n, const CUtensorMap* map, const __nv_bfloat16* src, uint32_t stage, uint32_t full,
+                  int32_t slot) {
+    if (kTma && (n + 1) * kKeys <= keys_total) {
+      if ((lane & 15) == 0) {
+        mbar_arrive_expect_tx(full, 16 * kD * 2);
+#pragma unroll
+        for (int c = 0; c < kD / 64; ++c)
+          tma_load_2d(stage + c * kKeys * 128 + row * 128, map, static_cast<int32_t>(blockIdx.y) * kD + c * 64,
+                      slot, full);
+      } else {
+        mbar_arrive(full);
+      }
+    } else {
+      issue(src, stage, slot);
+      mbar_arrive_on_cp_async(full);
+    }
+  };
   int32_t slot_v = key_slot(table, a.block_size, row, keys_total);  // block 0: K now, V first in the loop
-  issue(kbase, base + L::kK, slot_v);
-  mbar_arrive_on_cp_async(full_k(bars, 0));
+  load(0, &maps.k, kbase, base + L::kK, full_k(bars, 0), slot_v);
   int32_t slot_k = key_slot(table, a.block_size, kKeys + row, keys_total);  // block 1
   for (int32_t n = 0; n < nblocks; ++n) {
     const int32_t ahead = key_slot(table, a.block_size, (n + 2) * kKeys + row, keys_total);
     if (n + 1 < nblocks) {  // K of block n + 1
       const int s = (n + 1) % kStages;
       if (n + 1 >= kStages) mbar_wait(empty_k(bars, s), ((n + 1) / kStages - 1) & 1);
-      issue(kbase, base + L::kK + s * L::kKVBytes, slot_k);
-      mbar_arrive_on_cp_async(full_k(bars, s));
+      load(n + 1, &maps.k, kbase, base + L::kK + s * L::kKVBytes, full_k(bars, s), slot_k);
     }
     const int s = n % kStages;  // V of block n
     if (n >= kStages) mbar_wait(empty_v(bars, s), (n / kStages - 1) & 1);
-    issue(vbase, base + L::kV + s * L::kKVBytes, slot_v);
-    mbar_arrive_on_cp_async(full_v(bars, s));
+    load(n, &maps.v, vbase, base + L::kV + s * L::kKVBytes, full_v(bars, s), slot_v);
     slot_v = slot_k;
     slot_k = ahead;
   }
@@ -108,8 +141,9 @@ __device__ __forceinline__ void produce(const AttentionArgs& a, const AttentionT
 }
 #endif
 
-template <int kD, bool kTurns>
-__global__ void __launch_bounds__(kThreads, 1) prefill_wgmma_split_kernel(AttentionArgs a) {
+template <int kD, bool kTurns, bool kTma>
+__global__ void __launch_bounds__(kThreads, 1)
+    prefill_wgmma_split_kernel(AttentionArgs a, const __grid_constant__ KvMaps maps) {
 #if TESSERA_WGMMA
   using L = SplitLayout<kD>;
   constexpr int kChunks = kD / 8;  // 16-byte pieces per row
@@ -134,7 +168,7 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_wgmma_split_kernel(Attent
   __syncthreads();  // the barriers are initialised; from here on no block-wide barrier
   if (wg == 2) {
     regs_dec<kProducerRegs>();
-    produce<kD>(a, tile, nblocks, base, bars, warp - 8, lane);
+    produce<kD, kTma>(a, maps, tile, nblocks, base, bars, warp - 8, lane);
     return;
   }
   regs_inc<kConsumerRegs>();
@@ -268,24 +302,67 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_wgmma_split_kernel(Attent
   }
 #else
   (void)a;
+  (void)maps;
   __trap();  // never launched: the host checks for compute capability 9.0 (sm_90a code)
 #endif
 }
 
-template <int kD, bool kTurns>
+// cuTensorMapEncodeTiled from the driver, looked up once (the process's driver does not change).
+PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
+  static const PFN_cuTensorMapEncodeTiled_v12000 encode = [] {
+    void* fn = nullptr;
+    cudaDriverEntryPointQueryResult found = cudaDriverEntryPointSymbolNotFound;
+    CUDA_CHECK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &found));
+    if (found != cudaDriverEntryPointSuccess || fn == nullptr)
+      throw_cuda_error(cudaErrorNotSupported, "cuTensorMapEncodeTiled: not found in the driver", __FILE__, __LINE__);
+    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(fn);
+  }();
+  return encode;
+}
+
+// The cache's rows are not in the arguments: the map spans 2^31 rows (every slot a block table can
+// name) and the kernel only addresses slots read from the block tables, as the cp.async path does.
+CUtensorMap cache_map(const __nv_bfloat16* cache, int32_t hkv, int32_t head_dim) {
+  CUtensorMap map;
+  const cuuint64_t dims[2] = {static_cast<cuuint64_t>(hkv) * head_dim, cuuint64_t{1} << 31};
+  const cuuint64_t strides[1] = {static_cast<cuuint64_t>(hkv) * head_dim * 2};
+  const cuuint32_t box[2] = {64, 16}, element_strides[2] = {1, 1};
+  const CUresult r = tensor_map_encoder()(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, const_cast<__nv_bfloat16*>(cache),
+                                          dims, strides, box, element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                                          CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                                          CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (r != CUDA_SUCCESS) {
+    char what[160];
+    std::snprintf(what, sizeof what, "cuTensorMapEncodeTiled failed (CUresult %d) for cache %p, hkv %d, head_dim %d",
+                  static_cast<int>(r), static_cast<const void*>(cache), hkv, head_dim);
+    throw_cuda_error(cudaErrorInvalidValue, what, __FILE__, __LINE__);
+  }
+  return map;
+}
+
+template <int kD, bool kTurns, bool kTma>
 void launch(const AttentionArgs& a, cudaStream_t stream) {
   constexpr size_t smem = SplitLayout<kD>::kBytes;
-  auto* kernel = prefill_wgmma_split_kernel<kD, kTurns>;
+  auto* kernel = prefill_wgmma_split_kernel<kD, kTurns, kTma>;
+  KvMaps maps{};
+  if constexpr (kTma) maps = KvMaps{cache_map(a.k_cache, a.hkv, kD), cache_map(a.v_cache, a.hkv, kD)};
   CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
-  kernel<<<dim3(a.num_tiles, a.hkv), kThreads, smem, stream>>>(a);
+  kernel<<<dim3(a.num_tiles, a.hkv), kThreads, smem, stream>>>(a, maps);
   CUDA_CHECK_LAUNCH();
+}
+
+template <int kD, bool kTurns>
+void launch_copies(const AttentionArgs& a, bool tma, cudaStream_t stream) {
+  // TMA boxes need each 16-key group in consecutive slots of one cache block.
+  if (tma && a.block_size % 16 == 0) return launch<kD, kTurns, true>(a, stream);
+  return launch<kD, kTurns, false>(a, stream);
 }
 
 }  // namespace
 
-void paged_attention_prefill_wgmma_split(const AttentionArgs& a, bool turns, cudaStream_t stream) {
-  if (a.head_dim == 64) return turns ? launch<64, true>(a, stream) : launch<64, false>(a, stream);
-  return turns ? launch<128, true>(a, stream) : launch<128, false>(a, stream);
+void paged_attention_prefill_wgmma_split(const AttentionArgs& a, bool turns, bool tma, cudaStream_t stream) {
+  if (a.head_dim == 64) return turns ? launch_copies<64, true>(a, tma, stream) : launch_copies<64, false>(a, tma, stream);
+  return turns ? launch_copies<128, true>(a, tma, stream) : launch_copies<128, false>(a, tma, stream);
 }
 
 }  // namespace tessera::cuda

@@ -1,7 +1,7 @@
 // Synchronisation pieces of the warp-specialised Hopper prefill kernels (attention_prefill_wgmma_pingpong.cu,
 // attention_prefill_wgmma_split.cu): shared-memory mbarriers (init, arrive, parity wait, and the
-// arrive that cp.async triggers when a thread's copies have landed), setmaxnreg, named barriers and
-// the compiler fences around wgmma operands. Device helpers for sm_90a code only (callers guard with
+// arrive that cp.async triggers when a thread's copies have landed), tensor-map (TMA) loads that
+// complete on an mbarrier, setmaxnreg, named barriers and the compiler fences around wgmma operands. Device helpers for sm_90a code only (callers guard with
 // TESSERA_WGMMA); they hold no state and must never be compiled for another target.
 #pragma once
 
@@ -65,6 +65,19 @@ __device__ __forceinline__ void named_sync(int id, int threads) {
 }
 __device__ __forceinline__ void named_arrive(int id, int threads) {
   asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+// Expects `bytes` more of asynchronous copies in the barrier's current phase and arrives once.
+__device__ __forceinline__ void mbar_arrive_expect_tx(uint32_t bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+}
+// A 2-D box of the tensor map at `map` (a __grid_constant__ parameter) at coordinates (x, y) into
+// shared memory at `dst`, completing its bytes on the mbarrier `bar`.
+__device__ __forceinline__ void tma_load_2d(uint32_t dst, const void* map, int32_t x, int32_t y, uint32_t bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"
+      " [%0], [%1, {%2, %3}], [%4];\n" ::"r"(dst),
+      "l"(map), "r"(x), "r"(y), "r"(bar)
+      : "memory");
 }
 __device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_all;\n" ::: "memory"); }
 #endif  // TESSERA_WGMMA
