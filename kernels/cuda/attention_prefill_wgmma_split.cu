@@ -66,9 +66,11 @@ __device__ __forceinline__ uint32_t empty_v(uint32_t bars, int s) { return bars 
 
 constexpr int kTurnBarrier = 1;  // named barriers 1, 2: warpgroup g's turn to issue GEMMs
 constexpr int kQBarrier = 3;     // named barriers 3, 4: warpgroup g's Q is in shared memory
-// Registers per thread once the warpgroups have traded them (setmaxnreg): 128 x 48 + 256 x 232 is the
-// whole 64K register file at one block per SM (the producer's item loop spills at 40).
-constexpr int kProducerRegs = 48, kConsumerRegs = 232;
+// Registers per thread once the warpgroups have traded them (setmaxnreg). The total must stay within
+// what the launch allocated, 384 x 168 = 64,512: a setmaxnreg.inc beyond what the block's own
+// decrements freed never returns (48 / 232 = 65,536 hung every launch on the device). 128 x 48 +
+// 256 x 224 = 63,488; the producer's item loop spills at 40, the consumers do not at 224.
+constexpr int kProducerRegs = 48, kConsumerRegs = 224;
 
 // A block's share of the work: (tile, kv head) items. Not persistent: one item per block, tile
 // gridDim.x - 1 - blockIdx.x (last tiles first: in the runner's order a sequence's later tiles see
