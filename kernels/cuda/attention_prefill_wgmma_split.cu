@@ -20,7 +20,6 @@
 #include <cuda.h>  // CUtensorMap and its enums (types only: the encoder comes through the runtime)
 #include <cudaTypedefs.h>
 
-#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 
@@ -66,67 +65,33 @@ __device__ __forceinline__ uint32_t empty_v(uint32_t bars, int s) { return bars 
 
 constexpr int kTurnBarrier = 1;  // named barriers 1, 2: warpgroup g's turn to issue GEMMs
 constexpr int kQBarrier = 3;     // named barriers 3, 4: warpgroup g's Q is in shared memory
-// Registers per thread once the warpgroups have traded them (setmaxnreg). The total must stay within
-// what the launch allocated, 384 x 168 = 64,512: a setmaxnreg.inc beyond what the block's own
-// decrements freed never returns (48 / 232 = 65,536 hung every launch on the device). 128 x 48 +
-// 256 x 224 = 63,488; the producer's item loop spills at 40, the consumers do not at 224.
-constexpr int kProducerRegs = 48, kConsumerRegs = 224;
+// Registers per thread once the warpgroups have traded them (setmaxnreg), as in the ping-pong kernel.
+constexpr int kProducerRegs = 40, kConsumerRegs = 232;
 
-// A block's share of the work: (tile, kv head) items. Not persistent: one item per block, tile
-// gridDim.x - 1 - blockIdx.x (last tiles first: in the runner's order a sequence's later tiles see
-// the most keys) and kv head blockIdx.y. Persistent: gridDim.x blocks (at most one per SM) walk the
-// num_tiles x hkv items in that heavy-first order (item i: tile num_tiles - 1 - i / hkv, kv head
-// i % hkv), block j taking items j, 2P - 1 - j, 2P + j, 4P - 1 - j, ... (P = gridDim.x; the snake
-// order evens out the decreasing costs).
-struct Work {
-  AttentionTile tile;
-  int32_t kvh;
-};
-template <bool kPersistent>
-__device__ __forceinline__ bool work_item(const AttentionArgs& a, int32_t round, Work& w) {
-  if constexpr (!kPersistent) {
-    if (round > 0) return false;
-    w = {a.tiles[gridDim.x - 1 - blockIdx.x], static_cast<int32_t>(blockIdx.y)};
-    return true;
-  } else {
-    const int32_t P = gridDim.x, j = blockIdx.x;
-    const int32_t i = round * P + ((round & 1) ? P - 1 - j : j);
-    if (i >= a.num_tiles * a.hkv) return false;
-    w = {a.tiles[a.num_tiles - 1 - i / a.hkv], i % a.hkv};
-    return true;
-  }
-}
-// The block's next item with work from `round` on (padding tiles skipped); false when none is left.
-template <bool kPersistent>
-__device__ __forceinline__ bool next_work(const AttentionArgs& a, int32_t& round, Work& w) {
-  while (work_item<kPersistent>(a, round++, w))
-    if (w.tile.q_len > 0) return true;
-  return false;
-}
-__device__ __forceinline__ int32_t key_blocks(const AttentionTile& t) {
-  return (t.first_pos + t.q_len + kKeys - 1) / kKeys;
-}
-
-// The producer warpgroup. Warp w of it loads rows [32 w, 32 w + 32) of every key block; lane l loads
+// The producer warpgroup. Warp w of it loads rows [32 w, 32 w + 32) of every block; lane l loads
 // 16-byte piece l % kChunks of rows l / kChunks + i * kRowStep and holds the cache slot of row l of
 // the blocks whose K and V it issues next (looked up a block ahead). Rows past the sequence are zeros
-// (V zero: p * 0 stays 0). The stages form one ring over all the block's items: the g-th key block
-// the block handles goes to stage g % kStages of K (V) once the consumers have released key block
-// g - kStages of K (V).
+// (V zero: p * 0 stays 0). Stage n % kStages of K (V) is free once the consumers have released block
+// n - kStages of K (V).
 //
 // kTma: a key block whose 128 keys all lie in the sequence is copied by the tensor-memory accelerator
 // instead (the cache blocks must hold a multiple of 16 keys, so each 16-key group is 16 consecutive
 // slots): lanes 0 and 16 of each warp, which hold the slots of rows 32 w and 32 w + 16, each copy
 // their 16 rows (kD / 64 boxes) and expect those bytes on the full barrier; the other lanes only
 // arrive. The sequence's last, partial block still goes through cp.async (it zero-fills).
-template <int kD, bool kTma, bool kPersistent>
-__device__ __forceinline__ void produce(const AttentionArgs& a, const KvMaps& maps, uint32_t base, uint32_t bars,
-                                        int pw, int lane) {
+template <int kD, bool kTma>
+__device__ __forceinline__ void produce(const AttentionArgs& a, const KvMaps& maps, const AttentionTile& tile,
+                                        int32_t nblocks, uint32_t base, uint32_t bars, int pw, int lane) {
   using L = SplitLayout<kD>;
   constexpr int kChunks = kD / 8;
   constexpr int kRowStep = 32 / kChunks;
   const int chunk = lane % kChunks, row0 = lane / kChunks;
+  const int32_t keys_total = tile.first_pos + tile.q_len;
+  const int32_t* table = a.block_tables + static_cast<int64_t>(tile.seq) * a.max_blocks_per_seq;
   const int64_t kv_stride = static_cast<int64_t>(a.hkv) * kD;
+  const int64_t head = static_cast<int64_t>(blockIdx.y) * kD + chunk * 8;
+  const __nv_bfloat16* const kbase = a.k_cache + head;
+  const __nv_bfloat16* const vbase = a.v_cache + head;
   const int32_t row = 32 * pw + lane;  // the row whose slot this lane holds
   // One block's rows of this warp from `src` into the stage at `stage` (slot: the block's slot of row).
   auto issue = [&](const __nv_bfloat16* src, uint32_t stage, int32_t slot) {
@@ -138,66 +103,60 @@ __device__ __forceinline__ void produce(const AttentionArgs& a, const KvMaps& ma
       cp_async16(stage + wgmma::swizzled_offset(r, chunk, kKeys), src + off, s >= 0);
     }
   };
-  uint32_t g = 0;  // key blocks issued for earlier items: the ring position of this item's block 0
-  int32_t round = 0;
-  Work w;
-  while (next_work<kPersistent>(a, round, w)) {
-    const int32_t keys_total = w.tile.first_pos + w.tile.q_len;
-    const int32_t nblocks = key_blocks(w.tile);
-    const int32_t* table = a.block_tables + static_cast<int64_t>(w.tile.seq) * a.max_blocks_per_seq;
-    const int64_t head = static_cast<int64_t>(w.kvh) * kD + chunk * 8;
-    const __nv_bfloat16* const kbase = a.k_cache + head;
-    const __nv_bfloat16* const vbase = a.v_cache + head;
-    // Key block n of K (or V) into ring position gn, once its stage is free.
-    // ring: the first stage's address; full, empty: the first stage's barriers.
-    auto load = [&](int32_t n, uint32_t gn, const CUtensorMap* map, const __nv_bfloat16* src, uint32_t ring,
-                    uint32_t full, uint32_t empty, int32_t slot) {
-      const int s = gn % kStages;
-      if (gn >= kStages) mbar_wait(empty + 8 * s, (gn / kStages - 1) & 1);
-      const uint32_t stage = ring + s * L::kKVBytes;
-      if (kTma && (n + 1) * kKeys <= keys_total) {
-        if ((lane & 15) == 0) {
-          mbar_arrive_expect_tx(full + 8 * s, 16 * kD * 2);
+  // Block n of K (or V) into the stage at `stage`, completing `full`.
+  auto load = [&](int32_t n, const CUtensorMap* map, const __nv_bfloat16* src, uint32_t stage, uint32_t full,
+                  int32_t slot) {
+    if (kTma && (n + 1) * kKeys <= keys_total) {
+      if ((lane & 15) == 0) {
+        mbar_arrive_expect_tx(full, 16 * kD * 2);
 #pragma unroll
-          for (int c = 0; c < kD / 64; ++c)
-            tma_load_2d(stage + c * kKeys * 128 + row * 128, map, w.kvh * kD + c * 64, slot, full + 8 * s);
-        } else {
-          mbar_arrive(full + 8 * s);
-        }
+        for (int c = 0; c < kD / 64; ++c)
+          tma_load_2d(stage + c * kKeys * 128 + row * 128, map, static_cast<int32_t>(blockIdx.y) * kD + c * 64,
+                      slot, full);
       } else {
-        issue(src, stage, slot);
-        mbar_arrive_on_cp_async(full + 8 * s);
+        mbar_arrive(full);
       }
-    };
-    const uint32_t kt = base + L::kK, vt = base + L::kV;
-    int32_t slot_v = key_slot(table, a.block_size, row, keys_total);  // block 0: K now, V first in the loop
-    load(0, g, &maps.k, kbase, kt, full_k(bars, 0), empty_k(bars, 0), slot_v);
-    int32_t slot_k = key_slot(table, a.block_size, kKeys + row, keys_total);  // block 1
-    for (int32_t n = 0; n < nblocks; ++n) {
-      const int32_t ahead = key_slot(table, a.block_size, (n + 2) * kKeys + row, keys_total);
-      if (n + 1 < nblocks) load(n + 1, g + n + 1, &maps.k, kbase, kt, full_k(bars, 0), empty_k(bars, 0), slot_k);
-      load(n, g + n, &maps.v, vbase, vt, full_v(bars, 0), empty_v(bars, 0), slot_v);
-      slot_v = slot_k;
-      slot_k = ahead;
+    } else {
+      issue(src, stage, slot);
+      mbar_arrive_on_cp_async(full);
     }
-    g += nblocks;
+  };
+  int32_t slot_v = key_slot(table, a.block_size, row, keys_total);  // block 0: K now, V first in the loop
+  load(0, &maps.k, kbase, base + L::kK, full_k(bars, 0), slot_v);
+  int32_t slot_k = key_slot(table, a.block_size, kKeys + row, keys_total);  // block 1
+  for (int32_t n = 0; n < nblocks; ++n) {
+    const int32_t ahead = key_slot(table, a.block_size, (n + 2) * kKeys + row, keys_total);
+    if (n + 1 < nblocks) {  // K of block n + 1
+      const int s = (n + 1) % kStages;
+      if (n + 1 >= kStages) mbar_wait(empty_k(bars, s), ((n + 1) / kStages - 1) & 1);
+      load(n + 1, &maps.k, kbase, base + L::kK + s * L::kKVBytes, full_k(bars, s), slot_k);
+    }
+    const int s = n % kStages;  // V of block n
+    if (n >= kStages) mbar_wait(empty_v(bars, s), (n / kStages - 1) & 1);
+    load(n, &maps.v, vbase, base + L::kV + s * L::kKVBytes, full_v(bars, s), slot_v);
+    slot_v = slot_k;
+    slot_k = ahead;
   }
   cp_async_wait_all();  // leave no copy in flight behind an exited thread
 }
 #endif
 
-template <int kD, bool kTurns, bool kTma, bool kPersistent>
+template <int kD, bool kTurns, bool kTma>
 __global__ void __launch_bounds__(kThreads, 1)
     prefill_wgmma_split_kernel(AttentionArgs a, const __grid_constant__ KvMaps maps) {
-  static_assert(!(kTurns && kPersistent), "the turns are counted per item: one item per block");
 #if TESSERA_WGMMA
   using L = SplitLayout<kD>;
   constexpr int kChunks = kD / 8;  // 16-byte pieces per row
   extern __shared__ unsigned char raw[];
   const uint32_t base = (smem_addr(raw) + 1023u) & ~1023u;  // the swizzle pattern repeats every 1024 bytes
   const uint32_t bars = base + L::kBars;
+  // Last tiles first: in the runner's order a sequence's later tiles see the most keys.
+  const AttentionTile tile = a.tiles[gridDim.x - 1 - blockIdx.x];
+  if (tile.q_len == 0) return;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int wg = __shfl_sync(0xffffffffu, tid / 128, 0);  // warp-uniform, visibly to the compiler
+  const int32_t keys_total = tile.first_pos + tile.q_len;
+  const int32_t nblocks = (keys_total + kKeys - 1) / kKeys;
   if (tid == 0) {
     for (int s = 0; s < kStages; ++s) {
       mbar_init(full_k(bars, s), 128);
@@ -209,25 +168,27 @@ __global__ void __launch_bounds__(kThreads, 1)
   __syncthreads();  // the barriers are initialised; from here on no block-wide barrier
   if (wg == 2) {
     regs_dec<kProducerRegs>();
-    produce<kD, kTma, kPersistent>(a, maps, base, bars, warp - 8, lane);
+    produce<kD, kTma>(a, maps, tile, nblocks, base, bars, warp - 8, lane);
     return;
   }
   regs_inc<kConsumerRegs>();
 
   const int32_t G = a.hq / a.hkv;
-  // This warpgroup's 64 rows of Q of item w, swizzled (rows past the tile are zeros); not waited for.
-  auto load_q = [&](const Work& w) {
-    const int32_t rows = w.tile.q_len * G;
-    for (int i = tid % 128; i < 64 * kChunks; i += 128) {
-      const int r = wg * 64 + i / kChunks, c = i % kChunks;
-      const bool live = r < rows;
-      const __nv_bfloat16* src = a.q;
-      if (live)
-        src = a.q + static_cast<int64_t>(w.tile.q_row + r / G) * a.q_row_stride + (w.kvh * G + r % G) * kD + c * 8;
-      cp_async16(base + wgmma::swizzled_offset(r, c, kRows), src, live);
-    }
-    cp_async_commit();
-  };
+  const int32_t kvh = blockIdx.y;
+  const int32_t nrows = tile.q_len * G;
+  // This warpgroup's 64 rows of Q, swizzled (rows past the tile are zeros).
+  for (int i = tid % 128; i < 64 * kChunks; i += 128) {
+    const int r = wg * 64 + i / kChunks, c = i % kChunks;
+    const bool live = r < nrows;
+    const __nv_bfloat16* src = a.q;
+    if (live)
+      src = a.q + static_cast<int64_t>(tile.q_row + r / G) * a.q_row_stride + (kvh * G + r % G) * kD + c * 8;
+    cp_async16(base + wgmma::swizzled_offset(r, c, kRows), src, live);
+  }
+  cp_async_commit();
+  cp_async_wait<0>();
+  wgmma::fence_proxy_async();
+  named_sync(kQBarrier + wg, 128);
 
   // This thread's rows: r0 and r0 + 8 (the accumulator layout). Masking is decided per block of keys
   // from the tile's first position, the same for every warp.
@@ -235,12 +196,12 @@ __global__ void __launch_bounds__(kThreads, 1)
   const float qscale = a.scale * 1.4426950408889634f;  // softmax in base 2
   const uint32_t q_tile = base + wg * 64 * 128;        // the warpgroup's 64 rows of each Q chunk
   float o[1][kD / 8][4];
-  float m[1][2], l[1][2];
-  int32_t first_pos = 0, nrows = 0;  // of the current item
+  float m[1][2] = {{-INFINITY, -INFINITY}}, l[1][2] = {{0.0f, 0.0f}};
+#pragma unroll
+  for (int n = 0; n < kD / 8; ++n) o[0][n][0] = o[0][n][1] = o[0][n][2] = o[0][n][3] = 0.0f;
 
-  // S = Q·Kᵀ of the key block at ring position gb.
-  auto issue_s = [&](float (&s)[kKeys / 8][4], uint32_t gb) {
-    const uint32_t ks = base + L::kK + (gb % kStages) * L::kKVBytes;
+  auto issue_s = [&](float (&s)[kKeys / 8][4], int32_t b) {
+    const uint32_t ks = base + L::kK + (b % kStages) * L::kKVBytes;
 #pragma unroll
     for (int kk = 0; kk < kD / 16; ++kk) {
       const uint32_t ka = ks + (kk >> 2) * kKeys * 128 + (kk & 3) * 32;
@@ -249,17 +210,17 @@ __global__ void __launch_bounds__(kThreads, 1)
     }
   };
   // P as A fragments; V MN-major (16 keys = two 8-key groups of 1024 bytes per k step).
-  auto issue_pv = [&](const uint32_t (&p)[kKeys / 16][4], uint32_t gb) {
-    const uint32_t vs = base + L::kV + (gb % kStages) * L::kKVBytes;
+  auto issue_pv = [&](const uint32_t (&p)[kKeys / 16][4], int32_t b) {
+    const uint32_t vs = base + L::kV + (b % kStages) * L::kKVBytes;
 #pragma unroll
     for (int kc = 0; kc < kKeys / 16; ++kc)
       wgmma::wgmma_rs<1>(o[0], p[kc], wgmma::descriptor(vs + kc * 2048, kKeys * 128, 1024), true);
   };
   auto softmax = [&](float (&s)[1][kKeys / 8][4], int32_t kb, float (&alpha)[1][2]) {
-    if (kb + kKeys - 1 > first_pos) {
+    if (kb + kKeys - 1 > tile.first_pos) {
       int32_t lim[1][2];
 #pragma unroll
-      for (int h = 0; h < 2; ++h) lim[0][h] = first_pos + min(r0 + 8 * h, nrows - 1) / G;
+      for (int h = 0; h < 2; ++h) lim[0][h] = tile.first_pos + min(r0 + 8 * h, nrows - 1) / G;
       softmax_stage<1, kKeys / 8, true>(s, m, l, lim, kb + (lane & 3) * 2, qscale, alpha);
     } else {
       softmax_stage<1, kKeys / 8, false>(s, m, l, {}, kb, qscale, alpha);
@@ -275,103 +236,69 @@ __global__ void __launch_bounds__(kThreads, 1)
     }
   };
 
-  // Items are re-read from a.tiles where they are used (cached) rather than kept in registers across
-  // the key loop: the consumers' registers are full.
-  uint32_t g = 0;  // key blocks of earlier items: the ring position of this item's block 0
-  int32_t round = 0;
-  Work w;
-  bool have = next_work<kPersistent>(a, round, w);
-  int32_t cur_round = round - 1;
-  if (have) load_q(w);
   // Turns alternate strictly: warpgroup 0 first; warpgroup 1 hands over one turn up front and skips
   // its hand-over after its last block, so each named barrier sees as many arrivals as waits.
-  if (kTurns && wg == 1 && have) named_arrive(kTurnBarrier, kConsumers);
+  if (kTurns && wg == 1) named_arrive(kTurnBarrier, kConsumers);
   uint32_t p[kKeys / 16][4];  // P of the block whose P·V is still to issue
-  while (have) {
-    work_item<kPersistent>(a, cur_round, w);
-    first_pos = w.tile.first_pos;
-    nrows = w.tile.q_len * G;
-    const int32_t nblocks = key_blocks(w.tile);
-    const bool have_next = next_work<kPersistent>(a, round, w);  // its Q is loaded after the last S
-    const int32_t next_round = round - 1;
+  for (int32_t b = 0; b < nblocks; ++b) {
+    const int32_t kb = b * kKeys;
+    float s[1][kKeys / 8][4];
 #pragma unroll
-    for (int n = 0; n < kD / 8; ++n) o[0][n][0] = o[0][n][1] = o[0][n][2] = o[0][n][3] = 0.0f;
-    m[0][0] = m[0][1] = -INFINITY;
-    l[0][0] = l[0][1] = 0.0f;
-    cp_async_wait<0>();  // this item's Q
-    wgmma::fence_proxy_async();
-    named_sync(kQBarrier + wg, 128);
-    for (int32_t b = 0; b < nblocks; ++b) {
-      const uint32_t gb = g + b;
-      float s[1][kKeys / 8][4];
-#pragma unroll
-      for (int n = 0; n < kKeys / 8; ++n) s[0][n][0] = s[0][n][1] = s[0][n][2] = s[0][n][3] = 0.0f;
-      float alpha[1][2];
-      mbar_wait(full_k(bars, gb % kStages), (gb / kStages) & 1);
-      if (b > 0) mbar_wait(full_v(bars, (gb - 1) % kStages), ((gb - 1) / kStages) & 1);
-      wgmma::fence_proxy_async();  // the producer's cp.async writes, visible to this thread's wgmma
-      if constexpr (kTurns) named_sync(kTurnBarrier + wg, kConsumers);
-      fence_operand(s[0]);
-      fence_operand(o[0]);
-      wgmma::fence();
-      issue_s(s[0], gb);
-      wgmma::commit();
-      // One branch per case, each with its own wait: ptxas must see S_b retired on every path before
-      // the softmax reads it, or it serialises every wgmma.
-      const bool hand_over = kTurns && (wg == 0 || b + 1 < nblocks);
-      if (b > 0) {
-        issue_pv(p, gb - 1);
-        wgmma::commit();
-        if (hand_over) named_arrive(kTurnBarrier + 1 - wg, kConsumers);
-        wgmma::wait<1>();  // S_b has landed; P·V of block b - 1 may still run
-      } else {
-        if (hand_over) named_arrive(kTurnBarrier + 1 - wg, kConsumers);
-        wgmma::wait<0>();
-      }
-      fence_operand(s[0]);
-      if (lane == 0) mbar_arrive(empty_k(bars, gb % kStages));  // K_b read
-      if (b + 1 == nblocks && have_next) {  // Q read for the last time: the next item's, in flight
-        named_sync(kQBarrier + wg, 128);     // every warp of the warpgroup is past its last S
-        work_item<kPersistent>(a, next_round, w);
-        load_q(w);
-      }
-      softmax(s, b * kKeys, alpha);
-      wgmma::wait<0>();
-      fence_operand(o[0]);
-      fence_operand(p);  // P of block b - 1 was read by the tensor cores until here
-      if (b > 0 && lane == 0) mbar_arrive(empty_v(bars, (gb - 1) % kStages));  // V_{b-1} read
-      rescale(o, alpha);
-      pack(s, p);
-    }
-    const uint32_t gl = g + nblocks - 1;  // the last block's P·V
-    mbar_wait(full_v(bars, gl % kStages), (gl / kStages) & 1);
-    wgmma::fence_proxy_async();
+    for (int n = 0; n < kKeys / 8; ++n) s[0][n][0] = s[0][n][1] = s[0][n][2] = s[0][n][3] = 0.0f;
+    float alpha[1][2];
+    mbar_wait(full_k(bars, b % kStages), (b / kStages) & 1);
+    if (b > 0) mbar_wait(full_v(bars, (b - 1) % kStages), ((b - 1) / kStages) & 1);
+    wgmma::fence_proxy_async();  // the producer's cp.async writes, visible to this thread's wgmma
+    if constexpr (kTurns) named_sync(kTurnBarrier + wg, kConsumers);
+    fence_operand(s[0]);
     fence_operand(o[0]);
     wgmma::fence();
-    issue_pv(p, gl);
+    issue_s(s[0], b);
     wgmma::commit();
+    // One branch per case, each with its own wait: ptxas must see S_b retired on every path before
+    // the softmax reads it, or it serialises every wgmma.
+    const bool hand_over = kTurns && (wg == 0 || b + 1 < nblocks);
+    if (b > 0) {
+      issue_pv(p, b - 1);
+      wgmma::commit();
+      if (hand_over) named_arrive(kTurnBarrier + 1 - wg, kConsumers);
+      wgmma::wait<1>();  // S_b has landed; P·V of block b - 1 may still run
+    } else {
+      if (hand_over) named_arrive(kTurnBarrier + 1 - wg, kConsumers);
+      wgmma::wait<0>();
+    }
+    fence_operand(s[0]);
+    if (lane == 0) mbar_arrive(empty_k(bars, b % kStages));  // K_b read
+    softmax(s, kb, alpha);
     wgmma::wait<0>();
     fence_operand(o[0]);
-    if (lane == 0) mbar_arrive(empty_v(bars, gl % kStages));
+    fence_operand(p);  // P of block b - 1 was read by the tensor cores until here
+    if (b > 0 && lane == 0) mbar_arrive(empty_v(bars, (b - 1) % kStages));  // V_{b-1} read
+    rescale(o, alpha);
+    pack(s, p);
+  }
+  mbar_wait(full_v(bars, (nblocks - 1) % kStages), ((nblocks - 1) / kStages) & 1);
+  wgmma::fence_proxy_async();
+  fence_operand(o[0]);
+  wgmma::fence();
+  issue_pv(p, nblocks - 1);  // the last block's P·V
+  wgmma::commit();
+  wgmma::wait<0>();
+  fence_operand(o[0]);
 
-    // Normalise and write this thread's two rows.
-    work_item<kPersistent>(a, cur_round, w);
+  // Normalise and write this thread's two rows.
 #pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const int r = r0 + 8 * h;
-      const float lsum = quad_sum(l[0][h]);
-      if (r >= nrows) continue;
-      const float inv = 1.0f / lsum;
-      const int32_t tok = w.tile.q_row + r / G, head = w.kvh * G + r % G;
-      __nv_bfloat16* dst = a.out + static_cast<int64_t>(tok) * a.hq * kD + head * kD + (lane & 3) * 2;
+  for (int h = 0; h < 2; ++h) {
+    const int r = r0 + 8 * h;
+    const float lsum = quad_sum(l[0][h]);
+    if (r >= nrows) continue;
+    const float inv = 1.0f / lsum;
+    const int32_t tok = tile.q_row + r / G, head = kvh * G + r % G;
+    __nv_bfloat16* dst = a.out + static_cast<int64_t>(tok) * a.hq * kD + head * kD + (lane & 3) * 2;
 #pragma unroll
-      for (int n = 0; n < kD / 8; ++n)
-        *reinterpret_cast<__nv_bfloat162*>(dst + n * 8) =
-            __floats2bfloat162_rn(o[0][n][2 * h] * inv, o[0][n][2 * h + 1] * inv);
-    }
-    g += nblocks;
-    cur_round = next_round;
-    have = have_next;
+    for (int n = 0; n < kD / 8; ++n)
+      *reinterpret_cast<__nv_bfloat162*>(dst + n * 8) =
+          __floats2bfloat162_rn(o[0][n][2 * h] * inv, o[0][n][2 * h + 1] * inv);
   }
 #else
   (void)a;
@@ -413,39 +340,29 @@ CUtensorMap cache_map(const __nv_bfloat16* cache, int32_t hkv, int32_t head_dim)
   return map;
 }
 
-template <int kD, bool kTurns, bool kTma, bool kPersistent>
+template <int kD, bool kTurns, bool kTma>
 void launch(const AttentionArgs& a, cudaStream_t stream) {
   constexpr size_t smem = SplitLayout<kD>::kBytes;
-  auto* kernel = prefill_wgmma_split_kernel<kD, kTurns, kTma, kPersistent>;
+  auto* kernel = prefill_wgmma_split_kernel<kD, kTurns, kTma>;
   KvMaps maps{};
   if constexpr (kTma) maps = KvMaps{cache_map(a.k_cache, a.hkv, kD), cache_map(a.v_cache, a.hkv, kD)};
-  dim3 grid(a.num_tiles, a.hkv);
-  if constexpr (kPersistent) {  // one block per SM, each walking its share of the items
-    int device = 0, sms = 0;
-    CUDA_CHECK(cudaGetDevice(&device));
-    CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-    grid = dim3(static_cast<unsigned>(std::min<int64_t>(static_cast<int64_t>(a.num_tiles) * a.hkv, sms)), 1);
-  }
   CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
-  kernel<<<grid, kThreads, smem, stream>>>(a, maps);
+  kernel<<<dim3(a.num_tiles, a.hkv), kThreads, smem, stream>>>(a, maps);
   CUDA_CHECK_LAUNCH();
 }
 
-template <int kD>
-void launch_shape(const AttentionArgs& a, SplitShape shape, cudaStream_t stream) {
+template <int kD, bool kTurns>
+void launch_copies(const AttentionArgs& a, bool tma, cudaStream_t stream) {
   // TMA boxes need each 16-key group in consecutive slots of one cache block.
-  const bool tma = shape.tma && a.block_size % 16 == 0;
-  if (shape.persistent)
-    return tma ? launch<kD, false, true, true>(a, stream) : launch<kD, false, false, true>(a, stream);
-  if (shape.turns) return tma ? launch<kD, true, true, false>(a, stream) : launch<kD, true, false, false>(a, stream);
-  return tma ? launch<kD, false, true, false>(a, stream) : launch<kD, false, false, false>(a, stream);
+  if (tma && a.block_size % 16 == 0) return launch<kD, kTurns, true>(a, stream);
+  return launch<kD, kTurns, false>(a, stream);
 }
 
 }  // namespace
 
-void paged_attention_prefill_wgmma_split(const AttentionArgs& a, SplitShape shape, cudaStream_t stream) {
-  if (a.head_dim == 64) return launch_shape<64>(a, shape, stream);
-  return launch_shape<128>(a, shape, stream);
+void paged_attention_prefill_wgmma_split(const AttentionArgs& a, bool turns, bool tma, cudaStream_t stream) {
+  if (a.head_dim == 64) return turns ? launch_copies<64, true>(a, tma, stream) : launch_copies<64, false>(a, tma, stream);
+  return turns ? launch_copies<128, true>(a, tma, stream) : launch_copies<128, false>(a, tma, stream);
 }
 
 }  // namespace tessera::cuda

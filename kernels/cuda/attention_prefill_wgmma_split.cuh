@@ -5,9 +5,7 @@
 // copies instead of waiting for the last ones, and it issues K of block b + 1 before V of block b (the
 // order the consumers need them in). S_b = Q·K_bᵀ starts once K_b has landed, and K_b's stage is given
 // back as soon as S_b has been computed. Optionally the full key blocks are copied by TMA instead
-// (a 2-D tensor map per cache, one box per 16 consecutive slots), and optionally the grid is
-// persistent (one block per SM over many tiles, the next tile's loads overlapping the current one's
-// end). Same function, arguments and tiles as the other wgmma
+// (a 2-D tensor map per cache, one box per 16 consecutive slots). Same function, arguments and tiles as the other wgmma
 // shapes; only attention_prefill_wgmma.cu calls it, on compute capability 9.0. Never allocates.
 #pragma once
 
@@ -17,19 +15,10 @@
 
 namespace tessera::cuda {
 
-// turns: the two consumer warpgroups take turns issuing their GEMMs (without: a benchmark variant).
-// tma: key blocks wholly inside the sequence are copied by the tensor-memory accelerator (2-D tensor
-// maps of the caches, 16-slot boxes) instead of cp.async, when the cache block size is a multiple of
-// 16 (otherwise cp.async as without). persistent: one block per SM walks a share of the (tile, kv
-// head) items, its producer running on into the next item's keys and each warpgroup loading the next
-// item's Q while it finishes the current one (no turns).
-struct SplitShape {
-  bool turns = false;
-  bool tma = false;
-  bool persistent = false;
-};
-
-// head_dim 64 or 128, G divides 128 (the caller checks).
-void paged_attention_prefill_wgmma_split(const AttentionArgs& args, SplitShape shape, cudaStream_t stream);
+// head_dim 64 or 128, G divides 128 (the caller checks). turns false: the two consumer warpgroups
+// issue their GEMMs without taking turns (a benchmark variant). tma: key blocks wholly inside the
+// sequence are copied by the tensor-memory accelerator (2-D tensor maps of the caches, 16-slot boxes)
+// instead of cp.async, when the cache block size is a multiple of 16 (otherwise cp.async as without).
+void paged_attention_prefill_wgmma_split(const AttentionArgs& args, bool turns, bool tma, cudaStream_t stream);
 
 }  // namespace tessera::cuda
