@@ -65,7 +65,9 @@ __device__ __forceinline__ uint32_t empty_v(uint32_t bars, int s) { return bars 
 
 constexpr int kTurnBarrier = 1;  // named barriers 1, 2: warpgroup g's turn to issue GEMMs
 constexpr int kQBarrier = 3;     // named barriers 3, 4: warpgroup g's Q is in shared memory
-// Registers per thread once the warpgroups have traded them (setmaxnreg), as in the ping-pong kernel.
+// Registers per thread once the warpgroups have traded them (setmaxnreg), as in the ping-pong kernel:
+// 128 x 40 + 256 x 232 = 64,512, exactly what the launch allocated (384 x 168). More never comes: a
+// setmaxnreg.inc beyond what the block's own decrements freed does not return (48 / 232 hung).
 constexpr int kProducerRegs = 40, kConsumerRegs = 232;
 
 // The producer warpgroup. Warp w of it loads rows [32 w, 32 w + 32) of every block; lane l loads
