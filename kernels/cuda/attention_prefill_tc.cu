@@ -248,7 +248,9 @@ void launch_variant(const AttentionArgs& a, int variant, cudaStream_t stream) {
       if (!hopper) return launch<kD, 2, 64, 2>(a, stream);
       constexpr WgmmaShape kShapes[] = {WgmmaShape::kKeys64, WgmmaShape::kKeys128, WgmmaShape::kPipelined64,
                                          WgmmaShape::kPipelined128, WgmmaShape::kPipelined64QRegs,
-                                         WgmmaShape::kPingPong128, WgmmaShape::kPingPong128NoTurns};
+                                         WgmmaShape::kPingPong128, WgmmaShape::kPingPong128NoTurns,
+                                         WgmmaShape::kSplit128, WgmmaShape::kSplit128NoTurns,
+                                         WgmmaShape::kSplit128Tma, WgmmaShape::kSplit128TmaNoTurns};
       return paged_attention_prefill_wgmma(a, kShapes[variant - 6], stream);
   }
 }

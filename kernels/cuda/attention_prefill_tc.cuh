@@ -27,8 +27,11 @@ int32_t attention_prefill_tc_tile_tokens(int32_t hq, int32_t hkv);
 // 1 block, softmax of block b overlapping P·V of block b - 1; 9 = the same with 128 keys; 10 = variant
 // 8 with Q·Kᵀ taking Q from registers; 11 = FlashAttention-3 ping-pong (attention_prefill_wgmma_pingpong.cuh:
 // 128 keys, a producer warpgroup, mbarrier-guarded stages, the warpgroups' GEMMs taking turns); 12 =
-// variant 11 without the turns.
-inline constexpr int kPrefillTcVariants = 13;
+// variant 11 without the turns; 13 = variant 11 with K and V behind separate barriers that the
+// hardware completes when the producer's copies land (attention_prefill_wgmma_split.cuh); 14 = variant
+// 13 without the turns; 15, 16 = variants 13, 14 with the key blocks wholly inside the sequence copied
+// by TMA (cache blocks of a multiple of 16 keys; otherwise they run as 13, 14).
+inline constexpr int kPrefillTcVariants = 17;
 
 void paged_attention_prefill_tc(const AttentionArgs& args, cudaStream_t stream, int variant = 0);
 

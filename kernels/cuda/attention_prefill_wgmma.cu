@@ -12,6 +12,7 @@
 
 #include "kernels/cuda/attention_prefill_wgmma.cuh"
 #include "kernels/cuda/attention_prefill_wgmma_pingpong.cuh"
+#include "kernels/cuda/attention_prefill_wgmma_split.cuh"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/prefill_fragments.cuh"
 #include "kernels/cuda/wgmma.cuh"
@@ -290,6 +291,10 @@ void launch_shape(const AttentionArgs& a, WgmmaShape shape, cudaStream_t stream)
     case WgmmaShape::kPipelined64QRegs: return launch<kD, 64, 1, true, true>(a, stream);
     case WgmmaShape::kPingPong128: return paged_attention_prefill_wgmma_pingpong(a, true, stream);
     case WgmmaShape::kPingPong128NoTurns: return paged_attention_prefill_wgmma_pingpong(a, false, stream);
+    case WgmmaShape::kSplit128: return paged_attention_prefill_wgmma_split(a, true, false, stream);
+    case WgmmaShape::kSplit128NoTurns: return paged_attention_prefill_wgmma_split(a, false, false, stream);
+    case WgmmaShape::kSplit128Tma: return paged_attention_prefill_wgmma_split(a, true, true, stream);
+    case WgmmaShape::kSplit128TmaNoTurns: return paged_attention_prefill_wgmma_split(a, false, true, stream);
   }
 }
 

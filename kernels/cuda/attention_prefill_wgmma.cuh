@@ -21,7 +21,10 @@ bool attention_prefill_wgmma_available();
 // 128 keys fill 226 KB of shared memory at head_dim 128); the pipelined 64-key shape with Q·Kᵀ
 // taking Q from registers; the ping-pong kernel of attention_prefill_wgmma_pingpong.cuh (128 keys, a
 // producer warpgroup, mbarrier-guarded stages, the two warpgroups taking turns on the tensor cores);
-// the same without the turns.
+// the same without the turns; the split-barrier ping-pong kernel of attention_prefill_wgmma_split.cuh
+// (K and V behind their own barriers, completed by the hardware when the copies land, so the
+// producer never waits for its own copies); the same without the turns; both again with the full key
+// blocks copied by TMA.
 enum class WgmmaShape {
   kKeys64,
   kKeys128,
@@ -29,7 +32,11 @@ enum class WgmmaShape {
   kPipelined128,
   kPipelined64QRegs,
   kPingPong128,
-  kPingPong128NoTurns
+  kPingPong128NoTurns,
+  kSplit128,
+  kSplit128NoTurns,
+  kSplit128Tma,
+  kSplit128TmaNoTurns
 };
 
 // head_dim 64 or 128, G divides 128 (the caller checks).

@@ -13,6 +13,7 @@
 #include <cstdint>
 
 #include "kernels/cuda/attention_prefill_wgmma_pingpong.cuh"
+#include "kernels/cuda/attention_prefill_wgmma_sync.cuh"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/prefill_fragments.cuh"
 #include "kernels/cuda/wgmma.cuh"
@@ -43,53 +44,6 @@ constexpr int kQBarrier = 3;                // named barriers 3, 4: warpgroup g'
 // the 64K register file at one block per SM; the launch's even split (168) would make the consumers'
 // S, P and O accumulators spill or their wgmma serialise.
 constexpr int kProducerRegs = 40, kConsumerRegs = 232;
-
-template <int kN>
-__device__ __forceinline__ void fence_operand(float (&d)[kN][4]) {
-#pragma unroll
-  for (int i = 0; i < kN; ++i)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) asm volatile("" : "+f"(d[i][e])::"memory");
-}
-template <int kN>
-__device__ __forceinline__ void fence_operand(uint32_t (&a)[kN][4]) {
-#pragma unroll
-  for (int i = 0; i < kN; ++i)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) asm volatile("" : "+r"(a[i][e])::"memory");
-}
-
-__device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t count) {
-  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
-}
-__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
-  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
-}
-// Returns once the phase with this parity has completed.
-__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
-  uint32_t done = 0;
-  do {
-    asm volatile(
-        "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
-        : "=r"(done)
-        : "r"(bar), "r"(parity)
-        : "memory");
-  } while (!done);
-}
-template <int kRegs>
-__device__ __forceinline__ void regs_dec() {
-  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(kRegs));
-}
-template <int kRegs>
-__device__ __forceinline__ void regs_inc() {
-  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(kRegs));
-}
-__device__ __forceinline__ void named_sync(int id, int threads) {
-  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
-}
-__device__ __forceinline__ void named_arrive(int id, int threads) {
-  asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
-}
 
 // The producer warpgroup: key block n into stage n % kStages once the consumers have released block
 // n - kStages, then full[stage] once the writes have landed. Warp w of it loads rows [32 w, 32 w + 32)

@@ -1,0 +1,370 @@
+// Split-barrier ping-pong prefill attention on Hopper warpgroup MMA (see
+// attention_prefill_wgmma_split.cuh). A block of 384 threads: warps 0-7 are two consumer warpgroups
+// (warpgroup g owns query rows [64 g, 64 g + 64) of the tile), warps 8-11 the producer warpgroup.
+// Shared memory: Q, three stages of K and three of V (128 keys each) in wgmma.cuh's 128-byte-swizzled
+// layout, and twelve mbarriers:
+//   full_k[s], full_v[s]   128 arrivals, one per producer thread, each made by the hardware once
+//                          that thread's cp.async writes of the stage (and all it issued before) have
+//                          landed;
+//   empty_k[s], empty_v[s] 8 arrivals, one per consumer warp: K once S = Q·Kᵀ has been computed from
+//                          it, V once P·V has.
+// The producer issues K_0, then per key block n: K_{n+1} and V_n, each once its stage is free, and
+// never waits for its own copies. Per key block b a consumer warpgroup waits for K_b and V_{b-1},
+// takes its turn (named barrier), issues S_b and O += P_{b-1}·V_{b-1}, hands the turn to the other
+// warpgroup, gives K_b's stage back once S_b has landed, runs block b's softmax while the tensor cores
+// work through P·V and the other warpgroup's GEMMs, then gives V_{b-1}'s stage back. cp.async writes
+// go through the generic proxy: every consumer thread fences (fence.proxy.async) after its barrier
+// waits and before its wgmma read the stage. The sm_90a build holds the kernel; every other target
+// compiles a body that traps, and the host never launches it off compute capability 9.0. Never
+// allocates.
+#include <cuda.h>  // CUtensorMap and its enums (types only: the encoder comes through the runtime)
+#include <cudaTypedefs.h>
+
+#include <cstdint>
+#include <cstdio>
+
+#include "kernels/cuda/attention_prefill_wgmma_split.cuh"
+#include "kernels/cuda/attention_prefill_wgmma_sync.cuh"
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/prefill_fragments.cuh"
+#include "kernels/cuda/wgmma.cuh"
+
+namespace tessera::cuda {
+namespace {
+
+using namespace prefill;  // NOLINT: the kernel is built from these fragments
+
+constexpr int kRows = 128;                  // query rows per block
+constexpr int kConsumers = 256;             // two warpgroups
+constexpr int kThreads = kConsumers + 128;  // + the producer warpgroup
+constexpr int kKeys = 128;                  // keys per stage
+constexpr int kStages = 3;
+
+template <int kD>
+struct SplitLayout {
+  static constexpr uint32_t kQBytes = kRows * kD * 2;
+  static constexpr uint32_t kKVBytes = kKeys * kD * 2;  // one stage of K (or of V)
+  static constexpr uint32_t kK = kQBytes, kV = kK + kStages * kKVBytes, kBars = kV + kStages * kKVBytes;
+  static constexpr size_t kBytes = 1024 /* alignment slack */ + kBars + 8 * 4 * kStages;
+};
+
+
+// Tensor maps of the K and V caches for the TMA shape: each a 2-D bf16 tensor of rows (cache slots) of
+// hkv * head_dim elements, read in boxes of 16 rows x 64 elements (128 bytes) with the 128-byte
+// swizzle, which is wgmma.cuh's layout.
+struct KvMaps {
+  CUtensorMap k, v;
+};
+
+#if TESSERA_WGMMA
+// The barriers, 8 bytes each from `bars`: full_k, full_v, empty_k, empty_v, kStages of each.
+__device__ __forceinline__ uint32_t full_k(uint32_t bars, int s) { return bars + 8 * s; }
+__device__ __forceinline__ uint32_t full_v(uint32_t bars, int s) { return bars + 8 * (kStages + s); }
+__device__ __forceinline__ uint32_t empty_k(uint32_t bars, int s) { return bars + 8 * (2 * kStages + s); }
+__device__ __forceinline__ uint32_t empty_v(uint32_t bars, int s) { return bars + 8 * (3 * kStages + s); }
+
+constexpr int kTurnBarrier = 1;  // named barriers 1, 2: warpgroup g's turn to issue GEMMs
+constexpr int kQBarrier = 3;     // named barriers 3, 4: warpgroup g's Q is in shared memory
+// Registers per thread once the warpgroups have traded them (setmaxnreg), as in the ping-pong kernel:
+// 128 x 40 + 256 x 232 = 64,512, exactly what the launch allocated (384 x 168). More never comes: a
+// setmaxnreg.inc beyond what the block's own decrements freed does not return (48 / 232 hung).
+constexpr int kProducerRegs = 40, kConsumerRegs = 232;
+
+// The producer warpgroup. Warp w of it loads rows [32 w, 32 w + 32) of every block; lane l loads
+// 16-byte piece l % kChunks of rows l / kChunks + i * kRowStep and holds the cache slot of row l of
+// the blocks whose K and V it issues next (looked up a block ahead). Rows past the sequence are zeros
+// (V zero: p * 0 stays 0). Stage n % kStages of K (V) is free once the consumers have released block
+// n - kStages of K (V).
+//
+// kTma: a key block whose 128 keys all lie in the sequence is copied by the tensor-memory accelerator
+// instead (the cache blocks must hold a multiple of 16 keys, so each 16-key group is 16 consecutive
+// slots): lanes 0 and 16 of each warp, which hold the slots of rows 32 w and 32 w + 16, each copy
+// their 16 rows (kD / 64 boxes) and expect those bytes on the full barrier; the other lanes only
+// arrive. The sequence's last, partial block still goes through cp.async (it zero-fills).
+template <int kD, bool kTma>
+__device__ __forceinline__ void produce(const AttentionArgs& a, const KvMaps& maps, const AttentionTile& tile,
+                                        int32_t nblocks, uint32_t base, uint32_t bars, int pw, int lane) {
+  using L = SplitLayout<kD>;
+  constexpr int kChunks = kD / 8;
+  constexpr int kRowStep = 32 / kChunks;
+  const int chunk = lane % kChunks, row0 = lane / kChunks;
+  const int32_t keys_total = tile.first_pos + tile.q_len;
+  const int32_t* table = a.block_tables + static_cast<int64_t>(tile.seq) * a.max_blocks_per_seq;
+  const int64_t kv_stride = static_cast<int64_t>(a.hkv) * kD;
+  const int64_t head = static_cast<int64_t>(blockIdx.y) * kD + chunk * 8;
+  const __nv_bfloat16* const kbase = a.k_cache + head;
+  const __nv_bfloat16* const vbase = a.v_cache + head;
+  const int32_t row = 32 * pw + lane;  // the row whose slot this lane holds
+  // One block's rows of this warp from `src` into the stage at `stage` (slot: the block's slot of row).
+  auto issue = [&](const __nv_bfloat16* src, uint32_t stage, int32_t slot) {
+#pragma unroll
+    for (int i = 0; i < 32 / kRowStep; ++i) {
+      const int32_t s = __shfl_sync(0xffffffffu, slot, i * kRowStep + row0);
+      const int r = 32 * pw + i * kRowStep + row0;
+      const int64_t off = s < 0 ? 0 : static_cast<int64_t>(s) * kv_stride;
+      cp_async16(stage + wgmma::swizzled_offset(r, chunk, kKeys), src + off, s >= 0);
+    }
+  };
+  // Block n of K (or V) into the stage at `stage`, completing `full`.
+  auto load = [&](int32_t n, const CUtensorMap* map, const __nv_bfloat16* src, uint32_t stage, uint32_t full,
+                  int32_t slot) {
+    if (kTma && (n + 1) * kKeys <= keys_total) {
+      if ((lane & 15) == 0) {
+        mbar_arrive_expect_tx(full, 16 * kD * 2);
+#pragma unroll
+        for (int c = 0; c < kD / 64; ++c)
+          tma_load_2d(stage + c * kKeys * 128 + row * 128, map, static_cast<int32_t>(blockIdx.y) * kD + c * 64,
+                      slot, full);
+      } else {
+        mbar_arrive(full);
+      }
+    } else {
+      issue(src, stage, slot);
+      mbar_arrive_on_cp_async(full);
+    }
+  };
+  int32_t slot_v = key_slot(table, a.block_size, row, keys_total);  // block 0: K now, V first in the loop
+  load(0, &maps.k, kbase, base + L::kK, full_k(bars, 0), slot_v);
+  int32_t slot_k = key_slot(table, a.block_size, kKeys + row, keys_total);  // block 1
+  for (int32_t n = 0; n < nblocks; ++n) {
+    const int32_t ahead = key_slot(table, a.block_size, (n + 2) * kKeys + row, keys_total);
+    if (n + 1 < nblocks) {  // K of block n + 1
+      const int s = (n + 1) % kStages;
+      if (n + 1 >= kStages) mbar_wait(empty_k(bars, s), ((n + 1) / kStages - 1) & 1);
+      load(n + 1, &maps.k, kbase, base + L::kK + s * L::kKVBytes, full_k(bars, s), slot_k);
+    }
+    const int s = n % kStages;  // V of block n
+    if (n >= kStages) mbar_wait(empty_v(bars, s), (n / kStages - 1) & 1);
+    load(n, &maps.v, vbase, base + L::kV + s * L::kKVBytes, full_v(bars, s), slot_v);
+    slot_v = slot_k;
+    slot_k = ahead;
+  }
+  cp_async_wait_all();  // leave no copy in flight behind an exited thread
+}
+#endif
+
+template <int kD, bool kTurns, bool kTma>
+__global__ void __launch_bounds__(kThreads, 1)
+    prefill_wgmma_split_kernel(AttentionArgs a, const __grid_constant__ KvMaps maps) {
+#if TESSERA_WGMMA
+  using L = SplitLayout<kD>;
+  constexpr int kChunks = kD / 8;  // 16-byte pieces per row
+  extern __shared__ unsigned char raw[];
+  const uint32_t base = (smem_addr(raw) + 1023u) & ~1023u;  // the swizzle pattern repeats every 1024 bytes
+  const uint32_t bars = base + L::kBars;
+  // Last tiles first: in the runner's order a sequence's later tiles see the most keys.
+  const AttentionTile tile = a.tiles[gridDim.x - 1 - blockIdx.x];
+  if (tile.q_len == 0) return;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int wg = __shfl_sync(0xffffffffu, tid / 128, 0);  // warp-uniform, visibly to the compiler
+  const int32_t keys_total = tile.first_pos + tile.q_len;
+  const int32_t nblocks = (keys_total + kKeys - 1) / kKeys;
+  if (tid == 0) {
+    for (int s = 0; s < kStages; ++s) {
+      mbar_init(full_k(bars, s), 128);
+      mbar_init(full_v(bars, s), 128);
+      mbar_init(empty_k(bars, s), 8);
+      mbar_init(empty_v(bars, s), 8);
+    }
+  }
+  __syncthreads();  // the barriers are initialised; from here on no block-wide barrier
+  if (wg == 2) {
+    regs_dec<kProducerRegs>();
+    produce<kD, kTma>(a, maps, tile, nblocks, base, bars, warp - 8, lane);
+    return;
+  }
+  regs_inc<kConsumerRegs>();
+
+  const int32_t G = a.hq / a.hkv;
+  const int32_t kvh = blockIdx.y;
+  const int32_t nrows = tile.q_len * G;
+  // This warpgroup's 64 rows of Q, swizzled (rows past the tile are zeros).
+  for (int i = tid % 128; i < 64 * kChunks; i += 128) {
+    const int r = wg * 64 + i / kChunks, c = i % kChunks;
+    const bool live = r < nrows;
+    const __nv_bfloat16* src = a.q;
+    if (live)
+      src = a.q + static_cast<int64_t>(tile.q_row + r / G) * a.q_row_stride + (kvh * G + r % G) * kD + c * 8;
+    cp_async16(base + wgmma::swizzled_offset(r, c, kRows), src, live);
+  }
+  cp_async_commit();
+  cp_async_wait<0>();
+  wgmma::fence_proxy_async();
+  named_sync(kQBarrier + wg, 128);
+
+  // This thread's rows: r0 and r0 + 8 (the accumulator layout). Masking is decided per block of keys
+  // from the tile's first position, the same for every warp.
+  const int r0 = warp * 16 + (lane >> 2);
+  const float qscale = a.scale * 1.4426950408889634f;  // softmax in base 2
+  const uint32_t q_tile = base + wg * 64 * 128;        // the warpgroup's 64 rows of each Q chunk
+  float o[1][kD / 8][4];
+  float m[1][2] = {{-INFINITY, -INFINITY}}, l[1][2] = {{0.0f, 0.0f}};
+#pragma unroll
+  for (int n = 0; n < kD / 8; ++n) o[0][n][0] = o[0][n][1] = o[0][n][2] = o[0][n][3] = 0.0f;
+
+  auto issue_s = [&](float (&s)[kKeys / 8][4], int32_t b) {
+    const uint32_t ks = base + L::kK + (b % kStages) * L::kKVBytes;
+#pragma unroll
+    for (int kk = 0; kk < kD / 16; ++kk) {
+      const uint32_t ka = ks + (kk >> 2) * kKeys * 128 + (kk & 3) * 32;
+      const uint32_t qa = q_tile + (kk >> 2) * kRows * 128 + (kk & 3) * 32;
+      wgmma::wgmma_ss<0>(s, wgmma::descriptor(qa, 16, 1024), wgmma::descriptor(ka, 16, 1024), kk > 0);
+    }
+  };
+  // P as A fragments; V MN-major (16 keys = two 8-key groups of 1024 bytes per k step).
+  auto issue_pv = [&](const uint32_t (&p)[kKeys / 16][4], int32_t b) {
+    const uint32_t vs = base + L::kV + (b % kStages) * L::kKVBytes;
+#pragma unroll
+    for (int kc = 0; kc < kKeys / 16; ++kc)
+      wgmma::wgmma_rs<1>(o[0], p[kc], wgmma::descriptor(vs + kc * 2048, kKeys * 128, 1024), true);
+  };
+  auto softmax = [&](float (&s)[1][kKeys / 8][4], int32_t kb, float (&alpha)[1][2]) {
+    if (kb + kKeys - 1 > tile.first_pos) {
+      int32_t lim[1][2];
+#pragma unroll
+      for (int h = 0; h < 2; ++h) lim[0][h] = tile.first_pos + min(r0 + 8 * h, nrows - 1) / G;
+      softmax_stage<1, kKeys / 8, true>(s, m, l, lim, kb + (lane & 3) * 2, qscale, alpha);
+    } else {
+      softmax_stage<1, kKeys / 8, false>(s, m, l, {}, kb, qscale, alpha);
+    }
+  };
+  auto pack = [&](const float (&s)[1][kKeys / 8][4], uint32_t (&p)[kKeys / 16][4]) {
+#pragma unroll
+    for (int kc = 0; kc < kKeys / 16; ++kc) {
+      p[kc][0] = pack_bf16(s[0][2 * kc][0], s[0][2 * kc][1]);
+      p[kc][1] = pack_bf16(s[0][2 * kc][2], s[0][2 * kc][3]);
+      p[kc][2] = pack_bf16(s[0][2 * kc + 1][0], s[0][2 * kc + 1][1]);
+      p[kc][3] = pack_bf16(s[0][2 * kc + 1][2], s[0][2 * kc + 1][3]);
+    }
+  };
+
+  // Turns alternate strictly: warpgroup 0 first; warpgroup 1 hands over one turn up front and skips
+  // its hand-over after its last block, so each named barrier sees as many arrivals as waits.
+  if (kTurns && wg == 1) named_arrive(kTurnBarrier, kConsumers);
+  uint32_t p[kKeys / 16][4];  // P of the block whose P·V is still to issue
+  for (int32_t b = 0; b < nblocks; ++b) {
+    const int32_t kb = b * kKeys;
+    float s[1][kKeys / 8][4];
+#pragma unroll
+    for (int n = 0; n < kKeys / 8; ++n) s[0][n][0] = s[0][n][1] = s[0][n][2] = s[0][n][3] = 0.0f;
+    float alpha[1][2];
+    mbar_wait(full_k(bars, b % kStages), (b / kStages) & 1);
+    if (b > 0) mbar_wait(full_v(bars, (b - 1) % kStages), ((b - 1) / kStages) & 1);
+    wgmma::fence_proxy_async();  // the producer's cp.async writes, visible to this thread's wgmma
+    if constexpr (kTurns) named_sync(kTurnBarrier + wg, kConsumers);
+    fence_operand(s[0]);
+    fence_operand(o[0]);
+    wgmma::fence();
+    issue_s(s[0], b);
+    wgmma::commit();
+    // One branch per case, each with its own wait: ptxas must see S_b retired on every path before
+    // the softmax reads it, or it serialises every wgmma.
+    const bool hand_over = kTurns && (wg == 0 || b + 1 < nblocks);
+    if (b > 0) {
+      issue_pv(p, b - 1);
+      wgmma::commit();
+      if (hand_over) named_arrive(kTurnBarrier + 1 - wg, kConsumers);
+      wgmma::wait<1>();  // S_b has landed; P·V of block b - 1 may still run
+    } else {
+      if (hand_over) named_arrive(kTurnBarrier + 1 - wg, kConsumers);
+      wgmma::wait<0>();
+    }
+    fence_operand(s[0]);
+    if (lane == 0) mbar_arrive(empty_k(bars, b % kStages));  // K_b read
+    softmax(s, kb, alpha);
+    wgmma::wait<0>();
+    fence_operand(o[0]);
+    fence_operand(p);  // P of block b - 1 was read by the tensor cores until here
+    if (b > 0 && lane == 0) mbar_arrive(empty_v(bars, (b - 1) % kStages));  // V_{b-1} read
+    rescale(o, alpha);
+    pack(s, p);
+  }
+  mbar_wait(full_v(bars, (nblocks - 1) % kStages), ((nblocks - 1) / kStages) & 1);
+  wgmma::fence_proxy_async();
+  fence_operand(o[0]);
+  wgmma::fence();
+  issue_pv(p, nblocks - 1);  // the last block's P·V
+  wgmma::commit();
+  wgmma::wait<0>();
+  fence_operand(o[0]);
+
+  // Normalise and write this thread's two rows.
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int r = r0 + 8 * h;
+    const float lsum = quad_sum(l[0][h]);
+    if (r >= nrows) continue;
+    const float inv = 1.0f / lsum;
+    const int32_t tok = tile.q_row + r / G, head = kvh * G + r % G;
+    __nv_bfloat16* dst = a.out + static_cast<int64_t>(tok) * a.hq * kD + head * kD + (lane & 3) * 2;
+#pragma unroll
+    for (int n = 0; n < kD / 8; ++n)
+      *reinterpret_cast<__nv_bfloat162*>(dst + n * 8) =
+          __floats2bfloat162_rn(o[0][n][2 * h] * inv, o[0][n][2 * h + 1] * inv);
+  }
+#else
+  (void)a;
+  (void)maps;
+  __trap();  // never launched: the host checks for compute capability 9.0 (sm_90a code)
+#endif
+}
+
+// cuTensorMapEncodeTiled from the driver, looked up once (the process's driver does not change).
+PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
+  static const PFN_cuTensorMapEncodeTiled_v12000 encode = [] {
+    void* fn = nullptr;
+    cudaDriverEntryPointQueryResult found = cudaDriverEntryPointSymbolNotFound;
+    CUDA_CHECK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &found));
+    if (found != cudaDriverEntryPointSuccess || fn == nullptr)
+      throw_cuda_error(cudaErrorNotSupported, "cuTensorMapEncodeTiled: not found in the driver", __FILE__, __LINE__);
+    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(fn);
+  }();
+  return encode;
+}
+
+// The cache's rows are not in the arguments: the map spans 2^31 rows (every slot a block table can
+// name) and the kernel only addresses slots read from the block tables, as the cp.async path does.
+CUtensorMap cache_map(const __nv_bfloat16* cache, int32_t hkv, int32_t head_dim) {
+  CUtensorMap map;
+  const cuuint64_t dims[2] = {static_cast<cuuint64_t>(hkv) * head_dim, cuuint64_t{1} << 31};
+  const cuuint64_t strides[1] = {static_cast<cuuint64_t>(hkv) * head_dim * 2};
+  const cuuint32_t box[2] = {64, 16}, element_strides[2] = {1, 1};
+  const CUresult r = tensor_map_encoder()(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, const_cast<__nv_bfloat16*>(cache),
+                                          dims, strides, box, element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                                          CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                                          CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (r != CUDA_SUCCESS) {
+    char what[160];
+    std::snprintf(what, sizeof what, "cuTensorMapEncodeTiled failed (CUresult %d) for cache %p, hkv %d, head_dim %d",
+                  static_cast<int>(r), static_cast<const void*>(cache), hkv, head_dim);
+    throw_cuda_error(cudaErrorInvalidValue, what, __FILE__, __LINE__);
+  }
+  return map;
+}
+
+template <int kD, bool kTurns, bool kTma>
+void launch(const AttentionArgs& a, cudaStream_t stream) {
+  constexpr size_t smem = SplitLayout<kD>::kBytes;
+  auto* kernel = prefill_wgmma_split_kernel<kD, kTurns, kTma>;
+  KvMaps maps{};
+  if constexpr (kTma) maps = KvMaps{cache_map(a.k_cache, a.hkv, kD), cache_map(a.v_cache, a.hkv, kD)};
+  CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+  kernel<<<dim3(a.num_tiles, a.hkv), kThreads, smem, stream>>>(a, maps);
+  CUDA_CHECK_LAUNCH();
+}
+
+template <int kD, bool kTurns>
+void launch_copies(const AttentionArgs& a, bool tma, cudaStream_t stream) {
+  // TMA boxes need each 16-key group in consecutive slots of one cache block.
+  if (tma && a.block_size % 16 == 0) return launch<kD, kTurns, true>(a, stream);
+  return launch<kD, kTurns, false>(a, stream);
+}
+
+}  // namespace
+
+void paged_attention_prefill_wgmma_split(const AttentionArgs& a, bool turns, bool tma, cudaStream_t stream) {
+  if (a.head_dim == 64) return turns ? launch_copies<64, true>(a, tma, stream) : launch_copies<64, false>(a, tma, stream);
+  return turns ? launch_copies<128, true>(a, tma, stream) : launch_copies<128, false>(a, tma, stream);
+}
+
+}  // namespace tessera::cuda
