@@ -26,6 +26,7 @@ void register_bench_engine_command(CLI::App& bench, CommandRunner& runner) {
     bool fused_residual_gemm = true;
     float gemv_warp_margin = 0.97f;
     std::string gemm_tuning_cache;
+    int32_t prefill_attention_variant = 0;
   };
   auto cuda = std::make_shared<CudaFlags>();
   auto* cmd = bench.add_subcommand(
@@ -49,6 +50,9 @@ void register_bench_engine_command(CLI::App& bench, CommandRunner& runner) {
       ->capture_default_str();
   cmd->add_option("--gemm-tuning-cache", cuda->gemm_tuning_cache,
                   "cuda: read the GEMM autotuner's choices from FILE if it fits this device, write them there after");
+  cmd->add_option("--prefill-attention-variant", cuda->prefill_attention_variant,
+                  "cuda: the prefill attention kernel's variant (0: the device's default)")
+      ->capture_default_str();
   cmd->add_option("--shape", opts->shape, "built-in shape: llama-3.2-1b, llama-3-8b, llama-3-70b, qwen3-32b")
       ->capture_default_str();
   cmd->add_option("--model", opts->model_dir, "a Hugging Face model directory instead of --shape");
@@ -85,6 +89,7 @@ void register_bench_engine_command(CLI::App& bench, CommandRunner& runner) {
         c.fused_residual_gemm = cuda->fused_residual_gemm;
         c.gemv_warp_margin = cuda->gemv_warp_margin;
         c.gemm_tuning_cache = cuda->gemm_tuning_cache;
+        c.prefill_attention_variant = cuda->prefill_attention_variant;
         std::cout << bench::run_cuda_engine_bench(c).dump() << std::endl;
         return 0;
 #else

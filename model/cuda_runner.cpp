@@ -365,7 +365,7 @@ void CudaRunner::forward_as(const ForwardShape& f) {
       }
     } else {
       qkv_post(q, stream_);
-      paged_attention(a, stream_);
+      paged_attention(a, stream_, options_.prefill_attention_variant);
     }
     add_rmsnorm(project_residual(attn, w.o, c.q_size()), b.residual, as(w.post_norm), hidden, rows, H,
                 c.rms_norm_eps, false, stream_);

@@ -69,6 +69,9 @@ struct CudaRunnerOptions {
   // Gemm::set_warp_variant_margin: how much faster, timed alone, a warp-per-column gemv variant must be
   // than the best split-K one to be chosen (0: never).
   float gemv_warp_margin = 0.97f;
+  // The prefill attention kernel's variant (kernels/cuda/attention_prefill_tc.cuh; 0: its default for
+  // the device). For benchmarks comparing them.
+  int32_t prefill_attention_variant = 0;
 };
 
 class CudaRunner : public StepExecutor {

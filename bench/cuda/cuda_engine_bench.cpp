@@ -13,6 +13,7 @@
 
 #include "bench/cuda/device_limits.h"
 #include "common/error.h"
+#include "kernels/cuda/attention_prefill_tc.cuh"
 #include "kernels/cuda/cuda_check.h"
 #include "model/cuda_runner.h"
 #include "model/model_config.h"
@@ -81,6 +82,10 @@ nlohmann::json run_cuda_engine_bench(const CudaEngineBenchOptions& o) {
            "--gemv-warp-margin must be in [0, 2]; got {}", o.gemv_warp_margin);
   ro.gemv_warp_margin = o.gemv_warp_margin;
   ro.gemm_tuning_cache = o.gemm_tuning_cache;
+  TS_CHECK(o.prefill_attention_variant >= 0 && o.prefill_attention_variant < cuda::kPrefillTcVariants,
+           kInvalidArgument, "--prefill-attention-variant must be in [0, {}); got {}", cuda::kPrefillTcVariants,
+           o.prefill_attention_variant);
+  ro.prefill_attention_variant = o.prefill_attention_variant;
   cuda::CudaRunner runner(c, ro);
   const auto limits = measure_device_limits(runner.stream());
   runner.load_dummy_weights(o.seed);
@@ -106,6 +111,7 @@ nlohmann::json run_cuda_engine_bench(const CudaEngineBenchOptions& o) {
   out["fused_decode_attention"] = o.fused_decode_attention;
   out["fused_residual_gemm"] = o.fused_residual_gemm;
   out["gemv_warp_margin"] = o.gemv_warp_margin;
+  out["prefill_attention_variant"] = o.prefill_attention_variant;
 
   if (prefill_mode) {
     const int32_t T = o.prefill;

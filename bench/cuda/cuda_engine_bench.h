@@ -25,6 +25,7 @@ struct CudaEngineBenchOptions {
   bool fused_residual_gemm = true;      // CudaRunnerOptions::fused_residual_gemm
   float gemv_warp_margin = 0.97f;       // CudaRunnerOptions::gemv_warp_margin
   std::string gemm_tuning_cache;        // CudaRunnerOptions::gemm_tuning_cache (the choices made, kept)
+  int32_t prefill_attention_variant = 0;  // CudaRunnerOptions::prefill_attention_variant
   uint64_t seed = 1;
   std::string dtype = "auto";   // auto / bfloat16 or float32 (the exact mode), as --dtype
 };

@@ -358,12 +358,12 @@ void run_cuda_core(const AttentionArgsT<T>& a, cudaStream_t stream) {
 
 }  // namespace
 
-void paged_attention(const AttentionArgs& a, cudaStream_t stream) {
+void paged_attention(const AttentionArgs& a, cudaStream_t stream, int prefill_variant) {
   if (a.num_tiles == 0) return;
   check_heads(a.hq, a.hkv);
   // Launches with multi-token tiles (prefill chunks) take the tensor-core kernel where it applies.
   if (a.max_q_len > 1 && attention_prefill_tc_supported(a.hq, a.hkv, a.head_dim))
-    return paged_attention_prefill_tc(a, stream);
+    return paged_attention_prefill_tc(a, stream, prefill_variant);
   run_cuda_core(a, stream);
 }
 

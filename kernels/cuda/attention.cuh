@@ -57,7 +57,9 @@ int32_t attention_tile_tokens(int32_t hq, int32_t hkv, int32_t head_dim, bool fp
 int32_t attention_splits(int32_t num_tiles, int32_t hq, int32_t hkv, int32_t head_dim, int32_t sm_count,
                          int32_t max_context);
 
-void paged_attention(const AttentionArgs& args, cudaStream_t stream);
+// prefill_variant: the tensor-core prefill kernel's variant for multi-token tiles
+// (attention_prefill_tc.cuh; 0: its default for the device).
+void paged_attention(const AttentionArgs& args, cudaStream_t stream, int prefill_variant = 0);
 void paged_attention(const AttentionArgsT<float>& args, cudaStream_t stream);
 
 }  // namespace tessera::cuda
