@@ -387,11 +387,11 @@ void CudaRunner::forward_as(const ForwardShape& f) {
     lm_head(gathered, logit_rows);
   }
   if (sample_rows > 0) {
-    launch_sampler(sample_rows, f.greedy_only);
+    launch_sampler(sample_rows, f.greedy_only, f.no_selection);
   }
 }
 
-void CudaRunner::launch_sampler(int32_t rows, bool greedy_only) {
+void CudaRunner::launch_sampler(int32_t rows, bool greedy_only, bool no_selection) {
   Buffers& b = *buf_;
   SampleArgs s;
   s.logits = b.logits;
@@ -406,6 +406,7 @@ void CudaRunner::launch_sampler(int32_t rows, bool greedy_only) {
   s.workspace = b.sample_workspace;
   s.workspace_rows = b.sample_workspace_rows;
   s.greedy_only = greedy_only;
+  s.no_selection = no_selection;
   sample(s, stream_);
 }
 

@@ -140,7 +140,8 @@ class CudaRunner : public StepExecutor {
     int32_t splits = 1;       // attention key splits
     int32_t logit_rows = 0;   // rows whose logits are computed
     int32_t sample_rows = 0;  // the first sample_rows logit rows are sampled
-    bool greedy_only = false;  // see launch_sampler
+    bool greedy_only = false;   // see launch_sampler
+    bool no_selection = false;  // see launch_sampler
   };
   // The step's forward pass.
   void forward(const ForwardShape& f);
@@ -161,8 +162,9 @@ class CudaRunner : public StepExecutor {
   // across the ranks.
   void lm_head(const void* x, int32_t rows);
   // Samples the first `rows` rows of b.logits with the uploaded SampleRows (kernels/cuda/sampling.cuh);
-  // greedy_only: every row greedy without logprobs (SampleArgs::greedy_only).
-  void launch_sampler(int32_t rows, bool greedy_only);
+  // greedy_only: every row greedy without logprobs (SampleArgs::greedy_only); no_selection: no row
+  // wants a top-k/top-p threshold or logprobs (SampleArgs::no_selection).
+  void launch_sampler(int32_t rows, bool greedy_only, bool no_selection);
   // Waits for the stream: through the communicator under TP (bounded, aborts when the group is lost).
   void wait_for_stream();
   void warm_up();

@@ -285,6 +285,8 @@ void CudaRunner::launch(const StepPlan& plan, std::vector<float>* logits) {
   f.logit_rows = nlogit;
   f.sample_rows = nsrows;
   f.greedy_only = greedy_only;
+  f.no_selection = std::none_of(srows.begin(), srows.end(),
+                                [&](const SampleRow& r) { return sample_row_wants_selection(r, c.vocab_size); });
   if (logits != nullptr) {
     f.sample_rows = 0;
     forward(f);
@@ -302,17 +304,18 @@ void CudaRunner::launch(const StepPlan& plan, std::vector<float>* logits) {
     }
     // (rows are in increasing order, so a later copy never reads a row an earlier one overwrote,
     // except row i == r - 1, which is a copy onto itself.)
-    if (nsample > 0) launch_sampler(nsample, greedy_only);
+    if (nsample > 0) launch_sampler(nsample, greedy_only, f.no_selection);
   } else if (bucket > 0) {
-    // One graph per (bucket, split count, greedy-only sampling): each is baked into the captured launches.
+    // One graph per (bucket, split count, sampler launches: greedy-only / no selection / all): each is
+    // baked into the captured launches.
     f.rows = f.logit_rows = f.sample_rows = bucket;
     f.max_q_len = 1;
     const size_t nb = std::size(kBuckets);
     size_t si = 0;
     while ((1 << si) < splits) ++si;
-    const size_t gi = 2 * (si * nb + static_cast<size_t>(std::find(std::begin(kBuckets), std::end(kBuckets), bucket) -
+    const size_t gi = 3 * (si * nb + static_cast<size_t>(std::find(std::begin(kBuckets), std::end(kBuckets), bucket) -
                                                          kBuckets)) +
-                      (greedy_only ? 1 : 0);
+                      (greedy_only ? 1 : (f.no_selection ? 2 : 0));
     if (graphs_.size() <= gi) graphs_.resize(gi + 1);
     if (!graphs_[gi]) {
       // First step of this bucket: run eagerly (choosing GEMM algorithms), then capture for next time.

@@ -126,6 +126,7 @@ int main() {
       a.workspace = ws;
       a.workspace_rows = rows;
       a.greedy_only = m.row.temperature <= 0.0f && m.row.num_logprobs == 0;  // as the runner decides
+      a.no_selection = !sample_row_wants_selection(m.row, vocab);
       const double t = time_sample(a, fresh, bytes, pad, kPadBytes, s, 30);
       const double one_read = static_cast<double>(bytes) / (lim.copy_bytes_per_s / 2);  // read only
       nlohmann::json row{{"kernel", "sample"}, {"mode", m.name}, {"rows", rows}, {"vocab", vocab},

@@ -171,7 +171,7 @@ void sample(const SampleArgs& a, cudaStream_t stream) {
   // The selection passes' 1024-thread blocks fit one per SM (registers): ~128 blocks in all, one
   // wave (at 64 rows 8 slices each took four waves: 36 us per pass against ~8 in one).
   const unsigned sel_slices = std::max(1u, std::min(static_cast<unsigned>(kMaxSlices), 128u / a.rows));
-  launch_pdl(histogram_kernel, dim3(sel_slices, a.rows), kSelectThreads, 0, stream, a, w);
+  if (!a.no_selection) launch_pdl(histogram_kernel, dim3(sel_slices, a.rows), kSelectThreads, 0, stream, a, w);
   launch_pdl(draw_kernel, dim3(kMaxSlices, a.rows), sampling::kDrawThreads, 0, stream, a, w);
 }
 

@@ -38,6 +38,16 @@ struct SampleEntry {
   float bias = 0.0f;         // logit_bias
 };
 
+// Whether a row needs the selection passes: a top-k or top-p threshold (min-p alone is set by the
+// statistics pass) or top logprob alternatives. The one definition the kernels and the host's launch
+// promises (SampleArgs::no_selection) share.
+__host__ __device__ inline bool sample_row_wants_threshold(const SampleRow& p, int32_t vocab) {
+  return !(p.temperature <= 0.0f) && ((p.top_k > 0 && p.top_k < vocab) || p.top_p < 1.0f);
+}
+__host__ __device__ inline bool sample_row_wants_selection(const SampleRow& p, int32_t vocab) {
+  return sample_row_wants_threshold(p, vocab) || p.num_logprobs > 0;
+}
+
 struct SampleArgs {
   float* logits = nullptr;          // [rows, vocab]
   int32_t rows = 0;
@@ -55,6 +65,9 @@ struct SampleArgs {
   // Host-side promise that every row is greedy and wants no logprobs: only the statistics kernel is
   // launched (it writes greedy rows' tokens), not the selection and draw kernels.
   bool greedy_only = false;
+  // Host-side promise that no row wants a selection (sample_row_wants_selection: temperature, min-p and
+  // penalties only): the histogram pass, which would find nothing to do, is not launched.
+  bool no_selection = false;
   // Tests only: every row takes the one-block top-k / top-p / logprob search that the sliced
   // selection falls back to (its first version), the reference the sliced results must equal.
   bool reference_selection = false;

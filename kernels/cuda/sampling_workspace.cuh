@@ -145,7 +145,7 @@ __device__ __forceinline__ bool is_greedy(const SampleRow& p) { return p.tempera
 
 // The row needs a top-k or top-p threshold (min-p alone is set by the stats pass).
 __device__ __forceinline__ bool wants_selection(const SampleRow& p, int32_t V) {
-  return !is_greedy(p) && ((p.top_k > 0 && p.top_k < V) || p.top_p < 1.0f);
+  return sample_row_wants_threshold(p, V);
 }
 
 __device__ __forceinline__ int32_t logprob_count(const SampleRow& p) { return min(p.num_logprobs, kMaxTopLogprobs); }

@@ -28,6 +28,7 @@ struct Result {
 
 struct RunOptions {
   bool greedy_only = false;
+  bool no_selection = false;         // SampleArgs::no_selection
   bool reference_selection = false;  // the one-block search for every row
   void* workspace = nullptr;         // zeroed, sized for workspace_rows; null: a fresh one
   int32_t workspace_rows = 0;
@@ -61,6 +62,7 @@ inline Result run(const std::vector<float>& logits, int32_t vocab, const std::ve
   a.workspace = o.workspace == nullptr ? static_cast<void*>(ws.get()) : o.workspace;
   a.workspace_rows = o.workspace == nullptr ? n : o.workspace_rows;
   a.greedy_only = o.greedy_only;
+  a.no_selection = o.no_selection;
   a.reference_selection = o.reference_selection;
   sample(a, nullptr);
   CUDA_CHECK(cudaDeviceSynchronize());

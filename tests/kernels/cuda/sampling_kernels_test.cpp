@@ -313,5 +313,41 @@ TEST(CudaSampling, GreedyOnlyLaunchEqualsTheFullLaunch) {
   }
 }
 
+// With no row wanting a top-k/top-p threshold or logprobs (temperature, min-p, penalties, greedy rows
+// beside them) the host may skip the histogram pass: the same tokens and logprobs as the full launch,
+// for 1, 9 and 40 rows, and the host's promise agrees with the rows.
+TEST(CudaSampling, NoSelectionLaunchEqualsTheFullLaunch) {
+  std::mt19937 rng(std::random_device{}());
+  const int32_t vocab = 128256;
+  for (int32_t rows : {1, 9, 40}) {
+    const std::vector<float> x = random_logits(rows, vocab, rng, 2.0f);
+    std::vector<SampleRow> p(rows);
+    std::vector<SampleEntry> e;
+    for (int32_t r = 0; r < rows; ++r) {
+      p[r].temperature = r % 4 == 3 ? 0.0f : 0.5f + 0.25f * static_cast<float>(r % 3);
+      p[r].min_p = r % 2 == 0 ? 0.05f : 0.0f;
+      p[r].top_k = r % 5 == 1 ? vocab : 0;  // as large as the vocabulary: no threshold
+      p[r].seed = rng();
+      p[r].step = r;
+    }
+    p[0].repetition_penalty = 1.3f;
+    e.push_back({7, 1, 1, 0.0f});
+    e.push_back({vocab - 3, 0, 0, 4.0f});
+    p[0].entries_begin = 0, p[0].entries_end = 2;
+    for (const SampleRow& r : p) ASSERT_FALSE(sample_row_wants_selection(r, vocab));
+    const Result full = run(x, vocab, p, e);
+    const Result skipped = run(x, vocab, p, e, {.no_selection = true});
+    EXPECT_EQ(skipped.token, full.token) << rows << " rows";
+    EXPECT_EQ(skipped.logprob, full.logprob) << rows << " rows";
+  }
+  SampleRow top_p;
+  top_p.temperature = 1.0f;
+  top_p.top_p = 0.9f;
+  EXPECT_TRUE(sample_row_wants_selection(top_p, vocab));
+  SampleRow logprobs;
+  logprobs.num_logprobs = 1;
+  EXPECT_TRUE(sample_row_wants_selection(logprobs, vocab));
+}
+
 }  // namespace
 }  // namespace tessera::cuda::test
