@@ -1,4 +1,5 @@
-// measure_device_limits: a 2 GiB cudaMemcpyAsync and an 8192³ bf16 GEMM, each the median of 10.
+// measure_device_limits: a 2 GiB cudaMemcpyAsync and an 8192³ bf16 GEMM, each the median of 10 (and,
+// when asked, the GEMM's rate over a long back-to-back span).
 #include "bench/cuda/device_limits.h"
 
 #include <algorithm>
@@ -35,7 +36,7 @@ double median_seconds(cudaStream_t stream, int warmup, int reps, F&& body) {
 
 }  // namespace
 
-DeviceLimits measure_device_limits(cudaStream_t stream) {
+DeviceLimits measure_device_limits(cudaStream_t stream, bool sustained) {
   DeviceLimits lim;
   const size_t bytes = size_t{2} << 30;
   void *src = nullptr, *dst = nullptr;
@@ -63,6 +64,15 @@ DeviceLimits measure_device_limits(cudaStream_t stream) {
     cuda::Gemm gemm(ws, 32u << 20);
     const double mm_s = median_seconds(stream, 3, 10, [&] { gemm.run(x, w, y, n, n, n, false, stream); });
     lim.matmul_flops = 2.0 * n * static_cast<double>(n) * n / mm_s;
+    if (sustained) {
+      constexpr int kCalls = 150;  // ~0.2 s at ~1.4 ms per call
+      auto load = [&] {
+        for (int i = 0; i < kCalls; ++i) gemm.run(x, w, y, n, n, n, false, stream);
+      };
+      // The same load untimed first, so the board's power limit has engaged, then timed as one span.
+      const double load_s = median_seconds(stream, 1, 1, load);
+      lim.matmul_flops_sustained = 2.0 * n * static_cast<double>(n) * n * kCalls / load_s;
+    }
   }
   CUDA_CHECK(cudaFree(ws));
   CUDA_CHECK(cudaFree(y));
