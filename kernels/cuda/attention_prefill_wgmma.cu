@@ -12,7 +12,9 @@
 
 #include "kernels/cuda/attention_prefill_wgmma.cuh"
 #include "kernels/cuda/attention_prefill_wgmma_pingpong.cuh"
+#include "kernels/cuda/attention_prefill_wgmma_rows.cuh"
 #include "kernels/cuda/attention_prefill_wgmma_split.cuh"
+#include "kernels/cuda/attention_prefill_wgmma_sync.cuh"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/prefill_fragments.cuh"
 #include "kernels/cuda/wgmma.cuh"
@@ -34,25 +36,6 @@ struct WgLayout {
   static constexpr size_t kBytes = 1024 /* alignment slack */ + kSlots + sizeof(int32_t) * 2 * kKeys;
 };
 
-#if TESSERA_WGMMA
-// Keeps the compiler from moving reads of wgmma accumulators across the wait (it cannot see that
-// the asynchronous instruction writes them).
-template <int kN>
-__device__ __forceinline__ void fence_operand(float (&d)[kN][4]) {
-#pragma unroll
-  for (int i = 0; i < kN; ++i)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) asm volatile("" : "+f"(d[i][e])::"memory");
-}
-// The same for A fragments a wgmma still reads: they stay live (and unchanged) up to this point.
-template <int kN>
-__device__ __forceinline__ void fence_operand(uint32_t (&a)[kN][4]) {
-#pragma unroll
-  for (int i = 0; i < kN; ++i)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) asm volatile("" : "+r"(a[i][e])::"memory");
-}
-#endif
 
 // kPipelined false: per key block S = Q·Kᵀ, softmax, O += P·V, each waited for (two stages of K/V).
 // kPipelined true (the FlashAttention-3 order within a warpgroup): block b's S and block b - 1's
@@ -91,14 +74,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) prefill_wgmma_kernel(Att
     sslot[kKeys + tid] = key_slot(table, bs, kKeys + tid, keys_total);
   }
   // Q rows of the tile, swizzled (rows past it are zeros).
-  for (int i = tid; i < kRows * kChunks; i += kThreads) {
-    const int r = i / kChunks, c = i % kChunks;
-    const bool live = r < nrows;
-    const __nv_bfloat16* src = a.q;
-    if (live)
-      src = a.q + static_cast<int64_t>(tile.q_row + r / G) * a.q_row_stride + (kvh * G + r % G) * kD + c * 8;
-    cp_async16(base + wgmma::swizzled_offset(r, c, kRows), src, live);
-  }
+  load_q_rows<kD, kRows>(a, tile, kvh, G, nrows, base, 0, kRows, tid, kThreads);
   __syncthreads();  // the first two blocks' slots
   const int64_t kv_stride = static_cast<int64_t>(a.hkv) * kD;
   const int chunk = tid % kChunks, row0 = tid / kChunks;
@@ -134,49 +110,18 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) prefill_wgmma_kernel(Att
   const int32_t nblocks = (keys_total + kKeys - 1) / kKeys;
   uint32_t qf[kQInRegs ? kD / 16 : 1][4];  // Q as A fragments (kQInRegs), per 16-wide k step
   // S = Q·Kᵀ of key block b into s (issued, not waited for).
-  auto issue_s = [&](float (&s)[kKeys / 8][4], int32_t b) {
+  auto issue_s_b = [&](float (&s)[kKeys / 8][4], int32_t b) {
     const uint32_t ks = base + L::kK + (b % kStages) * L::kKVBytes;
+    if constexpr (kQInRegs) {
 #pragma unroll
-    for (int kk = 0; kk < kD / 16; ++kk) {
-      const uint32_t ka = ks + (kk >> 2) * kKeys * 128 + (kk & 3) * 32;
-      if constexpr (kQInRegs) {
-        wgmma::wgmma_rs<0>(s, qf[kk], wgmma::descriptor(ka, 16, 1024), kk > 0);
-      } else {
-        const uint32_t qa = q_tile + (kk >> 2) * kRows * 128 + (kk & 3) * 32;
-        wgmma::wgmma_ss<0>(s, wgmma::descriptor(qa, 16, 1024), wgmma::descriptor(ka, 16, 1024), kk > 0);
-      }
-    }
-  };
-  // O += P·V of key block b (issued, not waited for): P as A fragments; V MN-major (16 keys = two
-  // 8-key groups of 1024 bytes per k step; 64-column chunks kKeys * 128 bytes apart).
-  auto issue_pv = [&](const uint32_t (&p)[kKeys / 16][4], int32_t b) {
-    const uint32_t vs = base + L::kV + (b % kStages) * L::kKVBytes;
-#pragma unroll
-    for (int kc = 0; kc < kKeys / 16; ++kc)
-      wgmma::wgmma_rs<1>(o[0], p[kc], wgmma::descriptor(vs + kc * 2048, kKeys * 128, 1024), true);
-  };
-  // The softmax of S (masked only where the stage reaches past the tile's first row's position).
-  auto softmax = [&](float (&s)[1][kKeys / 8][4], int32_t kb, float (&alpha)[1][2]) {
-    if (kb + kKeys - 1 > tile.first_pos) {
-      int32_t lim[1][2];
-#pragma unroll
-      for (int h = 0; h < 2; ++h) lim[0][h] = tile.first_pos + min(r0 + 8 * h, nrows - 1) / G;
-      softmax_stage<1, kKeys / 8, true>(s, m, l, lim, kb + (lane & 3) * 2, qscale, alpha);
+      for (int kk = 0; kk < kD / 16; ++kk)
+        wgmma::wgmma_rs<0>(s, qf[kk], wgmma::descriptor(ks + (kk >> 2) * kKeys * 128 + (kk & 3) * 32, 16, 1024),
+                           kk > 0);
     } else {
-      softmax_stage<1, kKeys / 8, false>(s, m, l, {}, kb, qscale, alpha);
+      issue_s<kD, kKeys, kRows>(s, q_tile, ks);
     }
   };
-  // P packed from S's accumulators (all of it before any wgmma reads it: registers written between
-  // two wgmma make the compiler fence, and stall, before the second).
-  auto pack = [&](const float (&s)[1][kKeys / 8][4], uint32_t (&p)[kKeys / 16][4]) {
-#pragma unroll
-    for (int kc = 0; kc < kKeys / 16; ++kc) {
-      p[kc][0] = pack_bf16(s[0][2 * kc][0], s[0][2 * kc][1]);
-      p[kc][1] = pack_bf16(s[0][2 * kc][2], s[0][2 * kc][3]);
-      p[kc][2] = pack_bf16(s[0][2 * kc + 1][0], s[0][2 * kc + 1][1]);
-      p[kc][3] = pack_bf16(s[0][2 * kc + 1][2], s[0][2 * kc + 1][3]);
-    }
-  };
+  auto v_stage = [&](int32_t b) { return base + L::kV + (b % kStages) * L::kKVBytes; };
 
   uint32_t p[kKeys / 16][4];  // P of the block whose P·V is still to issue (pipelined)
   load_kv(0);
@@ -210,32 +155,32 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) prefill_wgmma_kernel(Att
     fence_operand(s[0]);
     fence_operand(o[0]);
     wgmma::fence();
-    issue_s(s[0], b);
+    issue_s_b(s[0], b);
     wgmma::commit();
     if constexpr (kPipelined) {
       if (b > 0) {
-        issue_pv(p, b - 1);
+        issue_pv<kD, kKeys>(o[0], p, v_stage(b - 1));
         wgmma::commit();
         wgmma::wait<1>();  // S_b has landed; P·V of block b - 1 may still run
       } else {
         wgmma::wait<0>();
       }
       fence_operand(s[0]);
-      softmax(s, kb, alpha);
+      softmax_block<kKeys>(s, m, l, tile, kb, r0, nrows, G, lane, qscale, alpha);
       wgmma::wait<0>();
       fence_operand(o[0]);
       fence_operand(p);  // P of block b - 1 was read by the tensor cores until here
       rescale(o, alpha);
-      pack(s, p);
+      pack_p<kKeys>(s, p);
     } else {
       wgmma::wait<0>();
       fence_operand(s[0]);
-      softmax(s, kb, alpha);
+      softmax_block<kKeys>(s, m, l, tile, kb, r0, nrows, G, lane, qscale, alpha);
       rescale(o, alpha);
-      pack(s, p);
+      pack_p<kKeys>(s, p);
       fence_operand(o[0]);
       wgmma::fence();
-      issue_pv(p, b);
+      issue_pv<kD, kKeys>(o[0], p, v_stage(b));
       wgmma::commit();
       wgmma::wait<0>();
       fence_operand(o[0]);
@@ -246,26 +191,13 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) prefill_wgmma_kernel(Att
   if constexpr (kPipelined) {  // the last block's P·V
     fence_operand(o[0]);
     wgmma::fence();
-    issue_pv(p, nblocks - 1);
+    issue_pv<kD, kKeys>(o[0], p, v_stage(nblocks - 1));
     wgmma::commit();
     wgmma::wait<0>();
     fence_operand(o[0]);
   }
 
-  // Normalise and write this thread's two rows.
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    const int r = r0 + 8 * h;
-    const float lsum = quad_sum(l[0][h]);
-    if (r >= nrows) continue;
-    const float inv = 1.0f / lsum;
-    const int32_t tok = tile.q_row + r / G, head = kvh * G + r % G;
-    __nv_bfloat16* dst = a.out + static_cast<int64_t>(tok) * a.hq * kD + head * kD + (lane & 3) * 2;
-#pragma unroll
-    for (int n = 0; n < kD / 8; ++n)
-      *reinterpret_cast<__nv_bfloat162*>(dst + n * 8) =
-          __floats2bfloat162_rn(o[0][n][2 * h] * inv, o[0][n][2 * h + 1] * inv);
-  }
+  write_rows<kD>(a, tile, kvh, G, nrows, r0, lane, o, l);  // normalised
 #else
   (void)a;
   __trap();  // never launched: the host checks for compute capability 9.0 (sm_90a code)

@@ -13,6 +13,7 @@
 #include <cstdint>
 
 #include "kernels/cuda/attention_prefill_wgmma_pingpong.cuh"
+#include "kernels/cuda/attention_prefill_wgmma_rows.cuh"
 #include "kernels/cuda/attention_prefill_wgmma_sync.cuh"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/prefill_fragments.cuh"
@@ -92,7 +93,6 @@ template <int kD, bool kTurns>
 __global__ void __launch_bounds__(kThreads, 1) prefill_wgmma_pingpong_kernel(AttentionArgs a) {
 #if TESSERA_WGMMA
   using L = PingPongLayout<kD>;
-  constexpr int kChunks = kD / 8;  // 16-byte pieces per row
   extern __shared__ unsigned char raw[];
   const uint32_t base = (smem_addr(raw) + 1023u) & ~1023u;  // the swizzle pattern repeats every 1024 bytes
   const uint32_t bars = base + L::kBars;                     // full[kStages], then empty[kStages]
@@ -121,14 +121,7 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_wgmma_pingpong_kernel(Att
   const int32_t kvh = blockIdx.y;
   const int32_t nrows = tile.q_len * G;
   // This warpgroup's 64 rows of Q, swizzled (rows past the tile are zeros).
-  for (int i = tid % 128; i < 64 * kChunks; i += 128) {
-    const int r = wg * 64 + i / kChunks, c = i % kChunks;
-    const bool live = r < nrows;
-    const __nv_bfloat16* src = a.q;
-    if (live)
-      src = a.q + static_cast<int64_t>(tile.q_row + r / G) * a.q_row_stride + (kvh * G + r % G) * kD + c * 8;
-    cp_async16(base + wgmma::swizzled_offset(r, c, kRows), src, live);
-  }
+  load_q_rows<kD, kRows>(a, tile, kvh, G, nrows, base, wg * 64, 64, tid % 128, 128);
   cp_async_commit();
   cp_async_wait<0>();
   wgmma::fence_proxy_async();
@@ -144,41 +137,9 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_wgmma_pingpong_kernel(Att
 #pragma unroll
   for (int n = 0; n < kD / 8; ++n) o[0][n][0] = o[0][n][1] = o[0][n][2] = o[0][n][3] = 0.0f;
 
-  auto issue_s = [&](float (&s)[kKeys / 8][4], int32_t b) {
-    const uint32_t ks = base + L::kK + (b % kStages) * L::kKVBytes;
-#pragma unroll
-    for (int kk = 0; kk < kD / 16; ++kk) {
-      const uint32_t ka = ks + (kk >> 2) * kKeys * 128 + (kk & 3) * 32;
-      const uint32_t qa = q_tile + (kk >> 2) * kRows * 128 + (kk & 3) * 32;
-      wgmma::wgmma_ss<0>(s, wgmma::descriptor(qa, 16, 1024), wgmma::descriptor(ka, 16, 1024), kk > 0);
-    }
-  };
-  // P as A fragments; V MN-major (16 keys = two 8-key groups of 1024 bytes per k step).
-  auto issue_pv = [&](const uint32_t (&p)[kKeys / 16][4], int32_t b) {
-    const uint32_t vs = base + L::kV + (b % kStages) * L::kKVBytes;
-#pragma unroll
-    for (int kc = 0; kc < kKeys / 16; ++kc)
-      wgmma::wgmma_rs<1>(o[0], p[kc], wgmma::descriptor(vs + kc * 2048, kKeys * 128, 1024), true);
-  };
-  auto softmax = [&](float (&s)[1][kKeys / 8][4], int32_t kb, float (&alpha)[1][2]) {
-    if (kb + kKeys - 1 > tile.first_pos) {
-      int32_t lim[1][2];
-#pragma unroll
-      for (int h = 0; h < 2; ++h) lim[0][h] = tile.first_pos + min(r0 + 8 * h, nrows - 1) / G;
-      softmax_stage<1, kKeys / 8, true>(s, m, l, lim, kb + (lane & 3) * 2, qscale, alpha);
-    } else {
-      softmax_stage<1, kKeys / 8, false>(s, m, l, {}, kb, qscale, alpha);
-    }
-  };
-  auto pack = [&](const float (&s)[1][kKeys / 8][4], uint32_t (&p)[kKeys / 16][4]) {
-#pragma unroll
-    for (int kc = 0; kc < kKeys / 16; ++kc) {
-      p[kc][0] = pack_bf16(s[0][2 * kc][0], s[0][2 * kc][1]);
-      p[kc][1] = pack_bf16(s[0][2 * kc][2], s[0][2 * kc][3]);
-      p[kc][2] = pack_bf16(s[0][2 * kc + 1][0], s[0][2 * kc + 1][1]);
-      p[kc][3] = pack_bf16(s[0][2 * kc + 1][2], s[0][2 * kc + 1][3]);
-    }
-  };
+  // Key block b's K and V stages.
+  auto k_stage = [&](int32_t b) { return base + L::kK + (b % kStages) * L::kKVBytes; };
+  auto v_stage = [&](int32_t b) { return base + L::kV + (b % kStages) * L::kKVBytes; };
 
   // Turns alternate strictly: warpgroup 0 first; warpgroup 1 hands over one turn up front and skips
   // its hand-over after its last block, so each named barrier sees as many arrivals as waits.
@@ -195,13 +156,13 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_wgmma_pingpong_kernel(Att
     fence_operand(s[0]);
     fence_operand(o[0]);
     wgmma::fence();
-    issue_s(s[0], b);
+    issue_s<kD, kKeys, kRows>(s[0], q_tile, k_stage(b));
     wgmma::commit();
     // One branch per case, each with its own wait: ptxas must see S_b retired on every path before
     // the softmax reads it, or it serialises every wgmma.
     const bool hand_over = kTurns && (wg == 0 || b + 1 < nblocks);
     if (b > 0) {
-      issue_pv(p, b - 1);
+      issue_pv<kD, kKeys>(o[0], p, v_stage(b - 1));
       wgmma::commit();
       if (hand_over) named_arrive(kTurnBarrier + 1 - wg, kConsumers);
       wgmma::wait<1>();  // S_b has landed; P·V of block b - 1 may still run
@@ -210,35 +171,22 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_wgmma_pingpong_kernel(Att
       wgmma::wait<0>();
     }
     fence_operand(s[0]);
-    softmax(s, kb, alpha);
+    softmax_block<kKeys>(s, m, l, tile, kb, r0, nrows, G, lane, qscale, alpha);
     wgmma::wait<0>();
     fence_operand(o[0]);
     fence_operand(p);  // P of block b - 1 was read by the tensor cores until here
     if (b > 0 && lane == 0) mbar_arrive(bars + 8 * (kStages + (b - 1) % kStages));  // V of b - 1 read
     rescale(o, alpha);
-    pack(s, p);
+    pack_p<kKeys>(s, p);
   }
   fence_operand(o[0]);
   wgmma::fence();
-  issue_pv(p, nblocks - 1);  // the last block's P·V
+  issue_pv<kD, kKeys>(o[0], p, v_stage(nblocks - 1));  // the last block's P·V
   wgmma::commit();
   wgmma::wait<0>();
   fence_operand(o[0]);
 
-  // Normalise and write this thread's two rows.
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    const int r = r0 + 8 * h;
-    const float lsum = quad_sum(l[0][h]);
-    if (r >= nrows) continue;
-    const float inv = 1.0f / lsum;
-    const int32_t tok = tile.q_row + r / G, head = kvh * G + r % G;
-    __nv_bfloat16* dst = a.out + static_cast<int64_t>(tok) * a.hq * kD + head * kD + (lane & 3) * 2;
-#pragma unroll
-    for (int n = 0; n < kD / 8; ++n)
-      *reinterpret_cast<__nv_bfloat162*>(dst + n * 8) =
-          __floats2bfloat162_rn(o[0][n][2 * h] * inv, o[0][n][2 * h + 1] * inv);
-  }
+  write_rows<kD>(a, tile, kvh, G, nrows, r0, lane, o, l);  // normalised
 #else
   (void)a;
   __trap();  // never launched: the host checks for compute capability 9.0 (sm_90a code)
