@@ -45,27 +45,7 @@ __device__ __forceinline__ void row_bins(const RowState& st, float* lo, float* i
   *inv_w = st.max > st.min ? 1.0f / ((st.max - st.min) / static_cast<float>(kBins)) : 0.0f;
 }
 
-// Exclusive prefix sum of v over the block's threads in thread order; `total` gets the block's sum.
-// blockDim.x must be a multiple of 32. Safe to call back to back.
-__device__ __forceinline__ unsigned long long exclusive_scan(unsigned long long v, unsigned long long* warp_sums,
-                                                             unsigned long long* total) {
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
-  unsigned long long inc = v;
-  for (int o = 1; o < 32; o <<= 1) {
-    const unsigned long long y = __shfl_up_sync(0xffffffffu, inc, o);
-    if (lane >= o) inc += y;
-  }
-  __syncthreads();  // a previous scan's readers are done with warp_sums
-  if (lane == 31) warp_sums[warp] = inc;
-  __syncthreads();
-  unsigned long long before = 0, all = 0;
-  for (int w = 0; w < nwarps; ++w) {
-    if (w < warp) before += warp_sums[w];
-    all += warp_sums[w];
-  }
-  *total = all;
-  return before + inc - v;
-}
+using select::exclusive_scan;
 
 // Thread t owns bins hi = kBins-1-2t and hi-1 (thread order is descending value order) with their
 // weights h_hi, h_lo and `before`, the weight of all higher bins. The thread whose bin holds the

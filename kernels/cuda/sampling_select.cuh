@@ -42,22 +42,24 @@ __device__ __forceinline__ int32_t bin_of(float x, float lo, float inv_w) {
   return static_cast<int32_t>(f);
 }
 
-// Exclusive prefix sum over the block's threads of v (thread order); every thread gets its prefix
-// and `total` the block's sum. Needs blockDim.x a multiple of 32.
-__device__ __forceinline__ unsigned long long block_exclusive_scan(unsigned long long v, Shared& sh,
-                                                                    unsigned long long* total) {
+// Exclusive prefix sum of v over the block's threads in thread order; every thread gets its prefix
+// and `total` the block's sum. blockDim.x must be a multiple of 32; warp_sums holds 32 values. Safe
+// to call back to back (it waits for the previous call's readers before writing warp_sums).
+__device__ __forceinline__ unsigned long long exclusive_scan(unsigned long long v, unsigned long long* warp_sums,
+                                                             unsigned long long* total) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
   unsigned long long inc = v;
   for (int o = 1; o < 32; o <<= 1) {
     const unsigned long long y = __shfl_up_sync(0xffffffffu, inc, o);
     if (lane >= o) inc += y;
   }
-  if (lane == 31) sh.warp_sums[warp] = inc;
+  __syncthreads();  // a previous scan's readers are done with warp_sums
+  if (lane == 31) warp_sums[warp] = inc;
   __syncthreads();
   unsigned long long before = 0, all = 0;
   for (int w = 0; w < nwarps; ++w) {
-    if (w < warp) before += sh.warp_sums[w];
-    all += sh.warp_sums[w];
+    if (w < warp) before += warp_sums[w];
+    all += warp_sums[w];
   }
   *total = all;
   return before + inc - v;
@@ -103,7 +105,7 @@ __device__ float select_threshold(const float* x, int32_t n, float lo, float hi,
     const int32_t b_hi = kBins - 1 - 2 * static_cast<int32_t>(threadIdx.x), b_lo = b_hi - 1;
     const unsigned long long h_hi = b_hi >= 0 ? sh.hist[b_hi] : 0, h_lo = b_lo >= 0 ? sh.hist[b_lo] : 0;
     unsigned long long total = 0;
-    const unsigned long long before = block_exclusive_scan(h_hi + h_lo, sh, &total);
+    const unsigned long long before = exclusive_scan(h_hi + h_lo, sh.warp_sums, &total);
     if (threadIdx.x == 0) {
       unsigned long long target = count;
       if (level == 0 && fraction >= 0.0f) {

@@ -34,39 +34,68 @@ struct RunOptions {
   int32_t workspace_rows = 0;
 };
 
+// Device buffers of one sampler launch over `rows` rows of `vocab` logits (with room for `entries`
+// penalty/bias entries), and the SampleArgs that point at them.
+struct SampleBuffers {
+  SampleBuffers(int32_t rows, int32_t vocab, size_t entries)
+      : rows(rows),
+        vocab(vocab),
+        logits(static_cast<size_t>(rows) * vocab),
+        params(rows),
+        entries(std::max<size_t>(entries, 1)),
+        tok(rows),
+        top_tok(static_cast<size_t>(rows) * kMaxTopLogprobs),
+        lp(rows),
+        top_lp(static_cast<size_t>(rows) * kMaxTopLogprobs) {}
+  int32_t rows, vocab;
+  DeviceBuffer<float> logits;
+  DeviceBuffer<SampleRow> params;
+  DeviceBuffer<SampleEntry> entries;
+  DeviceBuffer<int32_t> tok, top_tok;
+  DeviceBuffer<float> lp, top_lp;
+
+  SampleArgs args(void* workspace, int32_t workspace_rows) const {
+    SampleArgs a;
+    a.logits = logits.get();
+    a.rows = rows;
+    a.vocab = vocab;
+    a.params = params.get();
+    a.entries = entries.get();
+    a.out_token = tok.get();
+    a.out_logprob = lp.get();
+    a.out_top_tokens = top_tok.get();
+    a.out_top_logprobs = top_lp.get();
+    a.workspace = workspace;
+    a.workspace_rows = workspace_rows;
+    return a;
+  }
+  void poison_outputs() {
+    tok.poison();
+    lp.poison();
+    top_tok.poison();
+    top_lp.poison();
+  }
+  Result outputs() const { return {tok.download(), lp.download(), top_tok.download(), top_lp.download()}; }
+};
+
 // One launch of the sampler over `rows` (and a synchronize).
 inline Result run(const std::vector<float>& logits, int32_t vocab, const std::vector<SampleRow>& rows,
                   const std::vector<SampleEntry>& entries, const RunOptions& o = {}) {
   const int32_t n = static_cast<int32_t>(rows.size());
-  DeviceBuffer<float> d_logits(logits);
-  DeviceBuffer<SampleRow> d_rows(rows);
-  DeviceBuffer<SampleEntry> d_entries(entries.empty() ? std::vector<SampleEntry>{SampleEntry{}} : entries);
-  DeviceBuffer<int32_t> tok(n), top_tok(static_cast<size_t>(n) * kMaxTopLogprobs);
-  DeviceBuffer<float> lp(n), top_lp(static_cast<size_t>(n) * kMaxTopLogprobs);
-  tok.poison();
-  lp.poison();
-  top_tok.poison();
-  top_lp.poison();
-  SampleArgs a;
-  a.logits = d_logits.get();
-  a.rows = n;
-  a.vocab = vocab;
-  a.params = d_rows.get();
-  a.entries = d_entries.get();
-  a.out_token = tok.get();
-  a.out_logprob = lp.get();
-  a.out_top_tokens = top_tok.get();
-  a.out_top_logprobs = top_lp.get();
+  SampleBuffers b(n, vocab, entries.size());
+  b.logits.upload(logits);
+  b.params.upload(rows);
+  if (!entries.empty()) b.entries.upload(entries);
+  b.poison_outputs();
   DeviceBuffer<uint8_t> ws(o.workspace == nullptr ? sample_workspace_bytes(n) : 1);
   if (o.workspace == nullptr) CUDA_CHECK(cudaMemset(ws.get(), 0, sample_workspace_bytes(n)));
-  a.workspace = o.workspace == nullptr ? static_cast<void*>(ws.get()) : o.workspace;
-  a.workspace_rows = o.workspace == nullptr ? n : o.workspace_rows;
+  SampleArgs a = o.workspace == nullptr ? b.args(ws.get(), n) : b.args(o.workspace, o.workspace_rows);
   a.greedy_only = o.greedy_only;
   a.no_selection = o.no_selection;
   a.reference_selection = o.reference_selection;
   sample(a, nullptr);
   CUDA_CHECK(cudaDeviceSynchronize());
-  return {tok.download(), lp.download(), top_tok.download(), top_lp.download()};
+  return b.outputs();
 }
 
 inline std::vector<float> random_logits(int32_t rows, int32_t vocab, std::mt19937& rng, float scale) {

@@ -342,23 +342,8 @@ TEST(CudaSamplingSelection, OneWorkspaceServesRows1And3And64AndGraphReplays) {
   }
   // The graph: fixed buffers, contents replaced between replays.
   const int32_t rows = 3;
-  DeviceBuffer<float> d_logits(static_cast<size_t>(rows) * vocab);
-  DeviceBuffer<SampleRow> d_rows(rows);
-  DeviceBuffer<SampleEntry> d_entries(1);
-  DeviceBuffer<int32_t> tok(rows), top_tok(rows * kMaxTopLogprobs);
-  DeviceBuffer<float> lp(rows), top_lp(rows * kMaxTopLogprobs);
-  SampleArgs a;
-  a.logits = d_logits.get();
-  a.rows = rows;
-  a.vocab = vocab;
-  a.params = d_rows.get();
-  a.entries = d_entries.get();
-  a.out_token = tok.get();
-  a.out_logprob = lp.get();
-  a.out_top_tokens = top_tok.get();
-  a.out_top_logprobs = top_lp.get();
-  a.workspace = ws.get();
-  a.workspace_rows = capacity;
+  SampleBuffers buf(rows, vocab, 0);
+  const SampleArgs a = buf.args(ws.get(), capacity);
   cudaStream_t s = nullptr;
   CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
   cudaGraph_t graph = nullptr;
@@ -370,15 +355,12 @@ TEST(CudaSamplingSelection, OneWorkspaceServesRows1And3And64AndGraphReplays) {
   for (int replay = 0; replay < 4; ++replay) {
     const std::vector<float> x = random_logits(rows, vocab, rng, replay % 2 ? 1.0f : 3.0f);
     const auto p = settings(rows, 7 * replay);
-    d_logits.upload(x);
-    d_rows.upload(p);
-    tok.poison();
-    lp.poison();
-    top_tok.poison();
-    top_lp.poison();
+    buf.logits.upload(x);
+    buf.params.upload(p);
+    buf.poison_outputs();
     CUDA_CHECK(cudaGraphLaunch(exec, s));
     CUDA_CHECK(cudaStreamSynchronize(s));
-    const Result replayed{tok.download(), lp.download(), top_tok.download(), top_lp.download()};
+    const Result replayed = buf.outputs();
     expect_bitwise_equal(replayed, run(x, vocab, p, {}), rows, p, "replay " + std::to_string(replay));
   }
   cudaGraphExecDestroy(exec);
