@@ -148,7 +148,11 @@ void EngineImpl::loop() {
 // Blocks while there is nothing to do; false when the engine stops.
 bool EngineImpl::wait_for_work() {
   std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [this] { return stopping_ || !inbox_.empty() || scheduler_.has_work(); });
+  auto ready = [this] { return stopping_ || !inbox_.empty() || scheduler_.has_work(); };
+  if (!ready()) {
+    last_step_end_.reset();  // idle: the next step's start is not a host gap
+    cv_.wait(lock, ready);
+  }
   return !stopping_;
 }
 
@@ -204,6 +208,7 @@ bool EngineImpl::run_step() {
   StepPlan plan = scheduler_.schedule();
   if (plan.scheduled.empty() && plan.freed.empty()) {
     process_deferred();
+    last_step_end_.reset();
     return false;
   }
   if (!plan.scheduled.empty()) {
@@ -211,6 +216,8 @@ bool EngineImpl::run_step() {
     metrics_.step_tokens.observe(static_cast<double>(plan.num_tokens()));
   }
   StepResult result;
+  const auto begun = Clock::now();
+  if (last_step_end_) metrics_.step_host_gap_seconds.observe(seconds_between(*last_step_end_, begun));
   try {
     executor_->begin_execute(plan);
     process_deferred();  // host work of the previous step while the device runs this one
@@ -220,6 +227,8 @@ bool EngineImpl::run_step() {
     throw;
   }
   const auto now = Clock::now();
+  metrics_.step_seconds.observe(seconds_between(begun, now));
+  last_step_end_ = now;
   std::vector<SeqUpdate> updates = scheduler_.update(result);
   for (const PromptLogprobs& pl : result.prompt_logprobs) on_prompt_logprobs(pl);
   for (const SeqUpdate& u : updates) {

@@ -12,6 +12,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -87,6 +88,9 @@ class EngineImpl {
     std::chrono::steady_clock::time_point at;
   };
   std::vector<DeferredToken> deferred_;
+  // When the last step's result came back; reset while the loop idles. The time from it to the next
+  // step's start is the host work the device waits for (metric tessera_step_host_gap_seconds).
+  std::optional<std::chrono::steady_clock::time_point> last_step_end_;
   uint64_t next_request_key_ = 0;
   uint64_t preemptions_seen_ = 0;
   int64_t prefix_hits_seen_ = 0;

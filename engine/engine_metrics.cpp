@@ -11,6 +11,11 @@ std::vector<double> count_buckets() {
   return {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384};
 }
 
+// Host work between steps and short steps: 10 us to 1 s.
+std::vector<double> step_time_buckets() {
+  return {1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.05, 0.1, 0.25, 1};
+}
+
 }  // namespace
 
 EngineMetrics::EngineMetrics(MetricsRegistry& r)
@@ -23,6 +28,11 @@ EngineMetrics::EngineMetrics(MetricsRegistry& r)
       prefix_queries(r.counter("tessera_prefix_cache_queries_total", "Prompt tokens looked up in the prefix cache")),
       step_batch_size(r.histogram("tessera_step_batch_size", "Sequences per step", count_buckets())),
       step_tokens(r.histogram("tessera_step_tokens", "Tokens per step", count_buckets())),
+      step_seconds(r.histogram("tessera_step_seconds", "Seconds from a step's start to its result",
+                               step_time_buckets())),
+      step_host_gap_seconds(r.histogram("tessera_step_host_gap_seconds",
+                                        "Seconds from a step's result to the next step's start while work waited",
+                                        step_time_buckets())),
       time_to_first_token(r.histogram("tessera_time_to_first_token_seconds", "Seconds from submit to the first token",
                                       MetricsRegistry::latency_buckets())),
       inter_token_latency(r.histogram("tessera_inter_token_latency_seconds", "Seconds between tokens of one choice",

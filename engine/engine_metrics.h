@@ -18,6 +18,9 @@ struct EngineMetrics {
   Counter& prefix_queries;      // prompt tokens looked up in the prefix cache
   Histogram& step_batch_size;   // sequences per step
   Histogram& step_tokens;       // tokens per step
+  Histogram& step_seconds;      // executor time per step: begin_execute to end_execute's result
+  Histogram& step_host_gap_seconds;  // a step's result to the next step's start, while work waited:
+                                     // host time the device idles for between back-to-back steps
   Histogram& time_to_first_token;  // seconds from submit to the first token
   Histogram& inter_token_latency;  // seconds between tokens of one choice
   Histogram& e2e_latency;          // seconds from submit to the final output

@@ -335,10 +335,39 @@ TEST(Engine, ManyConcurrentSubmittersUnderKvPressureAllFinishCorrectly) {
   const std::string text = h.metrics.render_prometheus();
   for (const char* name : {"tessera_queue_length", "tessera_running_sequences", "tessera_preemptions_total",
                            "tessera_kv_cache_usage_ratio", "tessera_prefix_cache_hit_rate",
-                           "tessera_step_batch_size_bucket", "tessera_time_to_first_token_seconds_count",
+                           "tessera_step_batch_size_bucket", "tessera_step_seconds_bucket", "tessera_step_host_gap_seconds_bucket",
+                           "tessera_time_to_first_token_seconds_count",
                            "tessera_inter_token_latency_seconds_count", "tessera_generation_tokens_total"}) {
     EXPECT_NE(text.find(name), std::string::npos) << name;
   }
+}
+
+// The value of an unlabelled sample `name` in the Prometheus text, or -1 when absent.
+double sample_value(const std::string& text, const std::string& name) {
+  const std::string key = "\n" + name + " ";
+  const size_t at = text.find(key);
+  return at == std::string::npos ? -1.0 : std::stod(text.substr(at + key.size()));
+}
+
+TEST(Engine, StepTimesAndHostGapsCountOnlyBackToBackSteps) {
+  Harness h;
+  h.runner->before_step = [](const StepPlan&) { std::this_thread::sleep_for(2ms); };
+  h.engine->start();
+  auto a = request(10, 6, 1);
+  EXPECT_EQ(tokens_of(collect(*h.engine->submit(a)), 0), expected(a, 0, h.engine->config()));
+  std::this_thread::sleep_for(300ms);  // the loop idles: the next step's start is not a host gap
+  auto b = request(7, 5, 2);
+  EXPECT_EQ(tokens_of(collect(*h.engine->submit(b)), 0), expected(b, 0, h.engine->config()));
+  std::this_thread::sleep_for(100ms);
+  h.engine.reset();  // joins the loop: every step it began is observed
+  const std::string text = h.metrics.render_prometheus();
+  const double steps = sample_value(text, "tessera_step_seconds_count");
+  const double gaps = sample_value(text, "tessera_step_host_gap_seconds_count");
+  // Each request: one prefill step, then a decode step per further token (at least 5 + 4).
+  EXPECT_GE(steps, 11.0);
+  EXPECT_EQ(gaps, steps - 2.0) << "one gap per step but the first of each busy period";
+  EXPECT_GE(sample_value(text, "tessera_step_seconds_sum"), steps * 0.002);
+  EXPECT_GE(sample_value(text, "tessera_step_host_gap_seconds_sum"), 0.0);
 }
 
 }  // namespace
