@@ -86,7 +86,10 @@ sigset_t block_stop_signals() {
 
 int run_serve(const ServeOptions& o) {
   const sigset_t stop_signals = block_stop_signals();
-  LoadedModel model = load_model(o.model);
+  ModelLoadOptions mo = o.model;  // the runner is sized for the engine's steps
+  mo.max_num_seqs = o.max_num_seqs;
+  mo.max_num_batched_tokens = o.max_num_batched_tokens;
+  LoadedModel model = load_model(mo);
   if (model.worker_exit_code) return *model.worker_exit_code;  // a non-zero TP rank: no server here
   if (model.worker_exit_code) return *model.worker_exit_code;  // a non-zero TP rank: no server here
 

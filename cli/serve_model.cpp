@@ -77,6 +77,8 @@ void load_tensor_parallel(const ModelLoadOptions& o, const std::filesystem::path
   tm.num_kv_blocks = use_cuda ? o.num_kv_blocks : m.num_kv_blocks;  // cuda: 0 sizes from device memory
   tm.block_size = m.block_size;
   tm.max_model_len = m.max_model_len;
+  tm.max_num_seqs = o.max_num_seqs;
+  tm.max_num_batched_tokens = o.max_num_batched_tokens;
   tm.gemm_autotune = o.gemm_autotune;
   tm.gemm_tuning_cache = o.gemm_tuning_cache;
   parallel::ShardRunnerFactory factory;
@@ -177,6 +179,8 @@ LoadedModel load_model(const ModelLoadOptions& o) {
     co.gemm_tuning_cache = o.gemm_tuning_cache;
     co.block_size = m.block_size;
     co.max_model_len = m.max_model_len;
+    co.max_num_seqs = o.max_num_seqs;
+    co.max_num_tokens = o.max_num_batched_tokens;
     if (o.num_kv_blocks > 0) co.max_kv_blocks = o.num_kv_blocks;
     auto runner = std::make_unique<cuda::CudaRunner>(config, co);
     if (o.load_format == "dummy") {
@@ -184,6 +188,7 @@ LoadedModel load_model(const ModelLoadOptions& o) {
     } else {
       runner->load_weights(cuda::checkpoint_tensor_source(Checkpoint::open(dir)));
     }
+    runner->tune_gemms();  // every step size's GEMM choice now, not while requests wait
     TS_CHECK(o.num_kv_blocks <= 0 || runner->num_kv_blocks() >= o.num_kv_blocks, kResourceExhausted,
              "--num-kv-blocks {} does not fit on the GPU ({} fit)", o.num_kv_blocks, runner->num_kv_blocks());
     m.num_kv_blocks = static_cast<int32_t>(std::min<int64_t>(runner->num_kv_blocks(), INT32_MAX));

@@ -33,6 +33,8 @@ struct ModelLoadOptions {
   int32_t block_size = 16;
   int32_t num_kv_blocks = 0;       // 0: enough for max_num_seqs' worth of context, within a memory budget
   int32_t max_model_len = 0;       // 0: min(config max_position_embeddings, 4096)
+  int32_t max_num_seqs = 256;      // cuda: sequences of one step the runner is sized for (serve: --max-num-seqs)
+  int32_t max_num_batched_tokens = 8192;  // cuda: tokens of one step (serve: --max-num-batched-tokens)
   uint64_t dummy_seed = 0;
   bool gemm_autotune = true;       // cuda: time GEMM algorithms at start (false: fixed, reproducible choices)
   std::string gemm_tuning_cache;   // cuda: a file keeping the GEMM choices across restarts (empty: none)

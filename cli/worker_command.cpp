@@ -36,6 +36,12 @@ void register_worker_command(CLI::App& app, CommandRunner& runner) {
   cmd->add_option("--device", f->model.device, "cpu or cuda (rank 0's device kind)")->capture_default_str();
   cmd->add_option("--max-model-len", f->model.max_model_len, "Longest sequence (cuda; 0: the runner's default)")
       ->capture_default_str();
+  cmd->add_option("--max-num-seqs", f->model.max_num_seqs, "Sequences of one step (cuda: runner sizing)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--max-num-batched-tokens", f->model.max_num_batched_tokens, "Tokens of one step (cuda: runner sizing)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1 << 24));
   cmd->add_option("--load-format", f->model.load_format, "auto (safetensors) or dummy")->capture_default_str();
   cmd->add_option("--threads", f->model.threads, "CPU threads (0: cores / local ranks)")->capture_default_str();
   cmd->add_option("--num-kv-blocks", f->model.num_kv_blocks, "KV blocks")->capture_default_str();

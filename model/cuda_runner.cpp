@@ -284,18 +284,19 @@ void CudaRunner::forward_as(const ForwardShape& f) {
   T* const gathered = static_cast<T*>(b.gathered);
   T* const kv = static_cast<T*>(b.kv);
   // y[m, n] = x[m, k] · w[n, k]ᵀ in T (bf16: the autotuned cuBLASLt/gemv path; fp32: cuBLASLt fp32).
+  // Every activation buffer holds max_num_tokens rows: the tuner's row buckets may use them all.
+  const int32_t cap = options_.max_num_tokens;
   auto project = [&](const T* x, const void* w, T* y, int32_t m, int32_t n, int32_t k) {
     if constexpr (std::is_same_v<T, float>) {
-      gemm_->run_f32(x, as(w), y, m, n, k, stream_);
+      gemm_->run_f32(x, as(w), y, m, n, k, stream_, cap);
     } else {
-      gemm_->run(x, w, y, m, n, k, false, stream_);
+      gemm_->run(x, w, y, m, n, k, false, stream_, cap);
     }
   };
   // Steps above kSkinnyMaxM rows (prefill chunks, large batches) on one GPU: o_proj and down_proj add
   // into the fp32 residual in cuBLASLt's epilogue and the norms after them only read it (half the norm
   // kernels' traffic). Their timing calls write gate_up's buffer, dead at both points.
-  const bool fuse_residual = std::is_same_v<T, __nv_bfloat16> && options_.fused_residual_gemm && comm_ == nullptr &&
-                             rows > kSkinnyMaxM && I >= H;
+  const bool fuse_residual = fuses_residual(rows);
   float* const gemm_scratch = static_cast<float*>(b.gate_up);
   // x · wᵀ into proj, or added to the residual (then the following norm is given no x).
   auto project_residual = [&](const T* x, const void* w, int32_t k) -> const T* {
@@ -304,7 +305,7 @@ void CudaRunner::forward_as(const ForwardShape& f) {
       reduce_across_ranks(proj, static_cast<int64_t>(rows) * H);
       return proj;
     }
-    gemm_->run_accumulate(x, w, b.residual, gemm_scratch, rows, H, k, stream_);
+    gemm_->run_accumulate(x, w, b.residual, gemm_scratch, rows, H, k, stream_, cap);
     return nullptr;
   };
   const T* to_add = proj;  // what the next norm adds to the residual (nullptr: already added)
@@ -374,7 +375,7 @@ void CudaRunner::forward_as(const ForwardShape& f) {
       silu_mul(gate_up, rows, I, act, stream_);
       to_add = project_residual(act, w.down, I);
     } else {
-      gemm_->run_silu_mul(gate_up, act, w.down, proj, rows, H, I, stream_);  // SiLU fused where it pays
+      gemm_->run_silu_mul(gate_up, act, w.down, proj, rows, H, I, stream_, cap);  // SiLU fused where it pays
       reduce_across_ranks(proj, static_cast<int64_t>(rows) * H);
       to_add = proj;
     }
@@ -417,14 +418,16 @@ void CudaRunner::reduce_across_ranks(void* x, int64_t count) {
 void CudaRunner::lm_head(const void* x, int32_t rows) {
   Buffers& b = *buf_;
   const int64_t H = config_.hidden_size, V = config_.vocab_size;
-  // fp32 logits [rows, n] of the rows x against the rank's LM head rows.
+  // fp32 logits [rows, n] of the rows x against the rank's LM head rows. x (the hidden or gathered
+  // rows) and the logits hold lm_head_rows() rows.
+  const int32_t cap = lm_head_rows();
   auto project = [&](float* out, int64_t n) {
     if (options_.dtype == DType::kF32) {
       gemm_->run_f32(static_cast<const float*>(x), static_cast<const float*>(weights_->lm_head()), out, rows,
-                     static_cast<int32_t>(n), static_cast<int32_t>(H), stream_);
+                     static_cast<int32_t>(n), static_cast<int32_t>(H), stream_, cap);
     } else {
       gemm_->run(x, weights_->lm_head(), out, rows, static_cast<int32_t>(n), static_cast<int32_t>(H), true,
-                 stream_);
+                 stream_, cap);
     }
   };
   if (!comm_) {

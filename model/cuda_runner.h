@@ -15,6 +15,7 @@
 
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -86,6 +87,12 @@ class CudaRunner : public StepExecutor {
 
   void load_dummy_weights(uint64_t seed);
   void load_weights(const TensorSource& source);
+  // Chooses the GEMM path of every row bucket a step can use (powers of two up to max_num_tokens; the
+  // LM head's up to max_logit_rows) now, timed on random activations, so a step of a new size never
+  // stops to time shapes while requests wait (Gemm row buckets: any m takes its bucket's choice).
+  // With the tuning cache only what it lacks is timed; without autotuning nothing is. Call after the
+  // weights are loaded. Returns the number of shapes timed.
+  int tune_gemms();
 
   StepResult execute(const StepPlan& plan) override;
   // Asynchronous halves (see StepExecutor): begin_execute enqueues the step and its read-back on the
@@ -161,13 +168,17 @@ class CudaRunner : public StepExecutor {
   // Logits [rows, vocab] of the rows x [rows, hidden] (final-normed): the LM head GEMM, all-gathered
   // across the ranks.
   void lm_head(const void* x, int32_t rows);
+  // Whether a step of `rows` rows adds o_proj and down_proj into the fp32 residual in cuBLASLt's
+  // epilogue (bf16, one GPU, more than kSkinnyMaxM rows; options.fused_residual_gemm).
+  bool fuses_residual(int32_t rows) const;
+  // Rows both of the LM head's inputs (hidden, gathered) and the logits hold.
+  int32_t lm_head_rows() const { return std::min(options_.max_num_tokens, options_.max_logit_rows); }
   // Samples the first `rows` rows of b.logits with the uploaded SampleRows (kernels/cuda/sampling.cuh);
   // greedy_only: every row greedy without logprobs (SampleArgs::greedy_only); no_selection: no row
   // wants a top-k/top-p threshold or logprobs (SampleArgs::no_selection).
   void launch_sampler(int32_t rows, bool greedy_only, bool no_selection);
   // Waits for the stream: through the communicator under TP (bounded, aborts when the group is lost).
   void wait_for_stream();
-  void warm_up();
 
   ModelConfig config_;
   CudaRunnerOptions options_;
@@ -194,6 +205,7 @@ class CudaRunner : public StepExecutor {
   std::string gemm_tuning_path_;   // options_.gemm_tuning_cache (+ the rank's suffix); empty: none
   GemmTuningIdentity gemm_tuning_id_;  // this device and library build, for the cache file
   size_t gemm_plans_saved_ = 0;    // Gemm::num_plans() when the cache was last written
+  int gemm_timed_reported_ = -1;   // after tune_gemms: Gemm::num_timed_shapes() last logged (-1: not tuned)
   void save_gemm_tuning();
 };
 

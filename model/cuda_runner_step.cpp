@@ -13,6 +13,7 @@
 #include "kernels/cuda/attention.cuh"
 #include "kernels/cuda/attention_decode.cuh"
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/gemm.h"
 #include "kernels/cuda/sampling.cuh"
 #include "model/cuda_runner.h"
 #include "model/cuda_runner_buffers.h"
@@ -395,6 +396,11 @@ StepResult CudaRunner::collect() {
   pending_.active = false;
   wait_for_stream();  // bounded under TP: never hangs on a lost peer's collective
   save_gemm_tuning();  // new shapes this step: the cache file gets their choices
+  if (gemm_timed_reported_ >= 0 && gemm_->num_timed_shapes() != gemm_timed_reported_) {
+    spdlog::warn("{} GEMM shape(s) were timed during a step although tune_gemms() chose every row bucket at start "
+                 "(a projection it does not cover)", gemm_->num_timed_shapes() - gemm_timed_reported_);
+    gemm_timed_reported_ = gemm_->num_timed_shapes();
+  }
   if (step_end_ != nullptr) {
     float ms = 0;
     CUDA_CHECK(cudaEventElapsedTime(&ms, step_begin_, step_end_));

@@ -17,6 +17,8 @@ ShardRunner make_cuda_shard_runner(const ShardRunnerRequest& r, std::chrono::mil
   co.device = r.local_index;
   co.block_size = m.block_size;
   co.max_model_len = m.max_model_len;
+  co.max_num_seqs = m.max_num_seqs;
+  co.max_num_tokens = m.max_num_batched_tokens;
   co.gemm_autotune = m.gemm_autotune;
   co.gemm_tuning_cache = m.gemm_tuning_cache;
   if (m.num_kv_blocks > 0) co.max_kv_blocks = m.num_kv_blocks;
@@ -31,6 +33,7 @@ ShardRunner make_cuda_shard_runner(const ShardRunnerRequest& r, std::chrono::mil
   } else {
     runner->load_weights(cuda::checkpoint_tensor_source(Checkpoint::open(m.model_dir)));
   }
+  runner->tune_gemms();  // every step size's GEMM choice now, not while requests wait
   spdlog::info("rank {} of {}: CUDA device {}, heads [{}, {}), KV heads [{}, {}), MLP columns [{}, {}), vocab [{}, {}); "
                "{:.2f} GiB of weights, {} KV blocks, collectives on NCCL",
                r.plan.spec.rank, r.plan.spec.tp_size, r.local_index, r.plan.first_head,

@@ -87,6 +87,10 @@ std::vector<std::string> worker_model_args(const TpModelOptions& m) {
           std::to_string(m.block_size),
           "--max-model-len",
           std::to_string(m.max_model_len),
+          "--max-num-seqs",
+          std::to_string(m.max_num_seqs),
+          "--max-num-batched-tokens",
+          std::to_string(m.max_num_batched_tokens),
           m.gemm_autotune ? "--gemm-autotune" : "--no-gemm-autotune"};
   if (!m.gemm_tuning_cache.empty()) {
     args.push_back("--gemm-tuning-cache");

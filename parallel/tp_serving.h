@@ -30,6 +30,8 @@ struct TpModelOptions {
   int32_t num_kv_blocks = 256;         // cpu: blocks per rank; cuda: at most this many (0: what memory allows)
   int32_t block_size = 16;
   int32_t max_model_len = 0;           // cuda: longest sequence (0: the runner's default)
+  int32_t max_num_seqs = 256;          // cuda: sequences of one step (CudaRunnerOptions::max_num_seqs)
+  int32_t max_num_batched_tokens = 8192;  // cuda: tokens of one step (CudaRunnerOptions::max_num_tokens)
   bool gemm_autotune = true;           // cuda: false fixes the GEMM algorithms (CudaRunnerOptions::gemm_autotune)
   std::string gemm_tuning_cache;       // cuda: CudaRunnerOptions::gemm_tuning_cache (empty: none)
 };

@@ -140,8 +140,43 @@ Gemm::~Gemm() {
 }
 
 void Gemm::warm(int32_t m, int32_t n, int32_t k, bool out_f32, const void* x, const void* w, void* y,
-                cudaStream_t stream) {
-  plan_for(m, n, k, out_f32, x, w, y, stream);
+                cudaStream_t stream, int32_t row_capacity) {
+  plan_for(m, n, k, out_f32, x, w, y, stream, row_capacity);
+}
+
+void Gemm::warm_silu_mul(int32_t m, int32_t n, int32_t k, const void* gate_up, void* act, const void* w, void* y,
+                         cudaStream_t stream, int32_t row_capacity) {
+  silu_plan_for(m, n, k, gate_up, act, w, y, stream, row_capacity);
+}
+
+int32_t Gemm::tuning_rows(int32_t m, int32_t row_capacity) const {
+  if (!autotune_ || row_capacity <= m) return m;
+  int64_t b = 1;
+  while (b < m) b <<= 1;
+  return static_cast<int32_t>(std::min<int64_t>(b, row_capacity));
+}
+
+Gemm::Plan Gemm::plan_from_bucket(const Plan& tuned, int32_t m, int32_t n, int32_t k, cudaDataType_t in,
+                                  cudaDataType_t out, const void* x, const void* w) const {
+  Plan p;
+  create_descs(p, m, n, k, in, out);
+  p.from_bucket = true;
+  p.ms = tuned.ms;
+  p.cublas_index = tuned.cublas_index;
+  cublasLtMatmulHeuristicResult_t check{};
+  if (cublasLtMatmulAlgoCheck(handle_, p.op, p.a, p.b, p.c, p.c, &tuned.algo, &check) == CUBLAS_STATUS_SUCCESS &&
+      check.state == CUBLAS_STATUS_SUCCESS && check.workspaceSize <= workspace_bytes_) {
+    p.algo = tuned.algo;
+  } else {  // the bucket's algorithm does not take m rows: cuBLASLt's own first choice for m
+    const auto c = cublas_candidates(handle_, MatmulDescs{p.op, p.a, p.b, p.c}, m, workspace_bytes_);
+    TS_CHECK(!c.empty(), kInternal, "cuBLASLt has no algorithm for m={} n={} k={}", m, n, k);
+    p.algo = c.front();
+  }
+  p.candidates = {p.algo};
+  if (tuned.gemv_variant >= 0 && gemv_fits(m, k, x, w)) p.gemv_variant = tuned.gemv_variant;
+  if (tuned.skinny_variant >= 0 && gemv_fits(1, k, x, w) && gemm_skinny_fits(m, n, k, tuned.skinny_variant))
+    p.skinny_variant = tuned.skinny_variant;
+  return p;
 }
 
 // y = x · wᵀ with fp32 accumulation, inputs of type `in`, output `out`. Column-major view:
@@ -168,10 +203,15 @@ float Gemm::time_matmul(const Plan& p, const cublasLtMatmulAlgo_t& algo, const v
 }
 
 Gemm::Plan& Gemm::plan_for(int32_t m, int32_t n, int32_t k, bool out_f32, const void* x, const void* w, void* y,
-                           cudaStream_t stream) {
+                           cudaStream_t stream, int32_t row_capacity) {
   const Key key{m, n, k, out_f32, false};
   auto it = plans_.find(key);
   if (it != plans_.end()) return it->second;
+  if (const int32_t t = tuning_rows(m, row_capacity); t != m) {
+    const Plan& tuned = plan_for(t, n, k, out_f32, x, w, y, stream, t);  // std::map: stays valid below
+    return plans_.emplace(key, plan_from_bucket(tuned, m, n, k, CUDA_R_16BF, out_f32 ? CUDA_R_32F : CUDA_R_16BF, x, w))
+        .first->second;
+  }
   cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
   CUDA_CHECK(cudaStreamIsCapturing(stream, &capture));
   TS_ASSERT(capture == cudaStreamCaptureStatusNone, "GEMM shape m={} n={} k={} first seen during graph capture", m, n,
@@ -201,6 +241,7 @@ Gemm::Plan& Gemm::plan_for(int32_t m, int32_t n, int32_t k, bool out_f32, const 
   }
 
   // Time each candidate (one warm-up, then the median of 5, L2 overwritten first) and keep the fastest.
+  ++timed_shapes_;
   float best = std::numeric_limits<float>::infinity();
   int best_i = 0;
   std::vector<cublasLtMatmulAlgo_t> ran;  // the candidates that launched; the others are dropped
@@ -261,16 +302,24 @@ Gemm::Plan& Gemm::plan_for(int32_t m, int32_t n, int32_t k, bool out_f32, const 
 }
 
 Gemm::Plan& Gemm::silu_plan_for(int32_t m, int32_t n, int32_t k, const void* gate_up, void* act, const void* w,
-                                void* y, cudaStream_t stream) {
+                                void* y, cudaStream_t stream, int32_t row_capacity) {
   const Key key{m, n, k, false, true};
   auto it = plans_.find(key);
   if (it != plans_.end()) return it->second;
+  if (const int32_t t = tuning_rows(m, row_capacity); t != m) {
+    const Plan& tuned = silu_plan_for(t, n, k, gate_up, act, w, y, stream, t);
+    plan_for(m, n, k, false, act, w, y, stream, row_capacity);  // the plain path's plan, from its bucket
+    Plan p;  // only the fused-or-not choice (gemv_variant) is read from a SiLU plan
+    p.from_bucket = true;
+    if (tuned.gemv_variant >= 0 && gemv_fits(m, k, gate_up, w)) p.gemv_variant = tuned.gemv_variant;
+    return plans_.emplace(key, p).first->second;
+  }
   cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
   CUDA_CHECK(cudaStreamIsCapturing(stream, &capture));
   TS_ASSERT(capture == cudaStreamCaptureStatusNone, "SiLU GEMM shape m={} n={} k={} first seen during graph capture",
             m, n, k);
   silu_mul(static_cast<const __nv_bfloat16*>(gate_up), m, k, static_cast<__nv_bfloat16*>(act), stream);
-  Plan& plain = plan_for(m, n, k, false, act, w, y, stream);  // timed on the real activation
+  Plan& plain = plan_for(m, n, k, false, act, w, y, stream, m);  // timed on the real activation
   Plan p;                                                     // gemv_variant -1: silu_mul, then `plain`
   if (const GemmChoice* c = find_preset(GemmPath::kBf16SiluDown, m, n, k, false);
       c != nullptr && (c->gemv_variant < 0 || (c->gemv_variant >= kGemvFirstSplitK && c->gemv_variant < kGemvVariants &&
@@ -342,29 +391,29 @@ void Gemm::run_cublas_candidate(int i, const void* x, const void* w, void* y, in
 }
 
 void Gemm::run_silu_mul(const void* gate_up, void* act, const void* w, void* y, int32_t m, int32_t n, int32_t k,
-                        cudaStream_t stream) {
+                        cudaStream_t stream, int32_t row_capacity) {
   if (m == 0) return;
-  const Plan& p = silu_plan_for(m, n, k, gate_up, act, w, y, stream);
+  const Plan& p = silu_plan_for(m, n, k, gate_up, act, w, y, stream, row_capacity);
   if (p.gemv_variant >= 0) {
     gemv(static_cast<const __nv_bfloat16*>(gate_up), static_cast<const __nv_bfloat16*>(w), y, m, n, k, false,
          p.gemv_variant, stream, GemvInput::kSiluMul);
     return;
   }
   silu_mul(static_cast<const __nv_bfloat16*>(gate_up), m, k, static_cast<__nv_bfloat16*>(act), stream);
-  run(act, w, y, m, n, k, false, stream);
+  run(act, w, y, m, n, k, false, stream, row_capacity);
 }
 
 void Gemm::run(const void* x, const void* w, void* y, int32_t m, int32_t n, int32_t k, bool out_f32,
-               cudaStream_t stream) {
+               cudaStream_t stream, int32_t row_capacity) {
   if (m == 0) return;
-  run_plan(plan_for(m, n, k, out_f32, x, w, y, stream), x, w, y, m, n, k, out_f32, stream);
+  run_plan(plan_for(m, n, k, out_f32, x, w, y, stream, row_capacity), x, w, y, m, n, k, out_f32, stream);
 }
 
 void Gemm::run_accumulate(const void* x, const void* w, float* y, float* scratch, int32_t m, int32_t n, int32_t k,
-                          cudaStream_t stream) {
+                          cudaStream_t stream, int32_t row_capacity) {
   TS_CHECK(m > kSkinnyMaxM, kInvalidArgument, "Gemm::run_accumulate: m={} rows (cuBLASLt only: more than {})", m,
            kSkinnyMaxM);
-  const Plan& p = plan_for(m, n, k, /*out_f32=*/true, x, w, scratch, stream);
+  const Plan& p = plan_for(m, n, k, /*out_f32=*/true, x, w, scratch, stream, row_capacity);
   TS_ASSERT(p.gemv_variant < 0 && p.skinny_variant < 0, "Gemm::run_accumulate: m={} n={} k={} chose a kernel "
             "without an accumulating epilogue", m, n, k);
   const float alpha = 1.0f, beta = 1.0f;
@@ -392,10 +441,14 @@ void Gemm::run_plan(const Plan& p, const void* x, const void* w, void* y, int32_
 // The exact mode: fp32 everywhere, compute type CUBLAS_COMPUTE_32F (not the _FAST_TF32 variants, so
 // no input is rounded to TF32).
 Gemm::Plan& Gemm::plan_f32_for(int32_t m, int32_t n, int32_t k, const float* x, const float* w, float* y,
-                               cudaStream_t stream) {
+                               cudaStream_t stream, int32_t row_capacity) {
   const auto key = std::make_tuple(m, n, k);
   auto it = plans_f32_.find(key);
   if (it != plans_f32_.end()) return it->second;
+  if (const int32_t t = tuning_rows(m, row_capacity); t != m) {
+    const Plan& tuned = plan_f32_for(t, n, k, x, w, y, stream, t);
+    return plans_f32_.emplace(key, plan_from_bucket(tuned, m, n, k, CUDA_R_32F, CUDA_R_32F, x, w)).first->second;
+  }
   cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
   CUDA_CHECK(cudaStreamIsCapturing(stream, &capture));
   TS_ASSERT(capture == cudaStreamCaptureStatusNone, "fp32 GEMM shape m={} n={} k={} first seen during graph capture",
@@ -443,6 +496,7 @@ void Gemm::choose_algo(Plan& p, const void* x, const void* w, void* y, int32_t m
       }
     TS_THROW(kInternal, "cuBLASLt offers no usable algorithm for m={} n={} k={}", m, n, k);
   }
+  ++timed_shapes_;
   float best = std::numeric_limits<float>::infinity();
   int best_i = -1;
   for (int i = 0; i < found; ++i) {
@@ -471,6 +525,7 @@ const GemmChoice* Gemm::find_preset(GemmPath path, int32_t m, int32_t n, int32_t
 std::vector<GemmChoice> Gemm::choices() const {
   std::vector<GemmChoice> out;
   for (const auto& [key, p] : plans_) {
+    if (p.from_bucket) continue;  // follows its bucket's choice, which is listed
     const auto& [m, n, k, out_f32, silu] = key;
     GemmChoice c;
     c.path = silu ? GemmPath::kBf16SiluDown : GemmPath::kBf16;
@@ -481,6 +536,7 @@ std::vector<GemmChoice> Gemm::choices() const {
     out.push_back(c);
   }
   for (const auto& [key, p] : plans_f32_) {
+    if (p.from_bucket) continue;
     GemmChoice c;
     c.path = GemmPath::kF32;
     std::tie(c.m, c.n, c.k) = key;
@@ -491,9 +547,10 @@ std::vector<GemmChoice> Gemm::choices() const {
   return out;
 }
 
-void Gemm::run_f32(const float* x, const float* w, float* y, int32_t m, int32_t n, int32_t k, cudaStream_t stream) {
+void Gemm::run_f32(const float* x, const float* w, float* y, int32_t m, int32_t n, int32_t k, cudaStream_t stream,
+                   int32_t row_capacity) {
   if (m == 0) return;
-  Plan& p = plan_f32_for(m, n, k, x, w, y, stream);
+  Plan& p = plan_f32_for(m, n, k, x, w, y, stream, row_capacity);
   const float alpha = 1.0f, beta = 0.0f;
   CUBLAS_CHECK(cublasLtMatmul(handle_, p.op, &alpha, w, p.a, x, p.b, &beta, y, p.c, y, p.c, &p.algo, workspace_,
                               workspace_bytes_, stream));

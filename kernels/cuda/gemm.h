@@ -3,6 +3,10 @@
 // cached: the fastest of cuBLASLt's heuristic candidates, up to 8 rows the gemv variants and up to 64
 // rows the skinny tensor-core kernel's (when given its workspace). Owns only the cuBLASLt handle
 // and the cache; the workspace is the caller's. Not thread-safe (one per runner stream).
+// Row buckets: a caller whose x and y hold more rows than m says so (row_capacity); the shape is then
+// timed once at m rounded up to a power of two (at most row_capacity) and any m in that bucket takes
+// the bucket's choice with no timing, so prefill chunks and mixed steps of every size do not each
+// pay a tuning pass (hundreds of ms for a large m) in the middle of serving.
 // The exact (fp32) mode's projections take run_f32: fp32 in and out, CUBLAS_COMPUTE_32F (never TF32),
 // always cuBLASLt.
 #pragma once
@@ -33,20 +37,22 @@ class Gemm {
 
   // x, w bf16; y bf16 (out_f32 = false) or fp32. Must not be first called for a shape while the
   // stream is being captured into a graph (timing needs real launches): call warm() first.
-  void run(const void* x, const void* w, void* y, int32_t m, int32_t n, int32_t k, bool out_f32, cudaStream_t stream);
+  // row_capacity: rows x and y hold (0: m); the tuner may time at up to that many rows (see above).
+  void run(const void* x, const void* w, void* y, int32_t m, int32_t n, int32_t k, bool out_f32, cudaStream_t stream,
+           int32_t row_capacity = 0);
   // y[m, n] += x[m, k] · w[n, k]ᵀ with y fp32 (cuBLASLt with beta = 1: the product is added to y in
   // fp32 before anything is rounded), for the residual stream. cuBLASLt only, so m must exceed
   // kSkinnyMaxM (the gemv and skinny kernels have no accumulating epilogue). The shape shares run()'s
   // fp32-output plan; when that is first chosen its timing calls write `scratch` (m x n fp32, contents
-  // lost), never y. Same capture rule as run().
+  // lost), never y (row_capacity counts x's and scratch's rows). Same capture rule as run().
   void run_accumulate(const void* x, const void* w, float* y, float* scratch, int32_t m, int32_t n, int32_t k,
-                      cudaStream_t stream);
+                      cudaStream_t stream, int32_t row_capacity = 0);
   // The MLP's down projection: y[m, n] = (silu(gate) * up)[m, k] · w[n, k]ᵀ with gate_up [m, 2k] bf16,
   // y bf16. Up to kGemvMaxM rows it times the gemv that applies SiLU-and-multiply while loading x
   // against silu_mul into `act` [m, k] followed by run(), and keeps the faster; above, always the
   // latter. Same capture rule as run().
   void run_silu_mul(const void* gate_up, void* act, const void* w, void* y, int32_t m, int32_t n, int32_t k,
-                    cudaStream_t stream);
+                    cudaStream_t stream, int32_t row_capacity = 0);
   // The chosen path for a shape, once run/warm has seen it: -1 cuBLASLt, else the gemv variant.
   int chosen_gemv_variant(int32_t m, int32_t n, int32_t k, bool out_f32) const;
   // Same for run_silu_mul: -1 silu_mul + run(), else the fused gemv variant.
@@ -75,9 +81,19 @@ class Gemm {
   // across restarts and between runners; somewhat slower. Call before the first run.
   void set_autotune(bool autotune) { autotune_ = autotune; }
   // Chooses and caches the algorithm for a shape (runs timing launches on scratch buffers).
-  void warm(int32_t m, int32_t n, int32_t k, bool out_f32, const void* x, const void* w, void* y, cudaStream_t stream);
-  // fp32 x, w and y; the algorithm is chosen (timed) on first use of a shape, like run's.
-  void run_f32(const float* x, const float* w, float* y, int32_t m, int32_t n, int32_t k, cudaStream_t stream);
+  void warm(int32_t m, int32_t n, int32_t k, bool out_f32, const void* x, const void* w, void* y, cudaStream_t stream,
+            int32_t row_capacity = 0);
+  // Same for run_silu_mul's choice (gate_up [m, 2k], act [m, k], y [m, n]).
+  void warm_silu_mul(int32_t m, int32_t n, int32_t k, const void* gate_up, void* act, const void* w, void* y,
+                     cudaStream_t stream, int32_t row_capacity = 0);
+  // fp32 x, w and y; the algorithm is chosen (timed) on first use of a shape's bucket, like run's.
+  void run_f32(const float* x, const float* w, float* y, int32_t m, int32_t n, int32_t k, cudaStream_t stream,
+               int32_t row_capacity = 0);
+  // The rows a shape of m rows is tuned at, given the caller's capacity: m rounded up to a power of
+  // two, at most row_capacity (m itself when row_capacity <= m or autotuning is off).
+  int32_t tuning_rows(int32_t m, int32_t row_capacity) const;
+  // Shapes whose choice was timed so far (a shape taken from its bucket's choice or a preset counts 0).
+  int num_timed_shapes() const { return timed_shapes_; }
   // The choices made so far (one per shape and path), and presets that replace timing for shapes not
   // seen yet: a preset whose cuBLASLt index or variant does not fit the shape on this device is
   // dropped (the shape is then timed), so a stale cache never gives a wrong product.
@@ -95,10 +111,15 @@ class Gemm {
     int skinny_variant = -1;  // >= 0: the skinny tensor-core kernel with this variant beat both
     int cublas_index = 0;     // algo's index among the heuristic's candidates (GemmChoice::cublas_index)
     float ms = 0.0f;        // the winner's median time when chosen
+    bool from_bucket = false;  // m took the choice of its bucket's shape (not listed by choices())
   };
   using Key = std::tuple<int32_t, int32_t, int32_t, bool, bool>;  // m, n, k, out_f32, SiLU input
   Plan& plan_for(int32_t m, int32_t n, int32_t k, bool out_f32, const void* x, const void* w, void* y,
-                 cudaStream_t stream);
+                 cudaStream_t stream, int32_t row_capacity);
+  // A plan for m rows with `tuned`'s choices (the plan of m's bucket): its algorithm where cuBLASLt
+  // accepts it for m (else the heuristic's first), its gemv/skinny variant where that fits m.
+  Plan plan_from_bucket(const Plan& tuned, int32_t m, int32_t n, int32_t k, cudaDataType_t in, cudaDataType_t out,
+                        const void* x, const void* w) const;
   // Creates p's matmul and layout descriptors (p owns them from then on).
   static void create_descs(Plan& p, int32_t m, int32_t n, int32_t k, cudaDataType_t in, cudaDataType_t out);
   // Median time of one cuBLASLt algorithm on p's shape (L2 overwritten first when flush), or
@@ -106,14 +127,15 @@ class Gemm {
   float time_matmul(const Plan& p, const cublasLtMatmulAlgo_t& algo, const void* x, const void* w, void* y,
                     cudaStream_t stream, bool flush);
   Plan& silu_plan_for(int32_t m, int32_t n, int32_t k, const void* gate_up, void* act, const void* w, void* y,
-                      cudaStream_t stream);
+                      cudaStream_t stream, int32_t row_capacity);
   // Overwrites the skinny workspace (when given: 64 MiB in the runner, more than the L2) so the next
   // timed call reads its weights from DRAM, as a decode step does.
   void flush_l2(cudaStream_t stream) const;
   void run_plan(const Plan& p, const void* x, const void* w, void* y, int32_t m, int32_t n, int32_t k, bool out_f32,
                 cudaStream_t stream);
 
-  Plan& plan_f32_for(int32_t m, int32_t n, int32_t k, const float* x, const float* w, float* y, cudaStream_t stream);
+  Plan& plan_f32_for(int32_t m, int32_t n, int32_t k, const float* x, const float* w, float* y, cudaStream_t stream,
+                     int32_t row_capacity);
   // Times the heuristic's candidates for p's descriptors and keeps the fastest in p.algo / p.ms.
   void choose_algo(Plan& p, const void* x, const void* w, void* y, int32_t m, int32_t n, int32_t k,
                    cudaStream_t stream);
@@ -126,6 +148,7 @@ class Gemm {
   bool allow_gemv_ = true;
   float warp_margin_ = 0.97f;
   bool autotune_ = true;
+  int timed_shapes_ = 0;
   std::map<Key, Plan> plans_;
   std::map<std::tuple<int32_t, int32_t, int32_t>, Plan> plans_f32_;
   // preset() choices not used yet, by (path, m, n, k, out_f32).

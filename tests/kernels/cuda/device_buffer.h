@@ -102,6 +102,17 @@ inline std::vector<double> linear_reference(const std::vector<float>& x, const s
   return y;
 }
 
+// bf16(silu(gate) * up) per row of gate_up [m, 2k], as silu_mul stores it.
+inline std::vector<float> silu_mul_reference(const std::vector<float>& gate_up, int32_t m, int32_t k) {
+  std::vector<float> act(static_cast<size_t>(m) * k);
+  for (int32_t i = 0; i < m; ++i)
+    for (int32_t l = 0; l < k; ++l) {
+      const float g = gate_up[static_cast<size_t>(i) * 2 * k + l], u = gate_up[static_cast<size_t>(i) * 2 * k + k + l];
+      act[static_cast<size_t>(i) * k + l] = from_bf16(to_bf16(g / (1.0f + std::exp(-g)) * u));
+    }
+  return act;
+}
+
 // ||a - b|| / ||b||, with NaN anywhere giving infinity.
 inline double rel_error(const std::vector<float>& a, const std::vector<double>& b) {
   double num = 0, den = 0;

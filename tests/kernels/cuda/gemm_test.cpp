@@ -115,23 +115,6 @@ TEST_P(CudaGemm, EveryCublasCandidateMatchesReference) {
   EXPECT_THROW(gemm.run_cublas_candidate(nb, x.get(), w.get(), y.get(), m, n, k, false, nullptr), Error);
 }
 
-}  // namespace
-}  // namespace tessera::cuda::test
-
-namespace tessera::cuda::test {
-namespace {
-
-// bf16(silu(gate) * up) per row of gate_up [m, 2k], as silu_mul stores it.
-std::vector<float> silu_mul_reference(const std::vector<float>& gate_up, int32_t m, int32_t k) {
-  std::vector<float> act(static_cast<size_t>(m) * k);
-  for (int32_t i = 0; i < m; ++i)
-    for (int32_t l = 0; l < k; ++l) {
-      const float g = gate_up[static_cast<size_t>(i) * 2 * k + l], u = gate_up[static_cast<size_t>(i) * 2 * k + k + l];
-      act[static_cast<size_t>(i) * k + l] = from_bf16(to_bf16(g / (1.0f + std::exp(-g)) * u));
-    }
-  return act;
-}
-
 TEST(CudaGemv, SiluInputMatchesReferenceInEverySplitKVariant) {
   std::mt19937 rng(std::random_device{}());
   for (int32_t k : {1304, 4104}) {
