@@ -78,7 +78,7 @@ __global__ void __launch_bounds__(kSliceThreads) stats_kernel(SampleArgs a, Work
   }
   // Temperature is applied as the values are read, here and in the later passes (never written back).
   Stats st = sampling::empty_stats();
-  sampling::for_each_value<4>(x, begin, end, sampling::inv_temperature(p),
+  sampling::for_each_value(x, begin, end, sampling::inv_temperature(p),
                               [&](float v, int32_t i) { sampling::add_value(st, v, i); });
   st = sampling::block_merge(st, red);
   if (threadIdx.x == 0) w.slice_stats[row * kMaxSlices + s] = st;

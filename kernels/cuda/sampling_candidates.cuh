@@ -156,7 +156,7 @@ __device__ void draw_pass(const SampleArgs& a, const Workspace& w, DrawShared& s
   if (threadIdx.x == 0) sh.n = sh.queued = 0;
   __syncthreads();
   ArgMax best{-INFINITY, INT32_MAX};
-  for_each_value<4>(x, begin, end, inv_t, [&](float v, int32_t i) {
+  for_each_value(x, begin, end, inv_t, [&](float v, int32_t i) {
     bool draw = sampled && v >= thr && may_win(v, must_beat);
     if (gather && v > -INFINITY) {
       const int32_t b = select::bin_of(v, plan.lo, plan.inv_w);

@@ -160,7 +160,7 @@ __device__ void histogram_pass(const SampleArgs& a, const Workspace& w, Histogra
   const float* x = a.logits + static_cast<int64_t>(row) * a.vocab;
   int32_t begin, end;
   slice_range(a.vocab, s, &begin, &end);
-  for_each_value<4>(x, begin, end, inv_temperature(p), [&](float v, int32_t) {
+  for_each_value(x, begin, end, inv_temperature(p), [&](float v, int32_t) {
     if (!(v > -INFINITY)) return;  // -inf (and NaN) weigh nothing and are never a threshold here
     const int32_t b = select::bin_of(v, lo, inv_w);
     atomicAdd(&sh.h.count[b], 1u);

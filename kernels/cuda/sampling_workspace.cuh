@@ -109,11 +109,15 @@ __device__ __forceinline__ float inv_temperature(const SampleRow& p) {
 }
 __device__ __forceinline__ float scaled(float x, float inv_t) { return __fmul_rn(x, inv_t); }
 
+// 16-byte loads each thread has in flight in for_each_value (4 measured slower on the H200, b1 and
+// b64 alike: session 5, docs/CUDA.md).
+constexpr int kInFlight = 2;
+
 // Calls f(v, i) for each value v = scaled(x[i], inv_t) of [begin, end) that this thread takes: with
 // 16-byte loads when the stretch is aligned (slices start at multiples of 4 tokens), kInFlight in
 // flight per thread, positions begin + 4 (threadIdx.x + k blockDim.x) in increasing k; else one value
 // at a time.
-template <int kInFlight = 2, typename F>
+template <typename F>
 __device__ __forceinline__ void for_each_value(const float* x, int32_t begin, int32_t end, float inv_t, F&& f) {
   const int32_t step = static_cast<int32_t>(blockDim.x);
   if ((reinterpret_cast<uintptr_t>(x + begin) & 15) == 0 && ((end - begin) & 3) == 0) {
