@@ -23,8 +23,8 @@ __device__ void top_alternatives(const float* x, float inv_t, int32_t V, const R
   constexpr int kCand = 64;
   __shared__ ArgMax cand[kCand];
   __shared__ int32_t ncand;
-  const float t = k < V ? select::select_threshold(x, inv_t, V, st.min, st.max, static_cast<unsigned long long>(k), -1.0f,
-                                                   [](float, int32_t) { return 1ull; }, sel)
+  const float t = k < V ? select::select_threshold(x, inv_t, V, st.min, st.max, static_cast<unsigned long long>(k),
+                                                   -1.0f, [](float, int32_t) { return 1ull; }, sel)
                         : -INFINITY;
   if (threadIdx.x == 0) ncand = 0;
   __syncthreads();

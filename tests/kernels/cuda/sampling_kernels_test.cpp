@@ -108,10 +108,13 @@ TEST(CudaSampling, LogitsKeepBiasAndPenaltiesButNotTheTemperature) {
     const float* xr = want.data() + static_cast<size_t>(row) * vocab;
     ASSERT_GE(r.token[row], 0);
     ASSERT_LT(r.token[row], vocab);
-    EXPECT_NEAR(r.logprob[row], log_softmax_at(xr, vocab, r.token[row], 1.0 / p[row].temperature), 1e-4) << "row " << row;
+    EXPECT_NEAR(r.logprob[row], log_softmax_at(xr, vocab, r.token[row], 1.0 / p[row].temperature), 1e-4)
+        << "row " << row;
   }
-  EXPECT_NEAR(r.top_logprobs[2 * kMaxTopLogprobs], log_softmax_at(want.data() + 2 * vocab, vocab, r.top_tokens[2 * kMaxTopLogprobs], 0.5),
-              1e-4);
+  const int32_t top = r.top_tokens[2 * kMaxTopLogprobs];
+  ASSERT_GE(top, 0);
+  ASSERT_LT(top, vocab);
+  EXPECT_NEAR(r.top_logprobs[2 * kMaxTopLogprobs], log_softmax_at(want.data() + 2 * vocab, vocab, top, 0.5), 1e-4);
 }
 
 TEST(CudaSampling, TruncationKeepsOnlyTheAllowedTokens) {

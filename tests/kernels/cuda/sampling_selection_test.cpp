@@ -199,7 +199,8 @@ TEST(CudaSamplingSelection, TopPMassOfASliceTiedAtTheMaximumIsExact) {
   std::normal_distribution<float> d(3.0f, 1.0f);
   std::vector<float> x(static_cast<size_t>(rows) * vocab);
   for (int32_t r = 0; r < rows; ++r)
-    for (int32_t i = 0; i < vocab; ++i) x[static_cast<size_t>(r) * vocab + i] = i < ties ? 5.0f : std::clamp(d(rng), 1.0f, 4.9f);
+    for (int32_t i = 0; i < vocab; ++i)
+      x[static_cast<size_t>(r) * vocab + i] = i < ties ? 5.0f : std::clamp(d(rng), 1.0f, 4.9f);
   const float top_ps[] = {0.95f, 0.97f, 0.9f, 0.99f};
   std::vector<SampleRow> p(rows);
   for (int32_t r = 0; r < rows; ++r) {
