@@ -3,11 +3,14 @@
 // the time one read of the logits takes at the copy bandwidth measured in the same run. Prints one
 // JSON object per line.
 // The logits are random normal values (never zeros), re-uploaded before each timed launch, since
-// the sampler scales them in place.
+// the sampler applies bias and penalties in place. `--rows N` and `--mode NAME` run one batch size /
+// mode, `--reps N` sets the timed replays (30): to profile a few launches (ncu).
+// Unknown arguments are an error.
 #include <cuda_runtime.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cstdlib>
 #include <iostream>
 #include <random>
 #include <string>
@@ -78,7 +81,23 @@ double time_sample(const SampleArgs& a, const float* fresh, size_t bytes, void* 
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  int32_t only_rows = 0, reps = 30;
+  std::string only_mode;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (i + 1 < argc && arg == "--rows") {
+      only_rows = std::atoi(argv[++i]);
+    } else if (i + 1 < argc && arg == "--mode") {
+      only_mode = argv[++i];
+    } else if (i + 1 < argc && arg == "--reps") {
+      reps = std::max(1, std::atoi(argv[++i]));
+    } else {
+      std::cerr << "tessera_cuda_sampling_bench: unknown argument '" << arg
+                << "' (options: --rows N, --mode NAME, --reps N)" << std::endl;
+      return 2;
+    }
+  }
   cudaStream_t s = nullptr;
   CUDA_CHECK(cudaStreamCreate(&s));
   const tessera::bench::DeviceLimits lim = tessera::bench::measure_device_limits(s);
@@ -90,6 +109,7 @@ int main() {
   std::mt19937 rng(20261125);
   std::normal_distribution<float> d(0.0f, 3.0f);
   for (int32_t rows : {1, 64}) {
+    if (only_rows != 0 && rows != only_rows) continue;
     const size_t n = static_cast<size_t>(rows) * vocab, bytes = n * sizeof(float);
     std::vector<float> h(n);
     for (auto& v : h) v = d(rng);
@@ -110,6 +130,7 @@ int main() {
     CUDA_CHECK(cudaMalloc(&ws, sample_workspace_bytes(rows)));
     CUDA_CHECK(cudaMemset(ws, 0, sample_workspace_bytes(rows)));
     for (const Mode& m : modes()) {
+      if (!only_mode.empty() && m.name != only_mode) continue;
       std::vector<SampleRow> p(rows, m.row);
       for (int32_t r = 0; r < rows; ++r) p[r].seed = 7 + r, p[r].step = r;
       CUDA_CHECK(cudaMemcpy(params, p.data(), rows * sizeof(SampleRow), cudaMemcpyHostToDevice));
@@ -127,7 +148,7 @@ int main() {
       a.workspace_rows = rows;
       a.greedy_only = m.row.temperature <= 0.0f && m.row.num_logprobs == 0;  // as the runner decides
       a.no_selection = !sample_row_wants_selection(m.row, vocab);
-      const double t = time_sample(a, fresh, bytes, pad, kPadBytes, s, 30);
+      const double t = time_sample(a, fresh, bytes, pad, kPadBytes, s, reps);
       const double one_read = static_cast<double>(bytes) / (lim.copy_bytes_per_s / 2);  // read only
       nlohmann::json row{{"kernel", "sample"}, {"mode", m.name}, {"rows", rows}, {"vocab", vocab},
                          {"us", t * 1e6}, {"one_read_at_copy_bw_us", one_read * 1e6},

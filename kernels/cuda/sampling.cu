@@ -1,17 +1,19 @@
 // Sampling kernels. Each row's vocabulary is cut into slices (32 for a few rows, fewer for many:
 // enough blocks to fill the GPU either way), one block each, so a row is read by many SMs at once:
-//   1. stats (slices x rows blocks): logit bias and penalties of the slice's tokens, temperature in
-//      place, then the slice's max, finite min, sum of exponentials and arg-max; the last block of a
+//   1. stats (slices x rows blocks): logit bias and penalties of the slice's tokens (in place), then
+//      the slice's max, finite min, sum of exponentials and arg-max of the values times
+//      1/temperature (every pass scales as it reads: no write of the logits); the last block of a
 //      row merges the slices in slice order (deterministic), writes a greedy row's token and min-p's
 //      threshold.
 //   2. histogram (slices x rows blocks of 1024 threads, ~128 in all; rows with top-k / top-p /
 //      logprobs): value-bin counts and top-p masses added into the row's histogram with integer
-//      atomics; the last block plans which bins hold the thresholds and the top logprobs
+//      atomics (32-bit ones in shared memory); the last block plans which bins hold the thresholds and the top logprobs
 //      (sampling_histogram.cuh), or runs the one-block search (sampling_fallback.cuh) for a row
 //      whose candidates would not fit.
 //   3. draw (32 x rows blocks, rows that sample or want logprobs): the planned bins' values into the
 //      row's candidate list, and a Gumbel-max over the values kept whatever the threshold, with a
-//      hash of (seed, step, token) as the uniform; the last block sorts the candidates, reads off
+//      hash of (seed, step, token) as the uniform (the values that may win queued first, then
+//      scored by all threads together); the last block sorts the candidates, reads off
 //      the exact thresholds and the logprob alternatives, draws among the kept candidates and merges
 //      the slices (sampling_candidates.cuh).
 // The "last block" hand-offs use per-row counters in the workspace that the last block resets (the
@@ -21,6 +23,7 @@
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
+#include <cstdio>
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/pdl.cuh"
@@ -73,39 +76,10 @@ __global__ void __launch_bounds__(kSliceThreads) stats_kernel(SampleArgs a, Work
     apply_entries(a, p, x, begin, end);
     __syncthreads();
   }
-  const float inv_t = is_greedy(p) ? 1.0f : 1.0f / p.temperature;
-  const bool scale = inv_t != 1.0f;
+  // Temperature is applied as the values are read, here and in the later passes (never written back).
   Stats st = sampling::empty_stats();
-  const bool vec = (reinterpret_cast<uintptr_t>(x + begin) & 15) == 0 && ((end - begin) & 3) == 0;
-  if (vec) {
-    float4* x4 = reinterpret_cast<float4*>(x + begin);
-    const int32_t n4 = (end - begin) / 4;
-    auto four = [&](float4 v, int32_t j) {
-      if (scale) {
-        v = make_float4(v.x * inv_t, v.y * inv_t, v.z * inv_t, v.w * inv_t);
-        x4[j] = v;
-      }
-      const int32_t i = begin + 4 * j;
-      sampling::add_value(st, v.x, i);
-      sampling::add_value(st, v.y, i + 1);
-      sampling::add_value(st, v.z, i + 2);
-      sampling::add_value(st, v.w, i + 3);
-    };
-    // Two loads in flight, the values added in the same order as one at a time (bitwise the same sum).
-    int32_t j = threadIdx.x;
-    for (; j + kSliceThreads < n4; j += 2 * kSliceThreads) {
-      const float4 a = x4[j], b = x4[j + kSliceThreads];
-      four(a, j);
-      four(b, j + kSliceThreads);
-    }
-    if (j < n4) four(x4[j], j);
-  } else {
-    for (int32_t i = begin + threadIdx.x; i < end; i += kSliceThreads) {
-      float v = x[i];
-      if (scale) x[i] = v *= inv_t;
-      sampling::add_value(st, v, i);
-    }
-  }
+  sampling::for_each_value(x, begin, end, sampling::inv_temperature(p),
+                              [&](float v, int32_t i) { sampling::add_value(st, v, i); });
   st = sampling::block_merge(st, red);
   if (threadIdx.x == 0) w.slice_stats[row * kMaxSlices + s] = st;
   if (!last_block_of_row(row_counter(w, row, sampling::kStatsCounter), &last)) return;
@@ -125,7 +99,7 @@ __global__ void __launch_bounds__(kSliceThreads) stats_kernel(SampleArgs a, Work
       const float log_z = m.max + logf(m.sum);
       // min-p's threshold; the selection raises it to top-k's / top-p's.
       const float thr = !is_greedy(p) && p.min_p > 0.0f ? m.max + logf(p.min_p) : -INFINITY;
-      w.state[row] = RowState{m.max, m.min, log_z, thr};
+      w.state[row] = RowState{m.max, m.min, log_z, thr, m.best.i};
       if (is_greedy(p)) {
         a.out_token[row] = m.best.i;
         a.out_logprob[row] = m.best.v - log_z;
@@ -142,7 +116,7 @@ __global__ void __launch_bounds__(kSelectThreads) histogram_kernel(SampleArgs a,
   sampling::histogram_pass(a, w, sh, &last);
 }
 
-__global__ void __launch_bounds__(sampling::kDrawThreads) draw_kernel(SampleArgs a, Workspace w) {
+__global__ void __launch_bounds__(sampling::kDrawThreads, 5) draw_kernel(SampleArgs a, Workspace w) {
   __shared__ sampling::DrawShared sh;
   pdl_trigger();
   pdl_wait();  // PDL-launched: the plan or threshold comes from histogram_kernel
@@ -161,6 +135,18 @@ void sample(const SampleArgs& a, cudaStream_t stream) {
   if (a.workspace == nullptr || a.workspace_rows < a.rows)
     throw_cuda_error(cudaErrorInvalidValue, "sample(): SampleArgs::workspace is null or sized for fewer rows", __FILE__,
                      __LINE__);
+  // The selection passes' 1024-thread blocks fit one per SM (registers): ~128 blocks in all, one
+  // wave (at 64 rows 8 slices each took four waves: 36 us per pass against ~8 in one). A histogram
+  // block counts at most kMaxSliceValues values (its 32-bit mass sums).
+  unsigned sel_slices = std::max(1u, std::min(static_cast<unsigned>(kMaxSlices), 128u / a.rows));
+  while (sampling::slice_length(a.vocab, static_cast<int32_t>(sel_slices)) > sampling::kMaxSliceValues) {
+    if (++sel_slices > static_cast<unsigned>(kMaxSlices)) {
+      char msg[160];
+      snprintf(msg, sizeof msg, "sample(): vocabulary of %d tokens is over the sliced selection's %d", a.vocab,
+               kMaxSlices * (sampling::kMaxSliceValues / 4 * 4));
+      throw_cuda_error(cudaErrorInvalidValue, msg, __FILE__, __LINE__);
+    }
+  }
   Workspace w;
   sampling::carve(a.workspace, a.workspace_rows, &w);
   // Slices per row: 32 for a few rows; fewer for many (>= 256 blocks either way, less merging).
@@ -168,9 +154,6 @@ void sample(const SampleArgs& a, cudaStream_t stream) {
   const unsigned slices = a.rows >= 32 ? 8 : a.rows >= 8 ? 16 : kMaxSlices;
   launch_pdl(stats_kernel, dim3(slices, a.rows), kSliceThreads, 0, stream, a, w);
   if (a.greedy_only) return;
-  // The selection passes' 1024-thread blocks fit one per SM (registers): ~128 blocks in all, one
-  // wave (at 64 rows 8 slices each took four waves: 36 us per pass against ~8 in one).
-  const unsigned sel_slices = std::max(1u, std::min(static_cast<unsigned>(kMaxSlices), 128u / a.rows));
   if (!a.no_selection) launch_pdl(histogram_kernel, dim3(sel_slices, a.rows), kSelectThreads, 0, stream, a, w);
   launch_pdl(draw_kernel, dim3(kMaxSlices, a.rows), sampling::kDrawThreads, 0, stream, a, w);
 }

@@ -3,7 +3,8 @@
 // greedy argmax, or temperature + top-k + top-p + min-p and a draw from a counter-based generator
 // keyed by (seed, step): the same seed and step give the same token, batch composition does not
 // matter. Also the sampled token's logprob and the top-k logprobs (after bias/penalties/temperature).
-// The logits are modified in place. Never allocates.
+// Bias and penalties are applied to the logits in place; temperature is applied as they are read
+// (the logits are never rescaled in place). Never allocates.
 #pragma once
 
 #include <cuda_runtime.h>

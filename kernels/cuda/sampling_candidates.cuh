@@ -23,10 +23,18 @@
 
 namespace tessera::cuda::sampling {
 
+// Values a draw block queues for their Gumbel noise (the rest, if any, are scored where found).
+constexpr uint32_t kDrawQueue = 2048;
+
 struct DrawShared {
   unsigned long long keys[kCandidates];  // the block's gathered candidates; in the last block the row's, sorted
+  // The values that may win, scored after the loads by all threads in turn: a warp's lanes then all
+  // hash and take logs together, where scoring them where found left most lanes idle (divergence).
+  float queue_v[kDrawQueue];
+  int32_t queue_i[kDrawQueue];
   unsigned long long warp_sums[32];
   ArgMax red[32];
+  uint32_t queued;
   uint32_t n;
   uint32_t base;
   int32_t found;
@@ -108,6 +116,22 @@ __device__ float finish_thresholds(const SampleRow& p, const RowState& st, const
   return q >= 0 ? fmaxf(thr_k, key_value(sh.keys[q])) : thr_k;
 }
 
+// A lower bound on the draw winner's score: the score of the row's largest value (token st.argmax),
+// which is kept whatever the thresholds (the k-th largest value and top-p's cut are <= max, min-p's
+// is max + log(min_p)); with min_p > 1 (nothing kept) fl(max + kGumbelBelow) as before. The bound
+// may differ from the token's score in the last ulp (rounding), but may_win's kGumbelAbove leaves
+// 0.36 of room above the largest noise: a value it skips still scores below the winner.
+__device__ __forceinline__ float draw_bound(const SampleRow& p, const RowState& st) {
+  const float below = st.max + kGumbelBelow;
+  if (!(st.max >= st.thr) || st.argmax < 0 || st.argmax == INT32_MAX) return below;
+  return fmaxf(below, st.max + gumbel(p.seed, p.step, st.argmax));
+}
+
+// A value's draw score where the queue is full (kept out of line: rare).
+__device__ __noinline__ ArgMax scored(float v, int32_t i, uint64_t seed, int64_t step) {
+  return ArgMax{v + gumbel(seed, step, i), i};
+}
+
 // One block of the draw pass (kDrawThreads threads, grid kMaxSlices x rows).
 __device__ void draw_pass(const SampleArgs& a, const Workspace& w, DrawShared& sh) {
   const int32_t row = blockIdx.y, s = blockIdx.x;
@@ -124,14 +148,15 @@ __device__ void draw_pass(const SampleArgs& a, const Workspace& w, DrawShared& s
   // The threshold lies in the selection's bins: values there wait for it; values above are kept.
   const bool sel_bins = gather && sampled && plan.sel_lo <= plan.sel_hi;
   const float thr = st.thr;  // final, or (sel_bins) min-p's
-  const float must_beat = st.max + kGumbelBelow;
+  const float inv_t = inv_temperature(p);
+  const float must_beat = sampled ? draw_bound(p, st) : INFINITY;
   const float* x = a.logits + static_cast<int64_t>(row) * a.vocab;
   int32_t begin, end;
   slice_range(a.vocab, s, &begin, &end);
-  if (threadIdx.x == 0) sh.n = 0;
+  if (threadIdx.x == 0) sh.n = sh.queued = 0;
   __syncthreads();
   ArgMax best{-INFINITY, INT32_MAX};
-  for_each_value(x, begin, end, [&](float v, int32_t i) {
+  for_each_value(x, begin, end, inv_t, [&](float v, int32_t i) {
     bool draw = sampled && v >= thr && may_win(v, must_beat);
     if (gather && v > -INFINITY) {
       const int32_t b = select::bin_of(v, plan.lo, plan.inv_w);
@@ -143,9 +168,24 @@ __device__ void draw_pass(const SampleArgs& a, const Workspace& w, DrawShared& s
     } else if (sel_bins) {
       draw = false;  // -inf: below any top-k / top-p threshold
     }
-    if (draw) best = better(best, ArgMax{v + gumbel(p.seed, p.step, i), i});
+    if (draw) {
+      const uint32_t slot = atomicAdd(&sh.queued, 1u);
+      if (slot < kDrawQueue) {
+        sh.queue_v[slot] = v;
+        sh.queue_i[slot] = i;
+      } else {
+        best = better(best, scored(v, i, p.seed, p.step));
+      }
+    }
   });
   if (sampled) {
+    __syncthreads();
+    const uint32_t queued = min(sh.queued, kDrawQueue);
+    for (uint32_t c = threadIdx.x; c < queued; c += blockDim.x) {
+      const float v = sh.queue_v[c];
+      const int32_t i = sh.queue_i[c];
+      best = better(best, ArgMax{v + gumbel(p.seed, p.step, i), i});
+    }
     best = block_argmax(best, sh.red);
     if (threadIdx.x == 0) w.slice_draw[row * kMaxSlices + s] = best;
   }
@@ -197,7 +237,7 @@ __device__ void draw_pass(const SampleArgs& a, const Workspace& w, DrawShared& s
   m = block_argmax(m, sh.red);
   if (threadIdx.x == 0) {
     a.out_token[row] = m.i;
-    a.out_logprob[row] = x[m.i] - st.log_z;
+    a.out_logprob[row] = scaled(x[m.i], inv_t) - st.log_z;
   }
 }
 

@@ -18,20 +18,21 @@ namespace tessera::cuda::sampling {
 // The top `k` (value, token) pairs of the row, best first, ties to the lower token id: a count
 // threshold from the histogram passes, then a sort of the few candidates at or above it. Falls back
 // to k arg-max passes when ties at the threshold leave more candidates than fit.
-__device__ void top_alternatives(const float* x, int32_t V, const RowState& st, int32_t k, int32_t row,
+__device__ void top_alternatives(const float* x, float inv_t, int32_t V, const RowState& st, int32_t k, int32_t row,
                                  const SampleArgs& a, select::Shared& sel, ArgMax* red) {
   constexpr int kCand = 64;
   __shared__ ArgMax cand[kCand];
   __shared__ int32_t ncand;
-  const float t = k < V ? select::select_threshold(x, V, st.min, st.max, static_cast<unsigned long long>(k), -1.0f,
-                                                   [](float, int32_t) { return 1ull; }, sel)
+  const float t = k < V ? select::select_threshold(x, inv_t, V, st.min, st.max, static_cast<unsigned long long>(k),
+                                                   -1.0f, [](float, int32_t) { return 1ull; }, sel)
                         : -INFINITY;
   if (threadIdx.x == 0) ncand = 0;
   __syncthreads();
   for (int32_t i = threadIdx.x; i < V; i += blockDim.x) {
-    if (x[i] < t) continue;
+    const float v = scaled(x[i], inv_t);
+    if (v < t) continue;
     const int32_t slot = atomicAdd(&ncand, 1);
-    if (slot < kCand) cand[slot] = ArgMax{x[i], i};
+    if (slot < kCand) cand[slot] = ArgMax{v, i};
   }
   __syncthreads();
   const int32_t n = ncand;
@@ -57,7 +58,7 @@ __device__ void top_alternatives(const float* x, int32_t V, const RowState& st, 
     for (int32_t i = threadIdx.x; i < V; i += blockDim.x) {
       bool taken = false;
       for (int32_t c = 0; c < j; ++c) taken |= chosen[c] == i;
-      if (!taken) b = better(b, ArgMax{x[i], i});
+      if (!taken) b = better(b, ArgMax{scaled(x[i], inv_t), i});
     }
     b = block_argmax(b, red);
     if (threadIdx.x == 0) {
@@ -77,17 +78,18 @@ __device__ void fallback_row(const SampleArgs& a, const Workspace& w, int32_t ro
   const float* x = a.logits + static_cast<int64_t>(row) * a.vocab;
   const int32_t V = a.vocab;
   const RowState st = w.state[row];
-  if (k > 0) top_alternatives(x, V, st, k, row, a, sel, red);
+  const float inv_t = inv_temperature(p);
+  if (k > 0) top_alternatives(x, inv_t, V, st, k, row, a, sel, red);
   if (is_greedy(p)) return;
   float thr = -INFINITY;
   if (p.top_k > 0 && p.top_k < V) {  // the k-th largest value: count(x >= t) >= k
-    thr = select::select_threshold(x, V, st.min, st.max, static_cast<unsigned long long>(p.top_k), -1.0f,
+    thr = select::select_threshold(x, inv_t, V, st.min, st.max, static_cast<unsigned long long>(p.top_k), -1.0f,
                                    [](float, int32_t) { return 1ull; }, sel);
   }
   if (p.top_p < 1.0f) {  // largest t with mass(x >= t) >= top_p among the top-k survivors
     const float cut = thr, M = st.max;
     thr = fmaxf(thr, select::select_threshold(
-                         x, V, fmaxf(thr, st.min), M, 0ull, p.top_p,
+                         x, inv_t, V, fmaxf(thr, st.min), M, 0ull, p.top_p,
                          [M, cut](float v, int32_t) { return v >= cut ? mass_weight(v, M) : 0ull; }, sel));
   }
   if (threadIdx.x == 0) w.state[row].thr = fmaxf(thr, st.thr);  // st.thr: min-p's, from the stats pass

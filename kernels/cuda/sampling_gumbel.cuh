@@ -29,8 +29,8 @@ __device__ __forceinline__ float gumbel(uint64_t seed, int64_t step, int32_t tok
 
 constexpr float kGumbelBelow = -3.0f, kGumbelAbove = 17.0f;  // bounds of the noise, with room
 
-// The row's largest value scores at least fl(max + kGumbelBelow) = must_beat; a value whose best
-// possible score fl(v + kGumbelAbove) is below that cannot win the draw, so its noise is skipped.
+// The draw's winner scores at least must_beat (draw_bound); a value whose best possible score
+// fl(v + kGumbelAbove) is below that cannot win (nor tie), so its noise is skipped.
 __device__ __forceinline__ bool may_win(float v, float must_beat) { return !(v + kGumbelAbove < must_beat); }
 
 }  // namespace tessera::cuda::sampling

@@ -18,9 +18,14 @@
 
 namespace tessera::cuda::sampling {
 
+// A block's top-p masses are kept as two 32-bit sums per bin, of each weight's high and low 16 bits
+// (shared memory has no 64-bit atomic add: a 64-bit one is a compare-and-swap loop); neither sum
+// overflows while a block counts at most kMaxSliceValues values (a weight is at most 2^32).
+constexpr int32_t kMaxSliceValues = 65535;
 struct HistogramBins {
   uint32_t count[kBins];
-  unsigned long long mass[kBins];
+  uint32_t mass_hi[kBins];  // sums of weight >> 16
+  uint32_t mass_lo[kBins];  // sums of weight & 0xffff
 };
 
 struct HistogramShared {
@@ -148,17 +153,22 @@ __device__ void histogram_pass(const SampleArgs& a, const Workspace& w, Histogra
   const bool with_mass = sel && p.top_p < 1.0f;
   for (int32_t b = threadIdx.x; b < kBins; b += blockDim.x) {
     sh.h.count[b] = 0;
-    sh.h.mass[b] = 0;
+    sh.h.mass_hi[b] = 0;
+    sh.h.mass_lo[b] = 0;
   }
   __syncthreads();
   const float* x = a.logits + static_cast<int64_t>(row) * a.vocab;
   int32_t begin, end;
   slice_range(a.vocab, s, &begin, &end);
-  for_each_value(x, begin, end, [&](float v, int32_t) {
+  for_each_value(x, begin, end, inv_temperature(p), [&](float v, int32_t) {
     if (!(v > -INFINITY)) return;  // -inf (and NaN) weigh nothing and are never a threshold here
     const int32_t b = select::bin_of(v, lo, inv_w);
     atomicAdd(&sh.h.count[b], 1u);
-    if (with_mass) atomicAdd(&sh.h.mass[b], mass_weight(v, st.max));
+    if (!with_mass) return;
+    const unsigned long long m = mass_weight(v, st.max);  // 0 for values more than ~22 below the max
+    if (m == 0) return;
+    atomicAdd(&sh.h.mass_hi[b], static_cast<uint32_t>(m >> 16));
+    atomicAdd(&sh.h.mass_lo[b], static_cast<uint32_t>(m & 0xffffu));
   });
   __syncthreads();
   uint32_t* gc = w.hist_count + static_cast<int64_t>(row) * kBins;
@@ -166,7 +176,8 @@ __device__ void histogram_pass(const SampleArgs& a, const Workspace& w, Histogra
   for (int32_t b = threadIdx.x; b < kBins; b += blockDim.x) {
     if (sh.h.count[b] == 0) continue;
     atomicAdd(&gc[b], sh.h.count[b]);
-    if (with_mass) atomicAdd(&gm[b], sh.h.mass[b]);
+    const unsigned long long m = (static_cast<unsigned long long>(sh.h.mass_hi[b]) << 16) + sh.h.mass_lo[b];
+    if (with_mass && m != 0) atomicAdd(&gm[b], m);
   }
   if (!last_block_of_row(row_counter(w, row, kHistogramCounter), last)) return;
   plan_row(a, w, row, p, st, lo, inv_w, with_mass, a.reference_selection, sh);

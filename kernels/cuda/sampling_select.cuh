@@ -65,12 +65,12 @@ __device__ __forceinline__ unsigned long long exclusive_scan(unsigned long long 
   return before + inc - v;
 }
 
-// The largest t (to the resolution of kLevels histogram levels) such that the elements of x[0, n)
-// with value >= t have weight(x, i) summing to at least the target: `count` when `fraction` < 0,
-// else ceil(fraction * total weight) (at least 1). Values are taken in [lo, hi] (hi: the maximum).
-// Every thread of the block must call it; every thread gets t.
+// The largest t (to the resolution of kLevels histogram levels) such that the values x[i] * scale
+// (rounded, never contracted) of x[0, n) with value >= t have weight(value, i) summing to at least
+// the target: `count` when `fraction` < 0, else ceil(fraction * total weight) (at least 1). Values
+// are taken in [lo, hi] (hi: the maximum). Every thread of the block must call it; every thread gets t.
 template <typename Weight>
-__device__ float select_threshold(const float* x, int32_t n, float lo, float hi, unsigned long long count,
+__device__ float select_threshold(const float* x, float scale, int32_t n, float lo, float hi, unsigned long long count,
                                   float fraction, Weight weight, Shared& sh) {
   if (!(hi > lo)) return hi;
   lo = fmaxf(lo, -FLT_MAX);
@@ -89,7 +89,7 @@ __device__ float select_threshold(const float* x, int32_t n, float lo, float hi,
     }
     __syncthreads();
     for (int32_t i = threadIdx.x; i < n; i += blockDim.x) {
-      const float v = x[i];
+      const float v = __fmul_rn(x[i], scale);
       bool inside = true;  // in the bins chosen so far (cheap: tested before the weight)
       for (int l = 0; l < level && inside; ++l) inside = bin_of(v, lows[l], inv_widths[l]) == chain[l];
       if (!inside) continue;

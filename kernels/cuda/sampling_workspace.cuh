@@ -32,7 +32,8 @@ struct RowState {
   float max;
   float min;  // of the finite values (+inf when there are none)
   float log_z;
-  float thr;  // sampled rows: the smallest kept value (the stats pass sets min-p's)
+  float thr;       // sampled rows: the smallest kept value (the stats pass sets min-p's)
+  int32_t argmax;  // a token whose value is max (the lowest id): its draw score bounds the winner's
 };
 
 // What the histogram pass decided for a row: which value bins the draw pass gathers and what lies
@@ -89,39 +90,59 @@ __device__ __forceinline__ unsigned* row_counter(const Workspace& w, int32_t row
   return &w.counters[row * kCounters + c];
 }
 
+// The tokens of each of n slices of a V-token row (the last may have fewer): a multiple of 4, so
+// slices start on 16-byte boundaries.
+__host__ __device__ inline int32_t slice_length(int32_t V, int32_t n) { return ((V + n - 1) / n + 3) / 4 * 4; }
+
 // Slice s of gridDim.x slices of a V-token row.
 __device__ __forceinline__ void slice_range(int32_t V, int32_t s, int32_t* begin, int32_t* end) {
-  const int32_t n = static_cast<int32_t>(gridDim.x);
-  const int32_t per = ((V + n - 1) / n + 3) / 4 * 4;  // a multiple of 4: 16-byte loads
+  const int32_t per = slice_length(V, static_cast<int32_t>(gridDim.x));
   *begin = min(V, s * per);
   *end = min(V, *begin + per);
 }
 
-// Calls f(v, i) for each value v = x[i] of [begin, end) that this thread takes: with 16-byte loads
-// when the stretch is aligned (slices start at multiples of 4 tokens), two in flight per thread,
-// positions begin + 4 (threadIdx.x + k blockDim.x) in increasing k; else one value at a time.
+// The row's values are the logits (bias and penalties applied in place by the stats pass) times
+// 1/temperature, applied as they are read (never written back: one write of the logits fewer).
+// __fmul_rn: never contracted into a later add, so every reader gets the same value.
+__device__ __forceinline__ float inv_temperature(const SampleRow& p) {
+  return p.temperature <= 0.0f ? 1.0f : 1.0f / p.temperature;
+}
+__device__ __forceinline__ float scaled(float x, float inv_t) { return __fmul_rn(x, inv_t); }
+
+// 16-byte loads each thread has in flight in for_each_value (4 measured slower on the H200, b1 and
+// b64 alike: session 5, docs/CUDA.md).
+constexpr int kInFlight = 2;
+
+// Calls f(v, i) for each value v = scaled(x[i], inv_t) of [begin, end) that this thread takes: with
+// 16-byte loads when the stretch is aligned (slices start at multiples of 4 tokens), kInFlight in
+// flight per thread, positions begin + 4 (threadIdx.x + k blockDim.x) in increasing k; else one value
+// at a time.
 template <typename F>
-__device__ __forceinline__ void for_each_value(const float* x, int32_t begin, int32_t end, F&& f) {
+__device__ __forceinline__ void for_each_value(const float* x, int32_t begin, int32_t end, float inv_t, F&& f) {
   const int32_t step = static_cast<int32_t>(blockDim.x);
   if ((reinterpret_cast<uintptr_t>(x + begin) & 15) == 0 && ((end - begin) & 3) == 0) {
     const float4* x4 = reinterpret_cast<const float4*>(x + begin);
     const int32_t n4 = (end - begin) / 4;
     auto four = [&](float4 v, int32_t j) {
       const int32_t i = begin + 4 * j;
-      f(v.x, i);
-      f(v.y, i + 1);
-      f(v.z, i + 2);
-      f(v.w, i + 3);
+      f(scaled(v.x, inv_t), i);
+      f(scaled(v.y, inv_t), i + 1);
+      f(scaled(v.z, inv_t), i + 2);
+      f(scaled(v.w, inv_t), i + 3);
     };
-    int32_t j = threadIdx.x;
-    for (; j + step < n4; j += 2 * step) {
-      const float4 a = x4[j], b = x4[j + step];
-      four(a, j);
-      four(b, j + step);
+    // The last, partial round too has its loads in flight together (a thread's round trips are
+    // ceil(its vectors / kInFlight), whatever the slice length).
+    for (int32_t j = threadIdx.x; j < n4; j += kInFlight * step) {
+      float4 v[kInFlight];
+#pragma unroll
+      for (int k = 0; k < kInFlight; ++k)
+        if (j + k * step < n4) v[k] = x4[j + k * step];
+#pragma unroll
+      for (int k = 0; k < kInFlight; ++k)
+        if (j + k * step < n4) four(v[k], j + k * step);
     }
-    if (j < n4) four(x4[j], j);
   } else {
-    for (int32_t i = begin + threadIdx.x; i < end; i += step) f(x[i], i);
+    for (int32_t i = begin + threadIdx.x; i < end; i += step) f(scaled(x[i], inv_t), i);
   }
 }
 

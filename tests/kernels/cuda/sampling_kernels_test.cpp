@@ -71,6 +71,52 @@ TEST(CudaSampling, BiasAndPenaltiesChangeTheArgmax) {
   EXPECT_EQ(r.token[3], 700);
 }
 
+// The logits keep their bias and penalties in place but never the temperature (applied as they are
+// read, not written back); the sampled logprob is still that of the scaled value.
+TEST(CudaSampling, LogitsKeepBiasAndPenaltiesButNotTheTemperature) {
+  std::mt19937 rng(std::random_device{}());
+  const int32_t vocab = 5003, rows = 3;
+  const std::vector<float> x = random_logits(rows, vocab, rng, 2.0f);
+  std::vector<SampleRow> p(rows);
+  p[0].temperature = 0.5f;
+  p[0].repetition_penalty = 1.3f;
+  p[0].entries_end = 2;
+  p[1].temperature = 0.0f;
+  p[2].temperature = 2.0f;
+  p[2].top_p = 0.9f;
+  p[2].num_logprobs = 3;
+  p[2].entries_begin = 2, p[2].entries_end = 3;
+  for (int32_t r = 0; r < rows; ++r) p[r].seed = 5 + r, p[r].step = r;
+  const std::vector<SampleEntry> e = {{7, 0, 0, 2.0f}, {4999, 1, 1, 0.0f}, {3, 0, 0, -1.5f}};
+  SampleBuffers b(rows, vocab, e.size());
+  b.logits.upload(x);
+  b.params.upload(p);
+  b.entries.upload(e);
+  b.poison_outputs();
+  DeviceBuffer<uint8_t> ws(sample_workspace_bytes(rows));
+  CUDA_CHECK(cudaMemset(ws.get(), 0, sample_workspace_bytes(rows)));
+  sample(b.args(ws.get(), rows), nullptr);
+  CUDA_CHECK(cudaDeviceSynchronize());
+  std::vector<float> want = x;
+  want[7] += 2.0f;
+  const float v = want[4999];
+  want[4999] = v > 0.0f ? v / 1.3f : v * 1.3f;
+  want[2 * vocab + 3] -= 1.5f;
+  EXPECT_EQ(b.logits.download(), want);
+  const Result r = b.outputs();
+  for (int32_t row : {0, 2}) {
+    const float* xr = want.data() + static_cast<size_t>(row) * vocab;
+    ASSERT_GE(r.token[row], 0);
+    ASSERT_LT(r.token[row], vocab);
+    EXPECT_NEAR(r.logprob[row], log_softmax_at(xr, vocab, r.token[row], 1.0 / p[row].temperature), 1e-4)
+        << "row " << row;
+  }
+  const int32_t top = r.top_tokens[2 * kMaxTopLogprobs];
+  ASSERT_GE(top, 0);
+  ASSERT_LT(top, vocab);
+  EXPECT_NEAR(r.top_logprobs[2 * kMaxTopLogprobs], log_softmax_at(want.data() + 2 * vocab, vocab, top, 0.5), 1e-4);
+}
+
 TEST(CudaSampling, TruncationKeepsOnlyTheAllowedTokens) {
   std::mt19937 rng(std::random_device{}());
   const int32_t vocab = 5000, rows = 64;

@@ -7,6 +7,7 @@
 // workspace serves rows 1 / 3 / 64 and CUDA graph replays. Runs on a GPU only.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -185,6 +186,33 @@ TEST(CudaSamplingSelection, MixedSettingsMatchTheReferenceAndTheOneBlockSearchBi
     EXPECT_GT(expect_matches_reference(x, vocab, p, sliced, what), rows / 2);
     expect_bitwise_equal(sliced, run(x, vocab, p, {}, {.reference_selection = true}), rows, p, what);
   }
+}
+
+// 64 rows (two histogram blocks of 64,128 tokens each per row) whose first 64,000 tokens tie at the
+// maximum: one block adds 64,000 weights of 2^32 into one bin, the most its two 32-bit mass sums
+// (high and low 16 bits of each weight) hold. The rest is a spread 0.1-4 below, where the top-p
+// cut falls (few candidates: the sliced plan, not the fallback), so the plan's total mass must be
+// exact: every draw is the reference's and bitwise the one-block search's (64-bit sums).
+TEST(CudaSamplingSelection, TopPMassOfASliceTiedAtTheMaximumIsExact) {
+  std::mt19937 rng(std::random_device{}());
+  const int32_t vocab = 128256, rows = 64, ties = 64000;
+  std::normal_distribution<float> d(3.0f, 1.0f);
+  std::vector<float> x(static_cast<size_t>(rows) * vocab);
+  for (int32_t r = 0; r < rows; ++r)
+    for (int32_t i = 0; i < vocab; ++i)
+      x[static_cast<size_t>(r) * vocab + i] = i < ties ? 5.0f : std::clamp(d(rng), 1.0f, 4.9f);
+  const float top_ps[] = {0.95f, 0.97f, 0.9f, 0.99f};
+  std::vector<SampleRow> p(rows);
+  for (int32_t r = 0; r < rows; ++r) {
+    p[r].temperature = 1.0f;
+    p[r].top_p = top_ps[r % 4];
+    p[r].seed = 90 + r;
+    p[r].step = r;
+  }
+  const Result sliced = run(x, vocab, p, {});
+  // Each token near the cut carries ~1e-6 of the mass, so a double reference decides only some rows.
+  EXPECT_GT(expect_matches_reference(x, vocab, p, sliced, "ties at the maximum"), rows / 8);
+  expect_bitwise_equal(sliced, run(x, vocab, p, {}, {.reference_selection = true}), rows, p, "ties at the maximum");
 }
 
 // min-p alone and with top-p, at temperature 0.7.
