@@ -10,9 +10,10 @@
 // t % 4 then waits for the other warps' arrivals and refills the slot with stage t + kStages (no
 // producer warp: a fifth warp would cap the registers at 96 and spill o). Pages are copied whole:
 // rows past the split's last key are masked (S to -inf, their V halves zeroed in the fragments, so
-// stale or non-finite rows cost nothing); pages wholly past it are not copied. PDL: the stages whose
-// pages hold only earlier steps' keys are issued before waiting on the kernel that writes this step's
-// key. The ring is 48 KiB (3 stages at head_dim 128, 6 at 64): 4 blocks per SM, as the other kernel.
+// stale or non-finite rows cost nothing); pages wholly past it are not copied. The block first looks
+// up the cache slots of its split's first 512 pages together (shared memory), so the copying thread
+// issues without waiting on block-table reads. PDL: the stages whose pages hold only earlier steps'
+// keys are issued before waiting on the kernel that writes this step's key. The ring is 48 KiB (3 stages at head_dim 128, 6 at 64): 4 blocks per SM, as the other kernel.
 // sm_90a code only (every other target compiles a body that traps; the host never launches it off
 // compute capability 9.0). Never allocates.
 #include "kernels/cuda/attention_decode_tma.cuh"
@@ -38,6 +39,10 @@ constexpr int kWarpKeys = 8;                              // keys a consumer war
 constexpr int kStageKeys = kConsumerWarps * kWarpKeys;    // 32: two pages
 constexpr int kRingBytes = 48 * 1024;
 constexpr int kBlocksPerSm = 4;
+// Cache slots of a split's first pages, looked up by the whole block at its start (one round of
+// independent loads) so the copying thread never waits on a block-table read; later pages (splits
+// over 8,192 keys) are looked up when copied.
+constexpr int kListedPages = 512;
 
 template <int kD>
 struct TmaLayout {
@@ -45,7 +50,8 @@ struct TmaLayout {
   static constexpr int kStageBytes = 2 * (kStageKeys / kPageKeys) * kPageBytes;  // [K pages][V pages]
   static constexpr int kStages = kRingBytes / kStageBytes;              // 3 at head_dim 128, 6 at 64
   static constexpr uint32_t kBars = kStages * kStageBytes;              // full[s], then empty[s]
-  static constexpr size_t kBytes = 1024 /* alignment slack */ + kBars + 16 * kStages;
+  static constexpr uint32_t kSlots = kBars + 16 * kStages;              // the split's first pages' slots
+  static constexpr size_t kBytes = 1024 /* alignment slack */ + kSlots + 4 * kListedPages;
 };
 
 struct CacheMaps {
@@ -82,25 +88,32 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm)
   const int32_t keys_total = tile.first_pos + 1;
   const decode::KeySplit split = decode::key_split(keys_total, a.splits, static_cast<int32_t>(blockIdx.z), kStageKeys);
   const int32_t k_begin = split.begin, k_end = split.end, n_stages = split.n_stages;
+  const int32_t* table = a.block_tables + static_cast<int64_t>(tile.seq) * a.max_blocks_per_seq;
+  auto page_slot = [&](int32_t page) {  // cache slot of key k_begin + 16 page (its page's first row)
+    const int32_t key = k_begin + page * kPageKeys;
+    const int32_t blk = key / a.block_size;
+    return __ldg(table + blk) * a.block_size + (key - blk * a.block_size);
+  };
+  int32_t* listed = reinterpret_cast<int32_t*>(raw + (base - smem_addr(raw)) + L::kSlots);
+  const int32_t n_listed = min(kListedPages, (k_end - k_begin + kPageKeys - 1) / kPageKeys);
+  for (int32_t i = threadIdx.x; i < n_listed; i += kThreads) listed[i] = page_slot(i);
   if (threadIdx.x == 0) {
     for (int s = 0; s < kStages; ++s) {
       mbar_init(full(s), 1);
       mbar_init(empty(s), kConsumerWarps);
     }
   }
-  __syncthreads();  // the barriers are initialised; from here on the warps meet only on them
+  __syncthreads();  // barriers initialised, slots listed; from here on the warps meet only on barriers
 
   // Stage t (a page-aligned split's keys k_begin + 32 t ..) into ring slot t % kStages, by one thread.
-  const int32_t* table = a.block_tables + static_cast<int64_t>(tile.seq) * a.max_blocks_per_seq;
   auto issue = [&](int32_t t) {
     const int s = t % kStages;
     const int32_t key0 = k_begin + t * kStageKeys;  // < k_end
     const int pages = key0 + kPageKeys < k_end ? 2 : 1;
     mbar_arrive_expect_tx(full(s), pages * 2 * L::kPageBytes);
     for (int p = 0; p < pages; ++p) {
-      const int32_t key = key0 + p * kPageKeys;
-      const int32_t blk = key / a.block_size;
-      const int32_t slot = __ldg(table + blk) * a.block_size + (key - blk * a.block_size);
+      const int32_t page = t * (kStageKeys / kPageKeys) + p;
+      const int32_t slot = page < kListedPages ? listed[page] : page_slot(page);
       const uint32_t kdst = base + s * L::kStageBytes + p * L::kPageBytes;
       const uint32_t vdst = kdst + (kStageKeys / kPageKeys) * L::kPageBytes;
 #pragma unroll
