@@ -282,7 +282,10 @@ bool attention_decode_tma_takes(const AttentionArgs& a) {
   return device_cc() == 90;
 }
 
-bool attention_decode_tma_default(const AttentionArgs& a) { return attention_decode_tma_takes(a); }
+// One split only: nvidia-h200, 2026-11-25, engine pairs alternating main and this kernel, b64/1k (one
+// split): 6.815 / 6.821 / 6.812 vs 6.946 / 6.987 / 7.055 ms; b1/32k (64 splits): 5.267 / 5.233 vs
+// 5.134 / 5.161; b1/512 (8 splits): 4.334 / 4.204 vs 4.123 / 4.047 (docs/CUDA.md).
+bool attention_decode_tma_default(const AttentionArgs& a) { return a.splits == 1 && attention_decode_tma_takes(a); }
 
 void paged_attention_decode_tma(const AttentionArgs& a, cudaStream_t stream) {
   if (a.num_tiles == 0) return;

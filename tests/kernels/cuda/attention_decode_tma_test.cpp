@@ -258,6 +258,19 @@ TEST(CudaDecodeTma, GraphReplayEqualsEagerBitwise) {
   cudaStreamDestroy(s);
 }
 
+// paged_attention_decode sends one-split launches here on compute capability 9.0, never split ones.
+TEST(CudaDecodeTma, DefaultOnlyForOneSplit) {
+  std::mt19937 rng(std::random_device{}());
+  TmaBatch b(32, 8, 128, 16, {40}, rng);
+  TmaLaunch l(b, b.tiles(0), 2);
+  AttentionArgs one = l.a;
+  one.splits = 1;
+  EXPECT_EQ(attention_decode_tma_default(one), tma_here());
+  EXPECT_FALSE(attention_decode_tma_default(l.a));
+  one.head_dim = 256;
+  EXPECT_FALSE(attention_decode_tma_default(one));
+}
+
 TEST(CudaDecodeTma, RefusesWhatItDoesNotTake) {
   std::mt19937 rng(std::random_device{}());
   TmaBatch b(8, 2, 64, 16, {40}, rng);
