@@ -282,10 +282,18 @@ bool attention_decode_tma_takes(const AttentionArgs& a) {
   return device_cc() == 90;
 }
 
-// One split only: nvidia-h200, 2026-11-25, engine pairs alternating main and this kernel, b64/1k (one
-// split): 6.815 / 6.821 / 6.812 vs 6.946 / 6.987 / 7.055 ms; b1/32k (64 splits): 5.267 / 5.233 vs
-// 5.134 / 5.161; b1/512 (8 splits): 4.334 / 4.204 vs 4.123 / 4.047 (docs/CUDA.md).
-bool attention_decode_tma_default(const AttentionArgs& a) { return a.splits == 1 && attention_decode_tma_takes(a); }
+// Launches of one split with at least a block per SM (batch decode): nvidia-h200, 2026-11-25, engine
+// pairs alternating main and this kernel, b64/1k (one split, 512 blocks): 6.815 / 6.821 / 6.812 vs
+// 6.946 / 6.987 / 7.055 ms; b1/32k (64 splits): 5.267 / 5.233 vs 5.134 / 5.161; b1/512 (8 splits):
+// 4.334 / 4.204 vs 4.123 / 4.047; kernel bench 1 x 512 at one split (8 blocks): 21.2 / 23.3 vs
+// 16.5 / 15.7 µs (docs/CUDA.md).
+bool attention_decode_tma_default(const AttentionArgs& a) {
+  if (a.splits != 1 || !attention_decode_tma_takes(a)) return false;
+  int device = 0, sms = 0;
+  CUDA_CHECK(cudaGetDevice(&device));
+  CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+  return static_cast<int64_t>(a.num_tiles) * a.hkv >= sms;
+}
 
 void paged_attention_decode_tma(const AttentionArgs& a, cudaStream_t stream) {
   if (a.num_tiles == 0) return;

@@ -17,8 +17,9 @@ namespace tessera::cuda {
 // capability 9.0, a GQA group (hq / hkv >= 2) at head_dim 64 or 128, block_size a multiple of 16.
 bool attention_decode_tma_takes(const AttentionArgs& args);
 
-// Whether paged_attention_decode sends these arguments here: where it is taken and the launch has one
-// key split (b64/1k measured faster end to end; with splits, b1/32k and b1/512, slower).
+// Whether paged_attention_decode sends these arguments here: where it is taken, the launch has one
+// key split and at least one block per SM (num_tiles x hkv >= SMs: batch decode, measured faster end
+// to end at b64/1k; split or few-block launches, b1/32k, b1/512, measured slower).
 bool attention_decode_tma_default(const AttentionArgs& args);
 
 // Same contract as paged_attention_decode (attention_decode.cuh): every tile q_len <= 1, splits in

@@ -258,17 +258,26 @@ TEST(CudaDecodeTma, GraphReplayEqualsEagerBitwise) {
   cudaStreamDestroy(s);
 }
 
-// paged_attention_decode sends one-split launches here on compute capability 9.0, never split ones.
-TEST(CudaDecodeTma, DefaultOnlyForOneSplit) {
+// paged_attention_decode sends one-split launches of at least a block per SM here on compute
+// capability 9.0; never split launches or a few sequences' blocks.
+TEST(CudaDecodeTma, DefaultOnlyForOneSplitBatches) {
   std::mt19937 rng(std::random_device{}());
   TmaBatch b(32, 8, 128, 16, {40}, rng);
   TmaLaunch l(b, b.tiles(0), 2);
-  AttentionArgs one = l.a;
-  one.splits = 1;
-  EXPECT_EQ(attention_decode_tma_default(one), tma_here());
-  EXPECT_FALSE(attention_decode_tma_default(l.a));
-  one.head_dim = 256;
-  EXPECT_FALSE(attention_decode_tma_default(one));
+  int sms = 0;
+  CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+  AttentionArgs batch = l.a;  // the arguments are only inspected, never launched
+  batch.splits = 1;
+  batch.num_tiles = (sms + 7) / 8;  // x 8 kv heads: a block per SM
+  EXPECT_EQ(attention_decode_tma_default(batch), tma_here());
+  AttentionArgs few = batch;
+  few.num_tiles = 1;
+  EXPECT_FALSE(attention_decode_tma_default(few));
+  AttentionArgs split = batch;
+  split.splits = 2;
+  EXPECT_FALSE(attention_decode_tma_default(split));
+  batch.head_dim = 256;
+  EXPECT_FALSE(attention_decode_tma_default(batch));
 }
 
 TEST(CudaDecodeTma, RefusesWhatItDoesNotTake) {
