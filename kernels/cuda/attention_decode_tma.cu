@@ -62,7 +62,7 @@ template <int kD, int kG>
 __global__ void __launch_bounds__(kThreads, kBlocksPerSm)
     decode_tma_kernel(AttentionArgs a, const __grid_constant__ CacheMaps maps, int32_t head_groups) {
 #if TESSERA_WGMMA
-  using namespace prefill;  // NOLINT: cp.async-free fragments, mbarriers and TMA from the prefill kernels
+  using namespace prefill;  // NOLINT: ldmatrix/mma fragments, mbarriers and TMA loads of the prefill kernels
   using L = TmaLayout<kD>;
   constexpr int kStages = L::kStages;
   constexpr int kChunks = kD / 8;  // 16-byte chunks of a K/V row
