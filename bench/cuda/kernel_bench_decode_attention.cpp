@@ -16,6 +16,7 @@
 #include "bench/cuda/kernel_bench_util.h"
 #include "kernels/cuda/attention.cuh"
 #include "kernels/cuda/attention_decode.cuh"
+#include "kernels/cuda/attention_decode_tma.cuh"
 #include "kernels/cuda/attention_prefill_tc.cuh"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/fill_random.cuh"
@@ -111,6 +112,39 @@ void bench_decode_attention(const DeviceLimits& lim, cudaStream_t s, std::pair<i
         row[k + "_us"] = t * 1e6;
         row[k + "_pct_bw"] = 100.0 * kv_bytes / t / lim.copy_bytes_per_s;
       }
+    // The TMA kernel (attention_decode_tma.cuh) against the tensor-core kernel it replaces (1 kv head
+    // per block), alternating mma, tma, mma, tma at each split count (the first-timed artifact). Each
+    // launch is replayed from a CUDA graph (one per K/V copy), so the TMA launch's host work (tensor
+    // map encoding) stays out of the figure, as in the engine's decode graphs.
+    if (attention_decode_tma_takes(a)) {
+      const std::vector<int32_t> tsweep = ctx <= 4096 ? std::vector<int32_t>{1, 2, 4, 8, 16}
+                                                      : std::vector<int32_t>{std::max(1, hs / 2), hs, std::min(256, hs * 2)};
+      for (int32_t sp : tsweep)
+        for (int round = 1; round <= 2; ++round)
+          for (const bool tma : {false, true}) {
+            a.splits = sp;
+            std::vector<cudaGraphExec_t> exec(copies);
+            for (int c = 0; c < copies; ++c) {
+              a.k_cache = kv[2 * c];
+              a.v_cache = kv[2 * c + 1];
+              cudaGraph_t g = nullptr;
+              CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+              if (tma)
+                paged_attention_decode_tma(a, s);
+              else
+                paged_attention_decode_tc(a, 1, s);
+              CUDA_CHECK(cudaStreamEndCapture(s, &g));
+              CUDA_CHECK(cudaGraphInstantiate(&exec[c], g, 0));
+              CUDA_CHECK(cudaGraphDestroy(g));
+            }
+            const double t = median_s(s, 20, [&](int i) { CUDA_CHECK(cudaGraphLaunch(exec[i % copies], s)); });
+            for (auto e : exec) CUDA_CHECK(cudaGraphExecDestroy(e));
+            const std::string k = std::string(tma ? "tma" : "mma") + "_graph_splits_" + std::to_string(sp) + "_r" +
+                                  std::to_string(round);
+            row[k + "_us"] = t * 1e6;
+            row[k + "_pct_bw"] = 100.0 * kv_bytes / t / lim.copy_bytes_per_s;
+          }
+    }
     {  // the CUDA-core kernel (the tensor-core path's predecessor) at the heuristic's splits
       a.splits = hs;
       const double t = median_s(s, 20, [&](int i) {

@@ -22,6 +22,7 @@
 #include "kernels/cuda/attention_decode_mma.cuh"
 #include "kernels/cuda/attention_decode_qkv.cuh"
 #include "kernels/cuda/attention_decode_split.cuh"
+#include "kernels/cuda/attention_decode_tma.cuh"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/pdl.cuh"
 
@@ -443,6 +444,7 @@ int32_t attention_decode_splits(int32_t num_tiles, int32_t hq, int32_t hkv, int3
 }
 
 void paged_attention_decode(const AttentionArgs& a, cudaStream_t stream) {
+  if (a.num_tiles > 0 && attention_decode_tma_default(a)) return paged_attention_decode_tma(a, stream);  // Hopper
   check_and_dispatch<false>(a, DecodeQkvArgs{}, stream, 0);
 }
 

@@ -17,16 +17,13 @@
 // waits and before its wgmma read the stage. The sm_90a build holds the kernel; every other target
 // compiles a body that traps, and the host never launches it off compute capability 9.0. Never
 // allocates.
-#include <cuda.h>  // CUtensorMap and its enums (types only: the encoder comes through the runtime)
-#include <cudaTypedefs.h>
-
 #include <cstdint>
-#include <cstdio>
 
 #include "kernels/cuda/attention_prefill_wgmma_split.cuh"
 #include "kernels/cuda/attention_prefill_wgmma_rows.cuh"
 #include "kernels/cuda/attention_prefill_wgmma_sync.cuh"
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/kv_cache_tensor_map.h"
 #include "kernels/cuda/prefill_fragments.cuh"
 #include "kernels/cuda/wgmma.cuh"
 
@@ -255,39 +252,6 @@ __global__ void __launch_bounds__(kThreads, 1)
   (void)maps;
   __trap();  // never launched: the host checks for compute capability 9.0 (sm_90a code)
 #endif
-}
-
-// cuTensorMapEncodeTiled from the driver, looked up once (the process's driver does not change).
-PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
-  static const PFN_cuTensorMapEncodeTiled_v12000 encode = [] {
-    void* fn = nullptr;
-    cudaDriverEntryPointQueryResult found = cudaDriverEntryPointSymbolNotFound;
-    CUDA_CHECK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &found));
-    if (found != cudaDriverEntryPointSuccess || fn == nullptr)
-      throw_cuda_error(cudaErrorNotSupported, "cuTensorMapEncodeTiled: not found in the driver", __FILE__, __LINE__);
-    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(fn);
-  }();
-  return encode;
-}
-
-// The cache's rows are not in the arguments: the map spans 2^31 rows (every slot a block table can
-// name) and the kernel only addresses slots read from the block tables, as the cp.async path does.
-CUtensorMap cache_map(const __nv_bfloat16* cache, int32_t hkv, int32_t head_dim) {
-  CUtensorMap map;
-  const cuuint64_t dims[2] = {static_cast<cuuint64_t>(hkv) * head_dim, cuuint64_t{1} << 31};
-  const cuuint64_t strides[1] = {static_cast<cuuint64_t>(hkv) * head_dim * 2};
-  const cuuint32_t box[2] = {64, 16}, element_strides[2] = {1, 1};
-  const CUresult r = tensor_map_encoder()(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, const_cast<__nv_bfloat16*>(cache),
-                                          dims, strides, box, element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
-                                          CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
-                                          CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-  if (r != CUDA_SUCCESS) {
-    char what[160];
-    std::snprintf(what, sizeof what, "cuTensorMapEncodeTiled failed (CUresult %d) for cache %p, hkv %d, head_dim %d",
-                  static_cast<int>(r), static_cast<const void*>(cache), hkv, head_dim);
-    throw_cuda_error(cudaErrorInvalidValue, what, __FILE__, __LINE__);
-  }
-  return map;
 }
 
 template <int kD, bool kTurns, bool kTma>
