@@ -4,7 +4,7 @@
 // takes 4 keys: the lane copies its chunks of those K/V rows into its own slots of a 3-stage shared
 // ring with cp.async (it only ever reads back what it copied, so the main loop needs no barrier),
 // q.k is reduced over the group with shuffles, and the group keeps its own online-softmax state.
-// The groups' states are merged through shared memory at the end; splits by merge_kernel.
+// The groups' states are merged through shared memory at the end; splits by decode_merge::merge_splits_kernel.
 // Both kernels are PDL-launched: before waiting on qkv_post, a block reads its tile and block table
 // (uploaded before the step) and starts copying the first stages whose keys all belong to earlier
 // steps (this step's key, the last one, is written by qkv_post).
@@ -38,7 +38,7 @@ using decode_merge::kMaxFusedSplits;
 using decode_merge::kMaxSplits;
 using decode_merge::kThreads;
 using decode_merge::merge_groups;
-using decode_merge::merge_head;
+using decode_merge::merge_splits_kernel;
 using decode_merge::merge_heads;
 constexpr int kStages = 3;
 constexpr int kKeysPerGroup = 4;  // keys one lane group takes per stage
@@ -317,19 +317,6 @@ __global__ void __launch_bounds__(kThreads, kG <= 4 ? 4 : 2)
 }
 
 
-// The unfused launches' split merge: one block per (tile, q head).
-template <int kD>
-__global__ void __launch_bounds__(kThreads) merge_kernel(AttentionArgs a) {
-  const AttentionTile tile = a.tiles[blockIdx.x];
-  pdl_trigger();
-  pdl_wait();  // PDL-launched: the partial states come from decode_kernel
-  if (tile.q_len == 0) return;
-  __shared__ float s_w[kMaxSplits];
-  __shared__ float s_red[2 * (kThreads / 32)];
-  __shared__ float4 s_acc[kThreads];
-  merge_head<kD>(a, tile.q_row, blockIdx.y, s_w, s_red, s_acc);
-}
-
 [[noreturn]] void refuse(const char* what, long long value, int line) {
   char msg[192];
   std::snprintf(msg, sizeof msg, "paged_attention_decode: %s (got %lld)", what, value);
@@ -341,7 +328,7 @@ void launch(const AttentionArgs& a, const DecodeQkvArgs& f, cudaStream_t stream)
   const int32_t head_groups = (a.hq / a.hkv + kG - 1) / kG;
   const dim3 grid(a.num_tiles, a.hkv * head_groups, a.splits);
   launch_pdl(decode_kernel<kD, kG, kFused>, grid, kThreads, kSmemBytes, stream, a, f, head_groups);
-  if (!kFused && a.splits > 1) launch_pdl(merge_kernel<kD>, dim3(a.num_tiles, a.hq), kThreads, 0, stream, a);
+  if (!kFused && a.splits > 1) launch_pdl(merge_splits_kernel<kD>, dim3(a.num_tiles, a.hq), kThreads, 0, stream, a);
 }
 
 // The tensor-core kernel (attention_decode_mma.cuh) for GQA groups of 2-8 heads at head_dim 64 or 128.
@@ -359,7 +346,7 @@ void launch_mma(const AttentionArgs& a, cudaStream_t stream) {
   if constexpr (smem > 48 * 1024)
     CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
   launch_pdl(kernel, grid, kKv * kThreads, smem, stream, a, head_groups);
-  if (a.splits > 1) launch_pdl(merge_kernel<kD>, dim3(a.num_tiles, a.hq), kThreads, 0, stream, a);
+  if (a.splits > 1) launch_pdl(merge_splits_kernel<kD>, dim3(a.num_tiles, a.hq), kThreads, 0, stream, a);
 }
 
 template <int kD, int kKv>

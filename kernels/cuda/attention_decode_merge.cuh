@@ -1,6 +1,7 @@
 // The split merge of the decode attention kernels (attention_decode.cu): the fp32 partial states
 // (o, max, sum of exponentials) of a tile's key splits combined in a fixed order, for one q head per
-// block (the merge kernel) or for all heads of a fused block at once (its last-arriving block). Both
+// block (merge_splits_kernel, launched after the decode kernels of attention_decode.cu and
+// attention_decode_tma.cu) or for all heads of a fused block at once (its last-arriving block). Both
 // do the same arithmetic in the same order, so their outputs are equal bit for bit. Device code
 // only: no state, no launches, no allocation.
 #pragma once
@@ -10,6 +11,7 @@
 #include <cstdint>
 
 #include "kernels/cuda/attention.cuh"
+#include "kernels/cuda/pdl.cuh"
 
 namespace tessera::cuda::decode_merge {
 
@@ -229,6 +231,20 @@ __device__ __forceinline__ void merge_groups(const AttentionArgs& a, const Atten
       }
     }
   }
+}
+
+// The split merge of a launch with splits > 1: one block of kThreads per (tile, q head); PDL-launched
+// right after the decode kernel whose partial states it reads.
+template <int kD>
+__global__ void __launch_bounds__(kThreads) merge_splits_kernel(AttentionArgs a) {
+  const AttentionTile tile = a.tiles[blockIdx.x];
+  pdl_trigger();
+  pdl_wait();  // the partial states come from the decode kernel launched before
+  if (tile.q_len == 0) return;
+  __shared__ float s_w[kMaxSplits];
+  __shared__ float s_red[2 * (kThreads / 32)];
+  __shared__ float4 s_acc[kThreads];
+  merge_head<kD>(a, tile.q_row, blockIdx.y, s_w, s_red, s_acc);
 }
 
 }  // namespace tessera::cuda::decode_merge

@@ -227,19 +227,6 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm)
 #endif
 }
 
-// The split merge for launches with splits > 1: one block per (tile, q head), decode_merge's arithmetic.
-template <int kD>
-__global__ void __launch_bounds__(decode_merge::kThreads) merge_splits_kernel(AttentionArgs a) {
-  const AttentionTile tile = a.tiles[blockIdx.x];
-  pdl_trigger();
-  pdl_wait();  // PDL-launched: the partial states come from decode_tma_kernel
-  if (tile.q_len == 0) return;
-  __shared__ float s_w[decode_merge::kMaxSplits];
-  __shared__ float s_red[2 * (decode_merge::kThreads / 32)];
-  __shared__ float4 s_acc[decode_merge::kThreads];
-  decode_merge::merge_head<kD>(a, tile.q_row, blockIdx.y, s_w, s_red, s_acc);
-}
-
 [[noreturn]] void refuse(const char* what, long long value, int line) {
   char msg[192];
   std::snprintf(msg, sizeof msg, "paged_attention_decode_tma: %s (got %lld)", what, value);
@@ -255,7 +242,8 @@ void launch(const AttentionArgs& a, cudaStream_t stream) {
   CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
   const CacheMaps maps{cache_map(a.k_cache, a.hkv, kD), cache_map(a.v_cache, a.hkv, kD)};
   launch_pdl(kernel, grid, kThreads, smem, stream, a, maps, head_groups);
-  if (a.splits > 1) launch_pdl(merge_splits_kernel<kD>, dim3(a.num_tiles, a.hq), decode_merge::kThreads, 0, stream, a);
+  if (a.splits > 1)
+    launch_pdl(decode_merge::merge_splits_kernel<kD>, dim3(a.num_tiles, a.hq), decode_merge::kThreads, 0, stream, a);
 }
 
 template <int kD>
