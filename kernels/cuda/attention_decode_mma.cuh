@@ -41,6 +41,79 @@ __device__ __forceinline__ void mma_k8(float (&c)[4], uint32_t a0, uint32_t b0) 
       : "r"(a0), "r"(0u), "r"(b0));
 }
 
+// Q of the block's heads h0 .. h0 + ng - 1 as the A fragments of the m16n8k16 steps over head_dim:
+// row gid (head h0 + gid), rows past ng and 8-15 zero.
+template <int kD>
+__device__ __forceinline__ void load_q_fragments(const AttentionArgs& a, int32_t q_row, int32_t h0, int32_t ng, int gid,
+                                                 int tig, uint32_t (&q)[kD / 16][2]) {
+  const __nv_bfloat16* row = a.q + static_cast<int64_t>(q_row) * a.q_row_stride + (h0 + gid) * kD + 2 * tig;
+#pragma unroll
+  for (int ks = 0; ks < kD / 16; ++ks) {
+    q[ks][0] = gid < ng ? *reinterpret_cast<const uint32_t*>(row + ks * 16) : 0u;
+    q[ks][1] = gid < ng ? *reinterpret_cast<const uint32_t*>(row + ks * 16 + 8) : 0u;
+  }
+}
+
+// One warp's 8 keys of a stage: S = Q·Kᵀ with the K rows read by ldmatrix at k_chunk(c) (chunk c of
+// the lane's ldmatrix row), the online softmax update of the row state (m, l; m quad-uniform) and
+// o += P·V with the V rows read by ldmatrix.trans at v_chunk(c). This thread's keys are key0 and
+// key0 + 1; those at or past k_end score -inf, and with zero_v_past_end their V halves are zeroed too
+// (for rings whose rows past a split's end may hold anything, NaN included: p = 0 times NaN is NaN).
+template <int kD, typename KChunk, typename VChunk>
+__device__ __forceinline__ void attend_keys(const uint32_t (&q)[kD / 16][2], float qscale, int32_t key0, int32_t k_end,
+                                            bool zero_v_past_end, int lm, KChunk k_chunk, VChunk v_chunk,
+                                            float (&o)[kD / 8][4], float& m, float& l) {
+  using namespace prefill;  // NOLINT: ldmatrix / mma fragments
+  constexpr int kChunks = kD / 8;
+  float sc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll
+  for (int kk = 0; kk < kChunks / 4; ++kk) {
+    uint32_t kb[4];
+    ldmatrix_x4(kb, k_chunk(kk * 4 + lm));
+    const uint32_t a0[4] = {q[2 * kk][0], 0u, q[2 * kk][1], 0u};
+    const uint32_t a1[4] = {q[2 * kk + 1][0], 0u, q[2 * kk + 1][1], 0u};
+    mma_bf16(sc, a0, kb[0], kb[1]);
+    mma_bf16(sc, a1, kb[2], kb[3]);
+  }
+  const bool in0 = key0 < k_end, in1 = key0 + 1 < k_end;
+  const float s0 = in0 ? sc[0] * qscale : -INFINITY;
+  const float s1 = in1 ? sc[1] * qscale : -INFINITY;
+  const float mx = fmaxf(m, quad_max(fmaxf(s0, s1)));
+  const float ref = mx == -INFINITY ? 0.0f : mx;  // every key so far masked: p = 0, no NaN
+  const float alpha = fast_exp2(m - ref);
+  const float p0 = fast_exp2(s0 - ref), p1 = fast_exp2(s1 - ref);
+  l = l * alpha + p0 + p1;
+  m = mx;
+  const uint32_t pa = pack_bf16(p0, p1);
+  const uint32_t vmask = zero_v_past_end ? (in0 ? 0x0000ffffu : 0u) | (in1 ? 0xffff0000u : 0u) : 0xffffffffu;
+#pragma unroll
+  for (int nn = 0; nn < kChunks / 4; ++nn) {
+    uint32_t vb[4];
+    ldmatrix_x4_trans(vb, v_chunk(nn * 4 + lm));
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      o[nn * 4 + i][0] *= alpha;
+      o[nn * 4 + i][1] *= alpha;
+      mma_k8(o[nn * 4 + i], pa, vb[i] & vmask);
+    }
+  }
+}
+
+// A warp's final state (row gid's o columns, m, l; l already summed over the quad) into slot `slot` of
+// so [slots][kG][kD] and sml [slots][kG][2], for merge_groups.
+template <int kD, int kG>
+__device__ __forceinline__ void store_warp_state(float* so, float* sml, int slot, int gid, int tig,
+                                                 const float (&o)[kD / 8][4], float m, float l) {
+  if (gid >= kG) return;
+#pragma unroll
+  for (int n = 0; n < kD / 8; ++n)
+    *reinterpret_cast<float2*>(so + (slot * kG + gid) * kD + n * 8 + 2 * tig) = make_float2(o[n][0], o[n][1]);
+  if (tig == 0) {
+    sml[(slot * kG + gid) * 2] = m;
+    sml[(slot * kG + gid) * 2 + 1] = l;
+  }
+}
+
 // Grid: (tile, hkv / kKv * head groups, split); kKv * 128 threads.
 template <int kD, int kG, int kKv>
 __global__ void __launch_bounds__(kKv * decode_merge::kThreads, 4 / kKv)
@@ -102,16 +175,8 @@ __global__ void __launch_bounds__(kKv * decode_merge::kThreads, 4 / kKv)
     cp_async_commit();
   }
 
-  // Q as the A fragments of the m16n8k16 steps over head_dim: row gid (head g0 + gid), rows 8-15 zero.
   uint32_t q[kD / 16][2];
-  {
-    const __nv_bfloat16* row = a.q + static_cast<int64_t>(tile.q_row) * a.q_row_stride + (h0 + gid) * kD + 2 * tig;
-#pragma unroll
-    for (int ks = 0; ks < kD / 16; ++ks) {
-      q[ks][0] = gid < ng ? *reinterpret_cast<const uint32_t*>(row + ks * 16) : 0u;
-      q[ks][1] = gid < ng ? *reinterpret_cast<const uint32_t*>(row + ks * 16 + 8) : 0u;
-    }
-  }
+  load_q_fragments<kD>(a, tile.q_row, h0, ng, gid, tig, q);
   const float qscale = a.scale * 1.4426950408889634f;  // base-2 softmax
   float o[kD / 8][4];
 #pragma unroll
@@ -127,38 +192,9 @@ __global__ void __launch_bounds__(kKv * decode_merge::kThreads, 4 / kKv)
     if (nt < n_stages) issue(nt, nt % kStages);
     cp_async_commit();
     const uint32_t kt = ring + (t % kStages) * 2 * kTileBytes<kD> + lr * kRowBytes, vt = kt + kTileBytes<kD>;
-
-    float sc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-#pragma unroll
-    for (int kk = 0; kk < kChunks / 4; ++kk) {
-      uint32_t kb[4];
-      ldmatrix_x4(kb, kt + (((kk * 4 + lm) ^ lr) * 16));
-      const uint32_t a0[4] = {q[2 * kk][0], 0u, q[2 * kk][1], 0u};
-      const uint32_t a1[4] = {q[2 * kk + 1][0], 0u, q[2 * kk + 1][1], 0u};
-      mma_bf16(sc, a0, kb[0], kb[1]);
-      mma_bf16(sc, a1, kb[2], kb[3]);
-    }
-    const int32_t key0 = k_begin + t * kStageKeys + wq * kWarpKeys + 2 * tig;
-    const float s0 = key0 < k_end ? sc[0] * qscale : -INFINITY;
-    const float s1 = key0 + 1 < k_end ? sc[1] * qscale : -INFINITY;
-    const float mx = fmaxf(m, quad_max(fmaxf(s0, s1)));
-    const float ref = mx == -INFINITY ? 0.0f : mx;  // every key so far masked: p = 0, no NaN
-    const float alpha = fast_exp2(m - ref);
-    const float p0 = fast_exp2(s0 - ref), p1 = fast_exp2(s1 - ref);
-    l = l * alpha + p0 + p1;
-    m = mx;
-    const uint32_t pa = pack_bf16(p0, p1);
-#pragma unroll
-    for (int nn = 0; nn < kChunks / 4; ++nn) {
-      uint32_t vb[4];
-      ldmatrix_x4_trans(vb, vt + (((nn * 4 + lm) ^ lr) * 16));
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        o[nn * 4 + i][0] *= alpha;
-        o[nn * 4 + i][1] *= alpha;
-        mma_k8(o[nn * 4 + i], pa, vb[i]);
-      }
-    }
+    attend_keys<kD>(
+        q, qscale, k_begin + t * kStageKeys + wq * kWarpKeys + 2 * tig, k_end, /*zero_v_past_end=*/false, lm,
+        [&](int c) { return kt + ((c ^ lr) * 16); }, [&](int c) { return vt + ((c ^ lr) * 16); }, o, m, l);
   }
 
   // Merge each kv head's 4 warp states through shared memory (the ring is free once every copy landed).
@@ -167,15 +203,7 @@ __global__ void __launch_bounds__(kKv * decode_merge::kThreads, 4 / kKv)
   __syncthreads();
   float* so = reinterpret_cast<float*>(smem) + sub * kWarps * kG * kD;         // [kKv][kWarps][kG][kD]
   float* sml = reinterpret_cast<float*>(smem) + kKv * kWarps * kG * kD + sub * kWarps * kG * 2;  // [..][2]
-  if (gid < kG) {
-#pragma unroll
-    for (int n = 0; n < kD / 8; ++n)
-      *reinterpret_cast<float2*>(so + (wq * kG + gid) * kD + n * 8 + 2 * tig) = make_float2(o[n][0], o[n][1]);
-    if (tig == 0) {
-      sml[(wq * kG + gid) * 2] = m;
-      sml[(wq * kG + gid) * 2 + 1] = l;
-    }
-  }
+  store_warp_state<kD, kG>(so, sml, wq, gid, tig, o, m, l);
   __syncthreads();
   decode_merge::merge_groups<kD, kG, kWarps>(a, tile, h0, ng, so, sml, threadIdx.x % decode_merge::kThreads);
 }

@@ -65,7 +65,6 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm)
   using namespace prefill;  // NOLINT: ldmatrix/mma fragments, mbarriers and TMA loads of the prefill kernels
   using L = TmaLayout<kD>;
   constexpr int kStages = L::kStages;
-  constexpr int kChunks = kD / 8;  // 16-byte chunks of a K/V row
   static_assert(kConsumerWarps * kG * (kD + 2) * 4 <= kRingBytes, "the warps' states are merged in the ring");
   extern __shared__ unsigned char raw[];
   const uint32_t base = (smem_addr(raw) + 1023u) & ~1023u;  // the 128-byte swizzle repeats every 1024 bytes
@@ -133,16 +132,8 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm)
 
   const int gid = lane / 4, tig = lane % 4;  // mma fragment row (q head) and column pair
   pdl_wait();                                // q comes from qkv_post
-  // Q as the A fragments of the m16n8k16 steps over head_dim: row gid (head g0 + gid), rows 8-15 zero.
   uint32_t q[kD / 16][2];
-  {
-    const __nv_bfloat16* row = a.q + static_cast<int64_t>(tile.q_row) * a.q_row_stride + (h0 + gid) * kD + 2 * tig;
-#pragma unroll
-    for (int ks = 0; ks < kD / 16; ++ks) {
-      q[ks][0] = gid < ng ? *reinterpret_cast<const uint32_t*>(row + ks * 16) : 0u;
-      q[ks][1] = gid < ng ? *reinterpret_cast<const uint32_t*>(row + ks * 16 + 8) : 0u;
-    }
-  }
+  decode_mma::load_q_fragments<kD>(a, tile.q_row, h0, ng, gid, tig, q);
   const float qscale = a.scale * 1.4426950408889634f;  // base-2 softmax
   float o[kD / 8][4];
 #pragma unroll
@@ -159,40 +150,10 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm)
     const uint32_t kt = base + s * L::kStageBytes + row_off;
     const uint32_t vt = kt + (kStageKeys / kPageKeys) * L::kPageBytes;
 
-    float sc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-#pragma unroll
-    for (int kk = 0; kk < kChunks / 4; ++kk) {
-      uint32_t kb[4];
-      ldmatrix_x4(kb, kt + chunk_at(kk * 4 + lm));
-      const uint32_t a0[4] = {q[2 * kk][0], 0u, q[2 * kk][1], 0u};
-      const uint32_t a1[4] = {q[2 * kk + 1][0], 0u, q[2 * kk + 1][1], 0u};
-      mma_bf16(sc, a0, kb[0], kb[1]);
-      mma_bf16(sc, a1, kb[2], kb[3]);
-    }
-    const int32_t key0 = k_begin + t * kStageKeys + warp * kWarpKeys + 2 * tig;
-    const bool in0 = key0 < k_end, in1 = key0 + 1 < k_end;
-    const float s0 = in0 ? sc[0] * qscale : -INFINITY;
-    const float s1 = in1 ? sc[1] * qscale : -INFINITY;
-    const float mx = fmaxf(m, quad_max(fmaxf(s0, s1)));
-    const float ref = mx == -INFINITY ? 0.0f : mx;  // every key so far masked: p = 0, no NaN
-    const float alpha = fast_exp2(m - ref);
-    const float p0 = fast_exp2(s0 - ref), p1 = fast_exp2(s1 - ref);
-    l = l * alpha + p0 + p1;
-    m = mx;
-    const uint32_t pa = pack_bf16(p0, p1);
-    // This thread's V fragment halves are keys key0 and key0 + 1: zero those past the split.
-    const uint32_t vmask = (in0 ? 0x0000ffffu : 0u) | (in1 ? 0xffff0000u : 0u);
-#pragma unroll
-    for (int nn = 0; nn < kChunks / 4; ++nn) {
-      uint32_t vb[4];
-      ldmatrix_x4_trans(vb, vt + chunk_at(nn * 4 + lm));
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        o[nn * 4 + i][0] *= alpha;
-        o[nn * 4 + i][1] *= alpha;
-        decode_mma::mma_k8(o[nn * 4 + i], pa, vb[i] & vmask);
-      }
-    }
+    // Rows past the split's end were copied whole with their page: zero their V halves.
+    decode_mma::attend_keys<kD>(
+        q, qscale, k_begin + t * kStageKeys + warp * kWarpKeys + 2 * tig, k_end, /*zero_v_past_end=*/true, lm,
+        [&](int c) { return kt + chunk_at(c); }, [&](int c) { return vt + chunk_at(c); }, o, m, l);
     __syncwarp();  // every lane's reads of the slot are done
     if (lane == 0) {
       mbar_arrive(empty(s));
@@ -208,15 +169,7 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm)
   __syncthreads();
   float* so = reinterpret_cast<float*>(raw + (base - smem_addr(raw)));  // [kConsumerWarps][kG][kD]
   float* sml = so + kConsumerWarps * kG * kD;                           // [kConsumerWarps][kG][2]
-  if (gid < kG) {
-#pragma unroll
-    for (int n = 0; n < kD / 8; ++n)
-      *reinterpret_cast<float2*>(so + (warp * kG + gid) * kD + n * 8 + 2 * tig) = make_float2(o[n][0], o[n][1]);
-    if (tig == 0) {
-      sml[(warp * kG + gid) * 2] = m;
-      sml[(warp * kG + gid) * 2 + 1] = l;
-    }
-  }
+  decode_mma::store_warp_state<kD, kG>(so, sml, warp, gid, tig, o, m, l);
   __syncthreads();
   decode_merge::merge_groups<kD, kG, kConsumerWarps>(a, tile, h0, ng, so, sml, threadIdx.x);
 #else
