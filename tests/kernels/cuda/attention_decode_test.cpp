@@ -14,113 +14,11 @@
 #include "common/error.h"
 #include "kernels/cuda/attention_decode.cuh"
 #include "tests/kernels/cuda/attention_reference.h"
+#include "tests/kernels/cuda/decode_batch.h"
 #include "tests/kernels/cuda/device_buffer.h"
 
 namespace tessera::cuda::test {
 namespace {
-
-constexpr int32_t kBlock = 16;
-
-// One decode batch in host and device memory: sequence s attends to keys [0, contexts[s]).
-struct DecodeBatch {
-  int32_t hq, hkv, D, max_blocks = 0;
-  std::vector<int32_t> contexts, tables;
-  std::vector<float> q_f, k_f, v_f;
-  int64_t q_stride = 0;
-  std::unique_ptr<DeviceBuffer<__nv_bfloat16>> q, kc, vc;
-  std::unique_ptr<DeviceBuffer<int32_t>> d_tables;
-
-  DecodeBatch(int32_t hq_, int32_t hkv_, int32_t d_, std::vector<int32_t> ctx, std::mt19937& rng)
-      : hq(hq_), hkv(hkv_), D(d_), contexts(std::move(ctx)) {
-    const int32_t nseq = static_cast<int32_t>(contexts.size());
-    int32_t total = 0;
-    for (int32_t c : contexts) {
-      max_blocks = std::max(max_blocks, (c + kBlock - 1) / kBlock + 2);  // spare entries, never read
-      total += (c + kBlock - 1) / kBlock;
-    }
-    std::vector<int32_t> perm(total);
-    std::iota(perm.begin(), perm.end(), 0);
-    std::shuffle(perm.begin(), perm.end(), rng);
-    tables.assign(static_cast<size_t>(nseq) * max_blocks, INT32_MAX / 2);
-    int32_t next = 0;
-    for (int32_t s = 0; s < nseq; ++s)
-      for (int32_t b = 0; b < (contexts[s] + kBlock - 1) / kBlock; ++b) tables[s * max_blocks + b] = perm[next++];
-    const size_t cache_elems = static_cast<size_t>(total) * kBlock * hkv * D;
-    kc = std::make_unique<DeviceBuffer<__nv_bfloat16>>(random_bf16(cache_elems, rng, 1.0f, &k_f));
-    vc = std::make_unique<DeviceBuffer<__nv_bfloat16>>(random_bf16(cache_elems, rng, 1.0f, &v_f));
-    q_stride = static_cast<int64_t>(hq + 2 * hkv) * D;  // q inside a fused qkv row
-    q = std::make_unique<DeviceBuffer<__nv_bfloat16>>(random_bf16(static_cast<size_t>(nseq) * q_stride, rng, 2.0f, &q_f));
-    d_tables = std::make_unique<DeviceBuffer<int32_t>>(tables);
-  }
-
-  int32_t nseq() const { return static_cast<int32_t>(contexts.size()); }
-
-  // Tiles (one token per sequence) plus `padding` empty tiles, as CUDA-graph buckets use.
-  std::vector<AttentionTile> tiles(int32_t padding) const {
-    std::vector<AttentionTile> t;
-    for (int32_t s = 0; s < nseq(); ++s) t.push_back({s, s, 1, contexts[s] - 1});
-    for (int32_t i = 0; i < padding; ++i) t.push_back({0, 0, 0, 0});
-    return t;
-  }
-
-  // softmax(q.K / sqrt(D)) V in double, [nseq, hq, D].
-  std::vector<double> reference() const {
-    std::vector<ReferenceChunk> chunks;
-    for (int32_t s = 0; s < nseq(); ++s) chunks.push_back({s, contexts[s] - 1, 1});
-    return paged_attention_reference(q_f, q_stride, PagedKvView{k_f, v_f, tables, max_blocks, kBlock}, chunks, hq, hkv,
-                                     D);
-  }
-};
-
-// ||got - want|| / ||want|| for each sequence on its own (a long context's small outputs are not hidden
-// behind a short one's), the worst of them.
-double worst_sequence_error(const std::vector<float>& got, const std::vector<double>& want, int32_t nseq) {
-  const size_t per = got.size() / nseq;
-  double worst = 0;
-  for (int32_t s = 0; s < nseq; ++s) {
-    const std::vector<float> g(got.begin() + s * per, got.begin() + (s + 1) * per);
-    const std::vector<double> w(want.begin() + s * per, want.begin() + (s + 1) * per);
-    worst = std::max(worst, rel_error(g, w));
-  }
-  return worst;
-}
-
-// Device-side arguments and outputs for one launch over a batch; tiles and outputs poisoned fresh.
-struct DecodeLaunch {
-  DeviceBuffer<AttentionTile> tiles;
-  DeviceBuffer<float> o_part, ml_part;
-  DeviceBuffer<__nv_bfloat16> out;
-  AttentionArgs a;
-
-  DecodeLaunch(const DecodeBatch& b, const std::vector<AttentionTile>& t, int32_t splits)
-      : tiles(t),
-        o_part(static_cast<size_t>(splits) * b.nseq() * b.hq * b.D),
-        ml_part(static_cast<size_t>(splits) * b.nseq() * b.hq * 2),
-        out(static_cast<size_t>(b.nseq()) * b.hq * b.D) {
-    out.poison();
-    o_part.poison();
-    ml_part.poison();
-    a.q = b.q->get();
-    a.q_row_stride = b.q_stride;
-    a.k_cache = b.kc->get();
-    a.v_cache = b.vc->get();
-    a.block_tables = b.d_tables->get();
-    a.max_blocks_per_seq = b.max_blocks;
-    a.block_size = kBlock;
-    a.tiles = tiles.get();
-    a.num_tiles = static_cast<int32_t>(t.size());
-    a.max_q_len = 1;
-    a.hq = b.hq;
-    a.hkv = b.hkv;
-    a.head_dim = b.D;
-    a.scale = 1.0f / std::sqrt(static_cast<float>(b.D));
-    a.splits = splits;
-    a.tokens = b.nseq();
-    a.o_part = o_part.get();
-    a.ml_part = ml_part.get();
-    a.out = out.get();
-  }
-};
 
 struct DecodeCase {
   int32_t hq, hkv, head_dim;

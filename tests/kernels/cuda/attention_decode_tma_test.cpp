@@ -20,119 +20,16 @@
 #include "kernels/cuda/attention_decode.cuh"
 #include "kernels/cuda/attention_decode_tma.cuh"
 #include "tests/kernels/cuda/attention_reference.h"
+#include "tests/kernels/cuda/decode_batch.h"
 #include "tests/kernels/cuda/device_buffer.h"
 
 namespace tessera::cuda::test {
 namespace {
 
-// One decode batch: sequence s attends to keys [0, contexts[s]); cache rows not holding a key are NaN.
-struct TmaBatch {
-  int32_t hq, hkv, D, bs, max_blocks = 0;
-  std::vector<int32_t> contexts, tables;
-  std::vector<float> q_f, k_f, v_f;
-  int64_t q_stride = 0;
-  std::unique_ptr<DeviceBuffer<__nv_bfloat16>> q, kc, vc;
-  std::unique_ptr<DeviceBuffer<int32_t>> d_tables;
-
-  TmaBatch(int32_t hq_, int32_t hkv_, int32_t d_, int32_t bs_, std::vector<int32_t> ctx, std::mt19937& rng)
-      : hq(hq_), hkv(hkv_), D(d_), bs(bs_), contexts(std::move(ctx)) {
-    const int32_t nseq = static_cast<int32_t>(contexts.size());
-    int32_t total = 0;
-    for (int32_t c : contexts) {
-      max_blocks = std::max(max_blocks, (c + bs - 1) / bs + 2);  // spare entries, never read
-      total += (c + bs - 1) / bs;
-    }
-    std::vector<int32_t> perm(total);
-    std::iota(perm.begin(), perm.end(), 0);
-    std::shuffle(perm.begin(), perm.end(), rng);
-    tables.assign(static_cast<size_t>(nseq) * max_blocks, INT32_MAX / 2);
-    int32_t next = 0;
-    for (int32_t s = 0; s < nseq; ++s)
-      for (int32_t b = 0; b < (contexts[s] + bs - 1) / bs; ++b) tables[s * max_blocks + b] = perm[next++];
-    const size_t row = static_cast<size_t>(hkv) * D, cache_elems = static_cast<size_t>(total) * bs * row;
-    auto k = random_bf16(cache_elems, rng, 1.0f, &k_f), v = random_bf16(cache_elems, rng, 1.0f, &v_f);
-    __nv_bfloat16_raw nan_bits;
-    nan_bits.x = 0xFFFF;
-    const __nv_bfloat16 nan(nan_bits);
-    for (int32_t s = 0; s < nseq; ++s) {  // the rest of each sequence's last block: NaN
-      const int32_t nb = (contexts[s] + bs - 1) / bs;
-      for (int32_t key = contexts[s]; key < nb * bs; ++key) {
-        const size_t slot = static_cast<size_t>(tables[s * max_blocks + key / bs]) * bs + key % bs;
-        std::fill(k.begin() + slot * row, k.begin() + (slot + 1) * row, nan);
-        std::fill(v.begin() + slot * row, v.begin() + (slot + 1) * row, nan);
-      }
-    }
-    kc = std::make_unique<DeviceBuffer<__nv_bfloat16>>(k);
-    vc = std::make_unique<DeviceBuffer<__nv_bfloat16>>(v);
-    q_stride = static_cast<int64_t>(hq + 2 * hkv) * D;  // q inside a fused qkv row
-    q = std::make_unique<DeviceBuffer<__nv_bfloat16>>(random_bf16(static_cast<size_t>(nseq) * q_stride, rng, 2.0f, &q_f));
-    d_tables = std::make_unique<DeviceBuffer<int32_t>>(tables);
-  }
-
-  int32_t nseq() const { return static_cast<int32_t>(contexts.size()); }
-
-  std::vector<AttentionTile> tiles(int32_t padding) const {
-    std::vector<AttentionTile> t;
-    for (int32_t s = 0; s < nseq(); ++s) t.push_back({s, s, 1, contexts[s] - 1});
-    for (int32_t i = 0; i < padding; ++i) t.push_back({0, 0, 0, 0});
-    return t;
-  }
-
-  std::vector<double> reference() const {
-    std::vector<ReferenceChunk> chunks;
-    for (int32_t s = 0; s < nseq(); ++s) chunks.push_back({s, contexts[s] - 1, 1});
-    return paged_attention_reference(q_f, q_stride, PagedKvView{k_f, v_f, tables, max_blocks, bs}, chunks, hq, hkv, D);
-  }
-};
-
-// The worst ||got - want|| / ||want|| over the sequences, each on its own.
-double worst_sequence_error(const std::vector<float>& got, const std::vector<double>& want, int32_t nseq) {
-  const size_t per = got.size() / nseq;
-  double worst = 0;
-  for (int32_t s = 0; s < nseq; ++s) {
-    const std::vector<float> g(got.begin() + s * per, got.begin() + (s + 1) * per);
-    const std::vector<double> w(want.begin() + s * per, want.begin() + (s + 1) * per);
-    worst = std::max(worst, rel_error(g, w));
-  }
-  return worst;
+// A decode batch whose cache rows past each sequence's last key hold NaN (the kernel copies whole pages).
+DecodeBatch tma_batch(int32_t hq, int32_t hkv, int32_t d, int32_t bs, std::vector<int32_t> ctx, std::mt19937& rng) {
+  return DecodeBatch(hq, hkv, d, std::move(ctx), rng, bs, /*nan_past_end=*/true);
 }
-
-// Arguments and poisoned outputs of one launch.
-struct TmaLaunch {
-  DeviceBuffer<AttentionTile> tiles;
-  DeviceBuffer<float> o_part, ml_part;
-  DeviceBuffer<__nv_bfloat16> out;
-  AttentionArgs a;
-
-  TmaLaunch(const TmaBatch& b, const std::vector<AttentionTile>& t, int32_t splits)
-      : tiles(t),
-        o_part(static_cast<size_t>(splits) * b.nseq() * b.hq * b.D),
-        ml_part(static_cast<size_t>(splits) * b.nseq() * b.hq * 2),
-        out(static_cast<size_t>(b.nseq()) * b.hq * b.D) {
-    out.poison();
-    o_part.poison();
-    ml_part.poison();
-    a.q = b.q->get();
-    a.q_row_stride = b.q_stride;
-    a.k_cache = b.kc->get();
-    a.v_cache = b.vc->get();
-    a.block_tables = b.d_tables->get();
-    a.max_blocks_per_seq = b.max_blocks;
-    a.block_size = b.bs;
-    a.tiles = tiles.get();
-    a.num_tiles = static_cast<int32_t>(t.size());
-    a.max_q_len = 1;
-    a.hq = b.hq;
-    a.hkv = b.hkv;
-    a.head_dim = b.D;
-    a.scale = 1.0f / std::sqrt(static_cast<float>(b.D));
-    a.splits = splits;
-    a.tokens = b.nseq();
-    a.o_part = o_part.get();
-    a.ml_part = ml_part.get();
-    a.out = out.get();
-  }
-};
 
 bool bitwise_equal(const std::vector<__nv_bfloat16>& x, const std::vector<__nv_bfloat16>& y) {
   return x.size() == y.size() && std::memcmp(x.data(), y.data(), x.size() * sizeof(__nv_bfloat16)) == 0;
@@ -158,12 +55,13 @@ TEST_P(CudaDecodeTma, EveryContextLengthMatchesReference) {
   const TmaCase c = GetParam();
   std::mt19937 rng(std::random_device{}());
   // 17 / 33 / 1025: this step's key opens a new page; 1, 15, 31, 1000: a partial last page.
-  TmaBatch b(c.hq, c.hkv, c.head_dim, c.block_size, {1, 15, 16, 17, 31, 33, 1000, 1025, 32768}, rng);
+  DecodeBatch b =
+      tma_batch(c.hq, c.hkv, c.head_dim, c.block_size, {1, 15, 16, 17, 31, 33, 1000, 1025, 32768}, rng);
   const auto tiles = b.tiles(1);
   const int32_t splits = c.splits > 0 ? c.splits
                                       : attention_decode_splits(static_cast<int32_t>(tiles.size()), c.hq, c.hkv,
                                                                 c.head_dim, 132, 32768);
-  TmaLaunch l(b, tiles, splits);
+  DecodeLaunch l(b, tiles, splits);
   if (!tma_here()) {
     EXPECT_FALSE(attention_decode_tma_takes(l.a));
     EXPECT_THROW(paged_attention_decode_tma(l.a, nullptr), Error);
@@ -194,11 +92,11 @@ TEST(CudaDecodeTma, MixedBatchesMatchReference) {
     std::vector<int32_t> ctx;
     std::uniform_int_distribution<int32_t> len(1, 2100);
     for (int32_t i = 0; i < nseq; ++i) ctx.push_back(len(rng));
-    TmaBatch b(32, 8, 128, 16, ctx, rng);
+    DecodeBatch b = tma_batch(32, 8, 128, 16, ctx, rng);
     const auto tiles = b.tiles(nseq == 64 ? 0 : 3);
     const std::vector<double> want = b.reference();
     for (const int32_t splits : {1, 2}) {
-      TmaLaunch l(b, tiles, splits);
+      DecodeLaunch l(b, tiles, splits);
       if (!tma_here()) {
         EXPECT_THROW(paged_attention_decode_tma(l.a, nullptr), Error);
         continue;
@@ -206,7 +104,7 @@ TEST(CudaDecodeTma, MixedBatchesMatchReference) {
       paged_attention_decode_tma(l.a, nullptr);
       EXPECT_LT(worst_sequence_error(to_float(l.out.download()), want, b.nseq()), 8e-3)
           << nseq << " sequences, splits " << splits;
-      TmaLaunch ref(b, tiles, splits);  // the default entry point agrees with the reference as well
+      DecodeLaunch ref(b, tiles, splits);  // the default entry point agrees with the reference as well
       paged_attention_decode(ref.a, nullptr);
       EXPECT_LT(worst_sequence_error(to_float(ref.out.download()), want, b.nseq()), 8e-3);
     }
@@ -217,10 +115,11 @@ TEST(CudaDecodeTma, MixedBatchesMatchReference) {
 // one crossing into a new page) from device memory and equal, bit for bit, an eager launch on them.
 TEST(CudaDecodeTma, GraphReplayEqualsEagerBitwise) {
   std::mt19937 rng(std::random_device{}());
-  TmaBatch b(32, 8, 128, 16, {3001, 701, 5000, 33}, rng);  // the last one's new key opens page 2
+  // The last sequence's new key opens page 2.
+  DecodeBatch b = tma_batch(32, 8, 128, 16, {3001, 701, 5000, 33}, rng);
   std::vector<AttentionTile> shorter = b.tiles(1), full = b.tiles(1);
   for (int32_t s = 0; s < b.nseq(); ++s) shorter[s].first_pos -= 1;  // the step before
-  TmaLaunch l(b, shorter, 8);
+  DecodeLaunch l(b, shorter, 8);
   if (!tma_here()) {
     EXPECT_THROW(paged_attention_decode_tma(l.a, nullptr), Error);
     return;
@@ -262,8 +161,8 @@ TEST(CudaDecodeTma, GraphReplayEqualsEagerBitwise) {
 // capability 9.0; never split launches or a few sequences' blocks.
 TEST(CudaDecodeTma, DefaultOnlyForOneSplitBatches) {
   std::mt19937 rng(std::random_device{}());
-  TmaBatch b(32, 8, 128, 16, {40}, rng);
-  TmaLaunch l(b, b.tiles(0), 2);
+  DecodeBatch b = tma_batch(32, 8, 128, 16, {40}, rng);
+  DecodeLaunch l(b, b.tiles(0), 2);
   int sms = 0;
   CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
   AttentionArgs batch = l.a;  // the arguments are only inspected, never launched
@@ -282,8 +181,8 @@ TEST(CudaDecodeTma, DefaultOnlyForOneSplitBatches) {
 
 TEST(CudaDecodeTma, RefusesWhatItDoesNotTake) {
   std::mt19937 rng(std::random_device{}());
-  TmaBatch b(8, 2, 64, 16, {40}, rng);
-  TmaLaunch l(b, b.tiles(0), 2);
+  DecodeBatch b = tma_batch(8, 2, 64, 16, {40}, rng);
+  DecodeLaunch l(b, b.tiles(0), 2);
   AttentionArgs bad = l.a;
   bad.head_dim = 256;
   EXPECT_FALSE(attention_decode_tma_takes(bad));
