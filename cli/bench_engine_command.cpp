@@ -27,6 +27,7 @@ void register_bench_engine_command(CLI::App& bench, CommandRunner& runner) {
     float gemv_warp_margin = 0.97f;
     std::string gemm_tuning_cache;
     int32_t prefill_attention_variant = 0;
+    std::string kernel_timeline;
   };
   auto cuda = std::make_shared<CudaFlags>();
   auto* cmd = bench.add_subcommand(
@@ -53,6 +54,9 @@ void register_bench_engine_command(CLI::App& bench, CommandRunner& runner) {
   cmd->add_option("--prefill-attention-variant", cuda->prefill_attention_variant,
                   "cuda: the prefill attention kernel's variant (0: the device's default)")
       ->capture_default_str();
+  cmd->add_option("--kernel-timeline", cuda->kernel_timeline,
+                  "cuda: trace every kernel through CUPTI (libcupti loaded at run time); add each kernel's exposed "
+                  "time per step to the JSON and write the middle step's kernel sequence to FILE (TSV)");
   cmd->add_option("--shape", opts->shape, "built-in shape: llama-3.2-1b, llama-3-8b, llama-3-70b, qwen3-32b")
       ->capture_default_str();
   cmd->add_option("--model", opts->model_dir, "a Hugging Face model directory instead of --shape");
@@ -90,6 +94,7 @@ void register_bench_engine_command(CLI::App& bench, CommandRunner& runner) {
         c.gemv_warp_margin = cuda->gemv_warp_margin;
         c.gemm_tuning_cache = cuda->gemm_tuning_cache;
         c.prefill_attention_variant = cuda->prefill_attention_variant;
+        c.kernel_timeline = cuda->kernel_timeline;
         std::cout << bench::run_cuda_engine_bench(c).dump() << std::endl;
         return 0;
 #else

@@ -8,10 +8,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <fstream>
+#include <memory>
 #include <numeric>
 #include <random>
 
 #include "bench/cuda/device_limits.h"
+#include "bench/cuda/kernel_timeline.h"
 #include "common/error.h"
 #include "kernels/cuda/attention_prefill_tc.cuh"
 #include "kernels/cuda/cuda_check.h"
@@ -56,6 +59,21 @@ int64_t layer_params(const ModelConfig& c) {
   return H * (c.q_size() + 2 * c.kv_size()) + static_cast<int64_t>(c.q_size()) * H + 3 * H * c.intermediate_size;
 }
 
+// The traced run's exposed-time table (into `out`) and its middle step's kernel sequence (into `path`).
+void add_kernel_timeline(KernelTimeline& timeline, const std::vector<TimeWindow>& windows, const std::string& path,
+                         nlohmann::json& out) {
+  const std::vector<KernelSpan> spans = timeline.take();
+  nlohmann::json t = to_json(summarize_timeline(spans, windows));
+  t["dropped_records"] = timeline.dropped();
+  t["sequence_file"] = path;
+  out["traced"] = true;  // step times above include the tracing's cost
+  out["kernel_timeline"] = std::move(t);
+  TS_CHECK(!windows.empty(), kInternal, "kernel timeline: no timed steps");
+  std::ofstream f(path);
+  TS_CHECK(f.good(), kInvalidArgument, "--kernel-timeline: cannot write {}", path);
+  f << window_sequence_tsv(spans, windows[windows.size() / 2]);
+}
+
 }  // namespace
 
 nlohmann::json run_cuda_engine_bench(const CudaEngineBenchOptions& o) {
@@ -86,6 +104,9 @@ nlohmann::json run_cuda_engine_bench(const CudaEngineBenchOptions& o) {
            kInvalidArgument, "--prefill-attention-variant must be in [0, {}); got {}", cuda::kPrefillTcVariants,
            o.prefill_attention_variant);
   ro.prefill_attention_variant = o.prefill_attention_variant;
+  // Started before the runner, so the kernels of every graph it captures are traced too.
+  std::unique_ptr<KernelTimeline> timeline = o.kernel_timeline.empty() ? nullptr : KernelTimeline::start();
+  std::vector<TimeWindow> windows;
   cuda::CudaRunner runner(c, ro);
   const auto limits = measure_device_limits(runner.stream(), /*sustained=*/prefill_mode);
   runner.load_dummy_weights(o.seed);
@@ -131,10 +152,12 @@ nlohmann::json run_cuda_engine_bench(const CudaEngineBenchOptions& o) {
       n.sampling = greedy;
       plan.new_sequences.push_back(n);
       plan.scheduled.push_back(SequenceWork{n.seq_id, {}, T, {}, true});
+      const uint64_t w0 = timeline ? timeline->now_ns() : 0;
       const auto t0 = Clock::now();
       runner.execute(plan);
       const double s = std::chrono::duration<double>(Clock::now() - t0).count();
       if (rep > 0) times.push_back(s);
+      if (timeline && rep > 0) windows.push_back({w0, timeline->now_ns()});
       StepPlan fr;
       fr.step_id = step_id++;
       fr.block_size = bs;
@@ -157,6 +180,7 @@ nlohmann::json run_cuda_engine_bench(const CudaEngineBenchOptions& o) {
     out["matmul_8192_bf16_sustained_TFLOPs"] = limits.matmul_flops_sustained / 1e12;
     out["pct_of_sustained_matmul_rate"] = 100.0 * (flops / t) / limits.matmul_flops_sustained;
     out["repeats"] = reps;
+    if (timeline) add_kernel_timeline(*timeline, windows, o.kernel_timeline, out);
     return out;
   }
 
@@ -218,9 +242,11 @@ nlohmann::json run_cuda_engine_bench(const CudaEngineBenchOptions& o) {
       p.scheduled.push_back(SequenceWork{s.id, {s.last}, 1, {}, true});
       s.len += 1;
     }
+    const uint64_t w0 = timeline ? timeline->now_ns() : 0;
     const auto t0 = Clock::now();
     const StepResult r = runner.execute(p);
     const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
+    if (timeline && step >= warmup) windows.push_back({w0, timeline->now_ns()});
     if (step >= warmup) {
       times.push_back(dt);
       device_times.push_back(runner.last_device_ms() * 1e-3);
@@ -253,6 +279,7 @@ nlohmann::json run_cuda_engine_bench(const CudaEngineBenchOptions& o) {
   out["bandwidth_bound_ms"] = bound * 1e3;
   out["pct_of_bandwidth_bound"] = 100.0 * bound / t;
   out["timed_steps"] = o.steps;
+  if (timeline) add_kernel_timeline(*timeline, windows, o.kernel_timeline, out);
   return out;
 }
 

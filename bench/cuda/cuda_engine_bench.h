@@ -28,6 +28,10 @@ struct CudaEngineBenchOptions {
   int32_t prefill_attention_variant = 0;  // CudaRunnerOptions::prefill_attention_variant
   uint64_t seed = 1;
   std::string dtype = "auto";   // auto / bfloat16 or float32 (the exact mode), as --dtype
+  // Non-empty: record every kernel's start and end through CUPTI (bench/cuda/kernel_timeline.h), add a
+  // per-kernel exposed-time table to the JSON and write the middle timed step's kernel sequence to this
+  // file (TSV). The step times of such a run include the tracing's cost.
+  std::string kernel_timeline;
 };
 
 nlohmann::json run_cuda_engine_bench(const CudaEngineBenchOptions& options);
