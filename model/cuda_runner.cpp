@@ -370,8 +370,17 @@ void CudaRunner::forward_as(const ForwardShape& f) {
     }
     add_rmsnorm(project_residual(attn, w.o, c.q_size()), b.residual, as(w.post_norm), hidden, rows, H,
                 c.rms_norm_eps, false, stream_);
-    project(hidden, w.gate_up, gate_up, rows, 2 * I, H);
-    if (std::is_same_v<T, float> || fuse_residual) {
+    // bf16 decode-sized steps: SiLU-and-multiply stored by the gate/up gemv itself where its variant can.
+    bool act_stored = false;
+    if constexpr (!std::is_same_v<T, float>) {
+      if (!fuse_residual) act_stored = gemm_->run_gate_up_silu(hidden, w.gate_up, gate_up, act, rows, I, H, stream_, cap);
+      else project(hidden, w.gate_up, gate_up, rows, 2 * I, H);
+    } else {
+      project(hidden, w.gate_up, gate_up, rows, 2 * I, H);
+    }
+    if (act_stored) {
+      to_add = project_residual(act, w.down, I);
+    } else if (std::is_same_v<T, float> || fuse_residual) {
       silu_mul(gate_up, rows, I, act, stream_);
       to_add = project_residual(act, w.down, I);
     } else {

@@ -124,6 +124,7 @@ void bench_chain(cudaStream_t s, const DeviceLimits& lim, void* ws) {
     bool splitk, pdl, fuse, attention;
     int32_t attn_splits = 0;  // 0: the heuristic's (attention_splits); -1: qkv_post only, no attention
     int decode = 0;           // 1: qkv_post + attention_decode at its heuristic's splits; 2: the fused launch
+    bool glu = false;         // gate/up through gemv_silu_mul (SiLU stored by the gate/up gemv), down plain
   };
   for (const Mode md : {Mode{"plain", false, false, false, false}, Mode{"pdl", false, true, false, false},
                         Mode{"pdl_silu_fused", false, true, true, false}, Mode{"splitk", true, false, false, false},
@@ -133,7 +134,10 @@ void bench_chain(cudaStream_t s, const DeviceLimits& lim, void* ws) {
                         Mode{"pdl_with_attention_8_splits", false, true, false, true, 8},
                         Mode{"pdl_with_attention_32_splits", false, true, false, true, 32},
                         Mode{"splitk_pdl_with_decode_attention", true, true, false, true, 0, 1},
-                        Mode{"splitk_pdl_with_fused_decode_attention", true, true, false, true, 0, 2}}) {
+                        Mode{"splitk_pdl_with_fused_decode_attention", true, true, false, true, 0, 2},
+                        Mode{"splitk_pdl_silu_in_gate_up", true, true, false, false, 0, 0, true},
+                        Mode{"splitk_pdl_with_decode_attention_silu_in_gate_up", true, true, false, true, 0, 1, true}}) {
+    if (md.glu && !gemv_silu_mul_supported(s_gu)) continue;
     const bool pdl = md.pdl, fuse = md.fuse;
     const int a_qkv = md.splitk ? s_qkv : v_qkv, a_o = md.splitk ? s_o : v_o, a_gu = md.splitk ? s_gu : v_gu;
     const int a_down = md.splitk ? s_down : v_down, a_silu = md.splitk ? s_silu : v_silu;
@@ -199,6 +203,11 @@ void bench_chain(cudaStream_t s, const DeviceLimits& lim, void* ws) {
       }
       gemv(o_in, l.o, proj, 1, H, H, false, a_o, s, GemvInput::kPlain, pdl);
       add_rmsnorm(proj, residual, l.n2, hidden, 1, H, 1e-5f, false, s);
+      if (md.glu) {
+        gemv_silu_mul(hidden, l.gu, act, 1, I, H, a_gu, s, pdl);
+        gemv(act, l.down, proj, 1, H, I, false, a_down, s, GemvInput::kPlain, pdl);
+        continue;
+      }
       gemv(hidden, l.gu, gu, 1, 2 * I, H, false, a_gu, s, GemvInput::kPlain, pdl);
       if (fuse) {
         gemv(gu, l.down, proj, 1, H, I, false, a_silu, s, GemvInput::kSiluMul, pdl);

@@ -403,6 +403,19 @@ void Gemm::run_silu_mul(const void* gate_up, void* act, const void* w, void* y, 
   run(act, w, y, m, n, k, false, stream, row_capacity);
 }
 
+bool Gemm::run_gate_up_silu(const void* x, const void* w, void* gate_up, void* act, int32_t m, int32_t inter,
+                            int32_t k, cudaStream_t stream, int32_t row_capacity) {
+  if (m == 0) return true;
+  const Plan& p = plan_for(m, 2 * inter, k, false, x, w, gate_up, stream, row_capacity);
+  if (p.skinny_variant < 0 && p.gemv_variant >= 0 && gemv_silu_mul_supported(p.gemv_variant)) {
+    gemv_silu_mul(static_cast<const __nv_bfloat16*>(x), static_cast<const __nv_bfloat16*>(w),
+                  static_cast<__nv_bfloat16*>(act), m, inter, k, p.gemv_variant, stream);
+    return true;
+  }
+  run_plan(p, x, w, gate_up, m, 2 * inter, k, false, stream);
+  return false;
+}
+
 void Gemm::run(const void* x, const void* w, void* y, int32_t m, int32_t n, int32_t k, bool out_f32,
                cudaStream_t stream, int32_t row_capacity) {
   if (m == 0) return;

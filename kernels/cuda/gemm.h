@@ -53,6 +53,14 @@ class Gemm {
   // latter. Same capture rule as run().
   void run_silu_mul(const void* gate_up, void* act, const void* w, void* y, int32_t m, int32_t n, int32_t k,
                     cudaStream_t stream, int32_t row_capacity = 0);
+  // The MLP's gate/up projection, w = [gate; up] ([2 x inter, k]). Where the path chosen for the plain
+  // projection (m, 2 x inter, k, bf16 out) is a gemv variant that can (gemv_silu_mul_supported), it
+  // stores act = bf16(silu(gate) * up) [m, inter] directly and returns true: bitwise what run() into
+  // gate_up followed by silu_mul would store, one launch and no gate_up round trip. Otherwise it runs
+  // the plain projection into gate_up [m, 2 x inter] and returns false (the caller applies SiLU, e.g.
+  // through run_silu_mul). Same capture rule as run().
+  bool run_gate_up_silu(const void* x, const void* w, void* gate_up, void* act, int32_t m, int32_t inter, int32_t k,
+                        cudaStream_t stream, int32_t row_capacity = 0);
   // The chosen path for a shape, once run/warm has seen it: -1 cuBLASLt, else the gemv variant.
   int chosen_gemv_variant(int32_t m, int32_t n, int32_t k, bool out_f32) const;
   // Same for run_silu_mul: -1 silu_mul + run(), else the fused gemv variant.

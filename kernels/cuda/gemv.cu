@@ -122,11 +122,35 @@ __device__ __forceinline__ uint4 load_x(const uint4* xv, int32_t j, int32_t idx,
   }
 }
 
-template <int kM, bool kOutF32, int kRows, int kU, bool kSilu>
+// The weight row a block's r-th row reads. Plain: kRows consecutive rows. kGlu (w = [gate; up], n = 2 x
+// inter): the first half of the block's rows are gate rows blockIdx.x x kRows/2 + r, the second half the
+// up rows `inter` further on, so each gate product meets its up product in the block.
+template <int kRows, bool kGlu>
+__device__ __forceinline__ int32_t weight_row(int r, int32_t n) {
+  if constexpr (!kGlu) {
+    return min(static_cast<int32_t>(blockIdx.x) * kRows + r, n - 1);
+  } else {
+    constexpr int kHalf = kRows / 2;
+    const int32_t inter = n / 2;
+    const int32_t col = min(static_cast<int32_t>(blockIdx.x) * kHalf + (r % kHalf), inter - 1);
+    return r < kHalf ? col : inter + col;
+  }
+}
+
+// y[j, col] = bf16(silu(g) * u) with g, u the bf16-rounded products: silu_mul's arithmetic on what the
+// plain projection would have stored.
+__device__ __forceinline__ __nv_bfloat16 silu_mul_of(float gate, float up) {
+  const float g = __bfloat162float(__float2bfloat16_rn(gate));
+  const float u = __bfloat162float(__float2bfloat16_rn(up));
+  return __float2bfloat16_rn(g / (1.0f + expf(-g)) * u);
+}
+
+template <int kM, bool kOutF32, int kRows, int kU, bool kSilu, bool kGlu = false>
 __global__ void __launch_bounds__(kSplitThreads) gemv_splitk_kernel(const __nv_bfloat16* __restrict__ x,
                                                                     const __nv_bfloat16* __restrict__ w,
                                                                     void* __restrict__ y, int32_t m, int32_t n,
                                                                     int32_t k) {
+  static_assert(!kGlu || (kRows % 2 == 0 && !kOutF32 && !kSilu), "kGlu: bf16 output, plain x, pairs of rows");
   __shared__ float part[kSplitThreads / 32][kRows * kM];
   const int t = threadIdx.x;
   const int32_t row0 = blockIdx.x * kRows;
@@ -134,7 +158,8 @@ __global__ void __launch_bounds__(kSplitThreads) gemv_splitk_kernel(const __nv_b
   constexpr int32_t kChunk = kSplitThreads * kU;
   const uint4* wv[kRows];
 #pragma unroll
-  for (int r = 0; r < kRows; ++r) wv[r] = reinterpret_cast<const uint4*>(w + static_cast<int64_t>(min(row0 + r, n - 1)) * k);
+  for (int r = 0; r < kRows; ++r)
+    wv[r] = reinterpret_cast<const uint4*>(w + static_cast<int64_t>(weight_row<kRows, kGlu>(r, n)) * k);
   uint4 wr[kRows][kU];
 #pragma unroll
   for (int r = 0; r < kRows; ++r)
@@ -186,6 +211,23 @@ __global__ void __launch_bounds__(kSplitThreads) gemv_splitk_kernel(const __nv_b
       if (lane == 0) part[warp][r * kM + j] = v;
     }
   __syncthreads();
+  if constexpr (kGlu) {
+    constexpr int kHalf = kRows / 2;
+    if (t < kHalf * kM) {
+      const int r = t / kM, j = t % kM;
+      const int32_t inter = n / 2, col = blockIdx.x * kHalf + r;
+      if (j < m && col < inter) {
+        float gate = 0.0f, up = 0.0f;
+#pragma unroll
+        for (int q = 0; q < kSplitThreads / 32; ++q) {
+          gate += part[q][r * kM + j];
+          up += part[q][(r + kHalf) * kM + j];
+        }
+        static_cast<__nv_bfloat16*>(y)[static_cast<int64_t>(j) * inter + col] = silu_mul_of(gate, up);
+      }
+    }
+    return;
+  }
   if (t < kRows * kM) {
     const int r = t / kM, j = t % kM;
     if (j < m && row0 + r < n) {
@@ -219,6 +261,7 @@ struct Launch {
   int32_t m, n, k;
   bool out_f32;
   bool silu;
+  bool glu;  // gemv_silu_mul: n = 2 x inter rows of [gate; up], y = act [m, inter]
   bool pdl;
   cudaStream_t stream;
 };
@@ -239,7 +282,13 @@ void launch_warp(const Launch& l) {
 template <int kM, int kRows, int kU>
 void launch_splitk(const Launch& l) {
   const dim3 grid((l.n + kRows - 1) / kRows);
-  if (l.silu) {  // the MLP's down projection: bf16 out only
+  if (l.glu) {
+    if constexpr (kRows % 2 == 0) {
+      const dim3 glu_grid((l.n / 2 + kRows / 2 - 1) / (kRows / 2));
+      launch_kernel(l.pdl, gemv_splitk_kernel<kM, false, kRows, kU, false, true>, glu_grid, kSplitThreads, l.stream,
+                    l.x, l.w, l.y, l.m, l.n, l.k);
+    }
+  } else if (l.silu) {  // the MLP's down projection: bf16 out only
     launch_kernel(l.pdl, gemv_splitk_kernel<kM, false, kRows, kU, true>, grid, kSplitThreads, l.stream, l.x, l.w, l.y,
                   l.m, l.n, l.k);
   } else if (l.out_f32) {
@@ -282,7 +331,25 @@ void gemv(const __nv_bfloat16* x, const __nv_bfloat16* w, void* y, int32_t m, in
   if (silu && (variant < kGemvFirstSplitK || out_f32))
     throw_cuda_error(cudaErrorInvalidValue, "gemv: SiLU input needs a split-K variant and bf16 output", __FILE__,
                      __LINE__);
-  const Launch l{x, w, y, m, n, k, out_f32, silu, pdl, stream};
+  const Launch l{x, w, y, m, n, k, out_f32, silu, false, pdl, stream};
+  if (m == 1) return launch<1>(l, variant);
+  if (m == 2) return launch<2>(l, variant);
+  if (m <= 4) return launch<4>(l, variant);
+  return launch<8>(l, variant);
+}
+
+bool gemv_silu_mul_supported(int32_t variant) { return variant >= kGemvFirstSplitK + 1 && variant < kGemvVariants; }
+
+void gemv_silu_mul(const __nv_bfloat16* x, const __nv_bfloat16* w, __nv_bfloat16* act, int32_t m, int32_t inter,
+                   int32_t k, int32_t variant, cudaStream_t stream, bool pdl) {
+  if (m == 0 || inter == 0) return;
+  if (m < 1 || m > kGemvMaxM || k % 8 != 0 || inter < 1)
+    throw_cuda_error(cudaErrorInvalidValue, "gemv_silu_mul: needs 1 <= m <= 8, inter >= 1 and k % 8 == 0", __FILE__,
+                     __LINE__);
+  if (!gemv_silu_mul_supported(variant))
+    throw_cuda_error(cudaErrorInvalidValue, "gemv_silu_mul: needs a split-K variant with an even row count", __FILE__,
+                     __LINE__);
+  const Launch l{x, w, act, m, 2 * inter, k, false, false, true, pdl, stream};
   if (m == 1) return launch<1>(l, variant);
   if (m == 2) return launch<2>(l, variant);
   if (m <= 4) return launch<4>(l, variant);

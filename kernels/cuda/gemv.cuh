@@ -29,4 +29,14 @@ enum class GemvInput { kPlain, kSiluMul };
 void gemv(const __nv_bfloat16* x, const __nv_bfloat16* w, void* y, int32_t m, int32_t n, int32_t k, bool out_f32,
           int32_t variant, cudaStream_t stream, GemvInput input = GemvInput::kPlain, bool pdl = true);
 
+// The MLP's gate/up projection with SiLU-and-multiply applied as the products are stored, for
+// w = [gate; up] ([2 x inter, k]): act[m, inter] = bf16(silu(g) * u) with g and u the bf16 products
+// gemv(x, w, gate_up, m, 2 x inter, k, false, variant) would store — bitwise what that followed by
+// silu_mul stores, with no gate_up round trip and no silu_mul launch. Each block reads its gate rows and
+// the matching up rows, with the same loads as the plain variant. Split-K variants with an even row
+// count per block only (gemv_silu_mul_supported: 7-11).
+bool gemv_silu_mul_supported(int32_t variant);
+void gemv_silu_mul(const __nv_bfloat16* x, const __nv_bfloat16* w, __nv_bfloat16* act, int32_t m, int32_t inter,
+                   int32_t k, int32_t variant, cudaStream_t stream, bool pdl = true);
+
 }  // namespace tessera::cuda
