@@ -95,13 +95,9 @@ __global__ void __launch_bounds__(kThreads, kG <= 4 ? 4 : 2)
   }
   const int tid = threadIdx.x;
   const int li = tid % kL, group = tid / kL;
-  const int32_t G = a.hq / a.hkv;
-  const int32_t kvh = blockIdx.y / head_groups;
-  const int32_t g0 = (blockIdx.y % head_groups) * kG;
-  const int32_t ng = min(kG, G - g0);
-  const int32_t h0 = kvh * G + g0;
-  const int32_t keys_total = tile.first_pos + 1;
-  const decode::KeySplit split = decode::key_split(keys_total, a.splits, static_cast<int32_t>(blockIdx.z), kStageKeys);
+  const decode::DecodeBlock blk = decode::decode_block<kG, kStageKeys>(a, tile, head_groups);
+  const int32_t kvh = blk.kvh, ng = blk.ng, h0 = blk.h0, keys_total = blk.keys_total;
+  const decode::KeySplit split = blk.split;
   const int32_t k_begin = split.begin, k_end = split.end, n_stages = split.n_stages;
 
   // Stages before the wait (a prefix of the prologue's). Fused: the new key never comes from the

@@ -79,13 +79,9 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm)
     return;
   }
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  const int32_t G = a.hq / a.hkv;
-  const int32_t kvh = blockIdx.y / head_groups;
-  const int32_t g0 = (blockIdx.y % head_groups) * kG;
-  const int32_t ng = min(kG, G - g0);
-  const int32_t h0 = kvh * G + g0;
-  const int32_t keys_total = tile.first_pos + 1;
-  const decode::KeySplit split = decode::key_split(keys_total, a.splits, static_cast<int32_t>(blockIdx.z), kStageKeys);
+  const decode::DecodeBlock blk = decode::decode_block<kG, kStageKeys>(a, tile, head_groups);
+  const int32_t kvh = blk.kvh, ng = blk.ng, h0 = blk.h0, keys_total = blk.keys_total;
+  const decode::KeySplit split = blk.split;
   const int32_t k_begin = split.begin, k_end = split.end, n_stages = split.n_stages;
   const int32_t* table = a.block_tables + static_cast<int64_t>(tile.seq) * a.max_blocks_per_seq;
   auto page_slot = [&](int32_t page) {  // cache slot of key k_begin + 16 page (its page's first row)
