@@ -184,6 +184,7 @@ class CudaRunner : public StepExecutor {
   CudaRunnerOptions options_;
   cudaStream_t stream_ = nullptr;
   int32_t sm_count_ = 0;
+  int32_t compute_capability_ = 0;  // 10 * major + minor, read once (the decode kernels' choice)
   std::unique_ptr<CudaWeights> weights_;
   std::unique_ptr<Gemm> gemm_;
   std::unique_ptr<parallel::Communicator> comm_;  // tensor parallel only

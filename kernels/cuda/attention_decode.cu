@@ -426,8 +426,17 @@ int32_t attention_decode_splits(int32_t num_tiles, int32_t hq, int32_t hkv, int3
   return p;
 }
 
-void paged_attention_decode(const AttentionArgs& a, cudaStream_t stream) {
-  if (a.num_tiles > 0 && attention_decode_tma_default(a)) return paged_attention_decode_tma(a, stream);  // Hopper
+DecodeDevice decode_device(int device) {
+  int major = 0, minor = 0, sms = 0;
+  CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
+  CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+  return DecodeDevice{10 * major + minor, sms};
+}
+
+void paged_attention_decode(const AttentionArgs& a, const DecodeDevice& device, cudaStream_t stream) {
+  if (a.num_tiles > 0 && attention_decode_tma_default(a, device))  // Hopper
+    return paged_attention_decode_tma(a, device, stream);
   check_and_dispatch<false>(a, DecodeQkvArgs{}, stream, 0);
 }
 
