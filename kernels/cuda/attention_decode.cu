@@ -88,11 +88,7 @@ __global__ void __launch_bounds__(kThreads, kG <= 4 ? 4 : 2)
   constexpr int kGroups = kThreads / kL;     // lane groups per block
   constexpr int kStageKeys = kGroups * kKeysPerGroup;
   const AttentionTile tile = a.tiles[blockIdx.x];
-  pdl_trigger();
-  if (tile.q_len == 0) {
-    pdl_wait();
-    return;
-  }
+  if (!decode::open_block(tile)) return;
   const int tid = threadIdx.x;
   const int li = tid % kL, group = tid / kL;
   const decode::DecodeBlock blk = decode::decode_block<kG, kStageKeys>(a, tile, head_groups);

@@ -124,11 +124,7 @@ __global__ void __launch_bounds__(kKv * decode_merge::kThreads, 4 / kKv)
   constexpr int kRowBytes = kD * 2;
   using namespace prefill;
   const AttentionTile tile = a.tiles[blockIdx.x];
-  pdl_trigger();
-  if (tile.q_len == 0) {
-    pdl_wait();
-    return;
-  }
+  if (!decode::open_block(tile)) return;
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int sub = warp / kWarps, wq = warp % kWarps;  // this warp's kv head in the block, key slot
   const int gid = lane / 4, tig = lane % 4;  // mma fragment row (q head) and column pair

@@ -4,7 +4,7 @@
 // kernel that writes this step's key. Shared by the CUDA-core, tensor-core and TMA decode kernels
 // (attention_decode.cu, attention_decode_mma.cuh, attention_decode_tma.cu) so all three split alike
 // (their partial results meet in one merge). key_split and prewait_stages run on host and device,
-// decode_block on the device; nothing here reads configuration or allocates.
+// open_block and decode_block on the device; nothing here reads configuration or allocates.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -12,6 +12,7 @@
 #include <cstdint>
 
 #include "kernels/cuda/attention.cuh"
+#include "kernels/cuda/pdl.cuh"
 
 namespace tessera::cuda::decode {
 
@@ -43,6 +44,16 @@ __host__ __device__ __forceinline__ int prewait_stages(const KeySplit& s, int32_
     ++pre;
   }
   return pre;
+}
+
+// Every decode block's start, once it has read its tile: lets the next PDL-launched kernel start;
+// for a padding tile (q_len 0: nothing to do) waits on the previous kernel before the block exits,
+// and returns false then.
+__device__ __forceinline__ bool open_block(const AttentionTile& tile) {
+  pdl_trigger();
+  if (tile.q_len != 0) return true;
+  pdl_wait();
+  return false;
 }
 
 // One block's share of a decode launch with grid (tile, kv-head slot x head group, split): a slot is

@@ -73,11 +73,7 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm)
   auto empty = [&](int s) { return bars + 8 * (kStages + s); };
 
   const AttentionTile tile = a.tiles[blockIdx.x];
-  pdl_trigger();
-  if (tile.q_len == 0) {
-    pdl_wait();
-    return;
-  }
+  if (!decode::open_block(tile)) return;
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const decode::DecodeBlock blk = decode::decode_block<kG, kStageKeys>(a, tile, head_groups);
   const int32_t kvh = blk.kvh, ng = blk.ng, h0 = blk.h0, keys_total = blk.keys_total;
