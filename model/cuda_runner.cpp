@@ -83,6 +83,7 @@ CudaRunner::CudaRunner(const ModelConfig& config, const CudaRunnerOptions& optio
   sm_count_ = prop.multiProcessorCount;
   if (!options_.gemm_tuning_cache.empty()) gemm_tuning_id_ = gemm_tuning_identity(prop);
   const int cc = prop.major * 10 + prop.minor;
+  compute_capability_ = cc;
   const char* path = cc == 90 ? "sm_90a native" : (cc == 100 ? "sm_100a native" : (cc == 103 ? "sm_103a native" : "PTX JIT"));
   spdlog::info("CUDA device {}: {} (compute {}.{}, {} SMs, {:.1f} GiB); kernel path: {}", options_.device, prop.name,
                prop.major, prop.minor, sm_count_, prop.totalGlobalMem / 1073741824.0, path);
@@ -283,30 +284,32 @@ void CudaRunner::forward_as(const ForwardShape& f) {
   T* const proj = static_cast<T*>(b.proj);
   T* const gathered = static_cast<T*>(b.gathered);
   T* const kv = static_cast<T*>(b.kv);
-  // y[m, n] = x[m, k] · w[n, k]ᵀ in T (bf16: the autotuned cuBLASLt/gemv path; fp32: cuBLASLt fp32).
-  // Every activation buffer holds max_num_tokens rows: the tuner's row buckets may use them all.
+  // The layer's GEMMs as layer_projections() describes them (tune_gemms() times the same): y[m, n] =
+  // x[m, k] · w[n, k]ᵀ in T (bf16: the autotuned cuBLASLt/gemv path; fp32: cuBLASLt fp32). Steps above
+  // kSkinnyMaxM rows (prefill chunks, large batches) on one GPU: o_proj and down_proj add into the
+  // fp32 residual in cuBLASLt's epilogue and the norms after them only read it (half the norm
+  // kernels' traffic). Every activation buffer holds max_num_tokens rows: the tuner's row buckets may
+  // use them all. Returns what the next norm adds to the residual (nullptr: already added).
   const int32_t cap = options_.max_num_tokens;
-  auto project = [&](const T* x, const void* w, T* y, int32_t m, int32_t n, int32_t k) {
+  const LayerProjections gemms = layer_projections(rows);
+  using Store = LayerProjection::Store;
+  auto project = [&](const LayerProjection& g, const CudaLayerWeights& w) -> const T* {
+    const void* wt = w.*g.weight;
     if constexpr (std::is_same_v<T, float>) {
-      gemm_->run_f32(x, as(w), y, m, n, k, stream_, cap);
+      TS_ASSERT(g.store == Store::kPlain, "the exact mode's GEMMs store their product plainly");
+      gemm_->run_f32(as(g.x), as(wt), static_cast<T*>(g.y), rows, g.n, g.k, stream_, cap);
+    } else if (g.store == Store::kAddToResidual) {
+      gemm_->run_accumulate(g.x, wt, b.residual, static_cast<float*>(g.y), rows, g.n, g.k, stream_, cap);
+      return nullptr;
+    } else if (g.store == Store::kSiluMul) {
+      gemm_->run_silu_mul(g.x, g.act, wt, g.y, rows, g.n, g.k, stream_, cap);
+    } else if (g.store == Store::kGateUpSilu) {
+      if (gemm_->run_gate_up_silu(g.x, wt, g.y, g.act, rows, g.n / 2, g.k, stream_, cap)) return as(g.act);
     } else {
-      gemm_->run(x, w, y, m, n, k, false, stream_, cap);
+      gemm_->run(g.x, wt, g.y, rows, g.n, g.k, false, stream_, cap);
     }
-  };
-  // Steps above kSkinnyMaxM rows (prefill chunks, large batches) on one GPU: o_proj and down_proj add
-  // into the fp32 residual in cuBLASLt's epilogue and the norms after them only read it (half the norm
-  // kernels' traffic). Their timing calls write gate_up's buffer, dead at both points.
-  const bool fuse_residual = fuses_residual(rows);
-  float* const gemm_scratch = static_cast<float*>(b.gate_up);
-  // x · wᵀ into proj, or added to the residual (then the following norm is given no x).
-  auto project_residual = [&](const T* x, const void* w, int32_t k) -> const T* {
-    if (!fuse_residual) {
-      project(x, w, proj, rows, H, k);
-      reduce_across_ranks(proj, static_cast<int64_t>(rows) * H);
-      return proj;
-    }
-    gemm_->run_accumulate(x, w, b.residual, gemm_scratch, rows, H, k, stream_, cap);
-    return nullptr;
+    if (g.row_parallel) reduce_across_ranks(g.y, static_cast<int64_t>(rows) * g.n);
+    return as(g.y);
   };
   const T* to_add = proj;  // what the next norm adds to the residual (nullptr: already added)
   embedding(b.ids, rows, as(weights_->embed()), weights_->plan().vocab_rows, H, proj, stream_);
@@ -314,7 +317,7 @@ void CudaRunner::forward_as(const ForwardShape& f) {
   for (int32_t i = 0; i < c.num_hidden_layers; ++i) {
     const CudaLayerWeights& w = weights_->layers()[i];
     add_rmsnorm(to_add, b.residual, as(w.input_norm), hidden, rows, H, c.rms_norm_eps, i == 0, stream_);
-    project(hidden, w.qkv, qkv, rows, qkv_n, H);
+    project(gemms.qkv, w);
     QkvPostArgsT<T> q;
     q.qkv = qkv;
     q.bias = as(w.qkv_bias);
@@ -362,31 +365,22 @@ void CudaRunner::forward_as(const ForwardShape& f) {
         paged_attention_decode_fused(a, decode_qkv_args(q, b.decode_counters, num_decode_counters_), stream_);
       } else {
         qkv_post(q, stream_);
-        paged_attention_decode(a, stream_);
+        paged_attention_decode(a, DecodeDevice{compute_capability_, sm_count_}, stream_);
       }
     } else {
       qkv_post(q, stream_);
       paged_attention(a, stream_, options_.prefill_attention_variant);
     }
-    add_rmsnorm(project_residual(attn, w.o, c.q_size()), b.residual, as(w.post_norm), hidden, rows, H,
-                c.rms_norm_eps, false, stream_);
-    // bf16 decode-sized steps: SiLU-and-multiply stored by the gate/up gemv itself where its variant can.
-    bool act_stored = false;
-    if constexpr (!std::is_same_v<T, float>) {
-      if (!fuse_residual) act_stored = gemm_->run_gate_up_silu(hidden, w.gate_up, gate_up, act, rows, I, H, stream_, cap);
-      else project(hidden, w.gate_up, gate_up, rows, 2 * I, H);
+    add_rmsnorm(project(gemms.o, w), b.residual, as(w.post_norm), hidden, rows, H, c.rms_norm_eps, false, stream_);
+    if (project(gemms.gate_up, w) == act) {  // SiLU-and-multiply stored by the gate/up gemv: down reads act
+      LayerProjection down = gemms.down;
+      down.x = b.act;
+      down.act = nullptr;
+      down.store = Store::kPlain;
+      to_add = project(down, w);
     } else {
-      project(hidden, w.gate_up, gate_up, rows, 2 * I, H);
-    }
-    if (act_stored) {
-      to_add = project_residual(act, w.down, I);
-    } else if (std::is_same_v<T, float> || fuse_residual) {
-      silu_mul(gate_up, rows, I, act, stream_);
-      to_add = project_residual(act, w.down, I);
-    } else {
-      gemm_->run_silu_mul(gate_up, act, w.down, proj, rows, H, I, stream_, cap);  // SiLU fused where it pays
-      reduce_across_ranks(proj, static_cast<int64_t>(rows) * H);
-      to_add = proj;
+      if (gemms.down.store != Store::kSiluMul) silu_mul(gate_up, rows, I, act, stream_);
+      to_add = project(gemms.down, w);
     }
   }
   add_rmsnorm(to_add, b.residual, as(weights_->final_norm()), hidden, rows, H, c.rms_norm_eps, false, stream_);

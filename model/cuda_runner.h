@@ -24,6 +24,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "model/cuda_layer_projections.h"
 #include "model/cuda_weights.h"
 #include "model/gemm_tuning_file.h"
 #include "model/model_config.h"
@@ -171,6 +172,9 @@ class CudaRunner : public StepExecutor {
   // Whether a step of `rows` rows adds o_proj and down_proj into the fp32 residual in cuBLASLt's
   // epilogue (bf16, one GPU, more than kSkinnyMaxM rows; options.fused_residual_gemm).
   bool fuses_residual(int32_t rows) const;
+  // One layer's GEMMs for a step of `rows` rows (model/cuda_layer_projections.h): what forward_as()
+  // launches and tune_gemms() times, from this one description.
+  LayerProjections layer_projections(int32_t rows) const;
   // Rows both of the LM head's inputs (hidden, gathered) and the logits hold.
   int32_t lm_head_rows() const { return std::min(options_.max_num_tokens, options_.max_logit_rows); }
   // Samples the first `rows` rows of b.logits with the uploaded SampleRows (kernels/cuda/sampling.cuh);
@@ -184,6 +188,7 @@ class CudaRunner : public StepExecutor {
   CudaRunnerOptions options_;
   cudaStream_t stream_ = nullptr;
   int32_t sm_count_ = 0;
+  int32_t compute_capability_ = 0;  // 10 * major + minor, read once (the decode kernels' choice)
   std::unique_ptr<CudaWeights> weights_;
   std::unique_ptr<Gemm> gemm_;
   std::unique_ptr<parallel::Communicator> comm_;  // tensor parallel only

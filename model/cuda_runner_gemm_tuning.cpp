@@ -1,7 +1,7 @@
-// CudaRunner::tune_gemms: the GEMM autotuner's choices for every row bucket a step can use, made at
-// start on random activations (never zeros), so serving never pauses mid-request to time a shape.
-// The projections called here must stay the ones forward_as() calls, with the same shapes, output
-// types and row capacities; execute() logs any shape timed after this ran (a drift between the two).
+// CudaRunner's layer GEMMs: layer_projections (what forward_as() launches per layer) and tune_gemms,
+// the GEMM autotuner's choices for every row bucket a step can use, made at start on random
+// activations (never zeros) from the same layer_projections, so serving never pauses mid-request to
+// time a shape. execute() logs any shape timed after this ran (a drift between the two).
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -19,6 +19,36 @@ bool CudaRunner::fuses_residual(int32_t rows) const {
          config_.intermediate_size >= config_.hidden_size;
 }
 
+LayerProjections CudaRunner::layer_projections(int32_t rows) const {
+  const ModelConfig& c = config_;
+  const Buffers& b = *buf_;
+  const int32_t H = c.hidden_size, I = c.intermediate_size;
+  using Store = LayerProjection::Store;
+  LayerProjections p;
+  p.qkv = {.x = b.hidden, .weight = &CudaLayerWeights::qkv, .y = b.qkv, .n = c.q_size() + 2 * c.kv_size(), .k = H};
+  p.gate_up = {.x = b.hidden, .weight = &CudaLayerWeights::gate_up, .y = b.gate_up, .n = 2 * I, .k = H};
+  if (fuses_residual(rows)) {
+    // o and down add into the fp32 residual (the norms after them only read it); their fp32
+    // scratch is gate_up's buffer, dead at both points (down reads act, silu_mul's output).
+    p.o = {.x = b.attn, .weight = &CudaLayerWeights::o, .y = b.gate_up, .n = H, .k = c.q_size(),
+           .store = Store::kAddToResidual, .row_parallel = true};
+    p.down = {.x = b.act, .weight = &CudaLayerWeights::down, .y = b.gate_up, .n = H, .k = I,
+              .store = Store::kAddToResidual, .row_parallel = true};
+    return p;
+  }
+  p.o = {.x = b.attn, .weight = &CudaLayerWeights::o, .y = b.proj, .n = H, .k = c.q_size(), .row_parallel = true};
+  if (options_.dtype == DType::kBF16) {  // decode-sized bf16 steps: SiLU stored by the gate/up gemv where it can
+    p.gate_up.store = Store::kGateUpSilu;
+    p.gate_up.act = b.act;
+  }
+  if (options_.dtype == DType::kF32)  // silu_mul into act, then a plain fp32 GEMM
+    p.down = {.x = b.act, .weight = &CudaLayerWeights::down, .y = b.proj, .n = H, .k = I, .row_parallel = true};
+  else  // SiLU fused into the GEMM where it pays (Gemm::run_silu_mul chooses)
+    p.down = {.x = b.gate_up, .weight = &CudaLayerWeights::down, .y = b.proj, .act = b.act, .n = H, .k = I,
+              .store = Store::kSiluMul, .row_parallel = true};
+  return p;
+}
+
 int CudaRunner::tune_gemms() {
   if (!options_.gemm_autotune) return 0;  // fixed choices: nothing is timed, now or later
   const auto t0 = std::chrono::steady_clock::now();
@@ -26,7 +56,7 @@ int CudaRunner::tune_gemms() {
   const ModelConfig& c = config_;
   Buffers& b = *buf_;
   const int32_t T = options_.max_num_tokens, H = c.hidden_size, I = c.intermediate_size;
-  const int32_t qkv_n = c.q_size() + 2 * c.kv_size(), head_rows = lm_head_rows();
+  const int32_t head_rows = lm_head_rows();
   const bool f32 = options_.dtype == DType::kF32;
   // Random activations in every GEMM input (and the rows beyond a step's, which bucket timing reads).
   auto randomize = [&](void* p, int64_t n, uint64_t seed) {
@@ -39,33 +69,33 @@ int CudaRunner::tune_gemms() {
   randomize(b.act, int64_t{T} * I, 104);
   randomize(b.gathered, int64_t{head_rows} * H, 105);
   const CudaLayerWeights& w = weights_->layers().front();
-  // One projection as forward_as() runs it: bf16 through Gemm::warm, fp32 through run_f32 (which
-  // chooses on first use; its product lands in a scratch buffer).
-  auto tune = [&](int32_t m, const void* x, const void* wt, void* y, int32_t n, int32_t k, bool out_f32, int32_t cap) {
-    if (f32) gemm_->run_f32(static_cast<const float*>(x), static_cast<const float*>(wt), static_cast<float*>(y), m, n, k,
-                            stream_, cap);
-    else gemm_->warm(m, n, k, out_f32, x, wt, y, stream_, cap);
+  // One GEMM as forward_as() runs it: bf16 through Gemm::warm (kAddToResidual: the fp32-output plan
+  // run_accumulate takes) or warm_silu_mul, fp32 through run_f32 (which chooses on first use).
+  using Store = LayerProjection::Store;
+  auto tune = [&](const LayerProjection& g, int32_t m) {
+    const void* wt = w.*g.weight;
+    if (f32) gemm_->run_f32(static_cast<const float*>(g.x), static_cast<const float*>(wt), static_cast<float*>(g.y), m,
+                            g.n, g.k, stream_, T);
+    else if (g.store == Store::kSiluMul) gemm_->warm_silu_mul(m, g.n, g.k, g.x, g.act, wt, g.y, stream_, T);
+    else gemm_->warm(m, g.n, g.k, g.store == Store::kAddToResidual, g.x, wt, g.y, stream_, T);
   };
-  const int64_t head_n = comm_ ? options_.shard->vocab_per_rank : c.vocab_size;
+  // The LM head as lm_head() runs it: fp32 logits of up to head_rows rows.
+  const auto head_n = static_cast<int32_t>(comm_ ? options_.shard->vocab_per_rank : c.vocab_size);
   float* const head_out = comm_ ? b.logits_local : b.logits;
+  auto tune_head = [&](int32_t m) {
+    if (f32) gemm_->run_f32(static_cast<const float*>(b.gathered), static_cast<const float*>(weights_->lm_head()),
+                            head_out, m, head_n, H, stream_, head_rows);
+    else gemm_->warm(m, head_n, H, true, b.gathered, weights_->lm_head(), head_out, stream_, head_rows);
+  };
   for (int64_t m = 1;; m = std::min<int64_t>(m * 2, T)) {
     const auto rows = static_cast<int32_t>(m);
-    tune(rows, b.hidden, w.qkv, b.qkv, qkv_n, H, false, T);
-    if (fuses_residual(rows)) {  // o and down accumulate into the residual: fp32-output plans, timed into gate_up
-      tune(rows, b.attn, w.o, b.gate_up, H, c.q_size(), true, T);
-      tune(rows, b.act, w.down, b.gate_up, H, I, true, T);
-    } else {
-      tune(rows, b.attn, w.o, b.proj, H, c.q_size(), false, T);
-      if (f32) tune(rows, b.act, w.down, b.proj, H, I, false, T);
-      else gemm_->warm_silu_mul(rows, H, I, b.gate_up, b.act, w.down, b.proj, stream_, T);
-    }
-    tune(rows, b.hidden, w.gate_up, b.gate_up, 2 * I, H, false, T);
-    if (rows <= head_rows) tune(rows, b.gathered, weights_->lm_head(), head_out, static_cast<int32_t>(head_n), H, true,
-                                head_rows);
+    const LayerProjections p = layer_projections(rows);
+    for (const LayerProjection* g : {&p.qkv, &p.o, &p.gate_up, &p.down}) tune(*g, rows);
+    if (rows <= head_rows) tune_head(rows);
     if (rows == T) break;
   }
   if (head_rows < T && (head_rows & (head_rows - 1)) != 0)  // the LM head's own capacity is a bucket too
-    tune(head_rows, b.gathered, weights_->lm_head(), head_out, static_cast<int32_t>(head_n), H, true, head_rows);
+    tune_head(head_rows);
   CUDA_CHECK(cudaStreamSynchronize(stream_));
   const int timed = gemm_->num_timed_shapes() - before;
   gemm_timed_reported_ = gemm_->num_timed_shapes();

@@ -37,8 +37,8 @@ using namespace tessera::cuda;
 // `only_shape` (batch, context; 0 = all) runs one of the shapes (a single row to profile).
 void bench_decode_attention(const DeviceLimits& lim, cudaStream_t s, std::pair<int32_t, int32_t> only_shape) {
   const int32_t hq = 32, hkv = 8, D = 128, bs = 16;
-  int sms = 0;
-  CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+  const DecodeDevice device = decode_device(0);
+  const int32_t sms = device.sm_count;
   for (const auto& [batch, ctx] : std::vector<std::pair<int32_t, int32_t>>{{1, 32768}, {64, 1024}, {16, 8192}, {1, 4096}, {1, 512}}) {
     if (only_shape.first > 0 && (batch != only_shape.first || ctx != only_shape.second)) continue;
     const int32_t blocks_per_seq = (ctx + bs - 1) / bs;
@@ -94,7 +94,7 @@ void bench_decode_attention(const DeviceLimits& lim, cudaStream_t s, std::pair<i
       const double t = median_s(s, 20, [&](int i) {
         a.k_cache = kv[2 * (i % copies)];
         a.v_cache = kv[2 * (i % copies) + 1];
-        paged_attention_decode(a, s);
+        paged_attention_decode(a, device, s);
       });
       row["splits_" + std::to_string(sp) + "_us"] = t * 1e6;
       row["splits_" + std::to_string(sp) + "_pct_bw"] = 100.0 * kv_bytes / t / lim.copy_bytes_per_s;
@@ -116,7 +116,7 @@ void bench_decode_attention(const DeviceLimits& lim, cudaStream_t s, std::pair<i
     // per block), alternating mma, tma, mma, tma at each split count (the first-timed artifact). Each
     // launch is replayed from a CUDA graph (one per K/V copy), so the TMA launch's host work (tensor
     // map encoding) stays out of the figure, as in the engine's decode graphs.
-    if (attention_decode_tma_takes(a)) {
+    if (attention_decode_tma_takes(a, device)) {
       const std::vector<int32_t> tsweep = ctx <= 4096 ? std::vector<int32_t>{1, 2, 4, 8, 16}
                                                       : std::vector<int32_t>{std::max(1, hs / 2), hs, std::min(256, hs * 2)};
       for (int32_t sp : tsweep)
@@ -130,7 +130,7 @@ void bench_decode_attention(const DeviceLimits& lim, cudaStream_t s, std::pair<i
               cudaGraph_t g = nullptr;
               CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
               if (tma)
-                paged_attention_decode_tma(a, s);
+                paged_attention_decode_tma(a, device, s);
               else
                 paged_attention_decode_tc(a, 1, s);
               CUDA_CHECK(cudaStreamEndCapture(s, &g));
@@ -195,7 +195,7 @@ void bench_decode_attention(const DeviceLimits& lim, cudaStream_t s, std::pair<i
         qp.hkv = hkv;
         qp.head_dim = D;
         qkv_post(qp, s);
-        paged_attention_decode(a, s);
+        paged_attention_decode(a, device, s);
       });
       const double tf = median_s(s, 20, [&](int i) {
         a.k_cache = kv[2 * (i % copies)];

@@ -88,20 +88,12 @@ __global__ void __launch_bounds__(kThreads, kG <= 4 ? 4 : 2)
   constexpr int kGroups = kThreads / kL;     // lane groups per block
   constexpr int kStageKeys = kGroups * kKeysPerGroup;
   const AttentionTile tile = a.tiles[blockIdx.x];
-  pdl_trigger();
-  if (tile.q_len == 0) {
-    pdl_wait();
-    return;
-  }
+  if (!decode::open_block(tile)) return;
   const int tid = threadIdx.x;
   const int li = tid % kL, group = tid / kL;
-  const int32_t G = a.hq / a.hkv;
-  const int32_t kvh = blockIdx.y / head_groups;
-  const int32_t g0 = (blockIdx.y % head_groups) * kG;
-  const int32_t ng = min(kG, G - g0);
-  const int32_t h0 = kvh * G + g0;
-  const int32_t keys_total = tile.first_pos + 1;
-  const decode::KeySplit split = decode::key_split(keys_total, a.splits, static_cast<int32_t>(blockIdx.z), kStageKeys);
+  const decode::DecodeBlock blk = decode::decode_block<kG, kStageKeys>(a, tile, head_groups);
+  const int32_t kvh = blk.kvh, ng = blk.ng, h0 = blk.h0, keys_total = blk.keys_total;
+  const decode::KeySplit split = blk.split;
   const int32_t k_begin = split.begin, k_end = split.end, n_stages = split.n_stages;
 
   // Stages before the wait (a prefix of the prologue's). Fused: the new key never comes from the
@@ -430,8 +422,17 @@ int32_t attention_decode_splits(int32_t num_tiles, int32_t hq, int32_t hkv, int3
   return p;
 }
 
-void paged_attention_decode(const AttentionArgs& a, cudaStream_t stream) {
-  if (a.num_tiles > 0 && attention_decode_tma_default(a)) return paged_attention_decode_tma(a, stream);  // Hopper
+DecodeDevice decode_device(int device) {
+  int major = 0, minor = 0, sms = 0;
+  CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
+  CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+  return DecodeDevice{10 * major + minor, sms};
+}
+
+void paged_attention_decode(const AttentionArgs& a, const DecodeDevice& device, cudaStream_t stream) {
+  if (a.num_tiles > 0 && attention_decode_tma_default(a, device))  // Hopper
+    return paged_attention_decode_tma(a, device, stream);
   check_and_dispatch<false>(a, DecodeQkvArgs{}, stream, 0);
 }
 

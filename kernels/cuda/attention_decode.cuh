@@ -22,11 +22,23 @@ bool attention_decode_supported(int32_t hq, int32_t hkv, int32_t head_dim);
 int32_t attention_decode_splits(int32_t num_tiles, int32_t hq, int32_t hkv, int32_t head_dim, int32_t sm_count,
                                 int32_t max_context, int32_t min_split_keys = 0);
 
+// What a decode launch needs to know of the device it runs on. The caller reads it once
+// (decode_device) and passes it to every launch: launches never query the device.
+struct DecodeDevice {
+  int32_t compute_capability = 0;  // 10 * major + minor (90: H100/H200)
+  int32_t sm_count = 0;            // multiprocessors
+};
+
+// Reads `device`'s compute capability and SM count (two attribute queries; call once, keep the result).
+DecodeDevice decode_device(int device);
+
 // Requires args.max_q_len == 1 (every tile q_len <= 1). Throws cudaErrorInvalidValue (as a
 // tessera::Error) on a head configuration it does not take. GQA groups of 2+ heads at head_dim 64 or
 // 128 run on the tensor cores (attention_decode_mma.cuh: the group's heads are the rows of one mma
-// tile; one kv head per block); MHA and head_dim 256 on the CUDA-core kernel.
-void paged_attention_decode(const AttentionArgs& args, cudaStream_t stream);
+// tile; one kv head per block), or on `device` of compute capability 9.0 where
+// attention_decode_tma_default says so, on the TMA kernel (attention_decode_tma.cuh); MHA and
+// head_dim 256 on the CUDA-core kernel.
+void paged_attention_decode(const AttentionArgs& args, const DecodeDevice& device, cudaStream_t stream);
 
 // The CUDA-core kernel for every shape paged_attention_decode takes (the tensor-core path's
 // predecessor, kept to compare against it in tests and benchmarks). Same contract.

@@ -124,21 +124,13 @@ __global__ void __launch_bounds__(kKv * decode_merge::kThreads, 4 / kKv)
   constexpr int kRowBytes = kD * 2;
   using namespace prefill;
   const AttentionTile tile = a.tiles[blockIdx.x];
-  pdl_trigger();
-  if (tile.q_len == 0) {
-    pdl_wait();
-    return;
-  }
+  if (!decode::open_block(tile)) return;
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int sub = warp / kWarps, wq = warp % kWarps;  // this warp's kv head in the block, key slot
   const int gid = lane / 4, tig = lane % 4;  // mma fragment row (q head) and column pair
-  const int32_t G = a.hq / a.hkv;
-  const int32_t kvh = (blockIdx.y / head_groups) * kKv + sub;
-  const int32_t g0 = (blockIdx.y % head_groups) * kG;
-  const int32_t ng = min(kG, G - g0);
-  const int32_t h0 = kvh * G + g0;
-  const int32_t keys_total = tile.first_pos + 1;
-  const decode::KeySplit split = decode::key_split(keys_total, a.splits, static_cast<int32_t>(blockIdx.z), kStageKeys);
+  const decode::DecodeBlock blk = decode::decode_block<kG, kStageKeys, kKv>(a, tile, head_groups, sub);
+  const int32_t kvh = blk.kvh, ng = blk.ng, h0 = blk.h0, keys_total = blk.keys_total;
+  const decode::KeySplit split = blk.split;
   const int32_t k_begin = split.begin, k_end = split.end, n_stages = split.n_stages;
   // Stages copied before the wait: those whose keys all precede this step's key (written by qkv_post).
   const int pre = decode::prewait_stages(split, keys_total, kStageKeys, kStages - 1);

@@ -73,19 +73,11 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm)
   auto empty = [&](int s) { return bars + 8 * (kStages + s); };
 
   const AttentionTile tile = a.tiles[blockIdx.x];
-  pdl_trigger();
-  if (tile.q_len == 0) {
-    pdl_wait();
-    return;
-  }
+  if (!decode::open_block(tile)) return;
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  const int32_t G = a.hq / a.hkv;
-  const int32_t kvh = blockIdx.y / head_groups;
-  const int32_t g0 = (blockIdx.y % head_groups) * kG;
-  const int32_t ng = min(kG, G - g0);
-  const int32_t h0 = kvh * G + g0;
-  const int32_t keys_total = tile.first_pos + 1;
-  const decode::KeySplit split = decode::key_split(keys_total, a.splits, static_cast<int32_t>(blockIdx.z), kStageKeys);
+  const decode::DecodeBlock blk = decode::decode_block<kG, kStageKeys>(a, tile, head_groups);
+  const int32_t kvh = blk.kvh, ng = blk.ng, h0 = blk.h0, keys_total = blk.keys_total;
+  const decode::KeySplit split = blk.split;
   const int32_t k_begin = split.begin, k_end = split.end, n_stages = split.n_stages;
   const int32_t* table = a.block_tables + static_cast<int64_t>(tile.seq) * a.max_blocks_per_seq;
   auto page_slot = [&](int32_t page) {  // cache slot of key k_begin + 16 page (its page's first row)
@@ -205,22 +197,13 @@ void dispatch_heads(const AttentionArgs& a, cudaStream_t stream) {
   return launch<kD, 8>(a, stream);
 }
 
-// The current device's compute capability as 10 * major + minor.
-int device_cc() {
-  int device = 0, major = 0, minor = 0;
-  CUDA_CHECK(cudaGetDevice(&device));
-  CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
-  CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
-  return 10 * major + minor;
-}
-
 }  // namespace
 
-bool attention_decode_tma_takes(const AttentionArgs& a) {
+bool attention_decode_tma_takes(const AttentionArgs& a, const DecodeDevice& device) {
   if (a.hkv <= 0 || a.hq <= 0 || a.hq % a.hkv != 0 || a.hq / a.hkv < 2) return false;
   if (a.head_dim != 64 && a.head_dim != 128) return false;
   if (a.block_size <= 0 || a.block_size % kPageKeys != 0) return false;
-  return device_cc() == 90;
+  return device.compute_capability == 90;
 }
 
 // Launches of one split with at least a block per SM (batch decode): nvidia-h200, 2026-11-25, engine
@@ -228,15 +211,12 @@ bool attention_decode_tma_takes(const AttentionArgs& a) {
 // 6.946 / 6.987 / 7.055 ms; b1/32k (64 splits): 5.267 / 5.233 vs 5.134 / 5.161; b1/512 (8 splits):
 // 4.334 / 4.204 vs 4.123 / 4.047; kernel bench 1 x 512 at one split (8 blocks): 21.2 / 23.3 vs
 // 16.5 / 15.7 µs (docs/CUDA.md).
-bool attention_decode_tma_default(const AttentionArgs& a) {
-  if (a.splits != 1 || !attention_decode_tma_takes(a)) return false;
-  int device = 0, sms = 0;
-  CUDA_CHECK(cudaGetDevice(&device));
-  CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-  return static_cast<int64_t>(a.num_tiles) * a.hkv >= sms;
+bool attention_decode_tma_default(const AttentionArgs& a, const DecodeDevice& device) {
+  if (a.splits != 1 || !attention_decode_tma_takes(a, device)) return false;
+  return static_cast<int64_t>(a.num_tiles) * a.hkv >= device.sm_count;
 }
 
-void paged_attention_decode_tma(const AttentionArgs& a, cudaStream_t stream) {
+void paged_attention_decode_tma(const AttentionArgs& a, const DecodeDevice& device, cudaStream_t stream) {
   if (a.num_tiles == 0) return;
   if (a.hkv <= 0) refuse("hkv must be positive", a.hkv, __LINE__);
   if (a.hq <= 0 || a.hq % a.hkv != 0) refuse("hq must be a positive multiple of hkv", a.hq, __LINE__);
@@ -248,7 +228,8 @@ void paged_attention_decode_tma(const AttentionArgs& a, cudaStream_t stream) {
     refuse("block_size must be a positive multiple of 16", a.block_size, __LINE__);
   if (a.splits > 1 && (a.o_part == nullptr || a.ml_part == nullptr))
     refuse("splits > 1 needs the o_part and ml_part buffers", a.splits, __LINE__);
-  if (const int cc = device_cc(); cc != 90) refuse("the TMA kernel runs on compute capability 9.0 only", cc, __LINE__);
+  if (device.compute_capability != 90)
+    refuse("the TMA kernel runs on compute capability 9.0 only", device.compute_capability, __LINE__);
   if (a.head_dim == 64) return dispatch_heads<64>(a, stream);
   return dispatch_heads<128>(a, stream);
 }

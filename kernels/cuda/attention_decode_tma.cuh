@@ -10,22 +10,24 @@
 #include <cuda_runtime.h>
 
 #include "kernels/cuda/attention.cuh"
+#include "kernels/cuda/attention_decode.cuh"
 
 namespace tessera::cuda {
 
-// Whether paged_attention_decode_tma takes these arguments on the current device: compute
-// capability 9.0, a GQA group (hq / hkv >= 2) at head_dim 64 or 128, block_size a multiple of 16.
-bool attention_decode_tma_takes(const AttentionArgs& args);
+// Whether paged_attention_decode_tma takes these arguments on `device`: compute capability 9.0, a
+// GQA group (hq / hkv >= 2) at head_dim 64 or 128, block_size a multiple of 16. Pure: no device query.
+bool attention_decode_tma_takes(const AttentionArgs& args, const DecodeDevice& device);
 
 // Whether paged_attention_decode sends these arguments here: where it is taken, the launch has one
-// key split and at least one block per SM (num_tiles x hkv >= SMs: batch decode, measured faster end
-// to end at b64/1k; split or few-block launches, b1/32k, b1/512, measured slower).
-bool attention_decode_tma_default(const AttentionArgs& args);
+// key split and at least one block per SM (num_tiles x hkv >= device.sm_count: batch decode, measured
+// faster end to end at b64/1k; split or few-block launches, b1/32k, b1/512, measured slower). Pure.
+bool attention_decode_tma_default(const AttentionArgs& args, const DecodeDevice& device);
 
 // Same contract as paged_attention_decode (attention_decode.cuh): every tile q_len <= 1, splits in
 // [1, 1024] with o_part/ml_part for splits > 1, PDL-launched (copies the pages that hold only earlier
-// steps' keys before waiting on the previous kernel). Throws cudaErrorInvalidValue (as a
-// tessera::Error) on arguments it does not take (attention_decode_tma_takes false included).
-void paged_attention_decode_tma(const AttentionArgs& args, cudaStream_t stream);
+// steps' keys before waiting on the previous kernel). `device` is the device the stream's work runs
+// on (decode_device). Throws cudaErrorInvalidValue (as a tessera::Error) on arguments it does not take
+// (attention_decode_tma_takes false included: elsewhere than compute capability 9.0 the kernel is empty).
+void paged_attention_decode_tma(const AttentionArgs& args, const DecodeDevice& device, cudaStream_t stream);
 
 }  // namespace tessera::cuda

@@ -42,7 +42,7 @@ TEST_P(CudaDecodeAttention, EveryContextLengthMatchesReference) {
     if (variant > 0 && c.hkv % variant != 0) continue;
     DecodeLaunch l(b, tiles, splits);
     if (variant == 0)
-      paged_attention_decode(l.a, nullptr);
+      paged_attention_decode(l.a, this_device(), nullptr);
     else if (variant < 0)
       paged_attention_decode_cuda_cores(l.a, nullptr);
     else
@@ -89,7 +89,7 @@ TEST(CudaDecodeAttention, FullWaveOfSequencesMatchesReference) {
     for (const int32_t variant : {0, -1, 1, 2, 4}) {
       DecodeLaunch l(b, tiles, splits);
       if (variant == 0)
-        paged_attention_decode(l.a, nullptr);
+        paged_attention_decode(l.a, this_device(), nullptr);
       else if (variant < 0)
         paged_attention_decode_cuda_cores(l.a, nullptr);
       else
@@ -109,7 +109,7 @@ TEST(CudaDecodeAttention, GraphReplayReadsNewContextsFromDeviceMemory) {
   cudaGraph_t graph = nullptr;
   cudaGraphExec_t exec = nullptr;
   CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
-  paged_attention_decode(l.a, s);
+  paged_attention_decode(l.a, this_device(), s);
   CUDA_CHECK(cudaStreamEndCapture(s, &graph));
   CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
   // The next step: each sequence shorter or longer than at capture, the same split count.
@@ -132,19 +132,19 @@ TEST(CudaDecodeAttention, RefusesWhatItDoesNotTake) {
   DecodeLaunch l(b, b.tiles(0), 2);
   AttentionArgs bad = l.a;
   bad.head_dim = 96;
-  EXPECT_THROW(paged_attention_decode(bad, nullptr), Error);
+  EXPECT_THROW(paged_attention_decode(bad, this_device(), nullptr), Error);
   bad = l.a;
   bad.max_q_len = 2;
-  EXPECT_THROW(paged_attention_decode(bad, nullptr), Error);
+  EXPECT_THROW(paged_attention_decode(bad, this_device(), nullptr), Error);
   bad = l.a;
   bad.hq = 7;
-  EXPECT_THROW(paged_attention_decode(bad, nullptr), Error);
+  EXPECT_THROW(paged_attention_decode(bad, this_device(), nullptr), Error);
   bad = l.a;
   bad.splits = 1025;
-  EXPECT_THROW(paged_attention_decode(bad, nullptr), Error);
+  EXPECT_THROW(paged_attention_decode(bad, this_device(), nullptr), Error);
   bad = l.a;
   bad.o_part = nullptr;
-  EXPECT_THROW(paged_attention_decode(bad, nullptr), Error);
+  EXPECT_THROW(paged_attention_decode(bad, this_device(), nullptr), Error);
   EXPECT_THROW(paged_attention_decode_tc(l.a, 4, nullptr), Error);  // 4 kv heads per block, hkv 2
   EXPECT_THROW(paged_attention_decode_tc(l.a, 3, nullptr), Error);
   EXPECT_THROW(paged_attention_decode_tc(l.a, 0, nullptr), Error);

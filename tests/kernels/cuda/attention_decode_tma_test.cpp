@@ -36,13 +36,7 @@ bool bitwise_equal(const std::vector<__nv_bfloat16>& x, const std::vector<__nv_b
 }
 
 // Whether the kernel runs here (compute capability 9.0); elsewhere each test checks the refusal.
-bool tma_here() {
-  int device = 0, major = 0, minor = 0;
-  CUDA_CHECK(cudaGetDevice(&device));
-  CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
-  CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
-  return major == 9 && minor == 0;
-}
+bool tma_here() { return this_device().compute_capability == 90; }
 
 struct TmaCase {
   int32_t hq, hkv, head_dim, block_size;
@@ -63,16 +57,16 @@ TEST_P(CudaDecodeTma, EveryContextLengthMatchesReference) {
                                                                 c.head_dim, 132, 32768);
   DecodeLaunch l(b, tiles, splits);
   if (!tma_here()) {
-    EXPECT_FALSE(attention_decode_tma_takes(l.a));
-    EXPECT_THROW(paged_attention_decode_tma(l.a, nullptr), Error);
+    EXPECT_FALSE(attention_decode_tma_takes(l.a, this_device()));
+    EXPECT_THROW(paged_attention_decode_tma(l.a, this_device(), nullptr), Error);
     return;
   }
-  ASSERT_TRUE(attention_decode_tma_takes(l.a));
-  paged_attention_decode_tma(l.a, nullptr);
+  ASSERT_TRUE(attention_decode_tma_takes(l.a, this_device()));
+  paged_attention_decode_tma(l.a, this_device(), nullptr);
   const auto got = l.out.download();
   EXPECT_LT(worst_sequence_error(to_float(got), b.reference(), b.nseq()), 8e-3) << "splits " << splits;
   l.out.poison();  // a second launch: the same bits (fixed split and merge order)
-  paged_attention_decode_tma(l.a, nullptr);
+  paged_attention_decode_tma(l.a, this_device(), nullptr);
   EXPECT_TRUE(bitwise_equal(l.out.download(), got));
 }
 
@@ -98,14 +92,14 @@ TEST(CudaDecodeTma, MixedBatchesMatchReference) {
     for (const int32_t splits : {1, 2}) {
       DecodeLaunch l(b, tiles, splits);
       if (!tma_here()) {
-        EXPECT_THROW(paged_attention_decode_tma(l.a, nullptr), Error);
+        EXPECT_THROW(paged_attention_decode_tma(l.a, this_device(), nullptr), Error);
         continue;
       }
-      paged_attention_decode_tma(l.a, nullptr);
+      paged_attention_decode_tma(l.a, this_device(), nullptr);
       EXPECT_LT(worst_sequence_error(to_float(l.out.download()), want, b.nseq()), 8e-3)
           << nseq << " sequences, splits " << splits;
       DecodeLaunch ref(b, tiles, splits);  // the default entry point agrees with the reference as well
-      paged_attention_decode(ref.a, nullptr);
+      paged_attention_decode(ref.a, this_device(), nullptr);
       EXPECT_LT(worst_sequence_error(to_float(ref.out.download()), want, b.nseq()), 8e-3);
     }
   }
@@ -121,7 +115,7 @@ TEST(CudaDecodeTma, GraphReplayEqualsEagerBitwise) {
   for (int32_t s = 0; s < b.nseq(); ++s) shorter[s].first_pos -= 1;  // the step before
   DecodeLaunch l(b, shorter, 8);
   if (!tma_here()) {
-    EXPECT_THROW(paged_attention_decode_tma(l.a, nullptr), Error);
+    EXPECT_THROW(paged_attention_decode_tma(l.a, this_device(), nullptr), Error);
     return;
   }
   cudaStream_t s = nullptr;
@@ -129,7 +123,7 @@ TEST(CudaDecodeTma, GraphReplayEqualsEagerBitwise) {
   cudaGraph_t graph = nullptr;
   cudaGraphExec_t exec = nullptr;
   CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
-  paged_attention_decode_tma(l.a, s);
+  paged_attention_decode_tma(l.a, this_device(), s);
   CUDA_CHECK(cudaStreamEndCapture(s, &graph));
   CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
   // Replay, then eager, on the same tiles; the uploads and poisoning (default stream) finish first.
@@ -141,7 +135,7 @@ TEST(CudaDecodeTma, GraphReplayEqualsEagerBitwise) {
     *replayed = l.out.download();
     l.out.poison();
     CUDA_CHECK(cudaDeviceSynchronize());
-    paged_attention_decode_tma(l.a, s);
+    paged_attention_decode_tma(l.a, this_device(), s);
     CUDA_CHECK(cudaStreamSynchronize(s));
     *eager = l.out.download();
   };
@@ -158,25 +152,33 @@ TEST(CudaDecodeTma, GraphReplayEqualsEagerBitwise) {
 }
 
 // paged_attention_decode sends one-split launches of at least a block per SM here on compute
-// capability 9.0; never split launches or a few sequences' blocks.
+// capability 9.0; never split launches, a few sequences' blocks, or another device. The rule reads
+// only the DecodeDevice it is given (an H200's 132 SMs, a B200's 148), never the device it runs on.
 TEST(CudaDecodeTma, DefaultOnlyForOneSplitBatches) {
   std::mt19937 rng(std::random_device{}());
   DecodeBatch b = tma_batch(32, 8, 128, 16, {40}, rng);
   DecodeLaunch l(b, b.tiles(0), 2);
-  int sms = 0;
-  CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+  const DecodeDevice h200{90, 132}, b200{100, 148};
   AttentionArgs batch = l.a;  // the arguments are only inspected, never launched
   batch.splits = 1;
-  batch.num_tiles = (sms + 7) / 8;  // x 8 kv heads: a block per SM
-  EXPECT_EQ(attention_decode_tma_default(batch), tma_here());
+  batch.num_tiles = 17;  // x 8 kv heads: 136 blocks, one per SM
+  EXPECT_TRUE(attention_decode_tma_default(batch, h200));
+  EXPECT_FALSE(attention_decode_tma_default(batch, b200));
+  AttentionArgs under = batch;
+  under.num_tiles = 16;  // 128 blocks: 4 SMs idle
+  EXPECT_FALSE(attention_decode_tma_default(under, h200));
+  EXPECT_TRUE(attention_decode_tma_default(under, DecodeDevice{90, 128}));
   AttentionArgs few = batch;
   few.num_tiles = 1;
-  EXPECT_FALSE(attention_decode_tma_default(few));
+  EXPECT_FALSE(attention_decode_tma_default(few, h200));
   AttentionArgs split = batch;
   split.splits = 2;
-  EXPECT_FALSE(attention_decode_tma_default(split));
+  EXPECT_FALSE(attention_decode_tma_default(split, h200));
+  AttentionArgs here = batch;  // a block per SM of this device
+  here.num_tiles = (this_device().sm_count + 7) / 8;
+  EXPECT_EQ(attention_decode_tma_default(here, this_device()), tma_here());
   batch.head_dim = 256;
-  EXPECT_FALSE(attention_decode_tma_default(batch));
+  EXPECT_FALSE(attention_decode_tma_default(batch, h200));
 }
 
 TEST(CudaDecodeTma, RefusesWhatItDoesNotTake) {
@@ -185,28 +187,31 @@ TEST(CudaDecodeTma, RefusesWhatItDoesNotTake) {
   DecodeLaunch l(b, b.tiles(0), 2);
   AttentionArgs bad = l.a;
   bad.head_dim = 256;
-  EXPECT_FALSE(attention_decode_tma_takes(bad));
-  EXPECT_THROW(paged_attention_decode_tma(bad, nullptr), Error);
+  EXPECT_FALSE(attention_decode_tma_takes(bad, this_device()));
+  EXPECT_THROW(paged_attention_decode_tma(bad, this_device(), nullptr), Error);
   bad = l.a;
   bad.hq = 2;  // MHA: no GQA group to put in mma rows
-  EXPECT_FALSE(attention_decode_tma_takes(bad));
-  EXPECT_THROW(paged_attention_decode_tma(bad, nullptr), Error);
+  EXPECT_FALSE(attention_decode_tma_takes(bad, this_device()));
+  EXPECT_THROW(paged_attention_decode_tma(bad, this_device(), nullptr), Error);
   bad = l.a;
   bad.block_size = 8;  // a 16-key page would span two cache blocks
-  EXPECT_FALSE(attention_decode_tma_takes(bad));
-  EXPECT_THROW(paged_attention_decode_tma(bad, nullptr), Error);
+  EXPECT_FALSE(attention_decode_tma_takes(bad, this_device()));
+  EXPECT_THROW(paged_attention_decode_tma(bad, this_device(), nullptr), Error);
   bad = l.a;
   bad.max_q_len = 2;
-  EXPECT_THROW(paged_attention_decode_tma(bad, nullptr), Error);
+  EXPECT_THROW(paged_attention_decode_tma(bad, this_device(), nullptr), Error);
   bad = l.a;
   bad.splits = 1025;
-  EXPECT_THROW(paged_attention_decode_tma(bad, nullptr), Error);
+  EXPECT_THROW(paged_attention_decode_tma(bad, this_device(), nullptr), Error);
   bad = l.a;
   bad.o_part = nullptr;
-  EXPECT_THROW(paged_attention_decode_tma(bad, nullptr), Error);
+  EXPECT_THROW(paged_attention_decode_tma(bad, this_device(), nullptr), Error);
   bad = l.a;
   bad.hq = 7;
-  EXPECT_THROW(paged_attention_decode_tma(bad, nullptr), Error);
+  EXPECT_THROW(paged_attention_decode_tma(bad, this_device(), nullptr), Error);
+  // Another device than the one given (the kernel is empty there): refused before any launch.
+  EXPECT_FALSE(attention_decode_tma_takes(l.a, DecodeDevice{100, 148}));
+  EXPECT_THROW(paged_attention_decode_tma(l.a, DecodeDevice{100, 148}, nullptr), Error);
 }
 
 }  // namespace

@@ -14,10 +14,19 @@
 #include <vector>
 
 #include "kernels/cuda/attention.cuh"
+#include "kernels/cuda/attention_decode.cuh"
+#include "kernels/cuda/cuda_check.h"
 #include "tests/kernels/cuda/attention_reference.h"
 #include "tests/kernels/cuda/device_buffer.h"
 
 namespace tessera::cuda::test {
+
+// The current device as the decode launches take it (read once per call: tests only).
+inline DecodeDevice this_device() {
+  int device = 0;
+  CUDA_CHECK(cudaGetDevice(&device));
+  return decode_device(device);
+}
 
 // One decode batch in host and device memory: sequence s attends to keys [0, contexts[s]) in cache
 // blocks of bs keys. With nan_past_end the rows of each sequence's last block past its last key hold

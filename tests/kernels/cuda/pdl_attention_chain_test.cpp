@@ -153,7 +153,7 @@ struct AttentionChain {
     } else if (cuda_cores) {
       paged_attention_decode_cuda_cores(a, s);
     } else {
-      paged_attention_decode(a, s);
+      paged_attention_decode(a, decode_device(0), s);
     }
     step();
     gemv(attn.get(), w_o.get(), y.get(), nseq, h, hq * d, true, 10, s);
