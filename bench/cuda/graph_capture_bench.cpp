@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/log.h"
 #include "kernels/cuda/cuda_check.h"
 #include "model/cuda_runner.h"
 #include "model/decode_graph_plan.h"
@@ -142,6 +143,7 @@ nlohmann::json run_phase(const ModelConfig& c, const Options& o, bool at_start) 
 int main(int argc, char** argv) {
   using tessera::bench::Options;
   Options o;
+  tessera::init_logging(spdlog::level::info, tessera::LogFormat::kText);  // logs to stderr: stdout is the JSON
   try {
     for (int i = 1; i < argc; ++i) {
       const std::string a = argv[i];
