@@ -1,7 +1,7 @@
 // Decode CUDA graphs captured at start (CudaRunner::capture_decode_graphs), on a GPU (label gpu):
 //  - a pre-captured runner gives bitwise the tokens and logprobs of a runner that captures each graph
 //    on first use, and the tokens of an eager runner (no graphs), over a run where sequences join and
-//    leave (batch sizes 1..9 in buckets 1..16), contexts cross the decode split thresholds and the
+//    leave (batch sizes changing within buckets 1..16), contexts cross the decode split thresholds and the
 //    batches' sampler modes change (greedy, temperature, top-k, logprobs); bf16 and fp32;
 //  - after pre-capture no step captures a graph (CudaRunner::step_graph_captures), while the
 //    first-use runner's steps do; a second capture_decode_graphs captures nothing.
@@ -160,6 +160,13 @@ Trace drive(CudaRunner& r, const std::vector<Request>& reqs) {
   return t;
 }
 
+// Index of the first token where a and b differ (a.size() when equal; shorter counts as different).
+size_t first_difference(const std::vector<TokenId>& a, const std::vector<TokenId>& b) {
+  size_t i = 0;
+  while (i < a.size() && i < b.size() && a[i] == b[i]) ++i;
+  return i == a.size() && a.size() == b.size() ? a.size() : i;
+}
+
 bool bitwise_equal(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
 }
@@ -201,9 +208,11 @@ TEST_P(GraphPrecapture, SameTokensAsFirstUseAndEagerAndNoCaptureInSteps) {
   EXPECT_GE(at_start.batch_sizes.size(), 6u);
   EXPECT_GT(at_start.max_context, 256);
   ASSERT_FALSE(at_start.tokens.empty());
-  EXPECT_EQ(at_start.tokens, first_use.tokens);
+  EXPECT_EQ(first_difference(at_start.tokens, first_use.tokens), at_start.tokens.size())
+      << "pre-captured vs first-use tokens (" << at_start.tokens.size() << " vs " << first_use.tokens.size() << ")";
   EXPECT_TRUE(bitwise_equal(at_start.logprobs, first_use.logprobs)) << "logprobs differ from the first-use runner's";
-  EXPECT_EQ(at_start.tokens, eager.tokens);
+  EXPECT_EQ(first_difference(at_start.tokens, eager.tokens), at_start.tokens.size())
+      << "pre-captured vs eager tokens (" << at_start.tokens.size() << " vs " << eager.tokens.size() << ")";
 }
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, GraphPrecapture, ::testing::Values(DType::kBF16, DType::kF32),
