@@ -52,12 +52,15 @@ std::vector<DecodeGraphKey> decode_graph_keys(const std::vector<int32_t>& bucket
   std::set<DecodeGraphKey> keys;
   for (int32_t bucket : buckets) {
     std::set<int32_t> seen;
+    int32_t last = 0;  // the set is touched only where the count changes (131,072 contexts x 10 buckets)
     for (int32_t context = 1; context <= max_model_len; ++context) {
       const int32_t s = splits(bucket, context);
+      if (context > 1 && s == last) continue;
       TS_CHECK(s >= 1 && s <= kMaxSplits, kInvalidArgument,
                "decode graph keys: {} splits for bucket {} at context {} (must be in [1, {}])", s, bucket, context,
                kMaxSplits);
       seen.insert(s);
+      last = s;
     }
     for (int32_t s : seen)
       for (DecodeSamplerMode m : kDecodeSamplerModes) keys.insert(DecodeGraphKey{bucket, s, m});

@@ -98,6 +98,18 @@ TEST(DecodeGraphPlan, RejectsABadLengthOrSplitCount) {
     EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
     EXPECT_NE(std::string(e.what()).find("0 splits for bucket 4 at context 50"), std::string::npos) << e.what();
   }
+  try {
+    decode_graph_keys({2}, 64, [](int32_t, int32_t) { return 0; });  // wrong from the first context on
+    FAIL() << "a split count of 0 accepted at context 1";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("0 splits for bucket 2 at context 1"), std::string::npos) << e.what();
+  }
+  try {
+    decode_graph_keys({1}, 8, [](int32_t, int32_t) { return 512; });
+    FAIL() << "512 splits accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("512 splits"), std::string::npos) << e.what();
+  }
 }
 
 TEST(DecodeGraphPlan, KeysNameTheirParts) {
