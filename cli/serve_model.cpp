@@ -57,6 +57,11 @@ void add_model_load_options(CLI::App* cmd, ModelLoadOptions& o) {
                   "cuda: a file that keeps the GEMM autotuner's choices across restarts (read at start for this "
                   "device and library build, rewritten when new shapes are tuned): the same choices, so bitwise the "
                   "same outputs, without timing again; tensor-parallel ranks append .rank<r>");
+  cmd->add_flag("--cuda-graph-precapture,!--no-cuda-graph-precapture", o.cuda_graph_precapture,
+                "cuda: capture the decode CUDA graph of every batch bucket, attention split count and sampler mode "
+                "at start (default), so no serving step stops to capture one; with --no-cuda-graph-precapture each "
+                "is captured by the first step that needs it")
+      ->capture_default_str();
   parallel::add_parallel_options(cmd, o.parallel);  // tensor parallelism: --tp, --nnodes, --rendezvous, ...
 }
 
@@ -81,6 +86,7 @@ void load_tensor_parallel(const ModelLoadOptions& o, const std::filesystem::path
   tm.max_num_batched_tokens = o.max_num_batched_tokens;
   tm.gemm_autotune = o.gemm_autotune;
   tm.gemm_tuning_cache = o.gemm_tuning_cache;
+  tm.cuda_graph_precapture = o.cuda_graph_precapture;
   parallel::ShardRunnerFactory factory;
 #ifdef TESSERA_HAVE_CUDA_TP
   if (use_cuda) {
@@ -189,6 +195,7 @@ LoadedModel load_model(const ModelLoadOptions& o) {
       runner->load_weights(cuda::checkpoint_tensor_source(Checkpoint::open(dir)));
     }
     runner->tune_gemms();  // every step size's GEMM choice now, not while requests wait
+    if (o.cuda_graph_precapture) runner->capture_decode_graphs();  // and every decode graph
     TS_CHECK(o.num_kv_blocks <= 0 || runner->num_kv_blocks() >= o.num_kv_blocks, kResourceExhausted,
              "--num-kv-blocks {} does not fit on the GPU ({} fit)", o.num_kv_blocks, runner->num_kv_blocks());
     m.num_kv_blocks = static_cast<int32_t>(std::min<int64_t>(runner->num_kv_blocks(), INT32_MAX));

@@ -38,6 +38,7 @@ struct ModelLoadOptions {
   uint64_t dummy_seed = 0;
   bool gemm_autotune = true;       // cuda: time GEMM algorithms at start (false: fixed, reproducible choices)
   std::string gemm_tuning_cache;   // cuda: a file keeping the GEMM choices across restarts (empty: none)
+  bool cuda_graph_precapture = true;  // cuda: capture every decode graph at start (false: on first use)
   parallel::ParallelOptions parallel;  // --tp, --nnodes, ... (tensor parallelism, parallel/)
 };
 

@@ -49,6 +49,9 @@ void register_worker_command(CLI::App& app, CommandRunner& runner) {
   cmd->add_flag("--gemm-autotune,!--no-gemm-autotune", f->model.gemm_autotune,
                 "cuda: time GEMM algorithms at start (default) or make fixed choices")
       ->capture_default_str();
+  cmd->add_flag("--cuda-graph-precapture,!--no-cuda-graph-precapture", f->model.cuda_graph_precapture,
+                "cuda: capture every decode CUDA graph at start (default) or on first use")
+      ->capture_default_str();
   cmd->add_option("--gemm-tuning-cache", f->model.gemm_tuning_cache,
                   "cuda: the GEMM tuning cache file (this rank adds .rank<r>)");
   parallel::add_parallel_options(cmd, f->parallel);

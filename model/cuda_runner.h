@@ -2,7 +2,8 @@
 // accumulation and residual stream, a paged bf16 KV cache sized from free device memory (or, with
 // dtype kF32, all of these in fp32: the exact mode that matches the CPU engine), cuBLASLt
 // projections, fused kernels, GPU sampling, a dedicated stream, and CUDA graphs for decode-only
-// steps (one per batch-size bucket, captured on first use). Per-sequence state (tokens, block table,
+// steps (one per batch bucket, split count and sampler mode: every one a step can need captured at
+// start by capture_decode_graphs, else on first use). Per-sequence state (tokens, block table,
 // penalty counts) lives here keyed by SeqId, as step_plan.h prescribes.
 // Tensor parallelism: with CudaRunnerOptions::shard and ::communicator it runs one rank's slice
 // (parallel::ShardPlan): vocabulary-parallel embedding + all-reduce, one all-reduce after o_proj and
@@ -18,6 +19,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -26,6 +28,7 @@
 
 #include "model/cuda_layer_projections.h"
 #include "model/cuda_weights.h"
+#include "model/decode_graph_plan.h"
 #include "model/gemm_tuning_file.h"
 #include "model/model_config.h"
 #include "parallel/communicator.h"
@@ -35,6 +38,7 @@
 namespace tessera::cuda {
 
 class Gemm;
+struct SampleRow;
 
 struct CudaRunnerOptions {
   int32_t device = 0;
@@ -94,6 +98,17 @@ class CudaRunner : public StepExecutor {
   // With the tuning cache only what it lacks is timed; without autotuning nothing is. Call after the
   // weights are loaded. Returns the number of shapes timed.
   int tune_gemms();
+  // Captures now the decode graph of every key a decode-only step can need (decode_graph_keys: each
+  // batch bucket up to max_num_seqs, each split count the heuristic returns for a context up to
+  // max_model_len, each sampler mode), so no serving step stops to capture one. Each key runs once
+  // eagerly on padding rows (they write no KV and sample greedily), then is captured; keys already
+  // held are skipped. Call after tune_gemms, with no step in flight; under tensor parallelism every
+  // rank at the same point (the forwards run collectives). Logs the count, time and device memory
+  // taken; returns the number captured (0 without options.cuda_graphs).
+  int capture_decode_graphs();
+  // Decode graphs held, and how many of them a step captured itself (a key not captured at start).
+  size_t num_decode_graphs() const { return graphs_.size(); }
+  int64_t step_graph_captures() const { return step_graph_captures_; }
 
   StepResult execute(const StepPlan& plan) override;
   // Asynchronous halves (see StepExecutor): begin_execute enqueues the step and its read-back on the
@@ -151,6 +166,22 @@ class CudaRunner : public StepExecutor {
     bool greedy_only = false;   // see launch_sampler
     bool no_selection = false;  // see launch_sampler
   };
+  // The shape a decode graph of `key` captures (every row a one-token tile whose logits are sampled).
+  static ForwardShape decode_shape(const DecodeGraphKey& key);
+  // The one capture path (cuda_runner_graphs.cpp): runs f eagerly (GEMM choices and kernel loading
+  // happen outside the capture; for a step that captures, this run is its work), captures f and
+  // keeps the graph under `key`.
+  Graph& capture_decode_graph(const ForwardShape& f, const DecodeGraphKey& key);
+  // Attention key splits of a step of ntiles tiles padded to padded_rows rows whose longest context
+  // is max_context (one_token_tiles: a decode-only step, which the bf16 decode kernel takes).
+  int32_t step_splits(int32_t ntiles, int32_t padded_rows, bool one_token_tiles, int32_t max_context) const;
+  // Packs the step's inputs (the b.h_* arrays' first entries, srows, b.h_entries) into pinned memory
+  // and enqueues their one upload, pointing the Buffers' input pointers into it. A graph-replayed
+  // step's layout depends on its bucket only, so the pointers a graph captured stay right.
+  void upload_inputs(int32_t rows, int32_t logit_rows, int32_t tiles, const std::vector<SampleRow>& srows,
+                     int64_t table_rows);
+  // Uploads `bucket` padding rows (what launch pads a graph's batch with) for a capture at start.
+  void upload_padding_inputs(int32_t bucket);
   // The step's forward pass.
   void forward(const ForwardShape& f);
   template <typename T>  // __nv_bfloat16 or float: options_.dtype
@@ -202,7 +233,8 @@ class CudaRunner : public StepExecutor {
   struct Buffers;
   std::unique_ptr<Buffers> buf_;
   std::unordered_map<SeqId, SeqState> seqs_;
-  std::vector<std::unique_ptr<Graph>> graphs_;  // by bucket index
+  std::map<DecodeGraphKey, std::unique_ptr<Graph>> graphs_;
+  int64_t step_graph_captures_ = 0;  // graphs a step captured (none after capture_decode_graphs)
   std::vector<void*> host_allocations_;          // pinned (cudaMallocHost)
   PendingStep pending_;
   cudaEvent_t step_begin_ = nullptr, step_end_ = nullptr;  // options_.time_device_steps only

@@ -2,7 +2,8 @@
 // every id, count and block checked, lays out the step's inputs (token ids, positions, KV slots,
 // attention tiles, block tables, sampling rows), uploads them, enqueues the forward pass (eagerly,
 // or by replaying the decode graph of the batch's bucket) and the read-back of the sampled tokens
-// into pinned memory, and returns; collect waits for the stream and builds the StepResult.
+// into pinned memory, and returns; collect waits for the stream and builds the StepResult. A decode
+// graph missing at replay time is captured here through cuda_runner_graphs.cpp's one capture path.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -21,8 +22,6 @@
 namespace tessera::cuda {
 namespace {
 
-constexpr int32_t kBuckets[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512};
-
 // Copies the first n elements of src into the pinned staging at `offset` and points dst at the same
 // offset of the device region the staging is uploaded to.
 template <typename T>
@@ -38,6 +37,24 @@ bool wants_entries(const SamplingParams& s) {
 }
 
 }  // namespace
+
+void CudaRunner::upload_inputs(int32_t rows, int32_t logit_rows, int32_t tiles, const std::vector<SampleRow>& srows,
+                               int64_t table_rows) {
+  Buffers& b = *buf_;
+  const InputLayout lay = input_layout(rows, logit_rows, tiles, static_cast<int64_t>(srows.size()),
+                                       table_rows * max_blocks_per_seq_, static_cast<int64_t>(b.h_entries.size()));
+  TS_ASSERT(lay.end <= b.inputs_bytes, "step inputs of {} bytes exceed their region of {}", lay.end, b.inputs_bytes);
+  char* const h = b.h_inputs;
+  pack(h, b.inputs, lay.ids, b.h_ids, rows, b.ids);
+  pack(h, b.inputs, lay.positions, b.h_positions, rows, b.positions);
+  pack(h, b.inputs, lay.slots, b.h_slots, rows, b.slots);
+  pack(h, b.inputs, lay.logit_rows, b.h_logit_rows, logit_rows, b.logit_rows);
+  pack(h, b.inputs, lay.tiles, b.h_tiles, tiles, b.tiles);
+  pack(h, b.inputs, lay.sample_rows, srows, srows.size(), b.sample_rows);
+  pack(h, b.inputs, lay.block_tables, b.h_block_tables, table_rows * max_blocks_per_seq_, b.block_tables);
+  pack(h, b.inputs, lay.entries, b.h_entries, b.h_entries.size(), b.entries);
+  CUDA_CHECK(cudaMemcpyAsync(b.inputs, h, lay.end, cudaMemcpyHostToDevice, stream_));
+}
 
 StepResult CudaRunner::run(const StepPlan& plan, std::vector<float>* logits) {
   launch(plan, logits);
@@ -135,14 +152,9 @@ void CudaRunner::launch(const StepPlan& plan, std::vector<float>* logits) {
   // Lay out the step's inputs.
   const int32_t tile_tokens = attention_tile_tokens(c.num_attention_heads, c.num_key_value_heads, c.head_dim,
                                                     options_.dtype == DType::kF32);
-  int32_t bucket = 0;
-  if (decode_only && options_.cuda_graphs) {
-    for (int32_t bk : kBuckets)
-      if (bk >= nwork && bk <= options_.max_num_seqs && bk <= options_.max_num_tokens) {
-        bucket = bk;
-        break;
-      }
-  }
+  const int32_t bucket = decode_only && options_.cuda_graphs
+                             ? decode_graph_bucket(nwork, options_.max_num_seqs, options_.max_num_tokens)
+                             : 0;
   const int32_t padded_rows = bucket > 0 ? bucket : rows;
   int32_t ntiles = 0, max_q = 1, row = 0, nlogit = 0, nentries = 0;
   b.h_entries.clear();
@@ -238,15 +250,7 @@ void CudaRunner::launch(const StepPlan& plan, std::vector<float>* logits) {
   int32_t max_context = 1;
   for (int32_t w = 0; w < nwork; ++w)
     max_context = std::max(max_context, states[w]->computed + plan.scheduled[w].num_tokens);
-  const bool decode_kernel = options_.dtype != DType::kF32 && max_q == 1 &&
-                             attention_decode_supported(c.num_attention_heads, c.num_key_value_heads,
-                                                        c.head_dim);  // forward() routes the same way
-  int32_t splits = decode_kernel ? attention_decode_splits(ntiles, c.num_attention_heads, c.num_key_value_heads,
-                                                           c.head_dim, sm_count_, max_context,
-                                                           options_.decode_min_split_keys)
-                                 : attention_splits(ntiles, c.num_attention_heads, c.num_key_value_heads, c.head_dim,
-                                                    sm_count_, max_context);
-  splits = std::max(1, std::min(splits, part_rows_ / std::max(padded_rows, 1)));
+  const int32_t splits = step_splits(ntiles, padded_rows, max_q == 1, max_context);
 
   if (comm_) {  // vocabulary-parallel embedding: this rank's row of a token, or none (a zero row)
     const parallel::ShardPlan& sp = *options_.shard;
@@ -256,22 +260,8 @@ void CudaRunner::launch(const StepPlan& plan, std::vector<float>* logits) {
     }
   }
   if (step_begin_ != nullptr) CUDA_CHECK(cudaEventRecord(step_begin_, stream_));
-  // One upload of every input, packed in pinned memory. A graph-replayed step's layout depends on
-  // its bucket only (block-table rows for the whole bucket), so the pointers it captured stay right.
-  const int64_t table_rows = bucket > 0 ? bucket : nwork;
-  const InputLayout lay = input_layout(padded_rows, nlogit, ntiles, static_cast<int64_t>(srows.size()),
-                                       table_rows * max_blocks_per_seq_, static_cast<int64_t>(b.h_entries.size()));
-  TS_ASSERT(lay.end <= b.inputs_bytes, "step inputs of {} bytes exceed their region of {}", lay.end, b.inputs_bytes);
-  char* const h = b.h_inputs;
-  pack(h, b.inputs, lay.ids, b.h_ids, padded_rows, b.ids);
-  pack(h, b.inputs, lay.positions, b.h_positions, padded_rows, b.positions);
-  pack(h, b.inputs, lay.slots, b.h_slots, padded_rows, b.slots);
-  pack(h, b.inputs, lay.logit_rows, b.h_logit_rows, nlogit, b.logit_rows);
-  pack(h, b.inputs, lay.tiles, b.h_tiles, ntiles, b.tiles);
-  pack(h, b.inputs, lay.sample_rows, srows, srows.size(), b.sample_rows);
-  pack(h, b.inputs, lay.block_tables, b.h_block_tables, table_rows * max_blocks_per_seq_, b.block_tables);
-  pack(h, b.inputs, lay.entries, b.h_entries, b.h_entries.size(), b.entries);
-  CUDA_CHECK(cudaMemcpyAsync(b.inputs, h, lay.end, cudaMemcpyHostToDevice, stream_));
+  // Block-table rows for the whole bucket in a graph-replayed step (its layout depends on the bucket only).
+  upload_inputs(padded_rows, nlogit, ntiles, srows, bucket > 0 ? bucket : nwork);
 
   const int32_t nsrows = static_cast<int32_t>(srows.size());
   // Every row greedy without logprobs (the padding rows are): the sampler skips its selection and
@@ -307,39 +297,14 @@ void CudaRunner::launch(const StepPlan& plan, std::vector<float>* logits) {
     // except row i == r - 1, which is a copy onto itself.)
     if (nsample > 0) launch_sampler(nsample, greedy_only, f.no_selection);
   } else if (bucket > 0) {
-    // One graph per (bucket, split count, sampler launches: greedy-only / no selection / all): each is
-    // baked into the captured launches.
-    f.rows = f.logit_rows = f.sample_rows = bucket;
-    f.max_q_len = 1;
-    const size_t nb = std::size(kBuckets);
-    size_t si = 0;
-    while ((1 << si) < splits) ++si;
-    const size_t gi = 3 * (si * nb + static_cast<size_t>(std::find(std::begin(kBuckets), std::end(kBuckets), bucket) -
-                                                         kBuckets)) +
-                      (greedy_only ? 1 : (f.no_selection ? 2 : 0));
-    if (graphs_.size() <= gi) graphs_.resize(gi + 1);
-    if (!graphs_[gi]) {
-      // First step of this bucket: run eagerly (choosing GEMM algorithms), then capture for next time.
-      forward(f);
-      wait_for_stream();
-      auto g = std::make_unique<Graph>();
-      cudaGraph_t graph = nullptr;
-      CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
-      try {
-        forward(f);
-      } catch (...) {
-        cudaStreamEndCapture(stream_, &graph);
-        if (graph != nullptr) cudaGraphDestroy(graph);
-        throw;
-      }
-      CUDA_CHECK(cudaStreamEndCapture(stream_, &graph));
-      const cudaError_t inst = cudaGraphInstantiate(&g->exec, graph, 0);
-      cudaGraphDestroy(graph);
-      CUDA_CHECK(inst);
-      graphs_[gi] = std::move(g);
-      spdlog::debug("captured the decode graph for batch bucket {} ({} splits)", bucket, splits);
-    } else {
-      CUDA_CHECK(cudaGraphLaunch(graphs_[gi]->exec, stream_));
+    // One graph per (bucket, split count, sampler launches): each is baked into the captured launches.
+    const DecodeGraphKey key{bucket, splits, decode_sampler_mode(greedy_only, f.no_selection)};
+    if (auto it = graphs_.find(key); it != graphs_.end()) {
+      CUDA_CHECK(cudaGraphLaunch(it->second->exec, stream_));
+    } else {  // not captured at start (or capture_decode_graphs never ran): this step's eager run captures it
+      capture_decode_graph(decode_shape(key), key);
+      ++step_graph_captures_;
+      spdlog::debug("a step captured the decode graph of {}", to_string(key));
     }
   } else {
     forward(f);

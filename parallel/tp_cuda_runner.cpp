@@ -34,6 +34,8 @@ ShardRunner make_cuda_shard_runner(const ShardRunnerRequest& r, std::chrono::mil
     runner->load_weights(cuda::checkpoint_tensor_source(Checkpoint::open(m.model_dir)));
   }
   runner->tune_gemms();  // every step size's GEMM choice now, not while requests wait
+  // Every decode graph now, on every rank in the same order (their forwards run collectives).
+  if (m.cuda_graph_precapture) runner->capture_decode_graphs();
   spdlog::info("rank {} of {}: CUDA device {}, heads [{}, {}), KV heads [{}, {}), MLP columns [{}, {}), vocab [{}, {}); "
                "{:.2f} GiB of weights, {} KV blocks, collectives on NCCL",
                r.plan.spec.rank, r.plan.spec.tp_size, r.local_index, r.plan.first_head,

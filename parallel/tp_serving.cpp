@@ -91,7 +91,8 @@ std::vector<std::string> worker_model_args(const TpModelOptions& m) {
           std::to_string(m.max_num_seqs),
           "--max-num-batched-tokens",
           std::to_string(m.max_num_batched_tokens),
-          m.gemm_autotune ? "--gemm-autotune" : "--no-gemm-autotune"};
+          m.gemm_autotune ? "--gemm-autotune" : "--no-gemm-autotune",
+          m.cuda_graph_precapture ? "--cuda-graph-precapture" : "--no-cuda-graph-precapture"};
   if (!m.gemm_tuning_cache.empty()) {
     args.push_back("--gemm-tuning-cache");
     args.push_back(m.gemm_tuning_cache);

@@ -34,6 +34,7 @@ struct TpModelOptions {
   int32_t max_num_batched_tokens = 8192;  // cuda: tokens of one step (CudaRunnerOptions::max_num_tokens)
   bool gemm_autotune = true;           // cuda: false fixes the GEMM algorithms (CudaRunnerOptions::gemm_autotune)
   std::string gemm_tuning_cache;       // cuda: CudaRunnerOptions::gemm_tuning_cache (empty: none)
+  bool cuda_graph_precapture = true;   // cuda: CudaRunner::capture_decode_graphs at start (false: on first use)
 };
 
 // What a shard runner is built from: the whole model's config, this rank's slice, its group (for
