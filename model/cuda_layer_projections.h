@@ -34,6 +34,9 @@ struct LayerProjection {
 // A layer's GEMMs, in the order forward_as() launches them.
 struct LayerProjections {
   LayerProjection qkv, o, gate_up, down;
+  // The down projection when gate_up (kGateUpSilu) stored act itself: act · wᵀ, plain. Its shape and
+  // output are down's, so tuning down tunes it.
+  LayerProjection down_of_act;
 };
 
 }  // namespace tessera::cuda

@@ -373,11 +373,7 @@ void CudaRunner::forward_as(const ForwardShape& f) {
     }
     add_rmsnorm(project(gemms.o, w), b.residual, as(w.post_norm), hidden, rows, H, c.rms_norm_eps, false, stream_);
     if (project(gemms.gate_up, w) == act) {  // SiLU-and-multiply stored by the gate/up gemv: down reads act
-      LayerProjection down = gemms.down;
-      down.x = b.act;
-      down.act = nullptr;
-      down.store = Store::kPlain;
-      to_add = project(down, w);
+      to_add = project(gemms.down_of_act, w);
     } else {
       if (gemms.down.store != Store::kSiluMul) silu_mul(gate_up, rows, I, act, stream_);
       to_add = project(gemms.down, w);

@@ -40,6 +40,7 @@ LayerProjections CudaRunner::layer_projections(int32_t rows) const {
   if (options_.dtype == DType::kBF16) {  // decode-sized bf16 steps: SiLU stored by the gate/up gemv where it can
     p.gate_up.store = Store::kGateUpSilu;
     p.gate_up.act = b.act;
+    p.down_of_act = {.x = b.act, .weight = &CudaLayerWeights::down, .y = b.proj, .n = H, .k = I, .row_parallel = true};
   }
   if (options_.dtype == DType::kF32)  // silu_mul into act, then a plain fp32 GEMM
     p.down = {.x = b.act, .weight = &CudaLayerWeights::down, .y = b.proj, .n = H, .k = I, .row_parallel = true};
@@ -90,7 +91,8 @@ int CudaRunner::tune_gemms() {
   for (int64_t m = 1;; m = std::min<int64_t>(m * 2, T)) {
     const auto rows = static_cast<int32_t>(m);
     const LayerProjections p = layer_projections(rows);
-    for (const LayerProjection* g : {&p.qkv, &p.o, &p.gate_up, &p.down}) tune(*g, rows);
+    for (const LayerProjection* g : {&p.qkv, &p.o, &p.gate_up, &p.down, &p.down_of_act})
+      if (g->weight != nullptr) tune(*g, rows);
     if (rows <= head_rows) tune_head(rows);
     if (rows == T) break;
   }

@@ -62,13 +62,13 @@ int64_t layer_params(const ModelConfig& c) {
 // The traced run's exposed-time table (into `out`) and its middle step's kernel sequence (into `path`).
 void add_kernel_timeline(KernelTimeline& timeline, const std::vector<TimeWindow>& windows, const std::string& path,
                          nlohmann::json& out) {
+  TS_CHECK(!windows.empty(), kInternal, "kernel timeline: no timed steps");
   const std::vector<KernelSpan> spans = timeline.take();
   nlohmann::json t = to_json(summarize_timeline(spans, windows));
   t["dropped_records"] = timeline.dropped();
   t["sequence_file"] = path;
   out["traced"] = true;  // step times above include the tracing's cost
   out["kernel_timeline"] = std::move(t);
-  TS_CHECK(!windows.empty(), kInternal, "kernel timeline: no timed steps");
   std::ofstream f(path);
   TS_CHECK(f.good(), kInvalidArgument, "--kernel-timeline: cannot write {}", path);
   f << window_sequence_tsv(spans, windows[windows.size() / 2]);

@@ -318,6 +318,14 @@ void launch(const Launch& l, int32_t variant) {
   }
 }
 
+// The kernels are instantiated for 1, 2, 4 and 8 rows of x; m rows take the smallest that holds them.
+void launch_rows(const Launch& l, int32_t variant) {
+  if (l.m == 1) return launch<1>(l, variant);
+  if (l.m == 2) return launch<2>(l, variant);
+  if (l.m <= 4) return launch<4>(l, variant);
+  launch<8>(l, variant);
+}
+
 }  // namespace
 
 void gemv(const __nv_bfloat16* x, const __nv_bfloat16* w, void* y, int32_t m, int32_t n, int32_t k, bool out_f32,
@@ -331,11 +339,7 @@ void gemv(const __nv_bfloat16* x, const __nv_bfloat16* w, void* y, int32_t m, in
   if (silu && (variant < kGemvFirstSplitK || out_f32))
     throw_cuda_error(cudaErrorInvalidValue, "gemv: SiLU input needs a split-K variant and bf16 output", __FILE__,
                      __LINE__);
-  const Launch l{x, w, y, m, n, k, out_f32, silu, false, pdl, stream};
-  if (m == 1) return launch<1>(l, variant);
-  if (m == 2) return launch<2>(l, variant);
-  if (m <= 4) return launch<4>(l, variant);
-  return launch<8>(l, variant);
+  launch_rows(Launch{x, w, y, m, n, k, out_f32, silu, false, pdl, stream}, variant);
 }
 
 bool gemv_silu_mul_supported(int32_t variant) { return variant >= kGemvFirstSplitK + 1 && variant < kGemvVariants; }
@@ -349,11 +353,7 @@ void gemv_silu_mul(const __nv_bfloat16* x, const __nv_bfloat16* w, __nv_bfloat16
   if (!gemv_silu_mul_supported(variant))
     throw_cuda_error(cudaErrorInvalidValue, "gemv_silu_mul: needs a split-K variant with an even row count", __FILE__,
                      __LINE__);
-  const Launch l{x, w, act, m, 2 * inter, k, false, false, true, pdl, stream};
-  if (m == 1) return launch<1>(l, variant);
-  if (m == 2) return launch<2>(l, variant);
-  if (m <= 4) return launch<4>(l, variant);
-  return launch<8>(l, variant);
+  launch_rows(Launch{x, w, act, m, 2 * inter, k, false, false, true, pdl, stream}, variant);
 }
 
 }  // namespace tessera::cuda
