@@ -27,6 +27,7 @@ void register_bench_engine_command(CLI::App& bench, CommandRunner& runner) {
     float gemv_warp_margin = 0.97f;
     std::string gemm_tuning_cache;
     int32_t prefill_attention_variant = 0;
+    int32_t prefill_mlp_chunk = -1;
     std::string kernel_timeline;
   };
   auto cuda = std::make_shared<CudaFlags>();
@@ -53,6 +54,9 @@ void register_bench_engine_command(CLI::App& bench, CommandRunner& runner) {
                   "cuda: read the GEMM autotuner's choices from FILE if it fits this device, write them there after");
   cmd->add_option("--prefill-attention-variant", cuda->prefill_attention_variant,
                   "cuda: the prefill attention kernel's variant (0: the device's default)")
+      ->capture_default_str();
+  cmd->add_option("--prefill-mlp-chunk", cuda->prefill_mlp_chunk,
+                  "cuda: run a long step's MLP this many rows at a time (0: whole step; -1: the runner's default)")
       ->capture_default_str();
   cmd->add_option("--kernel-timeline", cuda->kernel_timeline,
                   "cuda: trace every kernel through CUPTI (libcupti loaded at run time); add each kernel's exposed "
@@ -95,6 +99,7 @@ void register_bench_engine_command(CLI::App& bench, CommandRunner& runner) {
         c.gemm_tuning_cache = cuda->gemm_tuning_cache;
         c.prefill_attention_variant = cuda->prefill_attention_variant;
         c.kernel_timeline = cuda->kernel_timeline;
+        c.prefill_mlp_chunk = cuda->prefill_mlp_chunk;
         std::cout << bench::run_cuda_engine_bench(c).dump() << std::endl;
         return 0;
 #else

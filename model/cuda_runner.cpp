@@ -73,6 +73,9 @@ CudaRunner::CudaRunner(const ModelConfig& config, const CudaRunnerOptions& optio
            "--gpu-memory-utilization must be in (0.05, 0.99]; got {}", options_.gpu_memory_utilization);
   TS_CHECK(options_.block_size > 0 && options_.block_size <= 1024, kInvalidArgument, "block size {} out of range",
            options_.block_size);
+  TS_CHECK(options_.prefill_mlp_chunk_rows == 0 || options_.prefill_mlp_chunk_rows >= 2 * (kSkinnyMaxM + 1),
+           kInvalidArgument, "--prefill-mlp-chunk must be 0 (off) or at least {} rows; got {}", 2 * (kSkinnyMaxM + 1),
+           options_.prefill_mlp_chunk_rows);
   const int count = available_devices();
   TS_CHECK(count > 0, kFailedPrecondition, "no CUDA device is available (no GPU or no driver); use --device cpu");
   TS_CHECK(options_.device >= 0 && options_.device < count, kInvalidArgument, "CUDA device {} not present ({} found)",
@@ -372,7 +375,11 @@ void CudaRunner::forward_as(const ForwardShape& f) {
       paged_attention(a, stream_, options_.prefill_attention_variant);
     }
     add_rmsnorm(project(gemms.o, w), b.residual, as(w.post_norm), hidden, rows, H, c.rms_norm_eps, false, stream_);
-    if (project(gemms.gate_up, w) == act) {  // SiLU-and-multiply stored by the gate/up gemv: down reads act
+    if (gemms.down.store == Store::kAddToResidual && options_.prefill_mlp_chunk_rows > 0 &&
+        rows > options_.prefill_mlp_chunk_rows) {
+      mlp_in_row_chunks(w, rows);  // down's products are added into the residual
+      to_add = nullptr;
+    } else if (project(gemms.gate_up, w) == act) {  // SiLU-and-multiply stored by the gate/up gemv: down reads act
       to_add = project(gemms.down_of_act, w);
     } else {
       if (gemms.down.store != Store::kSiluMul) silu_mul(gate_up, rows, I, act, stream_);

@@ -78,6 +78,12 @@ struct CudaRunnerOptions {
   // The prefill attention kernel's variant (kernels/cuda/attention_prefill_tc.cuh; 0: its default for
   // the device). For benchmarks comparing them.
   int32_t prefill_attention_variant = 0;
+  // Steps whose o/down projections add into the residual (fuses_residual) and that have more rows than
+  // this run the MLP (gate/up GEMM, silu_mul, down GEMM) this many rows at a time, so a chunk's gate/up
+  // product (rows x 2 x intermediate bf16) is still in L2 when silu_mul and down read it. 0: the whole
+  // step at once. Rows are independent in the MLP, so only the GEMM algorithms (those of the chunk's
+  // row bucket) differ from an unchunked step.
+  int32_t prefill_mlp_chunk_rows = 0;
 };
 
 class CudaRunner : public StepExecutor {
@@ -206,6 +212,10 @@ class CudaRunner : public StepExecutor {
   // One layer's GEMMs for a step of `rows` rows (model/cuda_layer_projections.h): what forward_as()
   // launches and tune_gemms() times, from this one description.
   LayerProjections layer_projections(int32_t rows) const;
+  // A bf16 step's MLP in chunks of options_.prefill_mlp_chunk_rows rows (cuda_runner_mlp_chunks.cpp):
+  // per chunk gate/up into the start of gate_up, silu_mul into act, down added into the chunk's
+  // residual rows. Only for steps where layer_projections(rows).down adds into the residual.
+  void mlp_in_row_chunks(const CudaLayerWeights& w, int32_t rows);
   // Rows both of the LM head's inputs (hidden, gathered) and the logits hold.
   int32_t lm_head_rows() const { return std::min(options_.max_num_tokens, options_.max_logit_rows); }
   // Samples the first `rows` rows of b.logits with the uploaded SampleRows (kernels/cuda/sampling.cuh);

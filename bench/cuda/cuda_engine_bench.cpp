@@ -104,6 +104,7 @@ nlohmann::json run_cuda_engine_bench(const CudaEngineBenchOptions& o) {
            kInvalidArgument, "--prefill-attention-variant must be in [0, {}); got {}", cuda::kPrefillTcVariants,
            o.prefill_attention_variant);
   ro.prefill_attention_variant = o.prefill_attention_variant;
+  if (o.prefill_mlp_chunk >= 0) ro.prefill_mlp_chunk_rows = o.prefill_mlp_chunk;
   // Started before the runner, so the kernels of every graph it captures are traced too.
   std::unique_ptr<KernelTimeline> timeline = o.kernel_timeline.empty() ? nullptr : KernelTimeline::start();
   std::vector<TimeWindow> windows;
@@ -133,6 +134,7 @@ nlohmann::json run_cuda_engine_bench(const CudaEngineBenchOptions& o) {
   out["fused_residual_gemm"] = o.fused_residual_gemm;
   out["gemv_warp_margin"] = o.gemv_warp_margin;
   out["prefill_attention_variant"] = o.prefill_attention_variant;
+  out["prefill_mlp_chunk_rows"] = ro.prefill_mlp_chunk_rows;
 
   if (prefill_mode) {
     const int32_t T = o.prefill;
