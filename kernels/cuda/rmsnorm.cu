@@ -2,7 +2,7 @@
 // registers between the sum of squares and the scaling (16-byte loads and stores of x, the residual,
 // the weight and out), so the row is read once and written once. Reduced with cub. Instantiated for
 // bf16 and fp32 activations (the residual stream is fp32 in both). x == nullptr: the residual already
-// holds the sum (a GEMM added into it), so it is only read.
+// holds the sum (a GEMM added into it), so it is only read. The weight is read before the PDL wait.
 #include <cub/block/block_reduce.cuh>
 
 #include <string>
@@ -30,10 +30,18 @@ __global__ void __launch_bounds__(kThreads) add_rmsnorm_kernel(const T* __restri
   using Reduce = cub::BlockReduce<float, kThreads>;
   __shared__ typename Reduce::TempStorage tmp;
   __shared__ float inv_rms;
-  pdl_trigger();
-  pdl_wait();  // launched with PDL: x and the residual come from earlier kernels
   const int64_t base = static_cast<int64_t>(blockIdx.x) * n;
   const int32_t pieces = n / 8;
+  // The weight depends on no kernel: loaded before the wait, so the scaling after the reduction does
+  // not wait on another L2 round trip (in a decode step this kernel is on the critical path).
+  Piece<T> wt[kPieces];
+#pragma unroll
+  for (int j = 0; j < kPieces; ++j) {
+    const int32_t p = threadIdx.x + j * kThreads;
+    if (p < pieces) wt[j] = reinterpret_cast<const Piece<T>*>(weight)[p];
+  }
+  pdl_trigger();
+  pdl_wait();  // launched with PDL: x and the residual come from earlier kernels
   float r[kPieces][8];
   float ss = 0.0f;
 #pragma unroll
@@ -67,7 +75,7 @@ __global__ void __launch_bounds__(kThreads) add_rmsnorm_kernel(const T* __restri
   for (int j = 0; j < kPieces; ++j) {
     const int32_t p = threadIdx.x + j * kThreads;
     if (p >= pieces) break;
-    const Piece<T> w = reinterpret_cast<const Piece<T>*>(weight)[p];
+    const Piece<T>& w = wt[j];
     Piece<T> o;
 #pragma unroll
     for (int e = 0; e < 8; ++e) o.v[e] = from_f32<T>(r[j][e] * s * to_f32(w.v[e]));
