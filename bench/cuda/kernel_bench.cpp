@@ -198,6 +198,7 @@ int main(int argc, char** argv) {
               << std::endl;
     for (void* p : {(void*)gu, (void*)act, (void*)x, (void*)nw, (void*)res}) cudaFree(p);
   }
+  bench_prefill_qkv_post(lim, s);
 
   if (!prefill_only) bench_chain(s, lim, ws);
 

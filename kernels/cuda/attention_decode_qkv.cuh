@@ -9,6 +9,8 @@
 
 #include <cstdint>
 
+#include "kernels/cuda/rope_rotate.cuh"
+
 namespace tessera::cuda::decode_qkv {
 
 // 8 bf16 (one 16-byte chunk) to fp32: a bf16 is the top half of an fp32.
@@ -70,7 +72,7 @@ __device__ __forceinline__ uint4 finish_head(float (&x)[8], bool norm, const flo
 #pragma unroll
     for (int i = 0; i < 8; ++i) {
       const float y = __shfl_xor_sync(0xffffffffu, x[i], kL / 2);  // the rotate-half partner element
-      x[i] = first_half ? x[i] * cs[i] - y * sn[i] : x[i] * cs[i] + y * sn[i];
+      x[i] = first_half ? rope_first_half(x[i], y, cs[i], sn[i]) : rope_second_half(x[i], y, cs[i], sn[i]);
     }
   }
   return pack8(x);

@@ -1,115 +1,157 @@
-// Fused bias + q/k norm + RoPE + paged-KV write: one warp per (token, head), 8 heads per block.
-// Lane l owns the rotary pairs (p, p + head_dim/2) for p = l + 32*j.
+// Fused bias + q/k norm + RoPE + paged-KV write: one warp per (token, kH heads), 8 warps per block.
+// Lane l owns the rotary pairs (p, p + head_dim/2) for p = l + 32*j in each of its heads, so every head's
+// arithmetic (and its norm's reduction order) is the same whatever kH is; the rounding is pinned with
+// intrinsics (rope_rotate.cuh) so no instance contracts it differently. kH = 1 for decode-sized steps
+// (latency: one round of loads per warp after the PDL wait); kH = 2 for prefill, where a token's rotary
+// cos/sin (a sincosf per pair) serve two heads and two heads' loads are in flight per warp
+// (nvidia-h200, 4,096 tokens, 32/8 heads of 128: 59.4 µs at kH = 1, 48.9 at 2, 51.5 at 4, whose 76
+// registers allow 3 blocks per SM).
+#include <string>
+
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/element.cuh"
 #include "kernels/cuda/pdl.cuh"
 #include "kernels/cuda/qkv_post.cuh"
+#include "kernels/cuda/rope_rotate.cuh"
 
 namespace tessera::cuda {
 namespace {
 
-constexpr int kWarps = 8;  // heads per block: one warp each
+constexpr int kWarps = 8;
 
-// Block (t, y): token t, heads [y * kWarps, y * kWarps + kWarps). Everything that does not come from
-// the projection (position, slot, the rotary cos/sin, bias and norm weights) is read before the PDL
-// wait, so after it each warp has one round of loads of its head, the arithmetic and the stores.
-template <typename T, int kPairs>  // kPairs: head_dim / 64
+// Block (t, y): token t, heads [(y * kWarps + w) * kH, + kH) for warp w. Everything that does not come
+// from the projection (position, slot, the rotary cos/sin, bias and norm weights) is read before the PDL
+// wait, so after it each warp has one round of loads of its heads, the arithmetic and the stores.
+template <typename T, int kPairs, int kH>  // kPairs: head_dim / 64
 __global__ void __launch_bounds__(kWarps * 32) qkv_post_kernel(QkvPostArgsT<T> a) {
   constexpr int kD = kPairs * 64;
   constexpr int kHalf = kD / 2;
   const int32_t t = blockIdx.x;
   const int lane = threadIdx.x & 31;
-  const int32_t h = blockIdx.y * kWarps + (threadIdx.x >> 5);
+  const int32_t h0 = (blockIdx.y * kWarps + (threadIdx.x >> 5)) * kH;
   const int32_t heads = a.hq + 2 * a.hkv;
   pdl_trigger();
-  if (h >= heads) {
+  if (h0 >= heads) {
     pdl_wait();
     return;
   }
-  const bool is_q = h < a.hq;
-  const bool is_k = !is_q && h < a.hq + a.hkv;
   const float pos = static_cast<float>(a.positions[t]);
   const int64_t slot = a.slot_mapping[t];
-  float cs[kPairs], sn[kPairs], b0[kPairs] = {}, b1[kPairs] = {}, w0[kPairs], w1[kPairs];
+  float cs[kPairs], sn[kPairs], b0[kH][kPairs] = {}, b1[kH][kPairs] = {}, w0[kH][kPairs], w1[kH][kPairs];
 #pragma unroll
-  for (int j = 0; j < kPairs; ++j) {
-    const int p = lane + 32 * j;
-    sincosf(pos * a.inv_freq[p], &sn[j], &cs[j]);
-    if (a.bias != nullptr) {
-      b0[j] = to_f32(a.bias[h * kD + p]);
-      b1[j] = to_f32(a.bias[h * kD + p + kHalf]);
-    }
-    if (a.q_norm != nullptr && (is_q || is_k)) {
-      const T* w = is_q ? a.q_norm : a.k_norm;
-      w0[j] = to_f32(w[p]);
-      w1[j] = to_f32(w[p + kHalf]);
+  for (int j = 0; j < kPairs; ++j) sincosf(pos * a.inv_freq[lane + 32 * j], &sn[j], &cs[j]);
+#pragma unroll
+  for (int i = 0; i < kH; ++i) {
+    const int32_t h = min(h0 + i, heads - 1);  // heads past the last are loaded, never stored
+    const bool is_q = h < a.hq, is_k = !is_q && h < a.hq + a.hkv;
+#pragma unroll
+    for (int j = 0; j < kPairs; ++j) {
+      const int p = lane + 32 * j;
+      if (a.bias != nullptr) {
+        b0[i][j] = to_f32(a.bias[h * kD + p]);
+        b1[i][j] = to_f32(a.bias[h * kD + p + kHalf]);
+      }
+      if (a.q_norm != nullptr && (is_q || is_k)) {
+        const T* w = is_q ? a.q_norm : a.k_norm;
+        w0[i][j] = to_f32(w[p]);
+        w1[i][j] = to_f32(w[p + kHalf]);
+      }
     }
   }
   pdl_wait();  // PDL-launched: qkv comes from the projection
-  T* head = a.qkv + (static_cast<int64_t>(t) * heads + h) * kD;
-  float x0[kPairs], x1[kPairs];
+  T* const token = a.qkv + static_cast<int64_t>(t) * heads * kD;
+  float x0[kH][kPairs], x1[kH][kPairs];
 #pragma unroll
-  for (int j = 0; j < kPairs; ++j) {
-    const int p = lane + 32 * j;
-    x0[j] = to_f32(head[p]);
-    x1[j] = to_f32(head[p + kHalf]);
-    if (a.bias != nullptr) {  // (not + 0.0f without a bias: that would turn -0 into +0)
-      x0[j] += b0[j];
-      x1[j] += b1[j];
-    }
-  }
-  if (is_q || is_k) {
-    // The projection output is already rounded to T (as the reference's activations are) before norm.
-    if (a.q_norm != nullptr) {
-      float ss = 0.0f;
-#pragma unroll
-      for (int j = 0; j < kPairs; ++j) ss += x0[j] * x0[j] + x1[j] * x1[j];
-#pragma unroll
-      for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
-      const float inv = rsqrtf(ss / kD + a.norm_eps);
-#pragma unroll
-      for (int j = 0; j < kPairs; ++j) {
-        x0[j] = x0[j] * inv * w0[j];
-        x1[j] = x1[j] * inv * w1[j];
-      }
-    }
+  for (int i = 0; i < kH; ++i) {
+    const T* head = token + static_cast<int64_t>(min(h0 + i, heads - 1)) * kD;
 #pragma unroll
     for (int j = 0; j < kPairs; ++j) {
-      const float r0 = x0[j] * cs[j] - x1[j] * sn[j];
-      const float r1 = x1[j] * cs[j] + x0[j] * sn[j];
-      x0[j] = r0;
-      x1[j] = r1;
+      const int p = lane + 32 * j;
+      x0[i][j] = to_f32(head[p]);
+      x1[i][j] = to_f32(head[p + kHalf]);
     }
-  }
-  T* cache = nullptr;
-  if (slot >= 0 && !is_q) {
-    const int32_t kvh = is_k ? h - a.hq : h - a.hq - a.hkv;
-    cache = (is_k ? a.k_cache : a.v_cache) + (slot * a.hkv + kvh) * kD;
   }
 #pragma unroll
-  for (int j = 0; j < kPairs; ++j) {
-    const int p = lane + 32 * j;
-    const T y0 = from_f32<T>(x0[j]);
-    const T y1 = from_f32<T>(x1[j]);
-    head[p] = y0;
-    head[p + kHalf] = y1;
-    if (cache != nullptr) {
-      cache[p] = y0;
-      cache[p + kHalf] = y1;
+  for (int i = 0; i < kH; ++i) {
+    const int32_t h = h0 + i;
+    if (h >= heads) break;
+    const bool is_q = h < a.hq, is_k = !is_q && h < a.hq + a.hkv;
+    if (a.bias != nullptr) {  // (not + 0.0f without a bias: that would turn -0 into +0)
+#pragma unroll
+      for (int j = 0; j < kPairs; ++j) {
+        x0[i][j] += b0[i][j];
+        x1[i][j] += b1[i][j];
+      }
     }
+    if (is_q || is_k) {
+      // The projection output is already rounded to T (as the reference's activations are) before norm.
+      if (a.q_norm != nullptr) {
+        float ss = 0.0f;
+#pragma unroll
+        for (int j = 0; j < kPairs; ++j) ss = __fadd_rn(ss, __fmaf_rn(x0[i][j], x0[i][j], __fmul_rn(x1[i][j], x1[i][j])));
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+        const float inv = rsqrtf(ss / kD + a.norm_eps);
+#pragma unroll
+        for (int j = 0; j < kPairs; ++j) {
+          x0[i][j] = x0[i][j] * inv * w0[i][j];
+          x1[i][j] = x1[i][j] * inv * w1[i][j];
+        }
+      }
+#pragma unroll
+      for (int j = 0; j < kPairs; ++j) {
+        const float r0 = rope_first_half(x0[i][j], x1[i][j], cs[j], sn[j]);
+        const float r1 = rope_second_half(x1[i][j], x0[i][j], cs[j], sn[j]);
+        x0[i][j] = r0;
+        x1[i][j] = r1;
+      }
+    }
+    T* cache = nullptr;
+    if (slot >= 0 && !is_q) {
+      const int32_t kvh = is_k ? h - a.hq : h - a.hq - a.hkv;
+      cache = (is_k ? a.k_cache : a.v_cache) + (slot * a.hkv + kvh) * kD;
+    }
+    T* const head = token + static_cast<int64_t>(h) * kD;
+#pragma unroll
+    for (int j = 0; j < kPairs; ++j) {
+      const int p = lane + 32 * j;
+      const T y0 = from_f32<T>(x0[i][j]);
+      const T y1 = from_f32<T>(x1[i][j]);
+      head[p] = y0;
+      head[p + kHalf] = y1;
+      if (cache != nullptr) {
+        cache[p] = y0;
+        cache[p + kHalf] = y1;
+      }
+    }
+  }
+}
+
+template <typename T, int kH>
+void launch_heads(const QkvPostArgsT<T>& a, cudaStream_t stream) {
+  const int32_t heads = a.hq + 2 * a.hkv;
+  const dim3 grid(a.tokens, (heads + kWarps * kH - 1) / (kWarps * kH));
+  const int threads = kWarps * 32;
+  switch (a.head_dim) {
+    case 64: launch_pdl(qkv_post_kernel<T, 1, kH>, grid, threads, 0, stream, a); break;
+    case 128: launch_pdl(qkv_post_kernel<T, 2, kH>, grid, threads, 0, stream, a); break;
+    case 256: launch_pdl(qkv_post_kernel<T, 4, kH>, grid, threads, 0, stream, a); break;
+    default: throw_cuda_error(cudaErrorInvalidValue, "qkv_post: head_dim must be 64, 128 or 256", __FILE__, __LINE__);
   }
 }
 
 template <typename T>
 void launch(const QkvPostArgsT<T>& a, cudaStream_t stream) {
   if (a.tokens == 0) return;
-  const dim3 grid(a.tokens, (a.hq + 2 * a.hkv + kWarps - 1) / kWarps);
-  const int threads = kWarps * 32;
-  switch (a.head_dim) {
-    case 64: launch_pdl(qkv_post_kernel<T, 1>, grid, threads, 0, stream, a); break;
-    case 128: launch_pdl(qkv_post_kernel<T, 2>, grid, threads, 0, stream, a); break;
-    case 256: launch_pdl(qkv_post_kernel<T, 4>, grid, threads, 0, stream, a); break;
-    default: throw_cuda_error(cudaErrorInvalidValue, "qkv_post: head_dim must be 64, 128 or 256", __FILE__, __LINE__);
+  const int32_t hpw = a.heads_per_warp != 0 ? a.heads_per_warp : (a.tokens < kQkvPostWideTokens ? 1 : 2);
+  switch (hpw) {
+    case 1: launch_heads<T, 1>(a, stream); break;
+    case 2: launch_heads<T, 2>(a, stream); break;
+    case 4: launch_heads<T, 4>(a, stream); break;
+    default: {
+      const std::string what = "qkv_post: heads_per_warp must be 0, 1, 2 or 4; got " + std::to_string(a.heads_per_warp);
+      throw_cuda_error(cudaErrorInvalidValue, what.c_str(), __FILE__, __LINE__);
+    }
   }
   CUDA_CHECK_LAUNCH();
 }

@@ -29,7 +29,12 @@ struct QkvPostArgsT {
   int32_t hq = 0;
   int32_t hkv = 0;
   int32_t head_dim = 0;
+  // Heads one warp rewrites (they share its rotary cos/sin): 0 lets the launcher choose (1 for steps of
+  // fewer than kQkvPostWideTokens tokens, where latency counts, else 2); 1, 2 or 4 for benchmarks and
+  // tests. The arithmetic per element is the same for every choice.
+  int32_t heads_per_warp = 0;
 };
+constexpr int32_t kQkvPostWideTokens = 64;
 // The serving element type (bf16); QkvPostArgsT<float> is the exact (fp32) mode's.
 using QkvPostArgs = QkvPostArgsT<__nv_bfloat16>;
 

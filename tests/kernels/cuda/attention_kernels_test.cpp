@@ -5,10 +5,13 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstring>
 #include <numeric>
 #include <random>
+#include <string>
 #include <type_traits>
 
+#include "common/error.h"
 #include "kernels/cuda/attention.cuh"
 #include "kernels/cuda/qkv_post.cuh"
 #include "tests/kernels/cuda/attention_reference.h"
@@ -29,8 +32,9 @@ struct Tolerance {
   static constexpr double attention = std::is_same_v<T, float> ? 1e-5 : 8e-3;
 };
 
+// heads_per_warp: QkvPostArgsT::heads_per_warp (0: the launcher's choice).
 template <typename T>
-void check_qkv_post(const QkvCase& c) {
+void check_qkv_post(const QkvCase& c, int32_t heads_per_warp) {
   std::mt19937 rng(std::random_device{}());
   const int32_t tokens = 9, D = c.head_dim, heads = c.hq + 2 * c.hkv, slots = 64;
   const float eps = 1e-6f;
@@ -72,6 +76,7 @@ void check_qkv_post(const QkvCase& c) {
   a.hq = c.hq;
   a.hkv = c.hkv;
   a.head_dim = D;
+  a.heads_per_warp = heads_per_warp;
   qkv_post(a, nullptr);
   const auto got = to_float(qkv.download());
   const auto got_k = to_float(kc.download());
@@ -123,12 +128,101 @@ const auto kQkvCases = ::testing::Values(QkvCase{32, 8, 128, false, false}, QkvC
                                          QkvCase{16, 4, 128, false, true}, QkvCase{4, 1, 256, true, true});
 
 class CudaQkvPost : public ::testing::TestWithParam<QkvCase> {};
-TEST_P(CudaQkvPost, MatchesReferenceAndWritesTheCacheSlots) { check_qkv_post<__nv_bfloat16>(GetParam()); }
+TEST_P(CudaQkvPost, MatchesReferenceAndWritesTheCacheSlots) {
+  for (int32_t hpw : {0, 1, 2, 4}) {
+    SCOPED_TRACE("heads_per_warp " + std::to_string(hpw));
+    check_qkv_post<__nv_bfloat16>(GetParam(), hpw);
+  }
+}
 INSTANTIATE_TEST_SUITE_P(Shapes, CudaQkvPost, kQkvCases);
 
 class CudaF32QkvPost : public ::testing::TestWithParam<QkvCase> {};
-TEST_P(CudaF32QkvPost, MatchesReferenceAndWritesTheCacheSlots) { check_qkv_post<float>(GetParam()); }
+TEST_P(CudaF32QkvPost, MatchesReferenceAndWritesTheCacheSlots) {
+  for (int32_t hpw : {0, 1, 4}) {
+    SCOPED_TRACE("heads_per_warp " + std::to_string(hpw));
+    check_qkv_post<float>(GetParam(), hpw);
+  }
+}
 INSTANTIATE_TEST_SUITE_P(Shapes, CudaF32QkvPost, kQkvCases);
+
+// Every heads-per-warp choice writes the same bits (the per-element arithmetic and the norm's reduction
+// order are the same), over enough tokens that the launcher's own choice is the wide one, with a head
+// count that leaves the last warp's heads partly past the end.
+TEST_P(CudaQkvPost, EveryHeadsPerWarpWritesTheSameBits) {
+  const QkvCase c = GetParam();
+  std::mt19937 rng(std::random_device{}());
+  const int32_t tokens = kQkvPostWideTokens + 6, D = c.head_dim, heads = c.hq + 2 * c.hkv;
+  const auto input = random_values<__nv_bfloat16>(static_cast<size_t>(tokens) * heads * D, rng, 2.0f, nullptr);
+  DeviceBuffer<__nv_bfloat16> bias(random_values<__nv_bfloat16>(static_cast<size_t>(heads) * D, rng, 0.5f, nullptr));
+  DeviceBuffer<__nv_bfloat16> qn(random_values<__nv_bfloat16>(D, rng, 1.5f, nullptr));
+  DeviceBuffer<__nv_bfloat16> kn(random_values<__nv_bfloat16>(D, rng, 1.5f, nullptr));
+  std::vector<int32_t> pos(tokens);
+  std::vector<int64_t> slot(tokens);
+  std::uniform_int_distribution<int32_t> pd(0, 120000);
+  for (int32_t t = 0; t < tokens; ++t) {
+    pos[t] = pd(rng);
+    slot[t] = t % 7 == 3 ? -1 : tokens - 1 - t;
+  }
+  std::vector<float> inv_freq(D / 2);
+  for (int32_t i = 0; i < D / 2; ++i) inv_freq[i] = static_cast<float>(1.0 / std::pow(1000000.0, 2.0 * i / D));
+  DeviceBuffer<int32_t> d_pos(pos);
+  DeviceBuffer<int64_t> d_slot(slot);
+  DeviceBuffer<float> d_freq(inv_freq);
+  struct Out {
+    std::vector<__nv_bfloat16> qkv, k, v;
+  };
+  auto run = [&](int32_t hpw) {
+    DeviceBuffer<__nv_bfloat16> qkv(input);
+    DeviceBuffer<__nv_bfloat16> kc(static_cast<size_t>(tokens) * c.hkv * D), vc(static_cast<size_t>(tokens) * c.hkv * D);
+    kc.poison();
+    vc.poison();
+    QkvPostArgs a;
+    a.qkv = qkv.get();
+    a.bias = c.bias ? bias.get() : nullptr;
+    a.q_norm = c.qk_norm ? qn.get() : nullptr;
+    a.k_norm = c.qk_norm ? kn.get() : nullptr;
+    a.positions = d_pos.get();
+    a.inv_freq = d_freq.get();
+    a.slot_mapping = d_slot.get();
+    a.k_cache = kc.get();
+    a.v_cache = vc.get();
+    a.tokens = tokens;
+    a.hq = c.hq;
+    a.hkv = c.hkv;
+    a.head_dim = D;
+    a.heads_per_warp = hpw;
+    qkv_post(a, nullptr);
+    return Out{qkv.download(), kc.download(), vc.download()};
+  };
+  auto same_bits = [](const std::vector<__nv_bfloat16>& x, const std::vector<__nv_bfloat16>& y) {
+    return x.size() == y.size() && std::memcmp(x.data(), y.data(), x.size() * sizeof(x[0])) == 0;
+  };
+  const Out one = run(1);
+  EXPECT_FALSE(same_bits(one.qkv, input)) << "qkv_post left the projection unchanged";
+  for (int32_t hpw : {0, 2, 4}) {
+    const Out o = run(hpw);
+    EXPECT_TRUE(same_bits(o.qkv, one.qkv)) << "q/k/v rows, heads_per_warp " << hpw;
+    EXPECT_TRUE(same_bits(o.k, one.k)) << "k cache, heads_per_warp " << hpw;
+    EXPECT_TRUE(same_bits(o.v, one.v)) << "v cache, heads_per_warp " << hpw;
+  }
+}
+
+TEST(CudaQkvPostArgs, AnUnknownHeadsPerWarpIsAnError) {
+  DeviceBuffer<__nv_bfloat16> qkv(std::vector<__nv_bfloat16>(3 * 64, __float2bfloat16(1.0f)));
+  QkvPostArgs a;
+  a.qkv = qkv.get();
+  a.tokens = 1;
+  a.hq = 1;
+  a.hkv = 1;
+  a.head_dim = 64;
+  a.heads_per_warp = 3;
+  try {
+    qkv_post(a, nullptr);
+    FAIL() << "heads_per_warp 3 accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("got 3"), std::string::npos) << e.what();
+  }
+}
 
 struct AttnCase {
   int32_t hq, hkv, head_dim;
