@@ -34,23 +34,44 @@ __device__ __forceinline__ float warp_sum(float x) {
   return x;
 }
 
-// Merges the splits of one (tile row, q head) in three rounds of independent loads (no serial walk over
-// the splits): the largest split max; each split's weight exp2(m_z - max) and the weighted sum of the
-// l_z; then thread groups of kD/4 lanes (4 elements each) sum every kZ-th split's weighted o_z, and
-// the kZ sums are added through shared memory. All kThreads threads call it; partials are read
-// through L2 (other blocks of the same launch may have written them).
+// Merges the splits of one (tile row, q head). Every load is issued in one round after the caller's
+// PDL wait: each split's (m, l) by thread z mod kThreads, and the first kPre of the o_z a thread sums;
+// then the largest split max, each split's weight exp2(m_z - max) and the weighted sum of the l_z;
+// thread groups of kD/4 lanes (4 elements each) sum every kZ-th split's weighted o_z, and the kZ sums
+// are added through shared memory. (Three dependent rounds of L2 loads before; the arithmetic and its
+// order are unchanged, and are merge_heads'.) All kThreads threads call it; partials are read through
+// L2 (other blocks of the same launch may have written them).
 template <int kD>
 __device__ void merge_head(const AttentionArgs& a, int32_t q_row, int32_t h, float* s_w, float* s_red,
                            float4* s_acc) {
   constexpr int kLanes = kD / 4;
   constexpr int kZ = kThreads / kLanes;
+  constexpr int kJ = kMaxSplits / kThreads;  // (m, l) pairs per thread
+  constexpr int kPre = 4;                    // o_z loaded with them
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int zl = tid / kLanes, d = (tid % kLanes) * 4;
   const float* ml = a.ml_part;
   auto part = [&](int32_t z) { return (static_cast<int64_t>(z) * a.tokens + q_row) * a.hq + h; };
+  auto o_of = [&](int32_t z) { return __ldcg(reinterpret_cast<const float4*>(a.o_part + part(z) * kD + d)); };
+
+  float mz[kJ], lz[kJ];
+#pragma unroll
+  for (int j = 0; j < kJ; ++j) {
+    const int32_t z = tid + j * kThreads;
+    mz[j] = z < a.splits ? __ldcg(ml + part(z) * 2) : -INFINITY;
+    lz[j] = z < a.splits ? __ldcg(ml + part(z) * 2 + 1) : 0.0f;
+  }
+  float4 pre[kPre];
+#pragma unroll
+  for (int i = 0; i < kPre; ++i) {
+    const int32_t z = zl + i * kZ;
+    pre[i] = z < a.splits ? o_of(z) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+  }
 
   float mx = -INFINITY;
-  for (int32_t z = tid; z < a.splits; z += kThreads) mx = fmaxf(mx, __ldcg(ml + part(z) * 2));
+#pragma unroll
+  for (int j = 0; j < kJ; ++j)
+    if (tid + j * kThreads < a.splits) mx = fmaxf(mx, mz[j]);
   mx = warp_max(mx);
   if (lane == 0) s_red[warp] = mx;
   __syncthreads();
@@ -59,11 +80,14 @@ __device__ void merge_head(const AttentionArgs& a, int32_t q_row, int32_t h, flo
   for (int w = 0; w < kThreads / 32; ++w) m_all = fmaxf(m_all, s_red[w]);
 
   float lsum = 0.0f;
-  for (int32_t z = tid; z < a.splits; z += kThreads) {
-    const float mz = __ldcg(ml + part(z) * 2);
-    const float w = mz == -INFINITY ? 0.0f : exp2f(mz - m_all);  // an empty split weighs nothing
-    s_w[z] = w;
-    lsum += w * __ldcg(ml + part(z) * 2 + 1);
+#pragma unroll
+  for (int j = 0; j < kJ; ++j) {
+    const int32_t z = tid + j * kThreads;
+    if (z < a.splits) {
+      const float w = mz[j] == -INFINITY ? 0.0f : exp2f(mz[j] - m_all);  // an empty split weighs nothing
+      s_w[z] = w;
+      lsum = __fmaf_rn(w, lz[j], lsum);
+    }
   }
   lsum = warp_sum(lsum);
   if (lane == 0) s_red[kThreads / 32 + warp] = lsum;
@@ -73,19 +97,22 @@ __device__ void merge_head(const AttentionArgs& a, int32_t q_row, int32_t h, flo
   for (int w = 0; w < kThreads / 32; ++w) l_all += s_red[kThreads / 32 + w];
 
   float4 acc = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-#pragma unroll 8
-  for (int32_t z = zl; z < a.splits; z += kZ) {
-    const float w = s_w[z];
-    const float4 v = __ldcg(reinterpret_cast<const float4*>(a.o_part + part(z) * kD + d));
+  auto add = [&](float w, const float4& v) {
     acc.x = fmaf(w, v.x, acc.x), acc.y = fmaf(w, v.y, acc.y), acc.z = fmaf(w, v.z, acc.z), acc.w = fmaf(w, v.w, acc.w);
-  }
+  };
+  int32_t z = zl;
+#pragma unroll
+  for (int i = 0; i < kPre; ++i, z += kZ)
+    if (z < a.splits) add(s_w[z], pre[i]);
+#pragma unroll 8
+  for (; z < a.splits; z += kZ) add(s_w[z], o_of(z));
   s_acc[zl * kLanes + tid % kLanes] = acc;
   __syncthreads();
   if (zl != 0) return;
   float4 r = s_acc[tid];
 #pragma unroll
-  for (int z = 1; z < kZ; ++z) {
-    const float4 v = s_acc[z * kLanes + tid];
+  for (int q = 1; q < kZ; ++q) {
+    const float4 v = s_acc[q * kLanes + tid];
     r.x += v.x, r.y += v.y, r.z += v.z, r.w += v.w;
   }
   const float inv = l_all > 0.0f ? 1.0f / l_all : 0.0f;
@@ -142,7 +169,7 @@ __device__ void merge_heads(const AttentionArgs& a, int32_t q_row, int32_t h0, i
       if (z < a.splits) {
         const float w = mz[g][j] == -INFINITY ? 0.0f : exp2f(mz[g][j] - m_all);  // an empty split weighs nothing
         s_w[g * kMaxFusedSplits + z] = w;
-        lsum += w * lz[g][j];
+        lsum = __fmaf_rn(w, lz[g][j], lsum);
       }
     }
     lsum = warp_sum(lsum);

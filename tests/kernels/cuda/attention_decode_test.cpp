@@ -59,7 +59,9 @@ INSTANTIATE_TEST_SUITE_P(Shapes, CudaDecodeAttention,
                                            DecodeCase{16, 2, 256, 3}, DecodeCase{32, 4, 128, 16},
                                            DecodeCase{6, 2, 128, 7}, DecodeCase{32, 2, 64, 4},
                                            DecodeCase{16, 8, 64, 0}, DecodeCase{16, 8, 64, 2},
-                                           DecodeCase{12, 3, 128, 0}));
+                                           DecodeCase{12, 3, 128, 0},
+                                           // more splits than merge threads (the merge's later load rounds)
+                                           DecodeCase{32, 8, 128, 300}, DecodeCase{8, 2, 64, 1024}));
 
 TEST(CudaDecodeAttention, HeuristicSplitsFillTheGpuOnlyForLongContexts) {
   // 32 q / 8 kv heads: one sequence at 32k spreads over 64 splits; 64 sequences at 1k need none.
