@@ -112,13 +112,17 @@ __global__ void __launch_bounds__(kWarps * 32) qkv_post_kernel(QkvPostArgsT<T> a
       cache = (is_k ? a.k_cache : a.v_cache) + (slot * a.hkv + kvh) * kD;
     }
     T* const head = token + static_cast<int64_t>(h) * kD;
+    // A v head without a bias is stored unchanged: its in-place write is skipped (prefill traffic).
+    const bool rewrite = is_q || is_k || a.bias != nullptr;
 #pragma unroll
     for (int j = 0; j < kPairs; ++j) {
       const int p = lane + 32 * j;
       const T y0 = from_f32<T>(x0[i][j]);
       const T y1 = from_f32<T>(x1[i][j]);
-      head[p] = y0;
-      head[p + kHalf] = y1;
+      if (rewrite) {
+        head[p] = y0;
+        head[p + kHalf] = y1;
+      }
       if (cache != nullptr) {
         cache[p] = y0;
         cache[p + kHalf] = y1;

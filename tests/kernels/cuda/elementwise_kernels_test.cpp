@@ -144,9 +144,8 @@ TEST(CudaRmsNorm, RefusesRowsItCannotHoldByName) {
 }
 
 template <typename T>
-void check_silu_mul() {
+void check_silu_mul(int32_t rows, int32_t inter) {
   std::mt19937 rng(std::random_device{}());
-  const int32_t rows = 5, inter = 1416;
   std::vector<float> gu_f;
   DeviceBuffer<T> gu(random_values<T>(static_cast<size_t>(rows) * 2 * inter, rng, 4.0f, &gu_f));
   DeviceBuffer<T> out(static_cast<size_t>(rows) * inter);
@@ -163,8 +162,11 @@ void check_silu_mul() {
   EXPECT_LT(rel_error(got, want), Tolerance<T>::output);
 }
 
-TEST(CudaSiluMul, MatchesReference) { check_silu_mul<__nv_bfloat16>(); }
-TEST(CudaF32SiluMul, MatchesReference) { check_silu_mul<float>(); }
+TEST(CudaSiluMul, MatchesReference) { check_silu_mul<__nv_bfloat16>(5, 1416); }
+TEST(CudaF32SiluMul, MatchesReference) { check_silu_mul<float>(5, 1416); }
+// Rows wider than one block's 256 vectors, the last block partly past the row's end.
+TEST(CudaSiluMul, RowsSpanningSeveralBlocksMatchReference) { check_silu_mul<__nv_bfloat16>(3, 4104); }
+TEST(CudaF32SiluMul, RowsSpanningSeveralBlocksMatchReference) { check_silu_mul<float>(3, 4104); }
 
 TEST(CudaFillRandom, FillsEveryElementWithBoundedNonZeroValues) {
   const int64_t n = 1 << 20;
