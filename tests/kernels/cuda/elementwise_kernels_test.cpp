@@ -84,10 +84,13 @@ void check_rmsnorm_row(bool first, int32_t n) {
   EXPECT_LT(rel_error(got, want), Tolerance<T>::output);
 }
 
-// Rows of 1, 2 and 4 eight-element pieces per thread, each with a partly filled last round.
+// Rows of 1, 2 and 4 eight-element pieces per thread (the model shapes' 4,096 and 8,192 among them),
+// most with a partly filled last round.
+constexpr int32_t kNormRowLengths[] = {1000, 2040, 4096, 4104, 8192, 16376};
+
 template <typename T>
 void check_rmsnorm(bool first) {
-  for (int32_t n : {1000, 4104, 16376}) check_rmsnorm_row<T>(first, n);
+  for (int32_t n : kNormRowLengths) check_rmsnorm_row<T>(first, n);
 }
 
 TEST(CudaRmsNorm, FirstLayerStartsTheResidualStream) { check_rmsnorm<__nv_bfloat16>(true); }
@@ -101,7 +104,7 @@ void check_rmsnorm_of_summed_residual() {
   std::mt19937 rng(std::random_device{}());
   const int32_t rows = 5;
   const float eps = 1e-6f;
-  for (int32_t n : {1000, 4104, 16376}) {
+  for (int32_t n : kNormRowLengths) {
     SCOPED_TRACE("n = " + std::to_string(n));
     std::vector<float> w_f;
     DeviceBuffer<T> w(random_values<T>(n, rng, 1.5f, &w_f));
