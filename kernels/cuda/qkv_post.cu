@@ -131,6 +131,97 @@ __global__ void __launch_bounds__(kWarps * 32) qkv_post_kernel(QkvPostArgsT<T> a
   }
 }
 
+constexpr int kVecPairs = 4;  // rotary pairs per lane: 8-byte bf16 loads (8 pairs, 16 bytes, needed 112 registers)
+
+template <typename T>
+struct alignas(kVecPairs * sizeof(T)) Pack {
+  T v[kVecPairs];
+};
+
+constexpr int kVecThreads = 256;
+constexpr int kVecRounds = 2;  // head rounds whose loads are issued together
+
+// Steps of kQkvPostWideTokens tokens or more without a q/k norm: a lane of a kD/8-lane group holds 4
+// consecutive rotary pairs of one head (elements [4l, 4l + 4) and their partners kD/2 further on), so
+// loads and stores are 8 bytes (bf16) wide; a block of kVecThreads threads per token, its kVecThreads / group
+// head slots walking the token's heads kVecRounds rounds at a time (every load of the rounds issued
+// before any arithmetic). Element for element the arithmetic of qkv_post_kernel (bias add, the pinned
+// rotation; no norm, so no sum to reorder): the two store the same bits.
+template <typename T, int kPairs>
+__global__ void __launch_bounds__(kVecThreads) qkv_post_vec_kernel(QkvPostArgsT<T> a) {
+  constexpr int kD = kPairs * 64, kHalf = kD / 2, kGroup = kHalf / kVecPairs, kSlots = kVecThreads / kGroup;
+  const int32_t t = blockIdx.x;
+  const int p0 = (threadIdx.x % kGroup) * kVecPairs;
+  const int32_t first = threadIdx.x / kGroup;
+  const int32_t heads = a.hq + 2 * a.hkv;
+  pdl_trigger();
+  const float pos = static_cast<float>(a.positions[t]);
+  const int64_t slot = a.slot_mapping[t];
+  float cs[kVecPairs], sn[kVecPairs];
+#pragma unroll
+  for (int e = 0; e < kVecPairs; ++e) sincosf(pos * a.inv_freq[p0 + e], &sn[e], &cs[e]);
+  pdl_wait();  // PDL-launched: qkv comes from the projection
+  T* const token = a.qkv + static_cast<int64_t>(t) * heads * kD;
+  for (int32_t base = first; base < heads; base += kVecRounds * kSlots) {
+    Pack<T> lo[kVecRounds], hi[kVecRounds], blo[kVecRounds], bhi[kVecRounds];
+#pragma unroll
+    for (int r = 0; r < kVecRounds; ++r) {
+      const int32_t h = min(base + r * kSlots, heads - 1);  // rounds past the last head: loaded, not stored
+      lo[r] = *reinterpret_cast<const Pack<T>*>(token + static_cast<int64_t>(h) * kD + p0);
+      hi[r] = *reinterpret_cast<const Pack<T>*>(token + static_cast<int64_t>(h) * kD + kHalf + p0);
+      if (a.bias != nullptr) {
+        blo[r] = *reinterpret_cast<const Pack<T>*>(a.bias + h * kD + p0);
+        bhi[r] = *reinterpret_cast<const Pack<T>*>(a.bias + h * kD + kHalf + p0);
+      }
+    }
+#pragma unroll
+    for (int r = 0; r < kVecRounds; ++r) {
+      const int32_t h = base + r * kSlots;
+      if (h >= heads) break;
+      const bool is_q = h < a.hq, is_k = !is_q && h < a.hq + a.hkv;
+      Pack<T> ylo, yhi;
+#pragma unroll
+      for (int e = 0; e < kVecPairs; ++e) {
+        float x0 = to_f32(lo[r].v[e]), x1 = to_f32(hi[r].v[e]);
+        if (a.bias != nullptr) {  // (not + 0.0f without a bias: that would turn -0 into +0)
+          x0 += to_f32(blo[r].v[e]);
+          x1 += to_f32(bhi[r].v[e]);
+        }
+        if (is_q || is_k) {
+          const float r0 = rope_first_half(x0, x1, cs[e], sn[e]);
+          const float r1 = rope_second_half(x1, x0, cs[e], sn[e]);
+          x0 = r0;
+          x1 = r1;
+        }
+        ylo.v[e] = from_f32<T>(x0);
+        yhi.v[e] = from_f32<T>(x1);
+      }
+      T* const head = token + static_cast<int64_t>(h) * kD;
+      if (is_q || is_k || a.bias != nullptr) {  // a v head without a bias is unchanged
+        *reinterpret_cast<Pack<T>*>(head + p0) = ylo;
+        *reinterpret_cast<Pack<T>*>(head + kHalf + p0) = yhi;
+      }
+      if (slot >= 0 && !is_q) {
+        const int32_t kvh = is_k ? h - a.hq : h - a.hq - a.hkv;
+        T* const cache = (is_k ? a.k_cache : a.v_cache) + (slot * a.hkv + kvh) * kD;
+        *reinterpret_cast<Pack<T>*>(cache + p0) = ylo;
+        *reinterpret_cast<Pack<T>*>(cache + kHalf + p0) = yhi;
+      }
+    }
+  }
+}
+
+template <typename T>
+void launch_vec(const QkvPostArgsT<T>& a, cudaStream_t stream) {
+  const dim3 grid(a.tokens);
+  switch (a.head_dim) {
+    case 64: launch_pdl(qkv_post_vec_kernel<T, 1>, grid, kVecThreads, 0, stream, a); break;
+    case 128: launch_pdl(qkv_post_vec_kernel<T, 2>, grid, kVecThreads, 0, stream, a); break;
+    case 256: launch_pdl(qkv_post_vec_kernel<T, 4>, grid, kVecThreads, 0, stream, a); break;
+    default: throw_cuda_error(cudaErrorInvalidValue, "qkv_post: head_dim must be 64, 128 or 256", __FILE__, __LINE__);
+  }
+}
+
 template <typename T, int kH>
 void launch_heads(const QkvPostArgsT<T>& a, cudaStream_t stream) {
   const int32_t heads = a.hq + 2 * a.hkv;
@@ -147,7 +238,19 @@ void launch_heads(const QkvPostArgsT<T>& a, cudaStream_t stream) {
 template <typename T>
 void launch(const QkvPostArgsT<T>& a, cudaStream_t stream) {
   if (a.tokens == 0) return;
-  const int32_t hpw = a.heads_per_warp != 0 ? a.heads_per_warp : (a.tokens < kQkvPostWideTokens ? 1 : 2);
+  const bool wide = a.tokens >= kQkvPostWideTokens;
+  if (a.vector_lanes < -1 || a.vector_lanes > 1) {
+    const std::string what = "qkv_post: vector_lanes must be -1, 0 or 1; got " + std::to_string(a.vector_lanes);
+    throw_cuda_error(cudaErrorInvalidValue, what.c_str(), __FILE__, __LINE__);
+  }
+  if (a.vector_lanes == 1 && a.q_norm != nullptr)
+    throw_cuda_error(cudaErrorInvalidValue, "qkv_post: vector_lanes with a q/k norm", __FILE__, __LINE__);
+  if (a.vector_lanes == 1 || (a.vector_lanes == -1 && a.heads_per_warp == 0 && wide && a.q_norm == nullptr)) {
+    launch_vec(a, stream);
+    CUDA_CHECK_LAUNCH();
+    return;
+  }
+  const int32_t hpw = a.heads_per_warp != 0 ? a.heads_per_warp : (wide ? 2 : 1);
   switch (hpw) {
     case 1: launch_heads<T, 1>(a, stream); break;
     case 2: launch_heads<T, 2>(a, stream); break;

@@ -33,6 +33,10 @@ struct QkvPostArgsT {
   // fewer than kQkvPostWideTokens tokens, where latency counts, else 2); 1, 2 or 4 for benchmarks and
   // tests. The arithmetic per element is the same for every choice.
   int32_t heads_per_warp = 0;
+  // -1: the launcher's choice (steps of kQkvPostWideTokens tokens or more without a q/k norm, when
+  // heads_per_warp is 0, take the kernel whose lanes hold 4 rotary pairs); 0: never; 1: always (no q/k norm only). Every
+  // choice stores the same bits.
+  int32_t vector_lanes = -1;
 };
 constexpr int32_t kQkvPostWideTokens = 64;
 // The serving element type (bf16); QkvPostArgsT<float> is the exact (fp32) mode's.

@@ -10,6 +10,8 @@
 #include <random>
 #include <string>
 #include <type_traits>
+#include <utility>
+#include <vector>
 
 #include "common/error.h"
 #include "kernels/cuda/attention.cuh"
@@ -32,9 +34,9 @@ struct Tolerance {
   static constexpr double attention = std::is_same_v<T, float> ? 1e-5 : 8e-3;
 };
 
-// heads_per_warp: QkvPostArgsT::heads_per_warp (0: the launcher's choice).
+// heads_per_warp, vector_lanes: QkvPostArgsT's (0 / -1: the launcher's choice).
 template <typename T>
-void check_qkv_post(const QkvCase& c, int32_t heads_per_warp) {
+void check_qkv_post(const QkvCase& c, int32_t heads_per_warp, int32_t vector_lanes = -1) {
   std::mt19937 rng(std::random_device{}());
   const int32_t tokens = 9, D = c.head_dim, heads = c.hq + 2 * c.hkv, slots = 64;
   const float eps = 1e-6f;
@@ -77,6 +79,7 @@ void check_qkv_post(const QkvCase& c, int32_t heads_per_warp) {
   a.hkv = c.hkv;
   a.head_dim = D;
   a.heads_per_warp = heads_per_warp;
+  a.vector_lanes = vector_lanes;
   qkv_post(a, nullptr);
   const auto got = to_float(qkv.download());
   const auto got_k = to_float(kc.download());
@@ -133,6 +136,10 @@ TEST_P(CudaQkvPost, MatchesReferenceAndWritesTheCacheSlots) {
     SCOPED_TRACE("heads_per_warp " + std::to_string(hpw));
     check_qkv_post<__nv_bfloat16>(GetParam(), hpw);
   }
+  if (!GetParam().qk_norm) {
+    SCOPED_TRACE("vector lanes");
+    check_qkv_post<__nv_bfloat16>(GetParam(), 0, 1);
+  }
 }
 INSTANTIATE_TEST_SUITE_P(Shapes, CudaQkvPost, kQkvCases);
 
@@ -141,6 +148,10 @@ TEST_P(CudaF32QkvPost, MatchesReferenceAndWritesTheCacheSlots) {
   for (int32_t hpw : {0, 1, 4}) {
     SCOPED_TRACE("heads_per_warp " + std::to_string(hpw));
     check_qkv_post<float>(GetParam(), hpw);
+  }
+  if (!GetParam().qk_norm) {
+    SCOPED_TRACE("vector lanes");
+    check_qkv_post<float>(GetParam(), 0, 1);
   }
 }
 INSTANTIATE_TEST_SUITE_P(Shapes, CudaF32QkvPost, kQkvCases);
@@ -171,7 +182,7 @@ TEST_P(CudaQkvPost, EveryHeadsPerWarpWritesTheSameBits) {
   struct Out {
     std::vector<__nv_bfloat16> qkv, k, v;
   };
-  auto run = [&](int32_t hpw) {
+  auto run = [&](int32_t hpw, int32_t vector_lanes) {
     DeviceBuffer<__nv_bfloat16> qkv(input);
     DeviceBuffer<__nv_bfloat16> kc(static_cast<size_t>(tokens) * c.hkv * D), vc(static_cast<size_t>(tokens) * c.hkv * D);
     kc.poison();
@@ -191,23 +202,28 @@ TEST_P(CudaQkvPost, EveryHeadsPerWarpWritesTheSameBits) {
     a.hkv = c.hkv;
     a.head_dim = D;
     a.heads_per_warp = hpw;
+    a.vector_lanes = vector_lanes;
     qkv_post(a, nullptr);
     return Out{qkv.download(), kc.download(), vc.download()};
   };
   auto same_bits = [](const std::vector<__nv_bfloat16>& x, const std::vector<__nv_bfloat16>& y) {
     return x.size() == y.size() && std::memcmp(x.data(), y.data(), x.size() * sizeof(x[0])) == 0;
   };
-  const Out one = run(1);
+  const Out one = run(1, 0);
   EXPECT_FALSE(same_bits(one.qkv, input)) << "qkv_post left the projection unchanged";
-  for (int32_t hpw : {0, 2, 4}) {
-    const Out o = run(hpw);
-    EXPECT_TRUE(same_bits(o.qkv, one.qkv)) << "q/k/v rows, heads_per_warp " << hpw;
-    EXPECT_TRUE(same_bits(o.k, one.k)) << "k cache, heads_per_warp " << hpw;
-    EXPECT_TRUE(same_bits(o.v, one.v)) << "v cache, heads_per_warp " << hpw;
+  // (heads per warp, vector lanes): the launcher's choice, the lane-per-pair kernel at 2 and 4 heads,
+  // and without a q/k norm the kernel whose lanes hold 4 pairs.
+  std::vector<std::pair<int32_t, int32_t>> runs = {{0, -1}, {2, 0}, {4, 0}};
+  if (!c.qk_norm) runs.push_back({0, 1});
+  for (const auto& [hpw, vec] : runs) {
+    const Out o = run(hpw, vec);
+    EXPECT_TRUE(same_bits(o.qkv, one.qkv)) << "q/k/v rows, heads_per_warp " << hpw << " vector " << vec;
+    EXPECT_TRUE(same_bits(o.k, one.k)) << "k cache, heads_per_warp " << hpw << " vector " << vec;
+    EXPECT_TRUE(same_bits(o.v, one.v)) << "v cache, heads_per_warp " << hpw << " vector " << vec;
   }
 }
 
-TEST(CudaQkvPostArgs, AnUnknownHeadsPerWarpIsAnError) {
+TEST(CudaQkvPostArgs, AnUnknownLayoutIsAnError) {
   DeviceBuffer<__nv_bfloat16> qkv(std::vector<__nv_bfloat16>(3 * 64, __float2bfloat16(1.0f)));
   QkvPostArgs a;
   a.qkv = qkv.get();
@@ -221,6 +237,24 @@ TEST(CudaQkvPostArgs, AnUnknownHeadsPerWarpIsAnError) {
     FAIL() << "heads_per_warp 3 accepted";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("got 3"), std::string::npos) << e.what();
+  }
+  a.heads_per_warp = 0;
+  a.vector_lanes = 2;
+  try {
+    qkv_post(a, nullptr);
+    FAIL() << "vector_lanes 2 accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("got 2"), std::string::npos) << e.what();
+  }
+  DeviceBuffer<__nv_bfloat16> norm(std::vector<__nv_bfloat16>(64, __float2bfloat16(1.0f)));
+  a.vector_lanes = 1;
+  a.q_norm = norm.get();
+  a.k_norm = norm.get();
+  try {
+    qkv_post(a, nullptr);
+    FAIL() << "the vector-lane kernel accepted a q/k norm";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("q/k norm"), std::string::npos) << e.what();
   }
 }
 
