@@ -34,6 +34,39 @@ struct Tolerance {
   static constexpr double attention = std::is_same_v<T, float> ? 1e-5 : 8e-3;
 };
 
+// The inputs of one qkv_post launch (device buffers owned by the test) as its arguments.
+template <typename T>
+struct QkvInputs {
+  T* qkv;
+  const T *bias, *q_norm, *k_norm;
+  const int32_t* positions;
+  const float* inv_freq;
+  const int64_t* slots;
+  T *k_cache, *v_cache;
+};
+
+template <typename T>
+QkvPostArgsT<T> qkv_args(const QkvCase& c, const QkvInputs<T>& in, int32_t tokens, int32_t heads_per_warp,
+                         int32_t vector_lanes) {
+  QkvPostArgsT<T> a;
+  a.qkv = in.qkv;
+  a.bias = c.bias ? in.bias : nullptr;
+  a.q_norm = c.qk_norm ? in.q_norm : nullptr;
+  a.k_norm = c.qk_norm ? in.k_norm : nullptr;
+  a.positions = in.positions;
+  a.inv_freq = in.inv_freq;
+  a.slot_mapping = in.slots;
+  a.k_cache = in.k_cache;
+  a.v_cache = in.v_cache;
+  a.tokens = tokens;
+  a.hq = c.hq;
+  a.hkv = c.hkv;
+  a.head_dim = c.head_dim;
+  a.heads_per_warp = heads_per_warp;
+  a.vector_lanes = vector_lanes;
+  return a;
+}
+
 // heads_per_warp, vector_lanes: QkvPostArgsT's (0 / -1: the launcher's choice).
 template <typename T>
 void check_qkv_post(const QkvCase& c, int32_t heads_per_warp, int32_t vector_lanes = -1) {
@@ -63,23 +96,10 @@ void check_qkv_post(const QkvCase& c, int32_t heads_per_warp, int32_t vector_lan
   DeviceBuffer<T> kc(static_cast<size_t>(slots) * c.hkv * D), vc(static_cast<size_t>(slots) * c.hkv * D);
   kc.poison();
   vc.poison();
-  QkvPostArgsT<T> a;
-  a.qkv = qkv.get();
-  a.bias = c.bias ? bias.get() : nullptr;
-  a.q_norm = c.qk_norm ? qn.get() : nullptr;
-  a.k_norm = c.qk_norm ? kn.get() : nullptr;
+  QkvPostArgsT<T> a = qkv_args<T>(
+      c, {qkv.get(), bias.get(), qn.get(), kn.get(), d_pos.get(), d_freq.get(), d_slot.get(), kc.get(), vc.get()},
+      tokens, heads_per_warp, vector_lanes);
   a.norm_eps = eps;
-  a.positions = d_pos.get();
-  a.inv_freq = d_freq.get();
-  a.slot_mapping = d_slot.get();
-  a.k_cache = kc.get();
-  a.v_cache = vc.get();
-  a.tokens = tokens;
-  a.hq = c.hq;
-  a.hkv = c.hkv;
-  a.head_dim = D;
-  a.heads_per_warp = heads_per_warp;
-  a.vector_lanes = vector_lanes;
   qkv_post(a, nullptr);
   const auto got = to_float(qkv.download());
   const auto got_k = to_float(kc.download());
@@ -187,23 +207,11 @@ TEST_P(CudaQkvPost, EveryHeadsPerWarpWritesTheSameBits) {
     DeviceBuffer<__nv_bfloat16> kc(static_cast<size_t>(tokens) * c.hkv * D), vc(static_cast<size_t>(tokens) * c.hkv * D);
     kc.poison();
     vc.poison();
-    QkvPostArgs a;
-    a.qkv = qkv.get();
-    a.bias = c.bias ? bias.get() : nullptr;
-    a.q_norm = c.qk_norm ? qn.get() : nullptr;
-    a.k_norm = c.qk_norm ? kn.get() : nullptr;
-    a.positions = d_pos.get();
-    a.inv_freq = d_freq.get();
-    a.slot_mapping = d_slot.get();
-    a.k_cache = kc.get();
-    a.v_cache = vc.get();
-    a.tokens = tokens;
-    a.hq = c.hq;
-    a.hkv = c.hkv;
-    a.head_dim = D;
-    a.heads_per_warp = hpw;
-    a.vector_lanes = vector_lanes;
-    qkv_post(a, nullptr);
+    qkv_post(qkv_args<__nv_bfloat16>(c,
+                                      {qkv.get(), bias.get(), qn.get(), kn.get(), d_pos.get(), d_freq.get(),
+                                       d_slot.get(), kc.get(), vc.get()},
+                                      tokens, hpw, vector_lanes),
+             nullptr);
     return Out{qkv.download(), kc.download(), vc.download()};
   };
   auto same_bits = [](const std::vector<__nv_bfloat16>& x, const std::vector<__nv_bfloat16>& y) {
