@@ -2,10 +2,11 @@
 // Lane l owns the rotary pairs (p, p + head_dim/2) for p = l + 32*j in each of its heads, so every head's
 // arithmetic (and its norm's reduction order) is the same whatever kH is; the rounding is pinned with
 // intrinsics (rope_rotate.cuh) so no instance contracts it differently. kH = 1 for decode-sized steps
-// (latency: one round of loads per warp after the PDL wait); kH = 2 for prefill, where a token's rotary
-// cos/sin (a sincosf per pair) serve two heads and two heads' loads are in flight per warp
-// (nvidia-h200, 4,096 tokens, 32/8 heads of 128: 59.4 µs at kH = 1, 48.9 at 2, 51.5 at 4, whose 76
-// registers allow 3 blocks per SM).
+// (latency: one round of loads per warp after the PDL wait); kH = 2 for prefill steps with a q/k norm,
+// where a token's rotary cos/sin (a sincosf per pair) serve two heads and two heads' loads are in flight
+// per warp (nvidia-h200, 4,096 tokens, 32/8 heads of 128: 59.4 µs at kH = 1, 48.9 at 2, 51.5 at 4, whose
+// 76 registers allow 3 blocks per SM). Prefill steps without one take qkv_post_vec_kernel (4 pairs per
+// lane, 44.8 µs there), which stores the same bits.
 #include <string>
 
 #include "kernels/cuda/cuda_check.h"
