@@ -61,7 +61,7 @@ void bench_chain(cudaStream_t s, const DeviceLimits& lim, void* ws) {
   const int64_t slot = ctx - 1;
   const AttentionTile tile{0, 0, 1, ctx - 1};
   const int32_t splits = attention_splits(1, hq, hkv, D, 132, ctx), max_splits = 32;
-  const int32_t decode_splits = attention_decode_splits(1, hq, hkv, D, 132, ctx);  // 8 at 512 keys
+  const int32_t decode_splits = attention_decode_splits(1, hq, hkv, D, 132, ctx);  // 16 at 512 keys
   const DecodeDevice device = decode_device(0);
   int32_t* counters = nullptr;  // the fused launch's arrival counters
   CUDA_CHECK(cudaMalloc(&counters, attention_decode_counters(1, hq, hkv) * 4));

@@ -45,8 +45,10 @@ constexpr int kKeysPerGroup = 4;  // keys one lane group takes per stage
 constexpr int kSmemBytes = kStages * 2 * kKeysPerGroup * kThreads * 16;  // 48 KiB: K and V chunks
 // Fewest keys per split by default. H200, 1 x 512 keys (kernel bench, 2026-11-25): 1 split 20.5 µs,
 // 2: 14.7, 4: 11.5, 8 (64 keys each): 10.0, 16: 9.8 (the merge is cheap next to the latency of a
-// long walk); engine b1/512 4.31 ms with 256 keys per split, 4.24 ms with 64.
-constexpr int32_t kDecodeMinSplitKeys = 64;
+// long walk); engine b1/512 4.31 ms with 256 keys per split, 4.24 ms with 64. Session 7, after the
+// merge's loads went to one round: 32 keys (16 splits at 512) against 64, alternating in two calls,
+// b1/512 -42 µs on average (faster in 4 of 6 pairs), b1/2k -37, b4/1k -247, b8/512 -180 / +4 µs.
+constexpr int32_t kDecodeMinSplitKeys = 32;
 // Kv heads per tensor-core block by default (where hkv divides by it). H200, kernel bench (2026-11-25,
 // one call): 64 x 1k 83.7 / 84.3 / 86.2 µs for 1 / 2 / 4; 1 x 32k 47.5 / 49.5 / 49.8; 1 x 512 10.9 /
 // 11.7 / 13.5; engine b64/1k 79.6 / 78.6% (1) vs 79.5 / 80.1% (2): no gain from contiguous rows.

@@ -69,9 +69,10 @@ TEST(CudaDecodeAttention, HeuristicSplitsFillTheGpuOnlyForLongContexts) {
   EXPECT_EQ(attention_decode_splits(64, 32, 8, 128, 132, 1024), 1);
   EXPECT_EQ(attention_decode_splits(30, 32, 8, 128, 132, 1024), 2);  // 240 blocks: two splits fit
   EXPECT_EQ(attention_decode_splits(16, 32, 8, 128, 132, 8192), 4);
-  EXPECT_EQ(attention_decode_splits(1, 32, 8, 128, 132, 300), 4);  // no split under 64 keys
-  EXPECT_EQ(attention_decode_splits(1, 32, 8, 128, 132, 100), 1);
-  EXPECT_EQ(attention_decode_splits(1, 32, 8, 128, 132, 512), 8);  // 1 x 512 keys in 8 splits of 64
+  EXPECT_EQ(attention_decode_splits(1, 32, 8, 128, 132, 300), 8);  // no split under 32 keys
+  EXPECT_EQ(attention_decode_splits(1, 32, 8, 128, 132, 100), 2);
+  EXPECT_EQ(attention_decode_splits(1, 32, 8, 128, 132, 60), 1);
+  EXPECT_EQ(attention_decode_splits(1, 32, 8, 128, 132, 512), 16);  // 1 x 512 keys in 16 splits of 32
   // Another minimum split (the runner's decode_min_split_keys).
   EXPECT_EQ(attention_decode_splits(1, 32, 8, 128, 132, 512, 256), 2);
   EXPECT_EQ(attention_decode_splits(64, 32, 8, 128, 132, 1024, 16), 1);  // residency still caps it
