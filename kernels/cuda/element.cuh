@@ -29,6 +29,13 @@ __device__ __forceinline__ __nv_bfloat16 from_f32<__nv_bfloat16>(float v) {
   return __float2bfloat16_rn(v);
 }
 
+// N consecutive elements moved as one aligned access (at most 16-byte aligned: 8 bf16 are one 16-byte
+// load, 8 floats two).
+template <typename T, int N>
+struct alignas(N * sizeof(T) < 16 ? N * sizeof(T) : 16) Vec {
+  T v[N];
+};
+
 // Elements p[2i] and p[2i+1] as floats (p 8-byte aligned for float, 4-byte for bf16).
 __device__ __forceinline__ float2 load_pair(const float* p, int64_t i) { return reinterpret_cast<const float2*>(p)[i]; }
 __device__ __forceinline__ float2 load_pair(const __nv_bfloat16* p, int64_t i) {

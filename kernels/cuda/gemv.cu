@@ -7,6 +7,7 @@
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/gemv.cuh"
 #include "kernels/cuda/pdl.cuh"
+#include "kernels/cuda/silu.cuh"
 
 namespace tessera::cuda {
 namespace {
@@ -114,9 +115,7 @@ __device__ __forceinline__ uint4 load_x(const uint4* xv, int32_t j, int32_t idx,
     for (int q = 0; q < 4; ++q) {
       const float2 gf = __bfloat1622float2(g2[q]);
       const float2 uf = __bfloat1622float2(u2[q]);
-      const float sx = gf.x / (1.0f + expf(-gf.x));
-      const float sy = gf.y / (1.0f + expf(-gf.y));
-      o2[q] = __floats2bfloat162_rn(sx * uf.x, sy * uf.y);
+      o2[q] = __floats2bfloat162_rn(silu_times(gf.x, uf.x), silu_times(gf.y, uf.y));
     }
     return o;
   }
@@ -142,7 +141,7 @@ __device__ __forceinline__ int32_t weight_row(int r, int32_t n) {
 __device__ __forceinline__ __nv_bfloat16 silu_mul_of(float gate, float up) {
   const float g = __bfloat162float(__float2bfloat16_rn(gate));
   const float u = __bfloat162float(__float2bfloat16_rn(up));
-  return __float2bfloat16_rn(g / (1.0f + expf(-g)) * u);
+  return __float2bfloat16_rn(silu_times(g, u));
 }
 
 template <int kM, bool kOutF32, int kRows, int kU, bool kSilu, bool kGlu = false>
@@ -287,6 +286,9 @@ void launch_splitk(const Launch& l) {
       const dim3 glu_grid((l.n / 2 + kRows / 2 - 1) / (kRows / 2));
       launch_kernel(l.pdl, gemv_splitk_kernel<kM, false, kRows, kU, false, true>, glu_grid, kSplitThreads, l.stream,
                     l.x, l.w, l.y, l.m, l.n, l.k);
+    } else {  // gemv_silu_mul_supported excludes these variants: never a silent no-op
+      throw_cuda_error(cudaErrorInvalidValue, "gemv_silu_mul: a variant with an odd row count per block", __FILE__,
+                       __LINE__);
     }
   } else if (l.silu) {  // the MLP's down projection: bf16 out only
     launch_kernel(l.pdl, gemv_splitk_kernel<kM, false, kRows, kU, true>, grid, kSplitThreads, l.stream, l.x, l.w, l.y,

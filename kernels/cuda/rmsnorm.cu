@@ -19,9 +19,7 @@ constexpr int kThreads = 512;
 constexpr int kMaxPieces = 4;  // 8-element pieces per thread: rows up to 16,384 elements
 
 template <typename T>
-struct alignas(16) Piece {
-  T v[8];
-};
+using Piece = Vec<T, 8>;
 
 template <typename T, int kPieces>
 __global__ void __launch_bounds__(kThreads) add_rmsnorm_kernel(const T* __restrict__ x, float* __restrict__ residual,

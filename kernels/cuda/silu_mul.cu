@@ -3,15 +3,11 @@
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/element.cuh"
 #include "kernels/cuda/pdl.cuh"
+#include "kernels/cuda/silu.cuh"
 #include "kernels/cuda/silu_mul.cuh"
 
 namespace tessera::cuda {
 namespace {
-
-template <typename T>
-struct alignas(16) Pack8 {
-  T v[8];
-};
 
 // Block (r, c): row r, 8-element vectors c * kThreads + threadIdx.x of it (no per-element division:
 // the grid-stride loop it replaced spent a 64-bit divide and modulo per vector, a third of its
@@ -26,15 +22,12 @@ __global__ void __launch_bounds__(kThreads) silu_mul_kernel(const T* __restrict_
   const int32_t col = (blockIdx.y * kThreads + threadIdx.x) * 8;
   if (col >= inter) return;
   const int64_t row = blockIdx.x;
-  const Pack8<T> g = *reinterpret_cast<const Pack8<T>*>(gate_up + row * 2 * inter + col);
-  const Pack8<T> u = *reinterpret_cast<const Pack8<T>*>(gate_up + row * 2 * inter + inter + col);
-  Pack8<T> o;
+  const Vec<T, 8> g = *reinterpret_cast<const Vec<T, 8>*>(gate_up + row * 2 * inter + col);
+  const Vec<T, 8> u = *reinterpret_cast<const Vec<T, 8>*>(gate_up + row * 2 * inter + inter + col);
+  Vec<T, 8> o;
 #pragma unroll
-  for (int j = 0; j < 8; ++j) {
-    const float gf = to_f32(g.v[j]);
-    o.v[j] = from_f32<T>(gf / (1.0f + expf(-gf)) * to_f32(u.v[j]));
-  }
-  *reinterpret_cast<Pack8<T>*>(out + row * inter + col) = o;
+  for (int j = 0; j < 8; ++j) o.v[j] = from_f32<T>(silu_times(to_f32(g.v[j]), to_f32(u.v[j])));
+  *reinterpret_cast<Vec<T, 8>*>(out + row * inter + col) = o;
 }
 
 template <typename T>
