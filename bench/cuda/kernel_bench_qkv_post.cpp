@@ -1,5 +1,5 @@
 // tessera_cuda_kernel_bench's prefill qkv_post row: a 4,096-token Llama-3-8B-shaped step (32 q / 8 kv
-// heads of 128) at each heads-per-warp choice and with 4 rotary pairs per lane, as % of the copy bandwidth measured in the same run
+// heads of 128) in each layout (QkvPostLayout: 1, 2 or 4 heads per warp, 8 = 4 rotary pairs per lane), as % of the copy bandwidth measured in the same run
 // (bytes: the projection read once, q and k written back in place, k and v written to the cache).
 // Benchmark code only.
 #include <cuda_runtime.h>
@@ -48,12 +48,12 @@ void bench_prefill_qkv_post(const DeviceLimits& lim, cudaStream_t s) {
   a.head_dim = D;
   // read every head; write q and k back (v without a bias is not rewritten) and k, v to the cache
   const double bytes = 2.0 * tokens * D * (heads + (hq + hkv) + 2.0 * hkv);
-  for (int32_t hpw : {1, 2, 4, 0}) {  // 0 here: the kernel whose lanes hold 4 rotary pairs
-    a.heads_per_warp = hpw;
-    a.vector_lanes = hpw == 0 ? 1 : 0;
+  for (cuda::QkvPostLayout layout : {cuda::QkvPostLayout::kOneHeadPerWarp, cuda::QkvPostLayout::kTwoHeadsPerWarp,
+                                     cuda::QkvPostLayout::kFourHeadsPerWarp, cuda::QkvPostLayout::kFourPairsPerLane}) {
+    a.layout = layout;
     // Each call rotates q and k once more: values stay bounded (a rotation), never zeros.
     const double t = median_s(s, 20, [&](int) { cuda::qkv_post(a, s); });
-    std::cout << nlohmann::json{{"kernel", "prefill_qkv_post"}, {"tokens", tokens}, {"heads_per_warp", hpw}, {"vector_lanes", a.vector_lanes},
+    std::cout << nlohmann::json{{"kernel", "prefill_qkv_post"}, {"tokens", tokens}, {"layout", static_cast<int32_t>(layout)},
                                 {"us", t * 1e6}, {"pct_bw", 100.0 * bytes / t / lim.copy_bytes_per_s}}
                      .dump()
               << std::endl;

@@ -20,6 +20,16 @@ namespace {
 
 constexpr int kWarps = 8;
 
+// Where head h's k or v row of a token at cache slot `slot` goes, or nullptr (a q head, or a token
+// with no slot).
+template <typename T, int kD>
+__device__ __forceinline__ T* cache_row(const QkvPostArgsT<T>& a, int32_t h, int64_t slot) {
+  if (slot < 0 || h < a.hq) return nullptr;
+  const bool is_k = h < a.hq + a.hkv;
+  const int32_t kvh = is_k ? h - a.hq : h - a.hq - a.hkv;
+  return (is_k ? a.k_cache : a.v_cache) + (slot * a.hkv + kvh) * kD;
+}
+
 // Block (t, y): token t, heads [(y * kWarps + w) * kH, + kH) for warp w. Everything that does not come
 // from the projection (position, slot, the rotary cos/sin, bias and norm weights) is read before the PDL
 // wait, so after it each warp has one round of loads of its heads, the arithmetic and the stores.
@@ -100,18 +110,9 @@ __global__ void __launch_bounds__(kWarps * 32) qkv_post_kernel(QkvPostArgsT<T> a
         }
       }
 #pragma unroll
-      for (int j = 0; j < kPairs; ++j) {
-        const float r0 = rope_first_half(x0[i][j], x1[i][j], cs[j], sn[j]);
-        const float r1 = rope_second_half(x1[i][j], x0[i][j], cs[j], sn[j]);
-        x0[i][j] = r0;
-        x1[i][j] = r1;
-      }
+      for (int j = 0; j < kPairs; ++j) rope_rotate_pair(x0[i][j], x1[i][j], cs[j], sn[j]);
     }
-    T* cache = nullptr;
-    if (slot >= 0 && !is_q) {
-      const int32_t kvh = is_k ? h - a.hq : h - a.hq - a.hkv;
-      cache = (is_k ? a.k_cache : a.v_cache) + (slot * a.hkv + kvh) * kD;
-    }
+    T* const cache = cache_row<T, kD>(a, h, slot);
     T* const head = token + static_cast<int64_t>(h) * kD;
     // A v head without a bias is stored unchanged: its in-place write is skipped (prefill traffic).
     const bool rewrite = is_q || is_k || a.bias != nullptr;
@@ -135,9 +136,7 @@ __global__ void __launch_bounds__(kWarps * 32) qkv_post_kernel(QkvPostArgsT<T> a
 constexpr int kVecPairs = 4;  // rotary pairs per lane: 8-byte bf16 loads (8 pairs, 16 bytes, needed 112 registers)
 
 template <typename T>
-struct alignas(kVecPairs * sizeof(T)) Pack {
-  T v[kVecPairs];
-};
+using Pack = Vec<T, kVecPairs>;
 
 constexpr int kVecThreads = 256;
 constexpr int kVecRounds = 2;  // head rounds whose loads are issued together
@@ -188,12 +187,7 @@ __global__ void __launch_bounds__(kVecThreads) qkv_post_vec_kernel(QkvPostArgsT<
           x0 += to_f32(blo[r].v[e]);
           x1 += to_f32(bhi[r].v[e]);
         }
-        if (is_q || is_k) {
-          const float r0 = rope_first_half(x0, x1, cs[e], sn[e]);
-          const float r1 = rope_second_half(x1, x0, cs[e], sn[e]);
-          x0 = r0;
-          x1 = r1;
-        }
+        if (is_q || is_k) rope_rotate_pair(x0, x1, cs[e], sn[e]);
         ylo.v[e] = from_f32<T>(x0);
         yhi.v[e] = from_f32<T>(x1);
       }
@@ -202,9 +196,7 @@ __global__ void __launch_bounds__(kVecThreads) qkv_post_vec_kernel(QkvPostArgsT<
         *reinterpret_cast<Pack<T>*>(head + p0) = ylo;
         *reinterpret_cast<Pack<T>*>(head + kHalf + p0) = yhi;
       }
-      if (slot >= 0 && !is_q) {
-        const int32_t kvh = is_k ? h - a.hq : h - a.hq - a.hkv;
-        T* const cache = (is_k ? a.k_cache : a.v_cache) + (slot * a.hkv + kvh) * kD;
+      if (T* const cache = cache_row<T, kD>(a, h, slot); cache != nullptr) {
         *reinterpret_cast<Pack<T>*>(cache + p0) = ylo;
         *reinterpret_cast<Pack<T>*>(cache + kHalf + p0) = yhi;
       }
@@ -239,25 +231,24 @@ void launch_heads(const QkvPostArgsT<T>& a, cudaStream_t stream) {
 template <typename T>
 void launch(const QkvPostArgsT<T>& a, cudaStream_t stream) {
   if (a.tokens == 0) return;
-  const bool wide = a.tokens >= kQkvPostWideTokens;
-  if (a.vector_lanes < -1 || a.vector_lanes > 1) {
-    const std::string what = "qkv_post: vector_lanes must be -1, 0 or 1; got " + std::to_string(a.vector_lanes);
-    throw_cuda_error(cudaErrorInvalidValue, what.c_str(), __FILE__, __LINE__);
+  QkvPostLayout layout = a.layout;
+  if (layout == QkvPostLayout::kAuto) {
+    if (a.tokens < kQkvPostWideTokens) layout = QkvPostLayout::kOneHeadPerWarp;
+    else layout = a.q_norm != nullptr ? QkvPostLayout::kTwoHeadsPerWarp : QkvPostLayout::kFourPairsPerLane;
   }
-  if (a.vector_lanes == 1 && a.q_norm != nullptr)
-    throw_cuda_error(cudaErrorInvalidValue, "qkv_post: vector_lanes with a q/k norm", __FILE__, __LINE__);
-  if (a.vector_lanes == 1 || (a.vector_lanes == -1 && a.heads_per_warp == 0 && wide && a.q_norm == nullptr)) {
-    launch_vec(a, stream);
-    CUDA_CHECK_LAUNCH();
-    return;
-  }
-  const int32_t hpw = a.heads_per_warp != 0 ? a.heads_per_warp : (wide ? 2 : 1);
-  switch (hpw) {
-    case 1: launch_heads<T, 1>(a, stream); break;
-    case 2: launch_heads<T, 2>(a, stream); break;
-    case 4: launch_heads<T, 4>(a, stream); break;
+  switch (layout) {
+    case QkvPostLayout::kOneHeadPerWarp: launch_heads<T, 1>(a, stream); break;
+    case QkvPostLayout::kTwoHeadsPerWarp: launch_heads<T, 2>(a, stream); break;
+    case QkvPostLayout::kFourHeadsPerWarp: launch_heads<T, 4>(a, stream); break;
+    case QkvPostLayout::kFourPairsPerLane:
+      if (a.q_norm != nullptr)
+        throw_cuda_error(cudaErrorInvalidValue, "qkv_post: the four-pairs-per-lane layout with a q/k norm", __FILE__,
+                         __LINE__);
+      launch_vec(a, stream);
+      break;
     default: {
-      const std::string what = "qkv_post: heads_per_warp must be 0, 1, 2 or 4; got " + std::to_string(a.heads_per_warp);
+      const std::string what =
+          "qkv_post: unknown layout; got " + std::to_string(static_cast<int32_t>(a.layout));
       throw_cuda_error(cudaErrorInvalidValue, what.c_str(), __FILE__, __LINE__);
     }
   }

@@ -13,6 +13,18 @@
 
 namespace tessera::cuda {
 
+// How qkv_post's threads share the work; every layout stores the same bits. kAuto: one head per warp
+// for steps of fewer than kQkvPostWideTokens tokens (latency counts), else four pairs per lane without
+// a q/k norm and two heads per warp with one. The others are for benchmarks and tests.
+enum class QkvPostLayout : int32_t {
+  kAuto = 0,
+  kOneHeadPerWarp = 1,     // a lane owns the rotary pairs (p, p + head_dim/2), p = lane + 32 j, of its head
+  kTwoHeadsPerWarp = 2,    // the same for two heads (they share the lane's rotary cos/sin)
+  kFourHeadsPerWarp = 4,
+  kFourPairsPerLane = 8,   // a lane holds 4 consecutive pairs of one head; no q/k norm only
+};
+constexpr int32_t kQkvPostWideTokens = 64;
+
 template <typename T>
 struct QkvPostArgsT {
   T* qkv = nullptr;
@@ -29,16 +41,8 @@ struct QkvPostArgsT {
   int32_t hq = 0;
   int32_t hkv = 0;
   int32_t head_dim = 0;
-  // Heads one warp rewrites (they share its rotary cos/sin): 0 lets the launcher choose (1 for steps of
-  // fewer than kQkvPostWideTokens tokens, where latency counts, else 2); 1, 2 or 4 for benchmarks and
-  // tests. The arithmetic per element is the same for every choice.
-  int32_t heads_per_warp = 0;
-  // -1: the launcher's choice (steps of kQkvPostWideTokens tokens or more without a q/k norm, when
-  // heads_per_warp is 0, take the kernel whose lanes hold 4 rotary pairs); 0: never; 1: always (no q/k norm only). Every
-  // choice stores the same bits.
-  int32_t vector_lanes = -1;
+  QkvPostLayout layout = QkvPostLayout::kAuto;
 };
-constexpr int32_t kQkvPostWideTokens = 64;
 // The serving element type (bf16); QkvPostArgsT<float> is the exact (fp32) mode's.
 using QkvPostArgs = QkvPostArgsT<__nv_bfloat16>;
 

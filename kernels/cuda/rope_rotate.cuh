@@ -16,5 +16,11 @@ __device__ __forceinline__ float rope_first_half(float x, float y, float c, floa
 __device__ __forceinline__ float rope_second_half(float x, float y, float c, float s) {
   return __fmaf_rn(x, c, __fmul_rn(y, s));
 }
+// A whole pair held by one thread (x0 in the first half, x1 its partner), rotated in place.
+__device__ __forceinline__ void rope_rotate_pair(float& x0, float& x1, float c, float s) {
+  const float r0 = rope_first_half(x0, x1, c, s);
+  x1 = rope_second_half(x1, x0, c, s);
+  x0 = r0;
+}
 
 }  // namespace tessera::cuda

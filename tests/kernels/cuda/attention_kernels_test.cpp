@@ -46,8 +46,7 @@ struct QkvInputs {
 };
 
 template <typename T>
-QkvPostArgsT<T> qkv_args(const QkvCase& c, const QkvInputs<T>& in, int32_t tokens, int32_t heads_per_warp,
-                         int32_t vector_lanes) {
+QkvPostArgsT<T> qkv_args(const QkvCase& c, const QkvInputs<T>& in, int32_t tokens, QkvPostLayout layout) {
   QkvPostArgsT<T> a;
   a.qkv = in.qkv;
   a.bias = c.bias ? in.bias : nullptr;
@@ -62,14 +61,23 @@ QkvPostArgsT<T> qkv_args(const QkvCase& c, const QkvInputs<T>& in, int32_t token
   a.hq = c.hq;
   a.hkv = c.hkv;
   a.head_dim = c.head_dim;
-  a.heads_per_warp = heads_per_warp;
-  a.vector_lanes = vector_lanes;
+  a.layout = layout;
   return a;
 }
 
-// heads_per_warp, vector_lanes: QkvPostArgsT's (0 / -1: the launcher's choice).
+// Every layout a case can take: the launcher's choice, one, two and four heads per warp, and without a
+// q/k norm four pairs per lane.
+std::vector<QkvPostLayout> qkv_layouts(const QkvCase& c) {
+  std::vector<QkvPostLayout> out = {QkvPostLayout::kAuto, QkvPostLayout::kOneHeadPerWarp,
+                                    QkvPostLayout::kTwoHeadsPerWarp, QkvPostLayout::kFourHeadsPerWarp};
+  if (!c.qk_norm) out.push_back(QkvPostLayout::kFourPairsPerLane);
+  return out;
+}
+
+std::string layout_name(QkvPostLayout l) { return "layout " + std::to_string(static_cast<int32_t>(l)); }
+
 template <typename T>
-void check_qkv_post(const QkvCase& c, int32_t heads_per_warp, int32_t vector_lanes = -1) {
+void check_qkv_post(const QkvCase& c, QkvPostLayout layout) {
   std::mt19937 rng(std::random_device{}());
   const int32_t tokens = 9, D = c.head_dim, heads = c.hq + 2 * c.hkv, slots = 64;
   const float eps = 1e-6f;
@@ -98,7 +106,7 @@ void check_qkv_post(const QkvCase& c, int32_t heads_per_warp, int32_t vector_lan
   vc.poison();
   QkvPostArgsT<T> a = qkv_args<T>(
       c, {qkv.get(), bias.get(), qn.get(), kn.get(), d_pos.get(), d_freq.get(), d_slot.get(), kc.get(), vc.get()},
-      tokens, heads_per_warp, vector_lanes);
+      tokens, layout);
   a.norm_eps = eps;
   qkv_post(a, nullptr);
   const auto got = to_float(qkv.download());
@@ -152,26 +160,18 @@ const auto kQkvCases = ::testing::Values(QkvCase{32, 8, 128, false, false}, QkvC
 
 class CudaQkvPost : public ::testing::TestWithParam<QkvCase> {};
 TEST_P(CudaQkvPost, MatchesReferenceAndWritesTheCacheSlots) {
-  for (int32_t hpw : {0, 1, 2, 4}) {
-    SCOPED_TRACE("heads_per_warp " + std::to_string(hpw));
-    check_qkv_post<__nv_bfloat16>(GetParam(), hpw);
-  }
-  if (!GetParam().qk_norm) {
-    SCOPED_TRACE("vector lanes");
-    check_qkv_post<__nv_bfloat16>(GetParam(), 0, 1);
+  for (QkvPostLayout l : qkv_layouts(GetParam())) {
+    SCOPED_TRACE(layout_name(l));
+    check_qkv_post<__nv_bfloat16>(GetParam(), l);
   }
 }
 INSTANTIATE_TEST_SUITE_P(Shapes, CudaQkvPost, kQkvCases);
 
 class CudaF32QkvPost : public ::testing::TestWithParam<QkvCase> {};
 TEST_P(CudaF32QkvPost, MatchesReferenceAndWritesTheCacheSlots) {
-  for (int32_t hpw : {0, 1, 4}) {
-    SCOPED_TRACE("heads_per_warp " + std::to_string(hpw));
-    check_qkv_post<float>(GetParam(), hpw);
-  }
-  if (!GetParam().qk_norm) {
-    SCOPED_TRACE("vector lanes");
-    check_qkv_post<float>(GetParam(), 0, 1);
+  for (QkvPostLayout l : qkv_layouts(GetParam())) {
+    SCOPED_TRACE(layout_name(l));
+    check_qkv_post<float>(GetParam(), l);
   }
 }
 INSTANTIATE_TEST_SUITE_P(Shapes, CudaF32QkvPost, kQkvCases);
@@ -202,7 +202,7 @@ TEST_P(CudaQkvPost, EveryHeadsPerWarpWritesTheSameBits) {
   struct Out {
     std::vector<__nv_bfloat16> qkv, k, v;
   };
-  auto run = [&](int32_t hpw, int32_t vector_lanes) {
+  auto run = [&](QkvPostLayout layout) {
     DeviceBuffer<__nv_bfloat16> qkv(input);
     DeviceBuffer<__nv_bfloat16> kc(static_cast<size_t>(tokens) * c.hkv * D), vc(static_cast<size_t>(tokens) * c.hkv * D);
     kc.poison();
@@ -210,24 +210,20 @@ TEST_P(CudaQkvPost, EveryHeadsPerWarpWritesTheSameBits) {
     qkv_post(qkv_args<__nv_bfloat16>(c,
                                       {qkv.get(), bias.get(), qn.get(), kn.get(), d_pos.get(), d_freq.get(),
                                        d_slot.get(), kc.get(), vc.get()},
-                                      tokens, hpw, vector_lanes),
+                                      tokens, layout),
              nullptr);
     return Out{qkv.download(), kc.download(), vc.download()};
   };
   auto same_bits = [](const std::vector<__nv_bfloat16>& x, const std::vector<__nv_bfloat16>& y) {
     return x.size() == y.size() && std::memcmp(x.data(), y.data(), x.size() * sizeof(x[0])) == 0;
   };
-  const Out one = run(1, 0);
+  const Out one = run(QkvPostLayout::kOneHeadPerWarp);
   EXPECT_FALSE(same_bits(one.qkv, input)) << "qkv_post left the projection unchanged";
-  // (heads per warp, vector lanes): the launcher's choice, the lane-per-pair kernel at 2 and 4 heads,
-  // and without a q/k norm the kernel whose lanes hold 4 pairs.
-  std::vector<std::pair<int32_t, int32_t>> runs = {{0, -1}, {2, 0}, {4, 0}};
-  if (!c.qk_norm) runs.push_back({0, 1});
-  for (const auto& [hpw, vec] : runs) {
-    const Out o = run(hpw, vec);
-    EXPECT_TRUE(same_bits(o.qkv, one.qkv)) << "q/k/v rows, heads_per_warp " << hpw << " vector " << vec;
-    EXPECT_TRUE(same_bits(o.k, one.k)) << "k cache, heads_per_warp " << hpw << " vector " << vec;
-    EXPECT_TRUE(same_bits(o.v, one.v)) << "v cache, heads_per_warp " << hpw << " vector " << vec;
+  for (QkvPostLayout l : qkv_layouts(c)) {
+    const Out o = run(l);
+    EXPECT_TRUE(same_bits(o.qkv, one.qkv)) << "q/k/v rows, " << layout_name(l);
+    EXPECT_TRUE(same_bits(o.k, one.k)) << "k cache, " << layout_name(l);
+    EXPECT_TRUE(same_bits(o.v, one.v)) << "v cache, " << layout_name(l);
   }
 }
 
@@ -239,23 +235,17 @@ TEST(CudaQkvPostArgs, AnUnknownLayoutIsAnError) {
   a.hq = 1;
   a.hkv = 1;
   a.head_dim = 64;
-  a.heads_per_warp = 3;
-  try {
-    qkv_post(a, nullptr);
-    FAIL() << "heads_per_warp 3 accepted";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("got 3"), std::string::npos) << e.what();
-  }
-  a.heads_per_warp = 0;
-  a.vector_lanes = 2;
-  try {
-    qkv_post(a, nullptr);
-    FAIL() << "vector_lanes 2 accepted";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("got 2"), std::string::npos) << e.what();
+  for (int32_t bad : {3, 16}) {
+    a.layout = static_cast<QkvPostLayout>(bad);
+    try {
+      qkv_post(a, nullptr);
+      FAIL() << "layout " << bad << " accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("got " + std::to_string(bad)), std::string::npos) << e.what();
+    }
   }
   DeviceBuffer<__nv_bfloat16> norm(std::vector<__nv_bfloat16>(64, __float2bfloat16(1.0f)));
-  a.vector_lanes = 1;
+  a.layout = QkvPostLayout::kFourPairsPerLane;
   a.q_norm = norm.get();
   a.k_norm = norm.get();
   try {
