@@ -86,7 +86,7 @@ CudaRunner::CudaRunner(const ModelConfig& config, const CudaRunnerOptions& optio
   sm_count_ = prop.multiProcessorCount;
   if (!options_.gemm_tuning_cache.empty()) gemm_tuning_id_ = gemm_tuning_identity(prop);
   const int cc = prop.major * 10 + prop.minor;
-  compute_capability_ = cc;
+  decode_device_ = DecodeDevice{cc, sm_count_};
   const char* path = cc == 90 ? "sm_90a native" : (cc == 100 ? "sm_100a native" : (cc == 103 ? "sm_103a native" : "PTX JIT"));
   spdlog::info("CUDA device {}: {} (compute {}.{}, {} SMs, {:.1f} GiB); kernel path: {}", options_.device, prop.name,
                prop.major, prop.minor, sm_count_, prop.totalGlobalMem / 1073741824.0, path);
@@ -368,7 +368,7 @@ void CudaRunner::forward_as(const ForwardShape& f) {
         paged_attention_decode_fused(a, decode_qkv_args(q, b.decode_counters, num_decode_counters_), stream_);
       } else {
         qkv_post(q, stream_);
-        paged_attention_decode(a, DecodeDevice{compute_capability_, sm_count_}, stream_);
+        paged_attention_decode(a, decode_device_, stream_);
       }
     } else {
       qkv_post(q, stream_);

@@ -26,6 +26,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "kernels/cuda/attention_decode.cuh"
 #include "model/cuda_layer_projections.h"
 #include "model/cuda_weights.h"
 #include "model/decode_graph_plan.h"
@@ -230,7 +231,7 @@ class CudaRunner : public StepExecutor {
   CudaRunnerOptions options_;
   cudaStream_t stream_ = nullptr;
   int32_t sm_count_ = 0;
-  int32_t compute_capability_ = 0;  // 10 * major + minor, read once (the decode kernels' choice)
+  DecodeDevice decode_device_;  // compute capability and SMs, read once (the decode kernels' choice)
   std::unique_ptr<CudaWeights> weights_;
   std::unique_ptr<Gemm> gemm_;
   std::unique_ptr<parallel::Communicator> comm_;  // tensor parallel only
