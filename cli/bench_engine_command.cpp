@@ -28,6 +28,7 @@ void register_bench_engine_command(CLI::App& bench, CommandRunner& runner) {
     std::string gemm_tuning_cache;
     int32_t prefill_attention_variant = 0;
     int32_t prefill_mlp_chunk = -1;
+    int32_t gemm_sustained_tuning_rows = -1;
     std::string kernel_timeline;
   };
   auto cuda = std::make_shared<CudaFlags>();
@@ -57,6 +58,11 @@ void register_bench_engine_command(CLI::App& bench, CommandRunner& runner) {
       ->capture_default_str();
   cmd->add_option("--prefill-mlp-chunk", cuda->prefill_mlp_chunk,
                   "cuda: run a long step's MLP this many rows at a time (0: whole step; -1: the runner's default)")
+      ->capture_default_str();
+  cmd->add_option("--gemm-sustained-tuning-rows", cuda->gemm_sustained_tuning_rows,
+                  "cuda: GEMM shapes tuned at this many rows or more choose among the burst's near-winners at the "
+                  "power cap (0: never; -1: the runner's default)")
+      ->check(CLI::Range(-1, 1 << 20))
       ->capture_default_str();
   cmd->add_option("--kernel-timeline", cuda->kernel_timeline,
                   "cuda: trace every kernel through CUPTI (libcupti loaded at run time); add each kernel's exposed "
@@ -100,6 +106,7 @@ void register_bench_engine_command(CLI::App& bench, CommandRunner& runner) {
         c.prefill_attention_variant = cuda->prefill_attention_variant;
         c.kernel_timeline = cuda->kernel_timeline;
         c.prefill_mlp_chunk = cuda->prefill_mlp_chunk;
+        c.gemm_sustained_tuning_rows = cuda->gemm_sustained_tuning_rows;
         std::cout << bench::run_cuda_engine_bench(c).dump() << std::endl;
         return 0;
 #else

@@ -76,6 +76,11 @@ struct CudaRunnerOptions {
   // Gemm::set_warp_variant_margin: how much faster, timed alone, a warp-per-column gemv variant must be
   // than the best split-K one to be chosen (0: never).
   float gemv_warp_margin = 0.97f;
+  // Gemm::set_sustained_tuning_rows: shapes tuned at this many rows or more choose their cuBLASLt
+  // algorithm again among the burst's near-winners timed at the board's power cap (0: never). On
+  // nvidia-h200 a 4,096-token prefill ran 98.1-98.4 ms with it against 99.1-101.3 without, and its
+  // choices repeated across processes where the burst's did not (docs/CUDA.md); start-up pays ~2 s.
+  int32_t gemm_sustained_tuning_rows = 2048;
   // The prefill attention kernel's variant (kernels/cuda/attention_prefill_tc.cuh; 0: its default for
   // the device). For benchmarks comparing them.
   int32_t prefill_attention_variant = 0;

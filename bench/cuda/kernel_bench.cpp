@@ -12,7 +12,8 @@
 //   copies), alone and as the runner's attention stage: qkv_post + kernel (+ merge) vs the fused launch.
 // An optional argument runs one part: `projections` (the decode-sized projection rows),
 // `--prefill-only` (m=4096 projections, elementwise rows, prefill attention), `decode_attention` (optionally
-// `decode_attention BATCH CONTEXT`: one of its shapes), `chain`.
+// `decode_attention BATCH CONTEXT`: one of its shapes), `chain`, `gemm_sustained` (the m=4,096 projections'
+// cuBLASLt candidates in bursts and at the power cap: kernel_bench_gemm_sustained.cpp).
 #include <cuda_runtime.h>
 #include <nlohmann/json.hpp>
 
@@ -51,8 +52,10 @@ int main(int argc, char** argv) {
   const std::string only = argc > 1 ? argv[1] : "";
   const bool only_projections = only == "projections";
   const bool prefill_only = only == "--prefill-only";
-  if (!only.empty() && !only_projections && !prefill_only && only != "decode_attention" && only != "chain") {
-    std::cerr << "unknown part '" << only << "' (projections, --prefill-only, decode_attention or chain)" << std::endl;
+  if (!only.empty() && !only_projections && !prefill_only && only != "decode_attention" && only != "chain" &&
+      only != "gemm_sustained") {
+    std::cerr << "unknown part '" << only
+              << "' (projections, --prefill-only, decode_attention, chain or gemm_sustained)" << std::endl;
     return 2;
   }
   cudaStream_t s;
@@ -64,8 +67,9 @@ int main(int argc, char** argv) {
             << std::endl;
   void* ws = nullptr;
   CUDA_CHECK(cudaMalloc(&ws, 32u << 20));
-  if (only == "decode_attention" || only == "chain") {
+  if (only == "decode_attention" || only == "chain" || only == "gemm_sustained") {
     if (only == "chain") bench_chain(s, lim, ws);
+    if (only == "gemm_sustained") bench_gemm_sustained(lim, s, ws);
     if (only == "decode_attention")  // `decode_attention BATCH CONTEXT`: that shape's row only
       bench_decode_attention(lim, s, argc > 3 ? std::pair{std::atoi(argv[2]), std::atoi(argv[3])} : std::pair{0, 0});
     return 0;

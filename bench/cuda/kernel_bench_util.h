@@ -51,6 +51,9 @@ inline __nv_bfloat16* alloc_random(int64_t n, uint64_t seed, cudaStream_t s) {
 void bench_decode_attention(const DeviceLimits& lim, cudaStream_t s, std::pair<int32_t, int32_t> only_shape = {0, 0});
 // The decode chain of 32 layers replayed from graphs (kernel_bench_chain.cpp); ws: 32 MiB of GEMM workspace.
 void bench_chain(cudaStream_t s, const DeviceLimits& lim, void* ws);
+// Every cuBLASLt candidate of the m=4,096 projections in bursts and under a sustained load
+// (kernel_bench_gemm_sustained.cpp); ws: 32 MiB of GEMM workspace.
+void bench_gemm_sustained(const DeviceLimits& lim, cudaStream_t s, void* ws);
 // qkv_post over a 4,096-token prefill at each heads-per-warp choice (kernel_bench_qkv_post.cpp).
 void bench_prefill_qkv_post(const DeviceLimits& lim, cudaStream_t s);
 

@@ -3,13 +3,17 @@
 // buffers.
 #include "kernels/cuda/gemm.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
+#include <cstring>
 #include <limits>
 #include <utility>
 #include <vector>
 
 #include "common/error.h"
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/gemm_candidates.h"
 #include "kernels/cuda/gemm_skinny.cuh"
 #include "kernels/cuda/gemv.cuh"
 #include "kernels/cuda/silu_mul.cuh"
@@ -39,73 +43,6 @@ float median_ms(cudaStream_t stream, B&& before, F&& call) {
   CUDA_CHECK(cudaEventDestroy(stop));
   std::sort(times.begin(), times.end());
   return times[times.size() / 2];
-}
-
-// cuBLASLt candidates for one shape: up to kHeuristicAlgos from the heuristic and, for rows <=
-// kSplitKMaxRows (where a few output tiles leave most SMs idle: m=64 qkv ran at 43% of copy
-// bandwidth on the heuristic's best 8), copies of the first kSplitKBases split-K-capable ones with
-// each split count, reduced in fp32 in the workspace (CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE: a
-// separate deterministic pass; in-place and output-type reductions would add bf16 partial sums),
-// where cublasLtMatmulAlgoCheck accepts them within the workspace. The tuner times them all, once
-// per shape.
-constexpr int kHeuristicAlgos = 32;
-constexpr int kSplitKBases = 6;
-constexpr int32_t kSplitKMaxRows = 256;
-constexpr uint32_t kSplitKCounts[] = {2, 3, 4, 6, 8, 12, 16};
-
-// The matmul's descriptors (Gemm::Plan's, which is private).
-struct MatmulDescs {
-  cublasLtMatmulDesc_t op;
-  cublasLtMatrixLayout_t a, b, c;
-};
-
-void add_split_k_copies(cublasLtHandle_t handle, const MatmulDescs& p, const cublasLtMatmulAlgo_t algo,
-                        size_t workspace_bytes, std::vector<cublasLtMatmulAlgo_t>* out) {
-  int32_t split_ok = 0;
-  uint32_t schemes = 0;
-  size_t written = 0;
-  if (cublasLtMatmulAlgoCapGetAttribute(&algo, CUBLASLT_ALGO_CAP_SPLITK_SUPPORT, &split_ok, sizeof(split_ok),
-                                        &written) != CUBLAS_STATUS_SUCCESS ||
-      split_ok == 0 ||
-      cublasLtMatmulAlgoCapGetAttribute(&algo, CUBLASLT_ALGO_CAP_REDUCTION_SCHEME_MASK, &schemes, sizeof(schemes),
-                                        &written) != CUBLAS_STATUS_SUCCESS)
-    return;
-  const uint32_t scheme = CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE;
-  if ((schemes & scheme) == 0) return;
-  for (uint32_t splits : kSplitKCounts) {
-    cublasLtMatmulAlgo_t v = algo;
-    cublasLtMatmulHeuristicResult_t check{};
-    if (cublasLtMatmulAlgoConfigSetAttribute(&v, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &splits, sizeof(splits)) !=
-            CUBLAS_STATUS_SUCCESS ||
-        cublasLtMatmulAlgoConfigSetAttribute(&v, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME, &scheme, sizeof(scheme)) !=
-            CUBLAS_STATUS_SUCCESS ||
-        cublasLtMatmulAlgoCheck(handle, p.op, p.a, p.b, p.c, p.c, &v, &check) != CUBLAS_STATUS_SUCCESS ||
-        check.state != CUBLAS_STATUS_SUCCESS || check.workspaceSize > workspace_bytes)
-      continue;
-    out->push_back(v);
-  }
-}
-
-std::vector<cublasLtMatmulAlgo_t> cublas_candidates(cublasLtHandle_t handle, const MatmulDescs& p, int32_t m,
-                                                    size_t workspace_bytes) {
-  cublasLtMatmulPreference_t pref = nullptr;
-  CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
-  CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace_bytes,
-                                                    sizeof(workspace_bytes)));
-  std::vector<cublasLtMatmulHeuristicResult_t> results(kHeuristicAlgos);
-  int found = 0;
-  const cublasStatus_t st =
-      cublasLtMatmulAlgoGetHeuristic(handle, p.op, p.a, p.b, p.c, p.c, pref, kHeuristicAlgos, results.data(), &found);
-  cublasLtMatmulPreferenceDestroy(pref);
-  CUBLAS_CHECK(st);
-  std::vector<cublasLtMatmulAlgo_t> out;
-  for (int i = 0; i < found; ++i)
-    if (results[i].state == CUBLAS_STATUS_SUCCESS) out.push_back(results[i].algo);
-  const size_t heuristic = out.size();
-  if (m <= kSplitKMaxRows)
-    for (size_t i = 0; i < std::min<size_t>(heuristic, kSplitKBases); ++i)
-      add_split_k_copies(handle, p, out[i], workspace_bytes, &out);
-  return out;
 }
 
 bool gemv_fits(int32_t m, int32_t k, const void* x, const void* w) {
@@ -245,21 +182,26 @@ Gemm::Plan& Gemm::plan_for(int32_t m, int32_t n, int32_t k, bool out_f32, const 
   float best = std::numeric_limits<float>::infinity();
   int best_i = 0;
   std::vector<cublasLtMatmulAlgo_t> ran;  // the candidates that launched; the others are dropped
+  std::vector<float> ran_ms;
+  std::vector<int> ran_index;  // each one's index among the heuristic's candidates
   for (size_t i = 0; i < p.candidates.size(); ++i) {
     const float ms = time_matmul(p, p.candidates[i], x, w, y, stream, /*flush=*/true);
     if (ms == std::numeric_limits<float>::infinity()) continue;
     ran.push_back(p.candidates[i]);
+    ran_ms.push_back(ms);
+    ran_index.push_back(static_cast<int>(i));
     if (ms < best) {
       best = ms;
       best_i = static_cast<int>(ran.size()) - 1;
-      p.cublas_index = static_cast<int>(i);
     }
   }
   p.candidates = std::move(ran);
   TS_CHECK(best < std::numeric_limits<float>::infinity(), kInternal, "no cuBLASLt algorithm ran for m={} n={} k={}", m,
            n, k);
+  if (sustained_rows_ > 0 && m >= sustained_rows_) best_i = retime_sustained(p, ran_ms, best_i, x, w, y, stream);
   p.algo = p.candidates[best_i];
-  p.ms = best;
+  p.cublas_index = ran_index[best_i];
+  p.ms = ran_ms[best_i];
   // Decode-sized shapes: time the streaming gemv variants too, and keep whichever is fastest.
   if (allow_gemv_ && gemv_fits(m, k, x, w)) {
     float best_warp = std::numeric_limits<float>::infinity(), best_split = best_warp;
@@ -377,6 +319,39 @@ int Gemm::chosen_cublas_split_k(int32_t m, int32_t n, int32_t k, bool out_f32) c
                                            &written) != CUBLAS_STATUS_SUCCESS)
     return 1;
   return static_cast<int>(std::max<uint32_t>(splits, 1));
+}
+
+int Gemm::chosen_cublas_candidate(int32_t m, int32_t n, int32_t k, bool out_f32) const {
+  const auto it = plans_.find(Key{m, n, k, out_f32, false});
+  if (it == plans_.end()) return -1;
+  const Plan& p = it->second;
+  for (size_t i = 0; i < p.candidates.size(); ++i)
+    if (std::memcmp(&p.candidates[i], &p.algo, sizeof(p.algo)) == 0) return static_cast<int>(i);
+  return -1;
+}
+
+std::string Gemm::describe_cublas_candidate(int i, int32_t m, int32_t n, int32_t k, bool out_f32) const {
+  const auto it = plans_.find(Key{m, n, k, out_f32, false});
+  TS_CHECK(it != plans_.end() && i >= 0 && i < static_cast<int>(it->second.candidates.size()), kInvalidArgument,
+           "cuBLASLt candidate {} of shape m={} n={} k={} does not exist", i, m, n, k);
+  const cublasLtMatmulAlgo_t& algo = it->second.candidates[i];
+  const std::pair<const char*, cublasLtMatmulAlgoConfigAttributes_t> fields[] = {
+      {"algo", CUBLASLT_ALGO_CONFIG_ID},          {"tile", CUBLASLT_ALGO_CONFIG_TILE_ID},
+      {"stages", CUBLASLT_ALGO_CONFIG_STAGES_ID}, {"splitk", CUBLASLT_ALGO_CONFIG_SPLITK_NUM},
+      {"swizzle", CUBLASLT_ALGO_CONFIG_CTA_SWIZZLING}, {"cluster", CUBLASLT_ALGO_CONFIG_CLUSTER_SHAPE_ID},
+      {"option", CUBLASLT_ALGO_CONFIG_CUSTOM_OPTION}};
+  std::string out;
+  for (const auto& [name, attr] : fields) {
+    size_t bytes = 0;  // asked first: the call wants the field's exact size (16 to 64 bits)
+    if (cublasLtMatmulAlgoConfigGetAttribute(&algo, attr, nullptr, 0, &bytes) != CUBLAS_STATUS_SUCCESS ||
+        bytes > sizeof(uint64_t))
+      continue;
+    uint64_t v = 0;  // little-endian: a smaller field fills the low bytes
+    size_t written = 0;
+    if (cublasLtMatmulAlgoConfigGetAttribute(&algo, attr, &v, bytes, &written) != CUBLAS_STATUS_SUCCESS) continue;
+    out += fmt::format("{}{} {}", out.empty() ? "" : " ", name, v);
+  }
+  return out;
 }
 
 void Gemm::run_cublas_candidate(int i, const void* x, const void* w, void* y, int32_t m, int32_t n, int32_t k,

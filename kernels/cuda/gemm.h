@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <string>
 #include <tuple>
 #include <vector>
 
@@ -75,6 +76,10 @@ class Gemm {
                             cudaStream_t stream);
   // The split-K count of the cuBLASLt algorithm kept for a seen shape (1: none; 0: shape not seen).
   int chosen_cublas_split_k(int32_t m, int32_t n, int32_t k, bool out_f32) const;
+  // The index among run_cublas_candidate's candidates of the algorithm kept for a seen shape (-1: not
+  // seen), and a candidate's cuBLASLt configuration as text ("algo 66 tile 40 stages 20 ..."), for benchmarks.
+  int chosen_cublas_candidate(int32_t m, int32_t n, int32_t k, bool out_f32) const;
+  std::string describe_cublas_candidate(int i, int32_t m, int32_t n, int32_t k, bool out_f32) const;
   // Off: never use the gemv kernel (for benchmarks comparing the two).
   void set_allow_gemv(bool allow) { allow_gemv_ = allow; }
   // A warp-per-column gemv variant is chosen over the best split-K one only when its time is below
@@ -88,6 +93,12 @@ class Gemm {
   // SiLU never fused. The same algorithms in every process, so outputs are bitwise reproducible
   // across restarts and between runners; somewhat slower. Call before the first run.
   void set_autotune(bool autotune) { autotune_ = autotune; }
+  // Shapes tuned at `rows` rows or more (0: none) choose their cuBLASLt algorithm a second time among
+  // the candidates whose burst time is within 15% of the best, each timed in rounds of ~20 ms of calls
+  // after ~150 ms of the best one: the board at its power cap, as in a long prefill, where a candidate
+  // doing less work per FLOP can win a race it loses in a burst (gemm_sustained.cpp). Call before the
+  // first run; presets (a tuning cache) are taken as they are.
+  void set_sustained_tuning_rows(int32_t rows) { sustained_rows_ = rows; }
   // Chooses and caches the algorithm for a shape (runs timing launches on scratch buffers).
   void warm(int32_t m, int32_t n, int32_t k, bool out_f32, const void* x, const void* w, void* y, cudaStream_t stream,
             int32_t row_capacity = 0);
@@ -134,6 +145,10 @@ class Gemm {
   // infinity when it does not launch.
   float time_matmul(const Plan& p, const cublasLtMatmulAlgo_t& algo, const void* x, const void* w, void* y,
                     cudaStream_t stream, bool flush);
+  // The index into p.candidates of the fastest of them at the power cap (see set_sustained_tuning_rows),
+  // given their burst times and the burst winner `best`.
+  int retime_sustained(const Plan& p, const std::vector<float>& burst_ms, int best, const void* x, const void* w,
+                       void* y, cudaStream_t stream);
   Plan& silu_plan_for(int32_t m, int32_t n, int32_t k, const void* gate_up, void* act, const void* w, void* y,
                       cudaStream_t stream, int32_t row_capacity);
   // Overwrites the skinny workspace (when given: 64 MiB in the runner, more than the L2) so the next
@@ -156,6 +171,7 @@ class Gemm {
   bool allow_gemv_ = true;
   float warp_margin_ = 0.97f;
   bool autotune_ = true;
+  int32_t sustained_rows_ = 0;
   int timed_shapes_ = 0;
   std::map<Key, Plan> plans_;
   std::map<std::tuple<int32_t, int32_t, int32_t>, Plan> plans_f32_;

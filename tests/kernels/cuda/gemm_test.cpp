@@ -79,9 +79,11 @@ TEST_P(CudaGemm, FixedAlgorithmsGiveBitwiseEqualResultsAcrossInstances) {
 
 INSTANTIATE_TEST_SUITE_P(Shapes, CudaGemm,
                          ::testing::Values(GemmCase{1, 512, 256}, GemmCase{7, 1000, 264}, GemmCase{64, 384, 1024},
-                                           GemmCase{300, 200, 136}));
+                                           GemmCase{300, 200, 136}, GemmCase{1100, 264, 200},
+                                           GemmCase{2048, 512, 256}));
 
-// Every cuBLASLt candidate the tuner times (the heuristic's and the split-K copies) computes the product, into poisoned outputs, bf16 and fp32, and deterministically.
+// Every cuBLASLt candidate the tuner times (the heuristic's and the split-K copies of skinny shapes)
+// computes the product, into poisoned outputs, bf16 and fp32, and deterministically.
 TEST_P(CudaGemm, EveryCublasCandidateMatchesReference) {
   const auto [m, n, k] = GetParam();
   const LinearProblem p(GetParam());
@@ -167,6 +169,35 @@ TEST_P(CudaGemm, PresetChoicesReproduceTheTunedResultsBitwise) {
   EXPECT_EQ(yb.download(), ya.download());
   EXPECT_EQ(to_float(hb.download()), to_float(ha.download()));
   EXPECT_LT(rel_error(ya.download(), p.want), 1e-5);
+}
+
+// Sustained tuning (long steps choose again at the power cap): the choice is one of the timed
+// candidates, computes the product, and a preset of it (a tuning cache) gives bitwise the same output
+// without timing anything.
+TEST(CudaGemmSustained, ChoosesATimedCandidateThatAPresetReproduces) {
+  const GemmCase shape{2048, 1536, 512};
+  const auto [m, n, k] = shape;
+  const LinearProblem p(shape);
+  DeviceBuffer<float> ya(static_cast<size_t>(m) * n), yb(static_cast<size_t>(m) * n);
+  DeviceBuffer<char> wsa(32 << 20), wsb(32 << 20);
+  ya.poison();
+  yb.poison();
+  Gemm a(wsa.get(), 32 << 20);
+  a.set_sustained_tuning_rows(1024);
+  a.run(p.x.get(), p.w.get(), ya.get(), m, n, k, true, nullptr);
+  const int count = a.num_cublas_candidates(m, n, k, true);
+  const int chosen = a.chosen_cublas_candidate(m, n, k, true);
+  ASSERT_GT(count, 1);
+  ASSERT_GE(chosen, 0);
+  ASSERT_LT(chosen, count);
+  EXPECT_FALSE(a.describe_cublas_candidate(chosen, m, n, k, true).empty());
+  EXPECT_LT(rel_error(ya.download(), p.want), 1e-5);
+  Gemm b(wsb.get(), 32 << 20);
+  for (const GemmChoice& c : a.choices()) b.preset(c);
+  b.run(p.x.get(), p.w.get(), yb.get(), m, n, k, true, nullptr);
+  EXPECT_EQ(b.num_cublas_candidates(m, n, k, true), 1);  // the preset, nothing timed
+  EXPECT_EQ(b.choices(), a.choices());
+  EXPECT_EQ(yb.download(), ya.download());
 }
 
 // A preset that does not fit the shape on this device (a stale cache: an index past cuBLASLt's
