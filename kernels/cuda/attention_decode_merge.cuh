@@ -34,6 +34,30 @@ __device__ __forceinline__ float warp_sum(float x) {
   return x;
 }
 
+// The arithmetic both merges share, written once so they stay equal bit for bit:
+// a split's weight against the largest max (an empty split weighs nothing), ...
+__device__ __forceinline__ float split_weight(float m, float m_all) {
+  return m == -INFINITY ? 0.0f : exp2f(m - m_all);
+}
+// ... acc += w * v element by element, ...
+__device__ __forceinline__ void add_weighted(float4& acc, float w, const float4& v) {
+  acc.x = fmaf(w, v.x, acc.x), acc.y = fmaf(w, v.y, acc.y), acc.z = fmaf(w, v.z, acc.z), acc.w = fmaf(w, v.w, acc.w);
+}
+// ... and the kZ partial sums s_acc[z * kLanes + lane], z in order, divided by l_all into 4 bf16 at dst.
+template <int kZ, int kLanes>
+__device__ __forceinline__ void store_merged(const float4* s_acc, int lane, float l_all, __nv_bfloat16* dst) {
+  float4 r = s_acc[lane];
+#pragma unroll
+  for (int z = 1; z < kZ; ++z) {
+    const float4 v = s_acc[z * kLanes + lane];
+    r.x += v.x, r.y += v.y, r.z += v.z, r.w += v.w;
+  }
+  const float inv = l_all > 0.0f ? 1.0f / l_all : 0.0f;
+  __nv_bfloat162* out = reinterpret_cast<__nv_bfloat162*>(dst);
+  out[0] = __floats2bfloat162_rn(r.x * inv, r.y * inv);
+  out[1] = __floats2bfloat162_rn(r.z * inv, r.w * inv);
+}
+
 // Merges the splits of one (tile row, q head). Every load is issued in one round after the caller's
 // PDL wait: each split's (m, l) by thread z mod kThreads, and the first kPre of the o_z a thread sums;
 // then the largest split max, each split's weight exp2(m_z - max) and the weighted sum of the l_z;
@@ -84,7 +108,7 @@ __device__ void merge_head(const AttentionArgs& a, int32_t q_row, int32_t h, flo
   for (int j = 0; j < kJ; ++j) {
     const int32_t z = tid + j * kThreads;
     if (z < a.splits) {
-      const float w = mz[j] == -INFINITY ? 0.0f : exp2f(mz[j] - m_all);  // an empty split weighs nothing
+      const float w = split_weight(mz[j], m_all);
       s_w[z] = w;
       lsum = __fmaf_rn(w, lz[j], lsum);
     }
@@ -97,28 +121,16 @@ __device__ void merge_head(const AttentionArgs& a, int32_t q_row, int32_t h, flo
   for (int w = 0; w < kThreads / 32; ++w) l_all += s_red[kThreads / 32 + w];
 
   float4 acc = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-  auto add = [&](float w, const float4& v) {
-    acc.x = fmaf(w, v.x, acc.x), acc.y = fmaf(w, v.y, acc.y), acc.z = fmaf(w, v.z, acc.z), acc.w = fmaf(w, v.w, acc.w);
-  };
   int32_t z = zl;
 #pragma unroll
   for (int i = 0; i < kPre; ++i, z += kZ)
-    if (z < a.splits) add(s_w[z], pre[i]);
+    if (z < a.splits) add_weighted(acc, s_w[z], pre[i]);
 #pragma unroll 8
-  for (; z < a.splits; z += kZ) add(s_w[z], o_of(z));
+  for (; z < a.splits; z += kZ) add_weighted(acc, s_w[z], o_of(z));
   s_acc[zl * kLanes + tid % kLanes] = acc;
   __syncthreads();
   if (zl != 0) return;
-  float4 r = s_acc[tid];
-#pragma unroll
-  for (int q = 1; q < kZ; ++q) {
-    const float4 v = s_acc[q * kLanes + tid];
-    r.x += v.x, r.y += v.y, r.z += v.z, r.w += v.w;
-  }
-  const float inv = l_all > 0.0f ? 1.0f / l_all : 0.0f;
-  __nv_bfloat162* dst = reinterpret_cast<__nv_bfloat162*>(a.out + (static_cast<int64_t>(q_row) * a.hq + h) * kD + d);
-  dst[0] = __floats2bfloat162_rn(r.x * inv, r.y * inv);
-  dst[1] = __floats2bfloat162_rn(r.z * inv, r.w * inv);
+  store_merged<kZ, kLanes>(s_acc, tid, l_all, a.out + (static_cast<int64_t>(q_row) * a.hq + h) * kD + d);
 }
 
 // The same arithmetic for the ng <= kG heads h0.. of a fused block at once (their loads in the same
@@ -167,7 +179,7 @@ __device__ void merge_heads(const AttentionArgs& a, int32_t q_row, int32_t h0, i
     for (int j = 0; j < 2; ++j) {
       const int32_t z = tid + j * kThreads;
       if (z < a.splits) {
-        const float w = mz[g][j] == -INFINITY ? 0.0f : exp2f(mz[g][j] - m_all);  // an empty split weighs nothing
+        const float w = split_weight(mz[g][j], m_all);
         s_w[g * kMaxFusedSplits + z] = w;
         lsum = __fmaf_rn(w, lz[g][j], lsum);
       }
@@ -192,10 +204,8 @@ __device__ void merge_heads(const AttentionArgs& a, int32_t q_row, int32_t h0, i
 #pragma unroll
     for (int g = 0; g < kG; ++g) {
       if (g >= ng) continue;
-      const float w = s_w[g * kMaxFusedSplits + z];
-      const float4 v = __ldcg(reinterpret_cast<const float4*>(a.o_part + part(z, g) * kD + d));
-      acc[g].x = fmaf(w, v.x, acc[g].x), acc[g].y = fmaf(w, v.y, acc[g].y);
-      acc[g].z = fmaf(w, v.z, acc[g].z), acc[g].w = fmaf(w, v.w, acc[g].w);
+      add_weighted(acc[g], s_w[g * kMaxFusedSplits + z],
+                   __ldcg(reinterpret_cast<const float4*>(a.o_part + part(z, g) * kD + d)));
     }
   }
 #pragma unroll
@@ -204,18 +214,9 @@ __device__ void merge_heads(const AttentionArgs& a, int32_t q_row, int32_t h0, i
   if (zl != 0) return;
 #pragma unroll
   for (int g = 0; g < kG; ++g) {
-    if (g >= ng) continue;
-    float4 r = s_acc[g * kThreads + tid];
-#pragma unroll
-    for (int z = 1; z < kZ; ++z) {
-      const float4 v = s_acc[g * kThreads + z * kLanes + tid];
-      r.x += v.x, r.y += v.y, r.z += v.z, r.w += v.w;
-    }
-    const float inv = l_all[g] > 0.0f ? 1.0f / l_all[g] : 0.0f;
-    __nv_bfloat162* dst =
-        reinterpret_cast<__nv_bfloat162*>(a.out + (static_cast<int64_t>(q_row) * a.hq + h0 + g) * kD + d);
-    dst[0] = __floats2bfloat162_rn(r.x * inv, r.y * inv);
-    dst[1] = __floats2bfloat162_rn(r.z * inv, r.w * inv);
+    if (g < ng)
+      store_merged<kZ, kLanes>(s_acc + g * kThreads, tid, l_all[g],
+                               a.out + (static_cast<int64_t>(q_row) * a.hq + h0 + g) * kD + d);
   }
 }
 
@@ -237,7 +238,7 @@ __device__ __forceinline__ void merge_groups(const AttentionArgs& a, const Atten
 #pragma unroll
     for (int gr = 0; gr < kGroups; ++gr) {
       const float mg = sml[(gr * kG + g) * 2];
-      const float wg = mg == -INFINITY ? 0.0f : exp2f(mg - mm);
+      const float wg = split_weight(mg, mm);
       ll += sml[(gr * kG + g) * 2 + 1] * wg;
       const float4 v = *reinterpret_cast<const float4*>(so + (gr * kG + g) * kD + d);
       acc.x += v.x * wg, acc.y += v.y * wg, acc.z += v.z * wg, acc.w += v.w * wg;
