@@ -42,7 +42,7 @@ void register_bench_engine_command(CLI::App& bench, CommandRunner& runner) {
       ->capture_default_str();
   cmd->add_flag("!--no-cuda-graphs", cuda->cuda_graphs, "cuda: run decode steps eagerly instead of graph replay");
   cmd->add_option("--decode-min-split-keys", cuda->decode_min_split_keys,
-                  "cuda: fewest keys per decode-attention split (0: the kernel's default, 32)")
+                  "cuda: fewest keys per decode-attention split (0: the kernel's default: 32, or 16 up to 32 splits)")
       ->capture_default_str();
   cmd->add_flag("--fused-decode-attention", cuda->fused_decode_attention,
                 "cuda: run qkv_post, decode attention and its split merge as one kernel on one-token steps");

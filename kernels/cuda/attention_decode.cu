@@ -49,6 +49,13 @@ constexpr int kSmemBytes = kStages * 2 * kKeysPerGroup * kThreads * 16;  // 48 K
 // merge's loads went to one round: 32 keys (16 splits at 512) against 64, alternating in two calls,
 // b1/512 -42 µs on average (faster in 4 of 6 pairs), b1/2k -37, b4/1k -247, b8/512 -180 / +4 µs.
 constexpr int32_t kDecodeMinSplitKeys = 32;
+// ... except that up to kDecodeShortSplits splits may hold as few as kDecodeShortSplitKeys keys.
+// Session 8, nvidia-h200, a 16-key floor against the 32-key one, alternating (two calls): b1/512 (32
+// splits of 16 instead of 16 of 32) faster in 7 of 7 pairs (-11 to -70 µs), b1/128 (8 of 16 instead
+// of 4 of 32) -158 / -206 µs, but b1/1k (64 of 16 instead of 32 of 32) +25 / +57 µs; b1/2k was faster
+// at 64 splits of 32 than 32 of 64 (session 7). So short splits pay only while there are few of them.
+constexpr int32_t kDecodeShortSplitKeys = 16;
+constexpr int32_t kDecodeShortSplits = 32;
 // Kv heads per tensor-core block by default (where hkv divides by it). H200, kernel bench (2026-11-25,
 // one call): 64 x 1k 83.7 / 84.3 / 86.2 µs for 1 / 2 / 4; 1 x 32k 47.5 / 49.5 / 49.8; 1 x 512 10.9 /
 // 11.7 / 13.5; engine b64/1k 79.6 / 78.6% (1) vs 79.5 / 80.1% (2): no gain from contiguous rows.
@@ -418,9 +425,12 @@ int32_t attention_decode_splits(int32_t num_tiles, int32_t hq, int32_t hkv, int3
   const int32_t kg = heads_per_block(hq / hkv);
   const int64_t blocks = static_cast<int64_t>(num_tiles) * hkv * ((hq / hkv + kg - 1) / kg);
   const int64_t resident = static_cast<int64_t>(sm_count) * blocks_per_sm(kg);
+  auto keys_allow = [&](int64_t splits) {  // the default floor's short splits only without a caller's floor
+    return splits * min_keys <= max_context ||
+           (min_split_keys <= 0 && splits <= kDecodeShortSplits && splits * kDecodeShortSplitKeys <= max_context);
+  };
   int32_t p = 1;
-  while (p < 256 && blocks * p * 2 <= resident && static_cast<int64_t>(p) * 2 * min_keys <= max_context)
-    p *= 2;
+  while (p < 256 && blocks * p * 2 <= resident && keys_allow(2 * p)) p *= 2;
   return p;
 }
 

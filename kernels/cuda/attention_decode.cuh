@@ -17,7 +17,7 @@ bool attention_decode_supported(int32_t hq, int32_t hkv, int32_t head_dim);
 
 // Key splits for a decode launch: the largest power of two that keeps every block of the launch
 // resident at once on `sm_count` multiprocessors (at most 256), with no split under
-// `min_split_keys` keys of the longest context (0: 32; at batch 1 a short context's latency costs
+// `min_split_keys` keys of the longest context (0: 32, or 16 while there are at most 32 splits; at batch 1 a short context's latency costs
 // more than the merge).
 int32_t attention_decode_splits(int32_t num_tiles, int32_t hq, int32_t hkv, int32_t head_dim, int32_t sm_count,
                                 int32_t max_context, int32_t min_split_keys = 0);

@@ -69,10 +69,13 @@ TEST(CudaDecodeAttention, HeuristicSplitsFillTheGpuOnlyForLongContexts) {
   EXPECT_EQ(attention_decode_splits(64, 32, 8, 128, 132, 1024), 1);
   EXPECT_EQ(attention_decode_splits(30, 32, 8, 128, 132, 1024), 2);  // 240 blocks: two splits fit
   EXPECT_EQ(attention_decode_splits(16, 32, 8, 128, 132, 8192), 4);
-  EXPECT_EQ(attention_decode_splits(1, 32, 8, 128, 132, 300), 8);  // no split under 32 keys
-  EXPECT_EQ(attention_decode_splits(1, 32, 8, 128, 132, 100), 2);
-  EXPECT_EQ(attention_decode_splits(1, 32, 8, 128, 132, 60), 1);
-  EXPECT_EQ(attention_decode_splits(1, 32, 8, 128, 132, 512), 16);  // 1 x 512 keys in 16 splits of 32
+  EXPECT_EQ(attention_decode_splits(1, 32, 8, 128, 132, 300), 16);  // up to 32 splits: none under 16 keys
+  EXPECT_EQ(attention_decode_splits(1, 32, 8, 128, 132, 100), 4);
+  EXPECT_EQ(attention_decode_splits(1, 32, 8, 128, 132, 60), 2);
+  EXPECT_EQ(attention_decode_splits(1, 32, 8, 128, 132, 30), 1);
+  EXPECT_EQ(attention_decode_splits(1, 32, 8, 128, 132, 512), 32);  // 1 x 512 keys in 32 splits of 16
+  EXPECT_EQ(attention_decode_splits(1, 32, 8, 128, 132, 1024), 32);  // 64 splits would be 16 keys: 32 of 32
+  EXPECT_EQ(attention_decode_splits(1, 32, 8, 128, 132, 2048), 64);  // 64 splits of 32 keys
   // Another minimum split (the runner's decode_min_split_keys).
   EXPECT_EQ(attention_decode_splits(1, 32, 8, 128, 132, 512, 256), 2);
   EXPECT_EQ(attention_decode_splits(64, 32, 8, 128, 132, 1024, 16), 1);  // residency still caps it
