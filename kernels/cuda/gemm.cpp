@@ -183,7 +183,7 @@ Gemm::Plan& Gemm::plan_for(int32_t m, int32_t n, int32_t k, bool out_f32, const 
   int best_i = 0;
   std::vector<cublasLtMatmulAlgo_t> ran;  // the candidates that launched; the others are dropped
   std::vector<float> ran_ms;
-  std::vector<int> ran_index;  // each one's index among the heuristic's candidates
+  std::vector<int> ran_index;  // each one's index in cublas_candidates' list (GemmChoice::cublas_index)
   for (size_t i = 0; i < p.candidates.size(); ++i) {
     const float ms = time_matmul(p, p.candidates[i], x, w, y, stream, /*flush=*/true);
     if (ms == std::numeric_limits<float>::infinity()) continue;

@@ -1,6 +1,7 @@
 // Dense projections on cuBLASLt: y[m, n] = x[m, k] · w[n, k]ᵀ (the nn.Linear layout), bf16 inputs,
 // fp32 accumulation, bf16 or fp32 output. For each (m, n, k, out type) the path is chosen once and
-// cached: the fastest of cuBLASLt's heuristic candidates, up to 8 rows the gemv variants and up to 64
+// cached: the fastest of cuBLASLt's heuristic candidates (for long steps, optionally the fastest at the
+// board's power cap: set_sustained_tuning_rows), up to 8 rows the gemv variants and up to 64
 // rows the skinny tensor-core kernel's (when given its workspace). Owns only the cuBLASLt handle
 // and the cache; the workspace is the caller's. Not thread-safe (one per runner stream).
 // Row buckets: a caller whose x and y hold more rows than m says so (row_capacity); the shape is then
