@@ -59,7 +59,9 @@ __device__ __forceinline__ void store_merged(const float4* s_acc, int lane, floa
 }
 
 // Merges the splits of one (tile row, q head). Every load is issued in one round after the caller's
-// PDL wait: each split's (m, l) by thread z mod kThreads, and the first kPre of the o_z a thread sums;
+// PDL wait (up to kPre * kZ splits: 64 at head_dim 128; session 8, kPre 4 -> 16, so b1/512's 32
+// splits no longer wait a second round: b1/512 -4 to -146 µs in 4 of 4 pairs, b1/32k -62 / -142):
+// each split's (m, l) by thread z mod kThreads, and the first kPre of the o_z a thread sums;
 // then the largest split max, each split's weight exp2(m_z - max) and the weighted sum of the l_z;
 // thread groups of kD/4 lanes (4 elements each) sum every kZ-th split's weighted o_z, and the kZ sums
 // are added through shared memory. (Three dependent rounds of L2 loads before; the arithmetic and its
@@ -71,7 +73,7 @@ __device__ void merge_head(const AttentionArgs& a, int32_t q_row, int32_t h, flo
   constexpr int kLanes = kD / 4;
   constexpr int kZ = kThreads / kLanes;
   constexpr int kJ = kMaxSplits / kThreads;  // (m, l) pairs per thread
-  constexpr int kPre = 4;                    // o_z loaded with them
+  constexpr int kPre = 16;  // o_z loaded with them: kPre * kZ splits in one round (64 at head_dim 128)
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int zl = tid / kLanes, d = (tid % kLanes) * 4;
   const float* ml = a.ml_part;
