@@ -101,9 +101,10 @@ int CudaRunner::tune_gemms() {
   CUDA_CHECK(cudaStreamSynchronize(stream_));
   const int timed = gemm_->num_timed_shapes() - before;
   gemm_timed_reported_ = gemm_->num_timed_shapes();
-  spdlog::info("GEMM tuning: {} shapes timed in {:.2f} s (row buckets 1..{}, LM head to {}){}", timed,
-               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), T, head_rows,
-               gemm_tuning_path_.empty() ? "" : "; the rest came from " + gemm_tuning_path_);
+  spdlog::info("GEMM tuning: {} shapes timed in {:.2f} s (row buckets 1..{}, LM head to {}; {} of them again at the "
+               "power cap){}",
+               timed, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), T, head_rows,
+               gemm_->num_sustained_shapes(), gemm_tuning_path_.empty() ? "" : "; the rest came from " + gemm_tuning_path_);
   save_gemm_tuning();
   return timed;
 }

@@ -198,7 +198,10 @@ Gemm::Plan& Gemm::plan_for(int32_t m, int32_t n, int32_t k, bool out_f32, const 
   p.candidates = std::move(ran);
   TS_CHECK(best < std::numeric_limits<float>::infinity(), kInternal, "no cuBLASLt algorithm ran for m={} n={} k={}", m,
            n, k);
-  if (sustained_rows_ > 0 && m >= sustained_rows_) best_i = retime_sustained(p, ran_ms, best_i, x, w, y, stream);
+  if (sustained_rows_ > 0 && m >= sustained_rows_) {
+    ++sustained_shapes_;
+    best_i = retime_sustained(p, ran_ms, best_i, x, w, y, stream);
+  }
   p.algo = p.candidates[best_i];
   p.cublas_index = ran_index[best_i];
   p.ms = ran_ms[best_i];

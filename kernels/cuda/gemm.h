@@ -100,6 +100,8 @@ class Gemm {
   // doing less work per FLOP can win a race it loses in a burst (gemm_sustained.cpp). Call before the
   // first run; presets (a tuning cache) are taken as they are.
   void set_sustained_tuning_rows(int32_t rows) { sustained_rows_ = rows; }
+  // Timed shapes that took that second look (it times only when 2+ candidates came within 15%).
+  int num_sustained_shapes() const { return sustained_shapes_; }
   // Chooses and caches the algorithm for a shape (runs timing launches on scratch buffers).
   void warm(int32_t m, int32_t n, int32_t k, bool out_f32, const void* x, const void* w, void* y, cudaStream_t stream,
             int32_t row_capacity = 0);
@@ -173,6 +175,7 @@ class Gemm {
   float warp_margin_ = 0.97f;
   bool autotune_ = true;
   int32_t sustained_rows_ = 0;
+  int sustained_shapes_ = 0;
   int timed_shapes_ = 0;
   std::map<Key, Plan> plans_;
   std::map<std::tuple<int32_t, int32_t, int32_t>, Plan> plans_f32_;

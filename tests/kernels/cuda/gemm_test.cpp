@@ -185,6 +185,7 @@ TEST(CudaGemmSustained, ChoosesATimedCandidateThatAPresetReproduces) {
   Gemm a(wsa.get(), 32 << 20);
   a.set_sustained_tuning_rows(1024);
   a.run(p.x.get(), p.w.get(), ya.get(), m, n, k, true, nullptr);
+  EXPECT_EQ(a.num_sustained_shapes(), 1);
   const int count = a.num_cublas_candidates(m, n, k, true);
   const int chosen = a.chosen_cublas_candidate(m, n, k, true);
   ASSERT_GT(count, 1);
@@ -196,8 +197,16 @@ TEST(CudaGemmSustained, ChoosesATimedCandidateThatAPresetReproduces) {
   for (const GemmChoice& c : a.choices()) b.preset(c);
   b.run(p.x.get(), p.w.get(), yb.get(), m, n, k, true, nullptr);
   EXPECT_EQ(b.num_cublas_candidates(m, n, k, true), 1);  // the preset, nothing timed
+  EXPECT_EQ(b.num_sustained_shapes(), 0);
   EXPECT_EQ(b.choices(), a.choices());
   EXPECT_EQ(yb.download(), ya.download());
+  // Below the rows threshold (and with it off) a shape is chosen by its burst alone.
+  Gemm c(wsb.get(), 32 << 20), d(wsb.get(), 32 << 20);
+  c.set_sustained_tuning_rows(4096);
+  c.run(p.x.get(), p.w.get(), yb.get(), m, n, k, true, nullptr);
+  d.run(p.x.get(), p.w.get(), yb.get(), m, n, k, true, nullptr);
+  EXPECT_EQ(c.num_sustained_shapes(), 0);
+  EXPECT_EQ(d.num_sustained_shapes(), 0);
 }
 
 // A preset that does not fit the shape on this device (a stale cache: an index past cuBLASLt's
