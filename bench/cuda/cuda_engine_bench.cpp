@@ -16,6 +16,7 @@
 
 #include "bench/cuda/device_limits.h"
 #include "bench/cuda/kernel_timeline.h"
+#include "bench/cuda/median.h"
 #include "common/error.h"
 #include "kernels/cuda/attention_prefill_tc.cuh"
 #include "kernels/cuda/cuda_check.h"
@@ -26,11 +27,6 @@ namespace tessera::bench {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
 
 struct Seq {
   SeqId id;

@@ -20,6 +20,7 @@
 
 #include "common/error.h"
 #include "common/log.h"
+#include "bench/cuda/median.h"
 #include "kernels/cuda/cuda_check.h"
 #include "model/cuda_runner.h"
 #include "model/decode_graph_plan.h"
@@ -40,11 +41,6 @@ struct Options {
 };
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0.0 : v[v.size() / 2];
-}
 
 double used_mib() {
   size_t free_b = 0, total_b = 0;

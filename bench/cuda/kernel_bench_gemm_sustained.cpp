@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "bench/cuda/kernel_bench_util.h"
+#include "bench/cuda/median.h"
 #include "kernels/cuda/gemm.h"
 
 namespace tessera::bench::kernels {
@@ -32,11 +33,6 @@ constexpr int kLayers = 32;
 constexpr int kRounds = 3;
 constexpr int kMaxFinalists = 8;
 constexpr double kFinalistMargin = 1.15;  // burst time within 15% of the shape's best burst
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
 
 class SustainedGemms {
  public:

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "bench/cuda/device_limits.h"
+#include "bench/cuda/median.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/fill_random.cuh"
 
@@ -35,8 +36,7 @@ double median_s(cudaStream_t s, int reps, F&& body) {
   }
   cudaEventDestroy(a);
   cudaEventDestroy(b);
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
+  return median(std::move(t));
 }
 
 inline __nv_bfloat16* alloc_random(int64_t n, uint64_t seed, cudaStream_t s) {
