@@ -83,13 +83,12 @@ CudaRunner::CudaRunner(const ModelConfig& config, const CudaRunnerOptions& optio
   CUDA_CHECK(cudaSetDevice(options_.device));
   cudaDeviceProp prop{};
   CUDA_CHECK(cudaGetDeviceProperties(&prop, options_.device));
-  sm_count_ = prop.multiProcessorCount;
   if (!options_.gemm_tuning_cache.empty()) gemm_tuning_id_ = gemm_tuning_identity(prop);
   const int cc = prop.major * 10 + prop.minor;
-  decode_device_ = DecodeDevice{cc, sm_count_};
+  decode_device_ = DecodeDevice{cc, prop.multiProcessorCount};
   const char* path = cc == 90 ? "sm_90a native" : (cc == 100 ? "sm_100a native" : (cc == 103 ? "sm_103a native" : "PTX JIT"));
   spdlog::info("CUDA device {}: {} (compute {}.{}, {} SMs, {:.1f} GiB); kernel path: {}", options_.device, prop.name,
-               prop.major, prop.minor, sm_count_, prop.totalGlobalMem / 1073741824.0, path);
+               prop.major, prop.minor, prop.multiProcessorCount, prop.totalGlobalMem / 1073741824.0, path);
   CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
   if (options_.max_model_len == 0)
     options_.max_model_len = std::min<int32_t>(std::max(config_.max_position_embeddings, 2048), 131072);

@@ -142,7 +142,7 @@ class CudaRunner : public StepExecutor {
   const ModelConfig& config() const { return config_; }  // this rank's shape under a shard
   DType dtype() const { return options_.dtype; }
   cudaStream_t stream() const { return stream_; }
-  int32_t sm_count() const { return sm_count_; }
+  int32_t sm_count() const { return decode_device_.sm_count; }
 
  private:
   struct SeqState {
@@ -235,7 +235,6 @@ class CudaRunner : public StepExecutor {
   ModelConfig config_;
   CudaRunnerOptions options_;
   cudaStream_t stream_ = nullptr;
-  int32_t sm_count_ = 0;
   DecodeDevice decode_device_;  // compute capability and SMs, read once (the decode kernels' choice)
   std::unique_ptr<CudaWeights> weights_;
   std::unique_ptr<Gemm> gemm_;
