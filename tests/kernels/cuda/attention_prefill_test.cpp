@@ -2,7 +2,9 @@
 // reference: several sequences per launch, chunks after a cached prefix, lengths that are not a
 // multiple of the tile, GQA groups 1/4/8, head_dim 64/128, cache blocks of 16, 48 and 1 keys, every
 // kernel variant, shuffled block tables, fresh random inputs and poisoned outputs (a row no tile
-// covers must stay poisoned). Runs on a GPU only.
+// covers must stay poisoned); and keys that grow along the sequence, so that rows' running maxima
+// move in later key blocks by small and by large steps (the online softmax's rescaling of O at work).
+// Runs on a GPU only.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -46,10 +48,24 @@ std::vector<double> reference(const Problem& p, const std::vector<Chunk>& chunks
                                    ref_chunks, c.hq, c.hkv, c.head_dim);
 }
 
-class CudaPrefillAttention : public ::testing::TestWithParam<PrefillCase> {};
+// Keys of position j scaled by 1 + growth * j (every kv head), in the cache and in the host copy.
+void grow_keys(std::vector<__nv_bfloat16>& k, Problem& p, const std::vector<Chunk>& chunks, int32_t hkv, int32_t D,
+               float growth) {
+  const size_t row = static_cast<size_t>(hkv) * D;
+  for (size_t s = 0; s < chunks.size(); ++s)
+    for (int32_t j = 0; j < chunks[s].first_pos + chunks[s].q_len; ++j) {
+      const int64_t slot =
+          static_cast<int64_t>(p.tables[s * p.max_blocks + j / p.block_size]) * p.block_size + j % p.block_size;
+      for (size_t i = slot * row; i < (slot + 1) * row; ++i) {
+        k[i] = to_bf16(p.k[i] * (1.0f + growth * static_cast<float>(j)));
+        p.k[i] = from_bf16(k[i]);
+      }
+    }
+}
 
-TEST_P(CudaPrefillAttention, VariableLengthChunksWithPrefixesMatchReference) {
-  const PrefillCase c = GetParam();
+// Every variant (the default last) against the fp64 reference on five chunks of one launch; keys of
+// position j scaled by 1 + key_growth * j.
+void check_every_variant(const PrefillCase& c, float key_growth) {
   ASSERT_TRUE(attention_prefill_tc_supported(c.hq, c.hkv, c.head_dim));
   std::mt19937 rng(std::random_device{}());
   const int32_t D = c.head_dim;
@@ -69,7 +85,9 @@ TEST_P(CudaPrefillAttention, VariableLengthChunksWithPrefixesMatchReference) {
   std::shuffle(perm.begin(), perm.end(), rng);
   p.tables.assign(perm.begin(), perm.end());
   const size_t cache_elems = static_cast<size_t>(num_blocks) * p.block_size * c.hkv * D;
-  DeviceBuffer<__nv_bfloat16> kc(random_bf16(cache_elems, rng, 1.0f, &p.k));
+  std::vector<__nv_bfloat16> k_host = random_bf16(cache_elems, rng, 1.0f, &p.k);
+  if (key_growth != 0.0f) grow_keys(k_host, p, chunks, c.hkv, D, key_growth);
+  DeviceBuffer<__nv_bfloat16> kc(k_host);
   DeviceBuffer<__nv_bfloat16> vc(random_bf16(cache_elems, rng, 1.0f, &p.v));
   p.q_stride = static_cast<int64_t>(c.hq + 2 * c.hkv) * D;  // q inside a fused qkv row
   DeviceBuffer<__nv_bfloat16> q(random_bf16(static_cast<size_t>(p.tokens) * p.q_stride, rng, 2.0f, &p.q));
@@ -123,6 +141,20 @@ TEST_P(CudaPrefillAttention, VariableLengthChunksWithPrefixesMatchReference) {
   auto again = to_float(out.download());
   again.resize(p.tokens * row_elems);
   for (size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], again[i]) << "element " << i;
+}
+
+class CudaPrefillAttention : public ::testing::TestWithParam<PrefillCase> {};
+
+TEST_P(CudaPrefillAttention, VariableLengthChunksWithPrefixesMatchReference) { check_every_variant(GetParam(), 0.0f); }
+
+// Row maxima grow along the sequence: by ~3 (base 2, after the scale) per 128-key block at 0.01, so a
+// stale maximum is kept for two blocks or so and then moved, and by ~16 at 0.05: every block moves it.
+TEST(CudaPrefillAttention, RowMaximaThatJumpAlongTheSequenceMatchReference) {
+  for (const PrefillCase c : {PrefillCase{8, 2, 128}, PrefillCase{8, 2, 64}})
+    for (const float growth : {0.01f, 0.05f}) {
+      SCOPED_TRACE("head_dim " + std::to_string(c.head_dim) + ", key growth " + std::to_string(growth));
+      check_every_variant(c, growth);
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(Groups, CudaPrefillAttention,
