@@ -71,6 +71,8 @@ CudaRunner::CudaRunner(const ModelConfig& config, const CudaRunnerOptions& optio
            config_.hidden_size, config_.intermediate_size);
   TS_CHECK(options_.gpu_memory_utilization > 0.05f && options_.gpu_memory_utilization <= 0.99f, kInvalidArgument,
            "--gpu-memory-utilization must be in (0.05, 0.99]; got {}", options_.gpu_memory_utilization);
+  TS_CHECK(options_.runners_per_device >= 1 && options_.runners_per_device <= 64, kInvalidArgument,
+           "runners per device must be in [1, 64]; got {}", options_.runners_per_device);
   TS_CHECK(options_.block_size > 0 && options_.block_size <= 1024, kInvalidArgument, "block size {} out of range",
            options_.block_size);
   TS_CHECK(options_.prefill_mlp_chunk_rows == 0 || options_.prefill_mlp_chunk_rows >= 2 * (kSkinnyMaxM + 1),
@@ -101,6 +103,10 @@ CudaRunner::CudaRunner(const ModelConfig& config, const CudaRunnerOptions& optio
              kInvalidArgument, "the communicator (rank {} of {}) does not match the shard (rank {} of {})",
              comm_ ? comm_->rank() : -1, comm_ ? comm_->world_size() : 0, options_.shard->spec.rank,
              options_.shard->spec.tp_size);
+    if (!comm_->graph_capturable() && options_.cuda_graphs) {
+      options_.cuda_graphs = false;  // host collectives wait on the host: a captured graph would skip them
+      spdlog::info("CUDA graphs off: this rank's collectives cannot be captured (steps run eagerly)");
+    }
   }
   weights_ = std::make_unique<CudaWeights>(config, options_.dtype, options_.shard);
   spdlog::info("CUDA compute dtype: {}", options_.dtype == DType::kF32 ? "float32 (exact mode)" : "bfloat16");
@@ -139,9 +145,11 @@ void CudaRunner::allocate_activations() {
   const int64_t qkv = c.q_size() + 2 * c.kv_size();
   max_tiles_ = static_cast<int32_t>(T + S);
   part_rows_ = static_cast<int32_t>(std::max<int64_t>(4 * T, 512));
+  double own_bytes = static_cast<double>(weights_->bytes());  // what this runner holds (runners_per_device > 1)
   auto alloc = [&](auto*& p, int64_t n) {
     void* raw = nullptr;
     CUDA_CHECK(cudaMalloc(&raw, std::max<int64_t>(n, 1) * sizeof(*p)));
+    own_bytes += static_cast<double>(std::max<int64_t>(n, 1) * sizeof(*p));
     allocations_.push_back(raw);
     p = static_cast<std::remove_reference_t<decltype(p)>>(raw);
   };
@@ -226,15 +234,19 @@ void CudaRunner::allocate_activations() {
   // The KV cache takes what the utilisation budget leaves (a margin for graphs and cuBLAS kept aside).
   size_t free_b = 0, total_b = 0;
   CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
-  const double budget = options_.gpu_memory_utilization * static_cast<double>(total_b) -
-                        static_cast<double>(total_b - free_b) - 512.0 * 1048576.0;
+  // Sharing the device with other runners: this runner's part of the budget less what it holds (the
+  // others' memory, counted in total - free, is theirs).
+  const double share = options_.gpu_memory_utilization / options_.runners_per_device * static_cast<double>(total_b);
+  const double budget = share - 512.0 * 1048576.0 -
+                        (options_.runners_per_device > 1 ? own_bytes : static_cast<double>(total_b - free_b));
   const int64_t block_bytes =
       2LL * c.num_hidden_layers * options_.block_size * c.num_key_value_heads * c.head_dim * elem;
   int64_t blocks = budget > 0 ? static_cast<int64_t>(budget / static_cast<double>(block_bytes)) : 0;
   if (options_.max_kv_blocks > 0) blocks = std::min(blocks, options_.max_kv_blocks);
   TS_CHECK(blocks >= 1, kResourceExhausted,
-           "no device memory left for the KV cache: {:.2f} GiB free of {:.2f} GiB at utilisation {}",
-           free_b / 1073741824.0, total_b / 1073741824.0, options_.gpu_memory_utilization);
+           "no device memory left for the KV cache: {:.2f} GiB free of {:.2f} GiB at utilisation {} ({} runners "
+           "on the device)",
+           free_b / 1073741824.0, total_b / 1073741824.0, options_.gpu_memory_utilization, options_.runners_per_device);
   num_blocks_ = blocks;
   alloc_elems(b.kv, blocks * block_bytes / elem);
   spdlog::info("CUDA KV cache: {} blocks of {} tokens ({:.2f} GiB); weights {:.2f} GiB", num_blocks_,
