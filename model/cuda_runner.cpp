@@ -23,6 +23,7 @@
 #include "kernels/cuda/silu_mul.cuh"
 #include "model/cuda_rope.h"
 #include "model/cuda_runner_buffers.h"
+#include "model/device_memory_budget.h"
 #include "model/gemm_tuning_file.h"
 
 namespace tessera::cuda {
@@ -39,6 +40,9 @@ GemmTuningIdentity gemm_tuning_identity(const cudaDeviceProp& prop) {
 }
 
 constexpr size_t kGemmWorkspace = 32u << 20;
+// Device memory kept out of the utilisation budget for CUDA graphs, cuBLAS's own allocations and the
+// like, when checking the weights and sizing the KV cache.
+constexpr uint64_t kDeviceMemoryReserve = 512u << 20;
 
 // The fused decode launch's view of qkv_post's arguments (bf16 only) and the runner's counters.
 DecodeQkvArgs decode_qkv_args(const QkvPostArgs& q, int32_t* counters, int64_t num_counters) {
@@ -108,6 +112,14 @@ CudaRunner::CudaRunner(const ModelConfig& config, const CudaRunnerOptions& optio
       spdlog::info("CUDA graphs off: this rank's collectives cannot be captured (steps run eagerly)");
     }
   }
+  {  // the weights are the largest allocation: refuse a model that cannot fit before taking any of it
+    DeviceMemory m;
+    CUDA_CHECK(cudaMemGetInfo(&m.free_bytes, &m.total_bytes));
+    m.sharers = options_.runners_per_device;  // own_bytes 0: nothing of this runner's is allocated yet
+    check_weights_fit(CudaWeights::required_bytes(config, options_.dtype, options_.shard), m,
+                      options_.gpu_memory_utilization, kDeviceMemoryReserve,
+                      options_.shard && options_.shard->spec.tp_size > 1 ? "this rank's weights" : "the model's weights");
+  }
   weights_ = std::make_unique<CudaWeights>(config, options_.dtype, options_.shard);
   spdlog::info("CUDA compute dtype: {}", options_.dtype == DType::kF32 ? "float32 (exact mode)" : "bfloat16");
   allocate_activations();
@@ -145,7 +157,7 @@ void CudaRunner::allocate_activations() {
   const int64_t qkv = c.q_size() + 2 * c.kv_size();
   max_tiles_ = static_cast<int32_t>(T + S);
   part_rows_ = static_cast<int32_t>(std::max<int64_t>(4 * T, 512));
-  double own_bytes = static_cast<double>(weights_->bytes());  // what this runner holds (runners_per_device > 1)
+  double own_bytes = static_cast<double>(weights_->bytes());  // what this runner holds (DeviceMemory::own_bytes)
   auto alloc = [&](auto*& p, int64_t n) {
     void* raw = nullptr;
     CUDA_CHECK(cudaMalloc(&raw, std::max<int64_t>(n, 1) * sizeof(*p)));
@@ -232,21 +244,14 @@ void CudaRunner::allocate_activations() {
   CUDA_CHECK(cudaMemcpy(b.inv_freq, freq.data(), freq.size() * sizeof(float), cudaMemcpyHostToDevice));
 
   // The KV cache takes what the utilisation budget leaves (a margin for graphs and cuBLAS kept aside).
-  size_t free_b = 0, total_b = 0;
-  CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
-  // Sharing the device with other runners: this runner's part of the budget less what it holds (the
-  // others' memory, counted in total - free, is theirs).
-  const double share = options_.gpu_memory_utilization / options_.runners_per_device * static_cast<double>(total_b);
-  const double budget = share - 512.0 * 1048576.0 -
-                        (options_.runners_per_device > 1 ? own_bytes : static_cast<double>(total_b - free_b));
+  DeviceMemory m;
+  CUDA_CHECK(cudaMemGetInfo(&m.free_bytes, &m.total_bytes));
+  m.sharers = options_.runners_per_device;
+  m.own_bytes = static_cast<uint64_t>(own_bytes);
   const int64_t block_bytes =
       2LL * c.num_hidden_layers * options_.block_size * c.num_key_value_heads * c.head_dim * elem;
-  int64_t blocks = budget > 0 ? static_cast<int64_t>(budget / static_cast<double>(block_bytes)) : 0;
-  if (options_.max_kv_blocks > 0) blocks = std::min(blocks, options_.max_kv_blocks);
-  TS_CHECK(blocks >= 1, kResourceExhausted,
-           "no device memory left for the KV cache: {:.2f} GiB free of {:.2f} GiB at utilisation {} ({} runners "
-           "on the device)",
-           free_b / 1073741824.0, total_b / 1073741824.0, options_.gpu_memory_utilization, options_.runners_per_device);
+  const int64_t blocks =
+      kv_cache_blocks(m, options_.gpu_memory_utilization, kDeviceMemoryReserve, block_bytes, options_.max_kv_blocks);
   num_blocks_ = blocks;
   alloc_elems(b.kv, blocks * block_bytes / elem);
   spdlog::info("CUDA KV cache: {} blocks of {} tokens ({:.2f} GiB); weights {:.2f} GiB", num_blocks_,

@@ -75,21 +75,16 @@ TensorSource checkpoint_tensor_source(std::shared_ptr<const Checkpoint> checkpoi
   };
 }
 
-CudaWeights::CudaWeights(const ModelConfig& full, DType dtype, const std::optional<parallel::ShardPlan>& shard)
-    : full_(full),
-      plan_(shard ? *shard : parallel::make_shard_plan(full, {0, 1})),
-      config_(parallel::shard_config(full, plan_)),
-      sharded_(shard.has_value()),
-      dtype_(dtype) {
-  TS_CHECK(dtype == DType::kBF16 || dtype == DType::kF32, kUnimplemented,
-           "the CUDA backend computes in bf16 or fp32, not {}", dtype_name(dtype));
-  const size_t elem = dtype_size(dtype);
-  const ModelConfig& c = config_;
-  const size_t H = c.hidden_size, I = c.intermediate_size, V = plan_.vocab_per_rank, D = c.head_dim;
+// Every tensor's slot and element count, in allocation order, for a (sharded) config whose embed and
+// lm_head hold `vocab_rows` rows each (lm_head only when untied).
+std::vector<std::pair<void**, size_t>> CudaWeights::layout(const ModelConfig& c, size_t vocab_rows,
+                                                           std::vector<CudaLayerWeights>& layers, void** embed,
+                                                           void** final_norm, void** lm_head) {
+  const size_t H = c.hidden_size, I = c.intermediate_size, D = c.head_dim;
   const size_t qkv = static_cast<size_t>(c.q_size() + 2 * c.kv_size());
   std::vector<std::pair<void**, size_t>> plan;
-  layers_.resize(c.num_hidden_layers);
-  for (auto& l : layers_) {
+  layers.resize(c.num_hidden_layers);
+  for (auto& l : layers) {
     plan.push_back({&l.qkv, qkv * H});
     if (c.attention_bias) plan.push_back({&l.qkv_bias, qkv});
     plan.push_back({&l.o, H * c.q_size()});
@@ -102,9 +97,36 @@ CudaWeights::CudaWeights(const ModelConfig& full, DType dtype, const std::option
       plan.push_back({&l.k_norm, D});
     }
   }
-  plan.push_back({&embed_, V * H});
-  plan.push_back({&final_norm_, H});
-  if (!c.tie_word_embeddings) plan.push_back({&lm_head_, V * H});
+  plan.push_back({embed, vocab_rows * H});
+  plan.push_back({final_norm, H});
+  if (!c.tie_word_embeddings) plan.push_back({lm_head, vocab_rows * H});
+  return plan;
+}
+
+size_t CudaWeights::required_bytes(const ModelConfig& full, DType dtype,
+                                   const std::optional<parallel::ShardPlan>& shard) {
+  const parallel::ShardPlan plan = shard ? *shard : parallel::make_shard_plan(full, {0, 1});
+  std::vector<CudaLayerWeights> layers;
+  void *embed = nullptr, *final_norm = nullptr, *lm_head = nullptr;
+  size_t bytes = 0;
+  for (const auto& [ptr, n] : layout(parallel::shard_config(full, plan), static_cast<size_t>(plan.vocab_per_rank),
+                                     layers, &embed, &final_norm, &lm_head))
+    bytes += align_up(n * dtype_size(dtype));
+  return bytes;
+}
+
+CudaWeights::CudaWeights(const ModelConfig& full, DType dtype, const std::optional<parallel::ShardPlan>& shard)
+    : full_(full),
+      plan_(shard ? *shard : parallel::make_shard_plan(full, {0, 1})),
+      config_(parallel::shard_config(full, plan_)),
+      sharded_(shard.has_value()),
+      dtype_(dtype) {
+  TS_CHECK(dtype == DType::kBF16 || dtype == DType::kF32, kUnimplemented,
+           "the CUDA backend computes in bf16 or fp32, not {}", dtype_name(dtype));
+  const size_t elem = dtype_size(dtype);
+  const ModelConfig& c = config_;
+  const size_t H = c.hidden_size;
+  const auto plan = layout(c, static_cast<size_t>(plan_.vocab_per_rank), layers_, &embed_, &final_norm_, &lm_head_);
   for (const auto& [ptr, n] : plan) bytes_ += align_up(n * elem);
   CUDA_CHECK(cudaMalloc(&base_, bytes_));
   size_t off = 0;

@@ -17,6 +17,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/dtype.h"
@@ -70,6 +71,11 @@ class CudaWeights {
   CudaWeights(const CudaWeights&) = delete;
   CudaWeights& operator=(const CudaWeights&) = delete;
 
+  // The bytes the constructor allocates for these arguments, computed without a device (so the runner
+  // can check them against its memory budget before allocating anything).
+  static size_t required_bytes(const ModelConfig& full, DType dtype,
+                               const std::optional<parallel::ShardPlan>& shard = std::nullopt);
+
   void fill_dummy(uint64_t seed, cudaStream_t stream);
   void load(const TensorSource& source, cudaStream_t stream);
 
@@ -83,6 +89,10 @@ class CudaWeights {
   const parallel::ShardPlan& plan() const { return plan_; }
 
  private:
+  static std::vector<std::pair<void**, size_t>> layout(const ModelConfig& c, size_t vocab_rows,
+                                                       std::vector<CudaLayerWeights>& layers, void** embed,
+                                                       void** final_norm, void** lm_head);
+
   ModelConfig full_;
   parallel::ShardPlan plan_;
   ModelConfig config_;  // the rank's shape (== full_ without a shard)

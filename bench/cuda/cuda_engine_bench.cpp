@@ -106,8 +106,16 @@ nlohmann::json run_cuda_engine_bench(const CudaEngineBenchOptions& o) {
   // Started before the runner, so the kernels of every graph it captures are traced too.
   std::unique_ptr<KernelTimeline> timeline = o.kernel_timeline.empty() ? nullptr : KernelTimeline::start();
   std::vector<TimeWindow> windows;
+  // The bounds first, on buffers freed before the runner sizes its KV cache from what is left: a model
+  // that needs nearly the whole device (--gpu-memory-utilization 0.99) still gets them.
+  DeviceLimits limits;
+  {
+    cudaStream_t s = nullptr;
+    CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+    limits = measure_device_limits(s, /*sustained=*/prefill_mode);
+    CUDA_CHECK(cudaStreamDestroy(s));
+  }
   cuda::CudaRunner runner(c, ro);
-  const auto limits = measure_device_limits(runner.stream(), /*sustained=*/prefill_mode);
   runner.load_dummy_weights(o.seed);
   const int32_t bs = runner.block_size();
   BlockCounter blocks(runner.num_kv_blocks());
