@@ -18,6 +18,7 @@
 #include "model/cuda_runner.h"
 #endif
 #include "parallel/cli_options.h"
+#include "parallel/tp_backend.h"
 #ifdef TESSERA_HAVE_CUDA_TP
 #include "parallel/tp_cuda_runner.h"
 #endif
@@ -62,6 +63,11 @@ void add_model_load_options(CLI::App* cmd, ModelLoadOptions& o) {
                 "at start (default), so no serving step stops to capture one; with --no-cuda-graph-precapture each "
                 "is captured by the first step that needs it")
       ->capture_default_str();
+  cmd->add_option("--gpu-memory-utilization", o.gpu_memory_utilization,
+                  "cuda: share of each GPU's memory Tessera may hold (weights, activations, KV cache); ranks "
+                  "sharing a GPU (--tp-ranks-per-device K) get 1/K of it each")
+      ->capture_default_str()
+      ->check(CLI::Range(0.06, 0.99));
   parallel::add_parallel_options(cmd, o.parallel);  // tensor parallelism: --tp, --nnodes, --rendezvous, ...
 }
 
@@ -69,10 +75,8 @@ namespace {
 
 // `tessera serve --tp N` (or --tp-backend nccl|ucx): this process's ranks; rank 0 gets the executor.
 void load_tensor_parallel(const ModelLoadOptions& o, const std::filesystem::path& dir, bool use_cuda, LoadedModel& m) {
-  const std::string backend = o.parallel.backend == "auto" ? (use_cuda ? "nccl" : "ucx") : o.parallel.backend;
-  TS_CHECK((backend == "nccl") == use_cuda, kInvalidArgument,
-           "--tp-backend {} does not fit --device {}: nccl runs CUDA ranks, ucx runs CPU ranks", backend,
-           use_cuda ? "cuda" : "cpu");
+  // nccl or ucx; refuses nccl on cpu and --tp-ranks-per-device without ucx CUDA ranks, naming the flags.
+  const std::string backend = parallel::resolve_tp_backend(o.parallel, use_cuda ? "cuda" : "cpu");
   TS_CHECK(o.dummy_seed == 0, kInvalidArgument, "--tp with a dummy seed other than 0 is not supported");
   parallel::TpModelOptions tm;
   tm.model_dir = dir;
@@ -87,11 +91,13 @@ void load_tensor_parallel(const ModelLoadOptions& o, const std::filesystem::path
   tm.gemm_autotune = o.gemm_autotune;
   tm.gemm_tuning_cache = o.gemm_tuning_cache;
   tm.cuda_graph_precapture = o.cuda_graph_precapture;
+  tm.gpu_memory_utilization = o.gpu_memory_utilization;
   parallel::ShardRunnerFactory factory;
 #ifdef TESSERA_HAVE_CUDA_TP
   if (use_cuda) {
-    factory = [timeout = std::chrono::milliseconds(o.parallel.collective_timeout_ms)](
-                  const parallel::ShardRunnerRequest& r) { return parallel::make_cuda_shard_runner(r, timeout); };
+    factory = [ro = parallel::cuda_rank_options(o.parallel)](const parallel::ShardRunnerRequest& r) {
+      return parallel::make_cuda_shard_runner(r, ro);
+    };
   }
 #else
   TS_CHECK(!use_cuda, kUnimplemented, "--device cuda with --tp: this build has no CUDA tensor-parallel runtime");
@@ -110,8 +116,9 @@ void load_tensor_parallel(const ModelLoadOptions& o, const std::filesystem::path
     lost->store(true);
     ::kill(::getpid(), SIGTERM);  // drain (in-flight requests have failed with 503) and exit non-zero
   });
-  spdlog::info("model '{}': tensor parallel over {} ranks on {} (collectives: {}), {} KV blocks of {} per rank",
-               m.name, o.parallel.tp, tm.device, backend, m.num_kv_blocks, m.block_size);
+  spdlog::info("model '{}': tensor parallel over {} ranks on {} (collectives: {}{}), {} KV blocks of {} per rank",
+               m.name, o.parallel.tp, tm.device, backend, use_cuda && backend == "ucx" ? ", staged through host memory" : "",
+               m.num_kv_blocks, m.block_size);
 }
 
 }  // namespace
@@ -168,7 +175,7 @@ LoadedModel load_model(const ModelLoadOptions& o) {
   m.num_kv_blocks = o.num_kv_blocks > 0 ? o.num_kv_blocks : std::max(256, blocks_per_seq * 4);
 
   // Tensor parallelism (parallel/): ranks shard the model across processes (one per device).
-  if (o.parallel.tp > 1 || o.parallel.nnodes > 1 || o.parallel.backend != "auto") {
+  if (o.parallel.tp > 1 || o.parallel.nnodes > 1 || o.parallel.backend != "auto" || o.parallel.ranks_per_device != 1) {
     TS_CHECK(!use_cuda || dtype == DType::kBF16, kUnimplemented,
              "--dtype {} with tensor parallelism: CUDA ranks compute in bfloat16 (the float32 exact mode runs on "
              "one GPU without --tp)",
@@ -187,6 +194,7 @@ LoadedModel load_model(const ModelLoadOptions& o) {
     co.max_model_len = m.max_model_len;
     co.max_num_seqs = o.max_num_seqs;
     co.max_num_tokens = o.max_num_batched_tokens;
+    co.gpu_memory_utilization = o.gpu_memory_utilization;
     if (o.num_kv_blocks > 0) co.max_kv_blocks = o.num_kv_blocks;
     auto runner = std::make_unique<cuda::CudaRunner>(config, co);
     if (o.load_format == "dummy") {

@@ -2,7 +2,8 @@
 // serve --tp N` on its node or started per rank by a launcher. Joins the group (launch secret from
 // the environment or --tp-secret-file), loads its slice of the model, runs plans from rank 0
 // until Stop (exit 0), and exits non-zero when the group fails, so its supervisor restarts the job.
-// --device cuda: the rank is a CudaRunner on CUDA device --local-index with NCCL collectives.
+// --device cuda: the rank is a CudaRunner on CUDA device --local-index / --tp-ranks-per-device with
+// NCCL collectives, or host-staged ones over UCX (--tp-backend ucx).
 #include <chrono>
 #include <memory>
 
@@ -52,6 +53,10 @@ void register_worker_command(CLI::App& app, CommandRunner& runner) {
   cmd->add_flag("--cuda-graph-precapture,!--no-cuda-graph-precapture", f->model.cuda_graph_precapture,
                 "cuda: capture every decode CUDA graph at start (default) or on first use")
       ->capture_default_str();
+  cmd->add_option("--gpu-memory-utilization", f->model.gpu_memory_utilization,
+                  "cuda: share of the GPU's memory (1/--tp-ranks-per-device of it for this rank)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.06, 0.99));
   cmd->add_option("--gemm-tuning-cache", f->model.gemm_tuning_cache,
                   "cuda: the GEMM tuning cache file (this rank adds .rank<r>)");
   parallel::add_parallel_options(cmd, f->parallel);
@@ -62,8 +67,9 @@ void register_worker_command(CLI::App& app, CommandRunner& runner) {
       parallel::ShardRunnerFactory factory;
       if (f->model.device == "cuda") {
 #ifdef TESSERA_HAVE_CUDA_TP
-        factory = [timeout = std::chrono::milliseconds(f->parallel.collective_timeout_ms)](
-                      const parallel::ShardRunnerRequest& r) { return parallel::make_cuda_shard_runner(r, timeout); };
+        factory = [ro = parallel::cuda_rank_options(f->parallel)](const parallel::ShardRunnerRequest& r) {
+          return parallel::make_cuda_shard_runner(r, ro);
+        };
 #else
         TS_THROW(kUnimplemented, "tessera worker --device cuda: this build has no CUDA tensor-parallel runtime");
 #endif

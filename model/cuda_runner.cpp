@@ -75,6 +75,8 @@ CudaRunner::CudaRunner(const ModelConfig& config, const CudaRunnerOptions& optio
            config_.hidden_size, config_.intermediate_size);
   TS_CHECK(options_.gpu_memory_utilization > 0.05f && options_.gpu_memory_utilization <= 0.99f, kInvalidArgument,
            "--gpu-memory-utilization must be in (0.05, 0.99]; got {}", options_.gpu_memory_utilization);
+  TS_CHECK(options_.runners_per_device >= 1 && options_.runners_per_device <= 64, kInvalidArgument,
+           "runners per device must be in [1, 64]; got {}", options_.runners_per_device);
   TS_CHECK(options_.block_size > 0 && options_.block_size <= 1024, kInvalidArgument, "block size {} out of range",
            options_.block_size);
   TS_CHECK(options_.prefill_mlp_chunk_rows == 0 || options_.prefill_mlp_chunk_rows >= 2 * (kSkinnyMaxM + 1),
@@ -105,10 +107,15 @@ CudaRunner::CudaRunner(const ModelConfig& config, const CudaRunnerOptions& optio
              kInvalidArgument, "the communicator (rank {} of {}) does not match the shard (rank {} of {})",
              comm_ ? comm_->rank() : -1, comm_ ? comm_->world_size() : 0, options_.shard->spec.rank,
              options_.shard->spec.tp_size);
+    if (!comm_->graph_capturable() && options_.cuda_graphs) {
+      options_.cuda_graphs = false;  // host collectives wait on the host: a captured graph would skip them
+      spdlog::info("CUDA graphs off: this rank's collectives cannot be captured (steps run eagerly)");
+    }
   }
   {  // the weights are the largest allocation: refuse a model that cannot fit before taking any of it
     DeviceMemory m;
     CUDA_CHECK(cudaMemGetInfo(&m.free_bytes, &m.total_bytes));
+    m.sharers = options_.runners_per_device;  // own_bytes 0: nothing of this runner's is allocated yet
     check_weights_fit(CudaWeights::required_bytes(config, options_.dtype, options_.shard), m,
                       options_.gpu_memory_utilization, kDeviceMemoryReserve,
                       options_.shard && options_.shard->spec.tp_size > 1 ? "this rank's weights" : "the model's weights");
@@ -150,9 +157,11 @@ void CudaRunner::allocate_activations() {
   const int64_t qkv = c.q_size() + 2 * c.kv_size();
   max_tiles_ = static_cast<int32_t>(T + S);
   part_rows_ = static_cast<int32_t>(std::max<int64_t>(4 * T, 512));
+  double own_bytes = static_cast<double>(weights_->bytes());  // what this runner holds (DeviceMemory::own_bytes)
   auto alloc = [&](auto*& p, int64_t n) {
     void* raw = nullptr;
     CUDA_CHECK(cudaMalloc(&raw, std::max<int64_t>(n, 1) * sizeof(*p)));
+    own_bytes += static_cast<double>(std::max<int64_t>(n, 1) * sizeof(*p));
     allocations_.push_back(raw);
     p = static_cast<std::remove_reference_t<decltype(p)>>(raw);
   };
@@ -237,6 +246,8 @@ void CudaRunner::allocate_activations() {
   // The KV cache takes what the utilisation budget leaves (a margin for graphs and cuBLAS kept aside).
   DeviceMemory m;
   CUDA_CHECK(cudaMemGetInfo(&m.free_bytes, &m.total_bytes));
+  m.sharers = options_.runners_per_device;
+  m.own_bytes = static_cast<uint64_t>(own_bytes);
   const int64_t block_bytes =
       2LL * c.num_hidden_layers * options_.block_size * c.num_key_value_heads * c.head_dim * elem;
   const int64_t blocks =

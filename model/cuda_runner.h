@@ -8,8 +8,9 @@
 // Tensor parallelism: with CudaRunnerOptions::shard and ::communicator it runs one rank's slice
 // (parallel::ShardPlan): vocabulary-parallel embedding + all-reduce, one all-reduce after o_proj and
 // after down_proj, the LM head's logits all-gathered so every rank samples the same tokens. The
-// collectives are enqueued on the runner's stream (so decode graphs capture them) and every wait
-// goes through the communicator, which gives up (aborting) when the group is lost.
+// collectives are enqueued on the runner's stream (so decode graphs capture them; a communicator
+// that cannot be captured, host-staged collectives, makes every step eager) and every wait goes
+// through the communicator, which gives up (aborting) when the group is lost.
 // It must never parse files (weights come through TensorSource) nor know about the scheduler's
 // internals.
 #pragma once
@@ -44,6 +45,10 @@ struct SampleRow;
 struct CudaRunnerOptions {
   int32_t device = 0;
   float gpu_memory_utilization = 0.90f;  // share of the device's memory Tessera may hold in all
+  // Runners sharing the device (tensor-parallel ranks with --tp-ranks-per-device K): above 1 this
+  // runner's budget is gpu_memory_utilization / K of the device for what it allocates itself (weights,
+  // activations, KV cache; 512 MiB kept aside for its context and libraries), whatever the others hold.
+  int32_t runners_per_device = 1;
   int32_t block_size = 16;
   int32_t max_num_tokens = 8192;         // rows of one step (prefill chunks + decodes)
   int32_t max_num_seqs = 256;            // sequences in one step
@@ -54,7 +59,8 @@ struct CudaRunnerOptions {
   int64_t max_kv_blocks = 0;             // 0: as many as memory allows
   // Tensor parallelism (parallel/): this rank's slice of the model, and the factory of the
   // communicator its collectives run on, called once with the device and the runner's stream
-  // (an NcclCommunicator; a one-rank group at --tp 1 --tp-backend nccl). Both or neither.
+  // (an NcclCommunicator; a one-rank group at --tp 1 --tp-backend nccl; or a HostStagedCommunicator).
+  // Both or neither. A communicator that is not graph_capturable() turns cuda_graphs off.
   std::optional<parallel::ShardPlan> shard;
   std::function<std::unique_ptr<parallel::Communicator>(int32_t device, cudaStream_t stream)> communicator;
   DType dtype = DType::kBF16;            // element type of weights, activations and KV cache: kBF16 or kF32

@@ -13,11 +13,17 @@ namespace tessera {
 struct DeviceMemory {
   size_t free_bytes = 0;   // free on the device now (other processes' use already subtracted)
   size_t total_bytes = 0;  // the device's capacity
+  // Runners sharing the device (tensor-parallel ranks with --tp-ranks-per-device K): above 1 each
+  // budgets utilization / K of the capacity for what it holds itself (own_bytes), whatever the
+  // others hold (they allocate concurrently, so free_bytes says nothing about this runner's part).
+  int32_t sharers = 1;
+  uint64_t own_bytes = 0;
 };
 
 // Bytes this process may still allocate: utilization x total, less what is in use on the device
 // (by this process or any other), less `reserve_bytes` kept aside for CUDA graphs, cuBLAS and
-// the like. Negative when the device is already past the utilization.
+// the like. Negative when the device is already past the utilization. With sharers > 1:
+// utilization / sharers x total, less own_bytes and the reserve.
 double device_memory_budget(const DeviceMemory& m, float utilization, uint64_t reserve_bytes);
 
 // Throws kResourceExhausted, naming the weights' size, the utilization and what it leaves, when

@@ -22,6 +22,12 @@ void add_parallel_options(CLI::App* app, ParallelOptions& o) {
                   "tensor-parallel runtime even at --tp 1 (one-rank group)")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "nccl", "ucx"}));
+  app->add_option("--tp-ranks-per-device", o.ranks_per_device,
+                  "cuda with --tp-backend ucx: ranks sharing one GPU (local rank i on device i / K, each with 1/K of "
+                  "the --gpu-memory-utilization budget); for machines where NCCL cannot run, or one GPU running "
+                  "--tp 2 (slow: every collective goes through host memory)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
   app->add_option("--rendezvous-timeout", o.rendezvous_timeout_s, "Seconds to wait for every rank to join")
       ->capture_default_str()
       ->check(CLI::Range(1, 86400));

@@ -1,6 +1,7 @@
 // The tensor-parallel flags of `tessera serve` (and `tessera worker`): --tp, --nnodes, --node-rank,
-// --rendezvous, --tp-secret-file and the failure-detection timeouts. The serve command calls
-// add_parallel_options() once; the values land in a ParallelOptions it owns.
+// --rendezvous, --tp-secret-file, --tp-backend, --tp-ranks-per-device and the failure-detection
+// timeouts. The serve command calls add_parallel_options() once; the values land in a
+// ParallelOptions it owns.
 // It must never read the environment (resolve_launch_plan does, after parsing).
 #pragma once
 

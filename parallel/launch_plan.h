@@ -26,6 +26,9 @@ struct ParallelOptions {
   // Collectives: auto (NCCL on --device cuda, UCX host collectives on cpu; the TP runtime only when
   // --tp > 1 or --nnodes > 1), or nccl / ucx: that backend, and the TP runtime even at --tp 1.
   std::string backend = "auto";
+  // CUDA ranks sharing one device (--tp-ranks-per-device K, ucx backend only): local rank i runs on
+  // device i / K with 1/K of the device's memory budget (tp_backend.h).
+  int ranks_per_device = 1;
 };
 
 inline constexpr int kDefaultRendezvousPort = 29500;

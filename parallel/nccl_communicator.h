@@ -36,6 +36,7 @@ class NcclCommunicator final : public Communicator {
   void barrier() override;
   void synchronize() override;
   void abort(const std::string& reason) override;
+  bool graph_capturable() const override { return true; }  // enqueued on the stream, captured with it
 
  private:
   NcclCommunicator(int rank, int world_size, cudaStream_t stream, std::shared_ptr<GroupHealth> health,

@@ -80,7 +80,8 @@ std::unique_ptr<TpProcess> TpProcess::start(const TpProcessConfig& c, const GetE
           std::to_string(p.first_local_index + i), std::string("--tp-collective-timeout-ms"),
           std::to_string(c.options.collective_timeout_ms), std::string("--tp-heartbeat-timeout-ms"),
           std::to_string(c.options.heartbeat_timeout_ms), std::string("--rendezvous-timeout"),
-          std::to_string(c.options.rendezvous_timeout_s)})
+          std::to_string(c.options.rendezvous_timeout_s), std::string("--tp-backend"), c.options.backend,
+          std::string("--tp-ranks-per-device"), std::to_string(c.options.ranks_per_device)})
       args.push_back(a);
     const auto env = child_env({{kSecretEnv, secret.to_hex()},
                                 {kRankEnv, std::to_string(rank)},

@@ -12,6 +12,7 @@
 #include "model/cpu_model_runner.h"
 #include "model/model_weights.h"
 #include "parallel/sharded_model.h"
+#include "parallel/tp_backend.h"
 #include "parallel/tp_executor.h"
 
 namespace tessera::parallel {
@@ -24,12 +25,16 @@ ModelFingerprint fold(const ModelFingerprint& fp, const std::string& what) {
   return ModelFingerprint{sha256(bytes), fp.description + ", " + what};
 }
 
-ModelFingerprint fingerprint_for(const TpModelOptions& m, int tp) {
-  ModelFingerprint fp = model_fingerprint(m.model_dir, tp);
+ModelFingerprint fingerprint_for(const TpModelOptions& m, const ParallelOptions& parallel) {
+  ModelFingerprint fp = model_fingerprint(m.model_dir, parallel.tp);
   // Dummy weights depend on the config alone: fold the load format in so no rank mixes them.
   if (m.load_format == "dummy") fp = fold(fp, "dummy weights");
-  // CPU and CUDA ranks cannot share collectives (host UCX vs NCCL): the device is part of the job.
-  if (m.device != "cpu") fp = fold(fp, m.device + " ranks");
+  // CPU and CUDA ranks cannot share collectives (host UCX vs NCCL): the device is part of the job,
+  // and so are CUDA ranks' collectives (NCCL or staged through host memory over UCX).
+  if (m.device != "cpu") {
+    fp = fold(fp, m.device + " ranks");
+    if (resolve_tp_backend(parallel, m.device) == "ucx") fp = fold(fp, "host-staged collectives over UCX");
+  }
   return fp;
 }
 
@@ -92,7 +97,9 @@ std::vector<std::string> worker_model_args(const TpModelOptions& m) {
           "--max-num-batched-tokens",
           std::to_string(m.max_num_batched_tokens),
           m.gemm_autotune ? "--gemm-autotune" : "--no-gemm-autotune",
-          m.cuda_graph_precapture ? "--cuda-graph-precapture" : "--no-cuda-graph-precapture"};
+          m.cuda_graph_precapture ? "--cuda-graph-precapture" : "--no-cuda-graph-precapture",
+          "--gpu-memory-utilization",
+          fmt::format("{}", m.gpu_memory_utilization)};
   if (!m.gemm_tuning_cache.empty()) {
     args.push_back("--gemm-tuning-cache");
     args.push_back(m.gemm_tuning_cache);
@@ -138,7 +145,7 @@ std::unique_ptr<TpServing> TpServing::start(const ParallelOptions& parallel, con
   std::unique_ptr<TpServing> s(new TpServing);
   TpProcessConfig pc;
   pc.options = parallel;
-  pc.fingerprint = fingerprint_for(model, parallel.tp);
+  pc.fingerprint = fingerprint_for(model, parallel);
   pc.exe = exe;
   pc.worker_args = worker_model_args(model);
   s->process_ = TpProcess::start(pc, getenv);
@@ -154,7 +161,7 @@ std::unique_ptr<TpServing> TpServing::join_as_worker(int rank, int local_index, 
   TS_CHECK(secret.has_value(), kInvalidArgument, "a worker rank needs the launch secret in {} or --tp-secret-file",
            kSecretEnv);
   std::unique_ptr<TpServing> s(new TpServing);
-  const ModelFingerprint fp = fingerprint_for(model, parallel.tp);
+  const ModelFingerprint fp = fingerprint_for(model, parallel);
   RankGroupConfig g;
   g.rank = rank;
   g.world_size = parallel.tp;

@@ -4,7 +4,8 @@
 // this rank's shard runner and agrees with the other ranks on the KV blocks every rank can hold.
 // The runner is the sharded CpuModelRunner (collectives on the UCX host communicator) unless the
 // caller passes a ShardRunnerFactory: the CUDA backend passes make_cuda_shard_runner
-// (tp_cuda_runner.h: a CudaRunner on the rank's device, collectives on NCCL). Rank 0 hands the
+// (tp_cuda_runner.h: a CudaRunner on the rank's device, collectives on NCCL, or staged through host
+// memory over UCX with --tp-backend ucx). Rank 0 hands the
 // Engine an executor that owns the whole TP runtime; other ranks serve plans until Stop.
 // It must never let the runtime (group, children) die before the executor that uses it.
 #pragma once
@@ -35,6 +36,7 @@ struct TpModelOptions {
   bool gemm_autotune = true;           // cuda: false fixes the GEMM algorithms (CudaRunnerOptions::gemm_autotune)
   std::string gemm_tuning_cache;       // cuda: CudaRunnerOptions::gemm_tuning_cache (empty: none)
   bool cuda_graph_precapture = true;   // cuda: CudaRunner::capture_decode_graphs at start (false: on first use)
+  float gpu_memory_utilization = 0.90f;  // cuda: the device's memory budget (split between ranks sharing it)
 };
 
 // What a shard runner is built from: the whole model's config, this rank's slice, its group (for

@@ -45,6 +45,7 @@ class UcxCommunicator final : public Communicator {
   void broadcast(void* buf, size_t count, DType dtype, int root) override;
   void barrier() override;
   void abort(const std::string& reason) override;
+  bool graph_capturable() const override { return false; }  // host memory, waited on by the host
 
   // Root: sends `message` to every other rank. Others: receives the next message from root
   // (up to max_bytes), waiting up to `timeout` (nullopt: as long as the group is healthy).

@@ -77,6 +77,28 @@ TEST(DeviceMemoryBudget, NoRoomForOneKvBlockIsRefusedNamingTheBlockSize) {
   EXPECT_THROW(kv_cache_blocks(m, 0.9f, 512 * kMiB, 2 * kMiB, 8), Error);
 }
 
+TEST(DeviceMemoryBudget, RanksSharingADeviceEachBudgetTheirPartForWhatTheyHoldThemselves) {
+  // Two ranks on one 100 GiB device at 0.8: 40 GiB each. The other rank's 39 GiB (free is only 21 GiB)
+  // does not count against this one; this one's own 10 GiB does.
+  DeviceMemory m{21 * kGiB, 100 * kGiB};
+  m.sharers = 2;
+  m.own_bytes = 10 * kGiB;
+  EXPECT_NEAR(device_memory_budget(m, 0.8f, kGiB), 29.0 * kGiB, double(kMiB));  // 0.8f is not 0.8
+  EXPECT_EQ(kv_cache_blocks(m, 0.8f, kGiB, kGiB, 0), 29);
+  m.own_bytes = 0;  // the weights check, before anything of this rank is allocated
+  try {
+    check_weights_fit(45 * kGiB, m, 0.8f, kGiB, "this rank's weights");
+    FAIL() << "45 GiB of weights accepted in a 39 GiB part";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kResourceExhausted);
+    EXPECT_NE(std::string(e.what()).find("0.8 / 2 ranks sharing the device"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("leaves 39.00 GiB"), std::string::npos) << e.what();
+  }
+  check_weights_fit(38 * kGiB, m, 0.8f, kGiB, "this rank's weights");  // fits
+  m.sharers = 0;
+  EXPECT_THROW(device_memory_budget(m, 0.8f, 0), Error);
+}
+
 TEST(DeviceMemoryBudget, ADeviceReportingMoreFreeThanTotalIsAnInternalError) {
   EXPECT_THROW(device_memory_budget(DeviceMemory{2 * kGiB, kGiB}, 0.9f, 0), Error);
 }

@@ -183,7 +183,7 @@ TEST(TpCudaRunner, TpOneOverNcclComputesThePlainRunnersLogitsAndTokens) {
   m.max_model_len = 512;
   m.gemm_autotune = false;
   const ShardPlan plan = make_shard_plan(f, {0, 1});
-  ShardRunner sr = make_cuda_shard_runner(ShardRunnerRequest{m, f, plan, *group, 0, 1}, std::chrono::seconds(30));
+  ShardRunner sr = make_cuda_shard_runner(ShardRunnerRequest{m, f, plan, *group, 0, 1}, CudaRankOptions{});
   auto* tp = dynamic_cast<cuda::CudaRunner*>(sr.executor.get());
   ASSERT_NE(tp, nullptr);
 
