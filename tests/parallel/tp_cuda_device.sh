@@ -2,15 +2,16 @@
 # On a GPU machine: the CUDA tensor-parallel runtime's device checks. Usage:
 #   tp_cuda_device.sh DIR OUT [all|nccl|ucx]
 # DIR holds bundle/ (deploy/bundle/make-bundle of tessera, tp_cuda_test and tp_cuda_host_staged_test),
-# e2e_device.py, tessera_api.desc (protoc --include_imports of proto/) and models.tar.gz (tok-qwen3/:
+# e2e_device.py, tp_rank_loss.py, tessera_api.desc (protoc --include_imports of proto/) and models.tar.gz (tok-qwen3/:
 # Qwen3's tokenizer for the built-in random checkpoint; llama8b/: a Llama-3-8B config.json + Llama 3's
 # tokenizer for dummy weights). Always runs tp_cuda_test (shard slices; TP=1 over NCCL vs the plain
 # runner). nccl: tests/cuda/e2e_device.py against `tessera serve --device cuda --tp 1 --tp-backend
 # nccl` and plain `--device cuda` on the random checkpoint, then TP=1 over NCCL on the 8B shape.
 # ucx (one GPU runs TP = 2: collectives staged through host memory over UCX): tp_cuda_host_staged_test
 # (two forked ranks on device 0 vs the plain runner, fp32 and bf16), e2e_device.py against `tessera
-# serve --device cuda --tp 2 --tp-backend ucx --tp-ranks-per-device 2` on the random checkpoint, and
-# the same server on the 8B shape with dummy weights: one greedy completion, and the time of a decode
+# serve --device cuda --tp 2 --tp-backend ucx --tp-ranks-per-device 2` on the random checkpoint,
+# tp_rank_loss.py against that server (rank 1 SIGKILLed mid-stream), the same server on the 8B shape
+# with dummy weights: one greedy completion, and the time of a decode
 # step (completion of 65 tokens minus 1 token, over 64 steps) next to the plain one-GPU server's.
 # Logs in OUT.
 set -u -o pipefail
@@ -93,6 +94,9 @@ if [ "$WHAT" = all ] || [ "$WHAT" = ucx ]; then
   e2e cuda_tp2_ucx_1gpu 120 "--device cuda --tp 2 --tp-backend ucx --tp-ranks-per-device 2 --no-gemm-autotune"
   ucx8b="--device cuda --tp 2 --tp-backend ucx --tp-ranks-per-device 2 --model $M/llama8b --load-format dummy"
   step_time tp2_ucx_1gpu_8b_dummy 150 "$ucx8b --max-model-len 1024 --max-num-seqs 8 --max-num-batched-tokens 2048"
+  timeout 150 python3 "$D/tp_rank_loss.py" --tessera "$D/bundle/bin/tessera" --label cuda_tp2_ucx_1gpu \
+    --serve-args "--device cuda --tp 2 --tp-backend ucx --tp-ranks-per-device 2 --no-gemm-autotune" \
+    2>&1 | tee "$OUT/tp_rank_loss.log" || status=1
   step_time plain_8b_dummy 90 "--device cuda --model $M/llama8b --load-format dummy --max-model-len 1024 --max-num-seqs 8 --max-num-batched-tokens 2048"
 fi
 if [ "$WHAT" = all ] || [ "$WHAT" = nccl ]; then
@@ -106,5 +110,5 @@ if [ "$WHAT" = all ] || [ "$WHAT" = nccl ]; then
   e2e diag_plain_seqs8 60 "--device cuda --max-num-seqs 8" "--only concurrent"
   status=$keep
 fi
-grep -h "e2e_device \|TP=1 over NCCL\|TP=2 host-staged\|bitwise equal\|same bits\|step_time \|PASSED\|FAILED" "$OUT"/*.log
+grep -h "tp_rank_loss\|e2e_device \|TP=1 over NCCL\|TP=2 host-staged\|bitwise equal\|same bits\|step_time \|PASSED\|FAILED" "$OUT"/*.log
 exit $status
