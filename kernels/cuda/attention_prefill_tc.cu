@@ -250,7 +250,8 @@ void launch_variant(const AttentionArgs& a, int variant, cudaStream_t stream) {
                                          WgmmaShape::kPipelined128, WgmmaShape::kPipelined64QRegs,
                                          WgmmaShape::kPingPong128, WgmmaShape::kPingPong128NoTurns,
                                          WgmmaShape::kSplit128, WgmmaShape::kSplit128NoTurns,
-                                         WgmmaShape::kSplit128Tma, WgmmaShape::kSplit128TmaNoTurns};
+                                         WgmmaShape::kSplit128Tma, WgmmaShape::kSplit128TmaNoTurns,
+                                         WgmmaShape::kSplit128TmaNoTurnsLeanEdges};
       return paged_attention_prefill_wgmma(a, kShapes[variant - 6], stream);
   }
 }

@@ -30,8 +30,10 @@ int32_t attention_prefill_tc_tile_tokens(int32_t hq, int32_t hkv);
 // variant 11 without the turns; 13 = variant 11 with K and V behind separate barriers that the
 // hardware completes when the producer's copies land (attention_prefill_wgmma_split.cuh); 14 = variant
 // 13 without the turns; 15, 16 = variants 13, 14 with the key blocks wholly inside the sequence copied
-// by TMA (cache blocks of a multiple of 16 keys; otherwise they run as 13, 14).
-inline constexpr int kPrefillTcVariants = 17;
+// by TMA (cache blocks of a multiple of 16 keys; otherwise they run as 13, 14); 17 = variant 16 with
+// the tile's lean edges (attention_prefill_wgmma_edges.cuh: Q loaded without per-piece division by G,
+// O written as 16-byte row pieces through shared memory).
+inline constexpr int kPrefillTcVariants = 18;
 
 void paged_attention_prefill_tc(const AttentionArgs& args, cudaStream_t stream, int variant = 0);
 

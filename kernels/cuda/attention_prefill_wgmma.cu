@@ -227,6 +227,7 @@ void launch_shape(const AttentionArgs& a, WgmmaShape shape, cudaStream_t stream)
     case WgmmaShape::kSplit128NoTurns: return paged_attention_prefill_wgmma_split(a, false, false, stream);
     case WgmmaShape::kSplit128Tma: return paged_attention_prefill_wgmma_split(a, true, true, stream);
     case WgmmaShape::kSplit128TmaNoTurns: return paged_attention_prefill_wgmma_split(a, false, true, stream);
+    case WgmmaShape::kSplit128TmaNoTurnsLeanEdges: return paged_attention_prefill_wgmma_split_lean(a, stream);
   }
 }
 

@@ -24,7 +24,8 @@ bool attention_prefill_wgmma_available();
 // the same without the turns; the split-barrier ping-pong kernel of attention_prefill_wgmma_split.cuh
 // (K and V behind their own barriers, completed by the hardware when the copies land, so the
 // producer never waits for its own copies); the same without the turns; both again with the full key
-// blocks copied by TMA.
+// blocks copied by TMA; the last of those with the tile's lean edges (Q loaded without per-piece
+// division by G, O written as 16-byte row pieces through shared memory).
 enum class WgmmaShape {
   kKeys64,
   kKeys128,
@@ -36,7 +37,8 @@ enum class WgmmaShape {
   kSplit128,
   kSplit128NoTurns,
   kSplit128Tma,
-  kSplit128TmaNoTurns
+  kSplit128TmaNoTurns,
+  kSplit128TmaNoTurnsLeanEdges
 };
 
 // head_dim 64 or 128, G divides 128 (the caller checks).

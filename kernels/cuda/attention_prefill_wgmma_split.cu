@@ -15,11 +15,14 @@
 // work through P·V and the other warpgroup's GEMMs, then gives V_{b-1}'s stage back. cp.async writes
 // go through the generic proxy: every consumer thread fences (fence.proxy.async) after its barrier
 // waits and before its wgmma read the stage. The sm_90a build holds the kernel; every other target
-// compiles a body that traps, and the host never launches it off compute capability 9.0. Never
-// allocates.
+// compiles a body that traps, and the host never launches it off compute capability 9.0.
+// kLeanEdges (variant 17): the tile's two ends from attention_prefill_wgmma_edges.cuh, the Q load with
+// constant per-thread addressing and the rows of O staged in the warpgroup's dead Q rows and written
+// as 16-byte stores; without it the kernel is variant 13-16's. Never allocates.
 #include <cstdint>
 
 #include "kernels/cuda/attention_prefill_wgmma_split.cuh"
+#include "kernels/cuda/attention_prefill_wgmma_edges.cuh"
 #include "kernels/cuda/attention_prefill_wgmma_rows.cuh"
 #include "kernels/cuda/attention_prefill_wgmma_sync.cuh"
 #include "kernels/cuda/cuda_check.h"
@@ -63,6 +66,7 @@ __device__ __forceinline__ uint32_t empty_v(uint32_t bars, int s) { return bars 
 
 constexpr int kTurnBarrier = 1;  // named barriers 1, 2: warpgroup g's turn to issue GEMMs
 constexpr int kQBarrier = 3;     // named barriers 3, 4: warpgroup g's Q is in shared memory
+constexpr int kOutBarrier = 5;   // named barriers 5, 6: warpgroup g's rows of O are staged (kLeanEdges)
 // Registers per thread once the warpgroups have traded them (setmaxnreg), as in the ping-pong kernel:
 // 128 x 40 + 256 x 232 = 64,512, exactly what the launch allocated (384 x 168). More never comes: a
 // setmaxnreg.inc beyond what the block's own decrements freed does not return (48 / 232 hung).
@@ -141,7 +145,7 @@ __device__ __forceinline__ void produce(const AttentionArgs& a, const KvMaps& ma
 }
 #endif
 
-template <int kD, bool kTurns, bool kTma>
+template <int kD, bool kTurns, bool kTma, bool kLeanEdges>
 __global__ void __launch_bounds__(kThreads, 1)
     prefill_wgmma_split_kernel(AttentionArgs a, const __grid_constant__ KvMaps maps) {
 #if TESSERA_WGMMA
@@ -176,7 +180,10 @@ __global__ void __launch_bounds__(kThreads, 1)
   const int32_t kvh = blockIdx.y;
   const int32_t nrows = tile.q_len * G;
   // This warpgroup's 64 rows of Q, swizzled (rows past the tile are zeros).
-  load_q_rows<kD, kRows>(a, tile, kvh, G, nrows, base, wg * 64, 64, tid % 128, 128);
+  if constexpr (kLeanEdges)
+    load_q_rows_lean<kD, kRows>(a, tile, kvh, G, nrows, base, wg * 64, tid % 128);
+  else
+    load_q_rows<kD, kRows>(a, tile, kvh, G, nrows, base, wg * 64, 64, tid % 128, 128);
   cp_async_commit();
   cp_async_wait<0>();
   wgmma::fence_proxy_async();
@@ -246,7 +253,10 @@ __global__ void __launch_bounds__(kThreads, 1)
   wgmma::wait<0>();
   fence_operand(o[0]);
 
-  write_rows<kD>(a, tile, kvh, G, nrows, r0, lane, o, l);  // normalised
+  if constexpr (kLeanEdges)
+    write_rows_staged<kD, kRows>(a, tile, kvh, G, nrows, wg * 64, q_tile, kOutBarrier + wg, tid % 128, o, l);
+  else
+    write_rows<kD>(a, tile, kvh, G, nrows, r0, lane, o, l);  // normalised
 #else
   (void)a;
   (void)maps;
@@ -254,10 +264,10 @@ __global__ void __launch_bounds__(kThreads, 1)
 #endif
 }
 
-template <int kD, bool kTurns, bool kTma>
+template <int kD, bool kTurns, bool kTma, bool kLeanEdges>
 void launch(const AttentionArgs& a, cudaStream_t stream) {
   constexpr size_t smem = SplitLayout<kD>::kBytes;
-  auto* kernel = prefill_wgmma_split_kernel<kD, kTurns, kTma>;
+  auto* kernel = prefill_wgmma_split_kernel<kD, kTurns, kTma, kLeanEdges>;
   KvMaps maps{};
   if constexpr (kTma) maps = KvMaps{cache_map(a.k_cache, a.hkv, kD), cache_map(a.v_cache, a.hkv, kD)};
   CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
@@ -265,11 +275,11 @@ void launch(const AttentionArgs& a, cudaStream_t stream) {
   CUDA_CHECK_LAUNCH();
 }
 
-template <int kD, bool kTurns>
+template <int kD, bool kTurns, bool kLeanEdges = false>
 void launch_copies(const AttentionArgs& a, bool tma, cudaStream_t stream) {
   // TMA boxes need each 16-key group in consecutive slots of one cache block.
-  if (tma && a.block_size % 16 == 0) return launch<kD, kTurns, true>(a, stream);
-  return launch<kD, kTurns, false>(a, stream);
+  if (tma && a.block_size % 16 == 0) return launch<kD, kTurns, true, kLeanEdges>(a, stream);
+  return launch<kD, kTurns, false, kLeanEdges>(a, stream);
 }
 
 }  // namespace
@@ -277,6 +287,11 @@ void launch_copies(const AttentionArgs& a, bool tma, cudaStream_t stream) {
 void paged_attention_prefill_wgmma_split(const AttentionArgs& a, bool turns, bool tma, cudaStream_t stream) {
   if (a.head_dim == 64) return turns ? launch_copies<64, true>(a, tma, stream) : launch_copies<64, false>(a, tma, stream);
   return turns ? launch_copies<128, true>(a, tma, stream) : launch_copies<128, false>(a, tma, stream);
+}
+
+void paged_attention_prefill_wgmma_split_lean(const AttentionArgs& a, cudaStream_t stream) {
+  if (a.head_dim == 64) return launch_copies<64, false, true>(a, true, stream);
+  return launch_copies<128, false, true>(a, true, stream);
 }
 
 }  // namespace tessera::cuda

@@ -20,5 +20,8 @@ namespace tessera::cuda {
 // sequence are copied by the tensor-memory accelerator (2-D tensor maps of the caches, 16-slot boxes)
 // instead of cp.async, when the cache block size is a multiple of 16 (otherwise cp.async as without).
 void paged_attention_prefill_wgmma_split(const AttentionArgs& args, bool turns, bool tma, cudaStream_t stream);
+// turns false, tma true, with the tile's lean edges (attention_prefill_wgmma_edges.cuh): the Q load
+// without per-piece division by G, and O staged in shared memory and written as 16-byte row pieces.
+void paged_attention_prefill_wgmma_split_lean(const AttentionArgs& args, cudaStream_t stream);
 
 }  // namespace tessera::cuda
