@@ -18,7 +18,7 @@ bool attention_prefill_tc_supported(int32_t hq, int32_t hkv, int32_t head_dim);
 int32_t attention_prefill_tc_tile_tokens(int32_t hq, int32_t hkv);
 
 // Kernel shapes the benchmark compares (each: warps x rows per warp, keys per stage, blocks per SM the
-// registers allow). 0, the default: on compute capability 9.0 variant 16, elsewhere variant 5. mma.sync
+// registers allow). 0, the default: on compute capability 9.0 variant 17, elsewhere variant 5. mma.sync
 // (every target): 1 = 8 x 16 rows, 64 keys, 1 block for head_dim 128; 2 = 4 x 32 rows, 32 keys, 2
 // blocks; 3 = 8 x 16 rows, 64 keys, 2 blocks (16 warps per SM, 128 registers); 4 = 8 x 16 rows, 32
 // keys, 2 blocks; 5 = 4 x 32 rows (each K/V fragment read from shared memory feeds two mma), 64 keys,
