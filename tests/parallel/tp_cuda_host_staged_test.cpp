@@ -29,6 +29,7 @@
 #include "parallel/host_staged_communicator.h"
 #include "parallel/shard_spec.h"
 #include "tests/parallel/forked_ranks.h"
+#include "tests/parallel/greedy_step_plans.h"
 
 namespace tessera::parallel {
 namespace {
@@ -57,26 +58,8 @@ constexpr double kF32MaxRelError = 1e-4;
 // and the final norm. 3e-2 of the largest logit is about eight bf16 ulps.
 constexpr double kBf16MaxRelError = 3e-2;
 
-StepPlan prefill(SeqId id, const std::vector<TokenId>& prompt) {
-  StepPlan p;
-  p.step_id = 1;
-  NewSequence n;
-  n.seq_id = id;
-  n.token_ids = prompt;
-  n.num_prompt_tokens = static_cast<int32_t>(prompt.size());
-  for (BlockId b = 0; b < 8; ++b) n.block_ids.push_back(b);  // 128 tokens
-  n.sampling.temperature = 0.0f;
-  p.new_sequences.push_back(n);
-  p.scheduled.push_back(SequenceWork{id, {}, n.num_prompt_tokens, {}, true});
-  return p;
-}
-
-StepPlan decode(uint64_t step, SeqId id, TokenId last) {
-  StepPlan p;
-  p.step_id = step;
-  p.scheduled.push_back(SequenceWork{id, {last}, 1, {}, true});
-  return p;
-}
+using testing::decode;
+using testing::prefill;
 
 std::vector<TokenId> test_prompt(int32_t vocab) {
   std::vector<TokenId> prompt;

@@ -22,6 +22,7 @@
 #include "parallel/rank_group.h"
 #include "parallel/shard_spec.h"
 #include "parallel/tp_cuda_runner.h"
+#include "tests/parallel/greedy_step_plans.h"
 
 namespace tessera::parallel {
 namespace {
@@ -139,26 +140,8 @@ TEST_P(ShardWeights, EveryRankHoldsExactlyItsSliceOfTheWholeModel) {
 INSTANTIATE_TEST_SUITE_P(DummyAndCheckpoint, ShardWeights, ::testing::Values(true, false),
                          [](const auto& info) { return info.param ? "dummy" : "checkpoint"; });
 
-StepPlan prefill(SeqId id, const std::vector<TokenId>& prompt) {
-  StepPlan p;
-  p.step_id = 1;
-  NewSequence n;
-  n.seq_id = id;
-  n.token_ids = prompt;
-  n.num_prompt_tokens = static_cast<int32_t>(prompt.size());
-  for (BlockId b = 0; b < 8; ++b) n.block_ids.push_back(b);  // 128 tokens
-  n.sampling.temperature = 0.0f;
-  p.new_sequences.push_back(n);
-  p.scheduled.push_back(SequenceWork{id, {}, n.num_prompt_tokens, {}, true});
-  return p;
-}
-
-StepPlan decode(uint64_t step, SeqId id, TokenId last) {
-  StepPlan p;
-  p.step_id = step;
-  p.scheduled.push_back(SequenceWork{id, {last}, 1, {}, true});
-  return p;
-}
+using testing::decode;
+using testing::prefill;
 
 TEST(TpCudaRunner, TpOneOverNcclComputesThePlainRunnersLogitsAndTokens) {
   const auto dir = ensure_default_model();
