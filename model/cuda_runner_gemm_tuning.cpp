@@ -11,6 +11,7 @@
 #include "kernels/cuda/gemm.h"
 #include "model/cuda_runner.h"
 #include "model/cuda_runner_buffers.h"
+#include "model/decode_graph_plan.h"
 
 namespace tessera::cuda {
 
@@ -73,12 +74,18 @@ int CudaRunner::tune_gemms() {
   // One GEMM as forward_as() runs it: bf16 through Gemm::warm (kAddToResidual: the fp32-output plan
   // run_accumulate takes) or warm_silu_mul, fp32 through run_f32 (which chooses on first use).
   using Store = LayerProjection::Store;
-  auto tune = [&](const LayerProjection& g, int32_t m) {
+  // cap: the row capacity the choice is made for (T: m is timed at its power-of-two bucket; m: exactly).
+  auto tune = [&](const LayerProjection& g, int32_t m, int32_t cap) {
     const void* wt = w.*g.weight;
     if (f32) gemm_->run_f32(static_cast<const float*>(g.x), static_cast<const float*>(wt), static_cast<float*>(g.y), m,
-                            g.n, g.k, stream_, T);
-    else if (g.store == Store::kSiluMul) gemm_->warm_silu_mul(m, g.n, g.k, g.x, g.act, wt, g.y, stream_, T);
-    else gemm_->warm(m, g.n, g.k, g.store == Store::kAddToResidual, g.x, wt, g.y, stream_, T);
+                            g.n, g.k, stream_, cap);
+    else if (g.store == Store::kSiluMul) gemm_->warm_silu_mul(m, g.n, g.k, g.x, g.act, wt, g.y, stream_, cap);
+    else gemm_->warm(m, g.n, g.k, g.store == Store::kAddToResidual, g.x, wt, g.y, stream_, cap);
+  };
+  auto tune_layer = [&](int32_t rows, int32_t cap) {
+    const LayerProjections p = layer_projections(rows);
+    for (const LayerProjection* g : {&p.qkv, &p.o, &p.gate_up, &p.down, &p.down_of_act})
+      if (g->weight != nullptr) tune(*g, rows, cap);
   };
   // The LM head as lm_head() runs it: fp32 logits of up to head_rows rows.
   const auto head_n = static_cast<int32_t>(comm_ ? options_.shard->vocab_per_rank : c.vocab_size);
@@ -90,14 +97,17 @@ int CudaRunner::tune_gemms() {
   };
   for (int64_t m = 1;; m = std::min<int64_t>(m * 2, T)) {
     const auto rows = static_cast<int32_t>(m);
-    const LayerProjections p = layer_projections(rows);
-    for (const LayerProjection* g : {&p.qkv, &p.o, &p.gate_up, &p.down, &p.down_of_act})
-      if (g->weight != nullptr) tune(*g, rows);
+    tune_layer(rows, T);
     if (rows <= head_rows) tune_head(rows);
     if (rows == T) break;
   }
   if (head_rows < T && (head_rows & (head_rows - 1)) != 0)  // the LM head's own capacity is a bucket too
     tune_head(head_rows);
+  // The largest decode graph bucket when it is not a power of two (--max-num-seqs 96): its steps run
+  // at exactly that many rows, so their GEMMs are timed at it rather than taking the next bucket's.
+  const std::vector<int32_t> buckets = decode_graph_buckets(options_.max_num_seqs, T);
+  if (!buckets.empty() && (buckets.back() & (buckets.back() - 1)) != 0 && buckets.back() < T)
+    tune_layer(buckets.back(), buckets.back());
   CUDA_CHECK(cudaStreamSynchronize(stream_));
   const int timed = gemm_->num_timed_shapes() - before;
   gemm_timed_reported_ = gemm_->num_timed_shapes();

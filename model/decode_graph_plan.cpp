@@ -1,6 +1,8 @@
 // decode_graph_plan.h: the decode graph keys a CUDA runner can need (host logic only).
 #include "model/decode_graph_plan.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include <set>
@@ -35,7 +37,9 @@ std::string to_string(const DecodeGraphKey& key) {
 
 std::vector<int32_t> decode_graph_buckets(int32_t max_num_seqs, int32_t max_num_tokens) {
   std::vector<int32_t> out;
-  for (int32_t b = 1; b <= kLargestBucket && b <= max_num_seqs && b <= max_num_tokens; b *= 2) out.push_back(b);
+  const int32_t cap = std::min({kLargestBucket, max_num_seqs, max_num_tokens});
+  for (int32_t b = 1; b <= cap; b *= 2) out.push_back(b);
+  if (cap > 0 && out.back() != cap) out.push_back(cap);  // the limit itself: no batch it allows runs eagerly
   return out;
 }
 

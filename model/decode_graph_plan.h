@@ -35,7 +35,9 @@ struct DecodeGraphKey {
 std::string to_string(const DecodeGraphKey& key);
 
 // The batch buckets decode-only steps are padded to: the powers of two up to 512 that are at most
-// max_num_seqs and max_num_tokens (a batch above the largest runs eagerly).
+// max_num_seqs and max_num_tokens, and that limit itself when it is not a power of two (so every batch
+// the step limits allow up to 512 replays a graph, and a batch at the limit is not padded past it; a
+// batch above 512 runs eagerly).
 std::vector<int32_t> decode_graph_buckets(int32_t max_num_seqs, int32_t max_num_tokens);
 // The bucket of a decode-only step of `batch` sequences: the smallest at least `batch`; 0 when none.
 int32_t decode_graph_bucket(int32_t batch, int32_t max_num_seqs, int32_t max_num_tokens);

@@ -11,12 +11,16 @@
 namespace tessera {
 namespace {
 
-TEST(DecodeGraphPlan, BucketsArePowersOfTwoWithinTheStepLimits) {
+TEST(DecodeGraphPlan, BucketsArePowersOfTwoWithinTheStepLimitsAndTheLimitItself) {
   EXPECT_EQ(decode_graph_buckets(256, 8192), (std::vector<int32_t>{1, 2, 4, 8, 16, 32, 64, 128, 256}));
   EXPECT_EQ(decode_graph_buckets(512, 8192), (std::vector<int32_t>{1, 2, 4, 8, 16, 32, 64, 128, 256, 512}));
   EXPECT_EQ(decode_graph_buckets(1024, 8192).back(), 512);  // larger batches run eagerly
-  EXPECT_EQ(decode_graph_buckets(300, 8192).back(), 256);
-  EXPECT_EQ(decode_graph_buckets(256, 20), (std::vector<int32_t>{1, 2, 4, 8, 16}));  // max_num_tokens bounds too
+  // --max-num-seqs 96: batches 65-96 replay the 96 graph instead of running eagerly.
+  EXPECT_EQ(decode_graph_buckets(96, 8192), (std::vector<int32_t>{1, 2, 4, 8, 16, 32, 64, 96}));
+  EXPECT_EQ(decode_graph_buckets(300, 8192).back(), 300);
+  EXPECT_EQ(decode_graph_buckets(600, 8192).back(), 512);
+  EXPECT_EQ(decode_graph_buckets(256, 20), (std::vector<int32_t>{1, 2, 4, 8, 16, 20}));  // max_num_tokens bounds too
+  EXPECT_EQ(decode_graph_buckets(1, 8192), (std::vector<int32_t>{1}));
   EXPECT_TRUE(decode_graph_buckets(0, 8192).empty());
 }
 
@@ -25,7 +29,9 @@ TEST(DecodeGraphPlan, BucketOfABatchIsTheSmallestThatHoldsIt) {
   EXPECT_EQ(decode_graph_bucket(3, 256, 8192), 4);
   EXPECT_EQ(decode_graph_bucket(17, 256, 8192), 32);
   EXPECT_EQ(decode_graph_bucket(256, 256, 8192), 256);
-  EXPECT_EQ(decode_graph_bucket(257, 300, 8192), 0);  // above the largest bucket: no graph
+  EXPECT_EQ(decode_graph_bucket(257, 300, 8192), 300);  // the limit is a bucket too
+  EXPECT_EQ(decode_graph_bucket(513, 600, 8192), 0);    // above the largest bucket: no graph
+  EXPECT_EQ(decode_graph_bucket(80, 96, 8192), 96);
   EXPECT_EQ(decode_graph_bucket(5, 4, 8192), 0);
 }
 
