@@ -44,6 +44,16 @@ constexpr size_t kGemmWorkspace = 32u << 20;
 // like, when checking the weights and sizing the KV cache.
 constexpr uint64_t kDeviceMemoryReserve = 512u << 20;
 
+// The current device's memory as the budget sees it (model/device_memory_budget.h): what CUDA reports
+// free of the total, and for runners sharing the device, how many and what this one holds.
+DeviceMemory device_memory(int32_t sharers, uint64_t own_bytes) {
+  DeviceMemory m;
+  CUDA_CHECK(cudaMemGetInfo(&m.free_bytes, &m.total_bytes));
+  m.sharers = sharers;
+  m.own_bytes = own_bytes;
+  return m;
+}
+
 // The fused decode launch's view of qkv_post's arguments (bf16 only) and the runner's counters.
 DecodeQkvArgs decode_qkv_args(const QkvPostArgs& q, int32_t* counters, int64_t num_counters) {
   DecodeQkvArgs f;
@@ -113,10 +123,8 @@ CudaRunner::CudaRunner(const ModelConfig& config, const CudaRunnerOptions& optio
     }
   }
   {  // the weights are the largest allocation: refuse a model that cannot fit before taking any of it
-    DeviceMemory m;
-    CUDA_CHECK(cudaMemGetInfo(&m.free_bytes, &m.total_bytes));
-    m.sharers = options_.runners_per_device;  // own_bytes 0: nothing of this runner's is allocated yet
-    check_weights_fit(CudaWeights::required_bytes(config, options_.dtype, options_.shard), m,
+    check_weights_fit(CudaWeights::required_bytes(config, options_.dtype, options_.shard),
+                      device_memory(options_.runners_per_device, 0),  // nothing of this runner's allocated yet
                       options_.gpu_memory_utilization, kDeviceMemoryReserve,
                       options_.shard && options_.shard->spec.tp_size > 1 ? "this rank's weights" : "the model's weights");
   }
@@ -157,11 +165,12 @@ void CudaRunner::allocate_activations() {
   const int64_t qkv = c.q_size() + 2 * c.kv_size();
   max_tiles_ = static_cast<int32_t>(T + S);
   part_rows_ = static_cast<int32_t>(std::max<int64_t>(4 * T, 512));
-  double own_bytes = static_cast<double>(weights_->bytes());  // what this runner holds (DeviceMemory::own_bytes)
+  uint64_t own_bytes = weights_->bytes();  // what this runner holds (DeviceMemory::own_bytes)
   auto alloc = [&](auto*& p, int64_t n) {
     void* raw = nullptr;
-    CUDA_CHECK(cudaMalloc(&raw, std::max<int64_t>(n, 1) * sizeof(*p)));
-    own_bytes += static_cast<double>(std::max<int64_t>(n, 1) * sizeof(*p));
+    const size_t bytes = static_cast<size_t>(std::max<int64_t>(n, 1)) * sizeof(*p);
+    CUDA_CHECK(cudaMalloc(&raw, bytes));
+    own_bytes += bytes;
     allocations_.push_back(raw);
     p = static_cast<std::remove_reference_t<decltype(p)>>(raw);
   };
@@ -244,14 +253,11 @@ void CudaRunner::allocate_activations() {
   CUDA_CHECK(cudaMemcpy(b.inv_freq, freq.data(), freq.size() * sizeof(float), cudaMemcpyHostToDevice));
 
   // The KV cache takes what the utilisation budget leaves (a margin for graphs and cuBLAS kept aside).
-  DeviceMemory m;
-  CUDA_CHECK(cudaMemGetInfo(&m.free_bytes, &m.total_bytes));
-  m.sharers = options_.runners_per_device;
-  m.own_bytes = static_cast<uint64_t>(own_bytes);
   const int64_t block_bytes =
       2LL * c.num_hidden_layers * options_.block_size * c.num_key_value_heads * c.head_dim * elem;
-  const int64_t blocks =
-      kv_cache_blocks(m, options_.gpu_memory_utilization, kDeviceMemoryReserve, block_bytes, options_.max_kv_blocks);
+  const int64_t blocks = kv_cache_blocks(device_memory(options_.runners_per_device, own_bytes),
+                                         options_.gpu_memory_utilization, kDeviceMemoryReserve, block_bytes,
+                                         options_.max_kv_blocks);
   num_blocks_ = blocks;
   alloc_elems(b.kv, blocks * block_bytes / elem);
   spdlog::info("CUDA KV cache: {} blocks of {} tokens ({:.2f} GiB); weights {:.2f} GiB", num_blocks_,

@@ -1,10 +1,9 @@
 // decode_graph_plan.h: the decode graph keys a CUDA runner can need (host logic only).
 #include "model/decode_graph_plan.h"
 
-#include <algorithm>
-
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <set>
 
 #include "common/error.h"

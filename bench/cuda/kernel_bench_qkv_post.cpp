@@ -19,8 +19,7 @@
 namespace tessera::bench::kernels {
 
 void bench_prefill_qkv_post(const DeviceLimits& lim, cudaStream_t s) {
-  const int32_t max_tokens = 4096, hq = 32, hkv = 8, D = 128, heads = hq + 2 * hkv;
-  const int32_t tokens = max_tokens;  // buffers and positions for the largest step
+  const int32_t tokens = 4096, hq = 32, hkv = 8, D = 128, heads = hq + 2 * hkv;  // buffers for the largest step
   __nv_bfloat16* qkv = alloc_random(static_cast<int64_t>(tokens) * heads * D, 21, s);
   __nv_bfloat16* kc = alloc_random(static_cast<int64_t>(tokens) * hkv * D, 22, s);
   __nv_bfloat16* vc = alloc_random(static_cast<int64_t>(tokens) * hkv * D, 23, s);
@@ -49,7 +48,7 @@ void bench_prefill_qkv_post(const DeviceLimits& lim, cudaStream_t s) {
   a.hq = hq;
   a.hkv = hkv;
   a.head_dim = D;
-  for (const int32_t step_tokens : {64, 128, 256, max_tokens}) {
+  for (const int32_t step_tokens : {64, 128, 256, tokens}) {
     a.tokens = step_tokens;
     // read every head; write q and k back (v without a bias is not rewritten) and k, v to the cache
     const double bytes = 2.0 * step_tokens * D * (heads + (hq + hkv) + 2.0 * hkv);

@@ -40,29 +40,15 @@ e2e() {  # label, seconds, serve flags, more e2e_device.py flags
 # Decode step time of a server started with the given flags (label, seconds, serve flags): the greedy
 # completion of 65 tokens less that of 1 token (prefill and request overheads cancel), over 64 steps.
 step_time() {
-  timeout "$2" python3 - "$D/bundle/bin/tessera" "$1" "$3" <<'PY' 2>&1 | tee "$OUT/step_time_$1.log" || status=1
-import json, os, shlex, signal, subprocess, sys, tempfile, time
+  timeout "$2" python3 - "$D" "$D/bundle/bin/tessera" "$1" "$3" <<'PY' 2>&1 | tee "$OUT/step_time_$1.log" || status=1
+import shlex, sys, time
 import requests
-tessera, label, flags = sys.argv[1], sys.argv[2], shlex.split(sys.argv[3])
-d = tempfile.mkdtemp()
-ports = os.path.join(d, 'ports.json')
-log = open(os.path.join(d, 'stderr.log'), 'w+b')
-p = subprocess.Popen([tessera, '--log-level', 'info', 'serve', '--http-port', '0', '--grpc-port', '0', '--port-file', ports]
-                     + flags, stdout=subprocess.DEVNULL, stderr=log)
+sys.path.insert(0, sys.argv[1])
+from e2e_device import Server  # starts the server on free ports and waits for /ready
+tessera, label, flags = sys.argv[2], sys.argv[3], shlex.split(sys.argv[4])
+server = Server(tessera, flags, 1024, {})
 try:
-    while not os.path.exists(ports) or os.path.getsize(ports) == 0:
-        if p.poll() is not None:
-            raise SystemExit('serve exited %d' % p.returncode)
-        time.sleep(0.2)
-    time.sleep(0.2)
-    base = 'http://127.0.0.1:%d' % json.load(open(ports))['http']
-    while True:
-        try:
-            if requests.get(base + '/ready', timeout=5).status_code == 200:
-                break
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
+    base = server.base
     model = requests.get(base + '/v1/models', timeout=30).json()['data'][0]['id']
     def run(n):
         t = time.perf_counter()
@@ -78,14 +64,8 @@ try:
     print('step_time %s: %.2f ms per decode step (65 tokens %.1f ms, 1 token %.1f ms); text %r'
           % (label, (full - one) * 1000 / 64, full * 1000, one * 1000, text[:60]))
 finally:
-    p.send_signal(signal.SIGTERM)
-    try:
-        p.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        p.kill()
-    log.seek(0)
-    lines = log.read().decode(errors='replace').splitlines()
-    print('\n'.join(l for l in lines if 'rank' in l or 'KV cache' in l or 'error' in l.lower())[-3000:])
+    server.stop()
+    print('\n'.join(l for l in server.log_tail().splitlines() if 'rank' in l or 'KV cache' in l or 'error' in l.lower()))
 PY
 }
 timeout 90 "$D/bundle/bin/tp_cuda_test" 2>&1 | tee "$OUT/tp_cuda_test.log" || status=1
@@ -93,11 +73,11 @@ if [ "$WHAT" = all ] || [ "$WHAT" = ucx ]; then
   timeout 150 "$D/bundle/bin/tp_cuda_host_staged_test" 2>&1 | tee "$OUT/tp_cuda_host_staged_test.log" || status=1
   e2e cuda_tp2_ucx_1gpu 120 "--device cuda --tp 2 --tp-backend ucx --tp-ranks-per-device 2 --no-gemm-autotune"
   ucx8b="--device cuda --tp 2 --tp-backend ucx --tp-ranks-per-device 2 --model $M/llama8b --load-format dummy"
-  step_time tp2_ucx_1gpu_8b_dummy 150 "$ucx8b --max-model-len 1024 --max-num-seqs 8 --max-num-batched-tokens 2048"
+  step_time tp2_ucx_1gpu_8b_dummy 150 "$ucx8b --max-num-seqs 8 --max-num-batched-tokens 2048"
   timeout 150 python3 "$D/tp_rank_loss.py" --tessera "$D/bundle/bin/tessera" --label cuda_tp2_ucx_1gpu \
     --serve-args "--device cuda --tp 2 --tp-backend ucx --tp-ranks-per-device 2 --no-gemm-autotune" \
     2>&1 | tee "$OUT/tp_rank_loss.log" || status=1
-  step_time plain_8b_dummy 90 "--device cuda --model $M/llama8b --load-format dummy --max-model-len 1024 --max-num-seqs 8 --max-num-batched-tokens 2048"
+  step_time plain_8b_dummy 90 "--device cuda --model $M/llama8b --load-format dummy --max-num-seqs 8 --max-num-batched-tokens 2048"
 fi
 if [ "$WHAT" = all ] || [ "$WHAT" = nccl ]; then
   e2e cuda_tp1_nccl 100 "--device cuda --tp 1 --tp-backend nccl"

@@ -13,11 +13,16 @@ import shlex
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 import requests
+
+# e2e_device.Server starts `tessera serve` on free loopback ports and waits for /ready: from
+# tests/cuda in the source tree, or beside this file where a device script copied both.
+sys.path[:0] = [os.path.dirname(os.path.abspath(__file__)),
+                os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'cuda')]
+from e2e_device import Server  # noqa: E402
 
 MAX_TOKENS = 3000  # far more than can stream before the kill: the stream must end early, with an error
 
@@ -39,37 +44,6 @@ def children(pid):
     return out
 
 
-def start(tessera, serve_args):
-    work = tempfile.mkdtemp(prefix='tessera-rank-loss-')
-    port_file = os.path.join(work, 'ports.json')
-    cmd = [tessera, '--log-level', 'info', 'serve', '--http-port', '0', '--grpc-port', '0', '--port-file', port_file,
-           '--max-model-len', '4096'] + shlex.split(serve_args)
-    print('starting:', ' '.join(shlex.quote(c) for c in cmd), flush=True)
-    log = open(os.path.join(work, 'stderr.log'), 'w+b')
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log)
-    deadline = time.time() + 600
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f'tessera serve exited {proc.returncode} before it was ready')
-        if time.time() > deadline:
-            proc.kill()
-            raise RuntimeError('tessera serve did not become ready within 600 s')
-        try:
-            with open(port_file) as f:
-                base = f'http://127.0.0.1:{json.load(f)["http"]}'
-            if requests.get(base + '/ready', timeout=5).status_code == 200:
-                return proc, base, log
-        except (OSError, ValueError, requests.RequestException):
-            pass
-        time.sleep(0.2)
-
-
-def log_tail(log):
-    log.flush()
-    log.seek(0)
-    return log.read()[-3000:].decode('utf-8', 'replace')
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--tessera', required=True)
@@ -83,7 +57,8 @@ def main():
         if not cond:
             failures.append(what)
 
-    proc, base, log = start(a.tessera, a.serve_args)
+    server = Server(a.tessera, shlex.split(a.serve_args), 4096, {})
+    proc, base = server.proc, server.base
     workers = []
     try:
         model = requests.get(base + '/v1/models', timeout=30).json()['data'][0]['id']
@@ -166,7 +141,7 @@ def main():
                 os.kill(w, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        tail = '\n'.join(l for l in log_tail(log).splitlines() if 'rank' in l.lower() or 'error' in l.lower())
+        tail = '\n'.join(l for l in server.log_tail().splitlines() if 'rank' in l.lower() or 'error' in l.lower())
         print(tail[-2000:])
     label = f' [{a.label}]' if a.label else ''
     print(f'tp_rank_loss{label}: {"passed" if not failures else "FAILED: " + "; ".join(failures)}', flush=True)
