@@ -24,7 +24,7 @@ int32_t CudaRunner::step_splits(int32_t ntiles, int32_t padded_rows, bool one_to
                              attention_decode_supported(c.num_attention_heads, c.num_key_value_heads, c.head_dim);
   const int32_t splits = decode_kernel ? attention_decode_splits(ntiles, c.num_attention_heads, c.num_key_value_heads,
                                                                  c.head_dim, decode_device_.sm_count, max_context,
-                                                                 options_.decode_min_split_keys)
+                                                                 options_.decode_min_split_keys, options_.decode_whole_waves)
                                        : attention_splits(ntiles, c.num_attention_heads, c.num_key_value_heads,
                                                           c.head_dim, decode_device_.sm_count, max_context);
   return std::max(1, std::min(splits, part_rows_ / std::max(padded_rows, 1)));  // the partials' capacity

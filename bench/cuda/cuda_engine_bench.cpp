@@ -18,6 +18,7 @@
 #include "bench/cuda/kernel_timeline.h"
 #include "bench/cuda/median.h"
 #include "common/error.h"
+#include "kernels/cuda/attention_decode.cuh"
 #include "kernels/cuda/attention_prefill_tc.cuh"
 #include "kernels/cuda/cuda_check.h"
 #include "model/cuda_runner.h"
@@ -90,6 +91,7 @@ nlohmann::json run_cuda_engine_bench(const CudaEngineBenchOptions& o) {
   ro.cuda_graphs = o.cuda_graphs;
   ro.dtype = cuda::cuda_compute_dtype(o.dtype);
   ro.decode_min_split_keys = o.decode_min_split_keys;
+  ro.decode_whole_waves = o.decode_whole_waves;
   ro.time_device_steps = true;  // device time per step beside the wall time: what the host adds
   ro.fused_decode_attention = o.fused_decode_attention;
   ro.fused_residual_gemm = o.fused_residual_gemm;
@@ -136,6 +138,7 @@ nlohmann::json run_cuda_engine_bench(const CudaEngineBenchOptions& o) {
   out["matmul_8192_bf16_TFLOPs"] = limits.matmul_flops / 1e12;
   out["cuda_graphs"] = o.cuda_graphs;
   out["decode_min_split_keys"] = o.decode_min_split_keys;
+  out["decode_whole_waves"] = o.decode_whole_waves;
   out["fused_decode_attention"] = o.fused_decode_attention;
   out["fused_residual_gemm"] = o.fused_residual_gemm;
   out["gemv_warp_margin"] = o.gemv_warp_margin;
@@ -293,6 +296,12 @@ nlohmann::json run_cuda_engine_bench(const CudaEngineBenchOptions& o) {
   out["mode"] = "decode";
   out["batch"] = o.batch;
   out["context"] = o.context;
+  // The decode attention's split count at the last step's longest context (what the step chose, unless
+  // the runner's partial buffers capped it).
+  out["decode_attention_splits"] =
+      cuda::attention_decode_splits(o.batch, c.num_attention_heads, c.num_key_value_heads, c.head_dim,
+                                    prop.multiProcessorCount, o.context + o.steps, o.decode_min_split_keys,
+                                    o.decode_whole_waves);
   out["step_ms"] = t * 1e3;
   // From the step's first upload to the end of its read-back on the device; the rest of step_ms is
   // host work the device waits for (plan to uploads, launch, waking on the read-back).

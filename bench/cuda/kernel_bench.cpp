@@ -14,7 +14,8 @@
 // `--prefill-only` (m=4096 projections, elementwise rows, prefill attention), `decode_attention` (optionally
 // `decode_attention BATCH CONTEXT`: one of its shapes), `chain`, `gemm_sustained` (the m=4,096 projections'
 // cuBLASLt candidates in bursts and at the power cap: kernel_bench_gemm_sustained.cpp), `qkv_post` (every
-// layout at 64 to 4,096 tokens: kernel_bench_qkv_post.cpp).
+// layout at 64 to 4,096 tokens: kernel_bench_qkv_post.cpp), `decode_waves` (batch decode attention at
+// every split count 1..8 and both split rules: kernel_bench_decode_waves.cpp; not in the full run).
 #include <cuda_runtime.h>
 #include <nlohmann/json.hpp>
 
@@ -54,9 +55,9 @@ int main(int argc, char** argv) {
   const bool only_projections = only == "projections";
   const bool prefill_only = only == "--prefill-only";
   if (!only.empty() && !only_projections && !prefill_only && only != "decode_attention" && only != "chain" &&
-      only != "gemm_sustained" && only != "qkv_post") {
+      only != "gemm_sustained" && only != "qkv_post" && only != "decode_waves") {
     std::cerr << "unknown part '" << only
-              << "' (projections, --prefill-only, decode_attention, chain, gemm_sustained or qkv_post)" << std::endl;
+              << "' (projections, --prefill-only, decode_attention, chain, gemm_sustained, qkv_post or decode_waves)" << std::endl;
     return 2;
   }
   cudaStream_t s;
@@ -68,8 +69,10 @@ int main(int argc, char** argv) {
             << std::endl;
   void* ws = nullptr;
   CUDA_CHECK(cudaMalloc(&ws, 32u << 20));
-  if (only == "decode_attention" || only == "chain" || only == "gemm_sustained" || only == "qkv_post") {
+  if (only == "decode_attention" || only == "chain" || only == "gemm_sustained" || only == "qkv_post" ||
+      only == "decode_waves") {
     if (only == "chain") bench_chain(s, lim, ws);
+    if (only == "decode_waves") bench_decode_waves(lim, s);
     if (only == "qkv_post") bench_prefill_qkv_post(lim, s);
     if (only == "gemm_sustained") bench_gemm_sustained(lim, s, ws);
     if (only == "decode_attention")  // `decode_attention BATCH CONTEXT`: that shape's row only

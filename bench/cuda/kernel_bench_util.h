@@ -56,5 +56,7 @@ void bench_chain(cudaStream_t s, const DeviceLimits& lim, void* ws);
 void bench_gemm_sustained(const DeviceLimits& lim, cudaStream_t s, void* ws);
 // qkv_post over a 4,096-token prefill at each heads-per-warp choice (kernel_bench_qkv_post.cpp).
 void bench_prefill_qkv_post(const DeviceLimits& lim, cudaStream_t s);
+// Batch decode attention at every split count 1..8 and at both split rules (kernel_bench_decode_waves.cpp).
+void bench_decode_waves(const DeviceLimits& lim, cudaStream_t s);
 
 }  // namespace tessera::bench::kernels

@@ -24,6 +24,7 @@
 #include "kernels/cuda/attention_decode_split.cuh"
 #include "kernels/cuda/attention_decode_tma.cuh"
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/decode_wave_splits.h"
 #include "kernels/cuda/pdl.cuh"
 
 namespace tessera::cuda {
@@ -419,12 +420,17 @@ bool attention_decode_supported(int32_t hq, int32_t hkv, int32_t head_dim) {
 }
 
 int32_t attention_decode_splits(int32_t num_tiles, int32_t hq, int32_t hkv, int32_t head_dim, int32_t sm_count,
-                                int32_t max_context, int32_t min_split_keys) {
+                                int32_t max_context, int32_t min_split_keys, bool whole_waves) {
   if (num_tiles <= 0 || !attention_decode_supported(hq, hkv, head_dim)) return 1;
   const int64_t min_keys = min_split_keys > 0 ? min_split_keys : kDecodeMinSplitKeys;
   const int32_t kg = heads_per_block(hq / hkv);
   const int64_t blocks = static_cast<int64_t>(num_tiles) * hkv * ((hq / hkv + kg - 1) / kg);
   const int64_t resident = static_cast<int64_t>(sm_count) * blocks_per_sm(kg);
+  if (whole_waves && blocks >= sm_count) {  // batch decode: whole waves, no split under min_keys keys
+    int32_t most = kWholeWaveMaxSplits;
+    while (most > 1 && most * min_keys > max_context) --most;
+    return whole_wave_splits(blocks, resident, most);
+  }
   auto keys_allow = [&](int64_t splits) {  // the default floor's short splits only without a caller's floor
     return splits * min_keys <= max_context ||
            (min_split_keys <= 0 && splits <= kDecodeShortSplits && splits * kDecodeShortSplitKeys <= max_context);

@@ -206,13 +206,14 @@ bool attention_decode_tma_takes(const AttentionArgs& a, const DecodeDevice& devi
   return device.compute_capability == 90;
 }
 
-// Launches of one split with at least a block per SM (batch decode): nvidia-h200, 2026-11-25, engine
-// pairs alternating main and this kernel, b64/1k (one split, 512 blocks): 6.815 / 6.821 / 6.812 vs
-// 6.946 / 6.987 / 7.055 ms; b1/32k (64 splits): 5.267 / 5.233 vs 5.134 / 5.161; b1/512 (8 splits):
-// 4.334 / 4.204 vs 4.123 / 4.047; kernel bench 1 x 512 at one split (8 blocks): 21.2 / 23.3 vs
-// 16.5 / 15.7 µs (docs/CUDA.md).
+// Launches with at least a block per SM at one split (batch decode), at any split count (the whole-wave
+// splits of attention_decode_splits). nvidia-h200, 2026-11-25, engine pairs alternating main and this
+// kernel, b64/1k (one split, 512 blocks): 6.815 / 6.821 / 6.812 vs 6.946 / 6.987 / 7.055 ms; b1/32k
+// (64 splits, 8 blocks each): 5.267 / 5.233 vs 5.134 / 5.161; b1/512 (8 splits): 4.334 / 4.204 vs
+// 4.123 / 4.047; kernel bench 1 x 512 at one split (8 blocks): 21.2 / 23.3 vs 16.5 / 15.7 µs
+// (docs/CUDA.md). Few-block launches keep the tensor-core kernel.
 bool attention_decode_tma_default(const AttentionArgs& a, const DecodeDevice& device) {
-  if (a.splits != 1 || !attention_decode_tma_takes(a, device)) return false;
+  if (!attention_decode_tma_takes(a, device)) return false;
   return static_cast<int64_t>(a.num_tiles) * a.hkv >= device.sm_count;
 }
 

@@ -18,9 +18,10 @@ namespace tessera::cuda {
 // GQA group (hq / hkv >= 2) at head_dim 64 or 128, block_size a multiple of 16. Pure: no device query.
 bool attention_decode_tma_takes(const AttentionArgs& args, const DecodeDevice& device);
 
-// Whether paged_attention_decode sends these arguments here: where it is taken, the launch has one
-// key split and at least one block per SM (num_tiles x hkv >= device.sm_count: batch decode, measured
-// faster end to end at b64/1k; split or few-block launches, b1/32k, b1/512, measured slower). Pure.
+// Whether paged_attention_decode sends these arguments here: where it is taken, the launch has at
+// least one block per SM at one split (num_tiles x hkv >= device.sm_count: batch decode, measured
+// faster end to end at b64/1k), at any split count; few-block launches (b1/32k, b1/512) measured
+// slower and keep the tensor-core kernel. Pure.
 bool attention_decode_tma_default(const AttentionArgs& args, const DecodeDevice& device);
 
 // Same contract as paged_attention_decode (attention_decode.cuh): every tile q_len <= 1, splits in

@@ -81,6 +81,28 @@ TEST(CudaDecodeAttention, HeuristicSplitsFillTheGpuOnlyForLongContexts) {
   EXPECT_EQ(attention_decode_splits(64, 32, 8, 128, 132, 1024, 16), 1);  // residency still caps it
 }
 
+// Batch launches (at least a block per SM at one split) split for whole waves of the resident blocks
+// (decode_wave_splits.h; 132 SMs x 4 = 528 here), at most 8 splits and none under 32 keys (or the
+// caller's floor); without whole_waves the rule before: the largest power of two all resident.
+TEST(CudaDecodeAttention, BatchSplitsFillWholeWaves) {
+  EXPECT_EQ(attention_decode_splits(80, 32, 8, 128, 132, 1024), 3);   // 640 blocks: 1,920 in 3.64 waves
+  EXPECT_EQ(attention_decode_splits(96, 32, 8, 128, 132, 1024), 2);   // 768: 1,536 in 2.91
+  EXPECT_EQ(attention_decode_splits(112, 32, 8, 128, 132, 1024), 4);  // 896: 3,584 in 6.79
+  EXPECT_EQ(attention_decode_splits(48, 32, 8, 128, 132, 1024), 4);
+  EXPECT_EQ(attention_decode_splits(40, 32, 8, 128, 132, 1024), 3);
+  EXPECT_EQ(attention_decode_splits(32, 32, 8, 128, 132, 1024), 2);
+  EXPECT_EQ(attention_decode_splits(128, 32, 8, 128, 132, 1024), 1);
+  EXPECT_EQ(attention_decode_splits(80, 32, 8, 128, 132, 64), 2);        // 64 keys: two splits of 32 at most
+  EXPECT_EQ(attention_decode_splits(80, 32, 8, 128, 132, 1024, 512), 2);  // the caller's 512-key floor
+  EXPECT_EQ(attention_decode_splits(80, 32, 8, 128, 132, 31), 1);
+  EXPECT_EQ(attention_decode_splits(16, 32, 8, 128, 132, 1024), 4);  // 128 blocks < 132 SMs: the rule before
+  // The rule before, on request.
+  EXPECT_EQ(attention_decode_splits(80, 32, 8, 128, 132, 1024, 0, false), 1);
+  EXPECT_EQ(attention_decode_splits(96, 32, 8, 128, 132, 1024, 0, false), 1);
+  EXPECT_EQ(attention_decode_splits(32, 32, 8, 128, 132, 1024, 0, false), 2);
+  EXPECT_EQ(attention_decode_splits(1, 32, 8, 128, 132, 32768, 0, false), 64);
+}
+
 // 64 sequences x 8 kv heads (the b64 engine shape's 512 blocks) at 1 and 2 splits: every variant
 // against the reference, on contexts of every length up to 600 (empty second splits included).
 TEST(CudaDecodeAttention, FullWaveOfSequencesMatchesReference) {

@@ -105,6 +105,35 @@ TEST(CudaDecodeTma, MixedBatchesMatchReference) {
   }
 }
 
+// Batches between whole waves of an H200's 528 resident blocks (40 and 80 sequences x 8 kv heads at
+// ~1k keys: attention_decode_splits picks 3 splits for both) at every split count 1..8 through the
+// default entry point (the TMA kernel on compute capability 9.0, bitwise equal to calling it directly;
+// the tensor-core kernel elsewhere) against the reference, graph-bucket padding tiles included.
+TEST(CudaDecodeTma, BatchesAtEveryWholeWaveSplitCountMatchReference) {
+  std::mt19937 rng(std::random_device{}());
+  EXPECT_EQ(attention_decode_splits(40, 32, 8, 128, 132, 1100), 3);
+  EXPECT_EQ(attention_decode_splits(80, 32, 8, 128, 132, 1100), 3);
+  for (const int32_t nseq : {40, 80}) {
+    std::vector<int32_t> ctx = {1, 16, 17, 33, 1100};  // an empty split or two at 8 splits of the short ones
+    std::uniform_int_distribution<int32_t> len(900, 1100);
+    while (static_cast<int32_t>(ctx.size()) < nseq) ctx.push_back(len(rng));
+    DecodeBatch b = tma_batch(32, 8, 128, 16, ctx, rng);
+    const auto tiles = b.tiles(nseq == 80 ? 0 : 8);
+    const std::vector<double> want = b.reference();
+    for (int32_t splits = 1; splits <= 8; ++splits) {
+      DecodeLaunch l(b, tiles, splits);
+      paged_attention_decode(l.a, this_device(), nullptr);
+      const auto got = l.out.download();
+      EXPECT_LT(worst_sequence_error(to_float(got), want, b.nseq()), 8e-3) << nseq << " sequences, splits " << splits;
+      if (!tma_here()) continue;
+      EXPECT_TRUE(attention_decode_tma_default(l.a, this_device()));
+      l.out.poison();
+      paged_attention_decode_tma(l.a, this_device(), nullptr);
+      EXPECT_TRUE(bitwise_equal(l.out.download(), got)) << nseq << " sequences, splits " << splits;
+    }
+  }
+}
+
 // A launch captured in a CUDA graph: its replays read new contexts (each sequence one key longer,
 // one crossing into a new page) from device memory and equal, bit for bit, an eager launch on them.
 TEST(CudaDecodeTma, GraphReplayEqualsEagerBitwise) {
@@ -151,10 +180,11 @@ TEST(CudaDecodeTma, GraphReplayEqualsEagerBitwise) {
   cudaStreamDestroy(s);
 }
 
-// paged_attention_decode sends one-split launches of at least a block per SM here on compute
-// capability 9.0; never split launches, a few sequences' blocks, or another device. The rule reads
-// only the DecodeDevice it is given (an H200's 132 SMs, a B200's 148), never the device it runs on.
-TEST(CudaDecodeTma, DefaultOnlyForOneSplitBatches) {
+// paged_attention_decode sends launches of at least a block per SM (at one split) here on compute
+// capability 9.0, at any split count (the whole-wave splits); never a few sequences' blocks, split or
+// not, or another device. The rule reads only the DecodeDevice it is given (an H200's 132 SMs, a
+// B200's 148), never the device it runs on.
+TEST(CudaDecodeTma, DefaultForBatchesAtAnySplitCount) {
   std::mt19937 rng(std::random_device{}());
   DecodeBatch b = tma_batch(32, 8, 128, 16, {40}, rng);
   DecodeLaunch l(b, b.tiles(0), 2);
@@ -172,8 +202,12 @@ TEST(CudaDecodeTma, DefaultOnlyForOneSplitBatches) {
   few.num_tiles = 1;
   EXPECT_FALSE(attention_decode_tma_default(few, h200));
   AttentionArgs split = batch;
-  split.splits = 2;
-  EXPECT_FALSE(attention_decode_tma_default(split, h200));
+  for (const int32_t splits : {2, 3, 8}) {
+    split.splits = splits;
+    EXPECT_TRUE(attention_decode_tma_default(split, h200)) << splits;
+  }
+  few.splits = 64;  // b1/32k: a few sequences' blocks, however many splits
+  EXPECT_FALSE(attention_decode_tma_default(few, h200));
   AttentionArgs here = batch;  // a block per SM of this device
   here.num_tiles = (this_device().sm_count + 7) / 8;
   EXPECT_EQ(attention_decode_tma_default(here, this_device()), tma_here());
