@@ -23,6 +23,7 @@ void register_bench_engine_command(CLI::App& bench, CommandRunner& runner) {
     bool cuda_graphs = true;
     int32_t decode_min_split_keys = 0;
     bool decode_whole_waves = true;
+    int32_t decode_splits = 0;
     bool fused_decode_attention = false;
     bool fused_residual_gemm = true;
     float gemv_warp_margin = 0.97f;
@@ -46,7 +47,10 @@ void register_bench_engine_command(CLI::App& bench, CommandRunner& runner) {
                   "cuda: fewest keys per decode-attention split (0: the kernel's default: 32, or 16 up to 32 splits)")
       ->capture_default_str();
   cmd->add_flag("!--no-decode-whole-waves", cuda->decode_whole_waves,
-                "cuda: split batch decode attention by the rule before whole waves (largest power of two resident at once)");
+                "cuda: split decode attention by the rule before whole waves (largest power of two resident at once)");
+  cmd->add_option("--decode-splits", cuda->decode_splits,
+                  "cuda: key splits of every decode step's attention, 1-8 (0: the split rule's choice)")
+      ->capture_default_str();
   cmd->add_flag("--fused-decode-attention", cuda->fused_decode_attention,
                 "cuda: run qkv_post, decode attention and its split merge as one kernel on one-token steps");
   cmd->add_flag("!--no-fused-residual", cuda->fused_residual_gemm,
@@ -103,6 +107,7 @@ void register_bench_engine_command(CLI::App& bench, CommandRunner& runner) {
         c.dtype = opts->dtype;
         c.decode_min_split_keys = cuda->decode_min_split_keys;
         c.decode_whole_waves = cuda->decode_whole_waves;
+        c.decode_splits = cuda->decode_splits;
         c.fused_decode_attention = cuda->fused_decode_attention;
         c.fused_residual_gemm = cuda->fused_residual_gemm;
         c.gemv_warp_margin = cuda->gemv_warp_margin;

@@ -85,6 +85,8 @@ CudaRunner::CudaRunner(const ModelConfig& config, const CudaRunnerOptions& optio
            config_.hidden_size, config_.intermediate_size);
   TS_CHECK(options_.gpu_memory_utilization > 0.05f && options_.gpu_memory_utilization <= 0.99f, kInvalidArgument,
            "--gpu-memory-utilization must be in (0.05, 0.99]; got {}", options_.gpu_memory_utilization);
+  TS_CHECK(options_.decode_splits >= 0 && options_.decode_splits <= 8, kInvalidArgument,
+           "decode_splits must be in [0, 8]; got {}", options_.decode_splits);
   TS_CHECK(options_.runners_per_device >= 1 && options_.runners_per_device <= 64, kInvalidArgument,
            "runners per device must be in [1, 64]; got {}", options_.runners_per_device);
   TS_CHECK(options_.block_size > 0 && options_.block_size <= 1024, kInvalidArgument, "block size {} out of range",

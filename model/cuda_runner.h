@@ -65,7 +65,8 @@ struct CudaRunnerOptions {
   std::function<std::unique_ptr<parallel::Communicator>(int32_t device, cudaStream_t stream)> communicator;
   DType dtype = DType::kBF16;            // element type of weights, activations and KV cache: kBF16 or kF32
   int32_t decode_min_split_keys = 0;     // decode attention: fewest keys per split (0: the kernel's 32, or 16 up to 32 splits)
-  bool decode_whole_waves = true;        // decode attention: batch launches split for whole waves (false: the rule before)
+  bool decode_whole_waves = true;        // decode attention: thin last waves split for whole waves (false: the rule before)
+  int32_t decode_splits = 0;             // decode attention: this many key splits on every decode step (0: the rule)
   bool time_device_steps = false;        // record CUDA events around each step (last_device_ms())
   // A file keeping the GEMM autotuner's choices across restarts (model/gemm_tuning_file.h): read at
   // start (choices for this device and library build replace timing), rewritten whenever a step

@@ -22,7 +22,8 @@ int32_t CudaRunner::step_splits(int32_t ntiles, int32_t padded_rows, bool one_to
   // forward_as() routes one-token bf16 steps to the decode kernel the same way.
   const bool decode_kernel = options_.dtype != DType::kF32 && one_token_tiles &&
                              attention_decode_supported(c.num_attention_heads, c.num_key_value_heads, c.head_dim);
-  const int32_t splits = decode_kernel ? attention_decode_splits(ntiles, c.num_attention_heads, c.num_key_value_heads,
+  const int32_t splits = decode_kernel && options_.decode_splits > 0 ? options_.decode_splits
+                         : decode_kernel ? attention_decode_splits(ntiles, c.num_attention_heads, c.num_key_value_heads,
                                                                  c.head_dim, decode_device_.sm_count, max_context,
                                                                  options_.decode_min_split_keys, options_.decode_whole_waves)
                                        : attention_splits(ntiles, c.num_attention_heads, c.num_key_value_heads,

@@ -80,6 +80,8 @@ nlohmann::json run_cuda_engine_bench(const CudaEngineBenchOptions& o) {
   TS_CHECK(o.prefill >= 0 && o.prefill <= 1 << 17, kInvalidArgument, "--prefill out of range: {}", o.prefill);
   TS_CHECK(o.decode_min_split_keys >= 0 && o.decode_min_split_keys <= 1 << 20, kInvalidArgument,
            "--decode-min-split-keys must be in [0, 1048576]; got {}", o.decode_min_split_keys);
+  TS_CHECK(o.decode_splits >= 0 && o.decode_splits <= 8, kInvalidArgument, "--decode-splits must be in [0, 8]; got {}",
+           o.decode_splits);
   TS_CHECK(o.steps >= 4, kInvalidArgument, "--steps must be at least 4; got {}", o.steps);
   const ModelConfig c = ModelConfig::builtin_shape(o.shape);
   const bool prefill_mode = o.prefill > 0;
@@ -92,6 +94,7 @@ nlohmann::json run_cuda_engine_bench(const CudaEngineBenchOptions& o) {
   ro.dtype = cuda::cuda_compute_dtype(o.dtype);
   ro.decode_min_split_keys = o.decode_min_split_keys;
   ro.decode_whole_waves = o.decode_whole_waves;
+  ro.decode_splits = o.decode_splits;
   ro.time_device_steps = true;  // device time per step beside the wall time: what the host adds
   ro.fused_decode_attention = o.fused_decode_attention;
   ro.fused_residual_gemm = o.fused_residual_gemm;
@@ -299,7 +302,8 @@ nlohmann::json run_cuda_engine_bench(const CudaEngineBenchOptions& o) {
   // The decode attention's split count at the last step's longest context (what the step chose, unless
   // the runner's partial buffers capped it).
   out["decode_attention_splits"] =
-      cuda::attention_decode_splits(o.batch, c.num_attention_heads, c.num_key_value_heads, c.head_dim,
+      o.decode_splits > 0 ? o.decode_splits
+                          : cuda::attention_decode_splits(o.batch, c.num_attention_heads, c.num_key_value_heads, c.head_dim,
                                     prop.multiProcessorCount, o.context + o.steps, o.decode_min_split_keys,
                                     o.decode_whole_waves);
   out["step_ms"] = t * 1e3;

@@ -22,6 +22,7 @@ struct CudaEngineBenchOptions {
   bool cuda_graphs = true;
   int32_t decode_min_split_keys = 0;  // 0: the decode attention kernel's default
   bool decode_whole_waves = true;     // false: batch decode attention splits by the rule before whole waves
+  int32_t decode_splits = 0;          // > 0: every decode step's attention at this many key splits
   bool fused_decode_attention = false;  // true: qkv_post + decode attention + merge as one kernel
   bool fused_residual_gemm = true;      // CudaRunnerOptions::fused_residual_gemm
   float gemv_warp_margin = 0.97f;       // CudaRunnerOptions::gemv_warp_margin

@@ -426,7 +426,7 @@ int32_t attention_decode_splits(int32_t num_tiles, int32_t hq, int32_t hkv, int3
   const int32_t kg = heads_per_block(hq / hkv);
   const int64_t blocks = static_cast<int64_t>(num_tiles) * hkv * ((hq / hkv + kg - 1) / kg);
   const int64_t resident = static_cast<int64_t>(sm_count) * blocks_per_sm(kg);
-  if (whole_waves && blocks >= sm_count) {  // batch decode: whole waves, no split under min_keys keys
+  if (whole_waves && thin_last_wave(blocks, resident, sm_count)) {  // whole waves, no split under min_keys keys
     int32_t most = kWholeWaveMaxSplits;
     while (most > 1 && most * min_keys > max_context) --most;
     return whole_wave_splits(blocks, resident, most);

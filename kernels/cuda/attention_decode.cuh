@@ -15,13 +15,14 @@ namespace tessera::cuda {
 // Whether this kernel takes the head configuration (head_dim 64, 128 or 256; any GQA ratio).
 bool attention_decode_supported(int32_t hq, int32_t hkv, int32_t head_dim);
 
-// Key splits for a decode launch. A batch launch (at least a block per multiprocessor at one split)
-// with `whole_waves` takes whole_wave_splits (decode_wave_splits.h): the fewest splits, at most 8, that
-// fill the resident slots of `sm_count` multiprocessors in whole waves to 90%, none under
-// `min_split_keys` keys of the longest context (0: 32). Other launches (few sequences), and every
-// launch without `whole_waves` (the rule before it, kept to compare): the largest power of two that
-// keeps every block resident at once (at most 256), no split under `min_split_keys` keys (0: 32, or 16
-// while there are at most 32 splits; at batch 1 a short context's latency costs more than the merge).
+// Key splits for a decode launch. A launch whose one-split blocks end in a wave of fewer blocks than
+// `sm_count` (thin_last_wave, decode_wave_splits.h: b67-b82 of the 8B shape on an H200) with
+// `whole_waves` takes whole_wave_splits: the fewest splits, at most 4, that fill the resident slots
+// in whole waves to 90%, none under `min_split_keys` keys of the longest context (0: 32). Every other
+// launch, and every launch without `whole_waves` (the rule before it, kept to compare): the largest
+// power of two that keeps every block resident at once (at most 256), no split under `min_split_keys`
+// keys (0: 32, or 16 while there are at most 32 splits; at batch 1 a short context's latency costs
+// more than the merge).
 int32_t attention_decode_splits(int32_t num_tiles, int32_t hq, int32_t hkv, int32_t head_dim, int32_t sm_count,
                                 int32_t max_context, int32_t min_split_keys = 0, bool whole_waves = true);
 

@@ -18,11 +18,23 @@ constexpr double wave_fill(int64_t blocks, int64_t resident) {
   return static_cast<double>(blocks) / static_cast<double>(waves * resident);
 }
 
-// Defaults of whole_wave_splits: a fill of 90% is close enough to whole waves (b96 at two splits:
-// 1,536 blocks in 2.91 waves, 97%); past 8 splits a batch launch's merge and per-block start cost
-// more than a wave's tail.
+// Whether a one-split launch of `blocks` blocks ends in a wave of fewer blocks than there are
+// multiprocessors (b80: 640 blocks on 528 slots leave 112 for 132 SMs): then most SMs idle through a
+// whole block's time, and splitting for whole waves pays. With a block or more per SM in the last wave
+// (b96: 240 blocks, b112: 368) every SM streams through it, and splits cost more than they save
+// (nvidia-h200, engine b96/1k at 2 splits 9.61 / 9.71 ms against 9.35 / 9.31 at one; b112 at 4:
+// 10.05 against 9.49; b48 at 4: 6.90 against 6.54; b80 at 3: 9.23 / 9.09 against 9.38 / 9.31).
+constexpr bool thin_last_wave(int64_t blocks, int64_t resident, int64_t sm_count) {
+  if (blocks <= resident || resident <= 0) return false;
+  const int64_t last = blocks % resident;
+  return last != 0 && last < sm_count;
+}
+
+// Defaults of whole_wave_splits: a fill of 90% is close enough to whole waves (b80 at three splits:
+// 1,920 blocks in 3.64 waves, 91%); past 4 splits a batch launch's merge and per-block starts cost
+// more than a wave's tail (each split measured +3 to +5 µs per layer at b48-b112).
 inline constexpr double kWholeWaveFill = 0.90;
-inline constexpr int32_t kWholeWaveMaxSplits = 8;
+inline constexpr int32_t kWholeWaveMaxSplits = 4;
 
 // The fewest splits s in [1, max_splits] whose s x `blocks` blocks (blocks: the launch's blocks at one
 // split) fill `resident` slots to at least `min_fill` (wave_fill); where none does, the s of the

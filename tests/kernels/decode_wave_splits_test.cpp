@@ -41,6 +41,20 @@ TEST(DecodeWaveSplits, FewKeysCapTheSplitsAtTheBestFillAllowed) {
   EXPECT_EQ(whole_wave_splits(17 * 8, kSlots, 4), 3);   // 408 (0.77) beats 544 (0.52)
 }
 
+TEST(DecodeWaveSplits, OnlyALastWaveOfFewerBlocksThanSmsIsThin) {
+  EXPECT_TRUE(thin_last_wave(80 * 8, kSlots, 132));    // 112 blocks in the second wave
+  EXPECT_TRUE(thin_last_wave(67 * 8, kSlots, 132));    // 8
+  EXPECT_TRUE(thin_last_wave(82 * 8, kSlots, 132));    // 128
+  EXPECT_FALSE(thin_last_wave(83 * 8, kSlots, 132));   // 136: every SM streams through it
+  EXPECT_FALSE(thin_last_wave(96 * 8, kSlots, 132));   // 240
+  EXPECT_FALSE(thin_last_wave(112 * 8, kSlots, 132));  // 368
+  EXPECT_FALSE(thin_last_wave(66 * 8, kSlots, 132));   // 528: whole
+  EXPECT_FALSE(thin_last_wave(64 * 8, kSlots, 132));   // one wave, under-filled or not
+  EXPECT_FALSE(thin_last_wave(16 * 8, kSlots, 132));
+  EXPECT_TRUE(thin_last_wave(140 * 8, kSlots, 132));   // 1,120: 64 in the third wave
+  EXPECT_FALSE(thin_last_wave(10, 0, 132));
+}
+
 TEST(DecodeWaveSplits, TheFillThresholdIsTheCallers) {
   EXPECT_EQ(whole_wave_splits(80 * 8, kSlots, 8, 0.80), 2);  // 1,280 blocks: 0.81
   EXPECT_EQ(whole_wave_splits(80 * 8, kSlots, 8, 0.99), 4);  // none reaches it: the best fill, 2,560 (0.97; 8 ties)

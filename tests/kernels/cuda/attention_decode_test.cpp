@@ -81,15 +81,17 @@ TEST(CudaDecodeAttention, HeuristicSplitsFillTheGpuOnlyForLongContexts) {
   EXPECT_EQ(attention_decode_splits(64, 32, 8, 128, 132, 1024, 16), 1);  // residency still caps it
 }
 
-// Batch launches (at least a block per SM at one split) split for whole waves of the resident blocks
-// (decode_wave_splits.h; 132 SMs x 4 = 528 here), at most 8 splits and none under 32 keys (or the
-// caller's floor); without whole_waves the rule before: the largest power of two all resident.
-TEST(CudaDecodeAttention, BatchSplitsFillWholeWaves) {
+// Launches whose one-split blocks end in a wave of fewer blocks than SMs split for whole waves of the
+// resident blocks (decode_wave_splits.h; 132 SMs x 4 = 528 here), at most 4 splits and none under 32
+// keys (or the caller's floor); the others, and every launch without whole_waves, by the rule before:
+// the largest power of two all resident.
+TEST(CudaDecodeAttention, ThinLastWavesSplitForWholeWaves) {
   EXPECT_EQ(attention_decode_splits(80, 32, 8, 128, 132, 1024), 3);   // 640 blocks: 1,920 in 3.64 waves
-  EXPECT_EQ(attention_decode_splits(96, 32, 8, 128, 132, 1024), 2);   // 768: 1,536 in 2.91
-  EXPECT_EQ(attention_decode_splits(112, 32, 8, 128, 132, 1024), 4);  // 896: 3,584 in 6.79
-  EXPECT_EQ(attention_decode_splits(48, 32, 8, 128, 132, 1024), 4);
-  EXPECT_EQ(attention_decode_splits(40, 32, 8, 128, 132, 1024), 3);
+  EXPECT_EQ(attention_decode_splits(70, 32, 8, 128, 132, 1024), 4);   // 560: none to 90%; 2,240 (0.85)
+  EXPECT_EQ(attention_decode_splits(96, 32, 8, 128, 132, 1024), 1);   // 768: 240 in the last wave
+  EXPECT_EQ(attention_decode_splits(112, 32, 8, 128, 132, 1024), 1);
+  EXPECT_EQ(attention_decode_splits(48, 32, 8, 128, 132, 1024), 1);
+  EXPECT_EQ(attention_decode_splits(40, 32, 8, 128, 132, 1024), 1);
   EXPECT_EQ(attention_decode_splits(32, 32, 8, 128, 132, 1024), 2);
   EXPECT_EQ(attention_decode_splits(128, 32, 8, 128, 132, 1024), 1);
   EXPECT_EQ(attention_decode_splits(80, 32, 8, 128, 132, 64), 2);        // 64 keys: two splits of 32 at most
