@@ -20,10 +20,13 @@ constexpr double wave_fill(int64_t blocks, int64_t resident) {
 
 // Whether a one-split launch of `blocks` blocks ends in a wave of fewer blocks than there are
 // multiprocessors (b80: 640 blocks on 528 slots leave 112 for 132 SMs): then most SMs idle through a
-// whole block's time, and splitting for whole waves pays. With a block or more per SM in the last wave
-// (b96: 240 blocks, b112: 368) every SM streams through it, and splits cost more than they save
-// (nvidia-h200, engine b96/1k at 2 splits 9.61 / 9.71 ms against 9.35 / 9.31 at one; b112 at 4:
-// 10.05 against 9.49; b48 at 4: 6.90 against 6.54; b80 at 3: 9.23 / 9.09 against 9.38 / 9.31).
+// whole block's time, and splitting for whole waves pays a little. With a block or more per SM in the
+// last wave (b96: 240 blocks, b112: 368) every SM streams through it, and splits cost more than they
+// save. nvidia-h200, engine, 1k contexts (docs/CUDA.md, session 10): b80 at 3 splits 9.23 / 9.09 /
+// 9.13 / 9.34 / 9.33 ms against 9.38 / 9.31 / 9.33 / 9.56 / 9.30 at one (faster in 5 of 6 pairs);
+// b96 at 2 splits 9.61 / 9.71 against 9.35 / 9.31; b112 at 4: 10.05 against 9.49; b48 at 4: 6.90
+// against 6.54. In the kernel bench every split past one costs 8-30 µs at batch (b64 72 -> 89 µs at
+// two splits; likely the split merge's thousands of one-head blocks), which is why.
 constexpr bool thin_last_wave(int64_t blocks, int64_t resident, int64_t sm_count) {
   if (blocks <= resident || resident <= 0) return false;
   const int64_t last = blocks % resident;
@@ -31,8 +34,8 @@ constexpr bool thin_last_wave(int64_t blocks, int64_t resident, int64_t sm_count
 }
 
 // Defaults of whole_wave_splits: a fill of 90% is close enough to whole waves (b80 at three splits:
-// 1,920 blocks in 3.64 waves, 91%); past 4 splits a batch launch's merge and per-block starts cost
-// more than a wave's tail (each split measured +3 to +5 µs per layer at b48-b112).
+// 1,920 blocks in 3.64 waves, 91%); at most 4 splits (b80 forced to 2 / 3 / 4 splits read 9.21 /
+// 9.09-9.33 / 9.10 ms: no trend past 2; more only add merge work).
 inline constexpr double kWholeWaveFill = 0.90;
 inline constexpr int32_t kWholeWaveMaxSplits = 4;
 
