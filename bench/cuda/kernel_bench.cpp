@@ -14,7 +14,8 @@
 // `--prefill-only` (m=4096 projections, elementwise rows, prefill attention), `decode_attention` (optionally
 // `decode_attention BATCH CONTEXT`: one of its shapes), `chain`, `gemm_sustained` (the m=4,096 projections'
 // cuBLASLt candidates in bursts and at the power cap: kernel_bench_gemm_sustained.cpp), `qkv_post` (every
-// layout at 64 to 4,096 tokens: kernel_bench_qkv_post.cpp).
+// layout at 64 to 4,096 tokens: kernel_bench_qkv_post.cpp), `swiglu` (the m=4,096 gate/up projection: the
+// fused SwiGLU GEMM vs cuBLASLt + silu_mul, bursts and at the power cap: kernel_bench_swiglu.cpp).
 #include <cuda_runtime.h>
 #include <nlohmann/json.hpp>
 
@@ -54,21 +55,23 @@ int main(int argc, char** argv) {
   const bool only_projections = only == "projections";
   const bool prefill_only = only == "--prefill-only";
   if (!only.empty() && !only_projections && !prefill_only && only != "decode_attention" && only != "chain" &&
-      only != "gemm_sustained" && only != "qkv_post") {
+      only != "gemm_sustained" && only != "qkv_post" && only != "swiglu") {
     std::cerr << "unknown part '" << only
-              << "' (projections, --prefill-only, decode_attention, chain, gemm_sustained or qkv_post)" << std::endl;
+              << "' (projections, --prefill-only, decode_attention, chain, gemm_sustained, qkv_post or swiglu)" << std::endl;
     return 2;
   }
   cudaStream_t s;
   CUDA_CHECK(cudaStreamCreate(&s));
-  const DeviceLimits lim = measure_device_limits(s);
+  const DeviceLimits lim = measure_device_limits(s, /*sustained=*/only == "swiglu");
   std::cout << nlohmann::json{{"copy_bandwidth_GBps", lim.copy_bytes_per_s / 1e9},
                               {"matmul_8192_bf16_TFLOPs", lim.matmul_flops / 1e12}}
                    .dump()
             << std::endl;
   void* ws = nullptr;
   CUDA_CHECK(cudaMalloc(&ws, 32u << 20));
-  if (only == "decode_attention" || only == "chain" || only == "gemm_sustained" || only == "qkv_post") {
+  if (only == "decode_attention" || only == "chain" || only == "gemm_sustained" || only == "qkv_post" ||
+      only == "swiglu") {
+    if (only == "swiglu") bench_swiglu(lim, s, ws);
     if (only == "chain") bench_chain(s, lim, ws);
     if (only == "qkv_post") bench_prefill_qkv_post(lim, s);
     if (only == "gemm_sustained") bench_gemm_sustained(lim, s, ws);

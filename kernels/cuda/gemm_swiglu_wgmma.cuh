@@ -1,0 +1,43 @@
+// The MLP's gate/up projection with the SwiGLU epilogue on Hopper warpgroup MMA (sm_90a), for prefill-
+// sized steps: act[m, inter] = bf16(silu(g) * u) with g = bf16(x · gateᵀ), u = bf16(x · upᵀ) (fp32
+// accumulation; g and u rounded to bf16 first, as cuBLASLt's bf16 product followed by silu_mul does),
+// w = [gate; up] ([2 x inter, k], the nn.Linear layout). The gate/up product never reaches memory.
+// A persistent block per SM walks 128-row x 128-column tiles of act (rows fastest, so each weight
+// column group streams once while x stays in L2); a producer warp copies x and the 128 gate and 128 up
+// rows of w by TMA into a 4-stage ring; two consumer warpgroups multiply 64 rows each against all 256
+// stacked rows with wgmma m64n256k16, so a thread holds gate column c and up column c + 128 and the
+// epilogue is register-local. Never allocates, never reads configuration; the host never launches it
+// off compute capability 9.0 (gemm_swiglu_supported), and every other target compiles a body that traps.
+#pragma once
+
+#include <cuda.h>  // CUtensorMap
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace tessera::cuda {
+
+constexpr int32_t kSwigluTileRows = 128;  // rows of x per tile
+constexpr int32_t kSwigluTileCols = 128;  // columns of act per tile: inter must be a multiple
+constexpr int32_t kSwigluStageK = 64;     // k per stage: k must be a multiple
+
+// Whether a device of this compute capability runs the kernel (9.0: the sm_90a build). Pure.
+constexpr bool gemm_swiglu_supported(int cc_major, int cc_minor) { return cc_major == 9 && cc_minor == 0; }
+
+// Throws tessera::Error (kInvalidArgument) naming the value when the kernel cannot take the shape:
+// m < 1, inter not a positive multiple of 128, k not a positive multiple of 64, or x, w, act not
+// 16-byte aligned.
+void gemm_swiglu_check(const void* x, const void* w, const void* act, int32_t m, int32_t inter, int32_t k);
+
+// act = bf16(silu(x · gateᵀ) * (x · upᵀ)) as above, after gemm_swiglu_check. Asynchronous on `stream`;
+// only for a device where gemm_swiglu_supported holds (the caller checks).
+void gemm_swiglu(const __nv_bfloat16* x, const __nv_bfloat16* w, __nv_bfloat16* act, int32_t m, int32_t inter,
+                 int32_t k, cudaStream_t stream);
+
+// The launch behind gemm_swiglu (gemm_swiglu_wgmma.cu), given the tensor maps of x ([m, k]) and w
+// ([2 x inter, k]) in boxes of 128 rows (matrix_map) and the device's SM count (the persistent grid).
+void launch_gemm_swiglu(const CUtensorMap& x_map, const CUtensorMap& w_map, __nv_bfloat16* act, int32_t m,
+                        int32_t inter, int32_t k, int sms, cudaStream_t stream);
+
+}  // namespace tessera::cuda
