@@ -1,5 +1,6 @@
 // The prefill's gate/up projection with SwiGLU (m = 4,096, Llama-3-8B: x [4096, 4096] · [gate; up]ᵀ
-// [28672, 4096] -> act [4096, 14336]) two ways: the fused SwiGLU GEMM (gemm_swiglu_wgmma.cuh) against
+// [28672, 4096] -> act [4096, 14336]) two ways: the fused SwiGLU GEMM (gemm_swiglu_wgmma.cuh; clusters of
+// two blocks sharing the weight tiles, and single blocks) against
 // cuBLASLt's bf16 product (the runner's choice, tuned at the power cap as the runner tunes it) followed
 // by silu_mul, and that GEMM alone. Each (a) in a burst after 100 ms idle and (b) sustained: ~200 ms
 // of back-to-back calls after ~150 ms of the same load, the regime of a long prefill at the board's
@@ -62,7 +63,8 @@ void bench_swiglu(const DeviceLimits& lim, cudaStream_t s, void* ws) {
     std::function<void()> run;
   };
   const std::vector<Path> paths = {
-      {"fused_swiglu", [&] { tessera::cuda::gemm_swiglu(x, w, act, kM, kInter, kK, s); }},
+      {"fused_swiglu", [&] { tessera::cuda::gemm_swiglu(x, w, act, kM, kInter, kK, s, 2); }},
+      {"fused_swiglu_1cta", [&] { tessera::cuda::gemm_swiglu(x, w, act, kM, kInter, kK, s, 1); }},
       {"cublas_then_silu_mul",
        [&] {
          gemm.run(x, w, gate_up, kM, 2 * kInter, kK, false, s);

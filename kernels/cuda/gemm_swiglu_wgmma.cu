@@ -7,7 +7,14 @@
 //   empty[s]  8 arrivals, one per consumer warp, once the wgmmas that read the stage completed.
 // Tiles are numbered rows fastest (tile t: rows (t % m_tiles) * 128, act columns (t / m_tiles) *
 // 128); block b takes tiles b, b + grid, ... Both roles walk the same sequence of (tile, k-block)
-// stages, so their ring positions agree without any other exchange. A consumer warpgroup issues
+// stages, so their ring positions agree without any other exchange.
+// kCtas 2 (clusters of two blocks): the blocks of a cluster take row tiles 2q and 2q + 1 of the same
+// columns; each copies its own x rows and one half of the weight rows (block 0 gate, block 1 up),
+// multicast into both blocks' stages, so each weight byte leaves L2 once per pair of row tiles (a third
+// less L2 -> SM traffic per FLOP). A stage is then free once the consumers of both blocks released it
+// (empty counts 16: each consumer warp arrives in its own block and in the other), and the producer
+// waits for its ring's last releases before it exits, so no arrival targets a finished block. With an
+// odd number of row tiles the last cluster's second block works on rows past m (zeros, not stored). A consumer warpgroup issues
 // m64n256k16 over the 256 stacked rows per 16 k, keeps one stage's wgmmas in flight while it waits for
 // the next stage, and after the tile's last stage computes act from its 128 accumulators: gate column
 // c is d[c / 8][..], up column c is d[16 + c / 8][..], both in the same thread. Rows past m are read
@@ -33,6 +40,7 @@ constexpr uint32_t kBarsOffset = kStages * kStageBytes;
 constexpr size_t kSmemBytes = 1024 /* alignment slack */ + kBarsOffset + 2 * 8 * kStages;
 static_assert(kSwigluTileRows == 128 && kSwigluTileCols == 128 && kSwigluStageK == 64, "the kernel's tile");
 #if TESSERA_WGMMA
+constexpr uint32_t kHalfB = kBBytes / 2;  // one weight half (gate or up) of a stage
 // Registers per thread once the warpgroups have traded them (setmaxnreg), as in the prefill attention
 // kernels: 128 x 40 + 256 x 232 = 64,512 = 384 x 168, what the launch allocated.
 constexpr int kProducerRegs = 40, kConsumerRegs = 232;
@@ -46,21 +54,73 @@ __device__ __forceinline__ uint64_t kmajor(uint32_t addr) { return wgmma::descri
 
 __device__ __forceinline__ float round_bf16(float v) { return __bfloat162float(__float2bfloat16_rn(v)); }
 
-// The producer: one thread issues every stage's three boxes once the stage is free.
+// Tile walk of one block: tiles `count` of them (pairs of row tiles for kCtas 2), the i-th at row
+// tile row_tile(i) and column tile col_tile(i).
+template <int kCtas>
+struct TileWalk {
+  int32_t m_tiles, groups;  // groups: row tiles per column (kCtas 1) or row-tile pairs (kCtas 2)
+  int32_t count;
+  uint32_t rank;  // the block's rank in its cluster
+  __device__ TileWalk(int32_t m, int32_t inter, uint32_t cta_rank) : rank(cta_rank) {
+    m_tiles = (m + kSwigluTileRows - 1) / kSwigluTileRows;
+    groups = (m_tiles + kCtas - 1) / kCtas;
+    count = groups * (inter / kSwigluTileCols);
+  }
+  __device__ int32_t first() const { return static_cast<int32_t>(blockIdx.x) / kCtas; }
+  __device__ int32_t step() const { return static_cast<int32_t>(gridDim.x) / kCtas; }
+  __device__ int32_t row0(int32_t t) const { return ((t % groups) * kCtas + static_cast<int32_t>(rank)) * kSwigluTileRows; }
+  __device__ int32_t col0(int32_t t) const { return (t / groups) * kSwigluTileCols; }
+};
+
+__device__ __forceinline__ uint32_t cta_rank() {
+  uint32_t r;
+  asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(r));
+  return r;
+}
+__device__ __forceinline__ void cluster_sync() {
+  asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;\n" ::: "memory");
+}
+// One arrival on the mbarrier at `bar` (this block's shared address) in cluster block `cta`.
+__device__ __forceinline__ void mbar_arrive_in(uint32_t bar, uint32_t cta) {
+  uint32_t remote;
+  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(remote) : "r"(bar), "r"(cta));
+  asm volatile("mbarrier.arrive.release.cluster.shared::cluster.b64 _, [%0];\n" ::"r"(remote) : "memory");
+}
+// tma_load_2d into the same shared offset (and completing the same mbarrier) of every block in `mask`.
+__device__ __forceinline__ void tma_load_2d_multicast(uint32_t dst, const void* map, int32_t x, int32_t y, uint32_t bar,
+                                                      uint16_t mask) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes.multicast::cluster"
+      " [%0], [%1, {%2, %3}], [%4], %5;\n" ::"r"(dst),
+      "l"(map), "r"(x), "r"(y), "r"(bar), "h"(mask)
+      : "memory");
+}
+
+// The producer: one thread issues every stage's boxes once the stage is free (in both blocks of the
+// cluster), then waits until the last kStages stages are released, so every consumer arrival aimed
+// at this block (its own and, for kCtas 2, the other block's) has landed before it exits.
+template <int kCtas>
 __device__ __forceinline__ void produce(const CUtensorMap* x_map, const CUtensorMap* w_map, uint32_t base,
-                                        uint32_t bars, int32_t m_tiles, int32_t tiles, int32_t inter, int nk) {
+                                        uint32_t bars, const TileWalk<kCtas>& walk, int32_t inter, int nk) {
   uint32_t it = 0;
-  for (int32_t t = blockIdx.x; t < tiles; t += gridDim.x) {
-    const int32_t row0 = (t % m_tiles) * kSwigluTileRows, col0 = (t / m_tiles) * kSwigluTileCols;
+  for (int32_t t = walk.first(); t < walk.count; t += walk.step()) {
+    const int32_t row0 = walk.row0(t), col0 = walk.col0(t);
     for (int kb = 0; kb < nk; ++kb, ++it) {
       const uint32_t s = it % kStages, stage = base + s * kStageBytes, full = full_bar(bars, s);
       if (it >= kStages) mbar_wait(empty_bar(bars, s), ((it / kStages) & 1) ^ 1);
       mbar_arrive_expect_tx(full, kStageBytes);
       tma_load_2d(stage, x_map, kb * kSwigluStageK, row0, full);
-      tma_load_2d(stage + kABytes, w_map, kb * kSwigluStageK, col0, full);
-      tma_load_2d(stage + kABytes + kBBytes / 2, w_map, kb * kSwigluStageK, inter + col0, full);
+      if constexpr (kCtas == 1) {
+        tma_load_2d(stage + kABytes, w_map, kb * kSwigluStageK, col0, full);
+        tma_load_2d(stage + kABytes + kHalfB, w_map, kb * kSwigluStageK, inter + col0, full);
+      } else {
+        tma_load_2d_multicast(stage + kABytes + walk.rank * kHalfB, w_map, kb * kSwigluStageK,
+                              static_cast<int32_t>(walk.rank) * inter + col0, full, 0x3);
+      }
     }
   }
+  for (uint32_t u = it > kStages ? it - kStages : 0; u < it; ++u)  // the tail: use u's release completes
+    mbar_wait(empty_bar(bars, u % kStages), (u / kStages) & 1);   // phase u / kStages of its stage's barrier
 }
 
 // act for this thread's rows of the tile: d[i][e] is row 16 * warp + lane / 4 + 8 * (e / 2) of the
@@ -81,9 +141,21 @@ __device__ __forceinline__ void store_act(const float (&d)[32][4], __nv_bfloat16
   }
 }
 
+// A stage is released by lane 0 of each consumer warp, in this block and (kCtas 2) the other.
+template <int kCtas>
+__device__ __forceinline__ void release(uint32_t bar) {
+  if constexpr (kCtas == 1) {
+    mbar_arrive(bar);
+  } else {
+    mbar_arrive_in(bar, 0);
+    mbar_arrive_in(bar, 1);
+  }
+}
+
 // A consumer warpgroup: rows [64 wg, 64 wg + 64) of every tile of this block.
+template <int kCtas>
 __device__ __forceinline__ void consume(__nv_bfloat16* __restrict__ act, uint32_t base, uint32_t bars, int32_t m,
-                                        int32_t m_tiles, int32_t tiles, int32_t inter, int nk, int wg) {
+                                        const TileWalk<kCtas>& walk, int32_t inter, int nk, int wg) {
   const int warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
   float d[32][4];
 #pragma unroll
@@ -91,7 +163,7 @@ __device__ __forceinline__ void consume(__nv_bfloat16* __restrict__ act, uint32_
 #pragma unroll
     for (int e = 0; e < 4; ++e) d[i][e] = 0.0f;
   uint32_t it = 0;
-  for (int32_t t = blockIdx.x; t < tiles; t += gridDim.x) {
+  for (int32_t t = walk.first(); t < walk.count; t += walk.step()) {
     for (int kb = 0; kb < nk; ++kb, ++it) {
       const uint32_t s = it % kStages, stage = base + s * kStageBytes;
       mbar_wait(full_bar(bars, s), (it / kStages) & 1);
@@ -104,17 +176,17 @@ __device__ __forceinline__ void consume(__nv_bfloat16* __restrict__ act, uint32_
       wgmma::commit();
       wgmma::wait<1>();  // the previous stage's wgmmas are done: give it back
       fence_operand(d);
-      if (kb > 0 && lane == 0) mbar_arrive(empty_bar(bars, (it - 1) % kStages));
+      if (kb > 0 && lane == 0) release<kCtas>(empty_bar(bars, (it - 1) % kStages));
     }
     wgmma::wait<0>();
     fence_operand(d);
-    if (lane == 0) mbar_arrive(empty_bar(bars, (it - 1) % kStages));
-    store_act(d, act, m, inter, (t % m_tiles) * kSwigluTileRows + wg * 64 + warp * 16 + lane / 4,
-              (t / m_tiles) * kSwigluTileCols + 2 * (lane % 4));
+    if (lane == 0) release<kCtas>(empty_bar(bars, (it - 1) % kStages));
+    store_act(d, act, m, inter, walk.row0(t) + wg * 64 + warp * 16 + lane / 4, walk.col0(t) + 2 * (lane % 4));
   }
 }
 #endif  // TESSERA_WGMMA
 
+template <int kCtas>
 __global__ void __launch_bounds__(kThreads, 1)
     gemm_swiglu_kernel(const __grid_constant__ CUtensorMap x_map, const __grid_constant__ CUtensorMap w_map,
                        __nv_bfloat16* __restrict__ act, int32_t m, int32_t inter, int32_t k) {
@@ -123,25 +195,28 @@ __global__ void __launch_bounds__(kThreads, 1)
   const uint32_t raw = static_cast<uint32_t>(__cvta_generic_to_shared(smem_raw));
   const uint32_t base = (raw + 1023u) & ~1023u;
   const uint32_t bars = base + kBarsOffset;
-  const int32_t m_tiles = (m + kSwigluTileRows - 1) / kSwigluTileRows;
-  const int32_t tiles = m_tiles * (inter / kSwigluTileCols);
+  const TileWalk<kCtas> walk(m, inter, kCtas == 1 ? 0u : cta_rank());
   const int nk = k / kSwigluStageK;
   const int wg = threadIdx.x >> 7;
   if (threadIdx.x == 0) {
     for (uint32_t s = 0; s < kStages; ++s) {
       mbar_init(full_bar(bars, s), 1);
-      mbar_init(empty_bar(bars, s), 8);
+      mbar_init(empty_bar(bars, s), 8 * kCtas);
     }
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");  // visible to the TMA unit
   }
-  __syncthreads();  // the barriers are initialised; from here on no block-wide barrier
+  if constexpr (kCtas == 1) {
+    __syncthreads();  // the barriers are initialised; from here on no block-wide barrier
+  } else {
+    cluster_sync();  // both blocks' barriers are initialised before any multicast or arrival reaches them
+  }
   if (wg == 2) {
     regs_dec<kProducerRegs>();
-    if (threadIdx.x == 256) produce(&x_map, &w_map, base, bars, m_tiles, tiles, inter, nk);
+    if (threadIdx.x == 256) produce<kCtas>(&x_map, &w_map, base, bars, walk, inter, nk);
     return;
   }
   regs_inc<kConsumerRegs>();
-  consume(act, base, bars, m, m_tiles, tiles, inter, nk, wg);
+  consume<kCtas>(act, base, bars, m, walk, inter, nk, wg);
 #elif defined(__CUDA_ARCH__)
   __trap();  // wgmma and setmaxnreg exist on sm_90a only; the host never launches this elsewhere
 #endif
@@ -150,12 +225,35 @@ __global__ void __launch_bounds__(kThreads, 1)
 }  // namespace
 
 void launch_gemm_swiglu(const CUtensorMap& x_map, const CUtensorMap& w_map, __nv_bfloat16* act, int32_t m,
-                        int32_t inter, int32_t k, int sms, cudaStream_t stream) {
-  const int32_t tiles = (m + kSwigluTileRows - 1) / kSwigluTileRows * (inter / kSwigluTileCols);
-  CUDA_CHECK(cudaFuncSetAttribute(gemm_swiglu_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                  static_cast<int>(kSmemBytes)));
-  gemm_swiglu_kernel<<<std::min(sms, tiles), kThreads, kSmemBytes, stream>>>(x_map, w_map, act, m, inter, k);
-  CUDA_CHECK(cudaGetLastError());
+                        int32_t inter, int32_t k, int sms, int ctas, cudaStream_t stream) {
+  const int32_t m_tiles = (m + kSwigluTileRows - 1) / kSwigluTileRows;
+  const int32_t groups = (m_tiles + ctas - 1) / ctas * (inter / kSwigluTileCols);
+  cudaLaunchConfig_t cfg{};
+  cfg.blockDim = dim3(kThreads);
+  cfg.dynamicSmemBytes = kSmemBytes;
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeClusterDimension;
+  attr[0].val.clusterDim.x = static_cast<unsigned>(ctas);
+  attr[0].val.clusterDim.y = 1;
+  attr[0].val.clusterDim.z = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = ctas > 1 ? 1 : 0;
+  const auto go = [&](auto kernel) {
+    CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmemBytes)));
+    int clusters = sms / ctas;  // persistent: as many clusters as fit at once, at most one per tile group
+    if (ctas > 1) {
+      cfg.gridDim = dim3(static_cast<unsigned>(ctas));
+      CUDA_CHECK(cudaOccupancyMaxActiveClusters(&clusters, kernel, &cfg));
+    }
+    cfg.gridDim = dim3(static_cast<unsigned>(std::max(1, std::min(clusters, groups)) * ctas));
+    CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, x_map, w_map, act, m, inter, k));
+  };
+  if (ctas == 2) {
+    go(gemm_swiglu_kernel<2>);
+  } else {
+    go(gemm_swiglu_kernel<1>);
+  }
 }
 
 }  // namespace tessera::cuda

@@ -21,6 +21,7 @@ namespace tessera::cuda {
 constexpr int32_t kSwigluTileRows = 128;  // rows of x per tile
 constexpr int32_t kSwigluTileCols = 128;  // columns of act per tile: inter must be a multiple
 constexpr int32_t kSwigluStageK = 64;     // k per stage: k must be a multiple
+constexpr int kSwigluDefaultCtas = 2;     // blocks per cluster gemm_swiglu uses unless told
 
 // Whether a device of this compute capability runs the kernel (9.0: the sm_90a build). Pure.
 constexpr bool gemm_swiglu_supported(int cc_major, int cc_minor) { return cc_major == 9 && cc_minor == 0; }
@@ -32,12 +33,15 @@ void gemm_swiglu_check(const void* x, const void* w, const void* act, int32_t m,
 
 // act = bf16(silu(x · gateᵀ) * (x · upᵀ)) as above, after gemm_swiglu_check. Asynchronous on `stream`;
 // only for a device where gemm_swiglu_supported holds (the caller checks).
+// ctas: blocks per cluster, 1 or 2 (2: each weight tile is copied once for two row tiles, by TMA
+// multicast; see gemm_swiglu_wgmma.cu). Throws tessera::Error (kInvalidArgument) for another value.
 void gemm_swiglu(const __nv_bfloat16* x, const __nv_bfloat16* w, __nv_bfloat16* act, int32_t m, int32_t inter,
-                 int32_t k, cudaStream_t stream);
+                 int32_t k, cudaStream_t stream, int ctas = kSwigluDefaultCtas);
 
 // The launch behind gemm_swiglu (gemm_swiglu_wgmma.cu), given the tensor maps of x ([m, k]) and w
-// ([2 x inter, k]) in boxes of 128 rows (matrix_map) and the device's SM count (the persistent grid).
+// ([2 x inter, k]) in boxes of 128 rows (matrix_map), the device's SM count (the persistent grid)
+// and the blocks per cluster (1 or 2).
 void launch_gemm_swiglu(const CUtensorMap& x_map, const CUtensorMap& w_map, __nv_bfloat16* act, int32_t m,
-                        int32_t inter, int32_t k, int sms, cudaStream_t stream);
+                        int32_t inter, int32_t k, int sms, int ctas, cudaStream_t stream);
 
 }  // namespace tessera::cuda

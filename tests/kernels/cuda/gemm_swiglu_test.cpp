@@ -30,17 +30,21 @@ bool device_runs_swiglu() {
 float silu(float g) { return g / (1.0f + std::exp(-g)); }
 
 // Checks act row `row` against gate/up products g, u (exact or bf16; `inter` each): the bf16 value of
-// silu(bf16(g)) * bf16(u) within what one bf16 rounding step of g and u on either side can move it.
-// Returns the number of elements that are bitwise the reference's; fails on NaN or a larger error.
-int check_row(const __nv_bfloat16* got, const double* g, const double* u, int32_t inter, const std::string& what) {
+// silu(bf16(g)) * bf16(u) within what moving g and u by one bf16 step plus `acc_err` (the fp32
+// accumulation's error, which near-cancelling sums make large next to |g|) can move it, and one bf16
+// step of the result. Returns the number of elements that are bitwise the reference's; fails on NaN
+// or a larger error.
+int check_row(const __nv_bfloat16* got, const double* g, const double* u, int32_t inter, double acc_err,
+              const std::string& what) {
   int same = 0;
   for (int32_t j = 0; j < inter; ++j) {
     const float gr = from_bf16(to_bf16(static_cast<float>(g[j]))), ur = from_bf16(to_bf16(static_cast<float>(u[j])));
     const float want = from_bf16(to_bf16(silu(gr) * ur)), v = from_bf16(got[j]);
     EXPECT_TRUE(v == v) << what << ": column " << j << " unwritten (NaN)";
     if (!(v == v)) return same;
-    const double tol = std::ldexp(1.1 * std::fabs(gr * ur) + std::fabs(silu(gr) * ur), -6) +
-                       std::ldexp(std::fabs(want), -7) + 1e-30;
+    const double dg = std::ldexp(std::fabs(gr), -7) + acc_err, du = std::ldexp(std::fabs(ur), -7) + acc_err;
+    const double tol = 1.1 * dg * (std::fabs(ur) + du) + std::fabs(silu(gr)) * du +
+                       std::ldexp(std::max(std::fabs(want), std::fabs(v)), -7) + 1e-30;
     EXPECT_LE(std::fabs(v - want), tol) << what << ": column " << j << " is " << v << ", want " << want
                                          << " (gate " << gr << ", up " << ur << ")";
     if (std::fabs(v - want) > tol) return same;
@@ -49,18 +53,25 @@ int check_row(const __nv_bfloat16* got, const double* g, const double* u, int32_
   return same;
 }
 
-// Host products of x row `row` with w's gate rows (into g) and up rows (into u), in double.
-void host_gate_up(const std::vector<float>& x, const std::vector<float>& w, int32_t row, int32_t inter, int32_t k,
-                  std::vector<double>& g, std::vector<double>& u) {
+// Host products of x row `row` with w's gate rows (into g) and up rows (into u), in double; returns
+// a bound on an fp32 accumulation's error for the row: 2^-16 x the largest sum of |x_l w_l|.
+double host_gate_up(const std::vector<float>& x, const std::vector<float>& w, int32_t row, int32_t inter, int32_t k,
+                    std::vector<double>& g, std::vector<double>& u) {
   g.assign(inter, 0.0);
   u.assign(inter, 0.0);
+  double abs_max = 0;
   const float* xr = x.data() + static_cast<size_t>(row) * k;
   for (int32_t j = 0; j < 2 * inter; ++j) {
     const float* wr = w.data() + static_cast<size_t>(j) * k;
-    double acc = 0;
-    for (int32_t l = 0; l < k; ++l) acc += static_cast<double>(xr[l]) * wr[l];
+    double acc = 0, abs_sum = 0;
+    for (int32_t l = 0; l < k; ++l) {
+      acc += static_cast<double>(xr[l]) * wr[l];
+      abs_sum += std::fabs(static_cast<double>(xr[l]) * wr[l]);
+    }
     (j < inter ? g[j] : u[j - inter]) = acc;
+    abs_max = std::max(abs_max, abs_sum);
   }
+  return std::ldexp(abs_max, -16);
 }
 
 TEST(CudaGemmSwiglu, SupportedOnComputeCapability9Point0Only) {
@@ -88,22 +99,25 @@ TEST(CudaGemmSwiglu, MatchesTheHostReferenceAtOddRowCounts) {
     DeviceBuffer<__nv_bfloat16> x(random_bf16(static_cast<size_t>(sh.m) * sh.k, rng, 1.0f, &x_f));
     DeviceBuffer<__nv_bfloat16> w(random_bf16(static_cast<size_t>(2) * sh.inter * sh.k, rng, scale, &w_f));
     DeviceBuffer<__nv_bfloat16> act(static_cast<size_t>(sh.m) * sh.inter + 64);  // + a guard past the end
-    act.poison();
-    gemm_swiglu(x.get(), w.get(), act.get(), sh.m, sh.inter, sh.k, nullptr);
-    const auto got = act.download();
-    const std::string what = "m " + std::to_string(sh.m) + " inter " + std::to_string(sh.inter) + " k " +
-                             std::to_string(sh.k);
-    std::vector<double> g, u;
-    int64_t same = 0;
-    for (int32_t r = 0; r < sh.m; ++r) {
-      host_gate_up(x_f, w_f, r, sh.inter, sh.k, g, u);
-      same += check_row(got.data() + static_cast<size_t>(r) * sh.inter, g.data(), u.data(), sh.inter,
-                        what + " row " + std::to_string(r));
-      if (::testing::Test::HasFailure()) return;
+    std::vector<std::vector<double>> g(sh.m), u(sh.m);
+    std::vector<double> acc_err(sh.m);
+    for (int32_t r = 0; r < sh.m; ++r) acc_err[r] = host_gate_up(x_f, w_f, r, sh.inter, sh.k, g[r], u[r]);
+    for (const int ctas : {1, 2}) {
+      act.poison();
+      gemm_swiglu(x.get(), w.get(), act.get(), sh.m, sh.inter, sh.k, nullptr, ctas);
+      const auto got = act.download();
+      const std::string what = "m " + std::to_string(sh.m) + " inter " + std::to_string(sh.inter) + " k " +
+                               std::to_string(sh.k) + " ctas " + std::to_string(ctas);
+      int64_t same = 0;
+      for (int32_t r = 0; r < sh.m; ++r) {
+        same += check_row(got.data() + static_cast<size_t>(r) * sh.inter, g[r].data(), u[r].data(), sh.inter,
+                          acc_err[r], what + " row " + std::to_string(r));
+        if (::testing::Test::HasFailure()) return;
+      }
+      for (size_t i = static_cast<size_t>(sh.m) * sh.inter; i < got.size(); ++i)
+        ASSERT_FALSE(from_bf16(got[i]) == from_bf16(got[i])) << what << ": wrote past the end, element " << i;
+      EXPECT_GE(same, static_cast<int64_t>(sh.m) * sh.inter * 95 / 100) << what << ": bitwise equal elements";
     }
-    for (size_t i = static_cast<size_t>(sh.m) * sh.inter; i < got.size(); ++i)
-      ASSERT_FALSE(from_bf16(got[i]) == from_bf16(got[i])) << what << ": wrote past the end, element " << i;
-    EXPECT_GE(same, static_cast<int64_t>(sh.m) * sh.inter * 95 / 100) << what << ": bitwise equal elements";
   }
 }
 
@@ -123,26 +137,34 @@ TEST(CudaGemmSwiglu, EqualsCublasThenSiluMulWithinBf16RoundingAtThePrefillShape)
   Gemm gemm(ws.get(), 32 << 20);
   gemm.run(x.get(), w.get(), gate_up.get(), m, 2 * inter, k, false, nullptr);
   silu_mul(gate_up.get(), m, inter, want.get(), nullptr);
-  act.poison();
-  gemm_swiglu(x.get(), w.get(), act.get(), m, inter, k, nullptr);
-  const auto got = act.download(), gu = gate_up.download();
-  // Against the unfused path's bf16 gate/up products: every row.
-  std::vector<double> g(inter), u(inter);
-  int64_t same = 0;
-  for (int32_t r = 0; r < m; ++r) {
-    for (int32_t j = 0; j < inter; ++j) {
-      g[j] = from_bf16(gu[static_cast<size_t>(r) * 2 * inter + j]);
-      u[j] = from_bf16(gu[static_cast<size_t>(r) * 2 * inter + inter + j]);
+  const auto gu = gate_up.download();
+  // The accumulation error bound of every row: 2^-16 x the largest sum of |x_l w_l| of four rows.
+  double acc_err = 0;
+  std::vector<std::vector<double>> hg(4), hu(4);
+  const int32_t host_rows[4] = {0, 1000, 2047, m - 1};  // first, middle, the last of two tiles
+  for (int i = 0; i < 4; ++i) acc_err = std::max(acc_err, host_gate_up(x_f, w_f, host_rows[i], inter, k, hg[i], hu[i]));
+  for (const int ctas : {1, 2}) {
+    act.poison();
+    gemm_swiglu(x.get(), w.get(), act.get(), m, inter, k, nullptr, ctas);
+    const auto got = act.download();
+    const std::string what = "ctas " + std::to_string(ctas);
+    // Against the unfused path's bf16 gate/up products: every row.
+    std::vector<double> g(inter), u(inter);
+    int64_t same = 0;
+    for (int32_t r = 0; r < m; ++r) {
+      for (int32_t j = 0; j < inter; ++j) {
+        g[j] = from_bf16(gu[static_cast<size_t>(r) * 2 * inter + j]);
+        u[j] = from_bf16(gu[static_cast<size_t>(r) * 2 * inter + inter + j]);
+      }
+      same += check_row(got.data() + static_cast<size_t>(r) * inter, g.data(), u.data(), inter, 2 * acc_err,
+                        what + " vs cuBLASLt row " + std::to_string(r));
+      if (::testing::Test::HasFailure()) return;
     }
-    same += check_row(got.data() + static_cast<size_t>(r) * inter, g.data(), u.data(), inter,
-                      "vs cuBLASLt row " + std::to_string(r));
-    if (::testing::Test::HasFailure()) return;
-  }
-  EXPECT_GE(same, int64_t{m} * inter * 99 / 100) << "bitwise equal to cuBLASLt + silu_mul";
-  // And four rows (first, a middle one, the last of two tiles) against the host's exact products.
-  for (int32_t r : {0, 1000, 2047, m - 1}) {
-    host_gate_up(x_f, w_f, r, inter, k, g, u);
-    check_row(got.data() + static_cast<size_t>(r) * inter, g.data(), u.data(), inter, "host row " + std::to_string(r));
+    EXPECT_GE(same, int64_t{m} * inter * 99 / 100) << what << ": bitwise equal to cuBLASLt + silu_mul";
+    // And the four rows against the host's exact products.
+    for (int i = 0; i < 4; ++i)
+      check_row(got.data() + static_cast<size_t>(host_rows[i]) * inter, hg[i].data(), hu[i].data(), inter, acc_err,
+                what + " host row " + std::to_string(host_rows[i]));
   }
 }
 
@@ -169,6 +191,12 @@ TEST(CudaGemmSwiglu, RefusesShapesItCannotTakeNamingTheValue) {
   expect_refused(x.get(), w.get(), act.get() + 1, 5, 128, 64, "act at");
   expect_refused(x.get(), w.get() + 3, act.get(), 5, 128, 64, "w at");
   EXPECT_THROW(gemm_swiglu(x.get(), w.get(), act.get(), 5, 100, 64, nullptr), Error);
+  try {
+    gemm_swiglu(x.get(), w.get(), act.get(), 5, 128, 64, nullptr, 4);
+    ADD_FAILURE() << "accepted 4 blocks per cluster";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("ctas=4"), std::string::npos) << e.what();
+  }
 }
 
 TEST(CudaGemmSwiglu, GemmTakesItAboveTheSkinnyRangeOnlyWhenSwitchedOn) {
@@ -205,7 +233,7 @@ TEST(CudaGemmSwiglu, GemmTakesItAboveTheSkinnyRangeOnlyWhenSwitchedOn) {
           g[j] = from_bf16(gu[static_cast<size_t>(r) * 2 * inter + j]);
           u[j] = from_bf16(gu[static_cast<size_t>(r) * 2 * inter + inter + j]);
         }
-        check_row(got.data() + static_cast<size_t>(r) * inter, g.data(), u.data(), inter,
+        check_row(got.data() + static_cast<size_t>(r) * inter, g.data(), u.data(), inter, std::ldexp(16.0, -16),
                   what + " row " + std::to_string(r));
         if (::testing::Test::HasFailure()) return;
       }
