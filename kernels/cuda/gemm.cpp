@@ -66,6 +66,30 @@ Gemm::Gemm(void* workspace, size_t workspace_bytes, void* skinny_workspace, size
   swiglu_device_ = gemm_swiglu_supported(major, minor);
 }
 
+int Gemm::warm_prefill_swiglu(int32_t m, int32_t inter, int32_t k, const void* x, const void* w, void* act,
+                              cudaStream_t stream, int32_t row_capacity) {
+  if (!takes_prefill_swiglu(m, inter, k) || reinterpret_cast<uintptr_t>(x) % 16 != 0 ||
+      reinterpret_cast<uintptr_t>(w) % 16 != 0 || reinterpret_cast<uintptr_t>(act) % 16 != 0)
+    return -1;
+  const int32_t t = tuning_rows(m, row_capacity);
+  const auto key = std::make_tuple(t, inter, k);
+  if (const auto it = swiglu_variants_.find(key); it != swiglu_variants_.end()) return it->second;
+  int best = 0;
+  if (autotune_) {
+    float best_ms = std::numeric_limits<float>::infinity();
+    for (int v = 0; v < kSwigluVariants; ++v) {
+      const float ms = median_ms(stream, [] {}, [&] {
+        gemm_swiglu(static_cast<const __nv_bfloat16*>(x), static_cast<const __nv_bfloat16*>(w),
+                    static_cast<__nv_bfloat16*>(act), t, inter, k, stream, v);
+      });
+      if (ms < best_ms) best_ms = ms, best = v;
+    }
+    ++timed_shapes_;
+  }
+  swiglu_variants_[key] = best;
+  return best;
+}
+
 bool Gemm::takes_prefill_swiglu(int32_t m, int32_t inter, int32_t k) const {
   return prefill_swiglu_ && swiglu_device_ && m > kSkinnyMaxM && inter > 0 && inter % kSwigluTileCols == 0 &&
          k > 0 && k % kSwigluStageK == 0;
@@ -395,10 +419,9 @@ void Gemm::run_silu_mul(const void* gate_up, void* act, const void* w, void* y, 
 bool Gemm::run_gate_up_silu(const void* x, const void* w, void* gate_up, void* act, int32_t m, int32_t inter,
                             int32_t k, cudaStream_t stream, int32_t row_capacity) {
   if (m == 0) return true;
-  if (takes_prefill_swiglu(m, inter, k) && reinterpret_cast<uintptr_t>(x) % 16 == 0 &&
-      reinterpret_cast<uintptr_t>(w) % 16 == 0 && reinterpret_cast<uintptr_t>(act) % 16 == 0) {
+  if (const int v = warm_prefill_swiglu(m, inter, k, x, w, act, stream, row_capacity); v >= 0) {
     gemm_swiglu(static_cast<const __nv_bfloat16*>(x), static_cast<const __nv_bfloat16*>(w),
-                static_cast<__nv_bfloat16*>(act), m, inter, k, stream);
+                static_cast<__nv_bfloat16*>(act), m, inter, k, stream, v);
     return true;
   }
   const Plan& p = plan_for(m, 2 * inter, k, false, x, w, gate_up, stream, row_capacity);

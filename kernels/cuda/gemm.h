@@ -63,7 +63,8 @@ class Gemm {
   // through run_silu_mul). With set_prefill_swiglu on, above kSkinnyMaxM rows on a device of compute
   // capability 9.0 and for shapes it takes (inter % 128 == 0, k % 64 == 0), it instead runs the fused
   // SwiGLU GEMM (gemm_swiglu_wgmma.cuh: act within bf16 rounding of that pair, gate_up untouched) and
-  // returns true. Same capture rule as run().
+  // returns true; its variant is the fastest of them timed once per row bucket (variant 0 without
+  // autotuning). Same capture rule as run().
   bool run_gate_up_silu(const void* x, const void* w, void* gate_up, void* act, int32_t m, int32_t inter, int32_t k,
                         cudaStream_t stream, int32_t row_capacity = 0);
   // The chosen path for a shape, once run/warm has seen it: -1 cuBLASLt, else the gemv variant.
@@ -88,6 +89,10 @@ class Gemm {
   void set_prefill_swiglu(bool on) { prefill_swiglu_ = on; }
   // Whether run_gate_up_silu would take the fused SwiGLU GEMM for this shape (pointers 16-byte aligned).
   bool takes_prefill_swiglu(int32_t m, int32_t inter, int32_t k) const;
+  // Chooses (times) the fused SwiGLU GEMM's variant for the shape's row bucket where run_gate_up_silu
+  // takes it (x: row_capacity rows, act: its output, overwritten); the variant, -1 where it does not.
+  int warm_prefill_swiglu(int32_t m, int32_t inter, int32_t k, const void* x, const void* w, void* act,
+                          cudaStream_t stream, int32_t row_capacity = 0);
   // Off: never use the gemv kernel (for benchmarks comparing the two).
   void set_allow_gemv(bool allow) { allow_gemv_ = allow; }
   // A warp-per-column gemv variant is chosen over the best split-K one only when its time is below
@@ -188,6 +193,7 @@ class Gemm {
   int timed_shapes_ = 0;
   std::map<Key, Plan> plans_;
   std::map<std::tuple<int32_t, int32_t, int32_t>, Plan> plans_f32_;
+  std::map<std::tuple<int32_t, int32_t, int32_t>, int> swiglu_variants_;  // (bucket rows, inter, k) -> variant
   // preset() choices not used yet, by (path, m, n, k, out_f32).
   std::map<std::tuple<int32_t, int32_t, int32_t, int32_t, bool>, GemmChoice> presets_;
   const GemmChoice* find_preset(GemmPath path, int32_t m, int32_t n, int32_t k, bool out_f32) const;

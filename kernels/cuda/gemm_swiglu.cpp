@@ -23,14 +23,15 @@ void gemm_swiglu_check(const void* x, const void* w, const void* act, int32_t m,
 }
 
 void gemm_swiglu(const __nv_bfloat16* x, const __nv_bfloat16* w, __nv_bfloat16* act, int32_t m, int32_t inter,
-                 int32_t k, cudaStream_t stream, int ctas) {
+                 int32_t k, cudaStream_t stream, int variant) {
   gemm_swiglu_check(x, w, act, m, inter, k);
-  TS_CHECK(ctas == 1 || ctas == 2, kInvalidArgument, "gemm_swiglu: ctas={} (1 or 2 blocks per cluster)", ctas);
+  TS_CHECK(variant >= 0 && variant < kSwigluVariants, kInvalidArgument, "gemm_swiglu: variant={} (0 to {})", variant,
+           kSwigluVariants - 1);
   int device = 0, sms = 0;
   CUDA_CHECK(cudaGetDevice(&device));
   CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
   launch_gemm_swiglu(matrix_map(x, m, k, kSwigluTileRows), matrix_map(w, int64_t{2} * inter, k, kSwigluTileCols), act,
-                     m, inter, k, sms, ctas, stream);
+                     m, inter, k, sms, swiglu_variant_ctas(variant), swiglu_variant_epilogue_warps(variant), stream);
 }
 
 }  // namespace tessera::cuda

@@ -21,7 +21,12 @@ namespace tessera::cuda {
 constexpr int32_t kSwigluTileRows = 128;  // rows of x per tile
 constexpr int32_t kSwigluTileCols = 128;  // columns of act per tile: inter must be a multiple
 constexpr int32_t kSwigluStageK = 64;     // k per stage: k must be a multiple
-constexpr int kSwigluDefaultCtas = 2;     // blocks per cluster gemm_swiglu uses unless told
+// Variants: v % 2 == 0 clusters of two blocks sharing each weight tile (TMA multicast), else single
+// blocks; v / 2 == 1: act computed by epilogue warps from a staged tile while the consumers go on
+// (3 stages), else by the consumers from their registers (4 stages). Variant 0 unless told.
+constexpr int kSwigluVariants = 4;
+constexpr int swiglu_variant_ctas(int variant) { return variant % 2 == 0 ? 2 : 1; }
+constexpr bool swiglu_variant_epilogue_warps(int variant) { return variant / 2 == 1; }
 
 // Whether a device of this compute capability runs the kernel (9.0: the sm_90a build). Pure.
 constexpr bool gemm_swiglu_supported(int cc_major, int cc_minor) { return cc_major == 9 && cc_minor == 0; }
@@ -33,15 +38,15 @@ void gemm_swiglu_check(const void* x, const void* w, const void* act, int32_t m,
 
 // act = bf16(silu(x · gateᵀ) * (x · upᵀ)) as above, after gemm_swiglu_check. Asynchronous on `stream`;
 // only for a device where gemm_swiglu_supported holds (the caller checks).
-// ctas: blocks per cluster, 1 or 2 (2: each weight tile is copied once for two row tiles, by TMA
-// multicast; see gemm_swiglu_wgmma.cu). Throws tessera::Error (kInvalidArgument) for another value.
+// variant: one of kSwigluVariants (above; gemm_swiglu_wgmma.cu has the details), all storing the same
+// bits. Throws tessera::Error (kInvalidArgument) for another value.
 void gemm_swiglu(const __nv_bfloat16* x, const __nv_bfloat16* w, __nv_bfloat16* act, int32_t m, int32_t inter,
-                 int32_t k, cudaStream_t stream, int ctas = kSwigluDefaultCtas);
+                 int32_t k, cudaStream_t stream, int variant = 0);
 
 // The launch behind gemm_swiglu (gemm_swiglu_wgmma.cu), given the tensor maps of x ([m, k]) and w
 // ([2 x inter, k]) in boxes of 128 rows (matrix_map), the device's SM count (the persistent grid)
-// and the blocks per cluster (1 or 2).
+// and the variant's blocks per cluster (1 or 2) and epilogue.
 void launch_gemm_swiglu(const CUtensorMap& x_map, const CUtensorMap& w_map, __nv_bfloat16* act, int32_t m,
-                        int32_t inter, int32_t k, int sms, int ctas, cudaStream_t stream);
+                        int32_t inter, int32_t k, int sms, int ctas, bool epilogue_warps, cudaStream_t stream);
 
 }  // namespace tessera::cuda

@@ -102,12 +102,12 @@ TEST(CudaGemmSwiglu, MatchesTheHostReferenceAtOddRowCounts) {
     std::vector<std::vector<double>> g(sh.m), u(sh.m);
     std::vector<double> acc_err(sh.m);
     for (int32_t r = 0; r < sh.m; ++r) acc_err[r] = host_gate_up(x_f, w_f, r, sh.inter, sh.k, g[r], u[r]);
-    for (const int ctas : {1, 2}) {
+    for (int v = 0; v < kSwigluVariants; ++v) {
       act.poison();
-      gemm_swiglu(x.get(), w.get(), act.get(), sh.m, sh.inter, sh.k, nullptr, ctas);
+      gemm_swiglu(x.get(), w.get(), act.get(), sh.m, sh.inter, sh.k, nullptr, v);
       const auto got = act.download();
       const std::string what = "m " + std::to_string(sh.m) + " inter " + std::to_string(sh.inter) + " k " +
-                               std::to_string(sh.k) + " ctas " + std::to_string(ctas);
+                               std::to_string(sh.k) + " variant " + std::to_string(v);
       int64_t same = 0;
       for (int32_t r = 0; r < sh.m; ++r) {
         same += check_row(got.data() + static_cast<size_t>(r) * sh.inter, g[r].data(), u[r].data(), sh.inter,
@@ -143,11 +143,17 @@ TEST(CudaGemmSwiglu, EqualsCublasThenSiluMulWithinBf16RoundingAtThePrefillShape)
   std::vector<std::vector<double>> hg(4), hu(4);
   const int32_t host_rows[4] = {0, 1000, 2047, m - 1};  // first, middle, the last of two tiles
   for (int i = 0; i < 4; ++i) acc_err = std::max(acc_err, host_gate_up(x_f, w_f, host_rows[i], inter, k, hg[i], hu[i]));
-  for (const int ctas : {1, 2}) {
+  std::vector<__nv_bfloat16> first;
+  for (int v = 0; v < kSwigluVariants; ++v) {
     act.poison();
-    gemm_swiglu(x.get(), w.get(), act.get(), m, inter, k, nullptr, ctas);
+    gemm_swiglu(x.get(), w.get(), act.get(), m, inter, k, nullptr, v);
     const auto got = act.download();
-    const std::string what = "ctas " + std::to_string(ctas);
+    const std::string what = "variant " + std::to_string(v);
+    if (v == 0) {
+      first = got;
+    } else {  // every variant accumulates in the same order: the same bits
+      ASSERT_EQ(std::memcmp(got.data(), first.data(), got.size() * 2), 0) << what << " differs from variant 0";
+    }
     // Against the unfused path's bf16 gate/up products: every row.
     std::vector<double> g(inter), u(inter);
     int64_t same = 0;
@@ -192,10 +198,10 @@ TEST(CudaGemmSwiglu, RefusesShapesItCannotTakeNamingTheValue) {
   expect_refused(x.get(), w.get() + 3, act.get(), 5, 128, 64, "w at");
   EXPECT_THROW(gemm_swiglu(x.get(), w.get(), act.get(), 5, 100, 64, nullptr), Error);
   try {
-    gemm_swiglu(x.get(), w.get(), act.get(), 5, 128, 64, nullptr, 4);
-    ADD_FAILURE() << "accepted 4 blocks per cluster";
+    gemm_swiglu(x.get(), w.get(), act.get(), 5, 128, 64, nullptr, kSwigluVariants);
+    ADD_FAILURE() << "accepted variant " << kSwigluVariants;
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("ctas=4"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("variant=" + std::to_string(kSwigluVariants)), std::string::npos) << e.what();
   }
 }
 
