@@ -185,6 +185,9 @@ LoadedModel load_model(const ModelLoadOptions& o) {
              "--dtype {} with tensor parallelism: CUDA ranks compute in bfloat16 (the float32 exact mode runs on "
              "one GPU without --tp)",
              o.dtype);
+    TS_CHECK(o.prefill_swiglu_gemm == "off", kUnimplemented,
+             "--prefill-swiglu-gemm {} with tensor parallelism: the fused SwiGLU GEMM runs on one GPU only",
+             o.prefill_swiglu_gemm);
     load_tensor_parallel(o, dir, use_cuda, m);
     return m;
   }

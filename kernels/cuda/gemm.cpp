@@ -74,10 +74,10 @@ int Gemm::warm_prefill_swiglu(int32_t m, int32_t inter, int32_t k, const void* x
   const int32_t t = tuning_rows(m, row_capacity);
   const auto key = std::make_tuple(t, inter, k);
   if (const auto it = swiglu_variants_.find(key); it != swiglu_variants_.end()) return it->second;
-  int best = 0;
+  int best = kSwigluDefaultVariant;
   if (autotune_) {
     float best_ms = std::numeric_limits<float>::infinity();
-    for (int v = 0; v < kSwigluVariants; ++v) {
+    for (const int v : kSwigluTunedVariants) {
       const float ms = median_ms(stream, [] {}, [&] {
         gemm_swiglu(static_cast<const __nv_bfloat16*>(x), static_cast<const __nv_bfloat16*>(w),
                     static_cast<__nv_bfloat16*>(act), t, inter, k, stream, v);

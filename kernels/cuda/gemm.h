@@ -63,8 +63,8 @@ class Gemm {
   // through run_silu_mul). With set_prefill_swiglu on, above kSkinnyMaxM rows on a device of compute
   // capability 9.0 and for shapes it takes (inter % 128 == 0, k % 64 == 0), it instead runs the fused
   // SwiGLU GEMM (gemm_swiglu_wgmma.cuh: act within bf16 rounding of that pair, gate_up untouched) and
-  // returns true; its variant is the fastest of them timed once per row bucket (variant 0 without
-  // autotuning). Same capture rule as run().
+  // returns true; its variant is the fastest of kSwigluTunedVariants timed once per row bucket
+  // (kSwigluDefaultVariant without autotuning). Same capture rule as run().
   bool run_gate_up_silu(const void* x, const void* w, void* gate_up, void* act, int32_t m, int32_t inter, int32_t k,
                         cudaStream_t stream, int32_t row_capacity = 0);
   // The chosen path for a shape, once run/warm has seen it: -1 cuBLASLt, else the gemv variant.
