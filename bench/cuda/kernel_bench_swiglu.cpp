@@ -105,6 +105,8 @@ void bench_swiglu(const DeviceLimits& lim, cudaStream_t s, void* ws) {
                        {"sustained_pct_of_matmul_rate", 100.0 * flops / su / lim.matmul_flops},
                        {"matmul_8192_bf16_TFLOPs", lim.matmul_flops / 1e12},
                        {"matmul_8192_bf16_sustained_TFLOPs", lim.matmul_flops_sustained / 1e12}};
+    if (std::string(paths[p].name).rfind("fused_swiglu_v", 0) == 0)  // the persistent grid it ran
+      row["grid_blocks"] = tessera::cuda::gemm_swiglu_blocks(kM, kInter, paths[p].name[14] - '0');
     if (p == paths.size() - 1) row["cublas_config"] = gemm.describe_cublas_candidate(
                     gemm.chosen_cublas_candidate(kM, 2 * kInter, kK, false), kM, 2 * kInter, kK, false);
     std::cout << row.dump() << std::endl;

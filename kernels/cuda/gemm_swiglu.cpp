@@ -34,4 +34,13 @@ void gemm_swiglu(const __nv_bfloat16* x, const __nv_bfloat16* w, __nv_bfloat16* 
                      m, inter, k, sms, swiglu_variant_ctas(variant), swiglu_variant_epilogue_warps(variant), stream);
 }
 
+int gemm_swiglu_blocks(int32_t m, int32_t inter, int variant) {
+  TS_CHECK(variant >= 0 && variant < kSwigluVariants, kInvalidArgument, "gemm_swiglu: variant={} (0 to {})", variant,
+           kSwigluVariants - 1);
+  int device = 0, sms = 0;
+  CUDA_CHECK(cudaGetDevice(&device));
+  CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+  return gemm_swiglu_grid_blocks(m, inter, sms, swiglu_variant_ctas(variant), swiglu_variant_epilogue_warps(variant));
+}
+
 }  // namespace tessera::cuda

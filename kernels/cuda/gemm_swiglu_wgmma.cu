@@ -318,40 +318,70 @@ __global__ void __launch_bounds__(kThreads, 1)
 
 }  // namespace
 
-void launch_gemm_swiglu(const CUtensorMap& x_map, const CUtensorMap& w_map, __nv_bfloat16* act, int32_t m,
-                        int32_t inter, int32_t k, int sms, int ctas, bool epilogue_warps, cudaStream_t stream) {
-  const int32_t m_tiles = (m + kSwigluTileRows - 1) / kSwigluTileRows;
-  const int32_t groups = (m_tiles + ctas - 1) / ctas * (inter / kSwigluTileCols);
+namespace {
+
+// The launch configuration of variant (kCtas, kEpi) (grid unset), its shared memory allowed first.
+template <int kCtas, bool kEpi>
+cudaLaunchConfig_t launch_config(cudaLaunchAttribute* attr, cudaStream_t stream) {
+  CUDA_CHECK(cudaFuncSetAttribute(gemm_swiglu_kernel<kCtas, kEpi>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                  static_cast<int>(Layout<kEpi>::kSmem)));
   cudaLaunchConfig_t cfg{};
   cfg.blockDim = dim3(kThreads);
+  cfg.dynamicSmemBytes = Layout<kEpi>::kSmem;
   cfg.stream = stream;
-  cudaLaunchAttribute attr[1];
   attr[0].id = cudaLaunchAttributeClusterDimension;
-  attr[0].val.clusterDim.x = static_cast<unsigned>(ctas);
+  attr[0].val.clusterDim.x = kCtas;
   attr[0].val.clusterDim.y = 1;
   attr[0].val.clusterDim.z = 1;
   cfg.attrs = attr;
-  cfg.numAttrs = ctas > 1 ? 1 : 0;
-  const auto go = [&](auto kernel, size_t smem) {
-    cfg.dynamicSmemBytes = smem;
-    CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
-    int clusters = sms / ctas;  // persistent: as many clusters as fit at once, at most one per tile group
-    if (ctas > 1) {
-      cfg.gridDim = dim3(static_cast<unsigned>(ctas));
-      CUDA_CHECK(cudaOccupancyMaxActiveClusters(&clusters, kernel, &cfg));
-    }
-    cfg.gridDim = dim3(static_cast<unsigned>(std::max(1, std::min(clusters, groups)) * ctas));
-    CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, x_map, w_map, act, m, inter, k));
-  };
-  if (ctas == 2 && epilogue_warps) {
-    go(gemm_swiglu_kernel<2, true>, Layout<true>::kSmem);
-  } else if (ctas == 2) {
-    go(gemm_swiglu_kernel<2, false>, Layout<false>::kSmem);
-  } else if (epilogue_warps) {
-    go(gemm_swiglu_kernel<1, true>, Layout<true>::kSmem);
-  } else {
-    go(gemm_swiglu_kernel<1, false>, Layout<false>::kSmem);
+  cfg.numAttrs = kCtas > 1 ? 1 : 0;
+  return cfg;
+}
+
+// Blocks of the persistent grid: as many clusters as fit on the device at once (single blocks: one
+// per SM), at most one per tile group.
+template <int kCtas, bool kEpi>
+int grid_blocks(int32_t m, int32_t inter, int sms, cudaLaunchConfig_t cfg) {
+  const int32_t m_tiles = (m + kSwigluTileRows - 1) / kSwigluTileRows;
+  const int32_t groups = (m_tiles + kCtas - 1) / kCtas * (inter / kSwigluTileCols);
+  int clusters = sms / kCtas;
+  if (kCtas > 1) {
+    cfg.gridDim = dim3(kCtas);
+    CUDA_CHECK(cudaOccupancyMaxActiveClusters(&clusters, gemm_swiglu_kernel<kCtas, kEpi>, &cfg));
   }
+  return std::max(1, std::min(clusters, groups)) * kCtas;
+}
+
+template <int kCtas, bool kEpi>
+int launch(const CUtensorMap& x_map, const CUtensorMap& w_map, __nv_bfloat16* act, int32_t m, int32_t inter,
+           int32_t k, int sms, cudaStream_t stream, bool run) {
+  cudaLaunchAttribute attr[1];
+  cudaLaunchConfig_t cfg = launch_config<kCtas, kEpi>(attr, stream);
+  const int blocks = grid_blocks<kCtas, kEpi>(m, inter, sms, cfg);
+  cfg.gridDim = dim3(static_cast<unsigned>(blocks));
+  if (run) CUDA_CHECK(cudaLaunchKernelEx(&cfg, gemm_swiglu_kernel<kCtas, kEpi>, x_map, w_map, act, m, inter, k));
+  return blocks;
+}
+
+int dispatch(const CUtensorMap& x_map, const CUtensorMap& w_map, __nv_bfloat16* act, int32_t m, int32_t inter,
+             int32_t k, int sms, int ctas, bool epilogue_warps, cudaStream_t stream, bool run) {
+  if (ctas == 2)
+    return epilogue_warps ? launch<2, true>(x_map, w_map, act, m, inter, k, sms, stream, run)
+                          : launch<2, false>(x_map, w_map, act, m, inter, k, sms, stream, run);
+  return epilogue_warps ? launch<1, true>(x_map, w_map, act, m, inter, k, sms, stream, run)
+                        : launch<1, false>(x_map, w_map, act, m, inter, k, sms, stream, run);
+}
+
+}  // namespace
+
+void launch_gemm_swiglu(const CUtensorMap& x_map, const CUtensorMap& w_map, __nv_bfloat16* act, int32_t m,
+                        int32_t inter, int32_t k, int sms, int ctas, bool epilogue_warps, cudaStream_t stream) {
+  dispatch(x_map, w_map, act, m, inter, k, sms, ctas, epilogue_warps, stream, true);
+}
+
+int gemm_swiglu_grid_blocks(int32_t m, int32_t inter, int sms, int ctas, bool epilogue_warps) {
+  const CUtensorMap none{};
+  return dispatch(none, none, nullptr, m, inter, 0, sms, ctas, epilogue_warps, nullptr, false);
 }
 
 }  // namespace tessera::cuda

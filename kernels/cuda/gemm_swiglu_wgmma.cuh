@@ -53,5 +53,10 @@ void gemm_swiglu(const __nv_bfloat16* x, const __nv_bfloat16* w, __nv_bfloat16* 
 // and the variant's blocks per cluster (1 or 2) and epilogue.
 void launch_gemm_swiglu(const CUtensorMap& x_map, const CUtensorMap& w_map, __nv_bfloat16* act, int32_t m,
                         int32_t inter, int32_t k, int sms, int ctas, bool epilogue_warps, cudaStream_t stream);
+// The blocks that launch would run (for benchmarks: the cluster variants' grid comes from
+// cudaOccupancyMaxActiveClusters).
+int gemm_swiglu_grid_blocks(int32_t m, int32_t inter, int sms, int ctas, bool epilogue_warps);
+// The same for gemm_swiglu's variant on the current device.
+int gemm_swiglu_blocks(int32_t m, int32_t inter, int variant);
 
 }  // namespace tessera::cuda

@@ -174,6 +174,27 @@ TEST(CudaGemmSwiglu, EqualsCublasThenSiluMulWithinBf16RoundingAtThePrefillShape)
   }
 }
 
+TEST(CudaGemmSwiglu, PersistentGridIsAtMostOneBlockPerSmAndTile) {
+  if (!device_runs_swiglu()) {
+    SUCCEED() << "not compute capability 9.0";
+    return;
+  }
+  int device = 0, sms = 0;
+  CUDA_CHECK(cudaGetDevice(&device));
+  CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+  for (int v = 0; v < kSwigluVariants; ++v) {
+    const int ctas = swiglu_variant_ctas(v);
+    EXPECT_EQ(gemm_swiglu_blocks(1, 128, v), ctas) << "variant " << v << ": one tile (group)";
+    EXPECT_EQ(gemm_swiglu_blocks(259, 128, v), ctas == 1 ? 3 : 4) << "variant " << v << ": three row tiles";
+    const int big = gemm_swiglu_blocks(4096, 14336, v);
+    EXPECT_EQ(big % ctas, 0) << "variant " << v;
+    EXPECT_LE(big, sms) << "variant " << v;
+    if (ctas == 1) {
+      EXPECT_EQ(big, sms) << "variant " << v << ": one block per SM";
+    }
+  }
+}
+
 void expect_refused(const void* x, const void* w, const void* act, int32_t m, int32_t inter, int32_t k,
                     const std::string& names) {
   try {
