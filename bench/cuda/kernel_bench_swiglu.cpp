@@ -64,15 +64,20 @@ void bench_swiglu(const DeviceLimits& lim, cudaStream_t s, void* ws) {
   tessera::cuda::Gemm gemm(ws, 32u << 20);
   gemm.set_sustained_tuning_rows(2048);  // as the runner tunes its prefill shapes
   gemm.warm(kM, 2 * kInter, kK, false, x, w, gate_up, s, kM);
+  std::vector<int> blocks;  // each variant's persistent grid, asked once
+  for (int v = 0; v < tessera::cuda::kSwigluVariants; ++v) blocks.push_back(tessera::cuda::gemm_swiglu_blocks(kM, kInter, v));
   struct Path {
     const char* name;
     std::function<void()> run;
   };
   const std::vector<Path> paths = {
-      {"fused_swiglu_v0", [&] { tessera::cuda::gemm_swiglu(x, w, act, kM, kInter, kK, s, 0); }},
-      {"fused_swiglu_v1", [&] { tessera::cuda::gemm_swiglu(x, w, act, kM, kInter, kK, s, 1); }},
-      {"fused_swiglu_v2", [&] { tessera::cuda::gemm_swiglu(x, w, act, kM, kInter, kK, s, 2); }},
-      {"fused_swiglu_v3", [&] { tessera::cuda::gemm_swiglu(x, w, act, kM, kInter, kK, s, 3); }},
+      {"fused_swiglu_v0", [&] { tessera::cuda::gemm_swiglu(x, w, act, kM, kInter, kK, s, 0, blocks[0]); }},
+      {"fused_swiglu_v1", [&] { tessera::cuda::gemm_swiglu(x, w, act, kM, kInter, kK, s, 1, blocks[1]); }},
+      {"fused_swiglu_v2", [&] { tessera::cuda::gemm_swiglu(x, w, act, kM, kInter, kK, s, 2, blocks[2]); }},
+      {"fused_swiglu_v3", [&] { tessera::cuda::gemm_swiglu(x, w, act, kM, kInter, kK, s, 3, blocks[3]); }},
+      // Variant 0 asking for its grid on every call, as the session-10 calls did (cudaOccupancyMaxActiveClusters
+      // on the host each time): isolates that host cost from the kernel's.
+      {"fused_swiglu_v0_grid_per_call", [&] { tessera::cuda::gemm_swiglu(x, w, act, kM, kInter, kK, s, 0); }},
       {"cublas_then_silu_mul",
        [&] {
          gemm.run(x, w, gate_up, kM, 2 * kInter, kK, false, s);
@@ -106,7 +111,7 @@ void bench_swiglu(const DeviceLimits& lim, cudaStream_t s, void* ws) {
                        {"matmul_8192_bf16_TFLOPs", lim.matmul_flops / 1e12},
                        {"matmul_8192_bf16_sustained_TFLOPs", lim.matmul_flops_sustained / 1e12}};
     if (std::string(paths[p].name).rfind("fused_swiglu_v", 0) == 0)  // the persistent grid it ran
-      row["grid_blocks"] = tessera::cuda::gemm_swiglu_blocks(kM, kInter, paths[p].name[14] - '0');
+      row["grid_blocks"] = blocks[paths[p].name[14] - '0'];
     if (p == paths.size() - 1) row["cublas_config"] = gemm.describe_cublas_candidate(
                     gemm.chosen_cublas_candidate(kM, 2 * kInter, kK, false), kM, 2 * kInter, kK, false);
     std::cout << row.dump() << std::endl;

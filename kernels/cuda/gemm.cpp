@@ -71,18 +71,25 @@ int Gemm::warm_prefill_swiglu(int32_t m, int32_t inter, int32_t k, const void* x
   if (!takes_prefill_swiglu(m, inter, k) || reinterpret_cast<uintptr_t>(x) % 16 != 0 ||
       reinterpret_cast<uintptr_t>(w) % 16 != 0 || reinterpret_cast<uintptr_t>(act) % 16 != 0)
     return -1;
+  return swiglu_choice(m, inter, k, x, w, act, stream, row_capacity).variant;
+}
+
+Gemm::SwigluChoice Gemm::swiglu_choice(int32_t m, int32_t inter, int32_t k, const void* x, const void* w, void* act,
+                                       cudaStream_t stream, int32_t row_capacity) {
   const int32_t t = tuning_rows(m, row_capacity);
   const auto key = std::make_tuple(t, inter, k);
   if (const auto it = swiglu_variants_.find(key); it != swiglu_variants_.end()) return it->second;
-  int best = kSwigluDefaultVariant;
+  // Each variant's grid once for the bucket (the launch cuts it to m's tiles), outside the timing.
+  SwigluChoice best{kSwigluDefaultVariant, gemm_swiglu_blocks(t, inter, kSwigluDefaultVariant)};
   if (autotune_) {
     float best_ms = std::numeric_limits<float>::infinity();
     for (const int v : kSwigluTunedVariants) {
+      const int blocks = gemm_swiglu_blocks(t, inter, v);
       const float ms = median_ms(stream, [] {}, [&] {
         gemm_swiglu(static_cast<const __nv_bfloat16*>(x), static_cast<const __nv_bfloat16*>(w),
-                    static_cast<__nv_bfloat16*>(act), t, inter, k, stream, v);
+                    static_cast<__nv_bfloat16*>(act), t, inter, k, stream, v, blocks);
       });
-      if (ms < best_ms) best_ms = ms, best = v;
+      if (ms < best_ms) best_ms = ms, best = {v, blocks};
     }
     ++timed_shapes_;
   }
@@ -419,9 +426,10 @@ void Gemm::run_silu_mul(const void* gate_up, void* act, const void* w, void* y, 
 bool Gemm::run_gate_up_silu(const void* x, const void* w, void* gate_up, void* act, int32_t m, int32_t inter,
                             int32_t k, cudaStream_t stream, int32_t row_capacity) {
   if (m == 0) return true;
-  if (const int v = warm_prefill_swiglu(m, inter, k, x, w, act, stream, row_capacity); v >= 0) {
+  if (warm_prefill_swiglu(m, inter, k, x, w, act, stream, row_capacity) >= 0) {
+    const SwigluChoice c = swiglu_choice(m, inter, k, x, w, act, stream, row_capacity);  // found: no timing
     gemm_swiglu(static_cast<const __nv_bfloat16*>(x), static_cast<const __nv_bfloat16*>(w),
-                static_cast<__nv_bfloat16*>(act), m, inter, k, stream, v);
+                static_cast<__nv_bfloat16*>(act), m, inter, k, stream, c.variant, c.blocks);
     return true;
   }
   const Plan& p = plan_for(m, 2 * inter, k, false, x, w, gate_up, stream, row_capacity);

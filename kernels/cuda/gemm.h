@@ -193,7 +193,14 @@ class Gemm {
   int timed_shapes_ = 0;
   std::map<Key, Plan> plans_;
   std::map<std::tuple<int32_t, int32_t, int32_t>, Plan> plans_f32_;
-  std::map<std::tuple<int32_t, int32_t, int32_t>, int> swiglu_variants_;  // (bucket rows, inter, k) -> variant
+  struct SwigluChoice {
+    int variant;
+    int blocks;  // its persistent grid (gemm_swiglu_blocks at the bucket's rows)
+  };
+  std::map<std::tuple<int32_t, int32_t, int32_t>, SwigluChoice> swiglu_variants_;  // by (bucket rows, inter, k)
+  // The fused SwiGLU GEMM's choice for a shape's row bucket, timed on first use (see warm_prefill_swiglu).
+  SwigluChoice swiglu_choice(int32_t m, int32_t inter, int32_t k, const void* x, const void* w, void* act,
+                             cudaStream_t stream, int32_t row_capacity);
   // preset() choices not used yet, by (path, m, n, k, out_f32).
   std::map<std::tuple<int32_t, int32_t, int32_t, int32_t, bool>, GemmChoice> presets_;
   const GemmChoice* find_preset(GemmPath path, int32_t m, int32_t n, int32_t k, bool out_f32) const;

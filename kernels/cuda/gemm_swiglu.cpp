@@ -23,15 +23,16 @@ void gemm_swiglu_check(const void* x, const void* w, const void* act, int32_t m,
 }
 
 void gemm_swiglu(const __nv_bfloat16* x, const __nv_bfloat16* w, __nv_bfloat16* act, int32_t m, int32_t inter,
-                 int32_t k, cudaStream_t stream, int variant) {
+                 int32_t k, cudaStream_t stream, int variant, int blocks) {
   gemm_swiglu_check(x, w, act, m, inter, k);
+  if (blocks == 0) blocks = gemm_swiglu_blocks(m, inter, variant);  // checks the variant
   TS_CHECK(variant >= 0 && variant < kSwigluVariants, kInvalidArgument, "gemm_swiglu: variant={} (0 to {})", variant,
            kSwigluVariants - 1);
-  int device = 0, sms = 0;
-  CUDA_CHECK(cudaGetDevice(&device));
-  CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+  const int ctas = swiglu_variant_ctas(variant);
+  TS_CHECK(blocks > 0 && blocks % ctas == 0, kInvalidArgument,
+           "gemm_swiglu: blocks={} (a positive multiple of the variant's {} blocks per cluster)", blocks, ctas);
   launch_gemm_swiglu(matrix_map(x, m, k, kSwigluTileRows), matrix_map(w, int64_t{2} * inter, k, kSwigluTileCols), act,
-                     m, inter, k, sms, swiglu_variant_ctas(variant), swiglu_variant_epilogue_warps(variant), stream);
+                     m, inter, k, blocks, ctas, swiglu_variant_epilogue_warps(variant), stream);
 }
 
 int gemm_swiglu_blocks(int32_t m, int32_t inter, int variant) {

@@ -352,36 +352,38 @@ int grid_blocks(int32_t m, int32_t inter, int sms, cudaLaunchConfig_t cfg) {
   return std::max(1, std::min(clusters, groups)) * kCtas;
 }
 
+// blocks > 0: launch that many (at most one cluster per tile group); 0: only return grid_blocks.
 template <int kCtas, bool kEpi>
-int launch(const CUtensorMap& x_map, const CUtensorMap& w_map, __nv_bfloat16* act, int32_t m, int32_t inter,
-           int32_t k, int sms, cudaStream_t stream, bool run) {
+int launch(const CUtensorMap* x_map, const CUtensorMap* w_map, __nv_bfloat16* act, int32_t m, int32_t inter,
+           int32_t k, int sms, int blocks, cudaStream_t stream) {
   cudaLaunchAttribute attr[1];
   cudaLaunchConfig_t cfg = launch_config<kCtas, kEpi>(attr, stream);
-  const int blocks = grid_blocks<kCtas, kEpi>(m, inter, sms, cfg);
-  cfg.gridDim = dim3(static_cast<unsigned>(blocks));
-  if (run) CUDA_CHECK(cudaLaunchKernelEx(&cfg, gemm_swiglu_kernel<kCtas, kEpi>, x_map, w_map, act, m, inter, k));
+  if (blocks == 0) return grid_blocks<kCtas, kEpi>(m, inter, sms, cfg);
+  const int32_t m_tiles = (m + kSwigluTileRows - 1) / kSwigluTileRows;
+  const int32_t groups = (m_tiles + kCtas - 1) / kCtas * (inter / kSwigluTileCols);
+  cfg.gridDim = dim3(static_cast<unsigned>(std::min(blocks / kCtas, groups) * kCtas));
+  CUDA_CHECK(cudaLaunchKernelEx(&cfg, gemm_swiglu_kernel<kCtas, kEpi>, *x_map, *w_map, act, m, inter, k));
   return blocks;
 }
 
-int dispatch(const CUtensorMap& x_map, const CUtensorMap& w_map, __nv_bfloat16* act, int32_t m, int32_t inter,
-             int32_t k, int sms, int ctas, bool epilogue_warps, cudaStream_t stream, bool run) {
+int dispatch(const CUtensorMap* x_map, const CUtensorMap* w_map, __nv_bfloat16* act, int32_t m, int32_t inter,
+             int32_t k, int sms, int blocks, int ctas, bool epilogue_warps, cudaStream_t stream) {
   if (ctas == 2)
-    return epilogue_warps ? launch<2, true>(x_map, w_map, act, m, inter, k, sms, stream, run)
-                          : launch<2, false>(x_map, w_map, act, m, inter, k, sms, stream, run);
-  return epilogue_warps ? launch<1, true>(x_map, w_map, act, m, inter, k, sms, stream, run)
-                        : launch<1, false>(x_map, w_map, act, m, inter, k, sms, stream, run);
+    return epilogue_warps ? launch<2, true>(x_map, w_map, act, m, inter, k, sms, blocks, stream)
+                          : launch<2, false>(x_map, w_map, act, m, inter, k, sms, blocks, stream);
+  return epilogue_warps ? launch<1, true>(x_map, w_map, act, m, inter, k, sms, blocks, stream)
+                        : launch<1, false>(x_map, w_map, act, m, inter, k, sms, blocks, stream);
 }
 
 }  // namespace
 
 void launch_gemm_swiglu(const CUtensorMap& x_map, const CUtensorMap& w_map, __nv_bfloat16* act, int32_t m,
-                        int32_t inter, int32_t k, int sms, int ctas, bool epilogue_warps, cudaStream_t stream) {
-  dispatch(x_map, w_map, act, m, inter, k, sms, ctas, epilogue_warps, stream, true);
+                        int32_t inter, int32_t k, int blocks, int ctas, bool epilogue_warps, cudaStream_t stream) {
+  dispatch(&x_map, &w_map, act, m, inter, k, 0, blocks, ctas, epilogue_warps, stream);
 }
 
 int gemm_swiglu_grid_blocks(int32_t m, int32_t inter, int sms, int ctas, bool epilogue_warps) {
-  const CUtensorMap none{};
-  return dispatch(none, none, nullptr, m, inter, 0, sms, ctas, epilogue_warps, nullptr, false);
+  return dispatch(nullptr, nullptr, nullptr, m, inter, 0, sms, 0, ctas, epilogue_warps, nullptr);
 }
 
 }  // namespace tessera::cuda

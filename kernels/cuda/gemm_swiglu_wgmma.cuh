@@ -44,17 +44,20 @@ void gemm_swiglu_check(const void* x, const void* w, const void* act, int32_t m,
 // act = bf16(silu(x · gateᵀ) * (x · upᵀ)) as above, after gemm_swiglu_check. Asynchronous on `stream`;
 // only for a device where gemm_swiglu_supported holds (the caller checks).
 // variant: one of kSwigluVariants (above; gemm_swiglu_wgmma.cu has the details), all storing the same
-// bits. Throws tessera::Error (kInvalidArgument) for another value.
+// bits. blocks: the persistent grid, gemm_swiglu_blocks(m' >= m, inter, variant) (callers that launch
+// often compute it once: for the cluster variants it asks cudaOccupancyMaxActiveClusters, host work
+// that may take longer than the kernel); 0: computed on this call. Throws tessera::Error
+// (kInvalidArgument) for another variant or a block count that is not a positive number of clusters.
 void gemm_swiglu(const __nv_bfloat16* x, const __nv_bfloat16* w, __nv_bfloat16* act, int32_t m, int32_t inter,
-                 int32_t k, cudaStream_t stream, int variant = kSwigluDefaultVariant);
+                 int32_t k, cudaStream_t stream, int variant = kSwigluDefaultVariant, int blocks = 0);
 
 // The launch behind gemm_swiglu (gemm_swiglu_wgmma.cu), given the tensor maps of x ([m, k]) and w
-// ([2 x inter, k]) in boxes of 128 rows (matrix_map), the device's SM count (the persistent grid)
-// and the variant's blocks per cluster (1 or 2) and epilogue.
+// ([2 x inter, k]) in boxes of 128 rows (matrix_map), the persistent grid's blocks (cut to one cluster
+// per tile group) and the variant's blocks per cluster (1 or 2) and epilogue.
 void launch_gemm_swiglu(const CUtensorMap& x_map, const CUtensorMap& w_map, __nv_bfloat16* act, int32_t m,
-                        int32_t inter, int32_t k, int sms, int ctas, bool epilogue_warps, cudaStream_t stream);
-// The blocks that launch would run (for benchmarks: the cluster variants' grid comes from
-// cudaOccupancyMaxActiveClusters).
+                        int32_t inter, int32_t k, int blocks, int ctas, bool epilogue_warps, cudaStream_t stream);
+// The persistent grid of a variant on a device of `sms` SMs: as many clusters as fit at once
+// (cudaOccupancyMaxActiveClusters; single blocks: one per SM), at most one per tile group.
 int gemm_swiglu_grid_blocks(int32_t m, int32_t inter, int sms, int ctas, bool epilogue_warps);
 // The same for gemm_swiglu's variant on the current device.
 int gemm_swiglu_blocks(int32_t m, int32_t inter, int variant);

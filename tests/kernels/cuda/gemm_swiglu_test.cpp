@@ -117,6 +117,11 @@ TEST(CudaGemmSwiglu, MatchesTheHostReferenceAtOddRowCounts) {
       for (size_t i = static_cast<size_t>(sh.m) * sh.inter; i < got.size(); ++i)
         ASSERT_FALSE(from_bf16(got[i]) == from_bf16(got[i])) << what << ": wrote past the end, element " << i;
       EXPECT_GE(same, static_cast<int64_t>(sh.m) * sh.inter * 95 / 100) << what << ": bitwise equal elements";
+      // One cluster walking every tile (the grid given, as Gemm gives it): the same bits.
+      act.poison();
+      gemm_swiglu(x.get(), w.get(), act.get(), sh.m, sh.inter, sh.k, nullptr, v, swiglu_variant_ctas(v));
+      const auto one = act.download();
+      ASSERT_EQ(std::memcmp(one.data(), got.data(), got.size() * 2), 0) << what << " with one cluster";
     }
   }
 }
@@ -223,6 +228,12 @@ TEST(CudaGemmSwiglu, RefusesShapesItCannotTakeNamingTheValue) {
     ADD_FAILURE() << "accepted variant " << kSwigluVariants;
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("variant=" + std::to_string(kSwigluVariants)), std::string::npos) << e.what();
+  }
+  try {
+    gemm_swiglu(x.get(), w.get(), act.get(), 5, 128, 64, nullptr, 0, 3);  // variant 0: clusters of two
+    ADD_FAILURE() << "accepted 3 blocks for clusters of two";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("blocks=3"), std::string::npos) << e.what();
   }
 }
 
