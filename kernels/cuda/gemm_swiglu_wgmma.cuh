@@ -25,8 +25,10 @@ constexpr int32_t kSwigluStageK = 64;     // k per stage: k must be a multiple
 // blocks; v / 2 == 1: act computed by epilogue warps from a staged tile while the consumers go on
 // (3 stages), else by the consumers from their registers (4 stages). All store the same bits.
 // Measured on nvidia-h200 (docs/CUDA.md, session 10) at 4,096 x 4,096 -> 2 x 14,336: single blocks
-// 1,286 µs (1 and 3 alike), clusters 2,411 (0) and 2,098 (2): the cluster variants are kept for
-// the kernel bench and the tests, and are never chosen by Gemm (kSwigluTunedVariants).
+// 1,286 µs (1 and 3 alike), clusters 2,411 (0) and 2,098 (2), those with the grid asked of
+// cudaOccupancyMaxActiveClusters on every call (now once: see `blocks`), not re-measured since: the
+// cluster variants are kept for the kernel bench and the tests, and Gemm does not time them
+// (kSwigluTunedVariants).
 constexpr int kSwigluVariants = 4;
 constexpr int kSwigluDefaultVariant = 1;  // single blocks, act from registers
 constexpr int kSwigluTunedVariants[] = {1, 3};
