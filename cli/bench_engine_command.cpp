@@ -31,6 +31,7 @@ void register_bench_engine_command(CLI::App& bench, CommandRunner& runner) {
     int32_t prefill_attention_variant = 0;
     int32_t prefill_mlp_chunk = -1;
     int32_t gemm_sustained_tuning_rows = -1;
+    std::string prefill_swiglu_gemm;
     std::string kernel_timeline;
   };
   auto cuda = std::make_shared<CudaFlags>();
@@ -71,6 +72,10 @@ void register_bench_engine_command(CLI::App& bench, CommandRunner& runner) {
                   "power cap (0: never; -1: the runner's default)")
       ->check(CLI::Range(-1, 1 << 20))
       ->capture_default_str();
+  cmd->add_option("--prefill-swiglu-gemm", cuda->prefill_swiglu_gemm,
+                  "cuda: on or off: steps above the skinny range on compute 9.0 run the gate/up projection with "
+                  "the SwiGLU epilogue in one GEMM (default: the runner's)")
+      ->check(CLI::IsMember({"on", "off"}));
   cmd->add_option("--kernel-timeline", cuda->kernel_timeline,
                   "cuda: trace every kernel through CUPTI (libcupti loaded at run time); add each kernel's exposed "
                   "time per step to the JSON and write the middle step's kernel sequence to FILE (TSV)");
@@ -116,6 +121,7 @@ void register_bench_engine_command(CLI::App& bench, CommandRunner& runner) {
         c.kernel_timeline = cuda->kernel_timeline;
         c.prefill_mlp_chunk = cuda->prefill_mlp_chunk;
         c.gemm_sustained_tuning_rows = cuda->gemm_sustained_tuning_rows;
+        if (!cuda->prefill_swiglu_gemm.empty()) c.prefill_swiglu_gemm = cuda->prefill_swiglu_gemm == "on" ? 1 : 0;
         std::cout << bench::run_cuda_engine_bench(c).dump() << std::endl;
         return 0;
 #else

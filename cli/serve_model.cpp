@@ -63,6 +63,11 @@ void add_model_load_options(CLI::App* cmd, ModelLoadOptions& o) {
                 "at start (default), so no serving step stops to capture one; with --no-cuda-graph-precapture each "
                 "is captured by the first step that needs it")
       ->capture_default_str();
+  cmd->add_option("--prefill-swiglu-gemm", o.prefill_swiglu_gemm,
+                  "cuda: on or off: steps above the skinny range on compute 9.0 run the gate/up projection with the "
+                  "SwiGLU epilogue in one GEMM (one GPU)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"on", "off"}));
   cmd->add_option("--gpu-memory-utilization", o.gpu_memory_utilization,
                   "cuda: share of each GPU's memory Tessera may hold (weights, activations, KV cache); ranks "
                   "sharing a GPU (--tp-ranks-per-device K) get 1/K of it each")
@@ -180,6 +185,9 @@ LoadedModel load_model(const ModelLoadOptions& o) {
              "--dtype {} with tensor parallelism: CUDA ranks compute in bfloat16 (the float32 exact mode runs on "
              "one GPU without --tp)",
              o.dtype);
+    TS_CHECK(o.prefill_swiglu_gemm == "off", kUnimplemented,
+             "--prefill-swiglu-gemm {} with tensor parallelism: the fused SwiGLU GEMM runs on one GPU only",
+             o.prefill_swiglu_gemm);
     load_tensor_parallel(o, dir, use_cuda, m);
     return m;
   }
@@ -195,6 +203,7 @@ LoadedModel load_model(const ModelLoadOptions& o) {
     co.max_num_seqs = o.max_num_seqs;
     co.max_num_tokens = o.max_num_batched_tokens;
     co.gpu_memory_utilization = o.gpu_memory_utilization;
+    co.prefill_swiglu_gemm = o.prefill_swiglu_gemm == "on";
     if (o.num_kv_blocks > 0) co.max_kv_blocks = o.num_kv_blocks;
     auto runner = std::make_unique<cuda::CudaRunner>(config, co);
     if (o.load_format == "dummy") {

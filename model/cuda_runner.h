@@ -99,6 +99,12 @@ struct CudaRunnerOptions {
   // row bucket) differ from an unchunked step. Off by default: on nvidia-h200 every chunk size measured
   // no faster than the whole step (docs/CUDA.md).
   int32_t prefill_mlp_chunk_rows = 0;
+  // Steps of more than kSkinnyMaxM rows on compute capability 9.0 run the MLP's gate/up projection as
+  // one GEMM with the SwiGLU epilogue (Gemm::set_prefill_swiglu, kernels/cuda/gemm_swiglu_wgmma.cuh):
+  // act is stored directly, the gate/up product never reaches memory and silu_mul is not launched.
+  // Off by default: on nvidia-h200 its best variant measured no faster than cuBLASLt + silu_mul at the
+  // power cap (1,510 vs 1,507 µs per layer) and 2.8% slower in a burst (docs/CUDA.md, session 10).
+  bool prefill_swiglu_gemm = false;
 };
 
 class CudaRunner : public StepExecutor {

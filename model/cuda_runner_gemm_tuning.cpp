@@ -35,6 +35,11 @@ LayerProjections CudaRunner::layer_projections(int32_t rows) const {
            .store = Store::kAddToResidual, .row_parallel = true};
     p.down = {.x = b.act, .weight = &CudaLayerWeights::down, .y = b.gate_up, .n = H, .k = I,
               .store = Store::kAddToResidual, .row_parallel = true};
+    if (options_.prefill_swiglu_gemm) {  // act stored by the SwiGLU GEMM where Gemm takes it; down reads act
+      p.gate_up.store = Store::kGateUpSilu;
+      p.gate_up.act = b.act;
+      p.down_of_act = p.down;
+    }
     return p;
   }
   p.o = {.x = b.attn, .weight = &CudaLayerWeights::o, .y = b.proj, .n = H, .k = c.q_size(), .row_parallel = true};
@@ -77,6 +82,8 @@ int CudaRunner::tune_gemms() {
   // cap: the row capacity the choice is made for (T: m is timed at its power-of-two bucket; m: exactly).
   auto tune = [&](const LayerProjection& g, int32_t m, int32_t cap) {
     const void* wt = w.*g.weight;
+    if (g.store == Store::kGateUpSilu && gemm_->warm_prefill_swiglu(m, g.n / 2, g.k, g.x, wt, g.act, stream_, cap) >= 0)
+      return;  // the fused SwiGLU GEMM's variant chosen: no plain projection to time
     if (f32) gemm_->run_f32(static_cast<const float*>(g.x), static_cast<const float*>(wt), static_cast<float*>(g.y), m,
                             g.n, g.k, stream_, cap);
     else if (g.store == Store::kSiluMul) gemm_->warm_silu_mul(m, g.n, g.k, g.x, g.act, wt, g.y, stream_, cap);

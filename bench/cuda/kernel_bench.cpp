@@ -15,7 +15,9 @@
 // `decode_attention BATCH CONTEXT`: one of its shapes), `chain`, `gemm_sustained` (the m=4,096 projections'
 // cuBLASLt candidates in bursts and at the power cap: kernel_bench_gemm_sustained.cpp), `qkv_post` (every
 // layout at 64 to 4,096 tokens: kernel_bench_qkv_post.cpp), `decode_waves` (batch decode attention at
-// every split count 1..8 and both split rules: kernel_bench_decode_waves.cpp; not in the full run).
+// every split count 1..8 and both split rules: kernel_bench_decode_waves.cpp; not in the full run), `swiglu`
+// (the m=4,096 gate/up projection: the fused SwiGLU GEMM vs cuBLASLt + silu_mul, bursts and at the power
+// cap: kernel_bench_swiglu.cpp).
 #include <cuda_runtime.h>
 #include <nlohmann/json.hpp>
 
@@ -55,14 +57,14 @@ int main(int argc, char** argv) {
   const bool only_projections = only == "projections";
   const bool prefill_only = only == "--prefill-only";
   if (!only.empty() && !only_projections && !prefill_only && only != "decode_attention" && only != "chain" &&
-      only != "gemm_sustained" && only != "qkv_post" && only != "decode_waves") {
+      only != "gemm_sustained" && only != "qkv_post" && only != "decode_waves" && only != "swiglu") {
     std::cerr << "unknown part '" << only
-              << "' (projections, --prefill-only, decode_attention, chain, gemm_sustained, qkv_post or decode_waves)" << std::endl;
+              << "' (projections, --prefill-only, decode_attention, chain, gemm_sustained, qkv_post, decode_waves or swiglu)" << std::endl;
     return 2;
   }
   cudaStream_t s;
   CUDA_CHECK(cudaStreamCreate(&s));
-  const DeviceLimits lim = measure_device_limits(s);
+  const DeviceLimits lim = measure_device_limits(s, /*sustained=*/only == "swiglu");
   std::cout << nlohmann::json{{"copy_bandwidth_GBps", lim.copy_bytes_per_s / 1e9},
                               {"matmul_8192_bf16_TFLOPs", lim.matmul_flops / 1e12}}
                    .dump()
@@ -70,7 +72,8 @@ int main(int argc, char** argv) {
   void* ws = nullptr;
   CUDA_CHECK(cudaMalloc(&ws, 32u << 20));
   if (only == "decode_attention" || only == "chain" || only == "gemm_sustained" || only == "qkv_post" ||
-      only == "decode_waves") {
+      only == "decode_waves" || only == "swiglu") {
+    if (only == "swiglu") bench_swiglu(lim, s, ws);
     if (only == "chain") bench_chain(s, lim, ws);
     if (only == "decode_waves") bench_decode_waves(lim, s);
     if (only == "qkv_post") bench_prefill_qkv_post(lim, s);

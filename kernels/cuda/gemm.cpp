@@ -15,6 +15,7 @@
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/gemm_candidates.h"
 #include "kernels/cuda/gemm_skinny.cuh"
+#include "kernels/cuda/gemm_swiglu_wgmma.cuh"
 #include "kernels/cuda/gemv.cuh"
 #include "kernels/cuda/silu_mul.cuh"
 
@@ -58,6 +59,47 @@ Gemm::Gemm(void* workspace, size_t workspace_bytes, void* skinny_workspace, size
       skinny_ws_(skinny_workspace),
       skinny_bytes_(skinny_workspace != nullptr ? skinny_bytes : 0) {
   CUBLAS_CHECK(cublasLtCreate(&handle_));
+  int device = 0, major = 0, minor = 0;
+  CUDA_CHECK(cudaGetDevice(&device));
+  CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
+  swiglu_device_ = gemm_swiglu_supported(major, minor);
+}
+
+int Gemm::warm_prefill_swiglu(int32_t m, int32_t inter, int32_t k, const void* x, const void* w, void* act,
+                              cudaStream_t stream, int32_t row_capacity) {
+  if (!takes_prefill_swiglu(m, inter, k) || reinterpret_cast<uintptr_t>(x) % 16 != 0 ||
+      reinterpret_cast<uintptr_t>(w) % 16 != 0 || reinterpret_cast<uintptr_t>(act) % 16 != 0)
+    return -1;
+  return swiglu_choice(m, inter, k, x, w, act, stream, row_capacity).variant;
+}
+
+Gemm::SwigluChoice Gemm::swiglu_choice(int32_t m, int32_t inter, int32_t k, const void* x, const void* w, void* act,
+                                       cudaStream_t stream, int32_t row_capacity) {
+  const int32_t t = tuning_rows(m, row_capacity);
+  const auto key = std::make_tuple(t, inter, k);
+  if (const auto it = swiglu_variants_.find(key); it != swiglu_variants_.end()) return it->second;
+  // Each variant's grid once for the bucket (the launch cuts it to m's tiles), outside the timing.
+  SwigluChoice best{kSwigluDefaultVariant, gemm_swiglu_blocks(t, inter, kSwigluDefaultVariant)};
+  if (autotune_) {
+    float best_ms = std::numeric_limits<float>::infinity();
+    for (const int v : kSwigluTunedVariants) {
+      const int blocks = gemm_swiglu_blocks(t, inter, v);
+      const float ms = median_ms(stream, [] {}, [&] {
+        gemm_swiglu(static_cast<const __nv_bfloat16*>(x), static_cast<const __nv_bfloat16*>(w),
+                    static_cast<__nv_bfloat16*>(act), t, inter, k, stream, v, blocks);
+      });
+      if (ms < best_ms) best_ms = ms, best = {v, blocks};
+    }
+    ++timed_shapes_;
+  }
+  swiglu_variants_[key] = best;
+  return best;
+}
+
+bool Gemm::takes_prefill_swiglu(int32_t m, int32_t inter, int32_t k) const {
+  return prefill_swiglu_ && swiglu_device_ && m > kSkinnyMaxM && inter > 0 && inter % kSwigluTileCols == 0 &&
+         k > 0 && k % kSwigluStageK == 0;
 }
 
 Gemm::~Gemm() {
@@ -384,6 +426,12 @@ void Gemm::run_silu_mul(const void* gate_up, void* act, const void* w, void* y, 
 bool Gemm::run_gate_up_silu(const void* x, const void* w, void* gate_up, void* act, int32_t m, int32_t inter,
                             int32_t k, cudaStream_t stream, int32_t row_capacity) {
   if (m == 0) return true;
+  if (warm_prefill_swiglu(m, inter, k, x, w, act, stream, row_capacity) >= 0) {
+    const SwigluChoice c = swiglu_choice(m, inter, k, x, w, act, stream, row_capacity);  // found: no timing
+    gemm_swiglu(static_cast<const __nv_bfloat16*>(x), static_cast<const __nv_bfloat16*>(w),
+                static_cast<__nv_bfloat16*>(act), m, inter, k, stream, c.variant, c.blocks);
+    return true;
+  }
   const Plan& p = plan_for(m, 2 * inter, k, false, x, w, gate_up, stream, row_capacity);
   if (p.skinny_variant < 0 && p.gemv_variant >= 0 && gemv_silu_mul_supported(p.gemv_variant)) {
     gemv_silu_mul(static_cast<const __nv_bfloat16*>(x), static_cast<const __nv_bfloat16*>(w),

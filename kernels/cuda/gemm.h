@@ -60,7 +60,11 @@ class Gemm {
   // stores act = bf16(silu(gate) * up) [m, inter] directly and returns true: bitwise what run() into
   // gate_up followed by silu_mul would store, one launch and no gate_up round trip. Otherwise it runs
   // the plain projection into gate_up [m, 2 x inter] and returns false (the caller applies SiLU, e.g.
-  // through run_silu_mul). Same capture rule as run().
+  // through run_silu_mul). With set_prefill_swiglu on, above kSkinnyMaxM rows on a device of compute
+  // capability 9.0 and for shapes it takes (inter % 128 == 0, k % 64 == 0), it instead runs the fused
+  // SwiGLU GEMM (gemm_swiglu_wgmma.cuh: act within bf16 rounding of that pair, gate_up untouched) and
+  // returns true; its variant is the fastest of kSwigluTunedVariants timed once per row bucket
+  // (kSwigluDefaultVariant without autotuning). Same capture rule as run().
   bool run_gate_up_silu(const void* x, const void* w, void* gate_up, void* act, int32_t m, int32_t inter, int32_t k,
                         cudaStream_t stream, int32_t row_capacity = 0);
   // The chosen path for a shape, once run/warm has seen it: -1 cuBLASLt, else the gemv variant.
@@ -81,6 +85,14 @@ class Gemm {
   // seen), and a candidate's cuBLASLt configuration as text ("algo 66 tile 40 stages 20 ..."), for benchmarks.
   int chosen_cublas_candidate(int32_t m, int32_t n, int32_t k, bool out_f32) const;
   std::string describe_cublas_candidate(int i, int32_t m, int32_t n, int32_t k, bool out_f32) const;
+  // On: run_gate_up_silu takes the fused SwiGLU GEMM for prefill-sized steps where it can (see there).
+  void set_prefill_swiglu(bool on) { prefill_swiglu_ = on; }
+  // Whether run_gate_up_silu would take the fused SwiGLU GEMM for this shape (pointers 16-byte aligned).
+  bool takes_prefill_swiglu(int32_t m, int32_t inter, int32_t k) const;
+  // Chooses (times) the fused SwiGLU GEMM's variant for the shape's row bucket where run_gate_up_silu
+  // takes it (x: row_capacity rows, act: its output, overwritten); the variant, -1 where it does not.
+  int warm_prefill_swiglu(int32_t m, int32_t inter, int32_t k, const void* x, const void* w, void* act,
+                          cudaStream_t stream, int32_t row_capacity = 0);
   // Off: never use the gemv kernel (for benchmarks comparing the two).
   void set_allow_gemv(bool allow) { allow_gemv_ = allow; }
   // A warp-per-column gemv variant is chosen over the best split-K one only when its time is below
@@ -172,6 +184,8 @@ class Gemm {
   void* skinny_ws_;
   size_t skinny_bytes_;
   bool allow_gemv_ = true;
+  bool prefill_swiglu_ = false;
+  bool swiglu_device_ = false;  // the current device at construction runs gemm_swiglu
   float warp_margin_ = 0.97f;
   bool autotune_ = true;
   int32_t sustained_rows_ = 0;
@@ -179,6 +193,14 @@ class Gemm {
   int timed_shapes_ = 0;
   std::map<Key, Plan> plans_;
   std::map<std::tuple<int32_t, int32_t, int32_t>, Plan> plans_f32_;
+  struct SwigluChoice {
+    int variant;
+    int blocks;  // its persistent grid (gemm_swiglu_blocks at the bucket's rows)
+  };
+  std::map<std::tuple<int32_t, int32_t, int32_t>, SwigluChoice> swiglu_variants_;  // by (bucket rows, inter, k)
+  // The fused SwiGLU GEMM's choice for a shape's row bucket, timed on first use (see warm_prefill_swiglu).
+  SwigluChoice swiglu_choice(int32_t m, int32_t inter, int32_t k, const void* x, const void* w, void* act,
+                             cudaStream_t stream, int32_t row_capacity);
   // preset() choices not used yet, by (path, m, n, k, out_f32).
   std::map<std::tuple<int32_t, int32_t, int32_t, int32_t, bool>, GemmChoice> presets_;
   const GemmChoice* find_preset(GemmPath path, int32_t m, int32_t n, int32_t k, bool out_f32) const;

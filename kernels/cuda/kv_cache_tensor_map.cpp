@@ -1,30 +1,12 @@
 // Tensor maps of the paged K/V caches (kv_cache_tensor_map.h).
 #include "kernels/cuda/kv_cache_tensor_map.h"
 
-#include <cuda_runtime.h>
-#include <cudaTypedefs.h>
-
 #include <cstdio>
 
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/tensor_map.h"
 
 namespace tessera::cuda {
-namespace {
-
-// cuTensorMapEncodeTiled from the driver, looked up once (the process's driver does not change).
-PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
-  static const PFN_cuTensorMapEncodeTiled_v12000 encode = [] {
-    void* fn = nullptr;
-    cudaDriverEntryPointQueryResult found = cudaDriverEntryPointSymbolNotFound;
-    CUDA_CHECK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &found));
-    if (found != cudaDriverEntryPointSuccess || fn == nullptr)
-      throw_cuda_error(cudaErrorNotSupported, "cuTensorMapEncodeTiled: not found in the driver", __FILE__, __LINE__);
-    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(fn);
-  }();
-  return encode;
-}
-
-}  // namespace
 
 CUtensorMap cache_map(const __nv_bfloat16* cache, int32_t hkv, int32_t head_dim) {
   CUtensorMap map;

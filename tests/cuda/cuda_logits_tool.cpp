@@ -173,6 +173,10 @@ int main(int argc, char** argv) {
   app.add_option("--gen", gen, "greedy tokens to generate for the determinism check");
   app.add_option("--prompt-logprobs", prompt_logprobs_path, "output: prompt logprobs (top 5) of the tokens, JSON");
   app.add_option("--dtype", dtype, "auto (bfloat16), bfloat16 or float32 (the exact mode)");
+  std::string prefill_swiglu = "off";
+  app.add_option("--prefill-swiglu-gemm", prefill_swiglu,
+                 "on or off: CudaRunnerOptions::prefill_swiglu_gemm (the gate/up GEMM with the SwiGLU epilogue)")
+      ->check(CLI::IsMember({"on", "off"}));
   CLI11_PARSE(app, argc, argv);
   try {
     std::ifstream tf(tokens_path);
@@ -188,6 +192,7 @@ int main(int argc, char** argv) {
     o.max_model_len = static_cast<int32_t>(tokens.size()) + gen + 16;
     o.gpu_memory_utilization = 0.5f;
     o.max_kv_blocks = 4096;
+    o.prefill_swiglu_gemm = prefill_swiglu == "on";
     const int32_t n = static_cast<int32_t>(tokens.size());
     nlohmann::json out;
     out["dtype"] = o.dtype == DType::kF32 ? "float32" : "bfloat16";

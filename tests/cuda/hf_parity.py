@@ -15,7 +15,8 @@ In both, greedy generation must be bitwise identical over two CUDA-graph runs an
 run. Prompt logprobs (top 5, the 512 tokens as one chunked prompt) are compared with transformers'
 log-softmax: float32 must match (max abs error of the prompt tokens' logprobs < 1e-3, the same top-5
 tokens at >= 99% of positions); bfloat16's figures are reported. Prints one JSON line per model and dtype and exits non-zero on any failure.
-Usage: hf_parity.py --tool build/tessera_cuda_logits --work DIR [--dtypes float32,bfloat16]
+Usage: hf_parity.py --tool build/tessera_cuda_logits --work DIR [--dtypes float32,bfloat16] [--models llama,qwen3]
+       [--intermediate-size N] [--tool-arg=--prefill-swiglu-gemm=on]
 """
 import argparse
 import copy
@@ -55,8 +56,8 @@ def to_v4_config(path):
         json.dump(cfg, f, indent=2)
 
 
-def configs():
-    common = dict(vocab_size=3000, hidden_size=256, intermediate_size=704, num_hidden_layers=3,
+def configs(intermediate_size=704):
+    common = dict(vocab_size=3000, hidden_size=256, intermediate_size=intermediate_size, num_hidden_layers=3,
                   max_position_embeddings=4096, rms_norm_eps=1e-5, initializer_range=0.08)
     return {
         "llama": transformers.LlamaConfig(num_attention_heads=4, num_key_value_heads=2,
@@ -138,13 +139,14 @@ def prompt_logprobs_check(plp_path, ref):
             "prompt_logprob_max_abs_error": err, "prompt_top5_same": top_same, "prompt_top5_max_abs_error": top_err}
 
 
-def run_tessera(tool, path, dtype, ref, hf_gen):
+def run_tessera(tool, path, dtype, ref, hf_gen, tool_args=()):
     """tessera_cuda_logits in one compute dtype: its teacher-forced logits against ref, and the
     determinism of its greedy generation. ok: the determinism holds, and for float32 the issue's bar."""
     logits_path = os.path.join(path, f"tessera_logits_{dtype}.f32")
     plp_path = os.path.join(path, f"prompt_logprobs_{dtype}.json")
     proc = subprocess.run([tool, "--model", path, "--tokens", os.path.join(path, "tokens.json"),
-                           "--logits", logits_path, "--gen", "64", "--dtype", dtype, "--prompt-logprobs", plp_path],
+                           "--logits", logits_path, "--gen", "64", "--dtype", dtype, "--prompt-logprobs", plp_path,
+                           *tool_args],
                           capture_output=True, text=True)
     if proc.returncode != 0:
         return {"dtype": dtype, "ok": False, "error": proc.stderr[-2000:]}
@@ -173,13 +175,19 @@ def main():
     ap.add_argument("--cpu-engine", help="tests/reference engine_logits binary: also compare the CPU engine "
                                          "(fp32) with transformers: same argmax everywhere, max rel error < 1e-4")
     ap.add_argument("--dtypes", default="float32,bfloat16", help="compute dtypes of the CUDA runner to check")
+    ap.add_argument("--models", help="comma-separated architectures to check (default: all)")
+    ap.add_argument("--intermediate-size", type=int, default=704,
+                    help="the models' MLP width (704 by default; a multiple of 128 lets the SwiGLU GEMM take it)")
+    ap.add_argument("--tool-arg", action="append", default=[], help="an extra argument for the tool (repeatable)")
     args = ap.parse_args()
     os.makedirs(args.work, exist_ok=True)
     dev = "cuda" if torch.cuda.is_available() else "cpu"
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     failures = 0
-    for name, config in configs().items():
+    for name, config in configs(args.intermediate_size).items():
+        if args.models and name not in args.models.split(","):
+            continue
         model, path = build(name, config, args.work)
         rng = np.random.default_rng(99)
         tokens = rng.integers(0, config.vocab_size, N_TOKENS).tolist()
@@ -205,7 +213,7 @@ def main():
             cpu = cpu_engine_check(args.cpu_engine, path, tokens, ref)
             failures += 0 if cpu["cpu_ok"] else 1
         for dtype in args.dtypes.split(","):
-            row = run_tessera(args.tool, path, dtype, ref, hf_gen)
+            row = run_tessera(args.tool, path, dtype, ref, hf_gen, args.tool_arg)
             failures += 0 if row["ok"] else 1
             print(json.dumps({"model": name, **row, "hf_bf16_argmax_agreement": hf16_agree,
                               "hf_bf16_max_rel_logit_error": hf16_rel, **cpu,

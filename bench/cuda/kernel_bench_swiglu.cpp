@@ -1,0 +1,125 @@
+// The prefill's gate/up projection with SwiGLU (m = 4,096, Llama-3-8B: x [4096, 4096] · [gate; up]ᵀ
+// [28672, 4096] -> act [4096, 14336]) two ways: the fused SwiGLU GEMM (gemm_swiglu_wgmma.cuh; each of its
+// variants: clusters of two blocks sharing the weight tiles or single blocks, act computed by the
+// consumers or by epilogue warps) against
+// cuBLASLt's bf16 product (the runner's choice, tuned at the power cap as the runner tunes it) followed
+// by silu_mul, and that GEMM alone. Each (a) in a burst after 100 ms idle and (b) sustained: ~200 ms
+// of back-to-back calls after ~150 ms of the same load, the regime of a long prefill at the board's
+// power cap; rounds alternate the paths. Rates are of the projection's 2 m n k FLOPs, next to the
+// 8192³ cuBLAS rate (burst and sustained) measured in the same run. Benchmark code only.
+#include <cuda_bf16.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <functional>
+#include <iostream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bench/cuda/kernel_bench_util.h"
+#include "bench/cuda/median.h"
+#include "kernels/cuda/gemm.h"
+#include "kernels/cuda/gemm_swiglu_wgmma.cuh"
+#include "kernels/cuda/silu_mul.cuh"
+
+namespace tessera::bench::kernels {
+namespace {
+
+constexpr int32_t kM = 4096, kInter = 14336, kK = 4096;
+constexpr int kRounds = 3;
+
+// Seconds per call of `body` over ~target_s of back-to-back calls after ~warm_s of them.
+double sustained_s(cudaStream_t s, double burst_s, const std::function<void()>& body, double warm_s = 0.15,
+                   double target_s = 0.2) {
+  const int warm = std::max(1, static_cast<int>(warm_s / burst_s)), calls = std::max(1, static_cast<int>(target_s / burst_s));
+  for (int i = 0; i < warm; ++i) body();
+  cudaEvent_t a, b;
+  CUDA_CHECK(cudaEventCreate(&a));
+  CUDA_CHECK(cudaEventCreate(&b));
+  CUDA_CHECK(cudaEventRecord(a, s));
+  for (int i = 0; i < calls; ++i) body();
+  CUDA_CHECK(cudaEventRecord(b, s));
+  CUDA_CHECK(cudaEventSynchronize(b));
+  float ms = 0;
+  CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  return ms * 1e-3 / calls;
+}
+
+std::vector<double> scaled(std::vector<double> v, double f) {
+  for (double& x : v) x *= f;
+  return v;
+}
+
+}  // namespace
+
+void bench_swiglu(const DeviceLimits& lim, cudaStream_t s, void* ws) {
+  __nv_bfloat16* x = alloc_random(int64_t{kM} * kK, 31, s);
+  __nv_bfloat16* w = alloc_random(int64_t{2} * kInter * kK, 32, s);
+  __nv_bfloat16 *gate_up = nullptr, *act = nullptr;
+  CUDA_CHECK(cudaMalloc(&gate_up, size_t{kM} * 2 * kInter * 2));
+  CUDA_CHECK(cudaMalloc(&act, size_t{kM} * kInter * 2));
+  tessera::cuda::Gemm gemm(ws, 32u << 20);
+  gemm.set_sustained_tuning_rows(2048);  // as the runner tunes its prefill shapes
+  gemm.warm(kM, 2 * kInter, kK, false, x, w, gate_up, s, kM);
+  std::vector<int> blocks;  // each variant's persistent grid, asked once
+  for (int v = 0; v < tessera::cuda::kSwigluVariants; ++v) blocks.push_back(tessera::cuda::gemm_swiglu_blocks(kM, kInter, v));
+  struct Path {
+    const char* name;
+    std::function<void()> run;
+  };
+  const std::vector<Path> paths = {
+      {"fused_swiglu_v0", [&] { tessera::cuda::gemm_swiglu(x, w, act, kM, kInter, kK, s, 0, blocks[0]); }},
+      {"fused_swiglu_v1", [&] { tessera::cuda::gemm_swiglu(x, w, act, kM, kInter, kK, s, 1, blocks[1]); }},
+      {"fused_swiglu_v2", [&] { tessera::cuda::gemm_swiglu(x, w, act, kM, kInter, kK, s, 2, blocks[2]); }},
+      {"fused_swiglu_v3", [&] { tessera::cuda::gemm_swiglu(x, w, act, kM, kInter, kK, s, 3, blocks[3]); }},
+      // Variant 0 asking for its grid on every call, as the session-10 calls did (cudaOccupancyMaxActiveClusters
+      // on the host each time): isolates that host cost from the kernel's.
+      {"fused_swiglu_v0_grid_per_call", [&] { tessera::cuda::gemm_swiglu(x, w, act, kM, kInter, kK, s, 0); }},
+      {"cublas_then_silu_mul",
+       [&] {
+         gemm.run(x, w, gate_up, kM, 2 * kInter, kK, false, s);
+         tessera::cuda::silu_mul(gate_up, kM, kInter, act, s);
+       }},
+      {"cublas_gate_up_only", [&] { gemm.run(x, w, gate_up, kM, 2 * kInter, kK, false, s); }},
+  };
+  const double flops = 2.0 * kM * 2.0 * kInter * kK;
+  std::vector<double> burst(paths.size());
+  std::vector<std::vector<double>> sus(paths.size());
+  for (size_t p = 0; p < paths.size(); ++p) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    burst[p] = median_s(s, 10, [&](int) { paths[p].run(); });
+  }
+  for (int r = 0; r < kRounds; ++r)
+    for (size_t p = 0; p < paths.size(); ++p) sus[p].push_back(sustained_s(s, burst[p], paths[p].run));
+  for (size_t p = 0; p < paths.size(); ++p) {
+    const double su = median(sus[p]);
+    nlohmann::json row{{"part", "swiglu"},
+                       {"path", paths[p].name},
+                       {"m", kM},
+                       {"inter", kInter},
+                       {"k", kK},
+                       {"burst_us", burst[p] * 1e6},
+                       {"burst_TFLOPs", flops / burst[p] / 1e12},
+                       {"burst_pct_of_matmul_rate", 100.0 * flops / burst[p] / lim.matmul_flops},
+                       {"sustained_us", su * 1e6},
+                       {"sustained_rounds_us", scaled(sus[p], 1e6)},
+                       {"sustained_TFLOPs", flops / su / 1e12},
+                       {"sustained_pct_of_matmul_rate", 100.0 * flops / su / lim.matmul_flops},
+                       {"matmul_8192_bf16_TFLOPs", lim.matmul_flops / 1e12},
+                       {"matmul_8192_bf16_sustained_TFLOPs", lim.matmul_flops_sustained / 1e12}};
+    if (std::string(paths[p].name).rfind("fused_swiglu_v", 0) == 0)  // the persistent grid it ran
+      row["grid_blocks"] = blocks[paths[p].name[14] - '0'];
+    if (p == paths.size() - 1) row["cublas_config"] = gemm.describe_cublas_candidate(
+                    gemm.chosen_cublas_candidate(kM, 2 * kInter, kK, false), kM, 2 * kInter, kK, false);
+    std::cout << row.dump() << std::endl;
+  }
+  cudaFree(x);
+  cudaFree(w);
+  cudaFree(gate_up);
+  cudaFree(act);
+}
+
+}  // namespace tessera::bench::kernels

@@ -1,0 +1,67 @@
+// The MLP's gate/up projection with the SwiGLU epilogue on Hopper warpgroup MMA (sm_90a), for prefill-
+// sized steps: act[m, inter] = bf16(silu(g) * u) with g = bf16(x · gateᵀ), u = bf16(x · upᵀ) (fp32
+// accumulation; g and u rounded to bf16 first, as cuBLASLt's bf16 product followed by silu_mul does),
+// w = [gate; up] ([2 x inter, k], the nn.Linear layout). The gate/up product never reaches memory.
+// A persistent block per SM walks 128-row x 128-column tiles of act (rows fastest, so each weight
+// column group streams once while x stays in L2); a producer warp copies x and the 128 gate and 128 up
+// rows of w by TMA into a 4-stage ring; two consumer warpgroups multiply 64 rows each against all 256
+// stacked rows with wgmma m64n256k16, so a thread holds gate column c and up column c + 128 and the
+// epilogue is register-local. Never allocates, never reads configuration; the host never launches it
+// off compute capability 9.0 (gemm_swiglu_supported), and every other target compiles a body that traps.
+#pragma once
+
+#include <cuda.h>  // CUtensorMap
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace tessera::cuda {
+
+constexpr int32_t kSwigluTileRows = 128;  // rows of x per tile
+constexpr int32_t kSwigluTileCols = 128;  // columns of act per tile: inter must be a multiple
+constexpr int32_t kSwigluStageK = 64;     // k per stage: k must be a multiple
+// Variants: v % 2 == 0 clusters of two blocks sharing each weight tile (TMA multicast), else single
+// blocks; v / 2 == 1: act computed by epilogue warps from a staged tile while the consumers go on
+// (3 stages), else by the consumers from their registers (4 stages). All store the same bits.
+// Measured on nvidia-h200 (docs/CUDA.md, session 10) at 4,096 x 4,096 -> 2 x 14,336: single blocks
+// 1,286 µs (1 and 3 alike), clusters 2,411 (0) and 2,098 (2), those with the grid asked of
+// cudaOccupancyMaxActiveClusters on every call (now once: see `blocks`), not re-measured since: the
+// cluster variants are kept for the kernel bench and the tests, and Gemm does not time them
+// (kSwigluTunedVariants).
+constexpr int kSwigluVariants = 4;
+constexpr int kSwigluDefaultVariant = 1;  // single blocks, act from registers
+constexpr int kSwigluTunedVariants[] = {1, 3};
+constexpr int swiglu_variant_ctas(int variant) { return variant % 2 == 0 ? 2 : 1; }
+constexpr bool swiglu_variant_epilogue_warps(int variant) { return variant / 2 == 1; }
+
+// Whether a device of this compute capability runs the kernel (9.0: the sm_90a build). Pure.
+constexpr bool gemm_swiglu_supported(int cc_major, int cc_minor) { return cc_major == 9 && cc_minor == 0; }
+
+// Throws tessera::Error (kInvalidArgument) naming the value when the kernel cannot take the shape:
+// m < 1, inter not a positive multiple of 128, k not a positive multiple of 64, or x, w, act not
+// 16-byte aligned.
+void gemm_swiglu_check(const void* x, const void* w, const void* act, int32_t m, int32_t inter, int32_t k);
+
+// act = bf16(silu(x · gateᵀ) * (x · upᵀ)) as above, after gemm_swiglu_check. Asynchronous on `stream`;
+// only for a device where gemm_swiglu_supported holds (the caller checks).
+// variant: one of kSwigluVariants (above; gemm_swiglu_wgmma.cu has the details), all storing the same
+// bits. blocks: the persistent grid, gemm_swiglu_blocks(m' >= m, inter, variant) (callers that launch
+// often compute it once: for the cluster variants it asks cudaOccupancyMaxActiveClusters, host work
+// that may take longer than the kernel); 0: computed on this call. Throws tessera::Error
+// (kInvalidArgument) for another variant or a block count that is not a positive number of clusters.
+void gemm_swiglu(const __nv_bfloat16* x, const __nv_bfloat16* w, __nv_bfloat16* act, int32_t m, int32_t inter,
+                 int32_t k, cudaStream_t stream, int variant = kSwigluDefaultVariant, int blocks = 0);
+
+// The launch behind gemm_swiglu (gemm_swiglu_wgmma.cu), given the tensor maps of x ([m, k]) and w
+// ([2 x inter, k]) in boxes of 128 rows (matrix_map), the persistent grid's blocks (cut to one cluster
+// per tile group) and the variant's blocks per cluster (1 or 2) and epilogue.
+void launch_gemm_swiglu(const CUtensorMap& x_map, const CUtensorMap& w_map, __nv_bfloat16* act, int32_t m,
+                        int32_t inter, int32_t k, int blocks, int ctas, bool epilogue_warps, cudaStream_t stream);
+// The persistent grid of a variant on a device of `sms` SMs: as many clusters as fit at once
+// (cudaOccupancyMaxActiveClusters; single blocks: one per SM), at most one per tile group.
+int gemm_swiglu_grid_blocks(int32_t m, int32_t inter, int sms, int ctas, bool epilogue_warps);
+// The same for gemm_swiglu's variant on the current device.
+int gemm_swiglu_blocks(int32_t m, int32_t inter, int variant);
+
+}  // namespace tessera::cuda
