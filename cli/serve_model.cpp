@@ -65,7 +65,7 @@ void add_model_load_options(CLI::App* cmd, ModelLoadOptions& o) {
       ->capture_default_str();
   cmd->add_option("--prefill-swiglu-gemm", o.prefill_swiglu_gemm,
                   "cuda: on or off: steps above the skinny range on compute 9.0 run the gate/up projection with the "
-                  "SwiGLU epilogue in one GEMM (one GPU)")
+                  "SwiGLU epilogue in one GEMM (one GPU without --tp: tensor-parallel ranks run cuBLASLt + silu_mul)")
       ->capture_default_str()
       ->check(CLI::IsMember({"on", "off"}));
   cmd->add_option("--gpu-memory-utilization", o.gpu_memory_utilization,
@@ -185,9 +185,6 @@ LoadedModel load_model(const ModelLoadOptions& o) {
              "--dtype {} with tensor parallelism: CUDA ranks compute in bfloat16 (the float32 exact mode runs on "
              "one GPU without --tp)",
              o.dtype);
-    TS_CHECK(o.prefill_swiglu_gemm == "off", kUnimplemented,
-             "--prefill-swiglu-gemm {} with tensor parallelism: the fused SwiGLU GEMM runs on one GPU only",
-             o.prefill_swiglu_gemm);
     load_tensor_parallel(o, dir, use_cuda, m);
     return m;
   }

@@ -40,7 +40,7 @@ struct ModelLoadOptions {
   std::string gemm_tuning_cache;   // cuda: a file keeping the GEMM choices across restarts (empty: none)
   bool cuda_graph_precapture = true;  // cuda: capture every decode graph at start (false: on first use)
   float gpu_memory_utilization = 0.90f;  // cuda: share of each GPU's memory (split between ranks sharing one)
-  std::string prefill_swiglu_gemm = "off";  // cuda: on | off (CudaRunnerOptions::prefill_swiglu_gemm)
+  std::string prefill_swiglu_gemm = "on";  // cuda: on | off (CudaRunnerOptions::prefill_swiglu_gemm)
   parallel::ParallelOptions parallel;  // --tp, --nnodes, ... (tensor parallelism, parallel/)
 };
 

@@ -102,9 +102,11 @@ struct CudaRunnerOptions {
   // Steps of more than kSkinnyMaxM rows on compute capability 9.0 run the MLP's gate/up projection as
   // one GEMM with the SwiGLU epilogue (Gemm::set_prefill_swiglu, kernels/cuda/gemm_swiglu_wgmma.cuh):
   // act is stored directly, the gate/up product never reaches memory and silu_mul is not launched.
-  // Off by default: on nvidia-h200 its best variant measured no faster than cuBLASLt + silu_mul at the
-  // power cap (1,510 vs 1,507 µs per layer) and 2.8% slower in a burst (docs/CUDA.md, session 10).
-  bool prefill_swiglu_gemm = false;
+  // On by default since session 10: on nvidia-h200 its clustered variant runs the 4,096-row gate/up
+  // projection in 1,269 µs against 1,305 for cuBLASLt + silu_mul, and the 4,096-token prefill was
+  // faster with it in 3 of 3 alternating pairs (docs/CUDA.md). Tensor-parallel ranks never take it
+  // (their o/down GEMMs do not add into the residual: fuses_residual).
+  bool prefill_swiglu_gemm = true;
 };
 
 class CudaRunner : public StepExecutor {

@@ -110,7 +110,7 @@ __device__ __forceinline__ void cluster_sync() {
 __device__ __forceinline__ void mbar_arrive_in(uint32_t bar, uint32_t cta) {
   uint32_t remote;
   asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(remote) : "r"(bar), "r"(cta));
-  asm volatile("mbarrier.arrive.release.cluster.shared::cluster.b64 _, [%0];\n" ::"r"(remote) : "memory");
+  asm volatile("mbarrier.arrive.shared::cluster.b64 _, [%0];\n" ::"r"(remote) : "memory");
 }
 // tma_load_2d into the same shared offset (and completing the same mbarrier) of every block in `mask`.
 __device__ __forceinline__ void tma_load_2d_multicast(uint32_t dst, const void* map, int32_t x, int32_t y, uint32_t bar,
@@ -225,8 +225,8 @@ __device__ __forceinline__ void release(uint32_t bar) {
   if constexpr (kCtas == 1) {
     mbar_arrive(bar);
   } else {
-    mbar_arrive_in(bar, 0);
-    mbar_arrive_in(bar, 1);
+    mbar_arrive(bar);                 // this block's, at CTA scope
+    mbar_arrive_in(bar, cta_rank() ^ 1u);  // the other block's
   }
 }
 

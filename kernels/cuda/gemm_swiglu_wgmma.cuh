@@ -24,14 +24,15 @@ constexpr int32_t kSwigluStageK = 64;     // k per stage: k must be a multiple
 // Variants: v % 2 == 0 clusters of two blocks sharing each weight tile (TMA multicast), else single
 // blocks; v / 2 == 1: act computed by epilogue warps from a staged tile while the consumers go on
 // (3 stages), else by the consumers from their registers (4 stages). All store the same bits.
-// Measured on nvidia-h200 (docs/CUDA.md, session 10) at 4,096 x 4,096 -> 2 x 14,336: single blocks
-// 1,286 µs (1 and 3 alike), clusters 2,411 (0) and 2,098 (2), those with the grid asked of
-// cudaOccupancyMaxActiveClusters on every call (now once: see `blocks`), not re-measured since: the
-// cluster variants are kept for the kernel bench and the tests, and Gemm does not time them
-// (kSwigluTunedVariants).
+// Measured on nvidia-h200 (docs/CUDA.md, session 10) at 4,096 x 4,096 -> 2 x 14,336, burst: 1,341 /
+// 1,336 / 1,269 / 1,331 µs for variants 0-3 against 1,305 for cuBLASLt + silu_mul (sustained at the
+// power cap 1,568 / 1,545 / 1,485 / 1,531 against 1,495). The clusters ran at half speed while each
+// consumer warp released a stage with a cluster-scope release (mbarrier.arrive.release.cluster) in
+// both blocks; the arrival at the default CTA scope is enough (the wgmmas that read the stage have
+// completed) and brought them to the figures above. Gemm times every variant per row bucket.
 constexpr int kSwigluVariants = 4;
-constexpr int kSwigluDefaultVariant = 1;  // single blocks, act from registers
-constexpr int kSwigluTunedVariants[] = {1, 3};
+constexpr int kSwigluDefaultVariant = 2;  // clusters of two, act by the epilogue warps
+constexpr int kSwigluTunedVariants[] = {0, 1, 2, 3};
 constexpr int swiglu_variant_ctas(int variant) { return variant % 2 == 0 ? 2 : 1; }
 constexpr bool swiglu_variant_epilogue_warps(int variant) { return variant / 2 == 1; }
 

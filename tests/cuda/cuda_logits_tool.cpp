@@ -173,7 +173,7 @@ int main(int argc, char** argv) {
   app.add_option("--gen", gen, "greedy tokens to generate for the determinism check");
   app.add_option("--prompt-logprobs", prompt_logprobs_path, "output: prompt logprobs (top 5) of the tokens, JSON");
   app.add_option("--dtype", dtype, "auto (bfloat16), bfloat16 or float32 (the exact mode)");
-  std::string prefill_swiglu = "off";
+  std::string prefill_swiglu = "on";
   app.add_option("--prefill-swiglu-gemm", prefill_swiglu,
                  "on or off: CudaRunnerOptions::prefill_swiglu_gemm (the gate/up GEMM with the SwiGLU epilogue)")
       ->check(CLI::IsMember({"on", "off"}));
