@@ -8,11 +8,10 @@
 #include <cmath>
 #include <cstdlib>
 #include <iostream>
-#include <numeric>
-#include <random>
 #include <string>
 #include <vector>
 
+#include "bench/cuda/decode_bench_batch.h"
 #include "bench/cuda/kernel_bench_util.h"
 #include "kernels/cuda/attention.cuh"
 #include "kernels/cuda/attention_decode.cuh"
@@ -31,58 +30,47 @@ namespace tessera::bench::kernels {
 
 using namespace tessera::cuda;
 
+double decode_graph_median_s(AttentionArgs a, const std::vector<__nv_bfloat16*>& kv, bool tma,
+                             const DecodeDevice& device, cudaStream_t s) {
+  const int copies = static_cast<int>(kv.size() / 2);
+  std::vector<cudaGraphExec_t> exec(copies);
+  for (int c = 0; c < copies; ++c) {
+    a.k_cache = kv[2 * c];
+    a.v_cache = kv[2 * c + 1];
+    cudaGraph_t g = nullptr;
+    CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+    if (tma)
+      paged_attention_decode_tma(a, device, s);
+    else
+      paged_attention_decode_tc(a, 1, s);
+    CUDA_CHECK(cudaStreamEndCapture(s, &g));
+    CUDA_CHECK(cudaGraphInstantiate(&exec[c], g, 0));
+    CUDA_CHECK(cudaGraphDestroy(g));
+  }
+  const double t = median_s(s, 20, [&](int i) { CUDA_CHECK(cudaGraphLaunch(exec[i % copies], s)); });
+  for (auto e : exec) CUDA_CHECK(cudaGraphExecDestroy(e));
+  return t;
+}
+
 // The decode kernel on the 8B shape (32 q / 8 kv heads, head_dim 128, block 16): % of copy bandwidth
 // for its heuristic's split count and the neighbouring powers of two. K/V live in enough copies
 // (>= 1 GiB together) that each timed launch reads a copy L2 does not hold.
 // `only_shape` (batch, context; 0 = all) runs one of the shapes (a single row to profile).
 void bench_decode_attention(const DeviceLimits& lim, cudaStream_t s, std::pair<int32_t, int32_t> only_shape) {
-  const int32_t hq = 32, hkv = 8, D = 128, bs = 16;
+  constexpr int32_t hq = DecodeBenchBatch::kHq, hkv = DecodeBenchBatch::kHkv, D = DecodeBenchBatch::kD,
+                    bs = DecodeBenchBatch::kBs;
   const DecodeDevice device = decode_device(0);
   const int32_t sms = device.sm_count;
   for (const auto& [batch, ctx] : std::vector<std::pair<int32_t, int32_t>>{{1, 32768}, {64, 1024}, {16, 8192}, {1, 4096}, {1, 512}}) {
     if (only_shape.first > 0 && (batch != only_shape.first || ctx != only_shape.second)) continue;
-    const int32_t blocks_per_seq = (ctx + bs - 1) / bs;
-    const int64_t nblocks = static_cast<int64_t>(batch) * blocks_per_seq;
-    const int64_t elems = nblocks * bs * hkv * D;
-    const int copies = static_cast<int>(std::clamp<int64_t>((1LL << 30) / (elems * 4), 1, 16));
-    std::vector<__nv_bfloat16*> kv;
-    for (int c = 0; c < 2 * copies; ++c) kv.push_back(alloc_random(elems, 10 + c, s));
-    const int64_t qstride = (hq + 2 * hkv) * D;
-    __nv_bfloat16* q = alloc_random(batch * qstride, 3, s);
-    std::vector<int32_t> tables(nblocks);
-    std::iota(tables.begin(), tables.end(), 0);
-    std::shuffle(tables.begin(), tables.end(), std::mt19937(1));
-    std::vector<AttentionTile> tiles;
-    for (int32_t b = 0; b < batch; ++b) tiles.push_back({b, b, 1, ctx - 1});
-    int32_t* d_tables = nullptr;
-    AttentionTile* d_tiles = nullptr;
-    float *op = nullptr, *ml = nullptr;
-    __nv_bfloat16* out = nullptr;
-    CUDA_CHECK(cudaMalloc(&d_tables, nblocks * 4));
-    CUDA_CHECK(cudaMemcpy(d_tables, tables.data(), nblocks * 4, cudaMemcpyHostToDevice));
-    CUDA_CHECK(cudaMalloc(&d_tiles, tiles.size() * sizeof(AttentionTile)));
-    CUDA_CHECK(cudaMemcpy(d_tiles, tiles.data(), tiles.size() * sizeof(AttentionTile), cudaMemcpyHostToDevice));
-    CUDA_CHECK(cudaMalloc(&op, 256LL * batch * hq * D * 4));
-    CUDA_CHECK(cudaMalloc(&ml, 256LL * batch * hq * 2 * 4));
-    CUDA_CHECK(cudaMalloc(&out, static_cast<int64_t>(batch) * hq * D * 2));
-    AttentionArgs a;
-    a.q = q;
-    a.q_row_stride = qstride;
-    a.block_tables = d_tables;
-    a.max_blocks_per_seq = blocks_per_seq;
-    a.block_size = bs;
-    a.tiles = d_tiles;
-    a.num_tiles = batch;
-    a.max_q_len = 1;
-    a.hq = hq;
-    a.hkv = hkv;
-    a.head_dim = D;
-    a.scale = 0.088f;
-    a.tokens = batch;
-    a.o_part = op;
-    a.ml_part = ml;
-    a.out = out;
-    const double kv_bytes = 2.0 * elems * 2;
+    DecodeBenchBatch w(std::vector<int32_t>(batch, ctx), 256, s);
+    AttentionArgs& a = w.a;
+    const std::vector<__nv_bfloat16*>& kv = w.kv;
+    const int copies = w.copies;
+    const int32_t blocks_per_seq = w.blocks_per_seq;
+    const std::vector<int32_t>& tables = w.tables;
+    __nv_bfloat16* q = w.q;
+    const double kv_bytes = w.kv_bytes;
     const int32_t hs = attention_decode_splits(batch, hq, hkv, D, sms, ctx);
     nlohmann::json row{{"kernel", "attention_decode"}, {"batch", batch}, {"context", ctx}, {"kv_MB", kv_bytes / 1e6},
                        {"kv_copies", copies}, {"heuristic_splits", hs}};
@@ -123,22 +111,7 @@ void bench_decode_attention(const DeviceLimits& lim, cudaStream_t s, std::pair<i
         for (int round = 1; round <= 2; ++round)
           for (const bool tma : {false, true}) {
             a.splits = sp;
-            std::vector<cudaGraphExec_t> exec(copies);
-            for (int c = 0; c < copies; ++c) {
-              a.k_cache = kv[2 * c];
-              a.v_cache = kv[2 * c + 1];
-              cudaGraph_t g = nullptr;
-              CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
-              if (tma)
-                paged_attention_decode_tma(a, device, s);
-              else
-                paged_attention_decode_tc(a, 1, s);
-              CUDA_CHECK(cudaStreamEndCapture(s, &g));
-              CUDA_CHECK(cudaGraphInstantiate(&exec[c], g, 0));
-              CUDA_CHECK(cudaGraphDestroy(g));
-            }
-            const double t = median_s(s, 20, [&](int i) { CUDA_CHECK(cudaGraphLaunch(exec[i % copies], s)); });
-            for (auto e : exec) CUDA_CHECK(cudaGraphExecDestroy(e));
+            const double t = decode_graph_median_s(a, kv, tma, device, s);
             const std::string k = std::string(tma ? "tma" : "mma") + "_graph_splits_" + std::to_string(sp) + "_r" +
                                   std::to_string(round);
             row[k + "_us"] = t * 1e6;
@@ -215,10 +188,7 @@ void bench_decode_attention(const DeviceLimits& lim, cudaStream_t s, std::pair<i
       row[kf + "_pct_bw"] = 100.0 * kv_bytes / tf / lim.copy_bytes_per_s;
     }
     std::cout << row.dump() << std::endl;
-    for (void* p : {(void*)q, (void*)d_tables, (void*)d_tiles, (void*)op, (void*)ml, (void*)out, (void*)d_pos,
-                    (void*)d_slots, (void*)d_freq, (void*)counters})
-      cudaFree(p);
-    for (auto* p : kv) cudaFree(p);
+    for (void* p : {(void*)d_pos, (void*)d_slots, (void*)d_freq, (void*)counters}) cudaFree(p);
   }
 }
 

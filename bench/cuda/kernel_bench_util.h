@@ -12,6 +12,8 @@
 
 #include "bench/cuda/device_limits.h"
 #include "bench/cuda/median.h"
+#include "kernels/cuda/attention.cuh"
+#include "kernels/cuda/attention_decode.cuh"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/fill_random.cuh"
 
@@ -46,6 +48,12 @@ inline __nv_bfloat16* alloc_random(int64_t n, uint64_t seed, cudaStream_t s) {
   return p;
 }
 
+// Median seconds of one decode attention launch (tma: paged_attention_decode_tma, else the tensor-core
+// kernel with one kv head per block; the split merge included where a.splits > 1), each replayed from a
+// CUDA graph captured per K/V copy (kv: K, V of each copy in turn), so launch-time host work (the TMA
+// kernel's tensor-map encoding) stays out of the figure (kernel_bench_decode_attention.cpp).
+double decode_graph_median_s(tessera::cuda::AttentionArgs a, const std::vector<__nv_bfloat16*>& kv, bool tma,
+                             const tessera::cuda::DecodeDevice& device, cudaStream_t s);
 // The decode attention kernels' rows (kernel_bench_decode_attention.cpp); `only_shape` (batch,
 // context; 0 = all) runs one shape.
 void bench_decode_attention(const DeviceLimits& lim, cudaStream_t s, std::pair<int32_t, int32_t> only_shape = {0, 0});
