@@ -78,7 +78,6 @@ void bench_swiglu(const DeviceLimits& lim, cudaStream_t s, void* ws, bool profil
       {"fused_swiglu_v3", [&] { tessera::cuda::gemm_swiglu(x, w, act, kM, kInter, kK, s, 3, blocks[3]); }},
       {"fused_swiglu_v4", [&] { tessera::cuda::gemm_swiglu(x, w, act, kM, kInter, kK, s, 4, blocks[4]); }},
       {"fused_swiglu_v5", [&] { tessera::cuda::gemm_swiglu(x, w, act, kM, kInter, kK, s, 5, blocks[5]); }},
-      {"fused_swiglu_v6", [&] { tessera::cuda::gemm_swiglu(x, w, act, kM, kInter, kK, s, 6, blocks[6]); }},
       // Variant 0 asking for its grid on every call, as the session-10 calls did (cudaOccupancyMaxActiveClusters
       // on the host each time): isolates that host cost from the kernel's.
       {"fused_swiglu_v0_grid_per_call", [&] { tessera::cuda::gemm_swiglu(x, w, act, kM, kInter, kK, s, 0); }},

@@ -88,37 +88,25 @@ __device__ __forceinline__ float round_bf16(float v) { return __bfloat162float(_
 
 // Tile walk of one cluster: `count` tile groups (a group: the cluster's kRows x kCols tiles), rows
 // fastest; the block's tile of group t starts at row row0(t) and act column col0(t).
-// kHalf: the groups past the last whole wave (count % clusters of them) are walked as two items
-// each, half 0 and half 1: rows [64 h, 64 h + 64) of each of the group's tiles, computed by consumer
-// warpgroup h alone, so the last wave takes half as long on twice as many clusters (the same
-// accumulation order: the same bits). Other items: half -1, the whole tiles.
-template <int kCtas, bool kHalf = false>
+template <int kCtas>
 struct TileWalk {
   static constexpr int32_t kRows = kCtas == 1 ? 1 : 2;  // row tiles per group
   static constexpr int32_t kCols = kCtas / kRows;        // column tiles per group
   int32_t groups;  // groups per column of groups
-  int32_t count;   // items
-  int32_t whole;   // kHalf: items [0, whole) are whole groups, the rest halves
-  uint32_t rank;   // the block's rank in its cluster
+  int32_t count;
+  uint32_t rank;  // the block's rank in its cluster
   __device__ TileWalk(int32_t m, int32_t inter, uint32_t cta_rank) : rank(cta_rank) {
     const int32_t m_tiles = (m + kSwigluTileRows - 1) / kSwigluTileRows, n_tiles = inter / kSwigluTileCols;
     groups = (m_tiles + kRows - 1) / kRows;
-    count = whole = groups * ((n_tiles + kCols - 1) / kCols);
-    if constexpr (kHalf) {
-      const int32_t rest = count % step();
-      whole = count - rest;
-      count = whole + 2 * rest;
-    }
+    count = groups * ((n_tiles + kCols - 1) / kCols);
   }
   __device__ int32_t first() const { return static_cast<int32_t>(blockIdx.x) / kCtas; }
   __device__ int32_t step() const { return static_cast<int32_t>(gridDim.x) / kCtas; }
-  __device__ int32_t group(int32_t t) const { return kHalf && t >= whole ? whole + (t - whole) / 2 : t; }
-  __device__ int half(int32_t t) const { return kHalf && t >= whole ? (t - whole) % 2 : -1; }
   __device__ int32_t row0(int32_t t) const {
-    return ((group(t) % groups) * kRows + static_cast<int32_t>(rank % kRows)) * kSwigluTileRows;
+    return ((t % groups) * kRows + static_cast<int32_t>(rank % kRows)) * kSwigluTileRows;
   }
   __device__ int32_t col0(int32_t t) const {
-    return ((group(t) / groups) * kCols + static_cast<int32_t>(rank / kRows)) * kSwigluTileCols;
+    return ((t / groups) * kCols + static_cast<int32_t>(rank / kRows)) * kSwigluTileCols;
   }
 };
 
@@ -149,9 +137,9 @@ __device__ __forceinline__ void tma_load_2d_multicast(uint32_t dst, const void* 
 // The producer: one thread issues every stage's boxes once the stage is free (in both blocks of the
 // cluster), then waits until the last kStages stages are released, so every consumer arrival aimed
 // at this block (its own and, for kCtas 2, the other block's) has landed before it exits.
-template <int kCtas, uint32_t kStages, bool kHalf>
+template <int kCtas, uint32_t kStages>
 __device__ __forceinline__ void produce(const CUtensorMap* x_map, const CUtensorMap* w_map, uint32_t base,
-                                        uint32_t bars, const TileWalk<kCtas, kHalf>& walk, int32_t inter, int nk) {
+                                        uint32_t bars, const TileWalk<kCtas>& walk, int32_t inter, int nk) {
   uint32_t it = 0;
   for (int32_t t = walk.first(); t < walk.count; t += walk.step()) {
     const int32_t row0 = walk.row0(t), col0 = walk.col0(t);
@@ -227,16 +215,14 @@ __device__ __forceinline__ uint32_t act_pair(uint32_t g2, uint32_t u2) {
 
 // kEpi: the epilogue warps. Thread e (0..95) takes 16-byte pieces e, e + 96, ... of the tile's
 // 128 rows x 16 pieces of act (a warp: two rows, 512 contiguous bytes).
-template <int kCtas, uint32_t kStages, bool kHalf>
+template <int kCtas, uint32_t kStages>
 __device__ __forceinline__ void epilogue(__nv_bfloat16* __restrict__ act, uint32_t staged, uint32_t bars, int32_t m,
-                                         const TileWalk<kCtas, kHalf>& walk, int32_t inter, int e) {
+                                         const TileWalk<kCtas>& walk, int32_t inter, int e) {
   uint32_t n = 0;
   for (int32_t t = walk.first(); t < walk.count; t += walk.step(), ++n) {
     mbar_wait(staged_full_bar<kStages>(bars), n & 1);
     const int32_t row0 = walk.row0(t), col0 = walk.col0(t);
-    const int h = walk.half(t);  // -1: all 128 rows staged, else rows [64 h, 64 h + 64)
-    const int j_end = (h < 0 ? kSwigluTileRows : 64 * h + 64) * 16;
-    for (int j = (h < 0 ? 0 : 64 * h * 16) + e; col0 < inter && j < j_end; j += kEpiThreads) {
+    for (int j = e; col0 < inter && j < kSwigluTileRows * 16; j += kEpiThreads) {
       const int r = j >> 4, c = j & 15;
       if (row0 + r >= m) break;  // rows only grow with j
       const uint32_t at = staged + r * kStagedPitch + c * 16;
@@ -264,9 +250,9 @@ __device__ __forceinline__ void release(uint32_t bar) {
 }
 
 // A consumer warpgroup: rows [64 wg, 64 wg + 64) of every tile of this block.
-template <int kCtas, bool kEpi, bool kHalf>
+template <int kCtas, bool kEpi>
 __device__ __forceinline__ void consume(__nv_bfloat16* __restrict__ act, uint32_t base, uint32_t bars, int32_t m,
-                                        const TileWalk<kCtas, kHalf>& walk, int32_t inter, int nk, int wg) {
+                                        const TileWalk<kCtas>& walk, int32_t inter, int nk, int wg) {
   using L = Layout<kEpi>;
   constexpr uint32_t kStages = L::kStages;
   const int warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
@@ -277,14 +263,9 @@ __device__ __forceinline__ void consume(__nv_bfloat16* __restrict__ act, uint32_
     for (int e = 0; e < 4; ++e) d[i][e] = 0.0f;
   uint32_t it = 0, n = 0;
   for (int32_t t = walk.first(); t < walk.count; t += walk.step(), ++n) {
-    const bool active = walk.half(t) < 0 || walk.half(t) == wg;  // kHalf: the other half's warpgroup idles
     for (int kb = 0; kb < nk; ++kb, ++it) {
       const uint32_t s = it % kStages, stage = base + s * kStageBytes;
       mbar_wait(full_bar(bars, s), (it / kStages) & 1);
-      if (!active) {  // in step with the ring: the stage is released once it was filled
-        if (lane == 0) release<kCtas>(empty_bar<kStages>(bars, s));
-        continue;
-      }
       const uint32_t a = stage + wg * 64 * 128, b = stage + kABytes;
       fence_operand(d);
       wgmma::fence();
@@ -296,23 +277,21 @@ __device__ __forceinline__ void consume(__nv_bfloat16* __restrict__ act, uint32_
       fence_operand(d);
       if (kb > 0 && lane == 0) release<kCtas>(empty_bar<kStages>(bars, (it - 1) % kStages));
     }
-    if (active) {
-      wgmma::wait<0>();
-      fence_operand(d);
-      if (lane == 0) release<kCtas>(empty_bar<kStages>(bars, (it - 1) % kStages));
-    }
+    wgmma::wait<0>();
+    fence_operand(d);
+    if (lane == 0) release<kCtas>(empty_bar<kStages>(bars, (it - 1) % kStages));
     if constexpr (kEpi) {
       if (n > 0) mbar_wait(staged_empty_bar<kStages>(bars), (n - 1) & 1);  // tile n - 1's act is out
-      if (active) stage_gate_up(d, base + L::kStaged, wg * 64 + warp * 16 + lane / 4, 2 * (lane % 4));
+      stage_gate_up(d, base + L::kStaged, wg * 64 + warp * 16 + lane / 4, 2 * (lane % 4));
       mbar_arrive(staged_full_bar<kStages>(bars));
-    } else if (active && walk.col0(t) < inter) {
+    } else if (walk.col0(t) < inter) {
       store_act(d, act, m, inter, walk.row0(t) + wg * 64 + warp * 16 + lane / 4, walk.col0(t) + 2 * (lane % 4));
     }
   }
 }
 #endif  // TESSERA_WGMMA
 
-template <int kCtas, bool kEpi, bool kHalf>
+template <int kCtas, bool kEpi>
 __global__ void __launch_bounds__(kThreads, 1)
     gemm_swiglu_kernel(const __grid_constant__ CUtensorMap x_map, const __grid_constant__ CUtensorMap w_map,
                        __nv_bfloat16* __restrict__ act, int32_t m, int32_t inter, int32_t k) {
@@ -322,7 +301,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   const uint32_t base = (raw + 1023u) & ~1023u;
   using L = Layout<kEpi>;
   const uint32_t bars = base + L::kBars;
-  const TileWalk<kCtas, kHalf> walk(m, inter, kCtas == 1 ? 0u : cta_rank());
+  const TileWalk<kCtas> walk(m, inter, kCtas == 1 ? 0u : cta_rank());
   const int nk = k / kSwigluStageK;
   const int wg = threadIdx.x >> 7;
   if (threadIdx.x == 0) {
@@ -342,15 +321,15 @@ __global__ void __launch_bounds__(kThreads, 1)
   if (wg == 2) {
     regs_dec<kProducerRegs<kEpi>>();
     if (threadIdx.x == 256) {
-      produce<kCtas, L::kStages, kHalf>(&x_map, &w_map, base, bars, walk, inter, nk);
+      produce<kCtas, L::kStages>(&x_map, &w_map, base, bars, walk, inter, nk);
     } else if (kEpi && threadIdx.x >= kThreads - kEpiThreads) {
-      epilogue<kCtas, L::kStages, kHalf>(act, base + L::kStaged, bars, m, walk, inter,
+      epilogue<kCtas, L::kStages>(act, base + L::kStaged, bars, m, walk, inter,
                                   static_cast<int>(threadIdx.x) - (kThreads - kEpiThreads));
     }
     return;
   }
   regs_inc<kConsumerRegs<kEpi>>();
-  consume<kCtas, kEpi, kHalf>(act, base, bars, m, walk, inter, nk, wg);
+  consume<kCtas, kEpi>(act, base, bars, m, walk, inter, nk, wg);
 #elif defined(__CUDA_ARCH__)
   __trap();  // wgmma and setmaxnreg exist on sm_90a only; the host never launches this elsewhere
 #endif
@@ -361,9 +340,9 @@ __global__ void __launch_bounds__(kThreads, 1)
 namespace {
 
 // The launch configuration of variant (kCtas, kEpi) (grid unset), its shared memory allowed first.
-template <int kCtas, bool kEpi, bool kHalf>
+template <int kCtas, bool kEpi>
 cudaLaunchConfig_t launch_config(cudaLaunchAttribute* attr, cudaStream_t stream) {
-  CUDA_CHECK(cudaFuncSetAttribute(gemm_swiglu_kernel<kCtas, kEpi, kHalf>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+  CUDA_CHECK(cudaFuncSetAttribute(gemm_swiglu_kernel<kCtas, kEpi>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                   static_cast<int>(Layout<kEpi>::kSmem)));
   cudaLaunchConfig_t cfg{};
   cfg.blockDim = dim3(kThreads);
@@ -388,13 +367,13 @@ int32_t tile_groups(int32_t m, int32_t inter) {
   return (m_tiles + rows - 1) / rows * ((n_tiles + cols - 1) / cols);
 }
 
-template <int kCtas, bool kEpi, bool kHalf>
+template <int kCtas, bool kEpi>
 int grid_blocks(int32_t m, int32_t inter, int sms, bool balanced, cudaLaunchConfig_t cfg) {
   const int32_t groups = tile_groups<kCtas>(m, inter);
   int clusters = sms / kCtas;
   if (kCtas > 1) {
     cfg.gridDim = dim3(kCtas);
-    CUDA_CHECK(cudaOccupancyMaxActiveClusters(&clusters, gemm_swiglu_kernel<kCtas, kEpi, kHalf>, &cfg));
+    CUDA_CHECK(cudaOccupancyMaxActiveClusters(&clusters, gemm_swiglu_kernel<kCtas, kEpi>, &cfg));
   }
   clusters = std::max(1, std::min(clusters, groups));
   if (balanced) {
@@ -405,23 +384,20 @@ int grid_blocks(int32_t m, int32_t inter, int sms, bool balanced, cudaLaunchConf
 }
 
 // blocks > 0: launch that many (at most one cluster per tile group); 0: only return grid_blocks.
-template <int kCtas, bool kEpi, bool kHalf = false>
+template <int kCtas, bool kEpi>
 int launch(const CUtensorMap* x_map, const CUtensorMap* w_map, __nv_bfloat16* act, int32_t m, int32_t inter,
            int32_t k, int sms, int blocks, bool balanced, cudaStream_t stream) {
   cudaLaunchAttribute attr[1];
-  cudaLaunchConfig_t cfg = launch_config<kCtas, kEpi, kHalf>(attr, stream);
-  if (blocks == 0) return grid_blocks<kCtas, kEpi, kHalf>(m, inter, sms, balanced, cfg);
+  cudaLaunchConfig_t cfg = launch_config<kCtas, kEpi>(attr, stream);
+  if (blocks == 0) return grid_blocks<kCtas, kEpi>(m, inter, sms, balanced, cfg);
   const int32_t groups = tile_groups<kCtas>(m, inter);
   cfg.gridDim = dim3(static_cast<unsigned>(std::min(blocks / kCtas, groups) * kCtas));
-  CUDA_CHECK(cudaLaunchKernelEx(&cfg, gemm_swiglu_kernel<kCtas, kEpi, kHalf>, *x_map, *w_map, act, m, inter, k));
+  CUDA_CHECK(cudaLaunchKernelEx(&cfg, gemm_swiglu_kernel<kCtas, kEpi>, *x_map, *w_map, act, m, inter, k));
   return blocks;
 }
 
 int dispatch(const CUtensorMap* x_map, const CUtensorMap* w_map, __nv_bfloat16* act, int32_t m, int32_t inter,
-             int32_t k, int sms, int blocks, int ctas, bool epilogue_warps, bool balanced, bool half_tail,
-             cudaStream_t stream) {
-  if (half_tail)  // built for clusters of two with epilogue warps only (kSwigluVariantShapes asserts it)
-    return launch<2, true, true>(x_map, w_map, act, m, inter, k, sms, blocks, balanced, stream);
+             int32_t k, int sms, int blocks, int ctas, bool epilogue_warps, bool balanced, cudaStream_t stream) {
   if (ctas == 4)  // built with epilogue warps only (kSwigluVariantShapes asserts it)
     return launch<4, true>(x_map, w_map, act, m, inter, k, sms, blocks, balanced, stream);
   if (ctas == 2)
@@ -434,14 +410,12 @@ int dispatch(const CUtensorMap* x_map, const CUtensorMap* w_map, __nv_bfloat16* 
 }  // namespace
 
 void launch_gemm_swiglu(const CUtensorMap& x_map, const CUtensorMap& w_map, __nv_bfloat16* act, int32_t m,
-                        int32_t inter, int32_t k, int blocks, int ctas, bool epilogue_warps, bool half_tail,
-                        cudaStream_t stream) {
-  dispatch(&x_map, &w_map, act, m, inter, k, 0, blocks, ctas, epilogue_warps, false, half_tail, stream);
+                        int32_t inter, int32_t k, int blocks, int ctas, bool epilogue_warps, cudaStream_t stream) {
+  dispatch(&x_map, &w_map, act, m, inter, k, 0, blocks, ctas, epilogue_warps, false, stream);
 }
 
-int gemm_swiglu_grid_blocks(int32_t m, int32_t inter, int sms, int ctas, bool epilogue_warps, bool balanced,
-                            bool half_tail) {
-  return dispatch(nullptr, nullptr, nullptr, m, inter, 0, sms, 0, ctas, epilogue_warps, balanced, half_tail, nullptr);
+int gemm_swiglu_grid_blocks(int32_t m, int32_t inter, int sms, int ctas, bool epilogue_warps, bool balanced) {
+  return dispatch(nullptr, nullptr, nullptr, m, inter, 0, sms, 0, ctas, epilogue_warps, balanced, nullptr);
 }
 
 }  // namespace tessera::cuda

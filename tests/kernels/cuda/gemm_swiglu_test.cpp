@@ -122,7 +122,7 @@ TEST(CudaGemmSwiglu, MatchesTheHostReferenceAtOddRowCounts) {
       gemm_swiglu(x.get(), w.get(), act.get(), sh.m, sh.inter, sh.k, nullptr, v, swiglu_variant_ctas(v));
       const auto one = act.download();
       ASSERT_EQ(std::memcmp(one.data(), got.data(), got.size() * 2), 0) << what << " with one cluster";
-      // Five clusters: groups left past the last whole wave (variant 6 walks them in halves).
+      // Five clusters: a grid that leaves groups past the last whole wave.
       act.poison();
       gemm_swiglu(x.get(), w.get(), act.get(), sh.m, sh.inter, sh.k, nullptr, v, 5 * swiglu_variant_ctas(v));
       const auto five = act.download();
