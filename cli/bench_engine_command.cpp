@@ -32,6 +32,7 @@ void register_bench_engine_command(CLI::App& bench, CommandRunner& runner) {
     int32_t prefill_mlp_chunk = -1;
     int32_t gemm_sustained_tuning_rows = -1;
     std::string prefill_swiglu_gemm;
+    int32_t prefill_swiglu_variant = -1;
     std::string kernel_timeline;
   };
   auto cuda = std::make_shared<CudaFlags>();
@@ -76,6 +77,11 @@ void register_bench_engine_command(CLI::App& bench, CommandRunner& runner) {
                   "cuda: on or off: steps above the skinny range on compute 9.0 run the gate/up projection with "
                   "the SwiGLU epilogue in one GEMM (default: the runner's)")
       ->check(CLI::IsMember({"on", "off"}));
+  cmd->add_option("--prefill-swiglu-variant", cuda->prefill_swiglu_variant,
+                  "cuda: that GEMM's variant for every step (-1: the fastest timed per row bucket; "
+                  "kernels/cuda/gemm_swiglu_wgmma.cuh lists them)")
+      ->check(CLI::Range(-1, 15))
+      ->capture_default_str();
   cmd->add_option("--kernel-timeline", cuda->kernel_timeline,
                   "cuda: trace every kernel through CUPTI (libcupti loaded at run time); add each kernel's exposed "
                   "time per step to the JSON and write the middle step's kernel sequence to FILE (TSV)");
@@ -122,6 +128,7 @@ void register_bench_engine_command(CLI::App& bench, CommandRunner& runner) {
         c.prefill_mlp_chunk = cuda->prefill_mlp_chunk;
         c.gemm_sustained_tuning_rows = cuda->gemm_sustained_tuning_rows;
         if (!cuda->prefill_swiglu_gemm.empty()) c.prefill_swiglu_gemm = cuda->prefill_swiglu_gemm == "on" ? 1 : 0;
+        c.prefill_swiglu_variant = cuda->prefill_swiglu_variant;
         std::cout << bench::run_cuda_engine_bench(c).dump() << std::endl;
         return 0;
 #else

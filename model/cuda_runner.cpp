@@ -246,6 +246,7 @@ void CudaRunner::allocate_activations() {
   gemm_->set_warp_variant_margin(options_.gemv_warp_margin);
   gemm_->set_sustained_tuning_rows(options_.gemm_sustained_tuning_rows);
   gemm_->set_prefill_swiglu(options_.prefill_swiglu_gemm);
+  gemm_->set_swiglu_variant(options_.prefill_swiglu_variant);
   if (!options_.gemm_tuning_cache.empty()) {
     gemm_tuning_path_ = options_.gemm_tuning_cache;
     if (options_.shard && options_.shard->spec.tp_size > 1)

@@ -107,6 +107,8 @@ struct CudaRunnerOptions {
   // faster with it in 3 of 3 alternating pairs (docs/CUDA.md). Tensor-parallel ranks never take it
   // (their o/down GEMMs do not add into the residual: fuses_residual).
   bool prefill_swiglu_gemm = true;
+  // That GEMM's variant (Gemm::set_swiglu_variant; -1: the fastest timed per row bucket). For A/B runs.
+  int32_t prefill_swiglu_variant = -1;
 };
 
 class CudaRunner : public StepExecutor {

@@ -109,6 +109,7 @@ nlohmann::json run_cuda_engine_bench(const CudaEngineBenchOptions& o) {
   if (o.prefill_mlp_chunk >= 0) ro.prefill_mlp_chunk_rows = o.prefill_mlp_chunk;
   if (o.gemm_sustained_tuning_rows >= 0) ro.gemm_sustained_tuning_rows = o.gemm_sustained_tuning_rows;
   if (o.prefill_swiglu_gemm >= 0) ro.prefill_swiglu_gemm = o.prefill_swiglu_gemm > 0;
+  ro.prefill_swiglu_variant = o.prefill_swiglu_variant;
   // Started before the runner, so the kernels of every graph it captures are traced too.
   std::unique_ptr<KernelTimeline> timeline = o.kernel_timeline.empty() ? nullptr : KernelTimeline::start();
   std::vector<TimeWindow> windows;
@@ -150,6 +151,7 @@ nlohmann::json run_cuda_engine_bench(const CudaEngineBenchOptions& o) {
   out["prefill_mlp_chunk_rows"] = ro.prefill_mlp_chunk_rows;
   out["gemm_sustained_tuning_rows"] = ro.gemm_sustained_tuning_rows;
   out["prefill_swiglu_gemm"] = ro.prefill_swiglu_gemm;
+  out["prefill_swiglu_variant"] = ro.prefill_swiglu_variant;
 
   if (prefill_mode) {
     const int32_t T = o.prefill;

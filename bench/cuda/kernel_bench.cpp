@@ -17,7 +17,8 @@
 // layout at 64 to 4,096 tokens: kernel_bench_qkv_post.cpp), `decode_waves` (batch decode attention at
 // every split count 1..8 and both split rules: kernel_bench_decode_waves.cpp; not in the full run), `swiglu`
 // (the m=4,096 gate/up projection: the fused SwiGLU GEMM vs cuBLASLt + silu_mul, bursts and at the power
-// cap: kernel_bench_swiglu.cpp).
+// cap: kernel_bench_swiglu.cpp), `swiglu_profile` (each of its kernels once inside cudaProfilerStart/Stop,
+// for ncu --profile-from-start off).
 #include <cuda_runtime.h>
 #include <nlohmann/json.hpp>
 
@@ -57,13 +58,15 @@ int main(int argc, char** argv) {
   const bool only_projections = only == "projections";
   const bool prefill_only = only == "--prefill-only";
   if (!only.empty() && !only_projections && !prefill_only && only != "decode_attention" && only != "chain" &&
-      only != "gemm_sustained" && only != "qkv_post" && only != "decode_waves" && only != "swiglu") {
+      only != "gemm_sustained" && only != "qkv_post" && only != "decode_waves" && only != "swiglu" &&
+      only != "swiglu_profile") {
     std::cerr << "unknown part '" << only
-              << "' (projections, --prefill-only, decode_attention, chain, gemm_sustained, qkv_post, decode_waves or swiglu)" << std::endl;
+              << "' (projections, --prefill-only, decode_attention, chain, gemm_sustained, qkv_post, decode_waves, swiglu or swiglu_profile)" << std::endl;
     return 2;
   }
   cudaStream_t s;
   CUDA_CHECK(cudaStreamCreate(&s));
+  const bool swiglu_profile = only == "swiglu_profile";
   const DeviceLimits lim = measure_device_limits(s, /*sustained=*/only == "swiglu");
   std::cout << nlohmann::json{{"copy_bandwidth_GBps", lim.copy_bytes_per_s / 1e9},
                               {"matmul_8192_bf16_TFLOPs", lim.matmul_flops / 1e12}}
@@ -72,8 +75,8 @@ int main(int argc, char** argv) {
   void* ws = nullptr;
   CUDA_CHECK(cudaMalloc(&ws, 32u << 20));
   if (only == "decode_attention" || only == "chain" || only == "gemm_sustained" || only == "qkv_post" ||
-      only == "decode_waves" || only == "swiglu") {
-    if (only == "swiglu") bench_swiglu(lim, s, ws);
+      only == "decode_waves" || only == "swiglu" || swiglu_profile) {
+    if (only == "swiglu" || swiglu_profile) bench_swiglu(lim, s, ws, swiglu_profile);
     if (only == "chain") bench_chain(s, lim, ws);
     if (only == "decode_waves") bench_decode_waves(lim, s);
     if (only == "qkv_post") bench_prefill_qkv_post(lim, s);

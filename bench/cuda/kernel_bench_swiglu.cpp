@@ -8,6 +8,7 @@
 // power cap; rounds alternate the paths. Rates are of the projection's 2 m n k FLOPs, next to the
 // 8192³ cuBLAS rate (burst and sustained) measured in the same run. Benchmark code only.
 #include <cuda_bf16.h>
+#include <cuda_profiler_api.h>
 #include <nlohmann/json.hpp>
 
 #include <chrono>
@@ -55,7 +56,7 @@ std::vector<double> scaled(std::vector<double> v, double f) {
 
 }  // namespace
 
-void bench_swiglu(const DeviceLimits& lim, cudaStream_t s, void* ws) {
+void bench_swiglu(const DeviceLimits& lim, cudaStream_t s, void* ws, bool profile_once) {
   __nv_bfloat16* x = alloc_random(int64_t{kM} * kK, 31, s);
   __nv_bfloat16* w = alloc_random(int64_t{2} * kInter * kK, 32, s);
   __nv_bfloat16 *gate_up = nullptr, *act = nullptr;
@@ -75,6 +76,8 @@ void bench_swiglu(const DeviceLimits& lim, cudaStream_t s, void* ws) {
       {"fused_swiglu_v1", [&] { tessera::cuda::gemm_swiglu(x, w, act, kM, kInter, kK, s, 1, blocks[1]); }},
       {"fused_swiglu_v2", [&] { tessera::cuda::gemm_swiglu(x, w, act, kM, kInter, kK, s, 2, blocks[2]); }},
       {"fused_swiglu_v3", [&] { tessera::cuda::gemm_swiglu(x, w, act, kM, kInter, kK, s, 3, blocks[3]); }},
+      {"fused_swiglu_v4", [&] { tessera::cuda::gemm_swiglu(x, w, act, kM, kInter, kK, s, 4, blocks[4]); }},
+      {"fused_swiglu_v5", [&] { tessera::cuda::gemm_swiglu(x, w, act, kM, kInter, kK, s, 5, blocks[5]); }},
       // Variant 0 asking for its grid on every call, as the session-10 calls did (cudaOccupancyMaxActiveClusters
       // on the host each time): isolates that host cost from the kernel's.
       {"fused_swiglu_v0_grid_per_call", [&] { tessera::cuda::gemm_swiglu(x, w, act, kM, kInter, kK, s, 0); }},
@@ -85,6 +88,27 @@ void bench_swiglu(const DeviceLimits& lim, cudaStream_t s, void* ws) {
        }},
       {"cublas_gate_up_only", [&] { gemm.run(x, w, gate_up, kM, 2 * kInter, kK, false, s); }},
   };
+  if (profile_once) {  // each fused variant, then cuBLASLt's product alone, once, in this order
+    for (const Path& p : paths) p.run();  // warm: every path's first launch outside the profiled range
+    CUDA_CHECK(cudaStreamSynchronize(s));
+    CUDA_CHECK(cudaProfilerStart());
+    for (const Path& p : paths) {
+      const std::string name = p.name;
+      if (name == "fused_swiglu_v0_grid_per_call" || name == "cublas_then_silu_mul") continue;
+      p.run();
+      CUDA_CHECK(cudaStreamSynchronize(s));
+      std::cout << nlohmann::json{{"part", "swiglu_profile"}, {"path", name}}.dump() << std::endl;
+    }
+    CUDA_CHECK(cudaProfilerStop());
+    std::cout << nlohmann::json{{"part", "swiglu_profile"}, {"cublas_config",
+                  gemm.describe_cublas_candidate(gemm.chosen_cublas_candidate(kM, 2 * kInter, kK, false), kM,
+                                                 2 * kInter, kK, false)}}.dump() << std::endl;
+    cudaFree(x);
+    cudaFree(w);
+    cudaFree(gate_up);
+    cudaFree(act);
+    return;
+  }
   const double flops = 2.0 * kM * 2.0 * kInter * kK;
   std::vector<double> burst(paths.size());
   std::vector<std::vector<double>> sus(paths.size());

@@ -64,7 +64,9 @@ void bench_chain(cudaStream_t s, const DeviceLimits& lim, void* ws);
 void bench_gemm_sustained(const DeviceLimits& lim, cudaStream_t s, void* ws);
 // The prefill's gate/up projection with SwiGLU: the fused GEMM vs cuBLASLt + silu_mul, in bursts and
 // at the power cap (kernel_bench_swiglu.cpp); ws: 32 MiB of GEMM workspace.
-void bench_swiglu(const DeviceLimits& lim, cudaStream_t s, void* ws);
+// profile_once: no timing; each fused variant and cuBLASLt's gate/up product run once between
+// cudaProfilerStart and cudaProfilerStop (for `ncu --profile-from-start off`), after the tuning.
+void bench_swiglu(const DeviceLimits& lim, cudaStream_t s, void* ws, bool profile_once = false);
 // qkv_post over a 4,096-token prefill at each heads-per-warp choice (kernel_bench_qkv_post.cpp).
 void bench_prefill_qkv_post(const DeviceLimits& lim, cudaStream_t s);
 // Batch decode attention at every split count 1..8 and at both split rules (kernel_bench_decode_waves.cpp).

@@ -80,8 +80,9 @@ Gemm::SwigluChoice Gemm::swiglu_choice(int32_t m, int32_t inter, int32_t k, cons
   const auto key = std::make_tuple(t, inter, k);
   if (const auto it = swiglu_variants_.find(key); it != swiglu_variants_.end()) return it->second;
   // Each variant's grid once for the bucket (the launch cuts it to m's tiles), outside the timing.
-  SwigluChoice best{kSwigluDefaultVariant, gemm_swiglu_blocks(t, inter, kSwigluDefaultVariant)};
-  if (autotune_) {
+  const int first = swiglu_forced_ >= 0 ? swiglu_forced_ : kSwigluDefaultVariant;
+  SwigluChoice best{first, gemm_swiglu_blocks(t, inter, first)};
+  if (autotune_ && swiglu_forced_ < 0) {
     float best_ms = std::numeric_limits<float>::infinity();
     for (const int v : kSwigluTunedVariants) {
       const int blocks = gemm_swiglu_blocks(t, inter, v);
@@ -95,6 +96,13 @@ Gemm::SwigluChoice Gemm::swiglu_choice(int32_t m, int32_t inter, int32_t k, cons
   }
   swiglu_variants_[key] = best;
   return best;
+}
+
+void Gemm::set_swiglu_variant(int variant) {
+  TS_CHECK(variant >= -1 && variant < kSwigluVariants, kInvalidArgument,
+           "Gemm: SwiGLU GEMM variant={} (-1: timed, or 0 to {})", variant, kSwigluVariants - 1);
+  swiglu_forced_ = variant;
+  swiglu_variants_.clear();
 }
 
 bool Gemm::takes_prefill_swiglu(int32_t m, int32_t inter, int32_t k) const {

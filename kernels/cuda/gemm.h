@@ -87,6 +87,9 @@ class Gemm {
   std::string describe_cublas_candidate(int i, int32_t m, int32_t n, int32_t k, bool out_f32) const;
   // On: run_gate_up_silu takes the fused SwiGLU GEMM for prefill-sized steps where it can (see there).
   void set_prefill_swiglu(bool on) { prefill_swiglu_ = on; }
+  // The fused SwiGLU GEMM's variant for every shape instead of the fastest timed (-1: timed; for A/B
+  // benchmarks). Throws tessera::Error (kInvalidArgument) naming a variant outside -1..kSwigluVariants - 1.
+  void set_swiglu_variant(int variant);
   // Whether run_gate_up_silu would take the fused SwiGLU GEMM for this shape (pointers 16-byte aligned).
   bool takes_prefill_swiglu(int32_t m, int32_t inter, int32_t k) const;
   // Chooses (times) the fused SwiGLU GEMM's variant for the shape's row bucket where run_gate_up_silu
@@ -186,6 +189,7 @@ class Gemm {
   bool allow_gemv_ = true;
   bool prefill_swiglu_ = false;
   bool swiglu_device_ = false;  // the current device at construction runs gemm_swiglu
+  int swiglu_forced_ = -1;      // set_swiglu_variant
   float warp_margin_ = 0.97f;
   bool autotune_ = true;
   int32_t sustained_rows_ = 0;

@@ -31,7 +31,7 @@ void gemm_swiglu(const __nv_bfloat16* x, const __nv_bfloat16* w, __nv_bfloat16* 
   const int ctas = swiglu_variant_ctas(variant);
   TS_CHECK(blocks > 0 && blocks % ctas == 0, kInvalidArgument,
            "gemm_swiglu: blocks={} (a positive multiple of the variant's {} blocks per cluster)", blocks, ctas);
-  launch_gemm_swiglu(matrix_map(x, m, k, kSwigluTileRows), matrix_map(w, int64_t{2} * inter, k, kSwigluTileCols), act,
+  launch_gemm_swiglu(matrix_map(x, m, k, swiglu_x_box_rows(ctas)), matrix_map(w, int64_t{2} * inter, k, kSwigluTileCols), act,
                      m, inter, k, blocks, ctas, swiglu_variant_epilogue_warps(variant), stream);
 }
 
@@ -41,7 +41,8 @@ int gemm_swiglu_blocks(int32_t m, int32_t inter, int variant) {
   int device = 0, sms = 0;
   CUDA_CHECK(cudaGetDevice(&device));
   CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-  return gemm_swiglu_grid_blocks(m, inter, sms, swiglu_variant_ctas(variant), swiglu_variant_epilogue_warps(variant));
+  return gemm_swiglu_grid_blocks(m, inter, sms, swiglu_variant_ctas(variant), swiglu_variant_epilogue_warps(variant),
+                                 swiglu_variant_balanced_grid(variant));
 }
 
 }  // namespace tessera::cuda

@@ -14,7 +14,13 @@
 // less L2 -> SM traffic per FLOP). A stage is then free once the consumers of both blocks released it
 // (empty counts 16: each consumer warp arrives in its own block and in the other), and the producer
 // waits for its ring's last releases before it exits, so no arrival targets a finished block. With an
-// odd number of row tiles the last cluster's second block works on rows past m (zeros, not stored). A consumer warpgroup issues
+// odd number of row tiles the last cluster's second block works on rows past m (zeros, not stored).
+// kCtas 4 (2 x 2 clusters): rank r takes row tile 2q + (r & 1) of column tile 2p + (r >> 1); it copies
+// its weight half as above into itself and rank r ^ 1 (same columns), and half of its x tile (64 rows,
+// by r >> 1) into itself and rank r ^ 2 (same rows), so x bytes also leave L2 once per two blocks.
+// Its producer writes into r, r ^ 1 and r ^ 2, so empty counts 24 (each consumer warp arrives in its
+// own block and in r ^ 1 and r ^ 2). With an odd number of column tiles the last clusters' second
+// column works past inter (not stored). A consumer warpgroup issues
 // m64n256k16 over the 256 stacked rows per 16 k, keeps one stage's wgmmas in flight while it waits for
 // the next stage, and after the tile's last stage computes act from its 128 accumulators: gate column
 // c is d[c / 8][..], up column c is d[16 + c / 8][..], both in the same thread. Rows past m are read
@@ -80,22 +86,28 @@ __device__ __forceinline__ uint64_t kmajor(uint32_t addr) { return wgmma::descri
 
 __device__ __forceinline__ float round_bf16(float v) { return __bfloat162float(__float2bfloat16_rn(v)); }
 
-// Tile walk of one block: tiles `count` of them (pairs of row tiles for kCtas 2), the i-th at row
-// tile row_tile(i) and column tile col_tile(i).
+// Tile walk of one cluster: `count` tile groups (a group: the cluster's kRows x kCols tiles), rows
+// fastest; the block's tile of group t starts at row row0(t) and act column col0(t).
 template <int kCtas>
 struct TileWalk {
-  int32_t m_tiles, groups;  // groups: row tiles per column (kCtas 1) or row-tile pairs (kCtas 2)
+  static constexpr int32_t kRows = kCtas == 1 ? 1 : 2;  // row tiles per group
+  static constexpr int32_t kCols = kCtas / kRows;        // column tiles per group
+  int32_t groups;  // groups per column of groups
   int32_t count;
   uint32_t rank;  // the block's rank in its cluster
   __device__ TileWalk(int32_t m, int32_t inter, uint32_t cta_rank) : rank(cta_rank) {
-    m_tiles = (m + kSwigluTileRows - 1) / kSwigluTileRows;
-    groups = (m_tiles + kCtas - 1) / kCtas;
-    count = groups * (inter / kSwigluTileCols);
+    const int32_t m_tiles = (m + kSwigluTileRows - 1) / kSwigluTileRows, n_tiles = inter / kSwigluTileCols;
+    groups = (m_tiles + kRows - 1) / kRows;
+    count = groups * ((n_tiles + kCols - 1) / kCols);
   }
   __device__ int32_t first() const { return static_cast<int32_t>(blockIdx.x) / kCtas; }
   __device__ int32_t step() const { return static_cast<int32_t>(gridDim.x) / kCtas; }
-  __device__ int32_t row0(int32_t t) const { return ((t % groups) * kCtas + static_cast<int32_t>(rank)) * kSwigluTileRows; }
-  __device__ int32_t col0(int32_t t) const { return (t / groups) * kSwigluTileCols; }
+  __device__ int32_t row0(int32_t t) const {
+    return ((t % groups) * kRows + static_cast<int32_t>(rank % kRows)) * kSwigluTileRows;
+  }
+  __device__ int32_t col0(int32_t t) const {
+    return ((t / groups) * kCols + static_cast<int32_t>(rank / kRows)) * kSwigluTileCols;
+  }
 };
 
 __device__ __forceinline__ uint32_t cta_rank() {
@@ -135,13 +147,22 @@ __device__ __forceinline__ void produce(const CUtensorMap* x_map, const CUtensor
       const uint32_t s = it % kStages, stage = base + s * kStageBytes, full = full_bar(bars, s);
       if (it >= kStages) mbar_wait(empty_bar<kStages>(bars, s), ((it / kStages) & 1) ^ 1);
       mbar_arrive_expect_tx(full, kStageBytes);
-      tma_load_2d(stage, x_map, kb * kSwigluStageK, row0, full);
+      if constexpr (kCtas == 4) {  // half of x into this block and rank ^ 2 (same rows)
+        const uint32_t half = walk.rank >> 1;
+        tma_load_2d_multicast(stage + half * (kABytes / 2), x_map, kb * kSwigluStageK,
+                              row0 + static_cast<int32_t>(half) * (kSwigluTileRows / 2), full,
+                              static_cast<uint16_t>((1u << walk.rank) | (1u << (walk.rank ^ 2u))));
+      } else {
+        tma_load_2d(stage, x_map, kb * kSwigluStageK, row0, full);
+      }
       if constexpr (kCtas == 1) {
         tma_load_2d(stage + kABytes, w_map, kb * kSwigluStageK, col0, full);
         tma_load_2d(stage + kABytes + kHalfB, w_map, kb * kSwigluStageK, inter + col0, full);
-      } else {
-        tma_load_2d_multicast(stage + kABytes + walk.rank * kHalfB, w_map, kb * kSwigluStageK,
-                              static_cast<int32_t>(walk.rank) * inter + col0, full, 0x3);
+      } else {  // this block's weight half into it and rank ^ 1 (same columns)
+        const uint32_t wr = walk.rank & 1u;
+        tma_load_2d_multicast(stage + kABytes + wr * kHalfB, w_map, kb * kSwigluStageK,
+                              static_cast<int32_t>(wr) * inter + col0, full,
+                              static_cast<uint16_t>(0x3u << (walk.rank & 2u)));
       }
     }
   }
@@ -201,7 +222,7 @@ __device__ __forceinline__ void epilogue(__nv_bfloat16* __restrict__ act, uint32
   for (int32_t t = walk.first(); t < walk.count; t += walk.step(), ++n) {
     mbar_wait(staged_full_bar<kStages>(bars), n & 1);
     const int32_t row0 = walk.row0(t), col0 = walk.col0(t);
-    for (int j = e; j < kSwigluTileRows * 16; j += kEpiThreads) {
+    for (int j = e; col0 < inter && j < kSwigluTileRows * 16; j += kEpiThreads) {
       const int r = j >> 4, c = j & 15;
       if (row0 + r >= m) break;  // rows only grow with j
       const uint32_t at = staged + r * kStagedPitch + c * 16;
@@ -219,15 +240,13 @@ __device__ __forceinline__ void epilogue(__nv_bfloat16* __restrict__ act, uint32
   }
 }
 
-// A stage is released by lane 0 of each consumer warp, in this block and (kCtas 2) the other.
+// A stage is released by lane 0 of each consumer warp, in this block and the blocks whose producers
+// also write into it (kCtas 2: rank ^ 1; kCtas 4: rank ^ 1 and rank ^ 2).
 template <int kCtas>
 __device__ __forceinline__ void release(uint32_t bar) {
-  if constexpr (kCtas == 1) {
-    mbar_arrive(bar);
-  } else {
-    mbar_arrive(bar);                 // this block's, at CTA scope
-    mbar_arrive_in(bar, cta_rank() ^ 1u);  // the other block's
-  }
+  mbar_arrive(bar);  // this block's, at CTA scope
+  if constexpr (kCtas >= 2) mbar_arrive_in(bar, cta_rank() ^ 1u);  // the block sharing the weight tile
+  if constexpr (kCtas == 4) mbar_arrive_in(bar, cta_rank() ^ 2u);  // the block sharing the x tile
 }
 
 // A consumer warpgroup: rows [64 wg, 64 wg + 64) of every tile of this block.
@@ -265,7 +284,7 @@ __device__ __forceinline__ void consume(__nv_bfloat16* __restrict__ act, uint32_
       if (n > 0) mbar_wait(staged_empty_bar<kStages>(bars), (n - 1) & 1);  // tile n - 1's act is out
       stage_gate_up(d, base + L::kStaged, wg * 64 + warp * 16 + lane / 4, 2 * (lane % 4));
       mbar_arrive(staged_full_bar<kStages>(bars));
-    } else {
+    } else if (walk.col0(t) < inter) {
       store_act(d, act, m, inter, walk.row0(t) + wg * 64 + warp * 16 + lane / 4, walk.col0(t) + 2 * (lane % 4));
     }
   }
@@ -288,7 +307,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   if (threadIdx.x == 0) {
     for (uint32_t s = 0; s < L::kStages; ++s) {
       mbar_init(full_bar(bars, s), 1);
-      mbar_init(empty_bar<L::kStages>(bars, s), 8 * kCtas);
+      mbar_init(empty_bar<L::kStages>(bars, s), 8 * (kCtas == 4 ? 3 : kCtas));
     }
     mbar_init(staged_full_bar<L::kStages>(bars), 256);
     mbar_init(staged_empty_bar<L::kStages>(bars), kEpiThreads);
@@ -340,50 +359,63 @@ cudaLaunchConfig_t launch_config(cudaLaunchAttribute* attr, cudaStream_t stream)
 
 // Blocks of the persistent grid: as many clusters as fit on the device at once (single blocks: one
 // per SM), at most one per tile group.
+// Tile groups of a variant (a cluster's tiles: 1, 2 row tiles, or 2 x 2).
+template <int kCtas>
+int32_t tile_groups(int32_t m, int32_t inter) {
+  const int32_t rows = kCtas == 1 ? 1 : 2, cols = kCtas / rows;
+  const int32_t m_tiles = (m + kSwigluTileRows - 1) / kSwigluTileRows, n_tiles = inter / kSwigluTileCols;
+  return (m_tiles + rows - 1) / rows * ((n_tiles + cols - 1) / cols);
+}
+
 template <int kCtas, bool kEpi>
-int grid_blocks(int32_t m, int32_t inter, int sms, cudaLaunchConfig_t cfg) {
-  const int32_t m_tiles = (m + kSwigluTileRows - 1) / kSwigluTileRows;
-  const int32_t groups = (m_tiles + kCtas - 1) / kCtas * (inter / kSwigluTileCols);
+int grid_blocks(int32_t m, int32_t inter, int sms, bool balanced, cudaLaunchConfig_t cfg) {
+  const int32_t groups = tile_groups<kCtas>(m, inter);
   int clusters = sms / kCtas;
   if (kCtas > 1) {
     cfg.gridDim = dim3(kCtas);
     CUDA_CHECK(cudaOccupancyMaxActiveClusters(&clusters, gemm_swiglu_kernel<kCtas, kEpi>, &cfg));
   }
-  return std::max(1, std::min(clusters, groups)) * kCtas;
+  clusters = std::max(1, std::min(clusters, groups));
+  if (balanced) {
+    const int32_t waves = (groups + clusters - 1) / clusters;
+    clusters = (groups + waves - 1) / waves;
+  }
+  return clusters * kCtas;
 }
 
 // blocks > 0: launch that many (at most one cluster per tile group); 0: only return grid_blocks.
 template <int kCtas, bool kEpi>
 int launch(const CUtensorMap* x_map, const CUtensorMap* w_map, __nv_bfloat16* act, int32_t m, int32_t inter,
-           int32_t k, int sms, int blocks, cudaStream_t stream) {
+           int32_t k, int sms, int blocks, bool balanced, cudaStream_t stream) {
   cudaLaunchAttribute attr[1];
   cudaLaunchConfig_t cfg = launch_config<kCtas, kEpi>(attr, stream);
-  if (blocks == 0) return grid_blocks<kCtas, kEpi>(m, inter, sms, cfg);
-  const int32_t m_tiles = (m + kSwigluTileRows - 1) / kSwigluTileRows;
-  const int32_t groups = (m_tiles + kCtas - 1) / kCtas * (inter / kSwigluTileCols);
+  if (blocks == 0) return grid_blocks<kCtas, kEpi>(m, inter, sms, balanced, cfg);
+  const int32_t groups = tile_groups<kCtas>(m, inter);
   cfg.gridDim = dim3(static_cast<unsigned>(std::min(blocks / kCtas, groups) * kCtas));
   CUDA_CHECK(cudaLaunchKernelEx(&cfg, gemm_swiglu_kernel<kCtas, kEpi>, *x_map, *w_map, act, m, inter, k));
   return blocks;
 }
 
 int dispatch(const CUtensorMap* x_map, const CUtensorMap* w_map, __nv_bfloat16* act, int32_t m, int32_t inter,
-             int32_t k, int sms, int blocks, int ctas, bool epilogue_warps, cudaStream_t stream) {
+             int32_t k, int sms, int blocks, int ctas, bool epilogue_warps, bool balanced, cudaStream_t stream) {
+  if (ctas == 4)  // built with epilogue warps only (kSwigluVariantShapes asserts it)
+    return launch<4, true>(x_map, w_map, act, m, inter, k, sms, blocks, balanced, stream);
   if (ctas == 2)
-    return epilogue_warps ? launch<2, true>(x_map, w_map, act, m, inter, k, sms, blocks, stream)
-                          : launch<2, false>(x_map, w_map, act, m, inter, k, sms, blocks, stream);
-  return epilogue_warps ? launch<1, true>(x_map, w_map, act, m, inter, k, sms, blocks, stream)
-                        : launch<1, false>(x_map, w_map, act, m, inter, k, sms, blocks, stream);
+    return epilogue_warps ? launch<2, true>(x_map, w_map, act, m, inter, k, sms, blocks, balanced, stream)
+                          : launch<2, false>(x_map, w_map, act, m, inter, k, sms, blocks, balanced, stream);
+  return epilogue_warps ? launch<1, true>(x_map, w_map, act, m, inter, k, sms, blocks, balanced, stream)
+                        : launch<1, false>(x_map, w_map, act, m, inter, k, sms, blocks, balanced, stream);
 }
 
 }  // namespace
 
 void launch_gemm_swiglu(const CUtensorMap& x_map, const CUtensorMap& w_map, __nv_bfloat16* act, int32_t m,
                         int32_t inter, int32_t k, int blocks, int ctas, bool epilogue_warps, cudaStream_t stream) {
-  dispatch(&x_map, &w_map, act, m, inter, k, 0, blocks, ctas, epilogue_warps, stream);
+  dispatch(&x_map, &w_map, act, m, inter, k, 0, blocks, ctas, epilogue_warps, false, stream);
 }
 
-int gemm_swiglu_grid_blocks(int32_t m, int32_t inter, int sms, int ctas, bool epilogue_warps) {
-  return dispatch(nullptr, nullptr, nullptr, m, inter, 0, sms, 0, ctas, epilogue_warps, nullptr);
+int gemm_swiglu_grid_blocks(int32_t m, int32_t inter, int sms, int ctas, bool epilogue_warps, bool balanced) {
+  return dispatch(nullptr, nullptr, nullptr, m, inter, 0, sms, 0, ctas, epilogue_warps, balanced, nullptr);
 }
 
 }  // namespace tessera::cuda

@@ -21,20 +21,48 @@ namespace tessera::cuda {
 constexpr int32_t kSwigluTileRows = 128;  // rows of x per tile
 constexpr int32_t kSwigluTileCols = 128;  // columns of act per tile: inter must be a multiple
 constexpr int32_t kSwigluStageK = 64;     // k per stage: k must be a multiple
-// Variants: v % 2 == 0 clusters of two blocks sharing each weight tile (TMA multicast), else single
-// blocks; v / 2 == 1: act computed by epilogue warps from a staged tile while the consumers go on
-// (3 stages), else by the consumers from their registers (4 stages). All store the same bits.
+// Variants (kSwigluVariantShapes): blocks per cluster, whether act is computed by epilogue warps, and
+// the persistent grid. ctas 2: clusters of two blocks on row tiles 2q, 2q + 1 sharing each weight tile
+// (TMA multicast); ctas 4: 2 x 2 clusters, also sharing each x tile between column tiles 2p, 2p + 1 (a
+// quarter less L2 -> SM traffic than ctas 2); ctas 1: single blocks. Epilogue warps: act computed by
+// epilogue warps from a staged tile while the consumers go on (3 stages), else by the consumers from
+// their registers (4 stages). Balanced grid: the fewest clusters that take the tiles in as many waves as
+// the most resident clusters would (4,096 x 14,336, ctas 2: 64 clusters in 28 waves instead of 66 in
+// 27.2: the same time on fewer SMs, less power at the cap), else as many as are resident. All store the
+// same bits.
 // Measured on nvidia-h200 (docs/CUDA.md, session 10) at 4,096 x 4,096 -> 2 x 14,336, burst: 1,341 /
 // 1,336 / 1,269 / 1,331 µs for variants 0-3 against 1,305 for cuBLASLt + silu_mul (sustained at the
 // power cap 1,568 / 1,545 / 1,485 / 1,531 against 1,495). The clusters ran at half speed while each
 // consumer warp released a stage with a cluster-scope release (mbarrier.arrive.release.cluster) in
 // both blocks; the arrival at the default CTA scope is enough (the wgmmas that read the stage have
 // completed) and brought them to the figures above. Gemm times every variant per row bucket.
-constexpr int kSwigluVariants = 4;
-constexpr int kSwigluDefaultVariant = 2;  // clusters of two, act by the epilogue warps
-constexpr int kSwigluTunedVariants[] = {0, 1, 2, 3};
-constexpr int swiglu_variant_ctas(int variant) { return variant % 2 == 0 ? 2 : 1; }
-constexpr bool swiglu_variant_epilogue_warps(int variant) { return variant / 2 == 1; }
+// Session 10 (branch gemm10b, two calls): variants 2 / 4 / 5 burst 1,241-1,257 / 1,278-1,282 /
+// 1,231-1,235 µs, sustained 1,463 / 1,526-1,529 / 1,456-1,466 (cuBLASLt's product alone 1,175-1,195 /
+// 1,407-1,409). Variant 4 runs only 30 clusters of four (120 SMs); ncu showed L2 traffic is not what
+// holds the mainloop (variant 2: 3.6 points of tail, ~3.5 of bubbles inside the tiles). Variant 5 won
+// 3 of 3 alternating engine prefill pairs against variant 2 (-0.28 ms mean): the default since.
+struct SwigluVariantShape {
+  int ctas;             // blocks per cluster: 1, 2 (rows) or 4 (2 rows x 2 columns)
+  bool epilogue_warps;  // act by the epilogue warps (3 stages) or by the consumers (4 stages)
+  bool balanced_grid;   // the fewest clusters for the same number of waves
+};
+constexpr SwigluVariantShape kSwigluVariantShapes[] = {
+    {2, false, false}, {1, false, false}, {2, true, false}, {1, true, false},  // session 10
+    {4, true, true},  // 4: 2 x 2 clusters, epilogue warps, balanced grid
+    {2, true, true},  // 5: variant 2 on the balanced grid
+};
+constexpr int kSwigluVariants = static_cast<int>(sizeof(kSwigluVariantShapes) / sizeof(kSwigluVariantShapes[0]));
+constexpr int kSwigluDefaultVariant = 5;  // clusters of two, act by the epilogue warps, balanced grid
+constexpr int kSwigluTunedVariants[] = {0, 1, 2, 3, 4, 5};
+constexpr int swiglu_variant_ctas(int variant) { return kSwigluVariantShapes[variant].ctas; }
+constexpr bool swiglu_variant_epilogue_warps(int variant) { return kSwigluVariantShapes[variant].epilogue_warps; }
+constexpr bool swiglu_variant_balanced_grid(int variant) { return kSwigluVariantShapes[variant].balanced_grid; }
+constexpr bool swiglu_2x2_variants_have_epilogue_warps() {
+  for (const SwigluVariantShape& v : kSwigluVariantShapes)
+    if (v.ctas == 4 && !v.epilogue_warps) return false;
+  return true;
+}
+static_assert(swiglu_2x2_variants_have_epilogue_warps(), "the 2 x 2 cluster kernel is built with epilogue warps only");
 
 // Whether a device of this compute capability runs the kernel (9.0: the sm_90a build). Pure.
 constexpr bool gemm_swiglu_supported(int cc_major, int cc_minor) { return cc_major == 9 && cc_minor == 0; }
@@ -55,13 +83,18 @@ void gemm_swiglu(const __nv_bfloat16* x, const __nv_bfloat16* w, __nv_bfloat16* 
                  int32_t k, cudaStream_t stream, int variant = kSwigluDefaultVariant, int blocks = 0);
 
 // The launch behind gemm_swiglu (gemm_swiglu_wgmma.cu), given the tensor maps of x ([m, k]) and w
-// ([2 x inter, k]) in boxes of 128 rows (matrix_map), the persistent grid's blocks (cut to one cluster
-// per tile group) and the variant's blocks per cluster (1 or 2) and epilogue.
+// ([2 x inter, k]) in boxes of 128 rows (matrix_map; x in boxes of 64 rows for ctas 4), the persistent
+// grid's blocks (cut to one cluster per tile group) and the variant's blocks per cluster (1, 2 or 4:
+// always with epilogue warps) and epilogue.
 void launch_gemm_swiglu(const CUtensorMap& x_map, const CUtensorMap& w_map, __nv_bfloat16* act, int32_t m,
                         int32_t inter, int32_t k, int blocks, int ctas, bool epilogue_warps, cudaStream_t stream);
 // The persistent grid of a variant on a device of `sms` SMs: as many clusters as fit at once
-// (cudaOccupancyMaxActiveClusters; single blocks: one per SM), at most one per tile group.
-int gemm_swiglu_grid_blocks(int32_t m, int32_t inter, int sms, int ctas, bool epilogue_warps);
+// (cudaOccupancyMaxActiveClusters; single blocks: one per SM), at most one per tile group; balanced:
+// then the fewest that take the tile groups in the same number of waves.
+int gemm_swiglu_grid_blocks(int32_t m, int32_t inter, int sms, int ctas, bool epilogue_warps, bool balanced = false);
+// The box rows of x's tensor map for a cluster of `ctas` blocks (each block of a 2 x 2 cluster copies
+// half of its x tile into both blocks of its row).
+constexpr int32_t swiglu_x_box_rows(int ctas) { return ctas == 4 ? kSwigluTileRows / 2 : kSwigluTileRows; }
 // The same for gemm_swiglu's variant on the current device.
 int gemm_swiglu_blocks(int32_t m, int32_t inter, int variant);
 

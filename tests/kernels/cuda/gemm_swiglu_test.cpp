@@ -122,6 +122,11 @@ TEST(CudaGemmSwiglu, MatchesTheHostReferenceAtOddRowCounts) {
       gemm_swiglu(x.get(), w.get(), act.get(), sh.m, sh.inter, sh.k, nullptr, v, swiglu_variant_ctas(v));
       const auto one = act.download();
       ASSERT_EQ(std::memcmp(one.data(), got.data(), got.size() * 2), 0) << what << " with one cluster";
+      // Five clusters: a grid that leaves groups past the last whole wave.
+      act.poison();
+      gemm_swiglu(x.get(), w.get(), act.get(), sh.m, sh.inter, sh.k, nullptr, v, 5 * swiglu_variant_ctas(v));
+      const auto five = act.download();
+      ASSERT_EQ(std::memcmp(five.data(), got.data(), got.size() * 2), 0) << what << " with five clusters";
     }
   }
 }
@@ -190,7 +195,8 @@ TEST(CudaGemmSwiglu, PersistentGridIsAtMostOneBlockPerSmAndTile) {
   for (int v = 0; v < kSwigluVariants; ++v) {
     const int ctas = swiglu_variant_ctas(v);
     EXPECT_EQ(gemm_swiglu_blocks(1, 128, v), ctas) << "variant " << v << ": one tile (group)";
-    EXPECT_EQ(gemm_swiglu_blocks(259, 128, v), ctas == 1 ? 3 : 4) << "variant " << v << ": three row tiles";
+    // Three row tiles of one column tile: 3 blocks, 2 pairs of row tiles, or 2 2 x 2 groups of 4.
+    EXPECT_EQ(gemm_swiglu_blocks(259, 128, v), ctas == 1 ? 3 : 2 * ctas) << "variant " << v << ": three row tiles";
     const int big = gemm_swiglu_blocks(4096, 14336, v);
     EXPECT_EQ(big % ctas, 0) << "variant " << v;
     EXPECT_LE(big, sms) << "variant " << v;
@@ -198,6 +204,10 @@ TEST(CudaGemmSwiglu, PersistentGridIsAtMostOneBlockPerSmAndTile) {
       EXPECT_EQ(big, sms) << "variant " << v << ": one block per SM";
     }
   }
+  // The balanced grid (variant 5 = variant 2's kernel): the fewest clusters for variant 2's waves.
+  const int resident = gemm_swiglu_blocks(4096, 14336, 2) / 2, groups = 16 * 112;
+  const int waves = (groups + resident - 1) / resident;
+  EXPECT_EQ(gemm_swiglu_blocks(4096, 14336, 5), 2 * ((groups + waves - 1) / waves)) << resident << " resident clusters";
 }
 
 void expect_refused(const void* x, const void* w, const void* act, int32_t m, int32_t inter, int32_t k,
@@ -276,6 +286,40 @@ TEST(CudaGemmSwiglu, GemmTakesItAboveTheSkinnyRangeOnlyWhenSwitchedOn) {
         if (::testing::Test::HasFailure()) return;
       }
     }
+  }
+}
+
+TEST(CudaGemmSwiglu, GemmRunsTheForcedVariantAndRefusesOthers) {
+  DeviceBuffer<unsigned char> ws(32 << 20);
+  Gemm gemm(ws.get(), 32 << 20);
+  for (const int bad : {-2, kSwigluVariants}) {
+    try {
+      gemm.set_swiglu_variant(bad);
+      ADD_FAILURE() << "accepted variant " << bad;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument) << e.what();
+      EXPECT_NE(std::string(e.what()).find("variant=" + std::to_string(bad)), std::string::npos) << e.what();
+    }
+  }
+  if (!device_runs_swiglu()) {
+    SUCCEED() << "not compute capability 9.0";
+    return;
+  }
+  constexpr int32_t inter = 256, k = 512, rows = 200;
+  std::mt19937 rng(std::random_device{}());
+  DeviceBuffer<__nv_bfloat16> x(random_bf16(static_cast<size_t>(rows) * k, rng, 1.0f, nullptr));
+  DeviceBuffer<__nv_bfloat16> w(random_bf16(static_cast<size_t>(2) * inter * k, rng, 0.1f, nullptr));
+  DeviceBuffer<__nv_bfloat16> act(static_cast<size_t>(rows) * inter), want(static_cast<size_t>(rows) * inter);
+  gemm.set_prefill_swiglu(true);
+  gemm_swiglu(x.get(), w.get(), want.get(), rows, inter, k, nullptr, kSwigluDefaultVariant);
+  const auto expected = want.download();
+  for (int v = 0; v < kSwigluVariants; ++v) {
+    gemm.set_swiglu_variant(v);
+    EXPECT_EQ(gemm.warm_prefill_swiglu(rows, inter, k, x.get(), w.get(), act.get(), nullptr), v);
+    act.poison();
+    ASSERT_TRUE(gemm.run_gate_up_silu(x.get(), w.get(), nullptr, act.get(), rows, inter, k, nullptr)) << v;
+    const auto got = act.download();
+    EXPECT_EQ(std::memcmp(got.data(), expected.data(), got.size() * 2), 0) << "variant " << v;
   }
 }
 
