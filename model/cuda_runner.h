@@ -104,7 +104,8 @@ struct CudaRunnerOptions {
   // act is stored directly, the gate/up product never reaches memory and silu_mul is not launched.
   // On by default since session 10: on nvidia-h200 its clustered variant runs the 4,096-row gate/up
   // projection in 1,269 µs against 1,305 for cuBLASLt + silu_mul, and the 4,096-token prefill was
-  // faster with it in 3 of 3 alternating pairs (docs/CUDA.md). Tensor-parallel ranks never take it
+  // faster with it in 3 of 3 alternating pairs (docs/CUDA.md). With GEMM autotuning it is timed against
+  // cuBLASLt + silu_mul per row bucket and kept only where faster. Tensor-parallel ranks never take it
   // (their o/down GEMMs do not add into the residual: fuses_residual).
   bool prefill_swiglu_gemm = true;
   // That GEMM's variant (Gemm::set_swiglu_variant; -1: the fastest timed per row bucket). For A/B runs.

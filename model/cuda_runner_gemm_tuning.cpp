@@ -82,7 +82,7 @@ int CudaRunner::tune_gemms() {
   // cap: the row capacity the choice is made for (T: m is timed at its power-of-two bucket; m: exactly).
   auto tune = [&](const LayerProjection& g, int32_t m, int32_t cap) {
     const void* wt = w.*g.weight;
-    if (g.store == Store::kGateUpSilu && gemm_->warm_prefill_swiglu(m, g.n / 2, g.k, g.x, wt, g.act, stream_, cap) >= 0)
+    if (g.store == Store::kGateUpSilu && gemm_->warm_prefill_swiglu(m, g.n / 2, g.k, g.x, wt, g.y, g.act, stream_, cap) >= 0)
       return;  // the fused SwiGLU GEMM's variant chosen: no plain projection to time
     if (f32) gemm_->run_f32(static_cast<const float*>(g.x), static_cast<const float*>(wt), static_cast<float*>(g.y), m,
                             g.n, g.k, stream_, cap);

@@ -66,16 +66,21 @@ Gemm::Gemm(void* workspace, size_t workspace_bytes, void* skinny_workspace, size
   swiglu_device_ = gemm_swiglu_supported(major, minor);
 }
 
-int Gemm::warm_prefill_swiglu(int32_t m, int32_t inter, int32_t k, const void* x, const void* w, void* act,
-                              cudaStream_t stream, int32_t row_capacity) {
+int Gemm::warm_prefill_swiglu(int32_t m, int32_t inter, int32_t k, const void* x, const void* w, void* gate_up,
+                              void* act, cudaStream_t stream, int32_t row_capacity) {
   if (!takes_prefill_swiglu(m, inter, k) || reinterpret_cast<uintptr_t>(x) % 16 != 0 ||
       reinterpret_cast<uintptr_t>(w) % 16 != 0 || reinterpret_cast<uintptr_t>(act) % 16 != 0)
     return -1;
-  return swiglu_choice(m, inter, k, x, w, act, stream, row_capacity).variant;
+  return swiglu_choice(m, inter, k, x, w, gate_up, act, stream, row_capacity).variant;
 }
 
-Gemm::SwigluChoice Gemm::swiglu_choice(int32_t m, int32_t inter, int32_t k, const void* x, const void* w, void* act,
-                                       cudaStream_t stream, int32_t row_capacity) {
+int Gemm::chosen_swiglu_variant(int32_t m, int32_t inter, int32_t k, int32_t row_capacity) const {
+  const auto it = swiglu_variants_.find(std::make_tuple(tuning_rows(m, row_capacity), inter, k));
+  return it == swiglu_variants_.end() ? -2 : it->second.variant;
+}
+
+Gemm::SwigluChoice Gemm::swiglu_choice(int32_t m, int32_t inter, int32_t k, const void* x, const void* w,
+                                       void* gate_up, void* act, cudaStream_t stream, int32_t row_capacity) {
   const int32_t t = tuning_rows(m, row_capacity);
   const auto key = std::make_tuple(t, inter, k);
   if (const auto it = swiglu_variants_.find(key); it != swiglu_variants_.end()) return it->second;
@@ -92,6 +97,14 @@ Gemm::SwigluChoice Gemm::swiglu_choice(int32_t m, int32_t inter, int32_t k, cons
       });
       if (ms < best_ms) best_ms = ms, best = {v, blocks};
     }
+    // The pair it replaces, at the same rows: where the kernel's tiles fit the bucket badly (one 128-row
+    // tile for 65 rows) cuBLASLt's own tile choice plus silu_mul can be faster.
+    const Plan& p = plan_for(t, 2 * inter, k, false, x, w, gate_up, stream, t);
+    const float pair_ms = median_ms(stream, [] {}, [&] {
+      run_plan(p, x, w, gate_up, t, 2 * inter, k, false, stream);
+      silu_mul(static_cast<const __nv_bfloat16*>(gate_up), t, inter, static_cast<__nv_bfloat16*>(act), stream);
+    });
+    if (pair_ms < best_ms) best = {-1, 0};
     ++timed_shapes_;
   }
   swiglu_variants_[key] = best;
@@ -434,8 +447,8 @@ void Gemm::run_silu_mul(const void* gate_up, void* act, const void* w, void* y, 
 bool Gemm::run_gate_up_silu(const void* x, const void* w, void* gate_up, void* act, int32_t m, int32_t inter,
                             int32_t k, cudaStream_t stream, int32_t row_capacity) {
   if (m == 0) return true;
-  if (warm_prefill_swiglu(m, inter, k, x, w, act, stream, row_capacity) >= 0) {
-    const SwigluChoice c = swiglu_choice(m, inter, k, x, w, act, stream, row_capacity);  // found: no timing
+  if (warm_prefill_swiglu(m, inter, k, x, w, gate_up, act, stream, row_capacity) >= 0) {
+    const SwigluChoice c = swiglu_choice(m, inter, k, x, w, gate_up, act, stream, row_capacity);  // found: no timing
     gemm_swiglu(static_cast<const __nv_bfloat16*>(x), static_cast<const __nv_bfloat16*>(w),
                 static_cast<__nv_bfloat16*>(act), m, inter, k, stream, c.variant, c.blocks);
     return true;

@@ -63,8 +63,10 @@ class Gemm {
   // through run_silu_mul). With set_prefill_swiglu on, above kSkinnyMaxM rows on a device of compute
   // capability 9.0 and for shapes it takes (inter % 128 == 0, k % 64 == 0), it instead runs the fused
   // SwiGLU GEMM (gemm_swiglu_wgmma.cuh: act within bf16 rounding of that pair, gate_up untouched) and
-  // returns true; its variant is the fastest of kSwigluTunedVariants timed once per row bucket
-  // (kSwigluDefaultVariant without autotuning). Same capture rule as run().
+  // returns true, unless the pair (the plain projection + silu_mul) timed faster at the row bucket;
+  // its variant is the fastest of kSwigluTunedVariants timed once per row bucket (kSwigluDefaultVariant
+  // without autotuning or the set_swiglu_variant one, neither then timed against the pair). Same
+  // capture rule as run().
   bool run_gate_up_silu(const void* x, const void* w, void* gate_up, void* act, int32_t m, int32_t inter, int32_t k,
                         cudaStream_t stream, int32_t row_capacity = 0);
   // The chosen path for a shape, once run/warm has seen it: -1 cuBLASLt, else the gemv variant.
@@ -93,9 +95,14 @@ class Gemm {
   // Whether run_gate_up_silu would take the fused SwiGLU GEMM for this shape (pointers 16-byte aligned).
   bool takes_prefill_swiglu(int32_t m, int32_t inter, int32_t k) const;
   // Chooses (times) the fused SwiGLU GEMM's variant for the shape's row bucket where run_gate_up_silu
-  // takes it (x: row_capacity rows, act: its output, overwritten); the variant, -1 where it does not.
-  int warm_prefill_swiglu(int32_t m, int32_t inter, int32_t k, const void* x, const void* w, void* act,
+  // could take it, and times the pair against it (x: row_capacity rows; gate_up, act: the pair's and
+  // the kernel's outputs, overwritten); the variant, -1 where it does not take the shape or the pair
+  // was faster.
+  int warm_prefill_swiglu(int32_t m, int32_t inter, int32_t k, const void* x, const void* w, void* gate_up, void* act,
                           cudaStream_t stream, int32_t row_capacity = 0);
+  // The fused SwiGLU GEMM's variant chosen for a seen shape's row bucket; -1: the pair won there;
+  // -2: not seen (or not taken).
+  int chosen_swiglu_variant(int32_t m, int32_t inter, int32_t k, int32_t row_capacity = 0) const;
   // Off: never use the gemv kernel (for benchmarks comparing the two).
   void set_allow_gemv(bool allow) { allow_gemv_ = allow; }
   // A warp-per-column gemv variant is chosen over the best split-K one only when its time is below
@@ -203,7 +210,7 @@ class Gemm {
   };
   std::map<std::tuple<int32_t, int32_t, int32_t>, SwigluChoice> swiglu_variants_;  // by (bucket rows, inter, k)
   // The fused SwiGLU GEMM's choice for a shape's row bucket, timed on first use (see warm_prefill_swiglu).
-  SwigluChoice swiglu_choice(int32_t m, int32_t inter, int32_t k, const void* x, const void* w, void* act,
+  SwigluChoice swiglu_choice(int32_t m, int32_t inter, int32_t k, const void* x, const void* w, void* gate_up, void* act,
                              cudaStream_t stream, int32_t row_capacity);
   // preset() choices not used yet, by (path, m, n, k, out_f32).
   std::map<std::tuple<int32_t, int32_t, int32_t, int32_t, bool>, GemmChoice> presets_;

@@ -247,17 +247,40 @@ TEST(CudaGemmSwiglu, RefusesShapesItCannotTakeNamingTheValue) {
   }
 }
 
+// act as run_gate_up_silu left it (fused: the kernel stored it; else gate_up holds the products and
+// silu_mul is applied here) against silu(g) * u of the bf16 products cuBLASLt computes.
+void expect_act_of_products(Gemm& gemm, bool fused, const DeviceBuffer<__nv_bfloat16>& x,
+                            const DeviceBuffer<__nv_bfloat16>& w, DeviceBuffer<__nv_bfloat16>& gate_up,
+                            DeviceBuffer<__nv_bfloat16>& act, int32_t m, int32_t inter, int32_t k,
+                            const std::string& what) {
+  if (fused) gemm.run(x.get(), w.get(), gate_up.get(), m, 2 * inter, k, false, nullptr);  // the unfused products
+  const auto gu = gate_up.download();
+  if (!fused) silu_mul(gate_up.get(), m, inter, act.get(), nullptr);
+  const auto got = act.download();
+  std::vector<double> g(inter), u(inter);
+  for (int32_t r = 0; r < m; ++r) {
+    for (int32_t j = 0; j < inter; ++j) {
+      g[j] = from_bf16(gu[static_cast<size_t>(r) * 2 * inter + j]);
+      u[j] = from_bf16(gu[static_cast<size_t>(r) * 2 * inter + inter + j]);
+    }
+    check_row(got.data() + static_cast<size_t>(r) * inter, g.data(), u.data(), inter, std::ldexp(16.0, -16),
+              what + " row " + std::to_string(r));
+    if (::testing::Test::HasFailure()) return;
+  }
+}
+
+// Without autotuning (fixed choices) the kernel is taken wherever it can be: nothing is timed.
 TEST(CudaGemmSwiglu, GemmTakesItAboveTheSkinnyRangeOnlyWhenSwitchedOn) {
   constexpr int32_t inter = 256, k = 512, rows = 200;
   std::mt19937 rng(std::random_device{}());
   DeviceBuffer<__nv_bfloat16> x(random_bf16(static_cast<size_t>(rows) * k, rng, 1.0f, nullptr));
   DeviceBuffer<__nv_bfloat16> w(random_bf16(static_cast<size_t>(2) * inter * k, rng, 0.1f, nullptr));
-  DeviceBuffer<__nv_bfloat16> gate_up(static_cast<size_t>(rows) * 2 * inter), act(static_cast<size_t>(rows) * inter),
-      want(static_cast<size_t>(rows) * inter);
+  DeviceBuffer<__nv_bfloat16> gate_up(static_cast<size_t>(rows) * 2 * inter), act(static_cast<size_t>(rows) * inter);
   DeviceBuffer<unsigned char> ws(32 << 20);
   const bool hopper = device_runs_swiglu();
   for (const bool on : {false, true}) {
     Gemm gemm(ws.get(), 32 << 20);
+    gemm.set_autotune(false);
     gemm.set_prefill_swiglu(on);
     for (const int32_t m : {kSkinnyMaxM, kSkinnyMaxM + 1, rows}) {
       const std::string what = std::string(on ? "on" : "off") + ", m " + std::to_string(m);
@@ -269,23 +292,42 @@ TEST(CudaGemmSwiglu, GemmTakesItAboveTheSkinnyRangeOnlyWhenSwitchedOn) {
         ADD_FAILURE() << what << ": fused " << fused << ", expected " << expect_fused;
         continue;
       }
-      if (fused) {
-        gemm.run(x.get(), w.get(), gate_up.get(), m, 2 * inter, k, false, nullptr);  // the unfused products
-      }
-      const auto gu = gate_up.download();
-      if (!fused) silu_mul(gate_up.get(), m, inter, act.get(), nullptr);
-      const auto got = act.download();
-      std::vector<double> g(inter), u(inter);
-      for (int32_t r = 0; r < m; ++r) {
-        for (int32_t j = 0; j < inter; ++j) {
-          g[j] = from_bf16(gu[static_cast<size_t>(r) * 2 * inter + j]);
-          u[j] = from_bf16(gu[static_cast<size_t>(r) * 2 * inter + inter + j]);
-        }
-        check_row(got.data() + static_cast<size_t>(r) * inter, g.data(), u.data(), inter, std::ldexp(16.0, -16),
-                  what + " row " + std::to_string(r));
-        if (::testing::Test::HasFailure()) return;
-      }
+      expect_act_of_products(gemm, fused, x, w, gate_up, act, m, inter, k, what);
+      if (::testing::Test::HasFailure()) return;
     }
+  }
+}
+
+// With autotuning the kernel's best variant is timed against the pair it replaces (the plain product +
+// silu_mul) per row bucket and the faster is kept: whichever it is, run_gate_up_silu reports it, runs
+// it, and act is right.
+TEST(CudaGemmSwiglu, GemmKeepsTheFasterOfTheKernelAndThePair) {
+  constexpr int32_t inter = 1024, k = 1024, rows = 512;
+  std::mt19937 rng(std::random_device{}());
+  DeviceBuffer<__nv_bfloat16> x(random_bf16(static_cast<size_t>(rows) * k, rng, 1.0f, nullptr));
+  DeviceBuffer<__nv_bfloat16> w(random_bf16(static_cast<size_t>(2) * inter * k, rng, 0.1f, nullptr));
+  DeviceBuffer<__nv_bfloat16> gate_up(static_cast<size_t>(rows) * 2 * inter), act(static_cast<size_t>(rows) * inter);
+  DeviceBuffer<unsigned char> ws(32 << 20);
+  const bool hopper = device_runs_swiglu();
+  Gemm gemm(ws.get(), 32 << 20);
+  gemm.set_prefill_swiglu(true);
+  for (const int32_t m : {kSkinnyMaxM + 1, 200, rows}) {
+    const std::string what = "m " + std::to_string(m);
+    EXPECT_EQ(gemm.chosen_swiglu_variant(m, inter, k, rows), -2) << what << ": chosen before it was seen";
+    act.poison();
+    gate_up.poison();
+    const bool fused = gemm.run_gate_up_silu(x.get(), w.get(), gate_up.get(), act.get(), m, inter, k, nullptr, rows);
+    const int chosen = gemm.chosen_swiglu_variant(m, inter, k, rows);
+    if (hopper) {
+      EXPECT_GE(chosen, -1) << what << ": no choice recorded";
+      EXPECT_LT(chosen, kSwigluVariants) << what;
+    } else {
+      EXPECT_EQ(chosen, -2) << what << ": a choice off compute capability 9.0";
+    }
+    EXPECT_EQ(fused, chosen >= 0) << what << ": run_gate_up_silu took " << (fused ? "the kernel" : "the pair")
+                                  << " but the choice is " << chosen;
+    expect_act_of_products(gemm, fused, x, w, gate_up, act, m, inter, k, what);
+    if (::testing::Test::HasFailure()) return;
   }
 }
 
@@ -315,7 +357,7 @@ TEST(CudaGemmSwiglu, GemmRunsTheForcedVariantAndRefusesOthers) {
   const auto expected = want.download();
   for (int v = 0; v < kSwigluVariants; ++v) {
     gemm.set_swiglu_variant(v);
-    EXPECT_EQ(gemm.warm_prefill_swiglu(rows, inter, k, x.get(), w.get(), act.get(), nullptr), v);
+    EXPECT_EQ(gemm.warm_prefill_swiglu(rows, inter, k, x.get(), w.get(), nullptr, act.get(), nullptr), v);
     act.poison();
     ASSERT_TRUE(gemm.run_gate_up_silu(x.get(), w.get(), nullptr, act.get(), rows, inter, k, nullptr)) << v;
     const auto got = act.download();
