@@ -130,6 +130,9 @@ class CudaRunner : public StepExecutor {
   // With the tuning cache only what it lacks is timed; without autotuning nothing is. Call after the
   // weights are loaded. Returns the number of shapes timed.
   int tune_gemms();
+  // What a step of `rows` rows runs for the MLP's gate/up projection once tuned: the SwiGLU GEMM's
+  // variant (>= 0), -1 cuBLASLt + silu_mul (chosen by timing, or the kernel not taken), -2 not tuned yet.
+  int gate_up_swiglu_choice(int32_t rows) const;
   // Captures now the decode graph of every key a decode-only step can need (decode_graph_keys: each
   // batch bucket up to max_num_seqs, each split count the heuristic returns for a context up to
   // max_model_len, each sampler mode), so no serving step stops to capture one. Each key runs once

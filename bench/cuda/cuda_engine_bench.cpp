@@ -213,6 +213,8 @@ nlohmann::json run_cuda_engine_bench(const CudaEngineBenchOptions& o) {
     out["repeats"] = reps;
     const double ti = median(idle_start);
     out["prefill_idle_start_ms"] = ti * 1e3;
+    // The gate/up path the prefill ran: the SwiGLU GEMM's variant, or -1 cuBLASLt + silu_mul.
+    out["prefill_gate_up_swiglu_choice"] = runner.gate_up_swiglu_choice(T);
     out["pct_of_matmul_rate_idle_start"] = 100.0 * (flops / ti) / limits.matmul_flops;
     if (timeline) add_kernel_timeline(*timeline, windows, o.kernel_timeline, out);
     return out;

@@ -63,7 +63,7 @@ class Gemm {
   // through run_silu_mul). With set_prefill_swiglu on, above kSkinnyMaxM rows on a device of compute
   // capability 9.0 and for shapes it takes (inter % 128 == 0, k % 64 == 0), it instead runs the fused
   // SwiGLU GEMM (gemm_swiglu_wgmma.cuh: act within bf16 rounding of that pair, gate_up untouched) and
-  // returns true, unless the pair (the plain projection + silu_mul) timed faster at the row bucket;
+  // returns true, unless the pair (the plain projection + silu_mul) timed 3% faster at the row bucket;
   // its variant is the fastest of kSwigluTunedVariants timed once per row bucket (kSwigluDefaultVariant
   // without autotuning or the set_swiglu_variant one, neither then timed against the pair). Same
   // capture rule as run().
