@@ -247,16 +247,27 @@ TEST(CudaGemmSwiglu, RefusesShapesItCannotTakeNamingTheValue) {
   }
 }
 
+// Fresh random x [rows, k] and w = [gate; up] [2 inter, k], room for gate_up and act, and a GEMM workspace.
+struct GateUpBuffers {
+  GateUpBuffers(int32_t rows, int32_t inter, int32_t k)
+      : x(random_bf16(static_cast<size_t>(rows) * k, rng_, 1.0f, nullptr)),
+        w(random_bf16(static_cast<size_t>(2) * inter * k, rng_, 0.1f, nullptr)),
+        gate_up(static_cast<size_t>(rows) * 2 * inter),
+        act(static_cast<size_t>(rows) * inter),
+        ws(32 << 20) {}
+  std::mt19937 rng_{std::random_device{}()};  // declared first: the buffers below are made from it
+  DeviceBuffer<__nv_bfloat16> x, w, gate_up, act;
+  DeviceBuffer<unsigned char> ws;
+};
+
 // act as run_gate_up_silu left it (fused: the kernel stored it; else gate_up holds the products and
 // silu_mul is applied here) against silu(g) * u of the bf16 products cuBLASLt computes.
-void expect_act_of_products(Gemm& gemm, bool fused, const DeviceBuffer<__nv_bfloat16>& x,
-                            const DeviceBuffer<__nv_bfloat16>& w, DeviceBuffer<__nv_bfloat16>& gate_up,
-                            DeviceBuffer<__nv_bfloat16>& act, int32_t m, int32_t inter, int32_t k,
+void expect_act_of_products(Gemm& gemm, bool fused, GateUpBuffers& b, int32_t m, int32_t inter, int32_t k,
                             const std::string& what) {
-  if (fused) gemm.run(x.get(), w.get(), gate_up.get(), m, 2 * inter, k, false, nullptr);  // the unfused products
-  const auto gu = gate_up.download();
-  if (!fused) silu_mul(gate_up.get(), m, inter, act.get(), nullptr);
-  const auto got = act.download();
+  if (fused) gemm.run(b.x.get(), b.w.get(), b.gate_up.get(), m, 2 * inter, k, false, nullptr);  // the products
+  const auto gu = b.gate_up.download();
+  if (!fused) silu_mul(b.gate_up.get(), m, inter, b.act.get(), nullptr);
+  const auto got = b.act.download();
   std::vector<double> g(inter), u(inter);
   for (int32_t r = 0; r < m; ++r) {
     for (int32_t j = 0; j < inter; ++j) {
@@ -272,27 +283,24 @@ void expect_act_of_products(Gemm& gemm, bool fused, const DeviceBuffer<__nv_bflo
 // Without autotuning (fixed choices) the kernel is taken wherever it can be: nothing is timed.
 TEST(CudaGemmSwiglu, GemmTakesItAboveTheSkinnyRangeOnlyWhenSwitchedOn) {
   constexpr int32_t inter = 256, k = 512, rows = 200;
-  std::mt19937 rng(std::random_device{}());
-  DeviceBuffer<__nv_bfloat16> x(random_bf16(static_cast<size_t>(rows) * k, rng, 1.0f, nullptr));
-  DeviceBuffer<__nv_bfloat16> w(random_bf16(static_cast<size_t>(2) * inter * k, rng, 0.1f, nullptr));
-  DeviceBuffer<__nv_bfloat16> gate_up(static_cast<size_t>(rows) * 2 * inter), act(static_cast<size_t>(rows) * inter);
-  DeviceBuffer<unsigned char> ws(32 << 20);
+  GateUpBuffers b(rows, inter, k);
   const bool hopper = device_runs_swiglu();
   for (const bool on : {false, true}) {
-    Gemm gemm(ws.get(), 32 << 20);
+    Gemm gemm(b.ws.get(), 32 << 20);
     gemm.set_autotune(false);
     gemm.set_prefill_swiglu(on);
     for (const int32_t m : {kSkinnyMaxM, kSkinnyMaxM + 1, rows}) {
       const std::string what = std::string(on ? "on" : "off") + ", m " + std::to_string(m);
-      act.poison();
-      gate_up.poison();
-      const bool fused = gemm.run_gate_up_silu(x.get(), w.get(), gate_up.get(), act.get(), m, inter, k, nullptr);
+      b.act.poison();
+      b.gate_up.poison();
+      const bool fused =
+          gemm.run_gate_up_silu(b.x.get(), b.w.get(), b.gate_up.get(), b.act.get(), m, inter, k, nullptr);
       const bool expect_fused = on && hopper && m > kSkinnyMaxM;
       if (fused != expect_fused) {
         ADD_FAILURE() << what << ": fused " << fused << ", expected " << expect_fused;
         continue;
       }
-      expect_act_of_products(gemm, fused, x, w, gate_up, act, m, inter, k, what);
+      expect_act_of_products(gemm, fused, b, m, inter, k, what);
       if (::testing::Test::HasFailure()) return;
     }
   }
@@ -303,20 +311,17 @@ TEST(CudaGemmSwiglu, GemmTakesItAboveTheSkinnyRangeOnlyWhenSwitchedOn) {
 // it, and act is right.
 TEST(CudaGemmSwiglu, GemmKeepsTheFasterOfTheKernelAndThePair) {
   constexpr int32_t inter = 1024, k = 1024, rows = 512;
-  std::mt19937 rng(std::random_device{}());
-  DeviceBuffer<__nv_bfloat16> x(random_bf16(static_cast<size_t>(rows) * k, rng, 1.0f, nullptr));
-  DeviceBuffer<__nv_bfloat16> w(random_bf16(static_cast<size_t>(2) * inter * k, rng, 0.1f, nullptr));
-  DeviceBuffer<__nv_bfloat16> gate_up(static_cast<size_t>(rows) * 2 * inter), act(static_cast<size_t>(rows) * inter);
-  DeviceBuffer<unsigned char> ws(32 << 20);
+  GateUpBuffers b(rows, inter, k);
   const bool hopper = device_runs_swiglu();
-  Gemm gemm(ws.get(), 32 << 20);
+  Gemm gemm(b.ws.get(), 32 << 20);
   gemm.set_prefill_swiglu(true);
   for (const int32_t m : {kSkinnyMaxM + 1, 200, rows}) {
     const std::string what = "m " + std::to_string(m);
     EXPECT_EQ(gemm.chosen_swiglu_variant(m, inter, k, rows), -2) << what << ": chosen before it was seen";
-    act.poison();
-    gate_up.poison();
-    const bool fused = gemm.run_gate_up_silu(x.get(), w.get(), gate_up.get(), act.get(), m, inter, k, nullptr, rows);
+    b.act.poison();
+    b.gate_up.poison();
+    const bool fused =
+        gemm.run_gate_up_silu(b.x.get(), b.w.get(), b.gate_up.get(), b.act.get(), m, inter, k, nullptr, rows);
     const int chosen = gemm.chosen_swiglu_variant(m, inter, k, rows);
     if (hopper) {
       EXPECT_GE(chosen, -1) << what << ": no choice recorded";
@@ -326,7 +331,7 @@ TEST(CudaGemmSwiglu, GemmKeepsTheFasterOfTheKernelAndThePair) {
     }
     EXPECT_EQ(fused, chosen >= 0) << what << ": run_gate_up_silu took " << (fused ? "the kernel" : "the pair")
                                   << " but the choice is " << chosen;
-    expect_act_of_products(gemm, fused, x, w, gate_up, act, m, inter, k, what);
+    expect_act_of_products(gemm, fused, b, m, inter, k, what);
     if (::testing::Test::HasFailure()) return;
   }
 }
