@@ -133,6 +133,9 @@ class CudaRunner : public StepExecutor {
   // What a step of `rows` rows runs for the MLP's gate/up projection once tuned: the SwiGLU GEMM's
   // variant (>= 0), -1 cuBLASLt + silu_mul (chosen by timing, or the kernel not taken), -2 not tuned yet.
   int gate_up_swiglu_choice(int32_t rows) const;
+  // The attention key splits a decode step of `batch` sequences whose longest context is max_context
+  // takes (padded to its graph bucket as the step would be).
+  int32_t decode_step_splits(int32_t batch, int32_t max_context) const;
   // Captures now the decode graph of every key a decode-only step can need (decode_graph_keys: each
   // batch bucket up to max_num_seqs, each split count the heuristic returns for a context up to
   // max_model_len, each sampler mode), so no serving step stops to capture one. Each key runs once

@@ -21,10 +21,9 @@ bool CudaRunner::fuses_residual(int32_t rows) const {
 }
 
 int CudaRunner::gate_up_swiglu_choice(int32_t rows) const {
-  const LayerProjections p = layer_projections(rows);
-  if (p.gate_up.store != LayerProjection::Store::kGateUpSilu || rows <= kSkinnyMaxM) return -1;
-  const int v = gemm_->chosen_swiglu_variant(rows, p.gate_up.n / 2, p.gate_up.k, options_.max_num_tokens);
-  return v == -2 && !gemm_->takes_prefill_swiglu(rows, p.gate_up.n / 2, p.gate_up.k) ? -1 : v;
+  const LayerProjection g = layer_projections(rows).gate_up;
+  if (g.store != LayerProjection::Store::kGateUpSilu || !gemm_->takes_prefill_swiglu(rows, g.n / 2, g.k)) return -1;
+  return gemm_->chosen_swiglu_variant(rows, g.n / 2, g.k, options_.max_num_tokens);
 }
 
 LayerProjections CudaRunner::layer_projections(int32_t rows) const {

@@ -31,6 +31,13 @@ int32_t CudaRunner::step_splits(int32_t ntiles, int32_t padded_rows, bool one_to
   return std::max(1, std::min(splits, part_rows_ / std::max(padded_rows, 1)));  // the partials' capacity
 }
 
+int32_t CudaRunner::decode_step_splits(int32_t batch, int32_t max_context) const {
+  const int32_t bucket =
+      options_.cuda_graphs ? decode_graph_bucket(batch, options_.max_num_seqs, options_.max_num_tokens) : 0;
+  const int32_t rows = bucket > 0 ? bucket : batch;
+  return step_splits(rows, rows, /*one_token_tiles=*/true, max_context);
+}
+
 CudaRunner::ForwardShape CudaRunner::decode_shape(const DecodeGraphKey& key) {
   ForwardShape f;
   f.rows = f.num_tiles = f.logit_rows = f.sample_rows = key.bucket;

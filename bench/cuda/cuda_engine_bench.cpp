@@ -18,7 +18,6 @@
 #include "bench/cuda/kernel_timeline.h"
 #include "bench/cuda/median.h"
 #include "common/error.h"
-#include "kernels/cuda/attention_decode.cuh"
 #include "kernels/cuda/attention_prefill_tc.cuh"
 #include "kernels/cuda/cuda_check.h"
 #include "model/cuda_runner.h"
@@ -305,13 +304,8 @@ nlohmann::json run_cuda_engine_bench(const CudaEngineBenchOptions& o) {
   out["mode"] = "decode";
   out["batch"] = o.batch;
   out["context"] = o.context;
-  // The decode attention's split count at the last step's longest context (what the step chose, unless
-  // the runner's partial buffers capped it).
-  out["decode_attention_splits"] =
-      o.decode_splits > 0 ? o.decode_splits
-                          : cuda::attention_decode_splits(o.batch, c.num_attention_heads, c.num_key_value_heads, c.head_dim,
-                                    prop.multiProcessorCount, o.context + o.steps, o.decode_min_split_keys,
-                                    o.decode_whole_waves);
+  // The decode attention's split count at the last step's longest context.
+  out["decode_attention_splits"] = runner.decode_step_splits(o.batch, o.context + o.steps);
   out["step_ms"] = t * 1e3;
   // From the step's first upload to the end of its read-back on the device; the rest of step_ms is
   // host work the device waits for (plan to uploads, launch, waking on the read-back).

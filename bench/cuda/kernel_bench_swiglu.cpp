@@ -65,48 +65,43 @@ void bench_swiglu(const DeviceLimits& lim, cudaStream_t s, void* ws, bool profil
   tessera::cuda::Gemm gemm(ws, 32u << 20);
   gemm.set_sustained_tuning_rows(2048);  // as the runner tunes its prefill shapes
   gemm.warm(kM, 2 * kInter, kK, false, x, w, gate_up, s, kM);
-  std::vector<int> blocks;  // each variant's persistent grid, asked once
-  for (int v = 0; v < tessera::cuda::kSwigluVariants; ++v) blocks.push_back(tessera::cuda::gemm_swiglu_blocks(kM, kInter, v));
   struct Path {
-    const char* name;
+    std::string name;
     std::function<void()> run;
+    int grid_blocks = 0;  // a SwiGLU variant's persistent grid (asked once, outside the timing)
   };
-  const std::vector<Path> paths = {
-      {"fused_swiglu_v0", [&] { tessera::cuda::gemm_swiglu(x, w, act, kM, kInter, kK, s, 0, blocks[0]); }},
-      {"fused_swiglu_v1", [&] { tessera::cuda::gemm_swiglu(x, w, act, kM, kInter, kK, s, 1, blocks[1]); }},
-      {"fused_swiglu_v2", [&] { tessera::cuda::gemm_swiglu(x, w, act, kM, kInter, kK, s, 2, blocks[2]); }},
-      {"fused_swiglu_v3", [&] { tessera::cuda::gemm_swiglu(x, w, act, kM, kInter, kK, s, 3, blocks[3]); }},
-      {"fused_swiglu_v4", [&] { tessera::cuda::gemm_swiglu(x, w, act, kM, kInter, kK, s, 4, blocks[4]); }},
-      {"fused_swiglu_v5", [&] { tessera::cuda::gemm_swiglu(x, w, act, kM, kInter, kK, s, 5, blocks[5]); }},
-      // Variant 0 asking for its grid on every call, as the session-10 calls did (cudaOccupancyMaxActiveClusters
-      // on the host each time): isolates that host cost from the kernel's.
-      {"fused_swiglu_v0_grid_per_call", [&] { tessera::cuda::gemm_swiglu(x, w, act, kM, kInter, kK, s, 0); }},
-      {"cublas_then_silu_mul",
-       [&] {
-         gemm.run(x, w, gate_up, kM, 2 * kInter, kK, false, s);
-         tessera::cuda::silu_mul(gate_up, kM, kInter, act, s);
-       }},
-      {"cublas_gate_up_only", [&] { gemm.run(x, w, gate_up, kM, 2 * kInter, kK, false, s); }},
+  std::vector<Path> paths;
+  for (int v = 0; v < tessera::cuda::kSwigluVariants; ++v) {
+    const int blocks = tessera::cuda::gemm_swiglu_blocks(kM, kInter, v);
+    paths.push_back({"fused_swiglu_v" + std::to_string(v),
+                     [=] { tessera::cuda::gemm_swiglu(x, w, act, kM, kInter, kK, s, v, blocks); }, blocks});
+  }
+  paths.push_back({"cublas_then_silu_mul", [&] {
+                     gemm.run(x, w, gate_up, kM, 2 * kInter, kK, false, s);
+                     tessera::cuda::silu_mul(gate_up, kM, kInter, act, s);
+                   }});
+  paths.push_back({"cublas_gate_up_only", [&] { gemm.run(x, w, gate_up, kM, 2 * kInter, kK, false, s); }});
+  const std::string cublas_config = gemm.describe_cublas_candidate(
+      gemm.chosen_cublas_candidate(kM, 2 * kInter, kK, false), kM, 2 * kInter, kK, false);
+  auto free_buffers = [&] {
+    cudaFree(x);
+    cudaFree(w);
+    cudaFree(gate_up);
+    cudaFree(act);
   };
   if (profile_once) {  // each fused variant, then cuBLASLt's product alone, once, in this order
     for (const Path& p : paths) p.run();  // warm: every path's first launch outside the profiled range
     CUDA_CHECK(cudaStreamSynchronize(s));
     CUDA_CHECK(cudaProfilerStart());
     for (const Path& p : paths) {
-      const std::string name = p.name;
-      if (name == "fused_swiglu_v0_grid_per_call" || name == "cublas_then_silu_mul") continue;
+      if (p.name == "cublas_then_silu_mul") continue;
       p.run();
       CUDA_CHECK(cudaStreamSynchronize(s));
-      std::cout << nlohmann::json{{"part", "swiglu_profile"}, {"path", name}}.dump() << std::endl;
+      std::cout << nlohmann::json{{"part", "swiglu_profile"}, {"path", p.name}}.dump() << std::endl;
     }
     CUDA_CHECK(cudaProfilerStop());
-    std::cout << nlohmann::json{{"part", "swiglu_profile"}, {"cublas_config",
-                  gemm.describe_cublas_candidate(gemm.chosen_cublas_candidate(kM, 2 * kInter, kK, false), kM,
-                                                 2 * kInter, kK, false)}}.dump() << std::endl;
-    cudaFree(x);
-    cudaFree(w);
-    cudaFree(gate_up);
-    cudaFree(act);
+    std::cout << nlohmann::json{{"part", "swiglu_profile"}, {"cublas_config", cublas_config}}.dump() << std::endl;
+    free_buffers();
     return;
   }
   const double flops = 2.0 * kM * 2.0 * kInter * kK;
@@ -134,16 +129,11 @@ void bench_swiglu(const DeviceLimits& lim, cudaStream_t s, void* ws, bool profil
                        {"sustained_pct_of_matmul_rate", 100.0 * flops / su / lim.matmul_flops},
                        {"matmul_8192_bf16_TFLOPs", lim.matmul_flops / 1e12},
                        {"matmul_8192_bf16_sustained_TFLOPs", lim.matmul_flops_sustained / 1e12}};
-    if (std::string(paths[p].name).rfind("fused_swiglu_v", 0) == 0)  // the persistent grid it ran
-      row["grid_blocks"] = blocks[paths[p].name[14] - '0'];
-    if (p == paths.size() - 1) row["cublas_config"] = gemm.describe_cublas_candidate(
-                    gemm.chosen_cublas_candidate(kM, 2 * kInter, kK, false), kM, 2 * kInter, kK, false);
+    if (paths[p].grid_blocks > 0) row["grid_blocks"] = paths[p].grid_blocks;
+    if (p == paths.size() - 1) row["cublas_config"] = cublas_config;
     std::cout << row.dump() << std::endl;
   }
-  cudaFree(x);
-  cudaFree(w);
-  cudaFree(gate_up);
-  cudaFree(act);
+  free_buffers();
 }
 
 }  // namespace tessera::bench::kernels

@@ -16,38 +16,12 @@
 #include "kernels/cuda/gemm_candidates.h"
 #include "kernels/cuda/gemm_skinny.cuh"
 #include "kernels/cuda/gemm_swiglu_wgmma.cuh"
+#include "kernels/cuda/gemm_timing.h"
 #include "kernels/cuda/gemv.cuh"
 #include "kernels/cuda/silu_mul.cuh"
 
 namespace tessera::cuda {
 namespace {
-
-// Median of 5 timed calls after one warm-up, in ms (CUDA events on the stream); `before` runs
-// untimed ahead of each call.
-template <typename B, typename F>
-float median_ms(cudaStream_t stream, B&& before, F&& call) {
-  cudaEvent_t start, stop;
-  CUDA_CHECK(cudaEventCreate(&start));
-  CUDA_CHECK(cudaEventCreate(&stop));
-  std::vector<float> times;
-  for (int rep = 0; rep < 6; ++rep) {
-    before();
-    CUDA_CHECK(cudaEventRecord(start, stream));
-    call();
-    CUDA_CHECK(cudaEventRecord(stop, stream));
-    CUDA_CHECK(cudaEventSynchronize(stop));
-    float ms = 0.0f;
-    CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-    if (rep > 0) times.push_back(ms);
-  }
-  CUDA_CHECK(cudaEventDestroy(start));
-  CUDA_CHECK(cudaEventDestroy(stop));
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
-}
-
-// run_gate_up_silu keeps cuBLASLt + silu_mul over the SwiGLU GEMM only when it times this much faster.
-constexpr float kSwigluPairMargin = 0.97f;
 
 bool gemv_fits(int32_t m, int32_t k, const void* x, const void* w) {
   return m <= kGemvMaxM && k % 8 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0 &&
@@ -67,66 +41,6 @@ Gemm::Gemm(void* workspace, size_t workspace_bytes, void* skinny_workspace, size
   CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
   CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
   swiglu_device_ = gemm_swiglu_supported(major, minor);
-}
-
-int Gemm::warm_prefill_swiglu(int32_t m, int32_t inter, int32_t k, const void* x, const void* w, void* gate_up,
-                              void* act, cudaStream_t stream, int32_t row_capacity) {
-  if (!takes_prefill_swiglu(m, inter, k) || reinterpret_cast<uintptr_t>(x) % 16 != 0 ||
-      reinterpret_cast<uintptr_t>(w) % 16 != 0 || reinterpret_cast<uintptr_t>(act) % 16 != 0)
-    return -1;
-  return swiglu_choice(m, inter, k, x, w, gate_up, act, stream, row_capacity).variant;
-}
-
-int Gemm::chosen_swiglu_variant(int32_t m, int32_t inter, int32_t k, int32_t row_capacity) const {
-  const auto it = swiglu_variants_.find(std::make_tuple(tuning_rows(m, row_capacity), inter, k));
-  return it == swiglu_variants_.end() ? -2 : it->second.variant;
-}
-
-Gemm::SwigluChoice Gemm::swiglu_choice(int32_t m, int32_t inter, int32_t k, const void* x, const void* w,
-                                       void* gate_up, void* act, cudaStream_t stream, int32_t row_capacity) {
-  const int32_t t = tuning_rows(m, row_capacity);
-  const auto key = std::make_tuple(t, inter, k);
-  if (const auto it = swiglu_variants_.find(key); it != swiglu_variants_.end()) return it->second;
-  // Each variant's grid once for the bucket (the launch cuts it to m's tiles), outside the timing.
-  const int first = swiglu_forced_ >= 0 ? swiglu_forced_ : kSwigluDefaultVariant;
-  SwigluChoice best{first, gemm_swiglu_blocks(t, inter, first)};
-  if (autotune_ && swiglu_forced_ < 0) {
-    float best_ms = std::numeric_limits<float>::infinity();
-    for (const int v : kSwigluTunedVariants) {
-      const int blocks = gemm_swiglu_blocks(t, inter, v);
-      const float ms = median_ms(stream, [] {}, [&] {
-        gemm_swiglu(static_cast<const __nv_bfloat16*>(x), static_cast<const __nv_bfloat16*>(w),
-                    static_cast<__nv_bfloat16*>(act), t, inter, k, stream, v, blocks);
-      });
-      if (ms < best_ms) best_ms = ms, best = {v, blocks};
-    }
-    // The pair it replaces, at the same rows: where the kernel's tiles fit the bucket badly (one 128-row
-    // tile for 65 rows) cuBLASLt's own tile choice plus silu_mul can be faster. It must be faster by
-    // kSwigluPairMargin: these are burst timings, and at the power cap a long prefill runs at the kernel
-    // gains more (it moves ~0.47 GB per 4,096-row layer less; nvidia-h200: 1,260 vs 1,287 µs in a burst,
-    // 1,470 vs 1,490 sustained), so near-ties go to the kernel instead of to timing noise.
-    const Plan& p = plan_for(t, 2 * inter, k, false, x, w, gate_up, stream, t);
-    const float pair_ms = median_ms(stream, [] {}, [&] {
-      run_plan(p, x, w, gate_up, t, 2 * inter, k, false, stream);
-      silu_mul(static_cast<const __nv_bfloat16*>(gate_up), t, inter, static_cast<__nv_bfloat16*>(act), stream);
-    });
-    if (pair_ms < kSwigluPairMargin * best_ms) best = {-1, 0};
-    ++timed_shapes_;
-  }
-  swiglu_variants_[key] = best;
-  return best;
-}
-
-void Gemm::set_swiglu_variant(int variant) {
-  TS_CHECK(variant >= -1 && variant < kSwigluVariants, kInvalidArgument,
-           "Gemm: SwiGLU GEMM variant={} (-1: timed, or 0 to {})", variant, kSwigluVariants - 1);
-  swiglu_forced_ = variant;
-  swiglu_variants_.clear();
-}
-
-bool Gemm::takes_prefill_swiglu(int32_t m, int32_t inter, int32_t k) const {
-  return prefill_swiglu_ && swiglu_device_ && m > kSkinnyMaxM && inter > 0 && inter % kSwigluTileCols == 0 &&
-         k > 0 && k % kSwigluStageK == 0;
 }
 
 Gemm::~Gemm() {
@@ -448,25 +362,6 @@ void Gemm::run_silu_mul(const void* gate_up, void* act, const void* w, void* y, 
   }
   silu_mul(static_cast<const __nv_bfloat16*>(gate_up), m, k, static_cast<__nv_bfloat16*>(act), stream);
   run(act, w, y, m, n, k, false, stream, row_capacity);
-}
-
-bool Gemm::run_gate_up_silu(const void* x, const void* w, void* gate_up, void* act, int32_t m, int32_t inter,
-                            int32_t k, cudaStream_t stream, int32_t row_capacity) {
-  if (m == 0) return true;
-  if (warm_prefill_swiglu(m, inter, k, x, w, gate_up, act, stream, row_capacity) >= 0) {
-    const SwigluChoice c = swiglu_choice(m, inter, k, x, w, gate_up, act, stream, row_capacity);  // found: no timing
-    gemm_swiglu(static_cast<const __nv_bfloat16*>(x), static_cast<const __nv_bfloat16*>(w),
-                static_cast<__nv_bfloat16*>(act), m, inter, k, stream, c.variant, c.blocks);
-    return true;
-  }
-  const Plan& p = plan_for(m, 2 * inter, k, false, x, w, gate_up, stream, row_capacity);
-  if (p.skinny_variant < 0 && p.gemv_variant >= 0 && gemv_silu_mul_supported(p.gemv_variant)) {
-    gemv_silu_mul(static_cast<const __nv_bfloat16*>(x), static_cast<const __nv_bfloat16*>(w),
-                  static_cast<__nv_bfloat16*>(act), m, inter, k, p.gemv_variant, stream);
-    return true;
-  }
-  run_plan(p, x, w, gate_up, m, 2 * inter, k, false, stream);
-  return false;
 }
 
 void Gemm::run(const void* x, const void* w, void* y, int32_t m, int32_t n, int32_t k, bool out_f32,

@@ -209,9 +209,12 @@ class Gemm {
     int blocks;  // its persistent grid (gemm_swiglu_blocks at the bucket's rows)
   };
   std::map<std::tuple<int32_t, int32_t, int32_t>, SwigluChoice> swiglu_variants_;  // by (bucket rows, inter, k)
-  // The fused SwiGLU GEMM's choice for a shape's row bucket, timed on first use (see warm_prefill_swiglu).
-  SwigluChoice swiglu_choice(int32_t m, int32_t inter, int32_t k, const void* x, const void* w, void* gate_up, void* act,
-                             cudaStream_t stream, int32_t row_capacity);
+  // The SwiGLU GEMM's choice for a shape's row bucket where run_gate_up_silu takes the kernel, timed on
+  // first use (gemm_prefill_swiglu.cpp); nullptr where it does not take the shape or the pair won.
+  const SwigluChoice* prefill_swiglu(int32_t m, int32_t inter, int32_t k, const void* x, const void* w,
+                                     void* gate_up, void* act, cudaStream_t stream, int32_t row_capacity);
+  SwigluChoice time_prefill_swiglu(int32_t t, int32_t inter, int32_t k, const void* x, const void* w, void* gate_up,
+                                   void* act, cudaStream_t stream);
   // preset() choices not used yet, by (path, m, n, k, out_f32).
   std::map<std::tuple<int32_t, int32_t, int32_t, int32_t, bool>, GemmChoice> presets_;
   const GemmChoice* find_preset(GemmPath path, int32_t m, int32_t n, int32_t k, bool out_f32) const;
