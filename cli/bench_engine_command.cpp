@@ -33,6 +33,7 @@ void register_bench_engine_command(CLI::App& bench, CommandRunner& runner) {
     int32_t gemm_sustained_tuning_rows = -1;
     std::string prefill_swiglu_gemm;
     int32_t prefill_swiglu_variant = -1;
+    std::string prune_last_layer;
     std::string kernel_timeline;
   };
   auto cuda = std::make_shared<CudaFlags>();
@@ -82,6 +83,10 @@ void register_bench_engine_command(CLI::App& bench, CommandRunner& runner) {
                   "kernels/cuda/gemm_swiglu_wgmma.cuh lists them)")
       ->check(CLI::Range(-1, 15))
       ->capture_default_str();
+  cmd->add_option("--prune-last-layer", cuda->prune_last_layer,
+                  "cuda: on or off: after the last layer's attention only the rows whose logits are computed go "
+                  "on (default: the runner's, on)")
+      ->check(CLI::IsMember({"on", "off"}));
   cmd->add_option("--kernel-timeline", cuda->kernel_timeline,
                   "cuda: trace every kernel through CUPTI (libcupti loaded at run time); add each kernel's exposed "
                   "time per step to the JSON and write the middle step's kernel sequence to FILE (TSV)");
@@ -129,6 +134,7 @@ void register_bench_engine_command(CLI::App& bench, CommandRunner& runner) {
         c.gemm_sustained_tuning_rows = cuda->gemm_sustained_tuning_rows;
         if (!cuda->prefill_swiglu_gemm.empty()) c.prefill_swiglu_gemm = cuda->prefill_swiglu_gemm == "on" ? 1 : 0;
         c.prefill_swiglu_variant = cuda->prefill_swiglu_variant;
+        if (!cuda->prune_last_layer.empty()) c.prune_last_layer = cuda->prune_last_layer == "on" ? 1 : 0;
         std::cout << bench::run_cuda_engine_bench(c).dump() << std::endl;
         return 0;
 #else

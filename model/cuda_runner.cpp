@@ -199,6 +199,7 @@ void CudaRunner::allocate_activations() {
   alloc(b.decode_counters, num_decode_counters_);
   CUDA_CHECK(cudaMemset(b.decode_counters, 0, std::max<int64_t>(num_decode_counters_, 1) * sizeof(int32_t)));
   alloc_elems(b.gathered, L * H);
+  alloc(b.pruned_residual, std::min(T, L) * H);
   alloc(b.logits, L * V);
   if (comm_) {
     const int64_t vpr = options_.shard->vocab_per_rank;
@@ -321,24 +322,26 @@ void CudaRunner::forward_as(const ForwardShape& f) {
   // kernels' traffic). Every activation buffer holds max_num_tokens rows: the tuner's row buckets may
   // use them all. Returns what the next norm adds to the residual (nullptr: already added).
   const int32_t cap = options_.max_num_tokens;
-  const LayerProjections gemms = layer_projections(rows);
+  // m: the rows the layer runs on, the step's, or the logit rows after a pruned last layer's attention.
+  int32_t m = rows;
+  LayerProjections gemms = layer_projections(rows);
   using Store = LayerProjection::Store;
   auto project = [&](const LayerProjection& g, const CudaLayerWeights& w) -> const T* {
     const void* wt = w.*g.weight;
     if constexpr (std::is_same_v<T, float>) {
       TS_ASSERT(g.store == Store::kPlain, "the exact mode's GEMMs store their product plainly");
-      gemm_->run_f32(as(g.x), as(wt), static_cast<T*>(g.y), rows, g.n, g.k, stream_, cap);
+      gemm_->run_f32(as(g.x), as(wt), static_cast<T*>(g.y), m, g.n, g.k, stream_, cap);
     } else if (g.store == Store::kAddToResidual) {
-      gemm_->run_accumulate(g.x, wt, b.residual, static_cast<float*>(g.y), rows, g.n, g.k, stream_, cap);
+      gemm_->run_accumulate(g.x, wt, b.residual, static_cast<float*>(g.y), m, g.n, g.k, stream_, cap);
       return nullptr;
     } else if (g.store == Store::kSiluMul) {
-      gemm_->run_silu_mul(g.x, g.act, wt, g.y, rows, g.n, g.k, stream_, cap);
+      gemm_->run_silu_mul(g.x, g.act, wt, g.y, m, g.n, g.k, stream_, cap);
     } else if (g.store == Store::kGateUpSilu) {
-      if (gemm_->run_gate_up_silu(g.x, wt, g.y, g.act, rows, g.n / 2, g.k, stream_, cap)) return as(g.act);
+      if (gemm_->run_gate_up_silu(g.x, wt, g.y, g.act, m, g.n / 2, g.k, stream_, cap)) return as(g.act);
     } else {
-      gemm_->run(g.x, wt, g.y, rows, g.n, g.k, false, stream_, cap);
+      gemm_->run(g.x, wt, g.y, m, g.n, g.k, false, stream_, cap);
     }
-    if (g.row_parallel) reduce_across_ranks(g.y, static_cast<int64_t>(rows) * g.n);
+    if (g.row_parallel) reduce_across_ranks(g.y, static_cast<int64_t>(m) * g.n);
     return as(g.y);
   };
   const T* to_add = proj;  // what the next norm adds to the residual (nullptr: already added)
@@ -387,6 +390,11 @@ void CudaRunner::forward_as(const ForwardShape& f) {
     // for it. With options_.fused_decode_attention it also does qkv_post's work on the raw projection
     // and merges its splits (one launch). fp32 (the exact mode) always runs qkv_post + attention.cu's
     // CUDA-core kernel.
+    const bool prune = f.prune_last_layer && i + 1 == c.num_hidden_layers;
+    if (prune && logit_rows == 0) {
+      qkv_post(q, stream_);  // no row's output is read: the K/V cache is all this layer is for
+      return;
+    }
     if constexpr (std::is_same_v<T, float>) {
       qkv_post(q, stream_);
       paged_attention(a, stream_);
@@ -401,21 +409,26 @@ void CudaRunner::forward_as(const ForwardShape& f) {
       qkv_post(q, stream_);
       paged_attention(a, stream_, options_.prefill_attention_variant);
     }
-    add_rmsnorm(project(gemms.o, w), b.residual, as(w.post_norm), hidden, rows, H, c.rms_norm_eps, false, stream_);
+    if (prune) {
+      keep_logit_rows(rows, logit_rows);
+      m = logit_rows;
+      gemms = layer_projections(m);
+    }
+    add_rmsnorm(project(gemms.o, w), b.residual, as(w.post_norm), hidden, m, H, c.rms_norm_eps, false, stream_);
     if (gemms.down.store == Store::kAddToResidual && options_.prefill_mlp_chunk_rows > 0 &&
-        rows > options_.prefill_mlp_chunk_rows) {
-      mlp_in_row_chunks(w, rows);  // down's products are added into the residual
+        m > options_.prefill_mlp_chunk_rows) {
+      mlp_in_row_chunks(w, m);  // down's products are added into the residual
       to_add = nullptr;
     } else if (project(gemms.gate_up, w) == act) {  // SiLU-and-multiply stored by the gate/up gemv: down reads act
       to_add = project(gemms.down_of_act, w);
     } else {
-      if (gemms.down.store != Store::kSiluMul) silu_mul(gate_up, rows, I, act, stream_);
+      if (gemms.down.store != Store::kSiluMul) silu_mul(gate_up, m, I, act, stream_);
       to_add = project(gemms.down, w);
     }
   }
-  add_rmsnorm(to_add, b.residual, as(weights_->final_norm()), hidden, rows, H, c.rms_norm_eps, false, stream_);
-  if (max_q_len == 1 && logit_rows == rows) {
-    lm_head(hidden, rows);  // a decode step: every row is its sequence's last token, in order (no gather)
+  add_rmsnorm(to_add, b.residual, as(weights_->final_norm()), hidden, m, H, c.rms_norm_eps, false, stream_);
+  if (f.prune_last_layer || (max_q_len == 1 && logit_rows == rows)) {
+    lm_head(hidden, logit_rows);  // every hidden row is a logit row, in order (no gather)
   } else {
     embedding(b.logit_rows, logit_rows, hidden, rows, H, gathered, stream_, /*pdl=*/true);  // gather the rows
     lm_head(gathered, logit_rows);
@@ -423,6 +436,27 @@ void CudaRunner::forward_as(const ForwardShape& f) {
   if (sample_rows > 0) {
     launch_sampler(sample_rows, f.greedy_only, f.no_selection);
   }
+}
+
+void CudaRunner::keep_logit_rows(int32_t rows, int32_t logit_rows) {
+  Buffers& b = *buf_;
+  const int32_t H = config_.hidden_size, qn = config_.q_size();
+  TS_ASSERT(logit_rows > 0 && logit_rows <= lm_head_rows() && logit_rows <= rows, "keep_logit_rows: {} of {} rows",
+            logit_rows, rows);
+  // Gathered into scratch (qkv is dead once attention has read it), then copied to the front: a gather
+  // in place could overwrite a row before another block reads it.
+  const size_t attn_bytes = static_cast<size_t>(logit_rows) * qn * dtype_size(options_.dtype);
+  if (options_.dtype == DType::kF32) {
+    embedding(b.logit_rows, logit_rows, static_cast<const float*>(b.attn), rows, qn, static_cast<float*>(b.qkv),
+              stream_, /*pdl=*/true);
+  } else {
+    embedding(b.logit_rows, logit_rows, static_cast<const bf16_t*>(b.attn), rows, qn, static_cast<bf16_t*>(b.qkv),
+              stream_, /*pdl=*/true);
+  }
+  CUDA_CHECK(cudaMemcpyAsync(b.attn, b.qkv, attn_bytes, cudaMemcpyDeviceToDevice, stream_));
+  embedding(b.logit_rows, logit_rows, b.residual, rows, H, b.pruned_residual, stream_, /*pdl=*/true);
+  CUDA_CHECK(cudaMemcpyAsync(b.residual, b.pruned_residual, static_cast<size_t>(logit_rows) * H * sizeof(float),
+                             cudaMemcpyDeviceToDevice, stream_));
 }
 
 void CudaRunner::launch_sampler(int32_t rows, bool greedy_only, bool no_selection) {

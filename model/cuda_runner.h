@@ -110,6 +110,12 @@ struct CudaRunnerOptions {
   bool prefill_swiglu_gemm = true;
   // That GEMM's variant (Gemm::set_swiglu_variant; -1: the fastest timed per row bucket). For A/B runs.
   int32_t prefill_swiglu_variant = -1;
+  // Eager steps with rows whose outputs nothing reads (prefill rows before a sequence's last; no
+  // prompt logprobs, no full logits): after the last layer's attention only the rows whose logits
+  // are computed go on (o_proj, MLP, final norm), gathered to the front; every row's K/V is still
+  // written to the cache. The kept rows' values are those of the whole step up to the GEMM algorithms
+  // of the smaller row count. Off: every row runs to the final norm, as the prompt-logprob pass needs.
+  bool prune_last_layer = true;
 };
 
 class CudaRunner : public StepExecutor {
@@ -147,6 +153,8 @@ class CudaRunner : public StepExecutor {
   // Decode graphs held, and how many of them a step captured itself (a key not captured at start).
   size_t num_decode_graphs() const { return graphs_.size(); }
   int64_t step_graph_captures() const { return step_graph_captures_; }
+  // Steps whose last layer ran on their logit rows only (CudaRunnerOptions::prune_last_layer).
+  int64_t pruned_steps() const { return pruned_steps_; }
 
   StepResult execute(const StepPlan& plan) override;
   // Asynchronous halves (see StepExecutor): begin_execute enqueues the step and its read-back on the
@@ -203,6 +211,10 @@ class CudaRunner : public StepExecutor {
     int32_t sample_rows = 0;  // the first sample_rows logit rows are sampled
     bool greedy_only = false;   // see launch_sampler
     bool no_selection = false;  // see launch_sampler
+    // After the last layer's attention only the logit rows go on (CudaRunnerOptions::prune_last_layer;
+    // eager steps whose other rows' outputs nothing reads). Then the final hidden rows are the logit
+    // rows, in order.
+    bool prune_last_layer = false;
   };
   // The shape a decode graph of `key` captures (every row a one-token tile whose logits are sampled).
   static ForwardShape decode_shape(const DecodeGraphKey& key);
@@ -248,6 +260,9 @@ class CudaRunner : public StepExecutor {
   // per chunk gate/up into the start of gate_up, silu_mul into act, down added into the chunk's
   // residual rows. Only for steps where layer_projections(rows).down adds into the residual.
   void mlp_in_row_chunks(const CudaLayerWeights& w, int32_t rows);
+  // A pruned last layer (ForwardShape::prune_last_layer): the attention output and residual rows of the
+  // step's logit rows (b.logit_rows, ascending) gathered to the front of attn and the residual.
+  void keep_logit_rows(int32_t rows, int32_t logit_rows);
   // Rows both of the LM head's inputs (hidden, gathered) and the logits hold.
   int32_t lm_head_rows() const { return std::min(options_.max_num_tokens, options_.max_logit_rows); }
   // Samples the first `rows` rows of b.logits with the uploaded SampleRows (kernels/cuda/sampling.cuh);
@@ -276,6 +291,7 @@ class CudaRunner : public StepExecutor {
   std::unordered_map<SeqId, SeqState> seqs_;
   std::map<DecodeGraphKey, std::unique_ptr<Graph>> graphs_;
   int64_t step_graph_captures_ = 0;  // graphs a step captured (none after capture_decode_graphs)
+  int64_t pruned_steps_ = 0;
   std::vector<void*> host_allocations_;          // pinned (cudaMallocHost)
   PendingStep pending_;
   cudaEvent_t step_begin_ = nullptr, step_end_ = nullptr;  // options_.time_device_steps only

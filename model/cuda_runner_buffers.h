@@ -43,6 +43,7 @@ struct CudaRunner::Buffers {
   float* ml_part = nullptr;
   int32_t* decode_counters = nullptr;  // fused decode attention's arrival counters (zero between launches)
   void* gathered = nullptr;
+  float* pruned_residual = nullptr;  // [lm_head rows, hidden]: the logit rows' residual, gathered (prune_last_layer)
   float* logits = nullptr;
   float* logits_local = nullptr;  // tensor parallel: this rank's [rows, vocab_per_rank]
   float* logits_all = nullptr;    // tensor parallel: every rank's block, [tp][rows][vocab_per_rank]

@@ -278,6 +278,12 @@ void CudaRunner::launch(const StepPlan& plan, std::vector<float>* logits) {
   f.greedy_only = greedy_only;
   f.no_selection = std::none_of(srows.begin(), srows.end(),
                                 [&](const SampleRow& r) { return sample_row_wants_selection(r, c.vocab_size); });
+  // Rows whose outputs nothing reads (a prompt's rows before its last, chunks that do not sample): the
+  // last layer drops them after attention. Never with full logits or prompt logprobs (they read every
+  // row's final hidden state) or in a graph-replayed decode step (every row is sampled there).
+  f.prune_last_layer = options_.prune_last_layer && logits == nullptr && prompt_rows.empty() && bucket == 0 &&
+                       nlogit < rows;
+  pruned_steps_ += f.prune_last_layer ? 1 : 0;
   if (logits != nullptr) {
     f.sample_rows = 0;
     forward(f);

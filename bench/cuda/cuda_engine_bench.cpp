@@ -109,6 +109,7 @@ nlohmann::json run_cuda_engine_bench(const CudaEngineBenchOptions& o) {
   if (o.gemm_sustained_tuning_rows >= 0) ro.gemm_sustained_tuning_rows = o.gemm_sustained_tuning_rows;
   if (o.prefill_swiglu_gemm >= 0) ro.prefill_swiglu_gemm = o.prefill_swiglu_gemm > 0;
   ro.prefill_swiglu_variant = o.prefill_swiglu_variant;
+  if (o.prune_last_layer >= 0) ro.prune_last_layer = o.prune_last_layer > 0;
   // Started before the runner, so the kernels of every graph it captures are traced too.
   std::unique_ptr<KernelTimeline> timeline = o.kernel_timeline.empty() ? nullptr : KernelTimeline::start();
   std::vector<TimeWindow> windows;
@@ -151,6 +152,7 @@ nlohmann::json run_cuda_engine_bench(const CudaEngineBenchOptions& o) {
   out["gemm_sustained_tuning_rows"] = ro.gemm_sustained_tuning_rows;
   out["prefill_swiglu_gemm"] = ro.prefill_swiglu_gemm;
   out["prefill_swiglu_variant"] = ro.prefill_swiglu_variant;
+  out["prune_last_layer"] = ro.prune_last_layer;
 
   if (prefill_mode) {
     const int32_t T = o.prefill;
@@ -215,6 +217,14 @@ nlohmann::json run_cuda_engine_bench(const CudaEngineBenchOptions& o) {
     // The gate/up path the prefill ran: the SwiGLU GEMM's variant, or -1 cuBLASLt + silu_mul.
     out["prefill_gate_up_swiglu_choice"] = runner.gate_up_swiglu_choice(T);
     out["pct_of_matmul_rate_idle_start"] = 100.0 * (flops / ti) / limits.matmul_flops;
+    // `flops` is the count (every row through every layer). With the last layer pruned the GPU
+    // skips o_proj and the MLP for T - 1 rows: the rate on the FLOPs it did run, for context.
+    const double skipped =
+        ro.prune_last_layer ? 2.0 * (T - 1.0) * static_cast<double>(c.hidden_size) *
+                                  (static_cast<double>(c.q_size()) + 3.0 * c.intermediate_size)
+                            : 0.0;
+    out["flops_executed"] = flops - skipped;
+    out["pct_of_matmul_rate_executed"] = 100.0 * ((flops - skipped) / t) / limits.matmul_flops;
     if (timeline) add_kernel_timeline(*timeline, windows, o.kernel_timeline, out);
     return out;
   }
