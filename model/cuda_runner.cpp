@@ -395,10 +395,16 @@ void CudaRunner::forward_as(const ForwardShape& f) {
       qkv_post(q, stream_);  // no row's output is read: the K/V cache is all this layer is for
       return;
     }
+    const bool decode_kernel = max_q_len == 1 && attention_decode_supported(a.hq, a.hkv, a.head_dim);
+    if (prune && f.logit_tiles > 0 && (std::is_same_v<T, float> || !decode_kernel)) {
+      a.tiles = b.tiles + num_tiles;  // only the tiles holding a logit row: the others' outputs are dropped
+      a.num_tiles = f.logit_tiles;
+      a.splits = f.logit_splits;
+    }
     if constexpr (std::is_same_v<T, float>) {
       qkv_post(q, stream_);
       paged_attention(a, stream_);
-    } else if (max_q_len == 1 && attention_decode_supported(a.hq, a.hkv, a.head_dim)) {
+    } else if (decode_kernel) {
       if (options_.fused_decode_attention) {
         paged_attention_decode_fused(a, decode_qkv_args(q, b.decode_counters, num_decode_counters_), stream_);
       } else {

@@ -215,6 +215,10 @@ class CudaRunner : public StepExecutor {
     // eager steps whose other rows' outputs nothing reads). Then the final hidden rows are the logit
     // rows, in order.
     bool prune_last_layer = false;
+    // With it: the tiles holding a logit row, uploaded after the step's num_tiles (0: the last layer's
+    // attention runs over every tile), and their attention key splits.
+    int32_t logit_tiles = 0;
+    int32_t logit_splits = 1;
   };
   // The shape a decode graph of `key` captures (every row a one-token tile whose logits are sampled).
   static ForwardShape decode_shape(const DecodeGraphKey& key);

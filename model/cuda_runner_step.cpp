@@ -251,6 +251,20 @@ void CudaRunner::launch(const StepPlan& plan, std::vector<float>* logits) {
   for (int32_t w = 0; w < nwork; ++w)
     max_context = std::max(max_context, states[w]->computed + plan.scheduled[w].num_tokens);
   const int32_t splits = step_splits(ntiles, padded_rows, max_q == 1, max_context);
+  // Rows whose outputs nothing reads (a prompt's rows before its last, chunks that do not sample): the
+  // last layer drops them after attention. Never with full logits or prompt logprobs (they read every
+  // row's final hidden state) or in a graph-replayed decode step (every row is sampled there). Its
+  // attention then runs over the tiles holding a logit row only, uploaded after the step's tiles.
+  const bool prune = options_.prune_last_layer && logits == nullptr && prompt_rows.empty() && bucket == 0 &&
+                     nlogit < rows;
+  int32_t logit_tiles = 0;
+  if (prune && ntiles + nlogit <= max_tiles_) {
+    for (int32_t t = 0, l = 0; t < ntiles && l < nlogit; ++t) {  // both ascending by row
+      const AttentionTile tile = b.h_tiles[t];
+      while (l < nlogit && b.h_logit_rows[l] < tile.q_row) ++l;
+      if (l < nlogit && b.h_logit_rows[l] < tile.q_row + tile.q_len) b.h_tiles[ntiles + logit_tiles++] = tile;
+    }
+  }
 
   if (comm_) {  // vocabulary-parallel embedding: this rank's row of a token, or none (a zero row)
     const parallel::ShardPlan& sp = *options_.shard;
@@ -261,7 +275,7 @@ void CudaRunner::launch(const StepPlan& plan, std::vector<float>* logits) {
   }
   if (step_begin_ != nullptr) CUDA_CHECK(cudaEventRecord(step_begin_, stream_));
   // Block-table rows for the whole bucket in a graph-replayed step (its layout depends on the bucket only).
-  upload_inputs(padded_rows, nlogit, ntiles, srows, bucket > 0 ? bucket : nwork);
+  upload_inputs(padded_rows, nlogit, ntiles + logit_tiles, srows, bucket > 0 ? bucket : nwork);
 
   const int32_t nsrows = static_cast<int32_t>(srows.size());
   // Every row greedy without logprobs (the padding rows are): the sampler skips its selection and
@@ -278,12 +292,10 @@ void CudaRunner::launch(const StepPlan& plan, std::vector<float>* logits) {
   f.greedy_only = greedy_only;
   f.no_selection = std::none_of(srows.begin(), srows.end(),
                                 [&](const SampleRow& r) { return sample_row_wants_selection(r, c.vocab_size); });
-  // Rows whose outputs nothing reads (a prompt's rows before its last, chunks that do not sample): the
-  // last layer drops them after attention. Never with full logits or prompt logprobs (they read every
-  // row's final hidden state) or in a graph-replayed decode step (every row is sampled there).
-  f.prune_last_layer = options_.prune_last_layer && logits == nullptr && prompt_rows.empty() && bucket == 0 &&
-                       nlogit < rows;
-  pruned_steps_ += f.prune_last_layer ? 1 : 0;
+  f.prune_last_layer = prune;
+  f.logit_tiles = logit_tiles;
+  f.logit_splits = logit_tiles > 0 ? step_splits(logit_tiles, padded_rows, false, max_context) : 1;
+  pruned_steps_ += prune ? 1 : 0;
   if (logits != nullptr) {
     f.sample_rows = 0;
     forward(f);
