@@ -18,6 +18,7 @@
 #include "kernels/cuda/sampling.cuh"
 #include "model/cuda_runner.h"
 #include "model/cuda_runner_buffers.h"
+#include "model/logit_tiles.h"
 
 namespace tessera::cuda {
 namespace {
@@ -258,13 +259,9 @@ void CudaRunner::launch(const StepPlan& plan, std::vector<float>* logits) {
   const bool prune = options_.prune_last_layer && logits == nullptr && prompt_rows.empty() && bucket == 0 &&
                      nlogit < rows;
   int32_t logit_tiles = 0;
-  if (prune && ntiles + nlogit <= max_tiles_) {
-    for (int32_t t = 0, l = 0; t < ntiles && l < nlogit; ++t) {  // both ascending by row
-      const AttentionTile tile = b.h_tiles[t];
-      while (l < nlogit && b.h_logit_rows[l] < tile.q_row) ++l;
-      if (l < nlogit && b.h_logit_rows[l] < tile.q_row + tile.q_len) b.h_tiles[ntiles + logit_tiles++] = tile;
-    }
-  }
+  if (prune && ntiles + nlogit <= max_tiles_)
+    logit_tiles = copy_tiles_holding_rows(b.h_tiles.data(), ntiles, b.h_logit_rows.data(), nlogit,
+                                          b.h_tiles.data() + ntiles);
 
   if (comm_) {  // vocabulary-parallel embedding: this rank's row of a token, or none (a zero row)
     const parallel::ShardPlan& sp = *options_.shard;
