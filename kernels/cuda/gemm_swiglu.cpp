@@ -31,8 +31,11 @@ void gemm_swiglu(const __nv_bfloat16* x, const __nv_bfloat16* w, __nv_bfloat16* 
   const int ctas = swiglu_variant_ctas(variant);
   TS_CHECK(blocks > 0 && blocks % ctas == 0, kInvalidArgument,
            "gemm_swiglu: blocks={} (a positive multiple of the variant's {} blocks per cluster)", blocks, ctas);
-  launch_gemm_swiglu(matrix_map(x, m, k, swiglu_x_box_rows(ctas)), matrix_map(w, int64_t{2} * inter, k, kSwigluTileCols), act,
-                     m, inter, k, blocks, ctas, swiglu_variant_epilogue_warps(variant), stream);
+  const int split = swiglu_variant_tail_split(variant);
+  const CUtensorMap w_map = matrix_map(w, int64_t{2} * inter, k, kSwigluTileCols);
+  launch_gemm_swiglu(matrix_map(x, m, k, swiglu_x_box_rows(ctas)), w_map,
+                     split > 1 ? matrix_map(w, int64_t{2} * inter, k, kSwigluTileCols / split) : w_map, act, m, inter,
+                     k, blocks, ctas, swiglu_variant_epilogue_warps(variant), split, stream);
 }
 
 int gemm_swiglu_blocks(int32_t m, int32_t inter, int variant) {
@@ -42,7 +45,7 @@ int gemm_swiglu_blocks(int32_t m, int32_t inter, int variant) {
   CUDA_CHECK(cudaGetDevice(&device));
   CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
   return gemm_swiglu_grid_blocks(m, inter, sms, swiglu_variant_ctas(variant), swiglu_variant_epilogue_warps(variant),
-                                 swiglu_variant_balanced_grid(variant));
+                                 swiglu_variant_balanced_grid(variant), swiglu_variant_tail_split(variant));
 }
 
 }  // namespace tessera::cuda

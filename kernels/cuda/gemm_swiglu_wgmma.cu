@@ -31,6 +31,14 @@
 // wait for it, compute act from the staged pairs with the same silu_times, store it as 16-byte row
 // pieces and arrive on staged_empty (96 arrivals), which the consumers wait for before staging the
 // next tile. The staging buffer costs a stage: 3 stages instead of 4. The same bits as without.
+// kSplit 2 or 4 (tail parts; kCtas 2 and kEpi only): the walk first takes the groups of the whole
+// waves (groups / clusters x clusters) as above, then the rest as kSplit parts each (part p: group
+// full + p / kSplit, act columns (p % kSplit) x 128 / kSplit on of its tiles). A part's stage holds the
+// same x rows and 128 / kSplit gate then as many up rows (a box of w_part_map per block, multicast as
+// above); both consumer warpgroups issue m64n(256 / kSplit)k16 into the first 32 / kSplit rows of the
+// same accumulator array (gate column c in d[c / 8], up column c in d[16 / kSplit + c / 8]) in a loop of
+// their own after the whole groups' loop, and stage g and u at the same places as a whole tile's first
+// 128 / kSplit columns; the epilogue warps store those. Same k order per element: the same bits.
 // Never allocates.
 #include <algorithm>
 #include <cstdint>
@@ -87,18 +95,28 @@ __device__ __forceinline__ uint64_t kmajor(uint32_t addr) { return wgmma::descri
 __device__ __forceinline__ float round_bf16(float v) { return __bfloat162float(__float2bfloat16_rn(v)); }
 
 // Tile walk of one cluster: `count` tile groups (a group: the cluster's kRows x kCols tiles), rows
-// fastest; the block's tile of group t starts at row row0(t) and act column col0(t).
-template <int kCtas>
+// fastest; the block's tile of group t starts at row row0(t) and act column col0(t). kSplit > 1: groups
+// [0, full) are walked whole, the rest as `parts` parts of 128 / kSplit columns (part_row0, part_col0).
+template <int kCtas, int kSplit>
 struct TileWalk {
+  static_assert(kSplit == 1 || kCtas == 2, "tail parts are built for clusters of two");
   static constexpr int32_t kRows = kCtas == 1 ? 1 : 2;  // row tiles per group
   static constexpr int32_t kCols = kCtas / kRows;        // column tiles per group
   int32_t groups;  // groups per column of groups
   int32_t count;
+  int32_t full;   // groups walked whole: all, or (kSplit > 1) those of the whole waves
+  int32_t parts;  // parts of the groups past them, kSplit each
   uint32_t rank;  // the block's rank in its cluster
   __device__ TileWalk(int32_t m, int32_t inter, uint32_t cta_rank) : rank(cta_rank) {
     const int32_t m_tiles = (m + kSwigluTileRows - 1) / kSwigluTileRows, n_tiles = inter / kSwigluTileCols;
     groups = (m_tiles + kRows - 1) / kRows;
     count = groups * ((n_tiles + kCols - 1) / kCols);
+    full = kSplit == 1 ? count : count / step() * step();
+    parts = (count - full) * kSplit;
+  }
+  __device__ int32_t part_row0(int32_t p) const { return row0(full + p / kSplit); }
+  __device__ int32_t part_col0(int32_t p) const {
+    return col0(full + p / kSplit) + (p % kSplit) * (kSwigluTileCols / kSplit);
   }
   __device__ int32_t first() const { return static_cast<int32_t>(blockIdx.x) / kCtas; }
   __device__ int32_t step() const { return static_cast<int32_t>(gridDim.x) / kCtas; }
@@ -137,11 +155,14 @@ __device__ __forceinline__ void tma_load_2d_multicast(uint32_t dst, const void* 
 // The producer: one thread issues every stage's boxes once the stage is free (in both blocks of the
 // cluster), then waits until the last kStages stages are released, so every consumer arrival aimed
 // at this block (its own and, for kCtas 2, the other block's) has landed before it exits.
-template <int kCtas, uint32_t kStages>
-__device__ __forceinline__ void produce(const CUtensorMap* x_map, const CUtensorMap* w_map, uint32_t base,
-                                        uint32_t bars, const TileWalk<kCtas>& walk, int32_t inter, int nk) {
+// kSplit > 1: then each part's stages (x as for a tile, this block's 128 / kSplit weight rows of the part
+// from w_part_map into both blocks, gate rows first).
+template <int kCtas, int kSplit, uint32_t kStages>
+__device__ __forceinline__ void produce(const CUtensorMap* x_map, const CUtensorMap* w_map,
+                                        const CUtensorMap* w_part_map, uint32_t base, uint32_t bars,
+                                        const TileWalk<kCtas, kSplit>& walk, int32_t inter, int nk) {
   uint32_t it = 0;
-  for (int32_t t = walk.first(); t < walk.count; t += walk.step()) {
+  for (int32_t t = walk.first(); t < walk.full; t += walk.step()) {
     const int32_t row0 = walk.row0(t), col0 = walk.col0(t);
     for (int kb = 0; kb < nk; ++kb, ++it) {
       const uint32_t s = it % kStages, stage = base + s * kStageBytes, full = full_bar(bars, s);
@@ -163,6 +184,21 @@ __device__ __forceinline__ void produce(const CUtensorMap* x_map, const CUtensor
         tma_load_2d_multicast(stage + kABytes + wr * kHalfB, w_map, kb * kSwigluStageK,
                               static_cast<int32_t>(wr) * inter + col0, full,
                               static_cast<uint16_t>(0x3u << (walk.rank & 2u)));
+      }
+    }
+  }
+  if constexpr (kSplit > 1) {
+    constexpr uint32_t kPartHalfB = kHalfB / kSplit;
+    const uint32_t wr = walk.rank & 1u;
+    for (int32_t p = walk.first(); p < walk.parts; p += walk.step()) {
+      const int32_t row0 = walk.part_row0(p), col0 = walk.part_col0(p);
+      for (int kb = 0; kb < nk; ++kb, ++it) {
+        const uint32_t s = it % kStages, stage = base + s * kStageBytes, full = full_bar(bars, s);
+        if (it >= kStages) mbar_wait(empty_bar<kStages>(bars, s), ((it / kStages) & 1) ^ 1);
+        mbar_arrive_expect_tx(full, kABytes + 2 * kPartHalfB);
+        tma_load_2d(stage, x_map, kb * kSwigluStageK, row0, full);
+        tma_load_2d_multicast(stage + kABytes + wr * kPartHalfB, w_part_map, kb * kSwigluStageK,
+                              static_cast<int32_t>(wr) * inter + col0, full, static_cast<uint16_t>(0x3u));
       }
     }
   }
@@ -204,6 +240,24 @@ __device__ __forceinline__ void stage_gate_up(const float (&d)[32][4], uint32_t 
   }
 }
 
+// kSplit > 1: this thread's g and u of a part (columns col + 8 i, + 1 of its 128 / kSplit) from the first
+// 32 / kSplit accumulator rows, at the same places as stage_gate_up's.
+template <int kSplit>
+__device__ __forceinline__ void stage_part(const float (&d)[32][4], uint32_t staged, int row, int col) {
+  constexpr int kI = 16 / kSplit;  // accumulator rows of the gate (then of the up) columns
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const uint32_t at = staged + (row + 8 * h) * kStagedPitch + col * 2;
+#pragma unroll
+    for (int i = 0; i < kI; ++i) {
+      const __nv_bfloat162 g = __floats2bfloat162_rn(d[i][2 * h], d[i][2 * h + 1]);
+      const __nv_bfloat162 u = __floats2bfloat162_rn(d[kI + i][2 * h], d[kI + i][2 * h + 1]);
+      asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(at + 16 * i), "r"(*reinterpret_cast<const uint32_t*>(&g)));
+      asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(at + 256 + 16 * i), "r"(*reinterpret_cast<const uint32_t*>(&u)));
+    }
+  }
+}
+
 // act of two bf16 pairs of g and u (packed), as silu_mul computes it.
 __device__ __forceinline__ uint32_t act_pair(uint32_t g2, uint32_t u2) {
   const __nv_bfloat162 g = *reinterpret_cast<const __nv_bfloat162*>(&g2);
@@ -213,30 +267,44 @@ __device__ __forceinline__ uint32_t act_pair(uint32_t g2, uint32_t u2) {
   return *reinterpret_cast<const uint32_t*>(&a);
 }
 
-// kEpi: the epilogue warps. Thread e (0..95) takes 16-byte pieces e, e + 96, ... of the tile's
-// 128 rows x 16 pieces of act (a warp: two rows, 512 contiguous bytes).
-template <int kCtas, uint32_t kStages>
-__device__ __forceinline__ void epilogue(__nv_bfloat16* __restrict__ act, uint32_t staged, uint32_t bars, int32_t m,
-                                         const TileWalk<kCtas>& walk, int32_t inter, int e) {
-  uint32_t n = 0;
-  for (int32_t t = walk.first(); t < walk.count; t += walk.step(), ++n) {
-    mbar_wait(staged_full_bar<kStages>(bars), n & 1);
-    const int32_t row0 = walk.row0(t), col0 = walk.col0(t);
-    for (int j = e; col0 < inter && j < kSwigluTileRows * 16; j += kEpiThreads) {
-      const int r = j >> 4, c = j & 15;
-      if (row0 + r >= m) break;  // rows only grow with j
-      const uint32_t at = staged + r * kStagedPitch + c * 16;
-      uint32_t g[4], u[4], a[4];
-      asm volatile("ld.shared.v4.b32 {%0, %1, %2, %3}, [%4];\n"
-                   : "=r"(g[0]), "=r"(g[1]), "=r"(g[2]), "=r"(g[3]) : "r"(at));
-      asm volatile("ld.shared.v4.b32 {%0, %1, %2, %3}, [%4];\n"
-                   : "=r"(u[0]), "=r"(u[1]), "=r"(u[2]), "=r"(u[3]) : "r"(at + 256));
+// kEpi: act of one staged tile (kPieces 16) or part (16 / kSplit) from row0, col0: thread e (0..95)
+// takes 16-byte pieces e, e + 96, ... of its 128 rows x kPieces pieces (a whole tile's warp: two rows,
+// 512 contiguous bytes).
+template <int kPieces>
+__device__ __forceinline__ void store_staged(__nv_bfloat16* __restrict__ act, uint32_t staged, int32_t m,
+                                             int32_t inter, int32_t row0, int32_t col0, int e) {
+  for (int j = e; j < kSwigluTileRows * kPieces; j += kEpiThreads) {
+    const int r = j / kPieces, c = j % kPieces;
+    if (row0 + r >= m) break;  // rows only grow with j
+    const uint32_t at = staged + r * kStagedPitch + c * 16;
+    uint32_t g[4], u[4], a[4];
+    asm volatile("ld.shared.v4.b32 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(g[0]), "=r"(g[1]), "=r"(g[2]), "=r"(g[3]) : "r"(at));
+    asm volatile("ld.shared.v4.b32 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(u[0]), "=r"(u[1]), "=r"(u[2]), "=r"(u[3]) : "r"(at + 256));
 #pragma unroll
-      for (int q = 0; q < 4; ++q) a[q] = act_pair(g[q], u[q]);
-      *reinterpret_cast<uint4*>(act + static_cast<int64_t>(row0 + r) * inter + col0 + 8 * c) =
-          make_uint4(a[0], a[1], a[2], a[3]);
-    }
+    for (int q = 0; q < 4; ++q) a[q] = act_pair(g[q], u[q]);
+    *reinterpret_cast<uint4*>(act + static_cast<int64_t>(row0 + r) * inter + col0 + 8 * c) =
+        make_uint4(a[0], a[1], a[2], a[3]);
+  }
+}
+
+// kEpi: the epilogue warps, tile after tile (then part after part) as the consumers stage them.
+template <int kCtas, int kSplit, uint32_t kStages>
+__device__ __forceinline__ void epilogue(__nv_bfloat16* __restrict__ act, uint32_t staged, uint32_t bars, int32_t m,
+                                         const TileWalk<kCtas, kSplit>& walk, int32_t inter, int e) {
+  uint32_t n = 0;
+  for (int32_t t = walk.first(); t < walk.full; t += walk.step(), ++n) {
+    mbar_wait(staged_full_bar<kStages>(bars), n & 1);
+    if (walk.col0(t) < inter) store_staged<16>(act, staged, m, inter, walk.row0(t), walk.col0(t), e);
     mbar_arrive(staged_empty_bar<kStages>(bars));
+  }
+  if constexpr (kSplit > 1) {
+    for (int32_t p = walk.first(); p < walk.parts; p += walk.step(), ++n) {
+      mbar_wait(staged_full_bar<kStages>(bars), n & 1);
+      store_staged<16 / kSplit>(act, staged, m, inter, walk.part_row0(p), walk.part_col0(p), e);
+      mbar_arrive(staged_empty_bar<kStages>(bars));
+    }
   }
 }
 
@@ -249,10 +317,91 @@ __device__ __forceinline__ void release(uint32_t bar) {
   if constexpr (kCtas == 4) mbar_arrive_in(bar, cta_rank() ^ 2u);  // the block sharing the x tile
 }
 
-// A consumer warpgroup: rows [64 wg, 64 wg + 64) of every tile of this block.
-template <int kCtas, bool kEpi>
+// m64nNk16 of this warpgroup's 64 x rows against the stage's first N stacked weight rows, into d's
+// first N / 8 rows (N 256: all of them).
+__device__ __forceinline__ void wgmma_part_n128(float (&d)[32][4], uint64_t desc_a, uint64_t desc_b,
+                                                bool accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {"
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
+      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
+      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
+      "}, %64, %65, p, 1, 1, 0, 0;\n}\n"
+      : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]),
+        "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]),
+        "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]),
+        "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]),
+        "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]),
+        "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]),
+        "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]),
+        "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3]),
+        "+f"(d[8][0]), "+f"(d[8][1]), "+f"(d[8][2]), "+f"(d[8][3]),
+        "+f"(d[9][0]), "+f"(d[9][1]), "+f"(d[9][2]), "+f"(d[9][3]),
+        "+f"(d[10][0]), "+f"(d[10][1]), "+f"(d[10][2]), "+f"(d[10][3]),
+        "+f"(d[11][0]), "+f"(d[11][1]), "+f"(d[11][2]), "+f"(d[11][3]),
+        "+f"(d[12][0]), "+f"(d[12][1]), "+f"(d[12][2]), "+f"(d[12][3]),
+        "+f"(d[13][0]), "+f"(d[13][1]), "+f"(d[13][2]), "+f"(d[13][3]),
+        "+f"(d[14][0]), "+f"(d[14][1]), "+f"(d[14][2]), "+f"(d[14][3]),
+        "+f"(d[15][0]), "+f"(d[15][1]), "+f"(d[15][2]), "+f"(d[15][3])
+      : "l"(desc_a), "l"(desc_b), "r"(static_cast<int32_t>(accumulate)));
+}
+__device__ __forceinline__ void wgmma_part_n64(float (&d)[32][4], uint64_t desc_a, uint64_t desc_b,
+                                               bool accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {"
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31"
+      "}, %32, %33, p, 1, 1, 0, 0;\n}\n"
+      : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]),
+        "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]),
+        "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]),
+        "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]),
+        "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]),
+        "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]),
+        "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]),
+        "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3])
+      : "l"(desc_a), "l"(desc_b), "r"(static_cast<int32_t>(accumulate)));
+}
+
+template <int kN>
+__device__ __forceinline__ void mma(float (&d)[32][4], uint64_t desc_a, uint64_t desc_b, bool accumulate) {
+  if constexpr (kN == 256) wgmma::wgmma_ss_n256(d, desc_a, desc_b, accumulate);
+  if constexpr (kN == 128) wgmma_part_n128(d, desc_a, desc_b, accumulate);
+  if constexpr (kN == 64) wgmma_part_n64(d, desc_a, desc_b, accumulate);
+}
+
+// One tile's (or part's) nk stages from ring position `it` on (advanced): m64nNk16 per 16 k, one stage's
+// wgmmas in flight while the next is awaited; returns with all of them complete and every stage released.
+template <int kCtas, uint32_t kStages, int kN>
+__device__ __forceinline__ void mainloop(float (&d)[32][4], uint32_t base, uint32_t bars, int nk, int wg, int lane,
+                                         uint32_t& it) {
+  for (int kb = 0; kb < nk; ++kb, ++it) {
+    const uint32_t s = it % kStages, stage = base + s * kStageBytes;
+    mbar_wait(full_bar(bars, s), (it / kStages) & 1);
+    const uint32_t a = stage + wg * 64 * 128, b = stage + kABytes;
+    fence_operand(d);
+    wgmma::fence();
+#pragma unroll
+    for (int ks = 0; ks < kSwigluStageK / 16; ++ks)
+      mma<kN>(d, kmajor(a + ks * 32), kmajor(b + ks * 32), kb > 0 || ks > 0);
+    wgmma::commit();
+    wgmma::wait<1>();  // the previous stage's wgmmas are done: give it back
+    fence_operand(d);
+    if (kb > 0 && lane == 0) release<kCtas>(empty_bar<kStages>(bars, (it - 1) % kStages));
+  }
+  wgmma::wait<0>();
+  fence_operand(d);
+  if (lane == 0) release<kCtas>(empty_bar<kStages>(bars, (it - 1) % kStages));
+}
+
+// A consumer warpgroup: rows [64 wg, 64 wg + 64) of every tile (then part) of this block.
+template <int kCtas, bool kEpi, int kSplit>
 __device__ __forceinline__ void consume(__nv_bfloat16* __restrict__ act, uint32_t base, uint32_t bars, int32_t m,
-                                        const TileWalk<kCtas>& walk, int32_t inter, int nk, int wg) {
+                                        const TileWalk<kCtas, kSplit>& walk, int32_t inter, int nk, int wg) {
+  static_assert(kSplit == 1 || kEpi, "tail parts are built with epilogue warps");
   using L = Layout<kEpi>;
   constexpr uint32_t kStages = L::kStages;
   const int warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
@@ -262,24 +411,8 @@ __device__ __forceinline__ void consume(__nv_bfloat16* __restrict__ act, uint32_
 #pragma unroll
     for (int e = 0; e < 4; ++e) d[i][e] = 0.0f;
   uint32_t it = 0, n = 0;
-  for (int32_t t = walk.first(); t < walk.count; t += walk.step(), ++n) {
-    for (int kb = 0; kb < nk; ++kb, ++it) {
-      const uint32_t s = it % kStages, stage = base + s * kStageBytes;
-      mbar_wait(full_bar(bars, s), (it / kStages) & 1);
-      const uint32_t a = stage + wg * 64 * 128, b = stage + kABytes;
-      fence_operand(d);
-      wgmma::fence();
-#pragma unroll
-      for (int ks = 0; ks < kSwigluStageK / 16; ++ks)
-        wgmma::wgmma_ss_n256(d, kmajor(a + ks * 32), kmajor(b + ks * 32), kb > 0 || ks > 0);
-      wgmma::commit();
-      wgmma::wait<1>();  // the previous stage's wgmmas are done: give it back
-      fence_operand(d);
-      if (kb > 0 && lane == 0) release<kCtas>(empty_bar<kStages>(bars, (it - 1) % kStages));
-    }
-    wgmma::wait<0>();
-    fence_operand(d);
-    if (lane == 0) release<kCtas>(empty_bar<kStages>(bars, (it - 1) % kStages));
+  for (int32_t t = walk.first(); t < walk.full; t += walk.step(), ++n) {
+    mainloop<kCtas, kStages, 256>(d, base, bars, nk, wg, lane, it);
     if constexpr (kEpi) {
       if (n > 0) mbar_wait(staged_empty_bar<kStages>(bars), (n - 1) & 1);  // tile n - 1's act is out
       stage_gate_up(d, base + L::kStaged, wg * 64 + warp * 16 + lane / 4, 2 * (lane % 4));
@@ -288,20 +421,29 @@ __device__ __forceinline__ void consume(__nv_bfloat16* __restrict__ act, uint32_
       store_act(d, act, m, inter, walk.row0(t) + wg * 64 + warp * 16 + lane / 4, walk.col0(t) + 2 * (lane % 4));
     }
   }
+  if constexpr (kSplit > 1) {  // both warpgroups on the same path: ptxas keeps the wgmmas pipelined
+    for (int32_t p = walk.first(); p < walk.parts; p += walk.step(), ++n) {
+      mainloop<kCtas, kStages, 256 / kSplit>(d, base, bars, nk, wg, lane, it);
+      if (n > 0) mbar_wait(staged_empty_bar<kStages>(bars), (n - 1) & 1);  // the item before's act is out
+      stage_part<kSplit>(d, base + L::kStaged, wg * 64 + warp * 16 + lane / 4, 2 * (lane % 4));
+      mbar_arrive(staged_full_bar<kStages>(bars));
+    }
+  }
 }
 #endif  // TESSERA_WGMMA
 
-template <int kCtas, bool kEpi>
+template <int kCtas, bool kEpi, int kSplit>
 __global__ void __launch_bounds__(kThreads, 1)
     gemm_swiglu_kernel(const __grid_constant__ CUtensorMap x_map, const __grid_constant__ CUtensorMap w_map,
-                       __nv_bfloat16* __restrict__ act, int32_t m, int32_t inter, int32_t k) {
+                       const __grid_constant__ CUtensorMap w_part_map, __nv_bfloat16* __restrict__ act, int32_t m,
+                       int32_t inter, int32_t k) {
 #if TESSERA_WGMMA
   extern __shared__ unsigned char smem_raw[];
   const uint32_t raw = static_cast<uint32_t>(__cvta_generic_to_shared(smem_raw));
   const uint32_t base = (raw + 1023u) & ~1023u;
   using L = Layout<kEpi>;
   const uint32_t bars = base + L::kBars;
-  const TileWalk<kCtas> walk(m, inter, kCtas == 1 ? 0u : cta_rank());
+  const TileWalk<kCtas, kSplit> walk(m, inter, kCtas == 1 ? 0u : cta_rank());
   const int nk = k / kSwigluStageK;
   const int wg = threadIdx.x >> 7;
   if (threadIdx.x == 0) {
@@ -321,15 +463,15 @@ __global__ void __launch_bounds__(kThreads, 1)
   if (wg == 2) {
     regs_dec<kProducerRegs<kEpi>>();
     if (threadIdx.x == 256) {
-      produce<kCtas, L::kStages>(&x_map, &w_map, base, bars, walk, inter, nk);
+      produce<kCtas, kSplit, L::kStages>(&x_map, &w_map, &w_part_map, base, bars, walk, inter, nk);
     } else if (kEpi && threadIdx.x >= kThreads - kEpiThreads) {
-      epilogue<kCtas, L::kStages>(act, base + L::kStaged, bars, m, walk, inter,
+      epilogue<kCtas, kSplit, L::kStages>(act, base + L::kStaged, bars, m, walk, inter,
                                   static_cast<int>(threadIdx.x) - (kThreads - kEpiThreads));
     }
     return;
   }
   regs_inc<kConsumerRegs<kEpi>>();
-  consume<kCtas, kEpi>(act, base, bars, m, walk, inter, nk, wg);
+  consume<kCtas, kEpi, kSplit>(act, base, bars, m, walk, inter, nk, wg);
 #elif defined(__CUDA_ARCH__)
   __trap();  // wgmma and setmaxnreg exist on sm_90a only; the host never launches this elsewhere
 #endif
@@ -339,11 +481,11 @@ __global__ void __launch_bounds__(kThreads, 1)
 
 namespace {
 
-// The launch configuration of variant (kCtas, kEpi) (grid unset), its shared memory allowed first.
-template <int kCtas, bool kEpi>
+// The launch configuration of variant (kCtas, kEpi, kSplit) (grid unset), its shared memory allowed first.
+template <int kCtas, bool kEpi, int kSplit>
 cudaLaunchConfig_t launch_config(cudaLaunchAttribute* attr, cudaStream_t stream) {
-  CUDA_CHECK(cudaFuncSetAttribute(gemm_swiglu_kernel<kCtas, kEpi>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                  static_cast<int>(Layout<kEpi>::kSmem)));
+  CUDA_CHECK(cudaFuncSetAttribute(gemm_swiglu_kernel<kCtas, kEpi, kSplit>,
+                                  cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(Layout<kEpi>::kSmem)));
   cudaLaunchConfig_t cfg{};
   cfg.blockDim = dim3(kThreads);
   cfg.dynamicSmemBytes = Layout<kEpi>::kSmem;
@@ -357,8 +499,6 @@ cudaLaunchConfig_t launch_config(cudaLaunchAttribute* attr, cudaStream_t stream)
   return cfg;
 }
 
-// Blocks of the persistent grid: as many clusters as fit on the device at once (single blocks: one
-// per SM), at most one per tile group.
 // Tile groups of a variant (a cluster's tiles: 1, 2 row tiles, or 2 x 2).
 template <int kCtas>
 int32_t tile_groups(int32_t m, int32_t inter) {
@@ -367,15 +507,18 @@ int32_t tile_groups(int32_t m, int32_t inter) {
   return (m_tiles + rows - 1) / rows * ((n_tiles + cols - 1) / cols);
 }
 
-template <int kCtas, bool kEpi>
+// Blocks of the persistent grid: as many clusters as fit on the device at once (single blocks: one
+// per SM), at most one per tile group (kSplit per group: each can take a part); balanced: then the
+// fewest that take the groups in the same number of waves.
+template <int kCtas, bool kEpi, int kSplit>
 int grid_blocks(int32_t m, int32_t inter, int sms, bool balanced, cudaLaunchConfig_t cfg) {
   const int32_t groups = tile_groups<kCtas>(m, inter);
   int clusters = sms / kCtas;
   if (kCtas > 1) {
     cfg.gridDim = dim3(kCtas);
-    CUDA_CHECK(cudaOccupancyMaxActiveClusters(&clusters, gemm_swiglu_kernel<kCtas, kEpi>, &cfg));
+    CUDA_CHECK(cudaOccupancyMaxActiveClusters(&clusters, gemm_swiglu_kernel<kCtas, kEpi, kSplit>, &cfg));
   }
-  clusters = std::max(1, std::min(clusters, groups));
+  clusters = std::max(1, std::min(clusters, groups * kSplit));
   if (balanced) {
     const int32_t waves = (groups + clusters - 1) / clusters;
     clusters = (groups + waves - 1) / waves;
@@ -383,39 +526,51 @@ int grid_blocks(int32_t m, int32_t inter, int sms, bool balanced, cudaLaunchConf
   return clusters * kCtas;
 }
 
-// blocks > 0: launch that many (at most one cluster per tile group); 0: only return grid_blocks.
-template <int kCtas, bool kEpi>
-int launch(const CUtensorMap* x_map, const CUtensorMap* w_map, __nv_bfloat16* act, int32_t m, int32_t inter,
-           int32_t k, int sms, int blocks, bool balanced, cudaStream_t stream) {
+// blocks > 0: launch that many (at most one cluster per tile group, kSplit with parts); 0: only return
+// grid_blocks.
+template <int kCtas, bool kEpi, int kSplit = 1>
+int launch(const CUtensorMap* x_map, const CUtensorMap* w_map, const CUtensorMap* w_part_map, __nv_bfloat16* act,
+           int32_t m, int32_t inter, int32_t k, int sms, int blocks, bool balanced, cudaStream_t stream) {
   cudaLaunchAttribute attr[1];
-  cudaLaunchConfig_t cfg = launch_config<kCtas, kEpi>(attr, stream);
-  if (blocks == 0) return grid_blocks<kCtas, kEpi>(m, inter, sms, balanced, cfg);
+  cudaLaunchConfig_t cfg = launch_config<kCtas, kEpi, kSplit>(attr, stream);
+  if (blocks == 0) return grid_blocks<kCtas, kEpi, kSplit>(m, inter, sms, balanced, cfg);
   const int32_t groups = tile_groups<kCtas>(m, inter);
-  cfg.gridDim = dim3(static_cast<unsigned>(std::min(blocks / kCtas, groups) * kCtas));
-  CUDA_CHECK(cudaLaunchKernelEx(&cfg, gemm_swiglu_kernel<kCtas, kEpi>, *x_map, *w_map, act, m, inter, k));
+  cfg.gridDim = dim3(static_cast<unsigned>(std::min(blocks / kCtas, groups * kSplit) * kCtas));
+  CUDA_CHECK(cudaLaunchKernelEx(&cfg, gemm_swiglu_kernel<kCtas, kEpi, kSplit>, *x_map, *w_map, *w_part_map, act, m,
+                                inter, k));
   return blocks;
 }
 
-int dispatch(const CUtensorMap* x_map, const CUtensorMap* w_map, __nv_bfloat16* act, int32_t m, int32_t inter,
-             int32_t k, int sms, int blocks, int ctas, bool epilogue_warps, bool balanced, cudaStream_t stream) {
+int dispatch(const CUtensorMap* x_map, const CUtensorMap* w_map, const CUtensorMap* w_part_map, __nv_bfloat16* act,
+             int32_t m, int32_t inter, int32_t k, int sms, int blocks, int ctas, bool epilogue_warps, bool balanced,
+             int tail_split, cudaStream_t stream) {
+  // tail_split 2 and 4 come from kSwigluVariantShapes only with ctas 2 and epilogue warps (asserted there)
+  if (tail_split == 2)
+    return launch<2, true, 2>(x_map, w_map, w_part_map, act, m, inter, k, sms, blocks, false, stream);
+  if (tail_split == 4)
+    return launch<2, true, 4>(x_map, w_map, w_part_map, act, m, inter, k, sms, blocks, false, stream);
   if (ctas == 4)  // built with epilogue warps only (kSwigluVariantShapes asserts it)
-    return launch<4, true>(x_map, w_map, act, m, inter, k, sms, blocks, balanced, stream);
+    return launch<4, true>(x_map, w_map, w_part_map, act, m, inter, k, sms, blocks, balanced, stream);
   if (ctas == 2)
-    return epilogue_warps ? launch<2, true>(x_map, w_map, act, m, inter, k, sms, blocks, balanced, stream)
-                          : launch<2, false>(x_map, w_map, act, m, inter, k, sms, blocks, balanced, stream);
-  return epilogue_warps ? launch<1, true>(x_map, w_map, act, m, inter, k, sms, blocks, balanced, stream)
-                        : launch<1, false>(x_map, w_map, act, m, inter, k, sms, blocks, balanced, stream);
+    return epilogue_warps
+               ? launch<2, true>(x_map, w_map, w_part_map, act, m, inter, k, sms, blocks, balanced, stream)
+               : launch<2, false>(x_map, w_map, w_part_map, act, m, inter, k, sms, blocks, balanced, stream);
+  return epilogue_warps ? launch<1, true>(x_map, w_map, w_part_map, act, m, inter, k, sms, blocks, balanced, stream)
+                        : launch<1, false>(x_map, w_map, w_part_map, act, m, inter, k, sms, blocks, balanced, stream);
 }
 
 }  // namespace
 
-void launch_gemm_swiglu(const CUtensorMap& x_map, const CUtensorMap& w_map, __nv_bfloat16* act, int32_t m,
-                        int32_t inter, int32_t k, int blocks, int ctas, bool epilogue_warps, cudaStream_t stream) {
-  dispatch(&x_map, &w_map, act, m, inter, k, 0, blocks, ctas, epilogue_warps, false, stream);
+void launch_gemm_swiglu(const CUtensorMap& x_map, const CUtensorMap& w_map, const CUtensorMap& w_part_map,
+                        __nv_bfloat16* act, int32_t m, int32_t inter, int32_t k, int blocks, int ctas,
+                        bool epilogue_warps, int tail_split, cudaStream_t stream) {
+  dispatch(&x_map, &w_map, &w_part_map, act, m, inter, k, 0, blocks, ctas, epilogue_warps, false, tail_split, stream);
 }
 
-int gemm_swiglu_grid_blocks(int32_t m, int32_t inter, int sms, int ctas, bool epilogue_warps, bool balanced) {
-  return dispatch(nullptr, nullptr, nullptr, m, inter, 0, sms, 0, ctas, epilogue_warps, balanced, nullptr);
+int gemm_swiglu_grid_blocks(int32_t m, int32_t inter, int sms, int ctas, bool epilogue_warps, bool balanced,
+                            int tail_split) {
+  return dispatch(nullptr, nullptr, nullptr, nullptr, m, inter, 0, sms, 0, ctas, epilogue_warps, balanced, tail_split,
+                  nullptr);
 }
 
 }  // namespace tessera::cuda

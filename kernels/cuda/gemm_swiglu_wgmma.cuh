@@ -41,28 +41,45 @@ constexpr int32_t kSwigluStageK = 64;     // k per stage: k must be a multiple
 // 1,407-1,409). Variant 4 runs only 30 clusters of four (120 SMs); ncu showed L2 traffic is not what
 // holds the mainloop (variant 2: 3.6 points of tail, ~3.5 of bubbles inside the tiles). Variant 5 won
 // 3 of 3 alternating engine prefill pairs against variant 2 (-0.28 ms mean): the default since.
+// Session 11 (branch tail11): tail parts. With tail_split 2 (4) the tile groups past the last whole
+// wave (groups mod clusters: 10 of 1,792 at 4,096 x 14,336 on 66 clusters) are walked as parts of 64
+// (32) act columns each (64 gate + 64 up stacked weight rows, m64n128k16; 32 + 32, m64n64k16), so the
+// last wave is 2 (4) times as wide and as short; the grid is as many clusters as are resident (at
+// most tail_split per group). Clusters of two with epilogue warps only.
 struct SwigluVariantShape {
   int ctas;             // blocks per cluster: 1, 2 (rows) or 4 (2 rows x 2 columns)
   bool epilogue_warps;  // act by the epilogue warps (3 stages) or by the consumers (4 stages)
   bool balanced_grid;   // the fewest clusters for the same number of waves
+  int tail_split = 1;   // 1, or parts per tile group past the last whole wave (2 or 4: above)
 };
 constexpr SwigluVariantShape kSwigluVariantShapes[] = {
     {2, false, false}, {1, false, false}, {2, true, false}, {1, true, false},  // session 10
     {4, true, true},  // 4: 2 x 2 clusters, epilogue warps, balanced grid
     {2, true, true},  // 5: variant 2 on the balanced grid
+    {2, true, false, 2},  // 6: variant 2 with the last wave's groups in 64-column halves
+    {2, true, false, 4},  // 7: the same in 32-column quarters
 };
 constexpr int kSwigluVariants = static_cast<int>(sizeof(kSwigluVariantShapes) / sizeof(kSwigluVariantShapes[0]));
 constexpr int kSwigluDefaultVariant = 5;  // clusters of two, act by the epilogue warps, balanced grid
-constexpr int kSwigluTunedVariants[] = {0, 1, 2, 3, 4, 5};
+constexpr int kSwigluTunedVariants[] = {0, 1, 2, 3, 4, 5, 6, 7};
 constexpr int swiglu_variant_ctas(int variant) { return kSwigluVariantShapes[variant].ctas; }
 constexpr bool swiglu_variant_epilogue_warps(int variant) { return kSwigluVariantShapes[variant].epilogue_warps; }
 constexpr bool swiglu_variant_balanced_grid(int variant) { return kSwigluVariantShapes[variant].balanced_grid; }
+constexpr int swiglu_variant_tail_split(int variant) { return kSwigluVariantShapes[variant].tail_split; }
 constexpr bool swiglu_2x2_variants_have_epilogue_warps() {
   for (const SwigluVariantShape& v : kSwigluVariantShapes)
     if (v.ctas == 4 && !v.epilogue_warps) return false;
   return true;
 }
 static_assert(swiglu_2x2_variants_have_epilogue_warps(), "the 2 x 2 cluster kernel is built with epilogue warps only");
+constexpr bool swiglu_tail_parts_are_built() {
+  for (const SwigluVariantShape& v : kSwigluVariantShapes)
+    if (v.tail_split != 1 &&
+        ((v.tail_split != 2 && v.tail_split != 4) || v.ctas != 2 || !v.epilogue_warps || v.balanced_grid))
+      return false;
+  return true;
+}
+static_assert(swiglu_tail_parts_are_built(), "tail parts (2 or 4) are built for clusters of two with epilogue warps");
 
 // Whether a device of this compute capability runs the kernel (9.0: the sm_90a build). Pure.
 constexpr bool gemm_swiglu_supported(int cc_major, int cc_minor) { return cc_major == 9 && cc_minor == 0; }
@@ -83,15 +100,20 @@ void gemm_swiglu(const __nv_bfloat16* x, const __nv_bfloat16* w, __nv_bfloat16* 
                  int32_t k, cudaStream_t stream, int variant = kSwigluDefaultVariant, int blocks = 0);
 
 // The launch behind gemm_swiglu (gemm_swiglu_wgmma.cu), given the tensor maps of x ([m, k]) and w
-// ([2 x inter, k]) in boxes of 128 rows (matrix_map; x in boxes of 64 rows for ctas 4), the persistent
-// grid's blocks (cut to one cluster per tile group) and the variant's blocks per cluster (1, 2 or 4:
-// always with epilogue warps) and epilogue.
-void launch_gemm_swiglu(const CUtensorMap& x_map, const CUtensorMap& w_map, __nv_bfloat16* act, int32_t m,
-                        int32_t inter, int32_t k, int blocks, int ctas, bool epilogue_warps, cudaStream_t stream);
+// ([2 x inter, k]) in boxes of 128 rows (matrix_map; x in boxes of 64 rows for ctas 4), w_part_map
+// (tail_split > 1: w in boxes of 128 / tail_split rows; else unused), the persistent grid's blocks (cut
+// to one cluster per tile group, tail_split per group with tail parts) and the variant's blocks per
+// cluster (1, 2 or 4: always with epilogue warps), epilogue and tail split (1, 2 or 4: clusters of two
+// with epilogue warps).
+void launch_gemm_swiglu(const CUtensorMap& x_map, const CUtensorMap& w_map, const CUtensorMap& w_part_map,
+                        __nv_bfloat16* act, int32_t m, int32_t inter, int32_t k, int blocks, int ctas,
+                        bool epilogue_warps, int tail_split, cudaStream_t stream);
 // The persistent grid of a variant on a device of `sms` SMs: as many clusters as fit at once
-// (cudaOccupancyMaxActiveClusters; single blocks: one per SM), at most one per tile group; balanced:
-// then the fewest that take the tile groups in the same number of waves.
-int gemm_swiglu_grid_blocks(int32_t m, int32_t inter, int sms, int ctas, bool epilogue_warps, bool balanced = false);
+// (cudaOccupancyMaxActiveClusters; single blocks: one per SM), at most one per tile group (tail_split
+// per group with tail parts); balanced: then the fewest that take the tile groups in the same number
+// of waves.
+int gemm_swiglu_grid_blocks(int32_t m, int32_t inter, int sms, int ctas, bool epilogue_warps, bool balanced = false,
+                            int tail_split = 1);
 // The box rows of x's tensor map for a cluster of `ctas` blocks (each block of a 2 x 2 cluster copies
 // half of its x tile into both blocks of its row).
 constexpr int32_t swiglu_x_box_rows(int ctas) { return ctas == 4 ? kSwigluTileRows / 2 : kSwigluTileRows; }

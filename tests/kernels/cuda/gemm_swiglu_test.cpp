@@ -1,5 +1,6 @@
 // The SwiGLU gate/up GEMM (gemm_swiglu_wgmma.cuh) against a host reference on fresh random inputs
-// (odd row counts, partial row tiles, more tiles than SMs, a small k and the model's k), against what
+// (odd row counts, partial row tiles, more tiles than SMs, a small k and the model's k), the tail-part
+// variants against variant 0's bits on grids that leave partial waves, against what
 // it replaces (cuBLASLt's bf16 product followed by silu_mul) at the prefill shape, its refusals, and
 // Gemm::run_gate_up_silu taking it above the skinny range only when switched on. Every output is
 // poisoned (NaN) before the call. Runs on a GPU only; the kernel itself on compute capability 9.0.
@@ -193,10 +194,12 @@ TEST(CudaGemmSwiglu, PersistentGridIsAtMostOneBlockPerSmAndTile) {
   CUDA_CHECK(cudaGetDevice(&device));
   CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
   for (int v = 0; v < kSwigluVariants; ++v) {
-    const int ctas = swiglu_variant_ctas(v);
-    EXPECT_EQ(gemm_swiglu_blocks(1, 128, v), ctas) << "variant " << v << ": one tile (group)";
+    const int ctas = swiglu_variant_ctas(v), split = swiglu_variant_tail_split(v);
+    // One tile (group): one cluster, or with tail parts one per part.
+    EXPECT_EQ(gemm_swiglu_blocks(1, 128, v), ctas * split) << "variant " << v << ": one tile (group)";
     // Three row tiles of one column tile: 3 blocks, 2 pairs of row tiles, or 2 2 x 2 groups of 4.
-    EXPECT_EQ(gemm_swiglu_blocks(259, 128, v), ctas == 1 ? 3 : 2 * ctas) << "variant " << v << ": three row tiles";
+    EXPECT_EQ(gemm_swiglu_blocks(259, 128, v), (ctas == 1 ? 3 : 2 * ctas) * split)
+        << "variant " << v << ": three row tiles";
     const int big = gemm_swiglu_blocks(4096, 14336, v);
     EXPECT_EQ(big % ctas, 0) << "variant " << v;
     EXPECT_LE(big, sms) << "variant " << v;
@@ -208,6 +211,49 @@ TEST(CudaGemmSwiglu, PersistentGridIsAtMostOneBlockPerSmAndTile) {
   const int resident = gemm_swiglu_blocks(4096, 14336, 2) / 2, groups = 16 * 112;
   const int waves = (groups + resident - 1) / resident;
   EXPECT_EQ(gemm_swiglu_blocks(4096, 14336, 5), 2 * ((groups + waves - 1) / waves)) << resident << " resident clusters";
+  // Tail parts (variants 6, 7): every resident cluster, as variant 2.
+  for (const int v : {6, 7}) EXPECT_EQ(gemm_swiglu_blocks(4096, 14336, v), 2 * resident) << "variant " << v;
+}
+
+// Tail parts (variants 6, 7: the groups past the last whole wave in 64- or 32-column parts) store variant
+// 0's bits wherever the grid leaves a partial wave: row counts that are not a multiple of 128 (an odd
+// number of row tiles: the second block of the last pair reads zeros), grids of 1 to 67 clusters (one
+// group per cluster and fewer groups than clusters: every group in parts), and nothing past act.
+TEST(CudaGemmSwiglu, TailPartsStoreVariantZerosBitsOnPartialWaves) {
+  if (!device_runs_swiglu()) {
+    SUCCEED() << "not compute capability 9.0";
+    return;
+  }
+  std::mt19937 rng(std::random_device{}());
+  struct Shape {
+    int32_t m, inter, k;
+  };
+  for (const Shape sh : {Shape{77, 640, 256}, Shape{300, 1152, 512}, Shape{1000, 2048, 192}, Shape{2100, 14336, 128}}) {
+    const float scale = 2.0f / std::sqrt(static_cast<float>(sh.k));
+    DeviceBuffer<__nv_bfloat16> x(random_bf16(static_cast<size_t>(sh.m) * sh.k, rng, 1.0f, nullptr));
+    DeviceBuffer<__nv_bfloat16> w(random_bf16(static_cast<size_t>(2) * sh.inter * sh.k, rng, scale, nullptr));
+    DeviceBuffer<__nv_bfloat16> act(static_cast<size_t>(sh.m) * sh.inter + 64);  // + a guard past the end
+    act.poison();
+    gemm_swiglu(x.get(), w.get(), act.get(), sh.m, sh.inter, sh.k, nullptr, 0);
+    const auto want = act.download();
+    const size_t n = static_cast<size_t>(sh.m) * sh.inter;
+    for (size_t i = 0; i < n; ++i)
+      ASSERT_TRUE(from_bf16(want[i]) == from_bf16(want[i])) << "variant 0 left element " << i << " unwritten";
+    for (int v = 0; v < kSwigluVariants; ++v) {
+      if (swiglu_variant_tail_split(v) == 1) continue;
+      for (const int clusters : {0, 1, 3, 7, 13, 40, 67}) {  // 0: the variant's own grid
+        const std::string what = "m " + std::to_string(sh.m) + " inter " + std::to_string(sh.inter) + " k " +
+                                 std::to_string(sh.k) + " variant " + std::to_string(v) + " clusters " +
+                                 std::to_string(clusters);
+        act.poison();
+        gemm_swiglu(x.get(), w.get(), act.get(), sh.m, sh.inter, sh.k, nullptr, v, 2 * clusters);
+        const auto got = act.download();
+        ASSERT_EQ(std::memcmp(got.data(), want.data(), n * 2), 0) << what << ": differs from variant 0";
+        for (size_t i = n; i < got.size(); ++i)
+          ASSERT_FALSE(from_bf16(got[i]) == from_bf16(got[i])) << what << ": wrote past the end, element " << i;
+      }
+    }
+  }
 }
 
 void expect_refused(const void* x, const void* w, const void* act, int32_t m, int32_t inter, int32_t k,
