@@ -35,7 +35,8 @@ void gemm_swiglu(const __nv_bfloat16* x, const __nv_bfloat16* w, __nv_bfloat16* 
   const CUtensorMap w_map = matrix_map(w, int64_t{2} * inter, k, kSwigluTileCols);
   launch_gemm_swiglu(matrix_map(x, m, k, swiglu_x_box_rows(ctas)), w_map,
                      split > 1 ? matrix_map(w, int64_t{2} * inter, k, kSwigluTileCols / split) : w_map, act, m, inter,
-                     k, blocks, ctas, swiglu_variant_epilogue_warps(variant), split, stream);
+                     k, blocks, ctas, swiglu_variant_epilogue_warps(variant), split, swiglu_variant_tail_ring(variant),
+                     stream);
 }
 
 int gemm_swiglu_blocks(int32_t m, int32_t inter, int variant) {
@@ -45,7 +46,8 @@ int gemm_swiglu_blocks(int32_t m, int32_t inter, int variant) {
   CUDA_CHECK(cudaGetDevice(&device));
   CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
   return gemm_swiglu_grid_blocks(m, inter, sms, swiglu_variant_ctas(variant), swiglu_variant_epilogue_warps(variant),
-                                 swiglu_variant_balanced_grid(variant), swiglu_variant_tail_split(variant));
+                                 swiglu_variant_balanced_grid(variant), swiglu_variant_tail_split(variant),
+                                 swiglu_variant_tail_ring(variant));
 }
 
 }  // namespace tessera::cuda

@@ -39,6 +39,11 @@
 // same accumulator array (gate column c in d[c / 8], up column c in d[16 / kSplit + c / 8]) in a loop of
 // their own after the whole groups' loop, and stage g and u at the same places as a whole tile's first
 // 128 / kSplit columns; the epilogue warps store those. Same k order per element: the same bits.
+// kOwnRing: the parts' stages (24 or 32 KiB instead of 48) go through a ring of their own in the main
+// ring's memory, 6 (4) stages deep instead of 3, behind barriers of their own (full, empty as above);
+// each producer starts it once every stage of the main ring is released in both blocks (its own
+// consumers' arrivals and the other block's, which also read what it multicast), so no copy lands in
+// a stage still being read.
 // Never allocates.
 #include <algorithm>
 #include <cstdint>
@@ -59,14 +64,23 @@ constexpr uint32_t kStageBytes = kABytes + kBBytes;
 constexpr uint32_t kStagedPitch = 2 * (2 * kSwigluTileCols + 8);  // bytes per staged row of g and u
 
 // Shared memory from the 1024-aligned base: the ring, the staging buffer (kEpi), the barriers
-// full[kStages], empty[kStages], staged_full, staged_empty.
+// full[kStages], empty[kStages], staged_full, staged_empty, then the part ring's full[kPartStages],
+// empty[kPartStages] (kOwnRing below; room for the deepest, the quarters' 6).
 template <bool kEpi>
 struct Layout {
   static constexpr uint32_t kStages = kEpi ? 3 : 4;
   static constexpr uint32_t kStaged = kStages * kStageBytes;
   static constexpr uint32_t kBars = kStaged + (kEpi ? kSwigluTileRows * kStagedPitch : 0);
-  static constexpr size_t kSmem = 1024 /* alignment slack */ + kBars + 8 * (2 * kStages + 2);
+  static constexpr uint32_t kPartBars = kBars + 8 * (2 * kStages + 2);
+  static constexpr size_t kSmem = 1024 /* alignment slack */ + kPartBars + 8 * 2 * 8;
 };
+// A part's stage (x and 128 / kSplit gate + as many up rows) and, in a ring of its own (kOwnRing), how
+// many of them fit in the main ring's memory: 4 of 32 KiB (halves), 6 of 24 KiB (quarters).
+template <int kSplit>
+constexpr uint32_t kPartStageBytes = kABytes + kBBytes / kSplit;
+template <int kSplit>
+constexpr uint32_t kPartStages = Layout<true>::kStaged / kPartStageBytes<kSplit>;
+static_assert(kPartStages<2> == 4 && kPartStages<4> == 6 && kPartStageBytes<4> % 1024 == 0, "the part ring");
 static_assert(Layout<true>::kSmem <= 227 * 1024 && Layout<false>::kSmem <= 227 * 1024, "shared memory");
 static_assert(kSwigluTileRows == 128 && kSwigluTileCols == 128 && kSwigluStageK == 64, "the kernel's tile");
 #if TESSERA_WGMMA
@@ -157,10 +171,18 @@ __device__ __forceinline__ void tma_load_2d_multicast(uint32_t dst, const void* 
 // at this block (its own and, for kCtas 2, the other block's) has landed before it exits.
 // kSplit > 1: then each part's stages (x as for a tile, this block's 128 / kSplit weight rows of the part
 // from w_part_map into both blocks, gate rows first).
-template <int kCtas, int kSplit, uint32_t kStages>
+// The wait for the last kStages of `it` stages' releases (phase u / kStages of stage u's barrier).
+template <uint32_t kStages>
+__device__ __forceinline__ void wait_released(uint32_t bars, uint32_t it) {
+  for (uint32_t u = it > kStages ? it - kStages : 0; u < it; ++u)
+    mbar_wait(empty_bar<kStages>(bars, u % kStages), (u / kStages) & 1);
+}
+
+template <int kCtas, int kSplit, bool kOwnRing, uint32_t kStages>
 __device__ __forceinline__ void produce(const CUtensorMap* x_map, const CUtensorMap* w_map,
                                         const CUtensorMap* w_part_map, uint32_t base, uint32_t bars,
-                                        const TileWalk<kCtas, kSplit>& walk, int32_t inter, int nk) {
+                                        uint32_t part_bars, const TileWalk<kCtas, kSplit>& walk, int32_t inter,
+                                        int nk) {
   uint32_t it = 0;
   for (int32_t t = walk.first(); t < walk.full; t += walk.step()) {
     const int32_t row0 = walk.row0(t), col0 = walk.col0(t);
@@ -189,21 +211,28 @@ __device__ __forceinline__ void produce(const CUtensorMap* x_map, const CUtensor
   }
   if constexpr (kSplit > 1) {
     constexpr uint32_t kPartHalfB = kHalfB / kSplit;
+    // kOwnRing: the part ring (its stages, barriers and position q) once the main ring is all released
+    constexpr uint32_t kRing = kOwnRing ? kPartStages<kSplit> : kStages;
+    constexpr uint32_t kBytes = kOwnRing ? kPartStageBytes<kSplit> : kStageBytes;
+    if constexpr (kOwnRing) wait_released<kStages>(bars, it);
+    const uint32_t rbars = kOwnRing ? part_bars : bars;
+    uint32_t q = kOwnRing ? 0 : it;
     const uint32_t wr = walk.rank & 1u;
     for (int32_t p = walk.first(); p < walk.parts; p += walk.step()) {
       const int32_t row0 = walk.part_row0(p), col0 = walk.part_col0(p);
-      for (int kb = 0; kb < nk; ++kb, ++it) {
-        const uint32_t s = it % kStages, stage = base + s * kStageBytes, full = full_bar(bars, s);
-        if (it >= kStages) mbar_wait(empty_bar<kStages>(bars, s), ((it / kStages) & 1) ^ 1);
+      for (int kb = 0; kb < nk; ++kb, ++q) {
+        const uint32_t s = q % kRing, stage = base + s * kBytes, full = full_bar(rbars, s);
+        if (q >= kRing) mbar_wait(empty_bar<kRing>(rbars, s), ((q / kRing) & 1) ^ 1);
         mbar_arrive_expect_tx(full, kABytes + 2 * kPartHalfB);
         tma_load_2d(stage, x_map, kb * kSwigluStageK, row0, full);
         tma_load_2d_multicast(stage + kABytes + wr * kPartHalfB, w_part_map, kb * kSwigluStageK,
                               static_cast<int32_t>(wr) * inter + col0, full, static_cast<uint16_t>(0x3u));
       }
     }
+    wait_released<kRing>(rbars, q);  // every arrival aimed at this block has landed before it exits
+  } else {
+    wait_released<kStages>(bars, it);  // every arrival aimed at this block has landed before it exits
   }
-  for (uint32_t u = it > kStages ? it - kStages : 0; u < it; ++u)  // the tail: use u's release completes
-    mbar_wait(empty_bar<kStages>(bars, u % kStages), (u / kStages) & 1);  // phase u / kStages of that barrier
 }
 
 // act for this thread's rows of the tile: d[i][e] is row 16 * warp + lane / 4 + 8 * (e / 2) of the
@@ -375,11 +404,11 @@ __device__ __forceinline__ void mma(float (&d)[32][4], uint64_t desc_a, uint64_t
 
 // One tile's (or part's) nk stages from ring position `it` on (advanced): m64nNk16 per 16 k, one stage's
 // wgmmas in flight while the next is awaited; returns with all of them complete and every stage released.
-template <int kCtas, uint32_t kStages, int kN>
+template <int kCtas, uint32_t kStages, int kN, uint32_t kBytes = kStageBytes>
 __device__ __forceinline__ void mainloop(float (&d)[32][4], uint32_t base, uint32_t bars, int nk, int wg, int lane,
                                          uint32_t& it) {
   for (int kb = 0; kb < nk; ++kb, ++it) {
-    const uint32_t s = it % kStages, stage = base + s * kStageBytes;
+    const uint32_t s = it % kStages, stage = base + s * kBytes;
     mbar_wait(full_bar(bars, s), (it / kStages) & 1);
     const uint32_t a = stage + wg * 64 * 128, b = stage + kABytes;
     fence_operand(d);
@@ -398,9 +427,10 @@ __device__ __forceinline__ void mainloop(float (&d)[32][4], uint32_t base, uint3
 }
 
 // A consumer warpgroup: rows [64 wg, 64 wg + 64) of every tile (then part) of this block.
-template <int kCtas, bool kEpi, int kSplit>
-__device__ __forceinline__ void consume(__nv_bfloat16* __restrict__ act, uint32_t base, uint32_t bars, int32_t m,
-                                        const TileWalk<kCtas, kSplit>& walk, int32_t inter, int nk, int wg) {
+template <int kCtas, bool kEpi, int kSplit, bool kOwnRing>
+__device__ __forceinline__ void consume(__nv_bfloat16* __restrict__ act, uint32_t base, uint32_t bars,
+                                        uint32_t part_bars, int32_t m, const TileWalk<kCtas, kSplit>& walk,
+                                        int32_t inter, int nk, int wg) {
   static_assert(kSplit == 1 || kEpi, "tail parts are built with epilogue warps");
   using L = Layout<kEpi>;
   constexpr uint32_t kStages = L::kStages;
@@ -422,8 +452,13 @@ __device__ __forceinline__ void consume(__nv_bfloat16* __restrict__ act, uint32_
     }
   }
   if constexpr (kSplit > 1) {  // both warpgroups on the same path: ptxas keeps the wgmmas pipelined
+    uint32_t q = kOwnRing ? 0 : it;  // the part ring's position
     for (int32_t p = walk.first(); p < walk.parts; p += walk.step(), ++n) {
-      mainloop<kCtas, kStages, 256 / kSplit>(d, base, bars, nk, wg, lane, it);
+      constexpr int kN = 256 / kSplit;
+      if constexpr (kOwnRing)
+        mainloop<kCtas, kPartStages<kSplit>, kN, kPartStageBytes<kSplit>>(d, base, part_bars, nk, wg, lane, q);
+      else
+        mainloop<kCtas, kStages, kN>(d, base, bars, nk, wg, lane, q);
       if (n > 0) mbar_wait(staged_empty_bar<kStages>(bars), (n - 1) & 1);  // the item before's act is out
       stage_part<kSplit>(d, base + L::kStaged, wg * 64 + warp * 16 + lane / 4, 2 * (lane % 4));
       mbar_arrive(staged_full_bar<kStages>(bars));
@@ -432,7 +467,7 @@ __device__ __forceinline__ void consume(__nv_bfloat16* __restrict__ act, uint32_
 }
 #endif  // TESSERA_WGMMA
 
-template <int kCtas, bool kEpi, int kSplit>
+template <int kCtas, bool kEpi, int kSplit, bool kOwnRing>
 __global__ void __launch_bounds__(kThreads, 1)
     gemm_swiglu_kernel(const __grid_constant__ CUtensorMap x_map, const __grid_constant__ CUtensorMap w_map,
                        const __grid_constant__ CUtensorMap w_part_map, __nv_bfloat16* __restrict__ act, int32_t m,
@@ -442,7 +477,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   const uint32_t raw = static_cast<uint32_t>(__cvta_generic_to_shared(smem_raw));
   const uint32_t base = (raw + 1023u) & ~1023u;
   using L = Layout<kEpi>;
-  const uint32_t bars = base + L::kBars;
+  const uint32_t bars = base + L::kBars, part_bars = base + L::kPartBars;
   const TileWalk<kCtas, kSplit> walk(m, inter, kCtas == 1 ? 0u : cta_rank());
   const int nk = k / kSwigluStageK;
   const int wg = threadIdx.x >> 7;
@@ -453,6 +488,12 @@ __global__ void __launch_bounds__(kThreads, 1)
     }
     mbar_init(staged_full_bar<L::kStages>(bars), 256);
     mbar_init(staged_empty_bar<L::kStages>(bars), kEpiThreads);
+    if constexpr (kOwnRing) {
+      for (uint32_t s = 0; s < kPartStages<kSplit>; ++s) {
+        mbar_init(full_bar(part_bars, s), 1);
+        mbar_init(empty_bar<kPartStages<kSplit>>(part_bars, s), 8 * kCtas);
+      }
+    }
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");  // visible to the TMA unit
   }
   if constexpr (kCtas == 1) {
@@ -463,7 +504,8 @@ __global__ void __launch_bounds__(kThreads, 1)
   if (wg == 2) {
     regs_dec<kProducerRegs<kEpi>>();
     if (threadIdx.x == 256) {
-      produce<kCtas, kSplit, L::kStages>(&x_map, &w_map, &w_part_map, base, bars, walk, inter, nk);
+      produce<kCtas, kSplit, kOwnRing, L::kStages>(&x_map, &w_map, &w_part_map, base, bars, part_bars, walk, inter,
+                                                   nk);
     } else if (kEpi && threadIdx.x >= kThreads - kEpiThreads) {
       epilogue<kCtas, kSplit, L::kStages>(act, base + L::kStaged, bars, m, walk, inter,
                                   static_cast<int>(threadIdx.x) - (kThreads - kEpiThreads));
@@ -471,7 +513,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     return;
   }
   regs_inc<kConsumerRegs<kEpi>>();
-  consume<kCtas, kEpi, kSplit>(act, base, bars, m, walk, inter, nk, wg);
+  consume<kCtas, kEpi, kSplit, kOwnRing>(act, base, bars, part_bars, m, walk, inter, nk, wg);
 #elif defined(__CUDA_ARCH__)
   __trap();  // wgmma and setmaxnreg exist on sm_90a only; the host never launches this elsewhere
 #endif
@@ -481,10 +523,11 @@ __global__ void __launch_bounds__(kThreads, 1)
 
 namespace {
 
-// The launch configuration of variant (kCtas, kEpi, kSplit) (grid unset), its shared memory allowed first.
-template <int kCtas, bool kEpi, int kSplit>
+// The launch configuration of variant (kCtas, kEpi, kSplit, kOwnRing) (grid unset), its shared memory
+// allowed first.
+template <int kCtas, bool kEpi, int kSplit, bool kOwnRing>
 cudaLaunchConfig_t launch_config(cudaLaunchAttribute* attr, cudaStream_t stream) {
-  CUDA_CHECK(cudaFuncSetAttribute(gemm_swiglu_kernel<kCtas, kEpi, kSplit>,
+  CUDA_CHECK(cudaFuncSetAttribute(gemm_swiglu_kernel<kCtas, kEpi, kSplit, kOwnRing>,
                                   cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(Layout<kEpi>::kSmem)));
   cudaLaunchConfig_t cfg{};
   cfg.blockDim = dim3(kThreads);
@@ -510,13 +553,13 @@ int32_t tile_groups(int32_t m, int32_t inter) {
 // Blocks of the persistent grid: as many clusters as fit on the device at once (single blocks: one
 // per SM), at most one per tile group (kSplit per group: each can take a part); balanced: then the
 // fewest that take the groups in the same number of waves.
-template <int kCtas, bool kEpi, int kSplit>
+template <int kCtas, bool kEpi, int kSplit, bool kOwnRing>
 int grid_blocks(int32_t m, int32_t inter, int sms, bool balanced, cudaLaunchConfig_t cfg) {
   const int32_t groups = tile_groups<kCtas>(m, inter);
   int clusters = sms / kCtas;
   if (kCtas > 1) {
     cfg.gridDim = dim3(kCtas);
-    CUDA_CHECK(cudaOccupancyMaxActiveClusters(&clusters, gemm_swiglu_kernel<kCtas, kEpi, kSplit>, &cfg));
+    CUDA_CHECK(cudaOccupancyMaxActiveClusters(&clusters, gemm_swiglu_kernel<kCtas, kEpi, kSplit, kOwnRing>, &cfg));
   }
   clusters = std::max(1, std::min(clusters, groups * kSplit));
   if (balanced) {
@@ -528,27 +571,29 @@ int grid_blocks(int32_t m, int32_t inter, int sms, bool balanced, cudaLaunchConf
 
 // blocks > 0: launch that many (at most one cluster per tile group, kSplit with parts); 0: only return
 // grid_blocks.
-template <int kCtas, bool kEpi, int kSplit = 1>
+template <int kCtas, bool kEpi, int kSplit = 1, bool kOwnRing = false>
 int launch(const CUtensorMap* x_map, const CUtensorMap* w_map, const CUtensorMap* w_part_map, __nv_bfloat16* act,
            int32_t m, int32_t inter, int32_t k, int sms, int blocks, bool balanced, cudaStream_t stream) {
   cudaLaunchAttribute attr[1];
-  cudaLaunchConfig_t cfg = launch_config<kCtas, kEpi, kSplit>(attr, stream);
-  if (blocks == 0) return grid_blocks<kCtas, kEpi, kSplit>(m, inter, sms, balanced, cfg);
+  cudaLaunchConfig_t cfg = launch_config<kCtas, kEpi, kSplit, kOwnRing>(attr, stream);
+  if (blocks == 0) return grid_blocks<kCtas, kEpi, kSplit, kOwnRing>(m, inter, sms, balanced, cfg);
   const int32_t groups = tile_groups<kCtas>(m, inter);
   cfg.gridDim = dim3(static_cast<unsigned>(std::min(blocks / kCtas, groups * kSplit) * kCtas));
-  CUDA_CHECK(cudaLaunchKernelEx(&cfg, gemm_swiglu_kernel<kCtas, kEpi, kSplit>, *x_map, *w_map, *w_part_map, act, m,
-                                inter, k));
+  CUDA_CHECK(cudaLaunchKernelEx(&cfg, gemm_swiglu_kernel<kCtas, kEpi, kSplit, kOwnRing>, *x_map, *w_map,
+                                *w_part_map, act, m, inter, k));
   return blocks;
 }
 
 int dispatch(const CUtensorMap* x_map, const CUtensorMap* w_map, const CUtensorMap* w_part_map, __nv_bfloat16* act,
              int32_t m, int32_t inter, int32_t k, int sms, int blocks, int ctas, bool epilogue_warps, bool balanced,
-             int tail_split, cudaStream_t stream) {
+             int tail_split, bool tail_ring, cudaStream_t stream) {
   // tail_split 2 and 4 come from kSwigluVariantShapes only with ctas 2 and epilogue warps (asserted there)
   if (tail_split == 2)
-    return launch<2, true, 2>(x_map, w_map, w_part_map, act, m, inter, k, sms, blocks, false, stream);
+    return tail_ring ? launch<2, true, 2, true>(x_map, w_map, w_part_map, act, m, inter, k, sms, blocks, false, stream)
+                     : launch<2, true, 2>(x_map, w_map, w_part_map, act, m, inter, k, sms, blocks, false, stream);
   if (tail_split == 4)
-    return launch<2, true, 4>(x_map, w_map, w_part_map, act, m, inter, k, sms, blocks, false, stream);
+    return tail_ring ? launch<2, true, 4, true>(x_map, w_map, w_part_map, act, m, inter, k, sms, blocks, false, stream)
+                     : launch<2, true, 4>(x_map, w_map, w_part_map, act, m, inter, k, sms, blocks, false, stream);
   if (ctas == 4)  // built with epilogue warps only (kSwigluVariantShapes asserts it)
     return launch<4, true>(x_map, w_map, w_part_map, act, m, inter, k, sms, blocks, balanced, stream);
   if (ctas == 2)
@@ -563,14 +608,15 @@ int dispatch(const CUtensorMap* x_map, const CUtensorMap* w_map, const CUtensorM
 
 void launch_gemm_swiglu(const CUtensorMap& x_map, const CUtensorMap& w_map, const CUtensorMap& w_part_map,
                         __nv_bfloat16* act, int32_t m, int32_t inter, int32_t k, int blocks, int ctas,
-                        bool epilogue_warps, int tail_split, cudaStream_t stream) {
-  dispatch(&x_map, &w_map, &w_part_map, act, m, inter, k, 0, blocks, ctas, epilogue_warps, false, tail_split, stream);
+                        bool epilogue_warps, int tail_split, bool tail_ring, cudaStream_t stream) {
+  dispatch(&x_map, &w_map, &w_part_map, act, m, inter, k, 0, blocks, ctas, epilogue_warps, false, tail_split,
+           tail_ring, stream);
 }
 
 int gemm_swiglu_grid_blocks(int32_t m, int32_t inter, int sms, int ctas, bool epilogue_warps, bool balanced,
-                            int tail_split) {
+                            int tail_split, bool tail_ring) {
   return dispatch(nullptr, nullptr, nullptr, nullptr, m, inter, 0, sms, 0, ctas, epilogue_warps, balanced, tail_split,
-                  nullptr);
+                  tail_ring, nullptr);
 }
 
 }  // namespace tessera::cuda

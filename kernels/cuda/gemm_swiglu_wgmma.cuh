@@ -45,19 +45,26 @@ constexpr int32_t kSwigluStageK = 64;     // k per stage: k must be a multiple
 // wave (groups mod clusters: 10 of 1,792 at 4,096 x 14,336 on 66 clusters) are walked as parts of 64
 // (32) act columns each (64 gate + 64 up stacked weight rows, m64n128k16; 32 + 32, m64n64k16), so the
 // last wave is 2 (4) times as wide and as short; the grid is as many clusters as are resident (at
-// most tail_split per group). Clusters of two with epilogue warps only.
+// most tail_split per group); tail_ring: the parts' smaller stages in a ring of their own, 4 (6) deep
+// instead of 3. Clusters of two with epilogue warps only.
+// Measured (nvidia-h200, call 1, burst / sustained µs at 4,096 x 4,096 -> 2 x 14,336; docs/CUDA.md):
+// halves 1,245 / 1,457, quarters 1,241 / 1,451 against variant 5's 1,251 / 1,457 (the parts run well
+// below their share of a tile: a quarter's 24 KiB stage holds a quarter of a tile stage's MMAs, so the
+// 3-stage ring no longer covers the copies' latency); engine prefill 4,096 quarters / variant 5: 4 of 4
+// pairs faster, mean -0.61 ms. Halves were then dropped from the table for the quarters' own ring.
 struct SwigluVariantShape {
   int ctas;             // blocks per cluster: 1, 2 (rows) or 4 (2 rows x 2 columns)
   bool epilogue_warps;  // act by the epilogue warps (3 stages) or by the consumers (4 stages)
   bool balanced_grid;   // the fewest clusters for the same number of waves
   int tail_split = 1;   // 1, or parts per tile group past the last whole wave (2 or 4: above)
+  bool tail_ring = false;  // tail_split > 1: the parts in a ring of their own (above)
 };
 constexpr SwigluVariantShape kSwigluVariantShapes[] = {
     {2, false, false}, {1, false, false}, {2, true, false}, {1, true, false},  // session 10
     {4, true, true},  // 4: 2 x 2 clusters, epilogue warps, balanced grid
     {2, true, true},  // 5: variant 2 on the balanced grid
-    {2, true, false, 2},  // 6: variant 2 with the last wave's groups in 64-column halves
-    {2, true, false, 4},  // 7: the same in 32-column quarters
+    {2, true, false, 4},        // 6: variant 2 with the last wave's groups in 32-column quarters
+    {2, true, false, 4, true},  // 7: variant 6 with the quarters in a 6-stage ring of their own
 };
 constexpr int kSwigluVariants = static_cast<int>(sizeof(kSwigluVariantShapes) / sizeof(kSwigluVariantShapes[0]));
 constexpr int kSwigluDefaultVariant = 5;  // clusters of two, act by the epilogue warps, balanced grid
@@ -66,6 +73,7 @@ constexpr int swiglu_variant_ctas(int variant) { return kSwigluVariantShapes[var
 constexpr bool swiglu_variant_epilogue_warps(int variant) { return kSwigluVariantShapes[variant].epilogue_warps; }
 constexpr bool swiglu_variant_balanced_grid(int variant) { return kSwigluVariantShapes[variant].balanced_grid; }
 constexpr int swiglu_variant_tail_split(int variant) { return kSwigluVariantShapes[variant].tail_split; }
+constexpr bool swiglu_variant_tail_ring(int variant) { return kSwigluVariantShapes[variant].tail_ring; }
 constexpr bool swiglu_2x2_variants_have_epilogue_warps() {
   for (const SwigluVariantShape& v : kSwigluVariantShapes)
     if (v.ctas == 4 && !v.epilogue_warps) return false;
@@ -74,8 +82,9 @@ constexpr bool swiglu_2x2_variants_have_epilogue_warps() {
 static_assert(swiglu_2x2_variants_have_epilogue_warps(), "the 2 x 2 cluster kernel is built with epilogue warps only");
 constexpr bool swiglu_tail_parts_are_built() {
   for (const SwigluVariantShape& v : kSwigluVariantShapes)
-    if (v.tail_split != 1 &&
-        ((v.tail_split != 2 && v.tail_split != 4) || v.ctas != 2 || !v.epilogue_warps || v.balanced_grid))
+    if ((v.tail_split != 1 &&
+         ((v.tail_split != 2 && v.tail_split != 4) || v.ctas != 2 || !v.epilogue_warps || v.balanced_grid)) ||
+        (v.tail_ring && v.tail_split == 1))
       return false;
   return true;
 }
@@ -103,17 +112,17 @@ void gemm_swiglu(const __nv_bfloat16* x, const __nv_bfloat16* w, __nv_bfloat16* 
 // ([2 x inter, k]) in boxes of 128 rows (matrix_map; x in boxes of 64 rows for ctas 4), w_part_map
 // (tail_split > 1: w in boxes of 128 / tail_split rows; else unused), the persistent grid's blocks (cut
 // to one cluster per tile group, tail_split per group with tail parts) and the variant's blocks per
-// cluster (1, 2 or 4: always with epilogue warps), epilogue and tail split (1, 2 or 4: clusters of two
-// with epilogue warps).
+// cluster (1, 2 or 4: always with epilogue warps), epilogue, tail split (1, 2 or 4: clusters of two
+// with epilogue warps) and tail ring.
 void launch_gemm_swiglu(const CUtensorMap& x_map, const CUtensorMap& w_map, const CUtensorMap& w_part_map,
                         __nv_bfloat16* act, int32_t m, int32_t inter, int32_t k, int blocks, int ctas,
-                        bool epilogue_warps, int tail_split, cudaStream_t stream);
+                        bool epilogue_warps, int tail_split, bool tail_ring, cudaStream_t stream);
 // The persistent grid of a variant on a device of `sms` SMs: as many clusters as fit at once
 // (cudaOccupancyMaxActiveClusters; single blocks: one per SM), at most one per tile group (tail_split
 // per group with tail parts); balanced: then the fewest that take the tile groups in the same number
 // of waves.
 int gemm_swiglu_grid_blocks(int32_t m, int32_t inter, int sms, int ctas, bool epilogue_warps, bool balanced = false,
-                            int tail_split = 1);
+                            int tail_split = 1, bool tail_ring = false);
 // The box rows of x's tensor map for a cluster of `ctas` blocks (each block of a 2 x 2 cluster copies
 // half of its x tile into both blocks of its row).
 constexpr int32_t swiglu_x_box_rows(int ctas) { return ctas == 4 ? kSwigluTileRows / 2 : kSwigluTileRows; }
