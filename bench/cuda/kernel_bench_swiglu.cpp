@@ -1,12 +1,13 @@
 // The prefill's gate/up projection with SwiGLU (m = 4,096, Llama-3-8B: x [4096, 4096] · [gate; up]ᵀ
 // [28672, 4096] -> act [4096, 14336]) two ways: the fused SwiGLU GEMM (gemm_swiglu_wgmma.cuh; each of its
 // variants: clusters of two blocks sharing the weight tiles or single blocks, act computed by the
-// consumers or by epilogue warps) against
-// cuBLASLt's bf16 product (the runner's choice, tuned at the power cap as the runner tunes it) followed
-// by silu_mul, and that GEMM alone. Each (a) in a burst after 100 ms idle (the median of kRounds rounds'
-// medians) and (b) sustained: ~200 ms of back-to-back calls after ~150 ms of the same load, the regime
-// of a long prefill at the board's power cap; rounds alternate the paths (every round's figure printed). Rates are of the projection's 2 m n k FLOPs, next to the
-// 8192³ cuBLAS rate (burst and sustained) measured in the same run. Benchmark code only.
+// consumers or by epilogue warps, the last wave in parts) against cuBLASLt's bf16 product (the
+// runner's choice, tuned at the power cap as the runner tunes it) followed by silu_mul, and that GEMM
+// alone. Each (a) in a burst after 100 ms idle (the median of kRounds rounds' medians) and (b)
+// sustained: ~200 ms of back-to-back calls after ~150 ms of the same load, the regime of a long
+// prefill at the board's power cap; rounds alternate the paths (every round's figure printed). Rates
+// are of the projection's 2 m n k FLOPs, next to the 8192³ cuBLAS rate (burst and sustained) measured
+// in the same run. Benchmark code only.
 #include <cuda_bf16.h>
 #include <cuda_profiler_api.h>
 #include <nlohmann/json.hpp>

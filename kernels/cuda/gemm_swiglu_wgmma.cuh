@@ -45,13 +45,15 @@ constexpr int32_t kSwigluStageK = 64;     // k per stage: k must be a multiple
 // wave (groups mod clusters: 10 of 1,792 at 4,096 x 14,336 on 66 clusters) are walked as parts of 64
 // (32) act columns each (64 gate + 64 up stacked weight rows, m64n128k16; 32 + 32, m64n64k16), so the
 // last wave is 2 (4) times as wide and as short; the grid is as many clusters as are resident (at
-// most tail_split per group); tail_ring: the parts' smaller stages in a ring of their own, 4 (6) deep
-// instead of 3. Clusters of two with epilogue warps only.
-// Measured (nvidia-h200, call 1, burst / sustained µs at 4,096 x 4,096 -> 2 x 14,336; docs/CUDA.md):
-// halves 1,245 / 1,457, quarters 1,241 / 1,451 against variant 5's 1,251 / 1,457 (the parts run well
-// below their share of a tile: a quarter's 24 KiB stage holds a quarter of a tile stage's MMAs, so the
-// 3-stage ring no longer covers the copies' latency); engine prefill 4,096 quarters / variant 5: 4 of 4
-// pairs faster, mean -0.61 ms. Halves were then dropped from the table for the quarters' own ring.
+// most tail_split per group); tail_ring (quarters only): the parts' 24 KiB stages in a ring of their
+// own, 6 deep instead of 3. Clusters of two with epilogue warps only.
+// Measured on nvidia-h200 (docs/CUDA.md, session 11), burst / sustained µs at 4,096 x 4,096 -> 2 x
+// 14,336. Call 1: halves 1,245 / 1,457, quarters (variant 6) 1,241 / 1,451, variant 5 1,251 / 1,457: the
+// parts ran well below their share of a tile (a quarter stage holds a quarter of a tile stage's MMAs,
+// so 3 stages no longer cover the copies' latency); halves left the table. Call 2: variant 7 (the
+// quarters' own ring) 1,213 / 1,441, variant 6 1,230 / 1,466, variant 5 1,231 / 1,460 (-1.4% / -1.3%
+// for 7). Engine prefill 4,096 pairs against variant 5: variant 6 faster in 7 of 8 (mean -0.43 ms),
+// variant 7 in 1 of 4 (+0.15 ms): within the runs' +-0.7 ms noise. Gemm times both per row bucket.
 struct SwigluVariantShape {
   int ctas;             // blocks per cluster: 1, 2 (rows) or 4 (2 rows x 2 columns)
   bool epilogue_warps;  // act by the epilogue warps (3 stages) or by the consumers (4 stages)
@@ -84,11 +86,12 @@ constexpr bool swiglu_tail_parts_are_built() {
   for (const SwigluVariantShape& v : kSwigluVariantShapes)
     if ((v.tail_split != 1 &&
          ((v.tail_split != 2 && v.tail_split != 4) || v.ctas != 2 || !v.epilogue_warps || v.balanced_grid)) ||
-        (v.tail_ring && v.tail_split == 1))
+        (v.tail_ring && v.tail_split != 4))
       return false;
   return true;
 }
-static_assert(swiglu_tail_parts_are_built(), "tail parts (2 or 4) are built for clusters of two with epilogue warps");
+static_assert(swiglu_tail_parts_are_built(),
+              "tail parts (2 or 4; their own ring: 4) are built for clusters of two with epilogue warps");
 
 // Whether a device of this compute capability runs the kernel (9.0: the sm_90a build). Pure.
 constexpr bool gemm_swiglu_supported(int cc_major, int cc_minor) { return cc_major == 9 && cc_minor == 0; }
