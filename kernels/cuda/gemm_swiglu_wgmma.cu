@@ -39,8 +39,8 @@
 // same accumulator array (gate column c in d[c / 8], up column c in d[16 / kSplit + c / 8]) in a loop of
 // their own after the whole groups' loop, and stage g and u at the same places as a whole tile's first
 // 128 / kSplit columns; the epilogue warps store those. Same k order per element: the same bits.
-// kOwnRing: the parts' stages (24 or 32 KiB instead of 48) go through a ring of their own in the main
-// ring's memory, 6 (4) stages deep instead of 3, behind barriers of their own (full, empty as above);
+// kOwnRing (quarters only): the parts' 24 KiB stages go through a ring of their own in the main ring's
+// memory, 6 stages deep instead of 3, behind barriers of their own (full, empty as above);
 // each producer starts it once every stage of the main ring is released in both blocks (its own
 // consumers' arrivals and the other block's, which also read what it multicast), so no copy lands in
 // a stage still being read.
@@ -50,6 +50,7 @@
 
 #include "kernels/cuda/attention_prefill_wgmma_sync.cuh"
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/gemm_swiglu_mma.cuh"
 #include "kernels/cuda/gemm_swiglu_wgmma.cuh"
 #include "kernels/cuda/silu.cuh"
 #include "kernels/cuda/wgmma.cuh"
@@ -346,62 +347,6 @@ __device__ __forceinline__ void release(uint32_t bar) {
   if constexpr (kCtas == 4) mbar_arrive_in(bar, cta_rank() ^ 2u);  // the block sharing the x tile
 }
 
-// m64nNk16 of this warpgroup's 64 x rows against the stage's first N stacked weight rows, into d's
-// first N / 8 rows (N 256: all of them).
-__device__ __forceinline__ void wgmma_part_n128(float (&d)[32][4], uint64_t desc_a, uint64_t desc_b,
-                                                bool accumulate) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {"
-      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
-      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
-      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
-      "}, %64, %65, p, 1, 1, 0, 0;\n}\n"
-      : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]),
-        "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]),
-        "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]),
-        "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]),
-        "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]),
-        "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]),
-        "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]),
-        "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3]),
-        "+f"(d[8][0]), "+f"(d[8][1]), "+f"(d[8][2]), "+f"(d[8][3]),
-        "+f"(d[9][0]), "+f"(d[9][1]), "+f"(d[9][2]), "+f"(d[9][3]),
-        "+f"(d[10][0]), "+f"(d[10][1]), "+f"(d[10][2]), "+f"(d[10][3]),
-        "+f"(d[11][0]), "+f"(d[11][1]), "+f"(d[11][2]), "+f"(d[11][3]),
-        "+f"(d[12][0]), "+f"(d[12][1]), "+f"(d[12][2]), "+f"(d[12][3]),
-        "+f"(d[13][0]), "+f"(d[13][1]), "+f"(d[13][2]), "+f"(d[13][3]),
-        "+f"(d[14][0]), "+f"(d[14][1]), "+f"(d[14][2]), "+f"(d[14][3]),
-        "+f"(d[15][0]), "+f"(d[15][1]), "+f"(d[15][2]), "+f"(d[15][3])
-      : "l"(desc_a), "l"(desc_b), "r"(static_cast<int32_t>(accumulate)));
-}
-__device__ __forceinline__ void wgmma_part_n64(float (&d)[32][4], uint64_t desc_a, uint64_t desc_b,
-                                               bool accumulate) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {"
-      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31"
-      "}, %32, %33, p, 1, 1, 0, 0;\n}\n"
-      : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]),
-        "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]),
-        "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]),
-        "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]),
-        "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]),
-        "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]),
-        "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]),
-        "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3])
-      : "l"(desc_a), "l"(desc_b), "r"(static_cast<int32_t>(accumulate)));
-}
-
-template <int kN>
-__device__ __forceinline__ void mma(float (&d)[32][4], uint64_t desc_a, uint64_t desc_b, bool accumulate) {
-  if constexpr (kN == 256) wgmma::wgmma_ss_n256(d, desc_a, desc_b, accumulate);
-  if constexpr (kN == 128) wgmma_part_n128(d, desc_a, desc_b, accumulate);
-  if constexpr (kN == 64) wgmma_part_n64(d, desc_a, desc_b, accumulate);
-}
-
 // One tile's (or part's) nk stages from ring position `it` on (advanced): m64nNk16 per 16 k, one stage's
 // wgmmas in flight while the next is awaited; returns with all of them complete and every stage released.
 template <int kCtas, uint32_t kStages, int kN, uint32_t kBytes = kStageBytes>
@@ -415,7 +360,7 @@ __device__ __forceinline__ void mainloop(float (&d)[32][4], uint32_t base, uint3
     wgmma::fence();
 #pragma unroll
     for (int ks = 0; ks < kSwigluStageK / 16; ++ks)
-      mma<kN>(d, kmajor(a + ks * 32), kmajor(b + ks * 32), kb > 0 || ks > 0);
+      swiglu_mma<kN>(d, kmajor(a + ks * 32), kmajor(b + ks * 32), kb > 0 || ks > 0);
     wgmma::commit();
     wgmma::wait<1>();  // the previous stage's wgmmas are done: give it back
     fence_operand(d);
