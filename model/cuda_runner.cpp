@@ -320,7 +320,9 @@ void CudaRunner::forward_as(const ForwardShape& f) {
   // kSkinnyMaxM rows (prefill chunks, large batches) on one GPU: o_proj and down_proj add into the
   // fp32 residual in cuBLASLt's epilogue and the norms after them only read it (half the norm
   // kernels' traffic). Every activation buffer holds max_num_tokens rows: the tuner's row buckets may
-  // use them all. Returns what the next norm adds to the residual (nullptr: already added).
+  // use them all. Returns what the next norm adds to the residual (nullptr: already added). No row past
+  // m is live in any of them (nor in the residual), so steps of 65-127 rows run their plain projections
+  // over the full 128-row bucket (Gemm's pad_rows: full cuBLASLt row tiles, faster in the chain).
   const int32_t cap = options_.max_num_tokens;
   // m: the rows the layer runs on, the step's, or the logit rows after a pruned last layer's attention.
   int32_t m = rows;
@@ -332,14 +334,14 @@ void CudaRunner::forward_as(const ForwardShape& f) {
       TS_ASSERT(g.store == Store::kPlain, "the exact mode's GEMMs store their product plainly");
       gemm_->run_f32(as(g.x), as(wt), static_cast<T*>(g.y), m, g.n, g.k, stream_, cap);
     } else if (g.store == Store::kAddToResidual) {
-      gemm_->run_accumulate(g.x, wt, b.residual, static_cast<float*>(g.y), m, g.n, g.k, stream_, cap);
+      gemm_->run_accumulate(g.x, wt, b.residual, static_cast<float*>(g.y), m, g.n, g.k, stream_, cap, true);
       return nullptr;
     } else if (g.store == Store::kSiluMul) {
-      gemm_->run_silu_mul(g.x, g.act, wt, g.y, m, g.n, g.k, stream_, cap);
+      gemm_->run_silu_mul(g.x, g.act, wt, g.y, m, g.n, g.k, stream_, cap, true);
     } else if (g.store == Store::kGateUpSilu) {
       if (gemm_->run_gate_up_silu(g.x, wt, g.y, g.act, m, g.n / 2, g.k, stream_, cap)) return as(g.act);
     } else {
-      gemm_->run(g.x, wt, g.y, m, g.n, g.k, false, stream_, cap);
+      gemm_->run(g.x, wt, g.y, m, g.n, g.k, false, stream_, cap, true);
     }
     if (g.row_parallel) reduce_across_ranks(g.y, static_cast<int64_t>(m) * g.n);
     return as(g.y);

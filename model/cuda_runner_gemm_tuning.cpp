@@ -117,7 +117,8 @@ int CudaRunner::tune_gemms() {
   if (head_rows < T && (head_rows & (head_rows - 1)) != 0)  // the LM head's own capacity is a bucket too
     tune_head(head_rows);
   // The largest decode graph bucket when it is not a power of two (--max-num-seqs 96): its steps run
-  // at exactly that many rows, so their GEMMs are timed at it rather than taking the next bucket's.
+  // at exactly that many rows, so their GEMMs are timed at it rather than taking the next bucket's
+  // (forward_as's plain projections of 65-127 rows run padded to the 128-row bucket, tuned above).
   const std::vector<int32_t> buckets = decode_graph_buckets(options_.max_num_seqs, T);
   if (!buckets.empty() && (buckets.back() & (buckets.back() - 1)) != 0 && buckets.back() < T)
     tune_layer(buckets.back(), buckets.back());

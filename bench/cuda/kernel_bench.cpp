@@ -18,7 +18,8 @@
 // every split count 1..8 and both split rules: kernel_bench_decode_waves.cpp; not in the full run), `swiglu`
 // (the m=4,096 gate/up projection: the fused SwiGLU GEMM vs cuBLASLt + silu_mul, bursts and at the power
 // cap: kernel_bench_swiglu.cpp), `swiglu_profile` (each of its kernels once inside cudaProfilerStart/Stop,
-// for ncu --profile-from-start off).
+// for ncu --profile-from-start off), `mid_projections` (the decode projections at m = 80-128 rows: the
+// tuner's choice at m vs the 128-row plan padded, every cuBLASLt candidate: kernel_bench_mid_projections.cpp).
 #include <cuda_runtime.h>
 #include <nlohmann/json.hpp>
 
@@ -59,9 +60,9 @@ int main(int argc, char** argv) {
   const bool prefill_only = only == "--prefill-only";
   if (!only.empty() && !only_projections && !prefill_only && only != "decode_attention" && only != "chain" &&
       only != "gemm_sustained" && only != "qkv_post" && only != "decode_waves" && only != "swiglu" &&
-      only != "swiglu_profile") {
+      only != "swiglu_profile" && only != "mid_projections") {
     std::cerr << "unknown part '" << only
-              << "' (projections, --prefill-only, decode_attention, chain, gemm_sustained, qkv_post, decode_waves, swiglu or swiglu_profile)" << std::endl;
+              << "' (projections, --prefill-only, decode_attention, chain, gemm_sustained, qkv_post, decode_waves, swiglu, swiglu_profile or mid_projections)" << std::endl;
     return 2;
   }
   cudaStream_t s;
@@ -74,6 +75,12 @@ int main(int argc, char** argv) {
             << std::endl;
   void* ws = nullptr;
   CUDA_CHECK(cudaMalloc(&ws, 32u << 20));
+  if (only == "mid_projections") {
+    void* flush = nullptr;
+    CUDA_CHECK(cudaMalloc(&flush, 64u << 20));
+    bench_mid_projections(lim, s, ws, flush);
+    return 0;
+  }
   if (only == "decode_attention" || only == "chain" || only == "gemm_sustained" || only == "qkv_post" ||
       only == "decode_waves" || only == "swiglu" || swiglu_profile) {
     if (only == "swiglu" || swiglu_profile) bench_swiglu(lim, s, ws, swiglu_profile);

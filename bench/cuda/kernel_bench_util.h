@@ -67,6 +67,10 @@ void bench_gemm_sustained(const DeviceLimits& lim, cudaStream_t s, void* ws);
 // profile_once: no timing; each fused variant and cuBLASLt's gate/up product run once between
 // cudaProfilerStart and cudaProfilerStop (for `ncu --profile-from-start off`), after the tuning.
 void bench_swiglu(const DeviceLimits& lim, cudaStream_t s, void* ws, bool profile_once = false);
+// The decode projections at m = 80, 96, 112, 128 (kernel_bench_mid_projections.cpp): the tuner's choice
+// at m, the 128-row bucket's plan at m rows and padded to 128, the fastest candidates; ws: 32 MiB of GEMM
+// workspace, flush: 64 MiB the tuner overwrites before each timed call.
+void bench_mid_projections(const DeviceLimits& lim, cudaStream_t s, void* ws, void* flush);
 // qkv_post over a 4,096-token prefill at each heads-per-warp choice (kernel_bench_qkv_post.cpp).
 void bench_prefill_qkv_post(const DeviceLimits& lim, cudaStream_t s);
 // Batch decode attention at every split count 1..8 and at both split rules (kernel_bench_decode_waves.cpp).

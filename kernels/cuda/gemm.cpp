@@ -76,6 +76,12 @@ int32_t Gemm::tuning_rows(int32_t m, int32_t row_capacity) const {
   return static_cast<int32_t>(std::min<int64_t>(b, row_capacity));
 }
 
+int32_t Gemm::padded_rows(int32_t m, int32_t row_capacity, bool pad_rows) const {
+  if (!pad_rows || m <= kSkinnyMaxM) return m;
+  const int32_t t = tuning_rows(m, row_capacity);
+  return t <= pad_up_to_ ? t : m;
+}
+
 Gemm::Plan Gemm::plan_from_bucket(const Plan& tuned, int32_t m, int32_t n, int32_t k, cudaDataType_t in,
                                   cudaDataType_t out, const void* x, const void* w) const {
   Plan p;
@@ -352,7 +358,7 @@ void Gemm::run_cublas_candidate(int i, const void* x, const void* w, void* y, in
 }
 
 void Gemm::run_silu_mul(const void* gate_up, void* act, const void* w, void* y, int32_t m, int32_t n, int32_t k,
-                        cudaStream_t stream, int32_t row_capacity) {
+                        cudaStream_t stream, int32_t row_capacity, bool pad_rows) {
   if (m == 0) return;
   const Plan& p = silu_plan_for(m, n, k, gate_up, act, w, y, stream, row_capacity);
   if (p.gemv_variant >= 0) {
@@ -361,20 +367,22 @@ void Gemm::run_silu_mul(const void* gate_up, void* act, const void* w, void* y, 
     return;
   }
   silu_mul(static_cast<const __nv_bfloat16*>(gate_up), m, k, static_cast<__nv_bfloat16*>(act), stream);
-  run(act, w, y, m, n, k, false, stream, row_capacity);
+  run(act, w, y, m, n, k, false, stream, row_capacity, pad_rows);
 }
 
 void Gemm::run(const void* x, const void* w, void* y, int32_t m, int32_t n, int32_t k, bool out_f32,
-               cudaStream_t stream, int32_t row_capacity) {
+               cudaStream_t stream, int32_t row_capacity, bool pad_rows) {
   if (m == 0) return;
-  run_plan(plan_for(m, n, k, out_f32, x, w, y, stream, row_capacity), x, w, y, m, n, k, out_f32, stream);
+  const int32_t r = padded_rows(m, row_capacity, pad_rows);
+  run_plan(plan_for(r, n, k, out_f32, x, w, y, stream, row_capacity), x, w, y, r, n, k, out_f32, stream);
 }
 
 void Gemm::run_accumulate(const void* x, const void* w, float* y, float* scratch, int32_t m, int32_t n, int32_t k,
-                          cudaStream_t stream, int32_t row_capacity) {
+                          cudaStream_t stream, int32_t row_capacity, bool pad_rows) {
   TS_CHECK(m > kSkinnyMaxM, kInvalidArgument, "Gemm::run_accumulate: m={} rows (cuBLASLt only: more than {})", m,
            kSkinnyMaxM);
-  const Plan& p = plan_for(m, n, k, /*out_f32=*/true, x, w, scratch, stream, row_capacity);
+  const int32_t r = padded_rows(m, row_capacity, pad_rows);  // p's descriptors are r rows'
+  const Plan& p = plan_for(r, n, k, /*out_f32=*/true, x, w, scratch, stream, row_capacity);
   TS_ASSERT(p.gemv_variant < 0 && p.skinny_variant < 0, "Gemm::run_accumulate: m={} n={} k={} chose a kernel "
             "without an accumulating epilogue", m, n, k);
   const float alpha = 1.0f, beta = 1.0f;

@@ -8,6 +8,11 @@
 // timed once at m rounded up to a power of two (at most row_capacity) and any m in that bucket takes
 // the bucket's choice with no timing, so prefill chunks and mixed steps of every size do not each
 // pay a tuning pass (hundreds of ms for a large m) in the middle of serving.
+// Padded rows: a caller whose x and y rows past m are scratch (a decode step's buffers: nothing past
+// its rows is live) says so (pad_rows); a shape of kSkinnyMaxM < m rows whose bucket holds at most
+// pad_rows_up_to() rows then runs the bucket's plan over all the bucket's rows, so cuBLASLt sees full
+// row tiles. On nvidia-h200 inside the decode chain the same 2 x 64-row-tile kernels ran o + down at
+// 73.8 / 70.2 / 59.2 us per layer at m = 80 / 96 / 112 against 52.4 at m = 128 (docs/CUDA.md).
 // The exact (fp32) mode's projections take run_f32: fp32 in and out, CUBLAS_COMPUTE_32F (never TF32),
 // always cuBLASLt.
 #pragma once
@@ -40,21 +45,26 @@ class Gemm {
   // x, w bf16; y bf16 (out_f32 = false) or fp32. Must not be first called for a shape while the
   // stream is being captured into a graph (timing needs real launches): call warm() first.
   // row_capacity: rows x and y hold (0: m); the tuner may time at up to that many rows (see above).
+  // pad_rows: x's and y's rows from m up to row_capacity are scratch, so the product may be run over
+  // more rows than m (see "Padded rows" above): y's rows past m are then overwritten with x's rows'
+  // products (x's stale rows are read as they are).
   void run(const void* x, const void* w, void* y, int32_t m, int32_t n, int32_t k, bool out_f32, cudaStream_t stream,
-           int32_t row_capacity = 0);
+           int32_t row_capacity = 0, bool pad_rows = false);
   // y[m, n] += x[m, k] · w[n, k]ᵀ with y fp32 (cuBLASLt with beta = 1: the product is added to y in
   // fp32 before anything is rounded), for the residual stream. cuBLASLt only, so m must exceed
   // kSkinnyMaxM (the gemv and skinny kernels have no accumulating epilogue). The shape shares run()'s
   // fp32-output plan; when that is first chosen its timing calls write `scratch` (m x n fp32, contents
-  // lost), never y (row_capacity counts x's and scratch's rows). Same capture rule as run().
+  // lost), never y (row_capacity counts x's and scratch's rows). Same capture rule as run(). pad_rows:
+  // as run()'s, y's rows up to row_capacity included (x's stale rows' products are added to them).
   void run_accumulate(const void* x, const void* w, float* y, float* scratch, int32_t m, int32_t n, int32_t k,
-                      cudaStream_t stream, int32_t row_capacity = 0);
+                      cudaStream_t stream, int32_t row_capacity = 0, bool pad_rows = false);
   // The MLP's down projection: y[m, n] = (silu(gate) * up)[m, k] · w[n, k]ᵀ with gate_up [m, 2k] bf16,
   // y bf16. Up to kGemvMaxM rows it times the gemv that applies SiLU-and-multiply while loading x
   // against silu_mul into `act` [m, k] followed by run(), and keeps the faster; above, always the
-  // latter. Same capture rule as run().
+  // latter. Same capture rule as run(); pad_rows: run()'s, for the GEMM after silu_mul (act's rows
+  // past m are read as they are).
   void run_silu_mul(const void* gate_up, void* act, const void* w, void* y, int32_t m, int32_t n, int32_t k,
-                    cudaStream_t stream, int32_t row_capacity = 0);
+                    cudaStream_t stream, int32_t row_capacity = 0, bool pad_rows = false);
   // The MLP's gate/up projection, w = [gate; up] ([2 x inter, k]). Where the path chosen for the plain
   // projection (m, 2 x inter, k, bf16 out) is a gemv variant that can (gemv_silu_mul_supported), it
   // stores act = bf16(silu(gate) * up) [m, inter] directly and returns true: bitwise what run() into
@@ -103,6 +113,13 @@ class Gemm {
   // The fused SwiGLU GEMM's variant chosen for a seen shape's row bucket; -1: the pair won there;
   // -2: not seen (or not taken).
   int chosen_swiglu_variant(int32_t m, int32_t inter, int32_t k, int32_t row_capacity = 0) const;
+  // Calls with pad_rows run a shape of kSkinnyMaxM < m rows at its bucket's rows when the bucket holds at
+  // most this many (0: never; default 128, what was measured). Call before the first run.
+  void set_pad_rows_up_to(int32_t rows) { pad_up_to_ = rows; }
+  int32_t pad_rows_up_to() const { return pad_up_to_; }
+  // The rows a call of m rows runs at: its bucket's (tuning_rows) where pad_rows allows and the bucket
+  // holds more than kSkinnyMaxM and at most pad_rows_up_to() rows, else m.
+  int32_t padded_rows(int32_t m, int32_t row_capacity, bool pad_rows) const;
   // Off: never use the gemv kernel (for benchmarks comparing the two).
   void set_allow_gemv(bool allow) { allow_gemv_ = allow; }
   // A warp-per-column gemv variant is chosen over the best split-K one only when its time is below
@@ -194,6 +211,7 @@ class Gemm {
   void* skinny_ws_;
   size_t skinny_bytes_;
   bool allow_gemv_ = true;
+  int32_t pad_up_to_ = 128;
   bool prefill_swiglu_ = false;
   bool swiglu_device_ = false;  // the current device at construction runs gemm_swiglu
   int swiglu_forced_ = -1;      // set_swiglu_variant

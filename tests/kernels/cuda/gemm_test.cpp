@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <random>
 
 #include "common/error.h"
@@ -79,6 +80,7 @@ TEST_P(CudaGemm, FixedAlgorithmsGiveBitwiseEqualResultsAcrossInstances) {
 
 INSTANTIATE_TEST_SUITE_P(Shapes, CudaGemm,
                          ::testing::Values(GemmCase{1, 512, 256}, GemmCase{7, 1000, 264}, GemmCase{64, 384, 1024},
+                                           GemmCase{83, 1024, 1544}, GemmCase{96, 768, 2048},
                                            GemmCase{300, 200, 136}, GemmCase{1100, 264, 200},
                                            GemmCase{2048, 512, 256}));
 
@@ -115,6 +117,72 @@ TEST_P(CudaGemm, EveryCublasCandidateMatchesReference) {
     EXPECT_EQ(y32.download(), first) << "fp32 candidate " << i << " differs between two runs";
   }
   EXPECT_THROW(gemm.run_cublas_candidate(nb, x.get(), w.get(), y.get(), m, n, k, false, nullptr), Error);
+}
+
+// pad_rows: a call of 64 < m < 128 rows with room for 128 runs the 128-row bucket's plan over all 128
+// rows (y's rows past m get x's rows' products), so every row of y matches the reference and only the
+// bucket is timed; without pad_rows (the bucket tuned) y's rows past m stay untouched, and m <= 64 or a
+// bucket past pad_rows_up_to() is never padded. Fresh random inputs, poisoned outputs, m not a
+// multiple of 16.
+TEST(CudaGemmPadRows, RunsTheBucketsPlanOverTheBucketsRowsOnlyWhenAllowed) {
+  const int32_t cap = 128, n = 1024, k = 1544;
+  const LinearProblem p(GemmCase{cap, n, k});  // x and the product for all 128 rows
+  DeviceBuffer<char> ws(32 << 20);
+  DeviceBuffer<__nv_bfloat16> y(static_cast<size_t>(cap) * n);
+  DeviceBuffer<float> y32(static_cast<size_t>(cap) * n);
+  auto rows = [&](const std::vector<double>& v, int32_t from, int32_t to) {
+    return std::vector<double>(v.begin() + int64_t{from} * n, v.begin() + int64_t{to} * n);
+  };
+  auto rows_f = [&](const std::vector<float>& v, int32_t from, int32_t to) {
+    return std::vector<float>(v.begin() + int64_t{from} * n, v.begin() + int64_t{to} * n);
+  };
+  for (const int32_t m : {83, 65, 127}) {
+    SCOPED_TRACE("m = " + std::to_string(m));
+    Gemm gemm(ws.get(), 32 << 20);
+    EXPECT_EQ(gemm.padded_rows(m, cap, true), 128);
+    EXPECT_EQ(gemm.padded_rows(m, cap, false), m);
+    y.poison();
+    y32.poison();
+    gemm.run(p.x.get(), p.w.get(), y.get(), m, n, k, false, nullptr, cap, true);
+    gemm.run(p.x.get(), p.w.get(), y32.get(), m, n, k, true, nullptr, cap, true);
+    EXPECT_LT(rel_error(to_float(y.download()), p.want), 5e-3);
+    EXPECT_LT(rel_error(y32.download(), p.want), 1e-5);
+    EXPECT_EQ(gemm.num_timed_shapes(), 2) << "only the 128-row bucket, bf16 and fp32 out";
+    EXPECT_EQ(gemm.num_cublas_candidates(m, n, k, true), 0) << "m itself never planned";
+  }
+  Gemm gemm(ws.get(), 32 << 20);
+  {  // not allowed: rows past m untouched once the bucket is tuned (its timing may write all cap rows)
+    gemm.warm(90, n, k, true, p.x.get(), p.w.get(), y32.get(), nullptr, cap);
+    const std::vector<float> sentinel(static_cast<size_t>(cap) * n, 12345.0f);
+    DeviceBuffer<float> ys(sentinel);
+    gemm.run(p.x.get(), p.w.get(), ys.get(), 90, n, k, true, nullptr, cap, false);
+    const auto got = ys.download();
+    EXPECT_LT(rel_error(rows_f(got, 0, 90), rows(p.want, 0, 90)), 1e-5);
+    EXPECT_EQ(rows_f(got, 90, cap), rows_f(sentinel, 90, cap));
+  }
+  EXPECT_EQ(gemm.padded_rows(64, cap, true), 64);   // the gemv / skinny rows are never padded
+  EXPECT_EQ(gemm.padded_rows(90, 100, true), 100);  // the bucket is capped by the rows the caller holds
+  EXPECT_EQ(gemm.padded_rows(129, 4096, true), 129);  // past pad_rows_up_to()
+  gemm.set_pad_rows_up_to(0);
+  EXPECT_EQ(gemm.padded_rows(90, cap, true), 90);
+}
+
+// run_accumulate with pad_rows adds the product to every one of the bucket's rows of the fp32 output
+// (the residual's rows past m are scratch in the runner), exactly once, even on the call that tunes.
+TEST(CudaGemmPadRows, AccumulateAddsTheProductToTheBucketsRows) {
+  const int32_t cap = 128, n = 768, k = 2056, m = 97;
+  const LinearProblem p(GemmCase{cap, n, k});
+  std::mt19937 rng{std::random_device{}()};
+  std::vector<float> y0;
+  DeviceBuffer<float> y(random_values<float>(static_cast<size_t>(cap) * n, rng, 1.0f, &y0));
+  DeviceBuffer<float> scratch(static_cast<size_t>(cap) * n);
+  DeviceBuffer<char> ws(32 << 20);
+  Gemm gemm(ws.get(), 32 << 20);
+  gemm.run_accumulate(p.x.get(), p.w.get(), y.get(), scratch.get(), m, n, k, nullptr, cap, true);
+  std::vector<double> want(y0.size());
+  for (size_t i = 0; i < want.size(); ++i) want[i] = y0[i] + p.want[i];
+  EXPECT_LT(rel_error(y.download(), want), 1e-5);
+  EXPECT_EQ(gemm.num_timed_shapes(), 1);
 }
 
 TEST(CudaGemv, SiluInputMatchesReferenceInEverySplitKVariant) {
