@@ -94,7 +94,7 @@ Gemm::Plan Gemm::plan_from_bucket(const Plan& tuned, int32_t m, int32_t n, int32
       check.state == CUBLAS_STATUS_SUCCESS && check.workspaceSize <= workspace_bytes_) {
     p.algo = tuned.algo;
   } else {  // the bucket's algorithm does not take m rows: cuBLASLt's own first choice for m
-    const auto c = cublas_candidates(handle_, MatmulDescs{p.op, p.a, p.b, p.c}, m, workspace_bytes_);
+    const auto c = cublas_candidates(handle_, MatmulDescs{p.op, p.a, p.b, p.c}, m, k, workspace_bytes_);
     TS_CHECK(!c.empty(), kInternal, "cuBLASLt has no algorithm for m={} n={} k={}", m, n, k);
     p.algo = c.front();
   }
@@ -144,7 +144,7 @@ Gemm::Plan& Gemm::plan_for(int32_t m, int32_t n, int32_t k, bool out_f32, const 
             k);
   Plan p;
   create_descs(p, m, n, k, CUDA_R_16BF, out_f32 ? CUDA_R_32F : CUDA_R_16BF);
-  p.candidates = cublas_candidates(handle_, MatmulDescs{p.op, p.a, p.b, p.c}, m, workspace_bytes_);
+  p.candidates = cublas_candidates(handle_, MatmulDescs{p.op, p.a, p.b, p.c}, m, k, workspace_bytes_);
   TS_CHECK(!p.candidates.empty(), kInternal, "cuBLASLt has no algorithm for m={} n={} k={}", m, n, k);
   if (const GemmChoice* c = find_preset(GemmPath::kBf16, m, n, k, out_f32)) {  // a cached choice: nothing timed
     const bool gemv_ok = c->gemv_variant < 0 || (c->gemv_variant < kGemvVariants && gemv_fits(m, k, x, w));
@@ -449,6 +449,8 @@ void Gemm::choose_algo(Plan& p, const void* x, const void* w, void* y, int32_t m
   cublasLtMatmulPreferenceDestroy(pref);
   CUBLAS_CHECK(st);
   TS_CHECK(found > 0, kInternal, "cuBLASLt has no algorithm for m={} n={} k={}", m, n, k);
+  for (int i = 0; i < found; ++i)  // never an algorithm that may drop k's tail (split_k_guard.h)
+    if (!split_k_safe(k, algo_splits(results[i].algo))) results[i].state = CUBLAS_STATUS_NOT_SUPPORTED;
   if (const GemmChoice* c = find_preset(GemmPath::kF32, m, n, k, true);
       c != nullptr && c->cublas_index >= 0 && c->cublas_index < found &&
       results[c->cublas_index].state == CUBLAS_STATUS_SUCCESS) {  // a cached choice: nothing timed

@@ -21,8 +21,9 @@ constexpr int kSplitKBases = 6;
 constexpr int32_t kSplitKMaxRows = 256;
 constexpr uint32_t kSplitKCounts[] = {2, 3, 4, 6, 8, 12, 16};
 
-void add_split_k_copies(cublasLtHandle_t handle, const MatmulDescs& p, const cublasLtMatmulAlgo_t algo,
+void add_split_k_copies(cublasLtHandle_t handle, const MatmulDescs& p, const cublasLtMatmulAlgo_t algo, int32_t k,
                         size_t workspace_bytes, std::vector<cublasLtMatmulAlgo_t>* out) {
+  if (!split_k_safe(k, 2)) return;  // cuBLASLt may drop k's tail when it splits (split_k_guard.h)
   int32_t split_ok = 0;
   uint32_t schemes = 0;
   size_t written = 0;
@@ -50,8 +51,17 @@ void add_split_k_copies(cublasLtHandle_t handle, const MatmulDescs& p, const cub
 
 }  // namespace
 
+int64_t algo_splits(const cublasLtMatmulAlgo_t& algo) {
+  uint32_t splits = 1;
+  size_t written = 0;
+  if (cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &splits, sizeof(splits),
+                                           &written) != CUBLAS_STATUS_SUCCESS)
+    return 1;
+  return splits;
+}
+
 std::vector<cublasLtMatmulAlgo_t> cublas_candidates(cublasLtHandle_t handle, const MatmulDescs& p, int32_t m,
-                                                    size_t workspace_bytes) {
+                                                    int32_t k, size_t workspace_bytes) {
   cublasLtMatmulPreference_t pref = nullptr;
   CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
   CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace_bytes,
@@ -64,11 +74,12 @@ std::vector<cublasLtMatmulAlgo_t> cublas_candidates(cublasLtHandle_t handle, con
   CUBLAS_CHECK(st);
   std::vector<cublasLtMatmulAlgo_t> out;
   for (int i = 0; i < found; ++i)
-    if (results[i].state == CUBLAS_STATUS_SUCCESS) out.push_back(results[i].algo);
+    if (results[i].state == CUBLAS_STATUS_SUCCESS && split_k_safe(k, algo_splits(results[i].algo)))
+      out.push_back(results[i].algo);
   const size_t heuristic = out.size();
   if (m <= kSplitKMaxRows)
     for (size_t i = 0; i < std::min<size_t>(heuristic, kSplitKBases); ++i)
-      add_split_k_copies(handle, p, out[i], workspace_bytes, &out);
+      add_split_k_copies(handle, p, out[i], k, workspace_bytes, &out);
   return out;
 }
 

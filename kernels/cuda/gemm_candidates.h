@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/cuda/split_k_guard.h"
+
 namespace tessera::cuda {
 
 // The matmul's descriptors (Gemm::Plan's, which is private).
@@ -18,8 +20,11 @@ struct MatmulDescs {
   cublasLtMatrixLayout_t a, b, c;
 };
 
-// The candidates in a fixed order (a tuning cache stores indices into it): the heuristic's first.
+// The candidates in a fixed order (a tuning cache stores indices into it): the heuristic's first. None
+// splits k where split_k_safe (split_k_guard.h) refuses it.
 std::vector<cublasLtMatmulAlgo_t> cublas_candidates(cublasLtHandle_t handle, const MatmulDescs& p, int32_t m,
-                                                    size_t workspace_bytes);
+                                                    int32_t k, size_t workspace_bytes);
+// The k splits an algorithm is configured with (1 when it does not split or does not say).
+int64_t algo_splits(const cublasLtMatmulAlgo_t& algo);
 
 }  // namespace tessera::cuda
