@@ -63,6 +63,7 @@ void CpuModelRunner::ensure_buffers(int64_t rows, int64_t logits_rows) {
     buf_.capacity = rows;
   }
   grow(buf_.logits_in, logits_rows * c.hidden_size);
+  if (static_cast<int64_t>(buf_.x_row.size()) < logits_rows) buf_.x_row.resize(static_cast<size_t>(logits_rows));
   grow(buf_.logits, logits_rows * c.vocab_size);
   if (shard_) {
     grow(buf_.logits_local, logits_rows * shard_->vocab_per_rank);
@@ -145,6 +146,9 @@ void CpuModelRunner::forward_layer(int32_t li, int64_t n) {
   cpu::rope(buf_.k.data(), n, c.kv_size(), nkv, hd, batch_.positions.data(), inv_freq_.data(), pool);
   const cpu::PagedKvLayer cache = cache_.layer(li);
   cpu::write_kv(buf_.k.data(), buf_.v.data(), n, c.kv_size(), buf_.rows.data(), cache, pool);
+  // The last layer: only the rows whose logits are computed go on (all of them where every row's are).
+  if (li + 1 == c.num_hidden_layers) n = keep_logit_rows(n);
+  if (n == 0) return;
   cpu::paged_attention(buf_.q.data(), n, c.q_size(), nh, buf_.rows.data(), cache,
                        static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd))), buf_.attn.data(), pool);
   project(buf_.attn, n, w.o, {}, buf_.h, pool);
@@ -161,12 +165,34 @@ void CpuModelRunner::forward_layer(int32_t li, int64_t n) {
   cpu::add_inplace(buf_.x.data(), buf_.h.data(), n * c.hidden_size, pool);
 }
 
+int64_t CpuModelRunner::keep_logit_rows(int64_t n) {
+  const ModelConfig& c = config_;
+  const int64_t hidden = c.hidden_size, qn = c.q_size();
+  int64_t m = 0;
+  int32_t last = -1;
+  for (size_t i = 0; i < batch_.logits_rows.size(); ++i) {
+    const int32_t r = batch_.logits_rows[i].row;
+    TS_ASSERT(r >= last && r < n, "logits rows out of order: row {} after {} of {}", r, last, n);
+    if (r != last) {
+      if (r != m) {  // rows only move forward (m <= r), so a row is read before anything overwrites it
+        std::copy_n(buf_.q.data() + r * qn, qn, buf_.q.data() + m * qn);
+        std::copy_n(buf_.x.data() + r * hidden, hidden, buf_.x.data() + m * hidden);
+        buf_.rows[static_cast<size_t>(m)] = buf_.rows[static_cast<size_t>(r)];
+      }
+      last = r;
+      ++m;
+    }
+    buf_.x_row[i] = static_cast<int32_t>(m - 1);
+  }
+  return m;
+}
+
 void CpuModelRunner::compute_logits(int64_t) {
   const ModelConfig& c = config_;
   const int64_t m = static_cast<int64_t>(batch_.logits_rows.size());
   if (m == 0) return;
   for (int64_t i = 0; i < m; ++i) {
-    const float* src = buf_.x.data() + int64_t{batch_.logits_rows[i].row} * c.hidden_size;
+    const float* src = buf_.x.data() + int64_t{buf_.x_row[static_cast<size_t>(i)]} * c.hidden_size;
     std::copy(src, src + c.hidden_size, buf_.logits_in.data() + i * c.hidden_size);
   }
   cpu::rms_norm(buf_.logits_in.data(), m, c.hidden_size, c.hidden_size, weights_.final_norm.data(), c.rms_norm_eps,

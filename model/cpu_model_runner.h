@@ -1,7 +1,8 @@
 // CpuModelRunner: executes StepPlans on the CPU: embedding -> N x (RMSNorm, q/k/v (+bias),
 // q/k norm (Qwen3), RoPE, paged causal attention (GQA), o_proj, residual, RMSNorm, SwiGLU MLP,
-// residual) -> final norm -> LM head for the rows that need logits -> Sampler. fp32 activations
-// and accumulation; weights read in their stored dtype through cpu::linear.
+// residual) -> final norm -> LM head for the rows that need logits -> Sampler. The last layer runs
+// its attention, o_proj and MLP only for the rows that need logits (every row's K/V is still
+// written). fp32 activations and accumulation; weights read in their stored dtype through cpu::linear.
 // It must never allocate per step once its buffers fit the largest batch seen, and never copy a
 // weight matrix.
 #pragma once
@@ -57,12 +58,17 @@ class CpuModelRunner : public StepExecutor {
     std::vector<float> logits_local, logits_gathered;  // tensor parallel only
     std::vector<TokenId> local_ids;                    // tensor parallel only
     std::vector<cpu::AttentionRow> rows;
+    std::vector<int32_t> x_row;  // per logits row: the row of x holding its final hidden state
     int64_t capacity = -1;
   };
 
   StepResult run(const StepPlan& plan, std::vector<float>* sampled_logits);
   void ensure_buffers(int64_t rows, int64_t logits_rows);
   void forward_layer(int32_t layer, int64_t rows);
+  // The last layer, once every row's K/V is written: moves the rows whose logits are computed (each
+  // once, in row order) to the front of q, x and the attention rows, records in x_row where each logits
+  // row's state is, and returns how many rows go on.
+  int64_t keep_logit_rows(int64_t rows);
   void compute_logits(int64_t rows);
   StepResult sample(const StepPlan& plan, std::vector<float>* sampled_logits);
   void embed(int64_t rows);
