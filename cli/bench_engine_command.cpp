@@ -84,8 +84,8 @@ void register_bench_engine_command(CLI::App& bench, CommandRunner& runner) {
       ->check(CLI::Range(-1, 15))
       ->capture_default_str();
   cmd->add_option("--prune-last-layer", cuda->prune_last_layer,
-                  "cuda: on or off: after the last layer's attention only the rows whose logits are computed go "
-                  "on (default: the runner's, on)")
+                  "on or off: the last layer runs attention (cuda: after it), o_proj and the MLP only for the rows "
+                  "whose logits are computed (default: the runner's, on)")
       ->check(CLI::IsMember({"on", "off"}));
   cmd->add_option("--kernel-timeline", cuda->kernel_timeline,
                   "cuda: trace every kernel through CUPTI (libcupti loaded at run time); add each kernel's exposed "
@@ -141,7 +141,9 @@ void register_bench_engine_command(CLI::App& bench, CommandRunner& runner) {
         TS_THROW(kUnimplemented, "--device cuda: this build has no CUDA backend (nvcc was not found at configure time)");
 #endif
       }
-      std::cout << bench::run_engine_bench(*opts).dump() << std::endl;
+      bench::EngineBenchOptions o = *opts;
+      if (!cuda->prune_last_layer.empty()) o.prune_last_layer = cuda->prune_last_layer == "on";
+      std::cout << bench::run_engine_bench(o).dump() << std::endl;
       return 0;
     };
   });

@@ -34,7 +34,8 @@ CpuModelRunner::CpuModelRunner(ModelConfig config, ModelWeights weights, CpuRunn
       inv_freq_(rope_inv_frequencies(config_)),
       sampler_(config_.vocab_size),
       shard_(std::move(parallel.shard)),
-      comm_(parallel.comm) {
+      comm_(parallel.comm),
+      prune_last_layer_(options.prune_last_layer) {
   TS_CHECK(shard_.has_value() == (comm_ != nullptr), kInvalidArgument,
            "a tensor-parallel runner needs both a shard plan and a communicator");
   TS_CHECK(static_cast<int32_t>(weights_.layers.size()) == config_.num_hidden_layers, kInternal,
@@ -166,6 +167,10 @@ void CpuModelRunner::forward_layer(int32_t li, int64_t n) {
 }
 
 int64_t CpuModelRunner::keep_logit_rows(int64_t n) {
+  if (!prune_last_layer_) {
+    for (size_t i = 0; i < batch_.logits_rows.size(); ++i) buf_.x_row[i] = batch_.logits_rows[i].row;
+    return n;
+  }
   const ModelConfig& c = config_;
   const int64_t hidden = c.hidden_size, qn = c.q_size();
   int64_t m = 0;

@@ -27,6 +27,9 @@ namespace tessera {
 struct CpuRunnerOptions {
   int32_t num_kv_blocks = 256;
   int32_t block_size = 16;
+  // The last layer runs attention, o_proj and the MLP only for the rows whose logits are computed
+  // (false: every row, for benchmarks comparing the two).
+  bool prune_last_layer = true;
 };
 
 // Tensor parallelism (parallel/): this rank's shard (config and weights already sliced with
@@ -67,7 +70,7 @@ class CpuModelRunner : public StepExecutor {
   void forward_layer(int32_t layer, int64_t rows);
   // The last layer, once every row's K/V is written: moves the rows whose logits are computed (each
   // once, in row order) to the front of q, x and the attention rows, records in x_row where each logits
-  // row's state is, and returns how many rows go on.
+  // row's state is, and returns how many rows go on. Without prune_last_layer: x_row only, all rows.
   int64_t keep_logit_rows(int64_t rows);
   void compute_logits(int64_t rows);
   StepResult sample(const StepPlan& plan, std::vector<float>* sampled_logits);
@@ -86,6 +89,7 @@ class CpuModelRunner : public StepExecutor {
   Sampler sampler_;
   std::optional<parallel::ShardPlan> shard_;
   parallel::Communicator* comm_ = nullptr;
+  bool prune_last_layer_ = true;
 };
 
 }  // namespace tessera

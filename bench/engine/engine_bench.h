@@ -21,6 +21,7 @@ struct EngineBenchOptions {
   int32_t decode_tokens = 32;
   int32_t num_layers = 0;             // > 0: keep only this many layers (smoke tests)
   int32_t threads = 0;                // 0: one per core
+  bool prune_last_layer = true;       // CpuRunnerOptions::prune_last_layer
 };
 
 // Runs the benchmark; returns the one JSON object it prints.

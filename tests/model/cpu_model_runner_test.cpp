@@ -1,7 +1,8 @@
 // CpuModelRunner: a batch mixing prefill chunks and decode tokens of different sequences gives the
 // logits each sequence gets alone; a prompt fed in chunks gives the logits of one piece; prefix
 // blocks computed by another sequence are reused exactly; seeded sampling is the same after a
-// preemption; inconsistent plans are refused with kInternal.
+// preemption; inconsistent plans are refused with kInternal; the last layer run on the logit rows only
+// (the default) gives the logits of every row run to the end.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -31,10 +32,11 @@ ModelConfig tiny_config(Architecture arch) {
 
 class RunnerTest : public ::testing::TestWithParam<Architecture> {
  protected:
-  std::unique_ptr<CpuModelRunner> make_runner() {
+  std::unique_ptr<CpuModelRunner> make_runner(bool prune_last_layer = true) {
     const ModelConfig c = tiny_config(GetParam());
     auto pool = std::make_shared<cpu::ThreadPool>(2);
-    return std::make_unique<CpuModelRunner>(c, make_dummy_weights(c, 42, *pool), CpuRunnerOptions{64, 4}, pool);
+    return std::make_unique<CpuModelRunner>(c, make_dummy_weights(c, 42, *pool),
+                                            CpuRunnerOptions{64, 4, prune_last_layer}, pool);
   }
   static std::vector<TokenId> prompt(int n, int salt) {
     std::vector<TokenId> p;
@@ -260,6 +262,51 @@ TEST_P(RunnerTest, PromptLogprobsCoverEveryPromptPositionAcrossChunks) {
   ASSERT_EQ(rb.sampled.size(), 1u);
   EXPECT_EQ(rb.sampled[0].top.size(), 1u);
   EXPECT_EQ(rb.sampled[0].top[0].token, rb.sampled[0].token);  // greedy: the top-1 is the pick
+}
+
+// Two prompts and the first chunk of a third (which samples nothing: its last layer stops after the
+// K/V writes) in one step, then the third's last chunk beside decodes of the first two, then a decode
+// step of all three (reading the pruned steps' last-layer K/V): the sampled rows' logits and tokens of
+// the pruning runner are those of one that runs every row to the end.
+TEST_P(RunnerTest, LastLayerOnLogitRowsGivesTheLogitsOfEveryRowToTheEnd) {
+  auto pruned = make_runner(true), full = make_runner(false);
+  std::vector<std::vector<float>> logits(2);
+  std::vector<std::vector<TokenId>> tokens(2);
+  for (int v = 0; v < 2; ++v) {
+    CpuModelRunner& r = v == 0 ? *pruned : *full;
+    StepPlan p0;
+    p0.block_size = 4;
+    p0.new_sequences = {new_seq(1, prompt(11, 1), blocks(0, 5)), new_seq(2, prompt(7, 2), blocks(5, 4)),
+                        new_seq(3, prompt(9, 3), blocks(9, 5))};
+    p0.scheduled = {SequenceWork{1, {}, 11, {}, true}, SequenceWork{2, {}, 7, {}, true},
+                    SequenceWork{3, {}, 5, {}, false}};
+    std::vector<float> l;
+    StepResult res = r.execute_with_logits(p0, l);
+    ASSERT_EQ(res.sampled.size(), 2u);
+    logits[v].insert(logits[v].end(), l.begin(), l.end());
+    for (const SampledToken& t : res.sampled) tokens[v].push_back(t.token);
+    StepPlan p1;
+    p1.step_id = 1;
+    p1.block_size = 4;
+    p1.scheduled = {SequenceWork{1, {res.sampled[0].token}, 1, {}, true}, SequenceWork{3, {}, 4, {}, true},
+                    SequenceWork{2, {res.sampled[1].token}, 1, {}, true}};
+    res = r.execute_with_logits(p1, l);
+    ASSERT_EQ(res.sampled.size(), 3u);
+    logits[v].insert(logits[v].end(), l.begin(), l.end());
+    for (const SampledToken& t : res.sampled) tokens[v].push_back(t.token);
+    StepPlan p2;
+    p2.step_id = 2;
+    p2.block_size = 4;
+    for (size_t i = 0; i < 3; ++i) p2.scheduled.push_back(SequenceWork{res.sampled[i].seq_id, {res.sampled[i].token}, 1, {}, true});
+    res = r.execute_with_logits(p2, l);
+    logits[v].insert(logits[v].end(), l.begin(), l.end());
+    for (const SampledToken& t : res.sampled) tokens[v].push_back(t.token);
+  }
+  EXPECT_EQ(tokens[0], tokens[1]);
+  ASSERT_EQ(logits[0].size(), logits[1].size());
+  ASSERT_EQ(logits[0].size(), 8u * 97u);
+  for (size_t row = 0; row < 8; ++row)
+    expect_close(logits[0].data() + row * 97, logits[1].data() + row * 97, 97, "sampled row " + std::to_string(row));
 }
 
 TEST_P(RunnerTest, InconsistentPlansAreRefused) {
