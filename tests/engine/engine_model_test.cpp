@@ -10,6 +10,7 @@
 
 #include <future>
 #include <map>
+#include <thread>
 
 #include "engine/engine.h"
 #include "model/cpu_model_runner.h"
@@ -45,30 +46,36 @@ std::shared_ptr<const Tokenizer> qwen3_tokenizer() {
 }
 
 // The CPU runner executing each step on its own thread: begin_execute returns at once, as a GPU
-// runner's does, so the engine's deferred-output path runs against a real model.
+// runner's does, so the engine's deferred-output path runs against a real model. step_delay: each step
+// also takes at least this long (a device step's time), for tests that must act while a request runs.
 class ThreadedRunner final : public StepExecutor {
  public:
-  explicit ThreadedRunner(std::unique_ptr<StepExecutor> inner) : inner_(std::move(inner)) {}
+  ThreadedRunner(std::unique_ptr<StepExecutor> inner, std::chrono::milliseconds step_delay)
+      : inner_(std::move(inner)), step_delay_(step_delay) {}
   StepResult execute(const StepPlan& plan) override { return inner_->execute(plan); }
   void begin_execute(const StepPlan& plan) override {
-    pending_ = std::async(std::launch::async, [this, plan] { return inner_->execute(plan); });
+    pending_ = std::async(std::launch::async, [this, plan] {
+      std::this_thread::sleep_for(step_delay_);
+      return inner_->execute(plan);
+    });
   }
   StepResult end_execute() override { return pending_.get(); }
   bool executes_asynchronously() const override { return true; }
 
  private:
   std::unique_ptr<StepExecutor> inner_;
+  std::chrono::milliseconds step_delay_;
   std::future<StepResult> pending_;
 };
 
 struct ModelEngine {
   ModelEngine(int32_t num_kv_blocks, bool prefix_caching, std::shared_ptr<const Tokenizer> tokenizer = nullptr,
-              bool threaded = false) {
+              bool threaded = false, std::chrono::milliseconds step_delay = std::chrono::milliseconds(0)) {
     const ModelConfig mc = tiny_model();
     auto pool = std::make_shared<cpu::ThreadPool>(2);
     std::unique_ptr<StepExecutor> runner = std::make_unique<CpuModelRunner>(
         mc, make_dummy_weights(mc, 42, *pool), CpuRunnerOptions{num_kv_blocks, kBlockSize}, pool);
-    if (threaded) runner = std::make_unique<ThreadedRunner>(std::move(runner));
+    if (threaded) runner = std::make_unique<ThreadedRunner>(std::move(runner), step_delay);
     EngineConfig c;
     c.block_size = kBlockSize;
     c.num_kv_blocks = num_kv_blocks;
@@ -309,9 +316,12 @@ TEST(EngineWithCpuModel, AnAsynchronousExecutorChangesNoTokenTextOrFinish) {
   }
 }
 
+// Steps take at least 5 ms, so the 80 tokens take 0.4 s or more and the cancel after the third lands
+// before the request could end by length, however late this thread is scheduled on a busy machine
+// (without the delay a loaded CI machine once let all 80 through first).
 TEST(EngineWithCpuModel, CancellingWhileTokensAreDeferredEndsTheRequestOnceWithItsTokensInOrder) {
   auto tok = qwen3_tokenizer();
-  ModelEngine m(256, true, tok, /*threaded=*/true);
+  ModelEngine m(256, true, tok, /*threaded=*/true, std::chrono::milliseconds(5));
   GenerationRequest r = greedy_request("cancel-async", {40, 41, 42, 43}, 80, 5);
   auto full = collect(*m.engine->submit(r), 1)[0];
   ASSERT_EQ(full.tokens.size(), 80u);
