@@ -2,36 +2,18 @@
 // when asked, the GEMM's rate over a long back-to-back span).
 #include "bench/cuda/device_limits.h"
 
-#include <algorithm>
-#include <vector>
-
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/fill_random.cuh"
 #include "kernels/cuda/gemm.h"
+#include "kernels/cuda/gemm_timing.h"
 
 namespace tessera::bench {
 namespace {
 
+// Seconds per call: the median of `reps` after `warmup` (Gemm's tuning timer, kernels/cuda/gemm_timing.h).
 template <typename F>
 double median_seconds(cudaStream_t stream, int warmup, int reps, F&& body) {
-  cudaEvent_t a, b;
-  CUDA_CHECK(cudaEventCreate(&a));
-  CUDA_CHECK(cudaEventCreate(&b));
-  for (int i = 0; i < warmup; ++i) body();
-  std::vector<double> t;
-  for (int i = 0; i < reps; ++i) {
-    CUDA_CHECK(cudaEventRecord(a, stream));
-    body();
-    CUDA_CHECK(cudaEventRecord(b, stream));
-    CUDA_CHECK(cudaEventSynchronize(b));
-    float ms = 0;
-    CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
-    t.push_back(ms * 1e-3);
-  }
-  CUDA_CHECK(cudaEventDestroy(a));
-  CUDA_CHECK(cudaEventDestroy(b));
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
+  return 1e-3 * cuda::median_ms(stream, [] {}, body, warmup, reps);
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
-// How Gemm times a candidate path during tuning (gemm.cpp, gemm_prefill_swiglu.cpp): the median of a
-// few event-timed calls on the caller's stream. Host code for the tuner only: never used on a step's
-// launch path.
+// How Gemm times a candidate path during tuning (gemm.cpp, gemm_prefill_swiglu.cpp), and the benchmarks
+// their limits (bench/cuda/device_limits.cpp): the median of event-timed calls on the caller's stream.
+// Host code for tuning and benchmarks only: never used on a step's launch path.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -12,15 +12,15 @@
 
 namespace tessera::cuda {
 
-// Median of 5 timed calls after one warm-up, in ms (CUDA events on the stream); `before` runs
-// untimed ahead of each call.
+// Median of `reps` timed calls after `warmup` untimed ones, in ms (CUDA events on the stream);
+// `before` runs untimed ahead of each call. reps >= 1.
 template <typename B, typename F>
-float median_ms(cudaStream_t stream, B&& before, F&& call) {
+float median_ms(cudaStream_t stream, B&& before, F&& call, int warmup = 1, int reps = 5) {
   cudaEvent_t start, stop;
   CUDA_CHECK(cudaEventCreate(&start));
   CUDA_CHECK(cudaEventCreate(&stop));
   std::vector<float> times;
-  for (int rep = 0; rep < 6; ++rep) {
+  for (int rep = 0; rep < warmup + reps; ++rep) {
     before();
     CUDA_CHECK(cudaEventRecord(start, stream));
     call();
@@ -28,7 +28,7 @@ float median_ms(cudaStream_t stream, B&& before, F&& call) {
     CUDA_CHECK(cudaEventSynchronize(stop));
     float ms = 0.0f;
     CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-    if (rep > 0) times.push_back(ms);
+    if (rep >= warmup) times.push_back(ms);
   }
   CUDA_CHECK(cudaEventDestroy(start));
   CUDA_CHECK(cudaEventDestroy(stop));
