@@ -33,7 +33,6 @@ void register_bench_engine_command(CLI::App& bench, CommandRunner& runner) {
     int32_t gemm_sustained_tuning_rows = -1;
     std::string prefill_swiglu_gemm;
     int32_t prefill_swiglu_variant = -1;
-    std::string prune_last_layer;
     std::string kernel_timeline;
   };
   auto cuda = std::make_shared<CudaFlags>();
@@ -83,9 +82,10 @@ void register_bench_engine_command(CLI::App& bench, CommandRunner& runner) {
                   "kernels/cuda/gemm_swiglu_wgmma.cuh lists them)")
       ->check(CLI::Range(-1, 15))
       ->capture_default_str();
-  cmd->add_option("--prune-last-layer", cuda->prune_last_layer,
-                  "on or off: the last layer runs attention (cuda: after it), o_proj and the MLP only for the rows "
-                  "whose logits are computed (default: the runner's, on)")
+  cmd->add_option_function<std::string>(
+         "--prune-last-layer", [opts](const std::string& v) { opts->prune_last_layer = v == "on"; },
+         "on or off: the last layer runs attention (cuda: after it), o_proj and the MLP only for the rows whose "
+         "logits are computed (default on, as the runners')")
       ->check(CLI::IsMember({"on", "off"}));
   cmd->add_option("--kernel-timeline", cuda->kernel_timeline,
                   "cuda: trace every kernel through CUPTI (libcupti loaded at run time); add each kernel's exposed "
@@ -134,16 +134,14 @@ void register_bench_engine_command(CLI::App& bench, CommandRunner& runner) {
         c.gemm_sustained_tuning_rows = cuda->gemm_sustained_tuning_rows;
         if (!cuda->prefill_swiglu_gemm.empty()) c.prefill_swiglu_gemm = cuda->prefill_swiglu_gemm == "on" ? 1 : 0;
         c.prefill_swiglu_variant = cuda->prefill_swiglu_variant;
-        if (!cuda->prune_last_layer.empty()) c.prune_last_layer = cuda->prune_last_layer == "on" ? 1 : 0;
+        c.prune_last_layer = opts->prune_last_layer;
         std::cout << bench::run_cuda_engine_bench(c).dump() << std::endl;
         return 0;
 #else
         TS_THROW(kUnimplemented, "--device cuda: this build has no CUDA backend (nvcc was not found at configure time)");
 #endif
       }
-      bench::EngineBenchOptions o = *opts;
-      if (!cuda->prune_last_layer.empty()) o.prune_last_layer = cuda->prune_last_layer == "on";
-      std::cout << bench::run_engine_bench(o).dump() << std::endl;
+      std::cout << bench::run_engine_bench(*opts).dump() << std::endl;
       return 0;
     };
   });

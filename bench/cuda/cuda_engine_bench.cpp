@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <fstream>
 #include <memory>
 #include <numeric>
@@ -18,6 +19,7 @@
 #include "bench/cuda/kernel_timeline.h"
 #include "bench/cuda/median.h"
 #include "common/error.h"
+#include "kernels/cuda/attention.cuh"
 #include "kernels/cuda/attention_prefill_tc.cuh"
 #include "kernels/cuda/cuda_check.h"
 #include "model/cuda_runner.h"
@@ -109,7 +111,7 @@ nlohmann::json run_cuda_engine_bench(const CudaEngineBenchOptions& o) {
   if (o.gemm_sustained_tuning_rows >= 0) ro.gemm_sustained_tuning_rows = o.gemm_sustained_tuning_rows;
   if (o.prefill_swiglu_gemm >= 0) ro.prefill_swiglu_gemm = o.prefill_swiglu_gemm > 0;
   ro.prefill_swiglu_variant = o.prefill_swiglu_variant;
-  if (o.prune_last_layer >= 0) ro.prune_last_layer = o.prune_last_layer > 0;
+  ro.prune_last_layer = o.prune_last_layer;
   // Started before the runner, so the kernels of every graph it captures are traced too.
   std::unique_ptr<KernelTimeline> timeline = o.kernel_timeline.empty() ? nullptr : KernelTimeline::start();
   std::vector<TimeWindow> windows;
@@ -218,10 +220,15 @@ nlohmann::json run_cuda_engine_bench(const CudaEngineBenchOptions& o) {
     out["prefill_gate_up_swiglu_choice"] = runner.gate_up_swiglu_choice(T);
     out["pct_of_matmul_rate_idle_start"] = 100.0 * (flops / ti) / limits.matmul_flops;
     // `flops` is the count (every row through every layer). With the last layer pruned the GPU
-    // skips o_proj and the MLP for T - 1 rows: the rate on the FLOPs it did run, for context.
+    // skips o_proj and the MLP for T - 1 rows, and the attention of every row before the last tile's
+    // (the runner's tiles: attention_tile_tokens): the rate on the FLOPs it did run, for context.
+    const double tile = cuda::attention_tile_tokens(c.num_attention_heads, c.num_key_value_heads, c.head_dim,
+                                              ro.dtype == DType::kF32);
+    const double first = std::floor((T - 1.0) / tile) * tile;  // the last tile's first row
     const double skipped =
         ro.prune_last_layer ? 2.0 * (T - 1.0) * static_cast<double>(c.hidden_size) *
-                                  (static_cast<double>(c.q_size()) + 3.0 * c.intermediate_size)
+                                      (static_cast<double>(c.q_size()) + 3.0 * c.intermediate_size) +
+                                  4.0 * c.head_dim * c.num_attention_heads * first * (first + 1) / 2
                             : 0.0;
     out["flops_executed"] = flops - skipped;
     out["pct_of_matmul_rate_executed"] = 100.0 * ((flops - skipped) / t) / limits.matmul_flops;
