@@ -90,10 +90,15 @@ int CudaRunner::tune_gemms() {
     const void* wt = w.*g.weight;
     if (g.store == Store::kGateUpSilu && gemm_->warm_prefill_swiglu(m, g.n / 2, g.k, g.x, wt, g.y, g.act, stream_, cap) >= 0)
       return;  // the fused SwiGLU GEMM's variant chosen: no plain projection to time
-    if (f32) gemm_->run_f32(static_cast<const float*>(g.x), static_cast<const float*>(wt), static_cast<float*>(g.y), m,
-                            g.n, g.k, stream_, cap);
-    else if (g.store == Store::kSiluMul) gemm_->warm_silu_mul(m, g.n, g.k, g.x, g.act, wt, g.y, stream_, cap);
-    else gemm_->warm(m, g.n, g.k, g.store == Store::kAddToResidual, g.x, wt, g.y, stream_, cap);
+    if (f32) {
+      gemm_->run_f32(static_cast<const float*>(g.x), static_cast<const float*>(wt), static_cast<float*>(g.y), m, g.n,
+                     g.k, stream_, cap);
+    } else if (g.store == Store::kSiluMul) {
+      gemm_->warm_silu_mul(m, g.n, g.k, g.x, g.act, wt, g.y, stream_, cap);
+    } else {  // forward_as runs these padded (Gemm's pad_rows): the plan of the rows they run at
+      const int32_t r = gemm_->padded_rows(m, T, true);
+      gemm_->warm(r, g.n, g.k, g.store == Store::kAddToResidual, g.x, wt, g.y, stream_, r == m ? cap : T);
+    }
   };
   auto tune_layer = [&](int32_t rows, int32_t cap) {
     const LayerProjections p = layer_projections(rows);
@@ -118,7 +123,8 @@ int CudaRunner::tune_gemms() {
     tune_head(head_rows);
   // The largest decode graph bucket when it is not a power of two (--max-num-seqs 96): its steps run
   // at exactly that many rows, so their GEMMs are timed at it rather than taking the next bucket's
-  // (forward_as's plain projections of 65-127 rows run padded to the 128-row bucket, tuned above).
+  // (those forward_as runs padded, the plain projections of 65-127 rows, take the 128-row bucket's:
+  // tune() asks for that plan, already timed above).
   const std::vector<int32_t> buckets = decode_graph_buckets(options_.max_num_seqs, T);
   if (!buckets.empty() && (buckets.back() & (buckets.back() - 1)) != 0 && buckets.back() < T)
     tune_layer(buckets.back(), buckets.back());
