@@ -34,6 +34,7 @@ void register_bench_engine_command(CLI::App& bench, CommandRunner& runner) {
     std::string prefill_swiglu_gemm;
     int32_t prefill_swiglu_variant = -1;
     std::string kernel_timeline;
+    bool decode_chain_tuning = true;
   };
   auto cuda = std::make_shared<CudaFlags>();
   auto* cmd = bench.add_subcommand(
@@ -87,6 +88,11 @@ void register_bench_engine_command(CLI::App& bench, CommandRunner& runner) {
          "on or off: the last layer runs attention (cuda: after it), o_proj and the MLP only for the rows whose "
          "logits are computed (default on, as the runners')")
       ->check(CLI::IsMember({"on", "off"}));
+  cmd->add_option_function<std::string>(
+         "--decode-chain-tuning", [cuda](const std::string& v) { cuda->decode_chain_tuning = v == "on"; },
+         "cuda: on or off: decode steps' gemv variants that came close timed alone are timed again inside the "
+         "decode step and the fastest kept (default on, as the runner's)")
+      ->check(CLI::IsMember({"on", "off"}));
   cmd->add_option("--kernel-timeline", cuda->kernel_timeline,
                   "cuda: trace every kernel through CUPTI (libcupti loaded at run time); add each kernel's exposed "
                   "time per step to the JSON and write the middle step's kernel sequence to FILE (TSV)");
@@ -135,6 +141,7 @@ void register_bench_engine_command(CLI::App& bench, CommandRunner& runner) {
         if (!cuda->prefill_swiglu_gemm.empty()) c.prefill_swiglu_gemm = cuda->prefill_swiglu_gemm == "on" ? 1 : 0;
         c.prefill_swiglu_variant = cuda->prefill_swiglu_variant;
         c.prune_last_layer = opts->prune_last_layer;
+        c.decode_chain_tuning = cuda->decode_chain_tuning;
         std::cout << bench::run_cuda_engine_bench(c).dump() << std::endl;
         return 0;
 #else

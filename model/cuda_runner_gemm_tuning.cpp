@@ -129,6 +129,7 @@ int CudaRunner::tune_gemms() {
   if (!buckets.empty() && (buckets.back() & (buckets.back() - 1)) != 0 && buckets.back() < T)
     tune_layer(buckets.back(), buckets.back());
   CUDA_CHECK(cudaStreamSynchronize(stream_));
+  tune_decode_chain();
   const int timed = gemm_->num_timed_shapes() - before;
   gemm_timed_reported_ = gemm_->num_timed_shapes();
   spdlog::info("GEMM tuning: {} shapes timed in {:.2f} s (row buckets 1..{}, LM head to {}; {} of them again at the "

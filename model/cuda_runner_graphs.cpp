@@ -48,8 +48,7 @@ CudaRunner::ForwardShape CudaRunner::decode_shape(const DecodeGraphKey& key) {
   return f;
 }
 
-CudaRunner::Graph& CudaRunner::capture_decode_graph(const ForwardShape& f, const DecodeGraphKey& key) {
-  TS_ASSERT(!graphs_.contains(key), "the decode graph of {} was captured twice", to_string(key));
+std::unique_ptr<CudaRunner::Graph> CudaRunner::capture_forward(const ForwardShape& f) {
   forward(f);
   wait_for_stream();
   auto g = std::make_unique<Graph>();
@@ -66,7 +65,12 @@ CudaRunner::Graph& CudaRunner::capture_decode_graph(const ForwardShape& f, const
   const cudaError_t inst = cudaGraphInstantiate(&g->exec, graph, 0);
   cudaGraphDestroy(graph);
   CUDA_CHECK(inst);
-  return *graphs_.emplace(key, std::move(g)).first->second;
+  return g;
+}
+
+CudaRunner::Graph& CudaRunner::capture_decode_graph(const ForwardShape& f, const DecodeGraphKey& key) {
+  TS_ASSERT(!graphs_.contains(key), "the decode graph of {} was captured twice", to_string(key));
+  return *graphs_.emplace(key, capture_forward(f)).first->second;
 }
 
 void CudaRunner::upload_padding_inputs(int32_t bucket) {

@@ -1,5 +1,6 @@
 // GEMM tuning cache file: JSON {"format", "device", "compute_capability", "cublaslt_version",
-// "cuda_runtime_version", "choices": [{"path", "m", "n", "k", "out_f32", "cublas", "gemv", "skinny"}]}.
+// "cuda_runtime_version", "choices": [{"path", "m", "n", "k", "out_f32", "cublas", "gemv", "skinny",
+// "swiglu"}]} ("swiglu" may be absent: -1, as files written before it existed).
 #include "model/gemm_tuning_file.h"
 
 #include <spdlog/spdlog.h>
@@ -43,11 +44,12 @@ bool parse_choice(const json& o, cuda::GemmChoice* c, std::string* why) {
     *why = "a choice is not an object";
     return false;
   }
-  int64_t path, m, n, k, cublas, gemv, skinny;
-  if (!int_in(o, "path", 0, 2, &path, why) || !int_in(o, "m", 1, kMaxDim, &m, why) ||
+  int64_t path, m, n, k, cublas, gemv, skinny, swiglu = -1;
+  if (!int_in(o, "path", 0, 3, &path, why) || !int_in(o, "m", 1, kMaxDim, &m, why) ||
       !int_in(o, "n", 1, kMaxDim, &n, why) || !int_in(o, "k", 1, kMaxDim, &k, why) ||
       !int_in(o, "cublas", 0, kMaxIndex, &cublas, why) || !int_in(o, "gemv", -1, kMaxIndex, &gemv, why) ||
-      !int_in(o, "skinny", -1, kMaxIndex, &skinny, why))
+      !int_in(o, "skinny", -1, kMaxIndex, &skinny, why) ||
+      (o.contains("swiglu") && !int_in(o, "swiglu", -1, kMaxIndex, &swiglu, why)))
     return false;
   const auto f = o.find("out_f32");
   if (f == o.end() || !f->is_boolean()) {
@@ -60,6 +62,7 @@ bool parse_choice(const json& o, cuda::GemmChoice* c, std::string* why) {
   c->cublas_index = static_cast<int32_t>(cublas);
   c->gemv_variant = static_cast<int32_t>(gemv);
   c->skinny_variant = static_cast<int32_t>(skinny);
+  c->swiglu_variant = static_cast<int32_t>(swiglu);
   return true;
 }
 
@@ -142,7 +145,8 @@ void write_gemm_tuning(const std::string& path, const GemmTuningIdentity& identi
   json list = json::array();
   for (const cuda::GemmChoice& c : choices)
     list.push_back({{"path", static_cast<int32_t>(c.path)}, {"m", c.m}, {"n", c.n}, {"k", c.k}, {"out_f32", c.out_f32},
-                    {"cublas", c.cublas_index}, {"gemv", c.gemv_variant}, {"skinny", c.skinny_variant}});
+                    {"cublas", c.cublas_index}, {"gemv", c.gemv_variant}, {"skinny", c.skinny_variant},
+                    {"swiglu", c.swiglu_variant}});
   const json j{{"format", kFormat},
                {"device", identity.device},
                {"compute_capability", identity.compute_capability},

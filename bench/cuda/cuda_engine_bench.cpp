@@ -112,6 +112,7 @@ nlohmann::json run_cuda_engine_bench(const CudaEngineBenchOptions& o) {
   if (o.prefill_swiglu_gemm >= 0) ro.prefill_swiglu_gemm = o.prefill_swiglu_gemm > 0;
   ro.prefill_swiglu_variant = o.prefill_swiglu_variant;
   ro.prune_last_layer = o.prune_last_layer;
+  ro.decode_chain_tuning = o.decode_chain_tuning;
   // Started before the runner, so the kernels of every graph it captures are traced too.
   std::unique_ptr<KernelTimeline> timeline = o.kernel_timeline.empty() ? nullptr : KernelTimeline::start();
   std::vector<TimeWindow> windows;
@@ -155,6 +156,7 @@ nlohmann::json run_cuda_engine_bench(const CudaEngineBenchOptions& o) {
   out["prefill_swiglu_gemm"] = ro.prefill_swiglu_gemm;
   out["prefill_swiglu_variant"] = ro.prefill_swiglu_variant;
   out["prune_last_layer"] = ro.prune_last_layer;
+  out["decode_chain_tuning"] = ro.decode_chain_tuning;
 
   if (prefill_mode) {
     const int32_t T = o.prefill;
@@ -236,7 +238,9 @@ nlohmann::json run_cuda_engine_bench(const CudaEngineBenchOptions& o) {
     return out;
   }
 
-  // Decode: prefill B sequences of `context` tokens in chunks of at most max_num_tokens, then time.
+  // Decode: the GEMM choices a server makes at start (every row bucket, the decode steps' in the step),
+  // then prefill B sequences of `context` tokens in chunks of at most max_num_tokens, then time.
+  runner.tune_gemms();
   std::vector<Seq> seqs;
   const int32_t total_len = o.context + o.steps + 8;
   for (int32_t i = 0; i < o.batch; ++i) {
@@ -324,6 +328,8 @@ nlohmann::json run_cuda_engine_bench(const CudaEngineBenchOptions& o) {
   // The decode attention's split count at the last step's longest context.
   out["decode_attention_splits"] = runner.decode_step_splits(o.batch, o.context + o.steps);
   out["step_ms"] = t * 1e3;
+  // The gemv variant of qkv, o, gate/up, down and the LM head in the step (-1: cuBLASLt or the skinny kernel).
+  out["decode_gemv_choices"] = runner.decode_gemv_choices(o.batch);
   // From the step's first upload to the end of its read-back on the device; the rest of step_ms is
   // host work the device waits for (plan to uploads, launch, waking on the read-back).
   out["device_step_ms"] = median(device_times) * 1e3;

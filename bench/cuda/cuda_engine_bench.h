@@ -33,6 +33,7 @@ struct CudaEngineBenchOptions {
   int32_t prefill_swiglu_gemm = -1;         // CudaRunnerOptions::prefill_swiglu_gemm (1 on, 0 off, -1: its default)
   int32_t prefill_swiglu_variant = -1;      // CudaRunnerOptions::prefill_swiglu_variant (-1: timed)
   bool prune_last_layer = true;             // CudaRunnerOptions::prune_last_layer
+  bool decode_chain_tuning = true;          // CudaRunnerOptions::decode_chain_tuning
   uint64_t seed = 1;
   std::string dtype = "auto";   // auto / bfloat16 or float32 (the exact mode), as --dtype
   // Non-empty: record every kernel's start and end through CUPTI (bench/cuda/kernel_timeline.h), add a

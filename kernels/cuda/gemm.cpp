@@ -194,28 +194,6 @@ Gemm::Plan& Gemm::plan_for(int32_t m, int32_t n, int32_t k, bool out_f32, const 
   p.algo = p.candidates[best_i];
   p.cublas_index = ran_index[best_i];
   p.ms = ran_ms[best_i];
-  // Decode-sized shapes: time the streaming gemv variants too, and keep whichever is fastest.
-  if (allow_gemv_ && gemv_fits(m, k, x, w)) {
-    float best_warp = std::numeric_limits<float>::infinity(), best_split = best_warp;
-    int warp_v = -1, split_v = -1;
-    for (int v = 0; v < kGemvVariants; ++v) {
-      const float ms = median_ms(stream, [&] { flush_l2(stream); }, [&] {
-        gemv(static_cast<const __nv_bfloat16*>(x), static_cast<const __nv_bfloat16*>(w), y, m, n, k, out_f32, v,
-             stream);
-      });
-      float& best_family = v < kGemvFirstSplitK ? best_warp : best_split;
-      if (ms < best_family) {
-        best_family = ms;
-        (v < kGemvFirstSplitK ? warp_v : split_v) = v;
-      }
-    }
-    const bool warp_wins = best_warp < warp_margin_ * best_split;
-    const float gemv_ms = warp_wins ? best_warp : best_split;
-    if (gemv_ms < p.ms) {
-      p.ms = gemv_ms;
-      p.gemv_variant = warp_wins ? warp_v : split_v;
-    }
-  }
   // Up to 64 rows: the skinny tensor-core kernel, for each tile height and cluster split of k (only
   // with the flush scratch: timed with its weights in L2 it would win where it loses in a step).
   if (skinny_bytes_ > 0 && gemv_fits(1, k, x, w)) {
@@ -227,9 +205,35 @@ Gemm::Plan& Gemm::plan_for(int32_t m, int32_t n, int32_t k, bool out_f32, const 
       });
       if (ms < p.ms) {
         p.ms = ms;
-        p.gemv_variant = -1;
         p.skinny_variant = v;
       }
+    }
+  }
+  p.other_ms = p.ms;
+  p.other_skinny = p.skinny_variant;
+  // Decode-sized shapes: time the streaming gemv variants too, and keep whichever is fastest.
+  if (allow_gemv_ && gemv_fits(m, k, x, w)) {
+    p.gemv_ms.assign(kGemvVariants, std::numeric_limits<float>::infinity());
+    float best_warp = std::numeric_limits<float>::infinity(), best_split = best_warp;
+    int warp_v = -1, split_v = -1;
+    for (int v = 0; v < kGemvVariants; ++v) {
+      const float ms = median_ms(stream, [&] { flush_l2(stream); }, [&] {
+        gemv(static_cast<const __nv_bfloat16*>(x), static_cast<const __nv_bfloat16*>(w), y, m, n, k, out_f32, v,
+             stream);
+      });
+      p.gemv_ms[v] = ms;
+      float& best_family = v < kGemvFirstSplitK ? best_warp : best_split;
+      if (ms < best_family) {
+        best_family = ms;
+        (v < kGemvFirstSplitK ? warp_v : split_v) = v;
+      }
+    }
+    const bool warp_wins = best_warp < warp_margin_ * best_split;
+    const float gemv_ms = warp_wins ? best_warp : best_split;
+    if (gemv_ms < p.ms) {
+      p.ms = gemv_ms;
+      p.gemv_variant = warp_wins ? warp_v : split_v;
+      p.skinny_variant = -1;
     }
   }
   return plans_.emplace(key, p).first->second;
@@ -295,6 +299,37 @@ int Gemm::chosen_skinny_variant(int32_t m, int32_t n, int32_t k, bool out_f32) c
 int Gemm::chosen_silu_variant(int32_t m, int32_t n, int32_t k) const {
   const auto it = plans_.find(Key{m, n, k, false, true});
   return it == plans_.end() ? -1 : it->second.gemv_variant;
+}
+
+std::vector<int> Gemm::gemv_contenders(int32_t m, int32_t n, int32_t k, bool out_f32, float margin) const {
+  const auto it = plans_.find(Key{m, n, k, out_f32, false});
+  if (it == plans_.end() || it->second.from_bucket || it->second.gemv_ms.empty()) return {};
+  const Plan& p = it->second;
+  const float best = std::min(p.other_ms, *std::min_element(p.gemv_ms.begin(), p.gemv_ms.end()));
+  std::vector<int> out;
+  if (p.other_ms <= margin * best) out.push_back(-1);
+  for (int v = 0; v < static_cast<int>(p.gemv_ms.size()); ++v)
+    if (p.gemv_ms[v] <= margin * best) out.push_back(v);
+  return out;
+}
+
+void Gemm::choose_gemv(int32_t m, int32_t n, int32_t k, bool out_f32, int variant) {
+  const auto it = plans_.find(Key{m, n, k, out_f32, false});
+  TS_CHECK(it != plans_.end() && !it->second.from_bucket && !it->second.gemv_ms.empty(), kFailedPrecondition,
+           "Gemm::choose_gemv: m={} n={} k={} out_f32={} has no gemv variants timed in this process", m, n, k,
+           out_f32);
+  Plan& p = it->second;
+  TS_CHECK(variant >= -1 && variant < static_cast<int>(p.gemv_ms.size()) &&
+               (variant < 0 || p.gemv_ms[variant] < std::numeric_limits<float>::infinity()),
+           kInvalidArgument, "Gemm::choose_gemv: variant={} is not one timed for m={} n={} k={}", variant, m, n, k);
+  p.gemv_variant = variant;
+  p.skinny_variant = variant < 0 ? p.other_skinny : -1;
+  p.ms = variant < 0 ? p.other_ms : p.gemv_ms[variant];
+  // Plans that took this shape's choice as their bucket's are made again from it on their next use.
+  std::erase_if(plans_, [&](const auto& e) {
+    const auto& [pm, pn, pk, pf, silu] = e.first;
+    return e.second.from_bucket && !silu && pn == n && pk == k && pf == out_f32 && pm != m;
+  });
 }
 
 int Gemm::num_cublas_candidates(int32_t m, int32_t n, int32_t k, bool out_f32) const {
@@ -505,6 +540,15 @@ std::vector<GemmChoice> Gemm::choices() const {
     c.gemv_variant = p.gemv_variant;
     c.skinny_variant = silu ? -1 : p.skinny_variant;
     out.push_back(c);
+  }
+  if (swiglu_forced_ < 0) {  // a forced variant (set_swiglu_variant, for A/B runs) is not a choice to keep
+    for (const auto& [key, sc] : swiglu_variants_) {
+      GemmChoice c;
+      c.path = GemmPath::kSwiglu;
+      std::tie(c.m, c.n, c.k) = key;
+      c.swiglu_variant = sc.variant;
+      out.push_back(c);
+    }
   }
   for (const auto& [key, p] : plans_f32_) {
     if (p.from_bucket) continue;

@@ -74,9 +74,10 @@ class Gemm {
   // capability 9.0 and for shapes it takes (inter % 128 == 0, k % 64 == 0), it instead runs the fused
   // SwiGLU GEMM (gemm_swiglu_wgmma.cuh: act within bf16 rounding of that pair, gate_up untouched) and
   // returns true, unless the pair (the plain projection + silu_mul) timed 3% faster at the row bucket;
-  // its variant is the fastest of kSwigluTunedVariants timed once per row bucket (kSwigluDefaultVariant
-  // without autotuning or the set_swiglu_variant one, neither then timed against the pair). Same
-  // capture rule as run().
+  // its variant is the fastest of kSwigluTunedVariants timed once per row bucket (a preset's where
+  // one is given: choices() lists the bucket's as GemmPath::kSwiglu; kSwigluDefaultVariant without
+  // autotuning or the set_swiglu_variant one, neither then timed against the pair). Same capture rule
+  // as run().
   bool run_gate_up_silu(const void* x, const void* w, void* gate_up, void* act, int32_t m, int32_t inter, int32_t k,
                         cudaStream_t stream, int32_t row_capacity = 0);
   // The chosen path for a shape, once run/warm has seen it: -1 cuBLASLt, else the gemv variant.
@@ -85,6 +86,16 @@ class Gemm {
   int chosen_silu_variant(int32_t m, int32_t n, int32_t k) const;
   // The skinny tensor-core variant chosen for a shape, -1 if another path won (or not seen yet).
   int chosen_skinny_variant(int32_t m, int32_t n, int32_t k, bool out_f32) const;
+  // In-context tuning of decode-sized shapes (model/cuda_runner_decode_chain_tuning.cpp): the paths of a
+  // shape timed in this process (not a preset's, not a bucket's) whose time alone came within `margin`
+  // (>= 1) of its fastest: gemv variants (>= 0) and -1 for the best other path (cuBLASLt or the skinny
+  // kernel). Empty where no gemv variant was timed for the shape.
+  std::vector<int> gemv_contenders(int32_t m, int32_t n, int32_t k, bool out_f32, float margin) const;
+  // Makes one of those (-1: the other path) the shape's choice: run(), choices() and the plans of the
+  // rows that take this shape's bucket (made again on their next use) follow it. Throws tessera::Error
+  // (kFailedPrecondition) for a shape with no gemv variants timed here, (kInvalidArgument) naming a
+  // variant that was not timed for it.
+  void choose_gemv(int32_t m, int32_t n, int32_t k, bool out_f32, int variant);
   // The cuBLASLt candidates timed for a shape once run/warm has seen it (0 before): the heuristic's
   // and, for skinny shapes, split-K copies of them. run_cublas_candidate runs the i-th (tests check
   // that every one computes the product).
@@ -172,6 +183,11 @@ class Gemm {
     int skinny_variant = -1;  // >= 0: the skinny tensor-core kernel with this variant beat both
     int cublas_index = 0;     // algo's index among the heuristic's candidates (GemmChoice::cublas_index)
     float ms = 0.0f;        // the winner's median time when chosen
+    // Timed in this process (empty otherwise): each gemv variant's median time (infinity where it did
+    // not fit), and the best time and skinny variant (-1: cuBLASLt) of the other paths, for choose_gemv.
+    std::vector<float> gemv_ms;
+    float other_ms = 0.0f;
+    int other_skinny = -1;
     bool from_bucket = false;  // m took the choice of its bucket's shape (not listed by choices())
   };
   using Key = std::tuple<int32_t, int32_t, int32_t, bool, bool>;  // m, n, k, out_f32, SiLU input

@@ -12,6 +12,8 @@ enum class GemmPath : int32_t {
   kBf16 = 0,          // Gemm::run: bf16 in, bf16 or fp32 out
   kBf16SiluDown = 1,  // Gemm::run_silu_mul: the MLP's down projection with SiLU-and-multiply
   kF32 = 2,           // Gemm::run_f32 (the exact mode)
+  kSwiglu = 3,        // Gemm::run_gate_up_silu's SwiGLU GEMM for a row bucket (m: the bucket's rows,
+                      // n: the intermediate size): swiglu_variant
 };
 
 struct GemmChoice {
@@ -22,6 +24,7 @@ struct GemmChoice {
   int32_t gemv_variant = -1;     // kBf16: the gemv variant chosen (-1: none); kBf16SiluDown: the fused gemv
                                  // (-1: silu_mul, then the shape's kBf16 choice)
   int32_t skinny_variant = -1;   // kBf16: the skinny tensor-core variant chosen (-1: none)
+  int32_t swiglu_variant = -1;   // kSwiglu: the SwiGLU GEMM's variant (-1: cuBLASLt's product + silu_mul won)
   bool operator==(const GemmChoice&) const = default;
 };
 

@@ -59,15 +59,19 @@ const Gemm::SwigluChoice* Gemm::prefill_swiglu(int32_t m, int32_t inter, int32_t
   return it->second.variant >= 0 ? &it->second : nullptr;
 }
 
-// The choice for a row bucket of t rows: the forced variant, the default one without autotuning, else
+// The choice for a row bucket of t rows: the forced variant, a preset's (a tuning cache's), the default
+// one without autotuning, else
 // the fastest variant, or the pair ({-1, 0}) where it times kSwigluPairMargin faster. Each variant's
 // grid is asked once here (the launch cuts it to m's tiles).
 Gemm::SwigluChoice Gemm::time_prefill_swiglu(int32_t t, int32_t inter, int32_t k, const void* x, const void* w,
                                              void* gate_up, void* act, cudaStream_t stream) {
-  if (swiglu_forced_ >= 0 || !autotune_) {
-    const int v = swiglu_forced_ >= 0 ? swiglu_forced_ : kSwigluDefaultVariant;
-    return {v, gemm_swiglu_blocks(t, inter, v)};
+  if (swiglu_forced_ >= 0) return {swiglu_forced_, gemm_swiglu_blocks(t, inter, swiglu_forced_)};
+  if (const GemmChoice* c = find_preset(GemmPath::kSwiglu, t, inter, k, false);
+      c != nullptr && c->swiglu_variant >= -1 && c->swiglu_variant < kSwigluVariants) {  // cached: nothing timed
+    return c->swiglu_variant < 0 ? SwigluChoice{-1, 0}
+                                 : SwigluChoice{c->swiglu_variant, gemm_swiglu_blocks(t, inter, c->swiglu_variant)};
   }
+  if (!autotune_) return {kSwigluDefaultVariant, gemm_swiglu_blocks(t, inter, kSwigluDefaultVariant)};
   const auto* xb = static_cast<const __nv_bfloat16*>(x);
   const auto* wb = static_cast<const __nv_bfloat16*>(w);
   auto* actb = static_cast<__nv_bfloat16*>(act);

@@ -4,13 +4,18 @@
 //    leave (batch sizes changing within buckets 1..16), contexts cross the decode split thresholds and the
 //    batches' sampler modes change (greedy, temperature, top-k, logprobs); bf16 and fp32;
 //  - after pre-capture no step captures a graph (CudaRunner::step_graph_captures), while the
-//    first-use runner's steps do; a second capture_decode_graphs captures nothing.
+//    first-use runner's steps do; a second capture_decode_graphs captures nothing;
+//  - a runner reading a tuning cache makes the tuned runner's decode choices (in-step tuning included).
 // The model is the built-in default model's shape with dummy weights; GEMM autotuning is off so
 // every runner makes the same GEMM choices.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
+#include <string>
 #include <map>
 #include <memory>
 
@@ -229,6 +234,37 @@ TEST(GraphPrecaptureServing, AfterTuningNoStepCaptures) {
   const Trace t = drive(r, requests());
   EXPECT_EQ(r.step_graph_captures(), 0);
   EXPECT_FALSE(t.tokens.empty());
+}
+
+// The in-step decode tuning's choices are what the tuning cache keeps: a runner reading the cache a
+// tuned runner wrote (in-step tuning included) makes the same decode gemv choices for batches 1..16
+// without timing, and replays the same requests to bitwise the same tokens and logprobs.
+TEST(GraphPrecaptureServing, ATuningCacheReplaysTheInStepDecodeChoicesBitwise) {
+  const std::string cache = ::testing::TempDir() + "tessera_chain_tuning_" + std::to_string(::getpid()) + ".json";
+  std::remove(cache.c_str());
+  CudaRunnerOptions o = options(DType::kBF16, Graphs::kAtStart);
+  o.gemm_autotune = true;
+  o.gemm_tuning_cache = cache;
+  ASSERT_TRUE(o.decode_chain_tuning) << "the runner's default";
+  std::vector<std::vector<int>> tuned_choices, cached_choices;
+  Trace tuned, cached;
+  for (const bool from_cache : {false, true}) {
+    CudaRunner r(model(), o);
+    r.load_dummy_weights(9);
+    const int timed = r.tune_gemms();
+    if (from_cache) EXPECT_EQ(timed, 0) << "the cache left shapes to time";
+    else EXPECT_GT(timed, 0);
+    r.capture_decode_graphs();
+    auto& choices = from_cache ? cached_choices : tuned_choices;
+    for (const int32_t batch : {1, 2, 4, 8, 16}) choices.push_back(r.decode_gemv_choices(batch));
+    (from_cache ? cached : tuned) = drive(r, requests());
+  }
+  std::remove(cache.c_str());
+  EXPECT_EQ(cached_choices, tuned_choices);
+  EXPECT_GE(tuned_choices.front().front(), 0) << "batch 1's qkv projection is not on a gemv";
+  ASSERT_FALSE(tuned.tokens.empty());
+  EXPECT_EQ(first_difference(tuned.tokens, cached.tokens), tuned.tokens.size());
+  EXPECT_TRUE(bitwise_equal(tuned.logprobs, cached.logprobs));
 }
 
 }  // namespace

@@ -36,7 +36,7 @@ std::vector<cuda::GemmChoice> some_choices() {
   std::vector<cuda::GemmChoice> out;
   for (int i = 0; i < 20; ++i) {
     cuda::GemmChoice c;
-    c.path = static_cast<cuda::GemmPath>(rng() % 3);
+    c.path = static_cast<cuda::GemmPath>(rng() % 4);
     c.m = 1 + static_cast<int32_t>(rng() % 8192);
     c.n = 1 + static_cast<int32_t>(rng() % 150000);
     c.k = 1 + static_cast<int32_t>(rng() % 20000);
@@ -44,6 +44,7 @@ std::vector<cuda::GemmChoice> some_choices() {
     c.cublas_index = static_cast<int32_t>(rng() % 40);
     c.gemv_variant = static_cast<int32_t>(rng() % 12) - 1;
     c.skinny_variant = static_cast<int32_t>(rng() % 37) - 1;
+    c.swiglu_variant = static_cast<int32_t>(rng() % 9) - 1;
     out.push_back(c);
   }
   return out;
@@ -84,6 +85,11 @@ TEST(GemmTuningFile, MissingMalformedOrOutOfRangeFilesAreIgnored) {
   const std::string good = R"({"path": 0, "m": 64, "n": 4096, "k": 4096, "out_f32": false, "cublas": 3, "gemv": -1, "skinny": -1})";
   write_text(p, head + good + "]}");
   ASSERT_EQ(read_gemm_tuning(p.string(), h200()).size(), 1u);  // the control: a good file is read
+  EXPECT_EQ(read_gemm_tuning(p.string(), h200()).front().swiglu_variant, -1) << "a file from before 'swiglu'";
+  const std::string swiglu = R"({"path": 3, "m": 4096, "n": 14336, "k": 4096, "out_f32": false, "cublas": 0, "gemv": -1, "skinny": -1, "swiglu": 7})";
+  write_text(p, head + swiglu + "]}");
+  ASSERT_EQ(read_gemm_tuning(p.string(), h200()).size(), 1u);
+  EXPECT_EQ(read_gemm_tuning(p.string(), h200()).front().swiglu_variant, 7);
   for (const std::string& bad : {
            std::string("not json"), std::string("[1, 2]"), head + good,  // truncated
            head + R"({"path": 7, "m": 64, "n": 4096, "k": 4096, "out_f32": false, "cublas": 3, "gemv": -1, "skinny": -1}]})",
@@ -95,6 +101,8 @@ TEST(GemmTuningFile, MissingMalformedOrOutOfRangeFilesAreIgnored) {
            head + R"({"path": 0, "m": "64", "n": 4096, "k": 4096, "out_f32": false, "cublas": 3, "gemv": -1, "skinny": -1}]})",
            head + R"({"path": 0, "n": 4096, "k": 4096, "out_f32": false, "cublas": 3, "gemv": -1, "skinny": -1}]})",
            head + good + ", 5]}",
+           head + R"({"path": 3, "m": 64, "n": 4096, "k": 4096, "out_f32": false, "cublas": 0, "gemv": -1, "skinny": -1, "swiglu": -2}]})",
+           head + R"({"path": 3, "m": 64, "n": 4096, "k": 4096, "out_f32": false, "cublas": 0, "gemv": -1, "skinny": -1, "swiglu": "7"}]})",
            std::string(R"({"format": "something-else/1", "choices": []})"),
            std::string(17u << 20, ' '),  // larger than any cache
        }) {
@@ -132,9 +140,9 @@ TEST(GemmTuningFile, MutatedFilesAreReadSafely) {
     write_text(p, text);
     for (const cuda::GemmChoice& c : read_gemm_tuning(p.string(), h200())) {
       ++accepted;
-      ASSERT_TRUE(static_cast<int32_t>(c.path) >= 0 && static_cast<int32_t>(c.path) <= 2);
+      ASSERT_TRUE(static_cast<int32_t>(c.path) >= 0 && static_cast<int32_t>(c.path) <= 3);
       ASSERT_TRUE(c.m >= 1 && c.n >= 1 && c.k >= 1 && c.m <= (1 << 24) && c.n <= (1 << 24) && c.k <= (1 << 24));
-      ASSERT_TRUE(c.cublas_index >= 0 && c.gemv_variant >= -1 && c.skinny_variant >= -1);
+      ASSERT_TRUE(c.cublas_index >= 0 && c.gemv_variant >= -1 && c.skinny_variant >= -1 && c.swiglu_variant >= -1);
     }
   }
   spdlog::set_level(level);

@@ -416,5 +416,67 @@ TEST(CudaGemmSwiglu, GemmRunsTheForcedVariantAndRefusesOthers) {
   }
 }
 
+// The choice per row bucket is kept in a tuning cache like the other GEMM choices: choices() lists a
+// timed one (never a forced one), and a Gemm given it as a preset takes it without timing and stores
+// bitwise the same act; a preset of either path (-1: the pair) is run as given; a stale preset (a
+// variant this build lacks) is timed instead.
+TEST(CudaGemmSwiglu, ATimedChoiceIsListedAndAPresetOfItIsTakenUntimed) {
+  if (!device_runs_swiglu()) {
+    SUCCEED() << "not compute capability 9.0";
+    return;
+  }
+  constexpr int32_t inter = 1024, k = 1024, rows = 512;
+  GateUpBuffers b(rows, inter, k);
+  auto swiglu_entries = [](const Gemm& g) {
+    std::vector<GemmChoice> out;
+    for (const GemmChoice& c : g.choices())
+      if (c.path == GemmPath::kSwiglu) out.push_back(c);
+    return out;
+  };
+  Gemm tuned(b.ws.get(), 32 << 20);
+  tuned.set_prefill_swiglu(true);
+  b.act.poison();
+  const bool fused = tuned.run_gate_up_silu(b.x.get(), b.w.get(), b.gate_up.get(), b.act.get(), rows, inter, k, nullptr);
+  const auto want = b.act.download();
+  const int chosen = tuned.chosen_swiglu_variant(rows, inter, k);
+  const auto listed = swiglu_entries(tuned);
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed.front(), (GemmChoice{.path = GemmPath::kSwiglu, .m = rows, .n = inter, .k = k,
+                                        .swiglu_variant = chosen}));
+  for (const int preset : {chosen, -1, 7}) {
+    const std::string what = "preset " + std::to_string(preset);
+    Gemm g(b.ws.get(), 32 << 20);
+    g.set_prefill_swiglu(true);
+    for (GemmChoice c : tuned.choices()) {
+      if (c.path == GemmPath::kSwiglu) c.swiglu_variant = preset;
+      g.preset(c);
+    }
+    b.act.poison();
+    const bool f = g.run_gate_up_silu(b.x.get(), b.w.get(), b.gate_up.get(), b.act.get(), rows, inter, k, nullptr);
+    EXPECT_EQ(g.num_timed_shapes(), 0) << what;
+    EXPECT_EQ(g.chosen_swiglu_variant(rows, inter, k), preset) << what;
+    EXPECT_EQ(f, preset >= 0) << what;
+    if (preset == chosen) {
+      EXPECT_EQ(f, fused);
+      const auto got = b.act.download();
+      EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * 2), 0) << what << ": act differs from the tuned run";
+    } else {
+      expect_act_of_products(g, f, b, rows, inter, k, what);
+    }
+  }
+  Gemm stale(b.ws.get(), 32 << 20);
+  stale.set_prefill_swiglu(true);
+  stale.preset(GemmChoice{.path = GemmPath::kSwiglu, .m = rows, .n = inter, .k = k, .swiglu_variant = kSwigluVariants});
+  stale.warm_prefill_swiglu(rows, inter, k, b.x.get(), b.w.get(), b.gate_up.get(), b.act.get(), nullptr);
+  EXPECT_GT(stale.num_timed_shapes(), 0) << "a stale preset was taken";
+  EXPECT_GE(stale.chosen_swiglu_variant(rows, inter, k), -1);
+  EXPECT_LT(stale.chosen_swiglu_variant(rows, inter, k), kSwigluVariants);
+  Gemm forced(b.ws.get(), 32 << 20);
+  forced.set_prefill_swiglu(true);
+  forced.set_swiglu_variant(3);
+  forced.warm_prefill_swiglu(rows, inter, k, b.x.get(), b.w.get(), b.gate_up.get(), b.act.get(), nullptr);
+  EXPECT_TRUE(swiglu_entries(forced).empty()) << "a forced variant was listed as a choice";
+}
+
 }  // namespace
 }  // namespace tessera::cuda::test

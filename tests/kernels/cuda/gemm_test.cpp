@@ -298,6 +298,71 @@ TEST(CudaGemmPreset, AStalePresetIsTimedInsteadAndStaysCorrect) {
   }
 }
 
+// choose_gemv (the runner's in-step decode tuning): every contender of a 4-row shape timed here can be
+// made its choice, and run() then stores exactly what that path stores (a gemv variant: bitwise that
+// variant's output; -1: the product by the other path), choices() reports it and 3 rows (bucket 4)
+// follow it; a preset shape has no contenders, and a shape not timed or a variant not timed is refused
+// naming the value. Fresh random inputs, poisoned outputs.
+TEST(CudaGemmChooseGemv, RunsTheChosenContenderAndTheBucketsRowsFollowIt) {
+  const int32_t m = 4, n = 1032, k = 776;
+  const LinearProblem p(GemmCase{m, n, k});
+  DeviceBuffer<char> ws(32 << 20), flush(64 << 20);
+  DeviceBuffer<float> y(static_cast<size_t>(m) * n), direct(static_cast<size_t>(m) * n);
+  Gemm gemm(ws.get(), 32 << 20, flush.get(), 64 << 20);
+  gemm.warm(m, n, k, true, p.x.get(), p.w.get(), y.get(), nullptr, 8);
+  const std::vector<int> all = gemm.gemv_contenders(m, n, k, true, 1e9f);
+  ASSERT_EQ(all.size(), static_cast<size_t>(kGemvVariants) + 1) << "with any margin: -1 and every variant";
+  EXPECT_EQ(all.front(), -1);
+  const std::vector<int> near = gemm.gemv_contenders(m, n, k, true, 1.0f);
+  ASSERT_EQ(near.size(), 1u) << "margin 1: the fastest alone only";
+  EXPECT_EQ(near.front(), gemm.chosen_gemv_variant(m, n, k, true));
+  for (const int v : all) {
+    SCOPED_TRACE("contender " + std::to_string(v));
+    gemm.choose_gemv(m, n, k, true, v);
+    EXPECT_EQ(gemm.chosen_gemv_variant(m, n, k, true), v);
+    y.poison();
+    gemm.run(p.x.get(), p.w.get(), y.get(), m, n, k, true, nullptr, 8);
+    const auto got = y.download();
+    EXPECT_LT(rel_error(got, p.want), 1e-5);
+    if (v >= 0) {
+      direct.poison();
+      gemv(p.x.get(), p.w.get(), direct.get(), m, n, k, true, v, nullptr);
+      EXPECT_EQ(got, direct.download()) << "run() did not launch the chosen variant";
+    }
+    bool listed = false;
+    for (const GemmChoice& c : gemm.choices())
+      if (c.m == m && c.n == n && c.k == k && c.out_f32) listed = c.gemv_variant == v;
+    EXPECT_TRUE(listed) << "choices() does not report the chosen path";
+    y.poison();  // 3 rows take bucket 4's (re-made) plan
+    gemm.run(p.x.get(), p.w.get(), y.get(), 3, n, k, true, nullptr, 8);
+    EXPECT_EQ(gemm.chosen_gemv_variant(3, n, k, true), v);
+    const auto got3 = y.download();
+    EXPECT_LT(rel_error(std::vector<float>(got3.begin(), got3.begin() + 3 * n),
+                        std::vector<double>(p.want.begin(), p.want.begin() + 3 * n)),
+              1e-5);
+  }
+  EXPECT_EQ(gemm.num_timed_shapes(), 1) << "choosing times nothing";
+  try {
+    gemm.choose_gemv(m, n, k, true, kGemvVariants);
+    ADD_FAILURE() << "accepted variant " << kGemvVariants;
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(std::string(e.what()).find("variant=" + std::to_string(kGemvVariants)), std::string::npos) << e.what();
+  }
+  try {
+    gemm.choose_gemv(2, n, k, true, 0);
+    ADD_FAILURE() << "accepted a shape never timed";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kFailedPrecondition);
+    EXPECT_NE(std::string(e.what()).find("m=2"), std::string::npos) << e.what();
+  }
+  Gemm preset(ws.get(), 32 << 20, flush.get(), 64 << 20);
+  preset.preset(GemmChoice{GemmPath::kBf16, m, n, k, true, 0, 7, -1});
+  preset.run(p.x.get(), p.w.get(), y.get(), m, n, k, true, nullptr, 8);
+  EXPECT_EQ(preset.chosen_gemv_variant(m, n, k, true), 7);
+  EXPECT_TRUE(preset.gemv_contenders(m, n, k, true, 1e9f).empty()) << "a preset shape was timed";
+}
+
 // y += x · wᵀ in cuBLASLt's epilogue (the residual stream): the first call tunes the shape into the
 // scratch, so y holds y0 + x·wᵀ exactly once; the second call adds the product again. Rows just above
 // the skinny range (split-K candidates) and a prefill-sized 300.
