@@ -116,10 +116,10 @@ struct CudaRunnerOptions {
   // written to the cache. The kept rows' values are those of the whole step up to the GEMM algorithms
   // of the smaller row count. Off: every row runs to the final norm, as the prompt-logprob pass needs.
   bool prune_last_layer = true;
-  // With GEMM autotuning, bf16 and one GPU: the gemv variants of decode steps of up to kGemvMaxM rows
-  // are chosen again inside the whole decode step (CudaRunner::tune_decode_chain), where programmatic
-  // dependent launch overlaps each one's first loads with the kernel before it, which timing one
-  // launch alone cannot show. On nvidia-h200 five processes timing alone ran b1/512 at 3.880-3.975 ms
+  // With GEMM autotuning, bf16 and one GPU: the projection paths of decode steps of up to kSkinnyMaxM
+  // rows are chosen again inside the whole decode step (CudaRunner::tune_decode_chain), where
+  // programmatic dependent launch overlaps a gemv's or skinny kernel's first loads with the kernel
+  // before it, which timing one launch alone cannot show. On nvidia-h200 five processes timing alone ran b1/512 at 3.880-3.975 ms
   // by their choices, and a process replaying a slow process's choices stayed slow (docs/CUDA.md).
   bool decode_chain_tuning = true;
 };
@@ -159,9 +159,9 @@ class CudaRunner : public StepExecutor {
   // Decode graphs held, and how many of them a step captured itself (a key not captured at start).
   size_t num_decode_graphs() const { return graphs_.size(); }
   int64_t step_graph_captures() const { return step_graph_captures_; }
-  // The gemv variant a decode step of `rows` rows (its bucket's plans) runs for qkv, o, gate/up, down
-  // and the LM head, in that order (-1: cuBLASLt or the skinny kernel; -2: not chosen yet).
-  std::vector<int> decode_gemv_choices(int32_t rows) const;
+  // The paths a decode step of `rows` rows (its bucket's plans) runs qkv, o, gate/up, down and the LM
+  // head on, in that order (kernels/cuda/gemm.h; both -2 where not chosen yet).
+  std::vector<DecodePath> decode_projection_paths(int32_t rows) const;
   // Steps whose last layer ran on their logit rows only (CudaRunnerOptions::prune_last_layer).
   int64_t pruned_steps() const { return pruned_steps_; }
 
@@ -238,9 +238,9 @@ class CudaRunner : public StepExecutor {
   // Runs f eagerly, then captures and instantiates it (the capture path's work; no key kept).
   std::unique_ptr<Graph> capture_forward(const ForwardShape& f);
   // Decode-sized GEMMs chosen inside the step (model/cuda_runner_decode_chain_tuning.cpp): for each
-  // decode graph bucket of at most kGemvMaxM rows, each projection whose gemv variants came close
-  // timed alone is timed again in the whole padded decode step, once per contender, and the fastest
-  // kept. Returns the number of choices changed. Called by tune_gemms.
+  // decode graph bucket of at most kSkinnyMaxM rows, each projection whose paths (cuBLASLt, gemv and
+  // skinny variants) came close timed alone is timed again in the whole padded decode step, once per
+  // contender, and the fastest kept. Returns the number of choices changed. Called by tune_gemms.
   int tune_decode_chain();
   // Attention key splits of a step of ntiles tiles padded to padded_rows rows whose longest context
   // is max_context (one_token_tiles: a decode-only step, which the bf16 decode kernel takes).

@@ -1,7 +1,8 @@
 // CudaRunner::tune_decode_chain: the decode steps' projection kernels chosen inside the step they run in.
-// Gemm times each gemv variant alone, with the L2 flushed; in a decode step a split-K gemv loads its
-// first weights before the kernel ahead of it has finished (programmatic dependent launch), so variants
-// within a few percent of each other alone rank differently in the step. On nvidia-h200 five processes
+// Gemm times each path alone (cuBLASLt, gemv and skinny variants), with the L2 flushed; in a decode step
+// a gemv or skinny kernel loads its first weights before the kernel ahead of it has finished
+// (programmatic dependent launch), so paths within a few percent of each other alone rank differently
+// in the step. On nvidia-h200 five processes
 // ran b1/512 at 3.880-3.975 ms by the variants their timing alone happened to pick, and a process given a
 // slow process's tuning cache stayed as slow (docs/CUDA.md). Here each near-winner is timed again as a
 // whole padded decode step (the forward a decode graph captures: padding rows write no KV), and the
@@ -18,7 +19,7 @@
 #include "common/error.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/gemm.h"
-#include "kernels/cuda/gemv.cuh"
+#include "kernels/cuda/gemm_skinny.cuh"
 #include "model/cuda_runner.h"
 #include "model/cuda_runner_buffers.h"
 #include "model/decode_graph_plan.h"
@@ -29,8 +30,12 @@ namespace {
 // A path timed alone within this factor of its shape's fastest is timed again in the step. The five
 // processes above picked variants 7, 8 and 9 for the down projection, each within ~3% of the others.
 constexpr float kContenderMargin = 1.06f;
+// At most this many of them, fastest alone first: the skinny kernel's 30-odd variants often fall within
+// the margin at 2-64 rows, and each contender costs a capture and kRounds replays (on nvidia-h200 every
+// contender of buckets 1-64 took 10.5 s at start; the winners came from the first few).
+constexpr size_t kMaxContenders = 4;
 // Timed replays of each contender's step, taken in turns (one untimed turn first), median kept.
-constexpr int kRounds = 9;
+constexpr int kRounds = 7;
 
 struct ProjectionShape {
   const char* name;
@@ -40,15 +45,15 @@ struct ProjectionShape {
 
 }  // namespace
 
-std::vector<int> CudaRunner::decode_gemv_choices(int32_t rows) const {
+std::vector<DecodePath> CudaRunner::decode_projection_paths(int32_t rows) const {
   const int32_t bucket = std::max(1, decode_graph_bucket(rows, options_.max_num_seqs, options_.max_num_tokens));
   const LayerProjections p = layer_projections(bucket);
   const auto head_n = static_cast<int32_t>(comm_ ? options_.shard->vocab_per_rank : config_.vocab_size);
-  return {gemm_->chosen_gemv_variant(bucket, p.qkv.n, p.qkv.k, false),
-          gemm_->chosen_gemv_variant(bucket, p.o.n, p.o.k, false),
-          gemm_->chosen_gemv_variant(bucket, p.gate_up.n, p.gate_up.k, false),
-          gemm_->chosen_gemv_variant(bucket, config_.hidden_size, config_.intermediate_size, false),
-          gemm_->chosen_gemv_variant(bucket, head_n, config_.hidden_size, true)};
+  return {gemm_->chosen_decode_path(bucket, p.qkv.n, p.qkv.k, false),
+          gemm_->chosen_decode_path(bucket, p.o.n, p.o.k, false),
+          gemm_->chosen_decode_path(bucket, p.gate_up.n, p.gate_up.k, false),
+          gemm_->chosen_decode_path(bucket, config_.hidden_size, config_.intermediate_size, false),
+          gemm_->chosen_decode_path(bucket, head_n, config_.hidden_size, true)};
 }
 
 int CudaRunner::tune_decode_chain() {
@@ -73,7 +78,7 @@ int CudaRunner::tune_decode_chain() {
   std::string log;
   const int32_t context = std::max(1, std::min(options_.max_model_len, 1024));
   for (const int32_t bucket : decode_graph_buckets(options_.max_num_seqs, options_.max_num_tokens)) {
-    if (bucket > kGemvMaxM) break;
+    if (bucket > kSkinnyMaxM) break;
     const LayerProjections p = layer_projections(bucket);
     const ProjectionShape shapes[] = {{"qkv", p.qkv.n, p.qkv.k, false},
                                       {"o", p.o.n, p.o.k, false},
@@ -84,12 +89,13 @@ int CudaRunner::tune_decode_chain() {
         DecodeGraphKey{bucket, step_splits(bucket, bucket, true, context), DecodeSamplerMode::kGreedyOnly});
     upload_padding_inputs(bucket);
     for (const ProjectionShape& s : shapes) {
-      const std::vector<int> contenders = gemm_->gemv_contenders(bucket, s.n, s.k, s.out_f32, kContenderMargin);
+      const std::vector<DecodePath> contenders =
+          gemm_->decode_contenders(bucket, s.n, s.k, s.out_f32, kContenderMargin, kMaxContenders);
       if (contenders.size() < 2) continue;
-      const int before = gemm_->chosen_gemv_variant(bucket, s.n, s.k, s.out_f32);
+      const DecodePath before = gemm_->chosen_decode_path(bucket, s.n, s.k, s.out_f32);
       std::vector<std::unique_ptr<Graph>> graphs;
-      for (const int v : contenders) {
-        gemm_->choose_gemv(bucket, s.n, s.k, s.out_f32, v);
+      for (const DecodePath& path : contenders) {
+        gemm_->choose_decode_path(bucket, s.n, s.k, s.out_f32, path);
         graphs.push_back(capture_forward(f));
       }
       std::vector<std::vector<float>> ms(contenders.size());
@@ -105,12 +111,12 @@ int CudaRunner::tune_decode_chain() {
       }
       const size_t best = std::min_element(median.begin(), median.end()) - median.begin();
       const size_t was = std::find(contenders.begin(), contenders.end(), before) - contenders.begin();
-      gemm_->choose_gemv(bucket, s.n, s.k, s.out_f32, contenders[best]);
+      gemm_->choose_decode_path(bucket, s.n, s.k, s.out_f32, contenders[best]);
       ++timed;
-      if (contenders[best] != before) {
+      if (!(contenders[best] == before)) {
         ++changed;
-        log += fmt::format("; {} rows {}: {} -> {} ({:.3f} -> {:.3f} ms a step)", bucket, s.name, before,
-                           contenders[best], was < median.size() ? median[was] : 0.0f, median[best]);
+        log += fmt::format("; {} rows {}: {} -> {} ({:.3f} -> {:.3f} ms a step)", bucket, s.name, to_string(before),
+                           to_string(contenders[best]), was < median.size() ? median[was] : 0.0f, median[best]);
       }
     }
   }

@@ -328,8 +328,10 @@ nlohmann::json run_cuda_engine_bench(const CudaEngineBenchOptions& o) {
   // The decode attention's split count at the last step's longest context.
   out["decode_attention_splits"] = runner.decode_step_splits(o.batch, o.context + o.steps);
   out["step_ms"] = t * 1e3;
-  // The gemv variant of qkv, o, gate/up, down and the LM head in the step (-1: cuBLASLt or the skinny kernel).
-  out["decode_gemv_choices"] = runner.decode_gemv_choices(o.batch);
+  // The kernels qkv, o, gate/up, down and the LM head ran on in the step ("gemv 9", "skinny 3", "cublas").
+  std::vector<std::string> paths;
+  for (const cuda::DecodePath& p : runner.decode_projection_paths(o.batch)) paths.push_back(cuda::to_string(p));
+  out["decode_projection_paths"] = paths;
   // From the step's first upload to the end of its read-back on the device; the rest of step_ms is
   // host work the device waits for (plan to uploads, launch, waking on the read-back).
   out["device_step_ms"] = median(device_times) * 1e3;

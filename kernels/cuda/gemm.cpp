@@ -194,23 +194,24 @@ Gemm::Plan& Gemm::plan_for(int32_t m, int32_t n, int32_t k, bool out_f32, const 
   p.algo = p.candidates[best_i];
   p.cublas_index = ran_index[best_i];
   p.ms = ran_ms[best_i];
+  p.cublas_ms = p.ms;
   // Up to 64 rows: the skinny tensor-core kernel, for each tile height and cluster split of k (only
   // with the flush scratch: timed with its weights in L2 it would win where it loses in a step).
-  if (skinny_bytes_ > 0 && gemv_fits(1, k, x, w)) {
+  if (skinny_bytes_ > 0 && m <= kSkinnyMaxM && gemv_fits(1, k, x, w)) {
+    p.skinny_ms.assign(kSkinnyVariants, std::numeric_limits<float>::infinity());
     for (int v = 0; v < kSkinnyVariants; ++v) {
       if (!gemm_skinny_fits(m, n, k, v)) continue;
       const float ms = median_ms(stream, [&] { flush_l2(stream); }, [&] {
         gemm_skinny(static_cast<const __nv_bfloat16*>(x), static_cast<const __nv_bfloat16*>(w), y, m, n, k, out_f32,
                     v, stream);
       });
+      p.skinny_ms[v] = ms;
       if (ms < p.ms) {
         p.ms = ms;
         p.skinny_variant = v;
       }
     }
   }
-  p.other_ms = p.ms;
-  p.other_skinny = p.skinny_variant;
   // Decode-sized shapes: time the streaming gemv variants too, and keep whichever is fastest.
   if (allow_gemv_ && gemv_fits(m, k, x, w)) {
     p.gemv_ms.assign(kGemvVariants, std::numeric_limits<float>::infinity());
@@ -301,30 +302,47 @@ int Gemm::chosen_silu_variant(int32_t m, int32_t n, int32_t k) const {
   return it == plans_.end() ? -1 : it->second.gemv_variant;
 }
 
-std::vector<int> Gemm::gemv_contenders(int32_t m, int32_t n, int32_t k, bool out_f32, float margin) const {
+std::vector<DecodePath> Gemm::decode_contenders(int32_t m, int32_t n, int32_t k, bool out_f32, float margin,
+                                                size_t max) const {
   const auto it = plans_.find(Key{m, n, k, out_f32, false});
-  if (it == plans_.end() || it->second.from_bucket || it->second.gemv_ms.empty()) return {};
+  if (it == plans_.end() || it->second.from_bucket || (it->second.gemv_ms.empty() && it->second.skinny_ms.empty()))
+    return {};
   const Plan& p = it->second;
-  const float best = std::min(p.other_ms, *std::min_element(p.gemv_ms.begin(), p.gemv_ms.end()));
-  std::vector<int> out;
-  if (p.other_ms <= margin * best) out.push_back(-1);
-  for (int v = 0; v < static_cast<int>(p.gemv_ms.size()); ++v)
-    if (p.gemv_ms[v] <= margin * best) out.push_back(v);
+  std::vector<std::pair<float, DecodePath>> timed{{p.cublas_ms, DecodePath{}}};
+  for (int v = 0; v < static_cast<int>(p.gemv_ms.size()); ++v) timed.push_back({p.gemv_ms[v], {.gemv_variant = v}});
+  for (int v = 0; v < static_cast<int>(p.skinny_ms.size()); ++v)
+    timed.push_back({p.skinny_ms[v], {.skinny_variant = v}});
+  std::stable_sort(timed.begin(), timed.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<DecodePath> out;
+  for (const auto& [ms, path] : timed)
+    if (out.size() < max && ms <= margin * timed.front().first) out.push_back(path);
   return out;
 }
 
-void Gemm::choose_gemv(int32_t m, int32_t n, int32_t k, bool out_f32, int variant) {
+DecodePath Gemm::chosen_decode_path(int32_t m, int32_t n, int32_t k, bool out_f32) const {
   const auto it = plans_.find(Key{m, n, k, out_f32, false});
-  TS_CHECK(it != plans_.end() && !it->second.from_bucket && !it->second.gemv_ms.empty(), kFailedPrecondition,
-           "Gemm::choose_gemv: m={} n={} k={} out_f32={} has no gemv variants timed in this process", m, n, k,
-           out_f32);
+  if (it == plans_.end()) return DecodePath{.gemv_variant = -2, .skinny_variant = -2};
+  return DecodePath{.gemv_variant = it->second.gemv_variant, .skinny_variant = it->second.skinny_variant};
+}
+
+void Gemm::choose_decode_path(int32_t m, int32_t n, int32_t k, bool out_f32, DecodePath path) {
+  const auto it = plans_.find(Key{m, n, k, out_f32, false});
+  TS_CHECK(it != plans_.end() && !it->second.from_bucket &&
+               (!it->second.gemv_ms.empty() || !it->second.skinny_ms.empty()),
+           kFailedPrecondition,
+           "Gemm::choose_decode_path: m={} n={} k={} out_f32={} has no gemv or skinny variants timed in this process",
+           m, n, k, out_f32);
   Plan& p = it->second;
-  TS_CHECK(variant >= -1 && variant < static_cast<int>(p.gemv_ms.size()) &&
-               (variant < 0 || p.gemv_ms[variant] < std::numeric_limits<float>::infinity()),
-           kInvalidArgument, "Gemm::choose_gemv: variant={} is not one timed for m={} n={} k={}", variant, m, n, k);
-  p.gemv_variant = variant;
-  p.skinny_variant = variant < 0 ? p.other_skinny : -1;
-  p.ms = variant < 0 ? p.other_ms : p.gemv_ms[variant];
+  auto timed = [](const std::vector<float>& ms, int v) {
+    return v >= 0 && v < static_cast<int>(ms.size()) && ms[v] < std::numeric_limits<float>::infinity();
+  };
+  const int g = path.gemv_variant, s = path.skinny_variant;
+  TS_CHECK((g == -1 || timed(p.gemv_ms, g)) && (s == -1 || timed(p.skinny_ms, s)) && (g < 0 || s < 0),
+           kInvalidArgument, "Gemm::choose_decode_path: gemv variant={} skinny variant={} is not a path timed for "
+           "m={} n={} k={}", g, s, m, n, k);
+  p.gemv_variant = g;
+  p.skinny_variant = s;
+  p.ms = g >= 0 ? p.gemv_ms[g] : s >= 0 ? p.skinny_ms[s] : p.cublas_ms;
   // Plans that took this shape's choice as their bucket's are made again from it on their next use.
   std::erase_if(plans_, [&](const auto& e) {
     const auto& [pm, pn, pk, pf, silu] = e.first;

@@ -88,14 +88,17 @@ class Gemm {
   int chosen_skinny_variant(int32_t m, int32_t n, int32_t k, bool out_f32) const;
   // In-context tuning of decode-sized shapes (model/cuda_runner_decode_chain_tuning.cpp): the paths of a
   // shape timed in this process (not a preset's, not a bucket's) whose time alone came within `margin`
-  // (>= 1) of its fastest: gemv variants (>= 0) and -1 for the best other path (cuBLASLt or the skinny
-  // kernel). Empty where no gemv variant was timed for the shape.
-  std::vector<int> gemv_contenders(int32_t m, int32_t n, int32_t k, bool out_f32, float margin) const;
-  // Makes one of those (-1: the other path) the shape's choice: run(), choices() and the plans of the
-  // rows that take this shape's bucket (made again on their next use) follow it. Throws tessera::Error
-  // (kFailedPrecondition) for a shape with no gemv variants timed here, (kInvalidArgument) naming a
-  // variant that was not timed for it.
-  void choose_gemv(int32_t m, int32_t n, int32_t k, bool out_f32, int variant);
+  // (>= 1) of its fastest, at most `max` of them, fastest first: cuBLASLt's kept algorithm, gemv and
+  // skinny variants. Empty where neither a gemv nor a skinny variant was timed for the shape.
+  std::vector<DecodePath> decode_contenders(int32_t m, int32_t n, int32_t k, bool out_f32, float margin,
+                                            size_t max = SIZE_MAX) const;
+  // The path run() takes for a seen shape (both -2: not seen).
+  DecodePath chosen_decode_path(int32_t m, int32_t n, int32_t k, bool out_f32) const;
+  // Makes one of those the shape's choice: run(), choices() and the plans of the rows that take this
+  // shape's bucket (made again on their next use) follow it. Throws tessera::Error
+  // (kFailedPrecondition) for a shape with no variants timed here, (kInvalidArgument) naming a path
+  // that was not timed for it.
+  void choose_decode_path(int32_t m, int32_t n, int32_t k, bool out_f32, DecodePath path);
   // The cuBLASLt candidates timed for a shape once run/warm has seen it (0 before): the heuristic's
   // and, for skinny shapes, split-K copies of them. run_cublas_candidate runs the i-th (tests check
   // that every one computes the product).
@@ -183,11 +186,10 @@ class Gemm {
     int skinny_variant = -1;  // >= 0: the skinny tensor-core kernel with this variant beat both
     int cublas_index = 0;     // algo's index among the heuristic's candidates (GemmChoice::cublas_index)
     float ms = 0.0f;        // the winner's median time when chosen
-    // Timed in this process (empty otherwise): each gemv variant's median time (infinity where it did
-    // not fit), and the best time and skinny variant (-1: cuBLASLt) of the other paths, for choose_gemv.
-    std::vector<float> gemv_ms;
-    float other_ms = 0.0f;
-    int other_skinny = -1;
+    // Timed in this process (empty otherwise), for choose_decode_path: each gemv and skinny variant's
+    // median time (infinity where it did not fit), and the kept cuBLASLt algorithm's.
+    std::vector<float> gemv_ms, skinny_ms;
+    float cublas_ms = 0.0f;
     bool from_bucket = false;  // m took the choice of its bucket's shape (not listed by choices())
   };
   using Key = std::tuple<int32_t, int32_t, int32_t, bool, bool>;  // m, n, k, out_f32, SiLU input

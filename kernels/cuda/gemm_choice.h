@@ -2,9 +2,11 @@
 // tuning cache (model/gemm_tuning_file.h) can carry the autotuner's choices across processes: the
 // same choices after a restart give bitwise the same outputs, without timing anything again.
 // Plain data: no CUDA types, nothing is checked here (Gemm checks a preset against the device).
+// Also DecodePath, the kernel a decode-sized projection runs on.
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 namespace tessera::cuda {
 
@@ -27,5 +29,21 @@ struct GemmChoice {
   int32_t swiglu_variant = -1;   // kSwiglu: the SwiGLU GEMM's variant (-1: cuBLASLt's product + silu_mul won)
   bool operator==(const GemmChoice&) const = default;
 };
+
+// The kernel a decode-sized projection runs on (Gemm::chosen_decode_path): a gemv variant, a skinny
+// tensor-core variant, or neither (both -1: the cuBLASLt algorithm kept for the shape; both -2: the
+// shape not seen yet).
+struct DecodePath {
+  int32_t gemv_variant = -1;
+  int32_t skinny_variant = -1;
+  bool operator==(const DecodePath&) const = default;
+};
+
+// "gemv 9", "skinny 3", "cublas" or "none", for logs and benchmark output.
+inline std::string to_string(const DecodePath& p) {
+  if (p.gemv_variant >= 0) return "gemv " + std::to_string(p.gemv_variant);
+  if (p.skinny_variant >= 0) return "skinny " + std::to_string(p.skinny_variant);
+  return p.gemv_variant == -2 ? "none" : "cublas";
+}
 
 }  // namespace tessera::cuda

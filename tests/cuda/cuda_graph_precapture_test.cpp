@@ -237,8 +237,8 @@ TEST(GraphPrecaptureServing, AfterTuningNoStepCaptures) {
 }
 
 // The in-step decode tuning's choices are what the tuning cache keeps: a runner reading the cache a
-// tuned runner wrote (in-step tuning included) makes the same decode gemv choices for batches 1..16
-// without timing, and replays the same requests to bitwise the same tokens and logprobs.
+// tuned runner wrote (in-step tuning included) makes the same decode projection choices for batches
+// 1..16 without timing, and replays the same requests to bitwise the same tokens and logprobs.
 TEST(GraphPrecaptureServing, ATuningCacheReplaysTheInStepDecodeChoicesBitwise) {
   const std::string cache = ::testing::TempDir() + "tessera_chain_tuning_" + std::to_string(::getpid()) + ".json";
   std::remove(cache.c_str());
@@ -246,7 +246,7 @@ TEST(GraphPrecaptureServing, ATuningCacheReplaysTheInStepDecodeChoicesBitwise) {
   o.gemm_autotune = true;
   o.gemm_tuning_cache = cache;
   ASSERT_TRUE(o.decode_chain_tuning) << "the runner's default";
-  std::vector<std::vector<int>> tuned_choices, cached_choices;
+  std::vector<std::vector<DecodePath>> tuned_choices, cached_choices;
   Trace tuned, cached;
   for (const bool from_cache : {false, true}) {
     CudaRunner r(model(), o);
@@ -256,12 +256,12 @@ TEST(GraphPrecaptureServing, ATuningCacheReplaysTheInStepDecodeChoicesBitwise) {
     else EXPECT_GT(timed, 0);
     r.capture_decode_graphs();
     auto& choices = from_cache ? cached_choices : tuned_choices;
-    for (const int32_t batch : {1, 2, 4, 8, 16}) choices.push_back(r.decode_gemv_choices(batch));
+    for (const int32_t batch : {1, 2, 4, 8, 16}) choices.push_back(r.decode_projection_paths(batch));
     (from_cache ? cached : tuned) = drive(r, requests());
   }
   std::remove(cache.c_str());
   EXPECT_EQ(cached_choices, tuned_choices);
-  EXPECT_GE(tuned_choices.front().front(), 0) << "batch 1's qkv projection is not on a gemv";
+  EXPECT_GE(tuned_choices.front().front().gemv_variant, 0) << "batch 1's qkv projection is not on a gemv";
   ASSERT_FALSE(tuned.tokens.empty());
   EXPECT_EQ(first_difference(tuned.tokens, cached.tokens), tuned.tokens.size());
   EXPECT_TRUE(bitwise_equal(tuned.logprobs, cached.logprobs));

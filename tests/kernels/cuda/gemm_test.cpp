@@ -2,6 +2,7 @@
 // the cached plan gives the same result on a second call. Runs on a GPU only.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <random>
@@ -9,6 +10,7 @@
 #include "common/error.h"
 
 #include "kernels/cuda/gemm.h"
+#include "kernels/cuda/gemm_skinny.cuh"
 #include "kernels/cuda/gemv.cuh"
 #include "tests/kernels/cuda/device_buffer.h"
 
@@ -298,69 +300,82 @@ TEST(CudaGemmPreset, AStalePresetIsTimedInsteadAndStaysCorrect) {
   }
 }
 
-// choose_gemv (the runner's in-step decode tuning): every contender of a 4-row shape timed here can be
-// made its choice, and run() then stores exactly what that path stores (a gemv variant: bitwise that
-// variant's output; -1: the product by the other path), choices() reports it and 3 rows (bucket 4)
-// follow it; a preset shape has no contenders, and a shape not timed or a variant not timed is refused
-// naming the value. Fresh random inputs, poisoned outputs.
-TEST(CudaGemmChooseGemv, RunsTheChosenContenderAndTheBucketsRowsFollowIt) {
+// choose_decode_path (the runner's in-step decode tuning): every contender of a 4-row shape timed here
+// can be made its choice, and run() then stores exactly what that path stores (bitwise the variant's
+// own output for a gemv or skinny variant; the product for cuBLASLt), choices() reports it and 3 rows
+// (bucket 4) follow it; a preset shape has no contenders, and a shape not timed or a path not timed is
+// refused naming the value. Fresh random inputs, poisoned outputs.
+TEST(CudaGemmDecodePath, RunsTheChosenContenderAndTheBucketsRowsFollowIt) {
   const int32_t m = 4, n = 1032, k = 776;
   const LinearProblem p(GemmCase{m, n, k});
   DeviceBuffer<char> ws(32 << 20), flush(64 << 20);
   DeviceBuffer<float> y(static_cast<size_t>(m) * n), direct(static_cast<size_t>(m) * n);
   Gemm gemm(ws.get(), 32 << 20, flush.get(), 64 << 20);
   gemm.warm(m, n, k, true, p.x.get(), p.w.get(), y.get(), nullptr, 8);
-  const std::vector<int> all = gemm.gemv_contenders(m, n, k, true, 1e9f);
-  ASSERT_EQ(all.size(), static_cast<size_t>(kGemvVariants) + 1) << "with any margin: -1 and every variant";
-  EXPECT_EQ(all.front(), -1);
-  const std::vector<int> near = gemm.gemv_contenders(m, n, k, true, 1.0f);
-  ASSERT_EQ(near.size(), 1u) << "margin 1: the fastest alone only";
-  EXPECT_EQ(near.front(), gemm.chosen_gemv_variant(m, n, k, true));
-  for (const int v : all) {
-    SCOPED_TRACE("contender " + std::to_string(v));
-    gemm.choose_gemv(m, n, k, true, v);
-    EXPECT_EQ(gemm.chosen_gemv_variant(m, n, k, true), v);
+  const std::vector<DecodePath> all = gemm.decode_contenders(m, n, k, true, 1e9f);
+  int gemvs = 0, skinnies = 0;
+  for (const DecodePath& c : all) gemvs += c.gemv_variant >= 0, skinnies += c.skinny_variant >= 0;
+  EXPECT_EQ(std::count(all.begin(), all.end(), DecodePath{}), 1) << "with any margin: cuBLASLt among them";
+  EXPECT_EQ(gemvs, kGemvVariants);
+  EXPECT_GT(skinnies, 0);
+  EXPECT_EQ(all.size(), static_cast<size_t>(1 + gemvs + skinnies));
+  const std::vector<DecodePath> near = gemm.decode_contenders(m, n, k, true, 1.0f);
+  ASSERT_GE(near.size(), 1u) << "margin 1: the fastest alone";
+  EXPECT_EQ(near.front(), all.front()) << "fastest first";
+  const std::vector<DecodePath> three = gemm.decode_contenders(m, n, k, true, 1e9f, 3);
+  EXPECT_EQ(three, std::vector<DecodePath>(all.begin(), all.begin() + 3)) << "max: the fastest three";
+  for (const DecodePath& c : all) {
+    SCOPED_TRACE(to_string(c));
+    gemm.choose_decode_path(m, n, k, true, c);
+    EXPECT_EQ(gemm.chosen_decode_path(m, n, k, true), c);
     y.poison();
     gemm.run(p.x.get(), p.w.get(), y.get(), m, n, k, true, nullptr, 8);
     const auto got = y.download();
     EXPECT_LT(rel_error(got, p.want), 1e-5);
-    if (v >= 0) {
+    if (c.gemv_variant >= 0 || c.skinny_variant >= 0) {
       direct.poison();
-      gemv(p.x.get(), p.w.get(), direct.get(), m, n, k, true, v, nullptr);
+      if (c.gemv_variant >= 0) gemv(p.x.get(), p.w.get(), direct.get(), m, n, k, true, c.gemv_variant, nullptr);
+      else gemm_skinny(p.x.get(), p.w.get(), direct.get(), m, n, k, true, c.skinny_variant, nullptr);
       EXPECT_EQ(got, direct.download()) << "run() did not launch the chosen variant";
     }
     bool listed = false;
-    for (const GemmChoice& c : gemm.choices())
-      if (c.m == m && c.n == n && c.k == k && c.out_f32) listed = c.gemv_variant == v;
+    for (const GemmChoice& g : gemm.choices())
+      if (g.m == m && g.n == n && g.k == k && g.out_f32)
+        listed = g.gemv_variant == c.gemv_variant && g.skinny_variant == c.skinny_variant;
     EXPECT_TRUE(listed) << "choices() does not report the chosen path";
     y.poison();  // 3 rows take bucket 4's (re-made) plan
     gemm.run(p.x.get(), p.w.get(), y.get(), 3, n, k, true, nullptr, 8);
-    EXPECT_EQ(gemm.chosen_gemv_variant(3, n, k, true), v);
+    EXPECT_EQ(gemm.chosen_decode_path(3, n, k, true), c);
     const auto got3 = y.download();
     EXPECT_LT(rel_error(std::vector<float>(got3.begin(), got3.begin() + 3 * n),
                         std::vector<double>(p.want.begin(), p.want.begin() + 3 * n)),
               1e-5);
   }
   EXPECT_EQ(gemm.num_timed_shapes(), 1) << "choosing times nothing";
-  try {
-    gemm.choose_gemv(m, n, k, true, kGemvVariants);
-    ADD_FAILURE() << "accepted variant " << kGemvVariants;
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
-    EXPECT_NE(std::string(e.what()).find("variant=" + std::to_string(kGemvVariants)), std::string::npos) << e.what();
+  for (const DecodePath bad : {DecodePath{.gemv_variant = kGemvVariants}, DecodePath{.skinny_variant = 9999},
+                               DecodePath{.gemv_variant = 7, .skinny_variant = 0}}) {
+    try {
+      gemm.choose_decode_path(m, n, k, true, bad);
+      ADD_FAILURE() << "accepted " << to_string(bad);
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+      EXPECT_NE(std::string(e.what()).find("gemv variant=" + std::to_string(bad.gemv_variant)), std::string::npos)
+          << e.what();
+    }
   }
   try {
-    gemm.choose_gemv(2, n, k, true, 0);
+    gemm.choose_decode_path(2, n, k, true, DecodePath{});
     ADD_FAILURE() << "accepted a shape never timed";
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::kFailedPrecondition);
     EXPECT_NE(std::string(e.what()).find("m=2"), std::string::npos) << e.what();
   }
+  EXPECT_EQ(gemm.chosen_decode_path(2, n, k, true), (DecodePath{-2, -2})) << "a shape not seen";
   Gemm preset(ws.get(), 32 << 20, flush.get(), 64 << 20);
   preset.preset(GemmChoice{GemmPath::kBf16, m, n, k, true, 0, 7, -1});
   preset.run(p.x.get(), p.w.get(), y.get(), m, n, k, true, nullptr, 8);
-  EXPECT_EQ(preset.chosen_gemv_variant(m, n, k, true), 7);
-  EXPECT_TRUE(preset.gemv_contenders(m, n, k, true, 1e9f).empty()) << "a preset shape was timed";
+  EXPECT_EQ(preset.chosen_decode_path(m, n, k, true), DecodePath{.gemv_variant = 7});
+  EXPECT_TRUE(preset.decode_contenders(m, n, k, true, 1e9f).empty()) << "a preset shape was timed";
 }
 
 // y += x · wᵀ in cuBLASLt's epilogue (the residual stream): the first call tunes the shape into the
