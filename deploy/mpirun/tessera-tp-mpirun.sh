@@ -9,6 +9,12 @@ set -euo pipefail
 HOSTS=${HOSTS:?set HOSTS=host1,host2}
 MODEL=${MODEL:-/models/llama-3-70b}
 PORT=${TESSERA_RENDEZVOUS_PORT:-29500}
+# The ranks' GEMM tuning choices (each appends .rank<r>): kept across jobs, so a job after the first
+# times nothing at start and makes the same choices (a file from another GPU model or library build is
+# ignored and rewritten). A shared directory, or one on every node: where it is missing, that node's
+# ranks log a warning and time their GEMMs at every start as without it.
+TUNING_DIR=${TESSERA_TUNING_DIR:-$HOME/.cache/tessera}
+mkdir -p "$TUNING_DIR"
 HEAD=${HOSTS%%,*}
 NNODES=$(awk -F, '{print NF}' <<< "$HOSTS")
 SECRET_FILE=${SECRET_FILE:-$HOME/.tessera-secret}
@@ -21,4 +27,5 @@ exec mpirun --host "$HOSTS" --map-by ppr:1:node -np "$NNODES" \
   tessera serve --model "$MODEL" --device cuda \
     --tp 16 --nnodes "$NNODES" --rendezvous "$HEAD:$PORT" \
     --tp-secret-file "$SECRET_FILE" \
+    --gemm-tuning-cache "$TUNING_DIR/gemm-tuning.json" \
     --host 0.0.0.0 --http-port 8000
