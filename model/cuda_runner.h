@@ -283,6 +283,8 @@ class CudaRunner : public StepExecutor {
   // A pruned last layer (ForwardShape::prune_last_layer): the attention output and residual rows of the
   // step's logit rows (b.logit_rows, ascending) gathered to the front of attn and the residual.
   void keep_logit_rows(int32_t rows, int32_t logit_rows);
+  // Logit columns this runner's LM head computes: the vocabulary, or this rank's slice of it.
+  int32_t lm_head_columns() const;
   // Rows both of the LM head's inputs (hidden, gathered) and the logits hold.
   int32_t lm_head_rows() const { return std::min(options_.max_num_tokens, options_.max_logit_rows); }
   // Samples the first `rows` rows of b.logits with the uploaded SampleRows (kernels/cuda/sampling.cuh);

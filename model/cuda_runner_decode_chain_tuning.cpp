@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <string>
 #include <vector>
@@ -43,17 +44,24 @@ struct ProjectionShape {
   bool out_f32;
 };
 
+// The decode step's projections as Gemm keys their plans (decode buckets run them unpadded, plain):
+// qkv, o, gate/up, down, and the LM head (fp32 logits, head_n of them per row).
+std::array<ProjectionShape, 5> projection_shapes(const LayerProjections& p, int32_t head_n, int32_t hidden) {
+  return {{{"qkv", p.qkv.n, p.qkv.k, false},
+           {"o", p.o.n, p.o.k, false},
+           {"gate_up", p.gate_up.n, p.gate_up.k, false},
+           {"down", p.down.n, p.down.k, false},
+           {"lm_head", head_n, hidden, true}}};
+}
+
 }  // namespace
 
 std::vector<DecodePath> CudaRunner::decode_projection_paths(int32_t rows) const {
   const int32_t bucket = std::max(1, decode_graph_bucket(rows, options_.max_num_seqs, options_.max_num_tokens));
-  const LayerProjections p = layer_projections(bucket);
-  const auto head_n = static_cast<int32_t>(comm_ ? options_.shard->vocab_per_rank : config_.vocab_size);
-  return {gemm_->chosen_decode_path(bucket, p.qkv.n, p.qkv.k, false),
-          gemm_->chosen_decode_path(bucket, p.o.n, p.o.k, false),
-          gemm_->chosen_decode_path(bucket, p.gate_up.n, p.gate_up.k, false),
-          gemm_->chosen_decode_path(bucket, config_.hidden_size, config_.intermediate_size, false),
-          gemm_->chosen_decode_path(bucket, head_n, config_.hidden_size, true)};
+  std::vector<DecodePath> out;
+  for (const ProjectionShape& s : projection_shapes(layer_projections(bucket), lm_head_columns(), config_.hidden_size))
+    out.push_back(gemm_->chosen_decode_path(bucket, s.n, s.k, s.out_f32));
+  return out;
 }
 
 int CudaRunner::tune_decode_chain() {
@@ -79,16 +87,10 @@ int CudaRunner::tune_decode_chain() {
   const int32_t context = std::max(1, std::min(options_.max_model_len, 1024));
   for (const int32_t bucket : decode_graph_buckets(options_.max_num_seqs, options_.max_num_tokens)) {
     if (bucket > kSkinnyMaxM) break;
-    const LayerProjections p = layer_projections(bucket);
-    const ProjectionShape shapes[] = {{"qkv", p.qkv.n, p.qkv.k, false},
-                                      {"o", p.o.n, p.o.k, false},
-                                      {"gate_up", p.gate_up.n, p.gate_up.k, false},
-                                      {"down", c.hidden_size, c.intermediate_size, false},
-                                      {"lm_head", static_cast<int32_t>(c.vocab_size), c.hidden_size, true}};
     const ForwardShape f = decode_shape(
         DecodeGraphKey{bucket, step_splits(bucket, bucket, true, context), DecodeSamplerMode::kGreedyOnly});
     upload_padding_inputs(bucket);
-    for (const ProjectionShape& s : shapes) {
+    for (const ProjectionShape& s : projection_shapes(layer_projections(bucket), lm_head_columns(), c.hidden_size)) {
       const std::vector<DecodePath> contenders =
           gemm_->decode_contenders(bucket, s.n, s.k, s.out_f32, kContenderMargin, kMaxContenders);
       if (contenders.size() < 2) continue;

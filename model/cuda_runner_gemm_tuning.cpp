@@ -20,6 +20,10 @@ bool CudaRunner::fuses_residual(int32_t rows) const {
          config_.intermediate_size >= config_.hidden_size;
 }
 
+int32_t CudaRunner::lm_head_columns() const {
+  return static_cast<int32_t>(comm_ ? options_.shard->vocab_per_rank : config_.vocab_size);
+}
+
 int CudaRunner::gate_up_swiglu_choice(int32_t rows) const {
   const LayerProjection g = layer_projections(rows).gate_up;
   if (g.store != LayerProjection::Store::kGateUpSilu || !gemm_->takes_prefill_swiglu(rows, g.n / 2, g.k)) return -1;
@@ -106,7 +110,7 @@ int CudaRunner::tune_gemms() {
       if (g->weight != nullptr) tune(*g, rows, cap);
   };
   // The LM head as lm_head() runs it: fp32 logits of up to head_rows rows.
-  const auto head_n = static_cast<int32_t>(comm_ ? options_.shard->vocab_per_rank : c.vocab_size);
+  const int32_t head_n = lm_head_columns();
   float* const head_out = comm_ ? b.logits_local : b.logits;
   auto tune_head = [&](int32_t m) {
     if (f32) gemm_->run_f32(static_cast<const float*>(b.gathered), static_cast<const float*>(weights_->lm_head()),
@@ -129,13 +133,13 @@ int CudaRunner::tune_gemms() {
   if (!buckets.empty() && (buckets.back() & (buckets.back() - 1)) != 0 && buckets.back() < T)
     tune_layer(buckets.back(), buckets.back());
   CUDA_CHECK(cudaStreamSynchronize(stream_));
-  tune_decode_chain();
   const int timed = gemm_->num_timed_shapes() - before;
   gemm_timed_reported_ = gemm_->num_timed_shapes();
   spdlog::info("GEMM tuning: {} shapes timed in {:.2f} s (row buckets 1..{}, LM head to {}; {} of them again at the "
                "power cap){}",
                timed, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), T, head_rows,
                gemm_->num_sustained_shapes(), gemm_tuning_path_.empty() ? "" : "; the rest came from " + gemm_tuning_path_);
+  tune_decode_chain();  // logs its own time
   save_gemm_tuning();
   return timed;
 }

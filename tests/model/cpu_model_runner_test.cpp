@@ -280,27 +280,28 @@ TEST_P(RunnerTest, LastLayerOnLogitRowsGivesTheLogitsOfEveryRowToTheEnd) {
                         new_seq(3, prompt(9, 3), blocks(9, 5))};
     p0.scheduled = {SequenceWork{1, {}, 11, {}, true}, SequenceWork{2, {}, 7, {}, true},
                     SequenceWork{3, {}, 5, {}, false}};
-    std::vector<float> l;
-    StepResult res = r.execute_with_logits(p0, l);
+    // Runs a step, keeping its sampled rows' logits and tokens.
+    auto run = [&](const StepPlan& p) {
+      std::vector<float> l;
+      StepResult res = r.execute_with_logits(p, l);
+      logits[v].insert(logits[v].end(), l.begin(), l.end());
+      for (const SampledToken& t : res.sampled) tokens[v].push_back(t.token);
+      return res;
+    };
+    StepResult res = run(p0);
     ASSERT_EQ(res.sampled.size(), 2u);
-    logits[v].insert(logits[v].end(), l.begin(), l.end());
-    for (const SampledToken& t : res.sampled) tokens[v].push_back(t.token);
     StepPlan p1;
     p1.step_id = 1;
     p1.block_size = 4;
     p1.scheduled = {SequenceWork{1, {res.sampled[0].token}, 1, {}, true}, SequenceWork{3, {}, 4, {}, true},
                     SequenceWork{2, {res.sampled[1].token}, 1, {}, true}};
-    res = r.execute_with_logits(p1, l);
+    res = run(p1);
     ASSERT_EQ(res.sampled.size(), 3u);
-    logits[v].insert(logits[v].end(), l.begin(), l.end());
-    for (const SampledToken& t : res.sampled) tokens[v].push_back(t.token);
     StepPlan p2;
     p2.step_id = 2;
     p2.block_size = 4;
     for (size_t i = 0; i < 3; ++i) p2.scheduled.push_back(SequenceWork{res.sampled[i].seq_id, {res.sampled[i].token}, 1, {}, true});
-    res = r.execute_with_logits(p2, l);
-    logits[v].insert(logits[v].end(), l.begin(), l.end());
-    for (const SampledToken& t : res.sampled) tokens[v].push_back(t.token);
+    run(p2);
   }
   EXPECT_EQ(tokens[0], tokens[1]);
   ASSERT_EQ(logits[0].size(), logits[1].size());
